@@ -1,0 +1,213 @@
+/*
+ * mobilellm.h — the public C API of mobilellm (no Lua needed).
+ *
+ * Objects (opaque handles, named mllm_<object>_<verb>):
+ *   mllm_model     immutable weights + tokenizer, reference counted, shareable
+ *                  between sessions and threads once loaded.
+ *   mllm_session   one conversation: a KV cache and a position. Not thread-safe;
+ *                  use one session per thread (sessions of one model may run in
+ *                  parallel on different threads).
+ *   mllm_sampler   turns logits into a token id (greedy, temperature, top-k,
+ *                  top-p, min-p, repetition penalty, seeded RNG).
+ *   mllm_generator drives a session token by token, producing UTF-8 safe text
+ *                  pieces and honouring stop strings, EOS and max_tokens.
+ *
+ * Every function that can fail returns an mllm_status (MLLM_OK == 0) and, when
+ * given an error buffer, writes a one-line message that names what is wrong
+ * (the file, the tensor, the option).
+ */
+#ifndef MOBILELLM_H
+#define MOBILELLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MLLM_VERSION "0.1.0"
+
+/* Limits: every error that hits one names it and its value. */
+#define MLLM_MAX_LAYERS      1024      /* stored blocks */
+#define MLLM_MAX_DIM         65536
+#define MLLM_MAX_VOCAB       1048576
+#define MLLM_MAX_CONTEXT     131072
+#define MLLM_MAX_HEADER      (100u * 1024u * 1024u) /* safetensors JSON header */
+#define MLLM_MAX_STOPS       16        /* stop strings per generation */
+#define MLLM_ERRLEN          512       /* size of an error buffer that never truncates */
+
+typedef enum mllm_status {
+    MLLM_OK = 0,
+    MLLM_ERR_IO = 1,        /* a file is missing or unreadable */
+    MLLM_ERR_FORMAT = 2,    /* a file is corrupt: bad JSON, header, truncated data */
+    MLLM_ERR_CONFIG = 3,    /* config.json values are missing or inconsistent */
+    MLLM_ERR_TENSOR = 4,    /* a tensor is missing or has the wrong shape/dtype */
+    MLLM_ERR_NOMEM = 5,     /* allocation failed */
+    MLLM_ERR_ARG = 6,       /* a caller passed an invalid argument */
+    MLLM_ERR_CONTEXT = 7,   /* the tokens do not fit the session's context */
+    MLLM_ERR_TOKENIZER = 8, /* no tokenizer, or the tokenizer failed */
+    MLLM_DONE = 9           /* mllm_generator_next: generation has ended */
+} mllm_status;
+
+/* Storage type of weights as read from the checkpoint. */
+typedef enum mllm_dtype { MLLM_F32 = 0, MLLM_F16 = 1, MLLM_BF16 = 2 } mllm_dtype;
+
+const char *mllm_dtype_name(mllm_dtype t);
+const char *mllm_status_name(mllm_status s);
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct mllm_config {
+    char model_type[32];   /* "mobilellm" or "llama" */
+    int n_layers;          /* stored blocks */
+    int n_exec_layers;     /* executed blocks: 2 * n_layers with layer sharing */
+    int dim;               /* hidden_size */
+    int n_heads;           /* num_attention_heads */
+    int n_kv_heads;        /* num_key_value_heads */
+    int head_dim;          /* head_dim, or dim / n_heads */
+    int ffn_dim;           /* intermediate_size */
+    int vocab_size;
+    int max_seq_len;       /* max_position_embeddings */
+    int bos_id, eos_id;
+    float rope_theta;
+    float norm_eps;        /* rms_norm_eps */
+    bool layer_sharing;    /* MobileLLM-LS: every block runs twice in a row */
+    bool share_embedding;  /* output head is the input embedding */
+    mllm_dtype dtype;      /* dtype of the stored weights (of the embedding) */
+} mllm_config;
+
+typedef struct mllm_model mllm_model;
+
+typedef struct mllm_model_params {
+    int n_threads;               /* 0 = number of online cores */
+    const char *tokenizer_path;  /* NULL = <dir>/tokenizer.model if present */
+    bool require_tokenizer;      /* fail when no tokenizer.model is found */
+} mllm_model_params;
+
+mllm_model_params mllm_model_default_params(void);
+
+/* Loads a Hugging Face style directory: config.json, model.safetensors (or the
+ * shards named by model.safetensors.index.json) and tokenizer.model. F32 weights
+ * are used straight from the memory-mapped file; F16/BF16 are widened to F32.
+ * On success *out holds a model with one reference. */
+mllm_status mllm_model_load(const char *dir, const mllm_model_params *params,
+                            mllm_model **out, char *err, size_t errlen);
+mllm_model *mllm_model_retain(mllm_model *m);
+void mllm_model_release(mllm_model *m);     /* frees at the last reference */
+const mllm_config *mllm_model_config(const mllm_model *m);
+size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
+size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
+int mllm_model_n_threads(const mllm_model *m);
+bool mllm_model_has_tokenizer(const mllm_model *m);
+
+/* ------------------------------------------------------------ tokenizer */
+
+/* Encodes UTF-8 text (not NUL-terminated; invalid UTF-8 is MLLM_ERR_ARG).
+ * *ids is malloc'd; free it with free(). */
+mllm_status mllm_tokenize(const mllm_model *m, const char *text, size_t len, bool add_bos,
+                          int32_t **ids, size_t *n_ids, char *err, size_t errlen);
+/* Decodes ids as sentencepiece does (control tokens vanish). *text is malloc'd. */
+mllm_status mllm_detokenize(const mllm_model *m, const int32_t *ids, size_t n_ids,
+                            char **text, size_t *len, char *err, size_t errlen);
+/* The bytes one token stands for in running text ("▁" becomes a space, byte
+ * tokens their byte, control tokens nothing). Returns the byte count (which may
+ * exceed cap: then nothing is written past cap), or -1 for a bad id. */
+int mllm_token_bytes(const mllm_model *m, int32_t id, char *buf, size_t cap);
+
+/* -------------------------------------------------------------- session */
+
+typedef struct mllm_session mllm_session;
+
+typedef struct mllm_session_params {
+    int n_ctx;        /* context length; 0 = the model's max_seq_len */
+    int n_batch;      /* tokens per prefill chunk; 0 = 64 */
+} mllm_session_params;
+
+mllm_session_params mllm_session_default_params(void);
+/* A session retains its model. */
+mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params,
+                             mllm_session **out, char *err, size_t errlen);
+void mllm_session_free(mllm_session *s);
+/* Feeds n tokens at the current position (batched prefill for n > 1) and
+ * leaves the logits of the last one. MLLM_ERR_CONTEXT if they do not fit,
+ * MLLM_ERR_ARG for an id outside the vocabulary; the session is unchanged then. */
+mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n,
+                              char *err, size_t errlen);
+const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eval */
+int mllm_session_pos(const mllm_session *s);
+int mllm_session_n_ctx(const mllm_session *s);
+const mllm_model *mllm_session_model(const mllm_session *s);
+/* Forgets everything from position pos on (0 = a fresh session). */
+mllm_status mllm_session_rewind(mllm_session *s, int pos);
+
+/* -------------------------------------------------------------- sampler */
+
+typedef struct mllm_sampler_params {
+    float temperature;         /* 0 = greedy */
+    int top_k;                 /* 0 = off */
+    float top_p;               /* 1 = off */
+    float min_p;               /* 0 = off */
+    float repeat_penalty;      /* 1 = off; applied to tokens in the history */
+    int repeat_last_n;         /* how much history the penalty sees; -1 = all */
+    uint64_t seed;
+} mllm_sampler_params;
+
+typedef struct mllm_sampler mllm_sampler;
+
+mllm_sampler_params mllm_sampler_default_params(void);
+/* Validates params (NaN, negative values...) and names the bad one in err. */
+mllm_status mllm_sampler_new(const mllm_sampler_params *p, int n_vocab, mllm_sampler **out,
+                             char *err, size_t errlen);
+void mllm_sampler_free(mllm_sampler *s);
+/* Picks a token from logits (not modified). history/n_history feed the
+ * repetition penalty. */
+int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits,
+                            const int32_t *history, size_t n_history);
+
+/* ------------------------------------------------------------ generator */
+
+typedef struct mllm_generate_params {
+    int max_tokens;                    /* default 256 */
+    const char *stops[MLLM_MAX_STOPS]; /* NULL-terminated list of stop strings */
+    size_t n_stops;
+    bool stop_at_eos;                  /* default true */
+    mllm_sampler_params sampler;
+} mllm_generate_params;
+
+typedef enum mllm_stop_reason {
+    MLLM_STOP_NONE = 0, MLLM_STOP_EOS, MLLM_STOP_STRING, MLLM_STOP_LENGTH, MLLM_STOP_CONTEXT
+} mllm_stop_reason;
+
+const char *mllm_stop_reason_name(mllm_stop_reason r);
+
+typedef struct mllm_generate_info {
+    int prompt_tokens;
+    int generated_tokens;
+    mllm_stop_reason stop;
+    double prefill_seconds, decode_seconds;
+} mllm_generate_info;
+
+typedef struct mllm_generator mllm_generator;
+
+mllm_generate_params mllm_generate_default_params(void);
+/* Evaluates the prompt ids on the session (they continue its history) and
+ * prepares generation. The generator borrows the session: free the generator
+ * before the session. Stop strings are copied. */
+mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                               const mllm_generate_params *p, mllm_generator **out,
+                               char *err, size_t errlen);
+/* Produces the next piece of text. MLLM_OK: *piece and *len hold text (valid until
+ * the next call; may be empty while a UTF-8 character or a possible stop
+ * string is held back) and *id the token sampled. MLLM_DONE: generation ended
+ * (any held-back text has already been returned). */
+mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len,
+                                int32_t *id, char *err, size_t errlen);
+const mllm_generate_info *mllm_generator_info(const mllm_generator *g);
+void mllm_generator_free(mllm_generator *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

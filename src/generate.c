@@ -1,0 +1,240 @@
+/* generate.c — drives a session token by token: sample, evaluate, turn ids
+ * into UTF-8 safe text, watch for EOS, stop strings and max_tokens. */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+#include "utf8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct mllm_generator {
+    mllm_session *s;
+    mllm_sampler *sampler;
+    int max_tokens;
+    bool stop_at_eos;
+    char *stops[MLLM_MAX_STOPS];
+    size_t n_stops;
+    int32_t *history;          /* prompt + generated ids, for the repetition penalty */
+    size_t n_history, cap_history;
+    char *pending;             /* decoded bytes not yet handed out */
+    size_t n_pending, cap_pending;
+    char *piece;               /* what the last next() returned */
+    size_t cap_piece;
+    bool seen_text;            /* the first text's leading space is dropped, as sentencepiece does */
+    bool finished;
+    mllm_generate_info info;
+};
+
+const char *mllm_stop_reason_name(mllm_stop_reason r)
+{
+    switch (r) {
+    case MLLM_STOP_EOS: return "eos";
+    case MLLM_STOP_STRING: return "stop";
+    case MLLM_STOP_LENGTH: return "length";
+    case MLLM_STOP_CONTEXT: return "context";
+    default: return "none";
+    }
+}
+
+mllm_generate_params mllm_generate_default_params(void)
+{
+    mllm_generate_params p;
+    memset(&p, 0, sizeof p);
+    p.max_tokens = 256;
+    p.stop_at_eos = true;
+    p.sampler = mllm_sampler_default_params();
+    return p;
+}
+
+void mllm_generator_free(mllm_generator *g)
+{
+    if (!g) return;
+    for (size_t i = 0; i < g->n_stops; i++) free(g->stops[i]);
+    mllm_sampler_free(g->sampler);
+    free(g->history);
+    free(g->pending);
+    free(g->piece);
+    free(g);
+}
+
+static bool grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *nb = realloc(*buf, nc * elem);
+    if (!nb) return false;
+    *buf = nb;
+    *cap = nc;
+    return true;
+}
+
+static bool push_id(mllm_generator *g, int32_t id)
+{
+    if (!grow((void **)&g->history, &g->cap_history, g->n_history + 1, sizeof *g->history)) return false;
+    g->history[g->n_history++] = id;
+    return true;
+}
+
+mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                               const mllm_generate_params *p, mllm_generator **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    const mllm_config *c = &s->model->cfg;
+    if (p->max_tokens < 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "max_tokens must be >= 0");
+    if (p->n_stops > MLLM_MAX_STOPS)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "at most %d stop strings", MLLM_MAX_STOPS);
+    if (n_prompt == 0 && !s->has_logits)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "empty prompt");
+    if (n_prompt > (size_t)(s->n_ctx - s->pos))
+        return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
+                         "prompt of %zu tokens does not fit the context (n_ctx %d, %d already used)",
+                         n_prompt, s->n_ctx, s->pos);
+    mllm_generator *g = calloc(1, sizeof *g);
+    if (!g) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    g->s = s;
+    g->max_tokens = p->max_tokens;
+    g->stop_at_eos = p->stop_at_eos;
+    mllm_status st = mllm_sampler_new(&p->sampler, c->vocab_size, &g->sampler, err, errlen);
+    if (st) { mllm_generator_free(g); return st; }
+    for (size_t i = 0; i < p->n_stops; i++) {
+        if (!p->stops[i] || !p->stops[i][0]) {
+            mllm_generator_free(g);
+            return mllm_fail(err, errlen, MLLM_ERR_ARG, "stop string %zu is empty", i + 1);
+        }
+        if (!(g->stops[g->n_stops++] = strdup(p->stops[i]))) {
+            mllm_generator_free(g);
+            return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < n_prompt; i++)
+        if (!push_id(g, prompt[i])) {
+            mllm_generator_free(g);
+            return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+        }
+    double t0 = mllm_now();
+    if (n_prompt && (st = mllm_session_eval(s, prompt, n_prompt, err, errlen))) {
+        mllm_generator_free(g);
+        return st;
+    }
+    g->info.prompt_tokens = (int)n_prompt;
+    g->info.prefill_seconds = mllm_now() - t0;
+    *out = g;
+    return MLLM_OK;
+}
+
+/* Length of the longest suffix of text that is a proper prefix of a stop string. */
+static size_t stop_prefix_tail(const mllm_generator *g, const char *text, size_t len)
+{
+    size_t best = 0;
+    for (size_t i = 0; i < g->n_stops; i++) {
+        size_t sl = strlen(g->stops[i]);
+        for (size_t k = sl - 1 < len ? sl - 1 : len; k > best; k--)
+            if (memcmp(text + len - k, g->stops[i], k) == 0) { best = k; break; }
+    }
+    return best;
+}
+
+/* Earliest occurrence of any stop string in text, or len. */
+static size_t find_stop(const mllm_generator *g, const char *text, size_t len)
+{
+    size_t at = len;
+    for (size_t i = 0; i < g->n_stops; i++) {
+        size_t sl = strlen(g->stops[i]);
+        for (size_t k = 0; k + sl <= len && k < at; k++)
+            if (memcmp(text + k, g->stops[i], sl) == 0) { at = k; break; }
+    }
+    return at;
+}
+
+/* Hands out the first n pending bytes as the piece. */
+static mllm_status emit(mllm_generator *g, size_t n, const char **piece, size_t *len, char *err,
+                        size_t errlen)
+{
+    if (!grow((void **)&g->piece, &g->cap_piece, n + 1, 1))
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    memcpy(g->piece, g->pending, n);
+    g->piece[n] = '\0';
+    memmove(g->pending, g->pending + n, g->n_pending - n);
+    g->n_pending -= n;
+    *piece = g->piece;
+    *len = n;
+    return MLLM_OK;
+}
+
+static mllm_status finish(mllm_generator *g, mllm_stop_reason why, const char **piece, size_t *len,
+                          int32_t *id, char *err, size_t errlen)
+{
+    g->finished = true;
+    g->info.stop = why;
+    *id = -1;
+    if (g->n_pending == 0) return MLLM_DONE;
+    return emit(g, g->n_pending, piece, len, err, errlen);  /* the held-back tail */
+}
+
+mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len, int32_t *id,
+                                char *err, size_t errlen)
+{
+    *piece = "";
+    *len = 0;
+    *id = -1;
+    if (g->finished) return finish(g, g->info.stop, piece, len, id, err, errlen);
+    mllm_session *s = g->s;
+    const mllm_model *m = s->model;
+    if (g->info.generated_tokens >= g->max_tokens)
+        return finish(g, MLLM_STOP_LENGTH, piece, len, id, err, errlen);
+    if (!s->has_logits)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits (was it rewound?)");
+
+    double t0 = mllm_now();
+    int32_t tok = mllm_sampler_sample(g->sampler, s->logits, g->history, g->n_history);
+    g->info.generated_tokens++;
+    if (!push_id(g, tok)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    /* Every sampled token goes into the session, so a conversation continues
+     * from exactly what was generated (EOS included). */
+    bool full = s->pos >= s->n_ctx;
+    if (!full) mllm_forward(s, &tok, 1);
+    g->info.decode_seconds += mllm_now() - t0;
+    *id = tok;
+    if (g->stop_at_eos && tok == m->cfg.eos_id) {
+        mllm_status st = finish(g, MLLM_STOP_EOS, piece, len, id, err, errlen);
+        *id = tok;
+        return st == MLLM_DONE ? MLLM_OK : st;  /* report the EOS token itself once */
+    }
+
+    char bytes[256];
+    int nb = mllm_token_bytes(m, tok, bytes, sizeof bytes);
+    if (nb > (int)sizeof bytes) nb = (int)sizeof bytes;
+    if (nb < 0) nb = 0;  /* no tokenizer: ids only */
+    const char *b = bytes;
+    if (!g->seen_text && nb > 0) {
+        g->seen_text = true;
+        if (b[0] == ' ') { b++; nb--; }
+    }
+    if (!grow((void **)&g->pending, &g->cap_pending, g->n_pending + (size_t)nb, 1))
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    memcpy(g->pending + g->n_pending, b, (size_t)nb);
+    g->n_pending += (size_t)nb;
+
+    size_t at = find_stop(g, g->pending, g->n_pending);
+    if (at < g->n_pending) {
+        g->n_pending = at;
+        mllm_status st = finish(g, MLLM_STOP_STRING, piece, len, id, err, errlen);
+        *id = tok;
+        return st == MLLM_DONE ? MLLM_OK : st;
+    }
+    if (full) {
+        mllm_status st = finish(g, MLLM_STOP_CONTEXT, piece, len, id, err, errlen);
+        *id = tok;
+        return st == MLLM_DONE ? MLLM_OK : st;
+    }
+    size_t ready = mllm_utf8_complete_prefix(g->pending, g->n_pending);
+    size_t hold = stop_prefix_tail(g, g->pending, ready);
+    return emit(g, ready - hold, piece, len, err, errlen);
+}
+
+const mllm_generate_info *mllm_generator_info(const mllm_generator *g)
+{
+    return &g->info;
+}

@@ -1,0 +1,772 @@
+/* lua_mobilellm.c — the Lua binding (module mobilellm.core), thin over the C API.
+ *
+ * Error convention (one rule, everywhere): misuse raises — a wrong type, a bad
+ * option value, an id outside the vocabulary, invalid UTF-8, a closed object;
+ * a failure of the environment returns nil, message — a missing or corrupt
+ * file, a prompt that does not fit the context.
+ *
+ * Types: mobilellm.Model, mobilellm.Session, mobilellm.Stream. Closed is a
+ * NULL pointer; close, __close and __gc share one idempotent function. C
+ * memory that a Lua error could strand lives in a Lua-owned box. */
+#include "mobilellm.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODEL_MT "mobilellm.Model"
+#define SESSION_MT "mobilellm.Session"
+#define STREAM_MT "mobilellm.Stream"
+#define BOX_MT "mobilellm.Box"
+
+int mllm_lua_open_calls(lua_State *L);
+
+typedef struct { mllm_model *m; } lmodel;
+typedef struct { mllm_session *s; } lsession;
+typedef struct {
+    mllm_generator *g;
+    lsession *sess;     /* the session it runs on (pinned in the user value) */
+    bool owns_session;  /* created by model:stream, closed with the stream */
+    mllm_generate_info info;
+} lstream;
+
+/* ------------------------------------------------------------ helpers */
+
+/* A userdata that frees the malloc'd pointer it holds when collected, so a
+ * Lua error between malloc and free cannot leak. */
+static int box_gc(lua_State *L)
+{
+    void **p = luaL_checkudata(L, 1, BOX_MT);
+    free(*p);
+    *p = NULL;
+    return 0;
+}
+
+static void **newbox(lua_State *L)
+{
+    void **p = lua_newuserdatauv(L, sizeof(void *), 0);
+    *p = NULL;
+    luaL_setmetatable(L, BOX_MT);
+    return p;
+}
+
+/* ARG means the caller misused the API: raise. Anything else is the
+ * environment: return nil, message. */
+static int fail(lua_State *L, mllm_status st, const char *err)
+{
+    if (st == MLLM_ERR_ARG) return luaL_error(L, "%s", err);
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+static lmodel *checkmodel(lua_State *L, int i)
+{
+    lmodel *lm = luaL_checkudata(L, i, MODEL_MT);
+    if (!lm->m) luaL_error(L, "attempt to use a closed model");
+    return lm;
+}
+
+static lsession *checksession(lua_State *L, int i)
+{
+    lsession *ls = luaL_checkudata(L, i, SESSION_MT);
+    if (!ls->s) luaL_error(L, "attempt to use a closed session");
+    return ls;
+}
+
+/* Option readers: nil → default; a wrong type or value raises naming the option. */
+static lua_Integer opt_int(lua_State *L, int t, const char *key, lua_Integer def, lua_Integer lo,
+                           lua_Integer hi)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, key);
+    lua_Integer v = def;
+    if (!lua_isnil(L, -1)) {
+        int isint;
+        v = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "option '%s' must be an integer, got %s", key, luaL_typename(L, -1));
+        if (v < lo || v > hi)
+            luaL_error(L, "option '%s' must be in [%I, %I], got %I", key, (LUAI_UACINT)lo, (LUAI_UACINT)hi,
+                       (LUAI_UACINT)v);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static double opt_num(lua_State *L, int t, const char *key, double def, double lo, double hi)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, key);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        int isnum;
+        v = lua_tonumberx(L, -1, &isnum);
+        if (!isnum || lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "option '%s' must be a number, got %s", key, luaL_typename(L, -1));
+        if (!(v >= lo && v <= hi))
+            luaL_error(L, "option '%s' must be in [%g, %g], got %g", key, lo, hi, v);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static bool opt_bool(lua_State *L, int t, const char *key, bool def)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, key);
+    bool v = def;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isboolean(L, -1))
+            luaL_error(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
+        v = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A string option; the returned pointer stays valid while the table holds it. */
+static const char *opt_str(lua_State *L, int t, const char *key)
+{
+    if (lua_isnoneornil(L, t)) return NULL;
+    lua_getfield(L, t, key);
+    const char *v = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option '%s' must be a string, got %s", key, luaL_typename(L, -1));
+        v = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static void check_opts(lua_State *L, int i)
+{
+    if (!lua_isnoneornil(L, i)) luaL_checktype(L, i, LUA_TTABLE);
+}
+
+/* Reads an array of token ids into Lua-owned memory (the userdata is left on
+ * the stack). Ids are checked against vocab_size. */
+static int32_t *read_ids(lua_State *L, int i, int vocab, size_t *n)
+{
+    luaL_checktype(L, i, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, i);
+    if (len < 0) len = 0;
+    int32_t *ids = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *ids, 0);
+    for (lua_Integer k = 1; k <= len; k++) {
+        lua_geti(L, i, k);
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "token id at index %I is not an integer (%s)", (LUAI_UACINT)k, luaL_typename(L, -1));
+        if (v < 0 || v >= vocab)
+            luaL_error(L, "token id %I at index %I is outside the vocabulary [0, %d)", (LUAI_UACINT)v,
+                       (LUAI_UACINT)k, vocab);
+        ids[k - 1] = (int32_t)v;
+        lua_pop(L, 1);
+    }
+    *n = (size_t)len;
+    return ids;
+}
+
+static void push_ids(lua_State *L, const int32_t *ids, size_t n)
+{
+    lua_createtable(L, (int)(n < 0x7fffffff ? n : 0), 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, ids[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+/* ------------------------------------------------------------ model */
+
+static void push_config(lua_State *L, const mllm_model *m)
+{
+    const mllm_config *c = mllm_model_config(m);
+    lua_createtable(L, 0, 20);
+    lua_pushstring(L, c->model_type); lua_setfield(L, -2, "model_type");
+    lua_pushinteger(L, c->n_layers); lua_setfield(L, -2, "layers");
+    lua_pushinteger(L, c->n_exec_layers); lua_setfield(L, -2, "executed_layers");
+    lua_pushinteger(L, c->dim); lua_setfield(L, -2, "dim");
+    lua_pushinteger(L, c->n_heads); lua_setfield(L, -2, "heads");
+    lua_pushinteger(L, c->n_kv_heads); lua_setfield(L, -2, "kv_heads");
+    lua_pushinteger(L, c->head_dim); lua_setfield(L, -2, "head_dim");
+    lua_pushinteger(L, c->ffn_dim); lua_setfield(L, -2, "ffn_dim");
+    lua_pushinteger(L, c->vocab_size); lua_setfield(L, -2, "vocab_size");
+    lua_pushinteger(L, c->max_seq_len); lua_setfield(L, -2, "max_seq_len");
+    lua_pushinteger(L, c->bos_id); lua_setfield(L, -2, "bos");
+    lua_pushinteger(L, c->eos_id); lua_setfield(L, -2, "eos");
+    lua_pushnumber(L, c->rope_theta); lua_setfield(L, -2, "rope_theta");
+    lua_pushnumber(L, c->norm_eps); lua_setfield(L, -2, "norm_eps");
+    lua_pushboolean(L, c->layer_sharing); lua_setfield(L, -2, "layer_sharing");
+    lua_pushboolean(L, c->share_embedding); lua_setfield(L, -2, "share_embedding");
+    lua_pushstring(L, mllm_dtype_name(c->dtype)); lua_setfield(L, -2, "dtype");
+    lua_pushinteger(L, (lua_Integer)mllm_model_n_params(m)); lua_setfield(L, -2, "params");
+    lua_pushinteger(L, (lua_Integer)mllm_model_weight_bytes(m)); lua_setfield(L, -2, "weight_bytes");
+    lua_pushinteger(L, mllm_model_n_threads(m)); lua_setfield(L, -2, "threads");
+    lua_pushboolean(L, mllm_model_has_tokenizer(m)); lua_setfield(L, -2, "has_tokenizer");
+}
+
+/* mllm.load(dir [, opts]) -> model | nil, message */
+static int l_load(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    check_opts(L, 2);
+    mllm_model_params p = mllm_model_default_params();
+    p.n_threads = (int)opt_int(L, 2, "threads", 0, 0, 1024);
+    p.tokenizer_path = opt_str(L, 2, "tokenizer");
+    p.require_tokenizer = opt_bool(L, 2, "require_tokenizer", false);
+    lmodel *lm = lua_newuserdatauv(L, sizeof *lm, 1);  /* created closed, then filled */
+    lm->m = NULL;
+    luaL_setmetatable(L, MODEL_MT);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_model_load(dir, &p, &lm->m, err, sizeof err);
+    if (st) return fail(L, st == MLLM_ERR_ARG ? MLLM_ERR_IO : st, err);
+    push_config(L, lm->m);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+static int model_close(lua_State *L)
+{
+    lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
+    if (lm->m) {
+        mllm_model_release(lm->m);  /* sessions keep their own reference */
+        lm->m = NULL;
+    }
+    return 0;
+}
+
+static int model_tostring(lua_State *L)
+{
+    lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
+    if (!lm->m) {
+        lua_pushstring(L, "mobilellm.Model (closed)");
+        return 1;
+    }
+    const mllm_config *c = mllm_model_config(lm->m);
+    char buf[256];  /* lua_pushfstring has no %.1f */
+    snprintf(buf, sizeof buf, "mobilellm.Model (%s, %d layers%s, dim %d, %d/%d heads, %.1fM params, %s, %d threads)",
+                    c->model_type, c->n_layers, c->layer_sharing ? " x2 shared" : "", c->dim, c->n_heads,
+                    c->n_kv_heads, (double)mllm_model_n_params(lm->m) / 1e6, mllm_dtype_name(c->dtype),
+                    mllm_model_n_threads(lm->m));
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static int model_index(lua_State *L)
+{
+    lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
+    const char *key = lua_tostring(L, 2);
+    if (key && strcmp(key, "config") == 0) {
+        if (!lm->m) return luaL_error(L, "attempt to use a closed model");
+        lua_getiuservalue(L, 1, 1);
+        return 1;
+    }
+    luaL_getmetatable(L, MODEL_MT);
+    lua_getfield(L, -1, "methods");
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+/* model:tokenize(text [, { bos = false }]) -> ids */
+static int model_tokenize(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    check_opts(L, 3);
+    bool bos = opt_bool(L, 3, "bos", false);
+    void **box = newbox(L);
+    size_t n;
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_tokenize(lm->m, text, len, bos, (int32_t **)box, &n, err, sizeof err);
+    if (st) return fail(L, st == MLLM_ERR_TOKENIZER ? MLLM_ERR_ARG : st, err);
+    push_ids(L, *box, n);
+    return 1;
+}
+
+/* model:detokenize(ids) -> text */
+static int model_detokenize(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    size_t n;
+    int32_t *ids = read_ids(L, 2, mllm_model_config(lm->m)->vocab_size, &n);
+    void **box = newbox(L);
+    size_t len;
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_detokenize(lm->m, ids, n, (char **)box, &len, err, sizeof err);
+    if (st) return fail(L, MLLM_ERR_ARG, err);
+    lua_pushlstring(L, *box, len);
+    return 1;
+}
+
+/* model:token_piece(id) -> the bytes the token adds to running text */
+static int model_token_piece(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    if (!mllm_model_has_tokenizer(lm->m)) return luaL_error(L, "this model has no tokenizer");
+    char buf[256];
+    int n = (id < 0 || id > INT32_MAX) ? -1 : mllm_token_bytes(lm->m, (int32_t)id, buf, sizeof buf);
+    if (n < 0) return luaL_error(L, "token id %I is outside the vocabulary", (LUAI_UACINT)id);
+    lua_pushlstring(L, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf);
+    return 1;
+}
+
+/* ------------------------------------------------------------ session */
+
+/* Pushes a new session on model at index mi; returns it, or NULL after
+ * pushing nil, message. */
+static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, int *nret)
+{
+    lmodel *lm = checkmodel(L, mi);
+    lsession *ls = lua_newuserdatauv(L, sizeof *ls, 1);
+    ls->s = NULL;
+    luaL_setmetatable(L, SESSION_MT);
+    lua_pushvalue(L, mi);
+    lua_setiuservalue(L, -2, 1);  /* pin the model userdata */
+    mllm_session_params sp = mllm_session_default_params();
+    sp.n_ctx = n_ctx;
+    sp.n_batch = n_batch;
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_new(lm->m, &sp, &ls->s, err, sizeof err);
+    if (st) {
+        *nret = fail(L, st, err);
+        return NULL;
+    }
+    return ls;
+}
+
+static int session_opts_ctx(lua_State *L, int t, const mllm_config *c)
+{
+    return (int)opt_int(L, t, "n_ctx", 0, 0, c->max_seq_len);
+}
+
+/* model:session([{ n_ctx = max_seq_len, n_batch = 64 }]) -> session */
+static int model_session(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    check_opts(L, 2);
+    const mllm_config *c = mllm_model_config(lm->m);
+    int n_ctx = session_opts_ctx(L, 2, c);
+    int n_batch = (int)opt_int(L, 2, "n_batch", 0, 0, 4096);
+    int nret = 0;
+    if (!new_session(L, 1, n_ctx, n_batch, &nret)) return nret;
+    return 1;
+}
+
+static int session_close(lua_State *L)
+{
+    lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
+    if (ls->s) {
+        mllm_session_free(ls->s);
+        ls->s = NULL;
+    }
+    return 0;
+}
+
+static int session_tostring(lua_State *L)
+{
+    lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
+    if (!ls->s) lua_pushstring(L, "mobilellm.Session (closed)");
+    else lua_pushfstring(L, "mobilellm.Session (pos %d of %d)", mllm_session_pos(ls->s), mllm_session_n_ctx(ls->s));
+    return 1;
+}
+
+/* s:eval(ids) -> true | nil, message (context full) */
+static int session_eval(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    size_t n;
+    const mllm_config *c = mllm_model_config(mllm_session_model(ls->s));
+    int32_t *ids = read_ids(L, 2, c->vocab_size, &n);
+    if (n == 0) return luaL_argerror(L, 2, "no tokens to evaluate");
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_eval(ls->s, ids, n, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* s:logits() -> array with logits[id + 1] for the last evaluated position */
+static int session_logits(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    const float *lg = mllm_session_logits(ls->s);
+    if (!lg) return luaL_error(L, "the session has no logits yet (call eval first)");
+    int n = mllm_model_config(mllm_session_model(ls->s))->vocab_size;
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushnumber(L, lg[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int session_pos(lua_State *L)
+{
+    lua_pushinteger(L, mllm_session_pos(checksession(L, 1)->s));
+    return 1;
+}
+
+static int session_n_ctx(lua_State *L)
+{
+    lua_pushinteger(L, mllm_session_n_ctx(checksession(L, 1)->s));
+    return 1;
+}
+
+/* s:rewind(pos): forget everything from position pos on (0 = reset) */
+static int session_rewind(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    lua_Integer pos = luaL_optinteger(L, 2, 0);
+    if (pos < 0 || pos > mllm_session_pos(ls->s))
+        return luaL_argerror(L, 2, lua_pushfstring(L, "position must be in [0, %d]", mllm_session_pos(ls->s)));
+    mllm_session_rewind(ls->s, (int)pos);
+    return 0;
+}
+
+static int session_model(lua_State *L)
+{
+    checksession(L, 1);
+    lua_getiuservalue(L, 1, 1);
+    return 1;
+}
+
+/* ------------------------------------------------------------ generation */
+
+/* Reads generation options from table t into p; stop strings stay owned by
+ * the table (the generator copies them). */
+static void read_generate_opts(lua_State *L, int t, mllm_generate_params *p)
+{
+    *p = mllm_generate_default_params();
+    if (lua_isnoneornil(L, t)) return;
+    p->max_tokens = (int)opt_int(L, t, "max_tokens", 256, 0, MLLM_MAX_CONTEXT);
+    p->stop_at_eos = opt_bool(L, t, "stop_at_eos", true);
+    p->sampler.temperature = (float)opt_num(L, t, "temperature", 0.0, 0.0, 1e6);
+    p->sampler.top_k = (int)opt_int(L, t, "top_k", 0, 0, MLLM_MAX_VOCAB);
+    p->sampler.top_p = (float)opt_num(L, t, "top_p", 1.0, 1e-9, 1.0);
+    p->sampler.min_p = (float)opt_num(L, t, "min_p", 0.0, 0.0, 0.999999);
+    p->sampler.repeat_penalty = (float)opt_num(L, t, "repeat_penalty", 1.0, 1e-6, 1e6);
+    p->sampler.repeat_last_n = (int)opt_int(L, t, "repeat_last_n", 64, -1, MLLM_MAX_CONTEXT);
+    lua_getfield(L, t, "seed");
+    if (!lua_isnil(L, -1)) {
+        int isint;
+        lua_Integer seed = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "option 'seed' must be an integer, got %s", luaL_typename(L, -1));
+        p->sampler.seed = (uint64_t)seed;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "stop");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        p->stops[0] = lua_tostring(L, -1);  /* still referenced by the table */
+        p->n_stops = 1;
+    } else if (lua_istable(L, -1)) {
+        lua_Integer n = luaL_len(L, -1);
+        if (n > MLLM_MAX_STOPS) luaL_error(L, "option 'stop' has %I strings (limit %d)", (LUAI_UACINT)n, MLLM_MAX_STOPS);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_geti(L, -1, i) != LUA_TSTRING) luaL_error(L, "option 'stop' must hold strings (entry %I)", (LUAI_UACINT)i);
+            if (lua_rawlen(L, -1) == 0) luaL_error(L, "option 'stop' has an empty string (entry %I)", (LUAI_UACINT)i);
+            p->stops[p->n_stops++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "option 'stop' must be a string or an array of strings, got %s", luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+}
+
+/* The prompt at index pi (string or id array) as Lua-owned ids; pushes one value. */
+static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, int opts, size_t *n)
+{
+    const mllm_config *c = mllm_model_config(m);
+    if (lua_type(L, pi) == LUA_TTABLE) return read_ids(L, pi, c->vocab_size, n);
+    size_t len;
+    const char *text = lua_tolstring(L, pi, &len);
+    if (!text || lua_type(L, pi) != LUA_TSTRING)
+        luaL_typeerror(L, pi, "string or array of token ids");
+    bool bos = opt_bool(L, opts, "bos", true);
+    void **box = newbox(L);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_tokenize(m, text, len, bos, (int32_t **)box, n, err, sizeof err);
+    if (st) luaL_error(L, "%s", err);
+    return *box;
+}
+
+static void push_info(lua_State *L, const mllm_generate_info *info)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, info->prompt_tokens); lua_setfield(L, -2, "prompt_tokens");
+    lua_pushinteger(L, info->generated_tokens); lua_setfield(L, -2, "generated_tokens");
+    lua_pushstring(L, mllm_stop_reason_name(info->stop)); lua_setfield(L, -2, "stop");
+    lua_pushnumber(L, info->prefill_seconds); lua_setfield(L, -2, "prefill_seconds");
+    lua_pushnumber(L, info->decode_seconds); lua_setfield(L, -2, "decode_seconds");
+    lua_pushnumber(L, info->prefill_seconds > 0 ? info->prompt_tokens / info->prefill_seconds : 0);
+    lua_setfield(L, -2, "prefill_tps");
+    lua_pushnumber(L, info->decode_seconds > 0 ? info->generated_tokens / info->decode_seconds : 0);
+    lua_setfield(L, -2, "decode_tps");
+}
+
+/* Frees the generator (keeping its info) and a session the stream owns. */
+static void stream_release(lstream *st)
+{
+    if (st->g) {
+        st->info = *mllm_generator_info(st->g);
+        mllm_generator_free(st->g);
+        st->g = NULL;
+    }
+    if (st->owns_session && st->sess && st->sess->s) {
+        mllm_session_free(st->sess->s);
+        st->sess->s = NULL;
+    }
+    st->sess = NULL;
+}
+
+static int stream_close(lua_State *L)
+{
+    stream_release(luaL_checkudata(L, 1, STREAM_MT));
+    return 0;
+}
+
+static int stream_tostring(lua_State *L)
+{
+    lstream *st = luaL_checkudata(L, 1, STREAM_MT);
+    lua_pushstring(L, st->g ? "mobilellm.Stream (running)" : "mobilellm.Stream (closed)");
+    return 1;
+}
+
+/* stream:info() -> the generation info so far */
+static int stream_info(lua_State *L)
+{
+    lstream *st = luaL_checkudata(L, 1, STREAM_MT);
+    push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
+    return 1;
+}
+
+/* One step of the iterator: piece, id | nil at the end. Upvalue 1: the stream. */
+static int stream_step(lua_State *L)
+{
+    lstream *st = luaL_checkudata(L, lua_upvalueindex(1), STREAM_MT);
+    if (!st->g) return 0;
+    if (!st->sess || !st->sess->s) return luaL_error(L, "attempt to use a closed session");
+    const char *piece;
+    size_t len;
+    int32_t id;
+    char err[MLLM_ERRLEN];
+    mllm_status s = mllm_generator_next(st->g, &piece, &len, &id, err, sizeof err);
+    if (s == MLLM_DONE) {
+        stream_release(st);
+        return 0;
+    }
+    if (s != MLLM_OK) return luaL_error(L, "%s", err);
+    lua_pushlstring(L, piece, len);
+    if (id >= 0) lua_pushinteger(L, id);
+    else lua_pushnil(L);
+    return 2;
+}
+
+/* Starts a generator on session ls (at index si); pushes iterator, nil, nil,
+ * stream (a to-be-closed value), or nil, message. */
+static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, int opts)
+{
+    mllm_generate_params gp;
+    read_generate_opts(L, opts, &gp);
+    size_t n;
+    int32_t *ids = read_prompt(L, mllm_session_model(ls->s), pi, opts, &n);
+    lstream *st = lua_newuserdatauv(L, sizeof *st, 1);
+    memset(st, 0, sizeof *st);
+    luaL_setmetatable(L, STREAM_MT);
+    lua_pushvalue(L, si);
+    lua_setiuservalue(L, -2, 1);  /* pin the session (and through it the model) */
+    st->sess = ls;
+    st->owns_session = owns;
+    char err[MLLM_ERRLEN];
+    mllm_status s = mllm_generator_new(ls->s, ids, n, &gp, &st->g, err, sizeof err);
+    if (s) {
+        stream_release(st);
+        return fail(L, s, err);
+    }
+    int stream_idx = lua_gettop(L);
+    lua_pushvalue(L, stream_idx);
+    lua_pushcclosure(L, stream_step, 1);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushvalue(L, stream_idx);
+    return 4;
+}
+
+/* Context for a one-off generation: the prompt plus max_tokens, within the model's limit. */
+static int oneoff_ctx(lua_State *L, const mllm_model *m, int pi, int opts)
+{
+    const mllm_config *c = mllm_model_config(m);
+    int n_ctx = session_opts_ctx(L, opts, c);
+    if (n_ctx) return n_ctx;
+    return c->max_seq_len;  /* the cache grows lazily in memory: pages are touched as used */
+}
+
+/* model:stream(prompt [, opts]) -> iterator, nil, nil, closer */
+static int model_stream(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    check_opts(L, 3);
+    int n_ctx = oneoff_ctx(L, lm->m, 2, 3);
+    int nret = 0;
+    lsession *ls = new_session(L, 1, n_ctx, (int)opt_int(L, 3, "n_batch", 0, 0, 4096), &nret);
+    if (!ls) return nret;
+    return start_stream(L, lua_gettop(L), ls, true, 2, 3);
+}
+
+/* s:stream(prompt [, opts]) -> iterator, nil, nil, closer (continues the session) */
+static int session_stream(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    check_opts(L, 3);
+    return start_stream(L, 1, ls, false, 2, 3);
+}
+
+/* Runs the stream that start_stream pushed (n == 4) to its end; returns
+ * text, info. opts.on_token(piece, id) is called after each token; returning
+ * false from it stops generation early. */
+static int generate_common(lua_State *L, int n, int opts)
+{
+    if (n != 4) return n;  /* nil, message */
+    int closer = lua_gettop(L), iter = closer - 3;
+    lstream *st = luaL_checkudata(L, closer, STREAM_MT);
+    lua_toclose(L, closer);  /* an error in a callback still frees the generator */
+    int cb = 0;
+    if (!lua_isnoneornil(L, opts)) {
+        lua_getfield(L, opts, "on_token");
+        if (lua_isnil(L, -1)) lua_pop(L, 1);
+        else if (!lua_isfunction(L, -1)) return luaL_error(L, "option 'on_token' must be a function");
+        else cb = lua_gettop(L);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (;;) {
+        lua_pushvalue(L, iter);
+        lua_call(L, 0, 2);                 /* piece, id */
+        if (lua_isnil(L, -2)) { lua_pop(L, 2); break; }
+        bool stop = false;
+        if (cb) {
+            lua_pushvalue(L, cb);
+            lua_pushvalue(L, -3);
+            lua_pushvalue(L, -3);
+            lua_call(L, 2, 1);
+            stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);                     /* id */
+        luaL_addvalue(&b);                 /* piece */
+        if (stop) break;
+    }
+    luaL_pushresult(&b);
+    push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
+    return 2;
+}
+
+/* model:generate(prompt [, opts]) -> text, info | nil, message */
+static int model_generate(lua_State *L)
+{
+    lua_settop(L, 3);
+    return generate_common(L, model_stream(L), 3);
+}
+
+/* s:generate(prompt [, opts]) -> text, info | nil, message */
+static int session_generate(lua_State *L)
+{
+    lua_settop(L, 3);
+    return generate_common(L, session_stream(L), 3);
+}
+
+/* ------------------------------------------------------------ module */
+
+static const luaL_Reg model_methods[] = {
+    { "tokenize", model_tokenize },
+    { "detokenize", model_detokenize },
+    { "token_piece", model_token_piece },
+    { "session", model_session },
+    { "generate", model_generate },
+    { "stream", model_stream },
+    { "close", model_close },
+    { NULL, NULL },
+};
+
+static const luaL_Reg model_meta[] = {
+    { "__index", model_index },
+    { "__gc", model_close },
+    { "__close", model_close },
+    { "__tostring", model_tostring },
+    { NULL, NULL },
+};
+
+static const luaL_Reg session_methods[] = {
+    { "eval", session_eval },
+    { "logits", session_logits },
+    { "pos", session_pos },
+    { "n_ctx", session_n_ctx },
+    { "rewind", session_rewind },
+    { "model", session_model },
+    { "generate", session_generate },
+    { "stream", session_stream },
+    { "close", session_close },
+    { NULL, NULL },
+};
+
+static const luaL_Reg session_meta[] = {
+    { "__gc", session_close },
+    { "__close", session_close },
+    { "__tostring", session_tostring },
+    { NULL, NULL },
+};
+
+static const luaL_Reg stream_methods[] = {
+    { "info", stream_info },
+    { "close", stream_close },
+    { NULL, NULL },
+};
+
+static const luaL_Reg stream_meta[] = {
+    { "__gc", stream_close },
+    { "__close", stream_close },
+    { "__tostring", stream_tostring },
+    { NULL, NULL },
+};
+
+static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods,
+                     bool custom_index)
+{
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    if (custom_index) lua_setfield(L, -2, "methods");
+    else lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "locked");  /* getmetatable() from Lua does not expose internals */
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+static const luaL_Reg functions[] = {
+    { "load", l_load },
+    { NULL, NULL },
+};
+
+int luaopen_mobilellm_core(lua_State *L)
+{
+    luaL_newmetatable(L, BOX_MT);
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    new_type(L, MODEL_MT, model_meta, model_methods, true);
+    new_type(L, SESSION_MT, session_meta, session_methods, false);
+    new_type(L, STREAM_MT, stream_meta, stream_methods, false);
+    luaL_newlib(L, functions);
+    lua_pushliteral(L, MLLM_VERSION);
+    lua_setfield(L, -2, "version");
+    mllm_lua_open_calls(L);
+    return 1;
+}

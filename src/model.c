@@ -1,0 +1,339 @@
+/* model.c — a checkpoint directory → immutable, refcounted weights. */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+#include "kernels/kernels.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_CAP 4096
+
+const char *mllm_dtype_name(mllm_dtype t)
+{
+    switch (t) {
+    case MLLM_F32: return "f32";
+    case MLLM_F16: return "f16";
+    case MLLM_BF16: return "bf16";
+    }
+    return "?";
+}
+
+const char *mllm_status_name(mllm_status s)
+{
+    static const char *const names[] = { "ok", "io", "format", "config", "tensor",
+                                         "nomem", "arg", "context", "tokenizer", "done" };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+mllm_model_params mllm_model_default_params(void)
+{
+    mllm_model_params p = { 0, NULL, false };
+    return p;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static mllm_status join(char *out, const char *dir, const char *name, char *err, size_t errlen)
+{
+    int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
+    if (n < 0 || n >= PATH_CAP)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long", dir);
+    return MLLM_OK;
+}
+
+static mllm_status add_file(mllm_model *m, const char *path, char *err, size_t errlen)
+{
+    st_file *nf = realloc(m->files, (m->n_files + 1) * sizeof *nf);
+    if (!nf) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    m->files = nf;
+    mllm_status st = st_open(path, &m->files[m->n_files], err, errlen);
+    if (st == MLLM_OK) {
+        m->mapped_bytes += m->files[m->n_files].size;
+        m->n_files++;
+    }
+    return st;
+}
+
+/* A shard name from the index must stay inside the checkpoint directory. */
+static bool safe_shard_name(const char *s)
+{
+    return s[0] && s[0] != '/' && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") != 0 &&
+           strcmp(s, "..") != 0;
+}
+
+static mllm_status open_sharded(mllm_model *m, const char *dir, const char *index_path, char *err,
+                                size_t errlen)
+{
+    FILE *fp = fopen(index_path, "rb");
+    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open", index_path);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    if (len < 0 || len > (64L << 20)) {
+        fclose(fp);
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: unreadable or larger than 64 MiB", index_path);
+    }
+    char *buf = malloc((size_t)len + 1);
+    if (!buf) { fclose(fp); return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory"); }
+    size_t got = fread(buf, 1, (size_t)len, fp);
+    fclose(fp);
+    cJSON *root = cJSON_ParseWithLength(buf, got);
+    free(buf);
+    cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(map)) {
+        cJSON_Delete(root);
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: no \"weight_map\" object", index_path);
+    }
+    mllm_status st = MLLM_OK;
+    for (cJSON *it = map->child; it && st == MLLM_OK; it = it->next) {
+        if (!cJSON_IsString(it)) {
+            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
+                           index_path, it->string);
+            break;
+        }
+        const char *shard = it->valuestring;
+        if (!safe_shard_name(shard)) {
+            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                           "%s: shard '%s' points outside the checkpoint directory", index_path, shard);
+            break;
+        }
+        bool seen = false;
+        for (cJSON *prev = map->child; prev != it; prev = prev->next)
+            if (strcmp(prev->valuestring, shard) == 0) { seen = true; break; }
+        if (seen) continue;
+        char path[PATH_CAP];
+        if ((st = join(path, dir, shard, err, errlen)) == MLLM_OK)
+            st = add_file(m, path, err, errlen);
+    }
+    cJSON_Delete(root);
+    if (st == MLLM_OK && m->n_files == 0)
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: weight_map names no shard", index_path);
+    return st;
+}
+
+/* Finds a tensor in any shard; it must be in exactly one. */
+static mllm_status find_tensor(const mllm_model *m, const char *name, const st_tensor **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    for (size_t i = 0; i < m->n_files; i++) {
+        const st_tensor *t = st_find(&m->files[i], name);
+        if (!t) continue;
+        if (*out)
+            return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' is stored in two shards (%s)", name,
+                             m->files[i].path);
+        *out = t;
+    }
+    return MLLM_OK;
+}
+
+static void *own(mllm_model *m, size_t bytes)
+{
+    if (m->n_owned == m->cap_owned) {
+        size_t cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        void **no = realloc(m->owned, cap * sizeof *no);
+        if (!no) return NULL;
+        m->owned = no;
+        m->cap_owned = cap;
+    }
+    void *p = malloc(bytes ? bytes : 1);
+    if (p) {
+        m->owned[m->n_owned++] = p;
+        m->owned_bytes += bytes;
+    }
+    return p;
+}
+
+/* Looks a tensor up, checks its shape (rows, cols; cols = 0 for a vector) and
+ * returns F32 data: the mapping itself for aligned F32, a widened copy otherwise. */
+static mllm_status get_weight(mllm_model *m, const char *name, int64_t rows, int64_t cols,
+                              const float **out, char *err, size_t errlen)
+{
+    const st_tensor *t;
+    mllm_status st = find_tensor(m, name, &t, err, errlen);
+    if (st) return st;
+    if (!t) return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "missing tensor '%s'", name);
+    bool ok = cols ? (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols)
+                   : (t->ndim == 1 && t->shape[0] == rows);
+    if (!ok) {
+        char got[128] = "[";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                     (long long)t->shape[d]);
+        strncat(got, "]", sizeof got - strlen(got) - 1);
+        if (cols)
+            return mllm_fail(err, errlen, MLLM_ERR_TENSOR,
+                             "tensor '%s' has shape %s, expected [%lld, %lld] from config.json", name, got,
+                             (long long)rows, (long long)cols);
+        return mllm_fail(err, errlen, MLLM_ERR_TENSOR,
+                         "tensor '%s' has shape %s, expected [%lld] from config.json", name, got,
+                         (long long)rows);
+    }
+    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+    m->n_params += n;
+    if (t->dtype == MLLM_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        *out = t->data;  /* used in place: no copy of an F32 checkpoint */
+        return MLLM_OK;
+    }
+    float *dst = own(m, n * sizeof(float));
+    if (!dst) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
+    switch (t->dtype) {
+    case MLLM_F32: memcpy(dst, t->data, n * sizeof(float)); break;
+    case MLLM_F16: mllm_f16_to_f32(t->data, dst, n); break;
+    case MLLM_BF16: mllm_bf16_to_f32(t->data, dst, n); break;
+    }
+    *out = dst;
+    return MLLM_OK;
+}
+
+static mllm_status load_weights(mllm_model *m, char *err, size_t errlen)
+{
+    const mllm_config *c = &m->cfg;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    mllm_status st;
+    const st_tensor *emb;
+    if ((st = find_tensor(m, "model.embed_tokens.weight", &emb, err, errlen))) return st;
+    if (emb) m->cfg.dtype = emb->dtype;
+    if ((st = get_weight(m, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
+    if ((st = get_weight(m, "model.norm.weight", c->dim, 0, &m->final_norm, err, errlen))) return st;
+    m->blocks = calloc((size_t)c->n_layers, sizeof *m->blocks);
+    if (!m->blocks) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < c->n_layers; l++) {
+        mllm_block *b = &m->blocks[l];
+        struct { const char *suffix; int64_t rows, cols; const float **dst; } w[] = {
+            { "input_layernorm.weight", c->dim, 0, &b->attn_norm },
+            { "self_attn.q_proj.weight", qd, c->dim, &b->wq },
+            { "self_attn.k_proj.weight", kvd, c->dim, &b->wk },
+            { "self_attn.v_proj.weight", kvd, c->dim, &b->wv },
+            { "self_attn.o_proj.weight", c->dim, qd, &b->wo },
+            { "post_attention_layernorm.weight", c->dim, 0, &b->ffn_norm },
+            { "mlp.gate_proj.weight", c->ffn_dim, c->dim, &b->wg },
+            { "mlp.up_proj.weight", c->ffn_dim, c->dim, &b->wu },
+            { "mlp.down_proj.weight", c->dim, c->ffn_dim, &b->wd },
+        };
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            char name[160];
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, w[i].suffix);
+            if ((st = get_weight(m, name, w[i].rows, w[i].cols, w[i].dst, err, errlen))) return st;
+        }
+    }
+    /* The head is the embedding when the config says so or when no lm_head exists. */
+    const st_tensor *head;
+    if ((st = find_tensor(m, "lm_head.weight", &head, err, errlen))) return st;
+    if (m->cfg.share_embedding || !head) {
+        m->cfg.share_embedding = true;
+        m->head = m->embed;
+    } else if ((st = get_weight(m, "lm_head.weight", c->vocab_size, c->dim, &m->head, err, errlen))) {
+        return st;
+    }
+    return MLLM_OK;
+}
+
+static void model_free(mllm_model *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    for (size_t i = 0; i < m->n_files; i++) st_close(&m->files[i]);
+    free(m->files);
+    free(m->blocks);
+    if (m->tok) mllm_sp_free(m->tok);
+    free(m);
+}
+
+/* Prefixes err with the context (file) it came from, when not already there. */
+mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, mllm_model **out,
+                            char *err, size_t errlen)
+{
+    *out = NULL;
+    mllm_model_params p = params ? *params : mllm_model_default_params();
+    if (!dir || !*dir) return mllm_fail(err, errlen, MLLM_ERR_ARG, "empty model directory");
+    if (p.n_threads < 0 || p.n_threads > 1024)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "threads must be in [0, 1024], got %d", p.n_threads);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: not a directory", dir);
+
+    mllm_model *m = calloc(1, sizeof *m);
+    if (!m) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    m->refs = 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    m->n_threads = p.n_threads ? p.n_threads : (cores > 0 ? (int)cores : 1);
+
+    char path[PATH_CAP];
+    mllm_status st = join(path, dir, "config.json", err, errlen);
+    if (!st) st = mllm_config_load(path, &m->cfg, err, errlen);
+    if (st) goto fail;
+
+    char single[PATH_CAP], index[PATH_CAP];
+    if ((st = join(single, dir, "model.safetensors", err, errlen)) ||
+        (st = join(index, dir, "model.safetensors.index.json", err, errlen)))
+        goto fail;
+    if (file_exists(single))
+        st = add_file(m, single, err, errlen);
+    else if (file_exists(index))
+        st = open_sharded(m, dir, index, err, errlen);
+    else
+        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json",
+                       dir);
+    if (st) goto fail;
+
+    if ((st = load_weights(m, err, errlen))) {
+        if (m->n_files == 1 && err && errlen) {  /* name the file the tensor was looked for in */
+            char tmp[MLLM_ERRLEN];
+            snprintf(tmp, sizeof tmp, "%s", err);
+            snprintf(err, errlen, "%s: %s", m->files[0].path, tmp);
+        }
+        goto fail;
+    }
+
+    const char *tok_path = p.tokenizer_path;
+    char tp[PATH_CAP];
+    if (!tok_path) {
+        if ((st = join(tp, dir, "tokenizer.model", err, errlen))) goto fail;
+        if (file_exists(tp)) tok_path = tp;
+    }
+    if (tok_path) {
+        if (mllm_sp_load(tok_path, &m->tok, err, errlen) != 0) { st = MLLM_ERR_TOKENIZER; goto fail; }
+        int nv = mllm_sp_vocab_size(m->tok);
+        if (nv > m->cfg.vocab_size) {
+            st = mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                           "%s: tokenizer has %d pieces but the model's vocab_size is %d", tok_path, nv,
+                           m->cfg.vocab_size);
+            goto fail;
+        }
+    } else if (p.require_tokenizer) {
+        st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model", dir);
+        goto fail;
+    }
+    *out = m;
+    return MLLM_OK;
+fail:
+    model_free(m);
+    return st;
+}
+
+mllm_model *mllm_model_retain(mllm_model *m)
+{
+    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    return m;
+}
+
+void mllm_model_release(mllm_model *m)
+{
+    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) model_free(m);
+}
+
+const mllm_config *mllm_model_config(const mllm_model *m) { return &m->cfg; }
+size_t mllm_model_n_params(const mllm_model *m) { return m->n_params; }
+size_t mllm_model_weight_bytes(const mllm_model *m) { return m->mapped_bytes + m->owned_bytes; }
+int mllm_model_n_threads(const mllm_model *m) { return m->n_threads; }
+bool mllm_model_has_tokenizer(const mllm_model *m) { return m->tok != NULL; }

@@ -1,0 +1,40 @@
+/* safetensors.h — a memory-mapped safetensors file, validated like the
+ * reference implementation (bounded header, known dtypes, offsets contiguous,
+ * non-overlapping and inside the data area, sizes matching shapes). */
+#ifndef MLLM_SAFETENSORS_H
+#define MLLM_SAFETENSORS_H
+
+#include "mobilellm.h"
+
+#define ST_MAX_DIMS 8
+
+typedef struct st_tensor {
+    char *name;
+    mllm_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data;   /* inside the mapping */
+    size_t nbytes;
+} st_tensor;
+
+typedef struct st_file {
+    char *path;
+    void *map;          /* whole file, read-only */
+    size_t size;
+    st_tensor *tensors; /* sorted by name */
+    size_t n_tensors;
+} st_file;
+
+/* Maps and validates path. On failure f is left closed (st_close is safe). */
+mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen);
+/* Validates a header already in memory (header = the JSON bytes, data_size =
+ * bytes after it). Fills f->tensors with offsets as data pointers relative to
+ * data_base. Exposed for the fuzzer. */
+mllm_status st_parse_header(const char *header, size_t header_len, const char *data_base,
+                            size_t data_size, const char *path, st_file *f,
+                            char *err, size_t errlen);
+void st_close(st_file *f);
+const st_tensor *st_find(const st_file *f, const char *name);
+size_t st_dtype_size(mllm_dtype t);
+
+#endif

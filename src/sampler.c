@@ -1,0 +1,152 @@
+/* sampler.c — logits → token id: repetition penalty, temperature, top-k,
+ * top-p, min-p (in that order, as Hugging Face applies them), seeded RNG. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tokens whose scaled logit is this far below the maximum have probability
+ * below e^-50 relative to it: they cannot change a sampled result, so they
+ * are not sorted. */
+#define CANDIDATE_WINDOW 50.0f
+
+typedef struct { float logit; int32_t id; } candidate;
+
+struct mllm_sampler {
+    mllm_sampler_params p;
+    int n_vocab;
+    uint64_t rng;
+    float *buf;          /* (n_vocab) working logits */
+    unsigned char *seen; /* (n_vocab) penalty marks */
+    candidate *cand;     /* (n_vocab) */
+};
+
+mllm_sampler_params mllm_sampler_default_params(void)
+{
+    mllm_sampler_params p = { 0.0f, 0, 1.0f, 0.0f, 1.0f, 64, 0x853c49e6748fea9bULL };
+    return p;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *state)
+{
+    return (double)(splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+mllm_status mllm_sampler_new(const mllm_sampler_params *p, int n_vocab, mllm_sampler **out, char *err,
+                             size_t errlen)
+{
+    *out = NULL;
+    if (!isfinite(p->temperature) || p->temperature < 0)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "temperature must be a finite number >= 0");
+    if (p->top_k < 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "top_k must be >= 0");
+    if (!(p->top_p > 0 && p->top_p <= 1))
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "top_p must be in (0, 1]");
+    if (!(p->min_p >= 0 && p->min_p < 1))
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "min_p must be in [0, 1)");
+    if (!isfinite(p->repeat_penalty) || p->repeat_penalty <= 0)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "repeat_penalty must be a finite number > 0");
+    if (p->repeat_last_n < -1) return mllm_fail(err, errlen, MLLM_ERR_ARG, "repeat_last_n must be >= -1");
+    if (n_vocab <= 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "vocabulary is empty");
+    mllm_sampler *s = calloc(1, sizeof *s);
+    if (!s) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    s->rng = p->seed;
+    s->buf = malloc((size_t)n_vocab * sizeof *s->buf);
+    s->seen = calloc((size_t)n_vocab, 1);
+    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+    if (!s->buf || !s->seen || !s->cand) {
+        mllm_sampler_free(s);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    }
+    *out = s;
+    return MLLM_OK;
+}
+
+void mllm_sampler_free(mllm_sampler *s)
+{
+    if (!s) return;
+    free(s->buf);
+    free(s->seen);
+    free(s->cand);
+    free(s);
+}
+
+static int cmp_cand_desc(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;  /* ties: lower id first, deterministic */
+}
+
+int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t *history, size_t n_history)
+{
+    const mllm_sampler_params *p = &s->p;
+    int n = s->n_vocab;
+    float *buf = s->buf;
+    memcpy(buf, logits, (size_t)n * sizeof *buf);
+
+    if (p->repeat_penalty != 1.0f && n_history > 0) {
+        size_t from = (p->repeat_last_n < 0 || (size_t)p->repeat_last_n >= n_history)
+                          ? 0 : n_history - (size_t)p->repeat_last_n;
+        for (size_t i = from; i < n_history; i++) {
+            int32_t id = history[i];
+            if (id < 0 || id >= n || s->seen[id]) continue;
+            s->seen[id] = 1;
+            buf[id] = buf[id] > 0 ? buf[id] / p->repeat_penalty : buf[id] * p->repeat_penalty;
+        }
+        for (size_t i = from; i < n_history; i++)
+            if (history[i] >= 0 && history[i] < n) s->seen[history[i]] = 0;
+    }
+
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (buf[i] > buf[best]) best = i;
+    if (p->temperature == 0.0f) return best;
+
+    float max = buf[best] / p->temperature;
+    int nc = 0;
+    for (int i = 0; i < n; i++) {
+        float l = buf[i] / p->temperature;
+        if (l >= max - CANDIDATE_WINDOW) s->cand[nc++] = (candidate){ l, i };
+    }
+    qsort(s->cand, (size_t)nc, sizeof *s->cand, cmp_cand_desc);
+    if (p->top_k > 0 && p->top_k < nc) nc = p->top_k;
+
+    /* probabilities (reuse buf) */
+    double sum = 0.0;
+    for (int i = 0; i < nc; i++) {
+        buf[i] = expf(s->cand[i].logit - max);
+        sum += buf[i];
+    }
+    if (p->top_p < 1.0f) {
+        double cum = 0.0;
+        for (int i = 0; i < nc; i++) {
+            cum += buf[i] / sum;
+            if (cum >= p->top_p) { nc = i + 1; break; }
+        }
+    }
+    if (p->min_p > 0.0f) {
+        float limit = p->min_p * buf[0];  /* buf[0] is the largest */
+        int keep = 1;
+        while (keep < nc && buf[keep] >= limit) keep++;
+        nc = keep;
+    }
+    sum = 0.0;
+    for (int i = 0; i < nc; i++) sum += buf[i];
+    double r = uniform01(&s->rng) * sum, acc = 0.0;
+    for (int i = 0; i < nc; i++) {
+        acc += buf[i];
+        if (r < acc) return s->cand[i].id;
+    }
+    return s->cand[nc - 1].id;
+}

@@ -1,0 +1,129 @@
+/* session.c — one conversation: KV cache, position, scratch buffers. */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_BATCH 64
+
+double mllm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+mllm_session_params mllm_session_default_params(void)
+{
+    mllm_session_params p = { 0, 0 };
+    return p;
+}
+
+void mllm_session_free(mllm_session *s)
+{
+    if (!s) return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->rope_cos);
+    free(s->rope_sin);
+    free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v);
+    free(s->att_out); free(s->gate); free(s->up); free(s->scores); free(s->logits);
+    mllm_model_release(s->model);
+    free(s);
+}
+
+static float *alloc_floats(size_t n, bool *ok)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) *ok = false;
+    return p;
+}
+
+mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, mllm_session **out,
+                             char *err, size_t errlen)
+{
+    *out = NULL;
+    const mllm_config *c = &m->cfg;
+    mllm_session_params p = params ? *params : mllm_session_default_params();
+    if (p.n_ctx < 0 || p.n_ctx > c->max_seq_len)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                         "n_ctx must be in [1, %d] (the model's max_position_embeddings), got %d",
+                         c->max_seq_len, p.n_ctx);
+    if (p.n_batch < 0 || p.n_batch > 4096)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "n_batch must be in [1, 4096], got %d", p.n_batch);
+    mllm_session *s = calloc(1, sizeof *s);
+    if (!s) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    s->model = mllm_model_retain(m);
+    s->n_ctx = p.n_ctx ? p.n_ctx : c->max_seq_len;
+    s->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
+    if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
+    s->kv_dim = c->n_kv_heads * c->head_dim;
+    size_t B = (size_t)s->n_batch, qd = (size_t)c->n_heads * c->head_dim;
+    size_t cache = (size_t)c->n_exec_layers * s->n_ctx * s->kv_dim;
+    size_t half = (size_t)c->head_dim / 2;
+    bool ok = true;
+    s->k_cache = alloc_floats(cache, &ok);
+    s->v_cache = alloc_floats(cache, &ok);
+    s->rope_cos = alloc_floats((size_t)s->n_ctx * half, &ok);
+    s->rope_sin = alloc_floats((size_t)s->n_ctx * half, &ok);
+    s->x = alloc_floats(B * c->dim, &ok);
+    s->xb = alloc_floats(B * c->dim, &ok);
+    s->q = alloc_floats(B * qd, &ok);
+    s->k = alloc_floats(B * s->kv_dim, &ok);
+    s->v = alloc_floats(B * s->kv_dim, &ok);
+    s->att_out = alloc_floats(B * qd, &ok);
+    s->gate = alloc_floats(B * c->ffn_dim, &ok);
+    s->up = alloc_floats(B * c->ffn_dim, &ok);
+    s->scores = alloc_floats((size_t)s->n_ctx, &ok);
+    s->logits = alloc_floats((size_t)c->vocab_size, &ok);
+    if (!ok) {
+        mllm_session_free(s);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a session of n_ctx %d",
+                         p.n_ctx ? p.n_ctx : c->max_seq_len);
+    }
+    /* RoPE angles as Hugging Face LLaMA: pos * theta^(-2i/head_dim), in double */
+    for (int pos = 0; pos < s->n_ctx; pos++)
+        for (size_t i = 0; i < half; i++) {
+            double inv_freq = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->head_dim);
+            double a = pos * inv_freq;
+            s->rope_cos[(size_t)pos * half + i] = (float)cos(a);
+            s->rope_sin[(size_t)pos * half + i] = (float)sin(a);
+        }
+    *out = s;
+    return MLLM_OK;
+}
+
+mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+{
+    const mllm_config *c = &s->model->cfg;
+    if (n == 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no tokens to evaluate");
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                             "token id %ld at index %zu is outside the vocabulary [0, %d)", (long)ids[i],
+                             i + 1, c->vocab_size);
+    if (n > (size_t)(s->n_ctx - s->pos))
+        return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
+                         "context full: %zu tokens at position %d do not fit n_ctx %d", n, s->pos, s->n_ctx);
+    for (size_t i = 0; i < n; i += (size_t)s->n_batch) {
+        size_t chunk = n - i < (size_t)s->n_batch ? n - i : (size_t)s->n_batch;
+        mllm_forward(s, ids + i, (int)chunk);
+    }
+    return MLLM_OK;
+}
+
+const float *mllm_session_logits(const mllm_session *s) { return s->has_logits ? s->logits : NULL; }
+int mllm_session_pos(const mllm_session *s) { return s->pos; }
+int mllm_session_n_ctx(const mllm_session *s) { return s->n_ctx; }
+const mllm_model *mllm_session_model(const mllm_session *s) { return s->model; }
+
+mllm_status mllm_session_rewind(mllm_session *s, int pos)
+{
+    if (pos < 0 || pos > s->pos) return MLLM_ERR_ARG;
+    s->pos = pos;
+    s->has_logits = false;  /* the logits belonged to the old end */
+    return MLLM_OK;
+}

@@ -1,0 +1,33 @@
+/* tokenizer.h — a C face over the sentencepiece library (tokenizer_sp.cpp).
+ * No function here throws or calls Lua; errors come back as text. */
+#ifndef MLLM_TOKENIZER_H
+#define MLLM_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mllm_sp mllm_sp;
+
+/* 0 on success; otherwise err holds the reason. */
+int mllm_sp_load(const char *path, mllm_sp **out, char *err, size_t errlen);
+void mllm_sp_free(mllm_sp *sp);
+int mllm_sp_vocab_size(const mllm_sp *sp);
+int mllm_sp_bos(const mllm_sp *sp);
+int mllm_sp_eos(const mllm_sp *sp);
+/* *ids is malloc'd (free()). Text must be valid UTF-8 (checked by the caller). */
+int mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, int32_t **ids, size_t *n,
+                   char *err, size_t errlen);
+/* ids must be in range (checked by the caller). *text is malloc'd, NUL-terminated. */
+int mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, char **text, size_t *len,
+                   char *err, size_t errlen);
+/* Bytes of one piece in running text; see mllm_token_bytes. */
+int mllm_sp_piece_bytes(const mllm_sp *sp, int32_t id, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

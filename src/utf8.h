@@ -1,0 +1,14 @@
+/* utf8.h — strict UTF-8 helpers shared by the tokenizer, generator and loader. */
+#ifndef MLLM_UTF8_H
+#define MLLM_UTF8_H
+
+#include <stddef.h>
+
+/* Offset of the first byte that does not start a valid UTF-8 sequence (no
+ * overlongs, surrogates or values past U+10FFFF), or len when all is valid. */
+size_t mllm_utf8_check(const char *s, size_t len);
+/* Length of the longest prefix of s that ends on a character boundary, given
+ * that the text may continue (an incomplete sequence at the end is held back). */
+size_t mllm_utf8_complete_prefix(const char *s, size_t len);
+
+#endif
