@@ -100,21 +100,33 @@ const mllm_config *mllm_model_config(const mllm_model *m);
 size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
 size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
 int mllm_model_n_threads(const mllm_model *m);
-bool mllm_model_has_tokenizer(const mllm_model *m);
 
 /* ------------------------------------------------------------ tokenizer */
 
-/* Encodes UTF-8 text (not NUL-terminated; invalid UTF-8 is MLLM_ERR_ARG).
- * *ids is malloc'd; free it with free(). */
-mllm_status mllm_tokenize(const mllm_model *m, const char *text, size_t len, bool add_bos,
-                          int32_t **ids, size_t *n_ids, char *err, size_t errlen);
-/* Decodes ids as sentencepiece does (control tokens vanish). *text is malloc'd. */
-mllm_status mllm_detokenize(const mllm_model *m, const int32_t *ids, size_t n_ids,
-                            char **text, size_t *len, char *err, size_t errlen);
+/* A sentencepiece tokenizer (tokenizer.model). Immutable once loaded: safe to
+ * use from several threads. A model owns one when its directory has it. */
+typedef struct mllm_tokenizer mllm_tokenizer;
+
+mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen);
+void mllm_tokenizer_free(mllm_tokenizer *t);
+int mllm_tokenizer_vocab_size(const mllm_tokenizer *t);
+int mllm_tokenizer_bos(const mllm_tokenizer *t);
+int mllm_tokenizer_eos(const mllm_tokenizer *t);
+/* The model's tokenizer, or NULL; valid as long as the model is. */
+const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m);
+
+/* Encodes UTF-8 text (not NUL-terminated; invalid UTF-8 is MLLM_ERR_ARG) as
+ * sentencepiece does. *ids is malloc'd; free it with free(). */
+mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
+                                  int32_t **ids, size_t *n_ids, char *err, size_t errlen);
+/* Decodes ids as sentencepiece does (control tokens vanish); an id outside the
+ * vocabulary is MLLM_ERR_ARG. *text is malloc'd and NUL-terminated. */
+mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, size_t n_ids,
+                                  char **text, size_t *len, char *err, size_t errlen);
 /* The bytes one token stands for in running text ("▁" becomes a space, byte
  * tokens their byte, control tokens nothing). Returns the byte count (which may
  * exceed cap: then nothing is written past cap), or -1 for a bad id. */
-int mllm_token_bytes(const mllm_model *m, int32_t id, char *buf, size_t cap);
+int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap);
 
 /* -------------------------------------------------------------- session */
 

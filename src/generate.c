@@ -204,7 +204,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     }
 
     char bytes[256];
-    int nb = mllm_token_bytes(m, tok, bytes, sizeof bytes);
+    int nb = m->tok ? mllm_tokenizer_piece(m->tok, tok, bytes, sizeof bytes) : 0;
     if (nb > (int)sizeof bytes) nb = (int)sizeof bytes;
     if (nb < 0) nb = 0;  /* no tokenizer: ids only */
     const char *b = bytes;

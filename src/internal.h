@@ -46,7 +46,7 @@ struct mllm_model {
     void **owned;             /* buffers of weights widened to F32 */
     size_t n_owned, cap_owned;
     size_t owned_bytes, mapped_bytes, n_params;
-    mllm_sp *tok;             /* NULL when the directory has no tokenizer */
+    mllm_tokenizer *tok;      /* NULL when the directory has no tokenizer */
     int n_threads;
 };
 

@@ -21,12 +21,19 @@
 #define MODEL_MT "mobilellm.Model"
 #define SESSION_MT "mobilellm.Session"
 #define STREAM_MT "mobilellm.Stream"
+#define TOKENIZER_MT "mobilellm.Tokenizer"
 #define BOX_MT "mobilellm.Box"
 
 int mllm_lua_open_calls(lua_State *L);
+int mllm_lua_open_json(lua_State *L);
 
 typedef struct { mllm_model *m; } lmodel;
 typedef struct { mllm_session *s; } lsession;
+typedef struct {
+    const mllm_tokenizer *t;  /* NULL when closed */
+    mllm_tokenizer *owned;    /* loaded on its own: freed on close */
+    mllm_model *model;        /* or a model's: its reference keeps t alive */
+} ltokenizer;
 typedef struct {
     mllm_generator *g;
     lsession *sess;     /* the session it runs on (pinned in the user value) */
@@ -107,8 +114,11 @@ static double opt_num(lua_State *L, int t, const char *key, double def, double l
         v = lua_tonumberx(L, -1, &isnum);
         if (!isnum || lua_type(L, -1) != LUA_TNUMBER)
             luaL_error(L, "option '%s' must be a number, got %s", key, luaL_typename(L, -1));
-        if (!(v >= lo && v <= hi))
-            luaL_error(L, "option '%s' must be in [%g, %g], got %g", key, lo, hi, v);
+        if (!(v >= lo && v <= hi)) {
+            char msg[160];  /* lua_pushfstring has no %g */
+            snprintf(msg, sizeof msg, "option '%s' must be in [%g, %g], got %g", key, lo, hi, v);
+            luaL_error(L, "%s", msg);
+        }
     }
     lua_pop(L, 1);
     return v;
@@ -206,7 +216,7 @@ static void push_config(lua_State *L, const mllm_model *m)
     lua_pushinteger(L, (lua_Integer)mllm_model_n_params(m)); lua_setfield(L, -2, "params");
     lua_pushinteger(L, (lua_Integer)mllm_model_weight_bytes(m)); lua_setfield(L, -2, "weight_bytes");
     lua_pushinteger(L, mllm_model_n_threads(m)); lua_setfield(L, -2, "threads");
-    lua_pushboolean(L, mllm_model_has_tokenizer(m)); lua_setfield(L, -2, "has_tokenizer");
+    lua_pushboolean(L, mllm_model_tokenizer(m) != NULL); lua_setfield(L, -2, "has_tokenizer");
 }
 
 /* mllm.load(dir [, opts]) -> model | nil, message */
@@ -272,10 +282,24 @@ static int model_index(lua_State *L)
     return 1;
 }
 
-/* model:tokenize(text [, { bos = false }]) -> ids */
-static int model_tokenize(lua_State *L)
+/* The tokenizer of the model at index i; raises when it has none. */
+static const mllm_tokenizer *model_tok(lua_State *L, int i)
 {
-    lmodel *lm = checkmodel(L, 1);
+    const mllm_tokenizer *t = mllm_model_tokenizer(checkmodel(L, i)->m);
+    if (!t) luaL_error(L, "this model has no tokenizer (no tokenizer.model was found when it was loaded)");
+    return t;
+}
+
+static const mllm_tokenizer *checktok(lua_State *L, int i)
+{
+    ltokenizer *lt = luaL_checkudata(L, i, TOKENIZER_MT);
+    if (!lt->t) luaL_error(L, "attempt to use a closed tokenizer");
+    return lt->t;
+}
+
+/* tokenize(text [, { bos = false }]) -> ids; on a model or a tokenizer */
+static int tokenize_with(lua_State *L, const mllm_tokenizer *t)
+{
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     check_opts(L, 3);
@@ -283,37 +307,107 @@ static int model_tokenize(lua_State *L)
     void **box = newbox(L);
     size_t n;
     char err[MLLM_ERRLEN];
-    mllm_status st = mllm_tokenize(lm->m, text, len, bos, (int32_t **)box, &n, err, sizeof err);
-    if (st) return fail(L, st == MLLM_ERR_TOKENIZER ? MLLM_ERR_ARG : st, err);
+    mllm_status st = mllm_tokenizer_encode(t, text, len, bos, (int32_t **)box, &n, err, sizeof err);
+    if (st) return luaL_error(L, "%s", err);
     push_ids(L, *box, n);
     return 1;
 }
 
-/* model:detokenize(ids) -> text */
-static int model_detokenize(lua_State *L)
+/* detokenize(ids) -> text */
+static int detokenize_with(lua_State *L, const mllm_tokenizer *t)
 {
-    lmodel *lm = checkmodel(L, 1);
     size_t n;
-    int32_t *ids = read_ids(L, 2, mllm_model_config(lm->m)->vocab_size, &n);
+    int32_t *ids = read_ids(L, 2, mllm_tokenizer_vocab_size(t), &n);
     void **box = newbox(L);
     size_t len;
     char err[MLLM_ERRLEN];
-    mllm_status st = mllm_detokenize(lm->m, ids, n, (char **)box, &len, err, sizeof err);
-    if (st) return fail(L, MLLM_ERR_ARG, err);
+    mllm_status st = mllm_tokenizer_decode(t, ids, n, (char **)box, &len, err, sizeof err);
+    if (st) return luaL_error(L, "%s", err);
     lua_pushlstring(L, *box, len);
     return 1;
 }
 
-/* model:token_piece(id) -> the bytes the token adds to running text */
-static int model_token_piece(lua_State *L)
+/* piece(id) -> the bytes the token adds to running text */
+static int piece_with(lua_State *L, const mllm_tokenizer *t)
+{
+    lua_Integer id = luaL_checkinteger(L, 2);
+    char buf[256];
+    int n = (id < 0 || id > INT32_MAX) ? -1 : mllm_tokenizer_piece(t, (int32_t)id, buf, sizeof buf);
+    if (n < 0)
+        return luaL_error(L, "token id %I is outside the vocabulary [0, %d)", (LUAI_UACINT)id,
+                          mllm_tokenizer_vocab_size(t));
+    lua_pushlstring(L, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf);
+    return 1;
+}
+
+static int model_tokenize(lua_State *L) { return tokenize_with(L, model_tok(L, 1)); }
+static int model_detokenize(lua_State *L) { return detokenize_with(L, model_tok(L, 1)); }
+static int model_token_piece(lua_State *L) { return piece_with(L, model_tok(L, 1)); }
+static int tok_encode(lua_State *L) { return tokenize_with(L, checktok(L, 1)); }
+static int tok_decode(lua_State *L) { return detokenize_with(L, checktok(L, 1)); }
+static int tok_piece(lua_State *L) { return piece_with(L, checktok(L, 1)); }
+
+static int tok_vocab_size(lua_State *L)
+{
+    lua_pushinteger(L, mllm_tokenizer_vocab_size(checktok(L, 1)));
+    return 1;
+}
+
+static int tok_special(lua_State *L)
+{
+    const mllm_tokenizer *t = checktok(L, 1);
+    lua_pushinteger(L, mllm_tokenizer_bos(t));
+    lua_pushinteger(L, mllm_tokenizer_eos(t));
+    return 2;
+}
+
+static int tok_close(lua_State *L)
+{
+    ltokenizer *lt = luaL_checkudata(L, 1, TOKENIZER_MT);
+    mllm_tokenizer_free(lt->owned);
+    mllm_model_release(lt->model);
+    lt->owned = NULL;
+    lt->model = NULL;
+    lt->t = NULL;
+    return 0;
+}
+
+static int tok_tostring(lua_State *L)
+{
+    ltokenizer *lt = luaL_checkudata(L, 1, TOKENIZER_MT);
+    if (!lt->t) lua_pushstring(L, "mobilellm.Tokenizer (closed)");
+    else lua_pushfstring(L, "mobilellm.Tokenizer (%d pieces)", mllm_tokenizer_vocab_size(lt->t));
+    return 1;
+}
+
+static ltokenizer *new_tokenizer(lua_State *L)
+{
+    ltokenizer *lt = lua_newuserdatauv(L, sizeof *lt, 0);
+    memset(lt, 0, sizeof *lt);
+    luaL_setmetatable(L, TOKENIZER_MT);
+    return lt;
+}
+
+/* mllm.tokenizer(path) -> tokenizer | nil, message */
+static int l_tokenizer(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    ltokenizer *lt = new_tokenizer(L);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_tokenizer_load(path, &lt->owned, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lt->t = lt->owned;
+    return 1;
+}
+
+/* model:tokenizer() -> the model's tokenizer (keeps the model's weights alive) */
+static int model_tokenizer(lua_State *L)
 {
     lmodel *lm = checkmodel(L, 1);
-    lua_Integer id = luaL_checkinteger(L, 2);
-    if (!mllm_model_has_tokenizer(lm->m)) return luaL_error(L, "this model has no tokenizer");
-    char buf[256];
-    int n = (id < 0 || id > INT32_MAX) ? -1 : mllm_token_bytes(lm->m, (int32_t)id, buf, sizeof buf);
-    if (n < 0) return luaL_error(L, "token id %I is outside the vocabulary", (LUAI_UACINT)id);
-    lua_pushlstring(L, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf);
+    const mllm_tokenizer *t = model_tok(L, 1);
+    ltokenizer *lt = new_tokenizer(L);
+    lt->model = mllm_model_retain(lm->m);
+    lt->t = t;
     return 1;
 }
 
@@ -490,9 +584,11 @@ static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, int opts,
     if (!text || lua_type(L, pi) != LUA_TSTRING)
         luaL_typeerror(L, pi, "string or array of token ids");
     bool bos = opt_bool(L, opts, "bos", true);
+    const mllm_tokenizer *t = mllm_model_tokenizer(m);
+    if (!t) luaL_error(L, "this model has no tokenizer: pass the prompt as an array of token ids");
     void **box = newbox(L);
     char err[MLLM_ERRLEN];
-    mllm_status st = mllm_tokenize(m, text, len, bos, (int32_t **)box, n, err, sizeof err);
+    mllm_status st = mllm_tokenizer_encode(t, text, len, bos, (int32_t **)box, n, err, sizeof err);
     if (st) luaL_error(L, "%s", err);
     return *box;
 }
@@ -688,6 +784,7 @@ static const luaL_Reg model_methods[] = {
     { "tokenize", model_tokenize },
     { "detokenize", model_detokenize },
     { "token_piece", model_token_piece },
+    { "tokenizer", model_tokenizer },
     { "session", model_session },
     { "generate", model_generate },
     { "stream", model_stream },
@@ -750,8 +847,28 @@ static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const
     lua_pop(L, 1);
 }
 
+static const luaL_Reg tok_methods[] = {
+    { "encode", tok_encode },
+    { "decode", tok_decode },
+    { "tokenize", tok_encode },
+    { "detokenize", tok_decode },
+    { "piece", tok_piece },
+    { "vocab_size", tok_vocab_size },
+    { "special_ids", tok_special },
+    { "close", tok_close },
+    { NULL, NULL },
+};
+
+static const luaL_Reg tok_meta[] = {
+    { "__gc", tok_close },
+    { "__close", tok_close },
+    { "__tostring", tok_tostring },
+    { NULL, NULL },
+};
+
 static const luaL_Reg functions[] = {
     { "load", l_load },
+    { "tokenizer", l_tokenizer },
     { NULL, NULL },
 };
 
@@ -764,9 +881,11 @@ int luaopen_mobilellm_core(lua_State *L)
     new_type(L, MODEL_MT, model_meta, model_methods, true);
     new_type(L, SESSION_MT, session_meta, session_methods, false);
     new_type(L, STREAM_MT, stream_meta, stream_methods, false);
+    new_type(L, TOKENIZER_MT, tok_meta, tok_methods, false);
     luaL_newlib(L, functions);
     lua_pushliteral(L, MLLM_VERSION);
     lua_setfield(L, -2, "version");
     mllm_lua_open_calls(L);
+    mllm_lua_open_json(L);
     return 1;
 }

@@ -245,7 +245,7 @@ static void model_free(mllm_model *m)
     for (size_t i = 0; i < m->n_files; i++) st_close(&m->files[i]);
     free(m->files);
     free(m->blocks);
-    if (m->tok) mllm_sp_free(m->tok);
+    mllm_tokenizer_free(m->tok);
     free(m);
 }
 
@@ -302,8 +302,8 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         if (file_exists(tp)) tok_path = tp;
     }
     if (tok_path) {
-        if (mllm_sp_load(tok_path, &m->tok, err, errlen) != 0) { st = MLLM_ERR_TOKENIZER; goto fail; }
-        int nv = mllm_sp_vocab_size(m->tok);
+        if ((st = mllm_tokenizer_load(tok_path, &m->tok, err, errlen))) goto fail;
+        int nv = mllm_tokenizer_vocab_size(m->tok);
         if (nv > m->cfg.vocab_size) {
             st = mllm_fail(err, errlen, MLLM_ERR_CONFIG,
                            "%s: tokenizer has %d pieces but the model's vocab_size is %d", tok_path, nv,
@@ -336,4 +336,4 @@ const mllm_config *mllm_model_config(const mllm_model *m) { return &m->cfg; }
 size_t mllm_model_n_params(const mllm_model *m) { return m->n_params; }
 size_t mllm_model_weight_bytes(const mllm_model *m) { return m->mapped_bytes + m->owned_bytes; }
 int mllm_model_n_threads(const mllm_model *m) { return m->n_threads; }
-bool mllm_model_has_tokenizer(const mllm_model *m) { return m->tok != NULL; }
+const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m) { return m->tok; }

@@ -39,6 +39,11 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 typedef struct { size_t begin, end, index; } span;
 
 static int cmp_span(const void *a, const void *b)
@@ -166,6 +171,20 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         t->nbytes = stop - begin;
         spans[k - 1] = (span){ begin, stop, k - 1 };
     }
+    /* no name twice (cJSON keeps duplicate keys): check on a sorted copy of the names */
+    {
+        const char **names = n ? malloc(n * sizeof *names) : NULL;
+        if (n && !names) { st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path); goto done; }
+        for (size_t i = 0; i < n; i++) names[i] = f->tensors[i].name;
+        qsort(names, n, sizeof *names, cmp_str);
+        for (size_t i = 1; i < n; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) {
+                st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: tensor '%s' appears twice", path, names[i]);
+                break;
+            }
+        free(names);
+        if (st) goto done;
+    }
     /* contiguous and non-overlapping, covering the data area from 0 */
     qsort(spans, n, sizeof *spans, cmp_span);
     size_t expect = 0;
@@ -186,12 +205,6 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         goto done;
     }
     qsort(f->tensors, n, sizeof *f->tensors, cmp_name);
-    for (size_t i = 1; i < n; i++)
-        if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0) {
-            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: tensor '%s' appears twice", path,
-                           f->tensors[i].name);
-            goto done;
-        }
 done:
     free(spans);
     cJSON_Delete(root);

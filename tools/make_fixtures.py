@@ -7,9 +7,15 @@ Writes spec/fixtures/models/<name>/ for every variant (or only the named ones):
     model.safetensors                   or model-0000K-of-0000N.safetensors + model.safetensors.index.json
     logits.f32                          reference logits for every prompt position,
                                         row-major [positions][n_vocab], little-endian float32
+                                        (only the last position if the full table would exceed
+                                        MAX_LOGITS_BYTES; expected.lua then says
+                                        logits_positions = "last")
     expected.lua                        return { prompt = {...}, n_vocab = V, positions = P,
-                                                 logits_file = "logits.f32", greedy = {20 ids},
+                                                 logits_file = "logits.f32", greedy = {N ids},
                                                  min_margin = x }
+    tokenizer.model                     only for variants with a tokenizer (copy of
+                                        models/llama2-tokenizer/tokenizer.model); their
+                                        expected.lua also has prompt_text and greedy_text
 
 Weights are drawn from fixed seeds; if the greedy path of a seed has a top-1/top-2 logit gap
 below MIN_MARGIN (or the continuation is degenerate) the next seed is tried, so the output is
@@ -32,8 +38,10 @@ import safetensors_io  # noqa: E402
 ROOT = os.path.dirname(HERE)
 OUT = os.path.join(ROOT, "spec", "fixtures", "models")
 
-VOCAB = 256
-N_GREEDY = 20
+VOCAB = 256  # default vocabulary size (variants may set "vocab")
+N_GREEDY = 20  # default greedy length (variants may set "n_greedy")
+MAX_LOGITS_BYTES = 200 * 1000  # above this only the last prompt position goes to logits.f32
+TOKENIZER = os.path.join(ROOT, "models", "llama2-tokenizer", "tokenizer.model")
 MIN_MARGIN = 1e-3  # required smallest top1-top2 gap along the greedy path
 MIN_DISTINCT = 8  # required number of distinct ids in the greedy continuation (avoid trivial loops)
 MAX_TRIES = 200
@@ -44,7 +52,12 @@ PROJ_STD = 0.15
 NORM_JITTER = 0.15  # norm weights = 1 + N(0, NORM_JITTER)
 
 # name, model_type, dim, heads, kv heads, stored layers, ffn, dtype, extra config, options
-#   options: lm_head (bool), shards (int), head_dim (int or None), prompt_len, rope_theta, seed
+#   options: lm_head (bool), shards (int), head_dim (int or None), prompt_len, rope_theta, seed,
+#            vocab (default VOCAB), n_greedy (default N_GREEDY), max_pos (default 2048),
+#            proj_std (default PROJ_STD), min_distinct (default MIN_DISTINCT),
+#            tokenizer (bool: copy TOKENIZER, prompt = [BOS] + encode(prompt_text), record
+#            greedy_text; the seed must give greedy ids >= 3, a greedy_text that decodes without
+#            U+FFFD and, if require_multibyte, contains a non-ASCII character)
 VARIANTS = [
     dict(
         name="f32-basic", model_type="mobilellm", dim=64, heads=4, kv=4, layers=2, ffn=160,
@@ -75,7 +88,17 @@ VARIANTS = [
         ffn=128, dtype="F32", share_embedding=False, layer_sharing=False, tie=False,
         lm_head=True, prompt_len=7, seed=6000,
     ),
+    dict(
+        name="bf16-vocab32k", model_type="mobilellm", dim=16, heads=2, kv=1, layers=1, ffn=32,
+        dtype="BF16", share_embedding=True, layer_sharing=True, tie=False, lm_head=False,
+        vocab=32000, max_pos=256, n_greedy=40, tokenizer=True, prompt_text="Once upon a time",
+        proj_std=0.5, min_distinct=24, require_multibyte=True, seed=7000,
+    ),
 ]
+
+
+def vocab_of(v):
+    return v.get("vocab", VOCAB)
 
 
 def head_dim_of(v):
@@ -92,10 +115,10 @@ def make_config(v):
         "num_attention_heads": v["heads"],
         "num_hidden_layers": v["layers"],
         "num_key_value_heads": v["kv"],
-        "vocab_size": VOCAB,
+        "vocab_size": vocab_of(v),
         "rms_norm_eps": 1e-5,
         "rope_theta": v.get("rope_theta", 10000.0),
-        "max_position_embeddings": 2048,
+        "max_position_embeddings": v.get("max_pos", 2048),
         "bos_token_id": 1,
         "eos_token_id": 2,
         "tie_word_embeddings": v["tie"],
@@ -112,6 +135,8 @@ def make_config(v):
 def make_weights(v, rng):
     """float32 tensors in HF shapes (before rounding to the storage dtype)."""
     dim, hd, nh, nkv, ffn = v["dim"], head_dim_of(v), v["heads"], v["kv"], v["ffn"]
+    vocab = vocab_of(v)
+    proj_std = v.get("proj_std", PROJ_STD)
 
     def normal(shape, std):
         return (rng.standard_normal(shape) * std).astype(np.float32)
@@ -119,21 +144,21 @@ def make_weights(v, rng):
     def norm_w(n):
         return (1.0 + rng.standard_normal(n) * NORM_JITTER).astype(np.float32)
 
-    w = {"model.embed_tokens.weight": normal((VOCAB, dim), EMBED_STD)}
+    w = {"model.embed_tokens.weight": normal((vocab, dim), EMBED_STD)}
     for i in range(v["layers"]):
         p = "model.layers.%d." % i
-        w[p + "self_attn.q_proj.weight"] = normal((nh * hd, dim), PROJ_STD)
-        w[p + "self_attn.k_proj.weight"] = normal((nkv * hd, dim), PROJ_STD)
-        w[p + "self_attn.v_proj.weight"] = normal((nkv * hd, dim), PROJ_STD)
-        w[p + "self_attn.o_proj.weight"] = normal((dim, nh * hd), PROJ_STD)
-        w[p + "mlp.gate_proj.weight"] = normal((ffn, dim), PROJ_STD)
-        w[p + "mlp.up_proj.weight"] = normal((ffn, dim), PROJ_STD)
-        w[p + "mlp.down_proj.weight"] = normal((dim, ffn), PROJ_STD)
+        w[p + "self_attn.q_proj.weight"] = normal((nh * hd, dim), proj_std)
+        w[p + "self_attn.k_proj.weight"] = normal((nkv * hd, dim), proj_std)
+        w[p + "self_attn.v_proj.weight"] = normal((nkv * hd, dim), proj_std)
+        w[p + "self_attn.o_proj.weight"] = normal((dim, nh * hd), proj_std)
+        w[p + "mlp.gate_proj.weight"] = normal((ffn, dim), proj_std)
+        w[p + "mlp.up_proj.weight"] = normal((ffn, dim), proj_std)
+        w[p + "mlp.down_proj.weight"] = normal((dim, ffn), proj_std)
         w[p + "input_layernorm.weight"] = norm_w(dim)
         w[p + "post_attention_layernorm.weight"] = norm_w(dim)
     w["model.norm.weight"] = norm_w(dim)
     if v["lm_head"]:
-        w["lm_head.weight"] = normal((VOCAB, dim), EMBED_STD)
+        w["lm_head.weight"] = normal((vocab, dim), EMBED_STD)
     return w
 
 
@@ -190,15 +215,39 @@ def lua_list(xs):
     return "{" + ", ".join(str(int(x)) for x in xs) + "}"
 
 
-def write_expected(d, v, prompt, greedy, min_margin):
+def lua_str(s):
+    """Lua 5.4 literal: every byte outside printable ASCII, and '"' and '\\', as \\ddd."""
+    out = ['"']
+    for b in s.encode("utf-8"):
+        if 32 <= b < 127 and b not in (ord('"'), ord("\\")):
+            out.append(chr(b))
+        else:
+            out.append("\\%03d" % b)
+    out.append('"')
+    return "".join(out)
+
+
+def write_expected(d, v, prompt, greedy, min_margin, positions, greedy_text=None):
     lines = [
         "-- generated by tools/make_fixtures.py (variant %s); do not edit" % v["name"],
         "return {",
         "  prompt = %s," % lua_list(prompt),
-        "  n_vocab = %d," % VOCAB,
-        "  positions = %d," % len(prompt),
+    ]
+    if v.get("tokenizer"):
+        lines.append("  prompt_text = %s,  -- prompt = {BOS} .. encode(prompt_text)" % lua_str(v["prompt_text"]))
+    lines += [
+        "  n_vocab = %d," % vocab_of(v),
+        "  positions = %d," % positions,
+    ]
+    if positions != len(prompt):
+        lines.append('  logits_positions = "last",  -- logits.f32 holds only the row of the last prompt position')
+    lines += [
         '  logits_file = "logits.f32",',
         "  greedy = %s," % lua_list(greedy),
+    ]
+    if greedy_text is not None:
+        lines.append("  greedy_text = %s,  -- sentencepiece decode(greedy)" % lua_str(greedy_text))
+    lines += [
         "  min_margin = %s," % repr(float(min_margin)),
         "}",
     ]
@@ -208,14 +257,27 @@ def write_expected(d, v, prompt, greedy, min_margin):
 
 def build(v):
     d = os.path.join(OUT, v["name"])
+    vocab = vocab_of(v)
+    n_greedy = v.get("n_greedy", N_GREEDY)
+    sp = None
+    if v.get("tokenizer"):
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=TOKENIZER)
+        assert sp.get_piece_size() == vocab and sp.bos_id() == 1 and sp.eos_id() == 2
     for attempt in range(MAX_TRIES):
         seed = v["seed"] + attempt
         rng = np.random.default_rng(seed)
         weights = make_weights(v, rng)
-        prompt = [int(t) for t in rng.integers(3, VOCAB, size=v["prompt_len"])]
+        if sp is not None:
+            prompt = [sp.bos_id()] + [int(t) for t in sp.encode(v["prompt_text"])]
+        else:
+            prompt = [int(t) for t in rng.integers(3, vocab, size=v["prompt_len"])]
         if os.path.exists(d):
             shutil.rmtree(d)
         os.makedirs(d)
+        if sp is not None:
+            shutil.copyfile(TOKENIZER, os.path.join(d, "tokenizer.model"))
         config = make_config(v)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
@@ -228,17 +290,32 @@ def build(v):
             expect = safetensors_io.round_to(a, v["dtype"]).astype(np.float64)
             assert np.array_equal(stored[k], expect), k
         logits = reference.forward(config, stored, prompt)
-        greedy, margins = reference.greedy(config, stored, prompt, N_GREEDY)
+        greedy, margins = reference.greedy(config, stored, prompt, n_greedy)
         min_margin = min(margins)
         # the prompt rows must also have a unique argmax so per-position checks are stable
         prompt_margin = min(reference.top2_margin(r) for r in logits)
-        if min_margin < MIN_MARGIN or prompt_margin < MIN_MARGIN or len(set(greedy)) < MIN_DISTINCT:
+        if min_margin < MIN_MARGIN or prompt_margin < MIN_MARGIN or len(set(greedy)) < v.get("min_distinct", MIN_DISTINCT):
             print("  %s: seed %d rejected (margin %.3g, prompt margin %.3g, %d distinct)"
                   % (v["name"], seed, min_margin, prompt_margin, len(set(greedy))))
             continue
+        greedy_text = None
+        if sp is not None:
+            greedy_text = sp.decode(greedy)
+            text_problem = None
+            if min(greedy) < 3:
+                text_problem = "special id in greedy"
+            elif "\ufffd" in greedy_text:
+                text_problem = "greedy_text has U+FFFD"
+            elif v.get("require_multibyte") and all(ord(c) < 128 for c in greedy_text):
+                text_problem = "greedy_text is ASCII only"
+            if text_problem:
+                print("  %s: seed %d rejected (%s)" % (v["name"], seed, text_problem))
+                continue
         sanity_checks(v, config, stored, prompt, logits)
+        if logits.size * 4 > MAX_LOGITS_BYTES:
+            logits = logits[-1:]
         logits.astype("<f4").tofile(os.path.join(d, "logits.f32"))
-        write_expected(d, v, prompt, greedy, min_margin)
+        write_expected(d, v, prompt, greedy, min_margin, logits.shape[0], greedy_text)
         size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
         print("%-22s seed %d  prompt %s  greedy %s  min_margin %.4g  %d bytes"
               % (v["name"], seed, prompt, greedy, min_margin, size))
@@ -248,7 +325,7 @@ def build(v):
 
 def sanity_checks(v, config, stored, prompt, logits):
     """Make sure the variant really exercises what it is named after."""
-    assert logits.shape == (len(prompt), VOCAB)
+    assert logits.shape == (len(prompt), vocab_of(v))
     assert np.all(np.isfinite(logits))
     # the distinguishing feature must change the output noticeably
     if v.get("layer_sharing"):

@@ -1,0 +1,46 @@
+--- mobilellm: run MobileLLM (and LLaMA-style) language models on the device, from Lua.
+--
+-- The C core (`mobilellm.core`) loads checkpoints, tokenizes and generates;
+-- this module is its Lua face and adds the pieces written in Lua.
+--
+--     local mllm = require("mobilellm")
+--     local model = assert(mllm.load("models/mobilellm-tiny-api"))
+--     print(model:generate("Once upon a time", { max_tokens = 32 }))
+--
+-- Errors: misuse (a wrong type, a bad option, an id outside the vocabulary,
+-- a closed object) raises; a failure of the environment (a missing or
+-- corrupt file, a prompt that does not fit the context) returns nil, message.
+-- @module mobilellm
+local core = require("mobilellm.core")
+
+local M = {}
+
+--- Version of the library.
+M.version = core.version
+
+--- Loads a model directory (config.json, model.safetensors or shards, tokenizer.model).
+-- @function load
+-- @tparam string dir the checkpoint directory
+-- @tparam[opt] table opts `threads` (default: all cores), `tokenizer` (path to a
+--   tokenizer.model elsewhere), `require_tokenizer` (fail without one)
+-- @return a model, or nil and a message naming the file and tensor at fault
+M.load = core.load
+
+--- Loads a sentencepiece `tokenizer.model` on its own.
+-- @function tokenizer
+-- @tparam string path
+-- @return a tokenizer, or nil and a message
+M.tokenizer = core.tokenizer
+
+--- Parses the function calls in a text (see `mobilellm.core.parse_calls`).
+-- @function parse_calls
+M.parse_calls = core.parse_calls
+
+--- A streaming call parser (see `mobilellm.core.call_parser`).
+-- @function call_parser
+M.call_parser = core.call_parser
+
+--- The JSON null sentinel used in parsed call arguments.
+M.null = core.null
+
+return M
