@@ -1,6 +1,7 @@
 # mobilellm — build, test and demo. `make demo` and `make test` install any
 # missing Debian packages first (as root), so a fresh Debian 12 needs nothing else.
 
+SHELL      := /bin/bash
 LUA        ?= lua5.4
 BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
@@ -25,7 +26,11 @@ CTESTS     := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test ctest demo clean
+.PHONY: all deps test ctest demo clean install install-rock
+
+PREFIX     ?= /usr/local
+INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
+INST_LUADIR ?= $(PREFIX)/share/lua/5.4
 
 all: $(MODULE)
 
@@ -39,7 +44,7 @@ $(BUILD)/obj/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
 
 $(MODULE): $(CORE_OBJ) $(LUA_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/ctest/%: spec/c/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -62,7 +67,7 @@ ctest: $(CTESTS)
 # Busted's summary becomes the plain "N passed, N failed" line CI counts.
 test: deps
 	@$(MAKE) --no-print-directory all ctest
-	@set -o pipefail 2>/dev/null; $(BUSTED) --output=utfTerminal spec 2>&1 | tee $(BUILD)/busted.log; \
+	@set -o pipefail; $(BUSTED) --output=utfTerminal spec 2>&1 | tee $(BUILD)/busted.log; \
 	status=$$?; \
 	summary=$$(grep -aE '[0-9]+ success' $(BUILD)/busted.log | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
 	ok=$$(echo "$$summary" | sed -nE 's/.*\b([0-9]+) success.*/\1/p'); \
@@ -71,8 +76,15 @@ test: deps
 	echo "$${ok:-0} passed, $$(( $${ko:-0} + $${er:-0} )) failed"; \
 	exit $$status
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	$(LUA) examples/demo.lua
+
+# `make install PREFIX=...` without LuaRocks; luarocks uses install-rock.
+install install-rock: all
+	install -d $(DESTDIR)$(INST_LIBDIR)/mobilellm $(DESTDIR)$(INST_LUADIR)/mobilellm
+	install -m 755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so
+	install -m 644 lua/mobilellm/*.lua $(DESTDIR)$(INST_LUADIR)/mobilellm/
 
 clean:
 	rm -rf $(BUILD)

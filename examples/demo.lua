@@ -1,0 +1,53 @@
+-- demo.lua — the shipped model as a phone assistant: each request becomes a
+-- real API call, parsed into a Lua table by the C call parser.
+--
+--   lua5.4 examples/demo.lua [MODEL_DIR]      (make demo runs it)
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build/?.so;" .. package.cpath
+
+local mllm = require("mobilellm")
+local chat = require("mobilellm.chat")
+
+local dir = arg[1] or "models/mobilellm-tiny-api"
+local model = assert(mllm.load(dir))
+local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+print(tostring(model))
+print()
+
+-- Renders a Lua value as Lua source, keys sorted, so the table is shown as the program sees it.
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. " = " .. show(v[k]) end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
+local requests = {
+  "wake me up at 6:45 am tomorrow please",
+  "send a whatsapp to Priya saying I'm on my way",
+  "what's the weather like in Porto on saturday?",
+  "turn the volume up to 70",
+  "thanks, that's all!",
+}
+
+for _, request in ipairs(requests) do
+  local prompt = chat.prompt_text({ { role = "user", content = request } }, apis)
+  local answer, info = model:generate(prompt, { max_tokens = 64, temperature = 0 })
+  local call, reply, err = chat.parse_answer(answer)
+  print("User:      " .. request)
+  print("Assistant: " .. answer)
+  if call then
+    print("  call  -> " .. show({ name = call.name, args = call.args }))
+  elseif err then
+    print("  (malformed call: " .. err .. ")")
+  else
+    print("  (no call)")
+  end
+  print(string.format("  [%d prompt tokens, %d generated, %.0f tok/s prefill, %.0f tok/s decode]",
+    info.prompt_tokens, info.generated_tokens, info.prefill_tps, info.decode_tps))
+  print()
+end
