@@ -68,3 +68,26 @@ describe("text generation", function()
     assert.are.equal(32000, tok:vocab_size())
   end)
 end)
+
+describe("sampled text", function()
+  local e = H.expected("bf16-vocab32k")
+  local model = assert(mllm.load(e.dir, { threads = 1 }))
+
+  it("streams valid UTF-8 that adds up to sentencepiece's decoding, whatever is sampled", function()
+    -- at a high temperature random weights pick byte tokens that do not form
+    -- characters; they must come out as U+FFFD, as sentencepiece decodes them
+    local replaced = 0
+    for seed = 1, 60 do
+      local pieces, ids = {}, {}
+      for piece, id in model:stream(e.prompt_text, { max_tokens = 40, temperature = 1.5, seed = seed, stop_at_eos = false }) do
+        assert.is_not_nil(utf8.len(piece), "seed " .. seed .. ": invalid UTF-8 in a piece")
+        pieces[#pieces + 1] = piece
+        ids[#ids + 1] = id
+      end
+      local text = table.concat(pieces)
+      assert.are.equal(model:detokenize(ids), text)
+      if text:find("\239\191\189", 1, true) then replaced = replaced + 1 end
+    end
+    assert.is_true(replaced > 0, "no seed exercised the byte-token path")
+  end)
+end)

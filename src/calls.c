@@ -941,8 +941,8 @@ struct mllm_calls_stream {
     int code;                             /* FAILED: the return code */
     mllm_calls_error error;
 
-    mem_arena arena;                          /* values, names, event texts */
-    item_stack items;                          /* parser scratch */
+    mem_arena arena;                      /* values, names, event texts */
+    item_stack items;                     /* parser scratch */
 
     mllm_calls_event *events;             /* stream: the queue */
     size_t n_events, cap_events, next_event;

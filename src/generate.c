@@ -124,6 +124,44 @@ mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_
     return MLLM_OK;
 }
 
+/* Byte tokens may not form UTF-8: every byte that can no longer be part of a
+ * valid character becomes U+FFFD, as sentencepiece decodes it, so every piece
+ * handed out is valid UTF-8. An incomplete sequence at the end is kept. */
+static bool repair_utf8(mllm_generator *g)
+{
+    size_t i = 0, bad = 0;
+    while (i < g->n_pending) {
+        int n = mllm_utf8_seq_len(g->pending + i, g->n_pending - i);
+        if (n < 0) break;
+        if (n == 0) bad++;
+        i += n ? (size_t)n : 1;
+    }
+    if (!bad) return true;
+    size_t cap = g->n_pending + 2 * bad;
+    char *out = malloc(cap);
+    if (!out) return false;
+    size_t o = 0;
+    i = 0;
+    while (i < g->n_pending) {
+        int n = mllm_utf8_seq_len(g->pending + i, g->n_pending - i);
+        if (n < 0) n = (int)(g->n_pending - i);  /* the incomplete tail, kept as it is */
+        if (n == 0) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(out + o, g->pending + i, (size_t)n);
+            o += (size_t)n;
+            i += (size_t)n;
+        }
+    }
+    free(g->pending);
+    g->pending = out;
+    g->n_pending = o;
+    g->cap_pending = cap;
+    return true;
+}
+
 /* Length of the longest suffix of text that is a proper prefix of a stop string. */
 static size_t stop_prefix_tail(const mllm_generator *g, const char *text, size_t len)
 {
@@ -216,6 +254,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     memcpy(g->pending + g->n_pending, b, (size_t)nb);
     g->n_pending += (size_t)nb;
+    if (!repair_utf8(g)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 
     size_t at = find_stop(g, g->pending, g->n_pending);
     if (at < g->n_pending) {

@@ -3,8 +3,9 @@
 
 /* Length of the valid sequence starting at s[0] (1..4), 0 if invalid, or
  * -1 if it is a valid but incomplete prefix of a sequence. */
-static int seq_len(const unsigned char *s, size_t avail)
+int mllm_utf8_seq_len(const char *str, size_t avail)
 {
+    const unsigned char *s = (const unsigned char *)str;
     unsigned c = s[0], n, min, v;
     if (c < 0x80) return 1;
     if ((c & 0xE0) == 0xC0) { n = 1; min = 0x80; v = c & 0x1F; }
@@ -22,10 +23,9 @@ static int seq_len(const unsigned char *s, size_t avail)
 
 size_t mllm_utf8_check(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        int n = seq_len(p + i, len - i);
+        int n = mllm_utf8_seq_len(s + i, len - i);
         if (n <= 0) return i;
         i += (size_t)n;
     }
@@ -34,10 +34,9 @@ size_t mllm_utf8_check(const char *s, size_t len)
 
 size_t mllm_utf8_complete_prefix(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        int n = seq_len(p + i, len - i);
+        int n = mllm_utf8_seq_len(s + i, len - i);
         if (n < 0) return i;    /* incomplete tail: wait for more bytes */
         i += n ? (size_t)n : 1; /* an invalid byte is passed on as it is */
     }

@@ -11,4 +11,8 @@ size_t mllm_utf8_check(const char *s, size_t len);
  * that the text may continue (an incomplete sequence at the end is held back). */
 size_t mllm_utf8_complete_prefix(const char *s, size_t len);
 
+/* Length (1..4) of the valid sequence at s[0], 0 if s[0] starts no valid
+ * sequence, or -1 if the bytes so far are a valid but incomplete sequence. */
+int mllm_utf8_seq_len(const char *s, size_t avail);
+
 #endif
