@@ -62,7 +62,7 @@ deps:
 	fi
 
 ctest: $(CTESTS)
-	@for t in $(CTESTS); do echo "== $$t"; ./$$t || exit 1; done
+	@for t in $(CTESTS); do echo "== $$t"; $$t || exit 1; done
 
 # Busted's summary becomes the plain "N passed, N failed" line CI counts.
 test: deps

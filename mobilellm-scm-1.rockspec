@@ -16,10 +16,12 @@ parses the function calls the model writes.
 dependencies = {
    "lua >= 5.4, < 5.5",
 }
+-- Libraries only: Debian keeps cblas.h under a multiarch include directory
+-- that the compiler searches by itself but LuaRocks' header check does not.
 external_dependencies = {
-   OPENBLAS = { header = "cblas.h", library = "openblas" },
-   SENTENCEPIECE = { header = "sentencepiece_processor.h", library = "sentencepiece" },
-   CJSON = { header = "cjson/cJSON.h", library = "cjson" },
+   OPENBLAS = { library = "openblas" },
+   SENTENCEPIECE = { library = "sentencepiece" },
+   CJSON = { library = "cjson" },
 }
 build = {
    type = "make",
@@ -27,8 +29,7 @@ build = {
    build_target = "all",
    install_target = "install-rock",
    build_variables = {
-      CFLAGS = "$(CFLAGS) -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR) -I$(CJSON_INCDIR)",
-      CXXFLAGS = "-I$(SENTENCEPIECE_INCDIR)",
+      CFLAGS = "-I$(LUA_INCDIR)",
       LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR)",
    },
    install_variables = {
