@@ -153,6 +153,18 @@ int mllm_session_n_ctx(const mllm_session *s);
 const mllm_model *mllm_session_model(const mllm_session *s);
 /* Forgets everything from position pos on (0 = a fresh session). */
 mllm_status mllm_session_rewind(mllm_session *s, int pos);
+/* A new session with the same context size, KV state, position and logits:
+ * compute a long shared prefix (a system prompt) once, then fork per request. */
+mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
+/* Writes the session's state (KV cache up to pos, logits) to a file, tagged
+ * with the model's fingerprint. */
+mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen);
+/* Loads a state written by mllm_session_save into s (which must be fresh or
+ * is reset). MLLM_ERR_FORMAT for a file made for another model, a corrupt
+ * or truncated file; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
+mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen);
+/* 64-bit fingerprint of the model's shape and weights. */
+uint64_t mllm_model_fingerprint(const mllm_model *m);
 
 /* -------------------------------------------------------------- sampler */
 
@@ -180,12 +192,18 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits,
 
 /* ------------------------------------------------------------ generator */
 
+/* Called before each token is sampled, with the logits (which it may change,
+ * e.g. set to -INFINITY to forbid tokens) and the text generated so far. */
+typedef void (*mllm_logits_hook)(void *ud, float *logits, int n_vocab, const char *text, size_t len);
+
 typedef struct mllm_generate_params {
     int max_tokens;                    /* default 256 */
     const char *stops[MLLM_MAX_STOPS]; /* NULL-terminated list of stop strings */
     size_t n_stops;
     bool stop_at_eos;                  /* default true */
     mllm_sampler_params sampler;
+    mllm_logits_hook logits_hook;      /* NULL = none */
+    void *hook_ud;
 } mllm_generate_params;
 
 typedef enum mllm_stop_reason {

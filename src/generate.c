@@ -20,6 +20,11 @@ struct mllm_generator {
     size_t n_pending, cap_pending;
     char *piece;               /* what the last next() returned */
     size_t cap_piece;
+    char *text;                /* everything generated so far: handed out, then pending */
+    size_t n_text, cap_text;   /* n_text counts what was handed out */
+    mllm_logits_hook hook;
+    void *hook_ud;
+    float *hook_logits;        /* (vocab_size) the logits the hook may change */
     bool seen_text;            /* the first text's leading space is dropped, as sentencepiece does */
     bool finished;
     mllm_generate_info info;
@@ -54,6 +59,8 @@ void mllm_generator_free(mllm_generator *g)
     free(g->history);
     free(g->pending);
     free(g->piece);
+    free(g->text);
+    free(g->hook_logits);
     free(g);
 }
 
@@ -96,6 +103,12 @@ mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_
     g->s = s;
     g->max_tokens = p->max_tokens;
     g->stop_at_eos = p->stop_at_eos;
+    g->hook = p->logits_hook;
+    g->hook_ud = p->hook_ud;
+    if (g->hook && !(g->hook_logits = malloc((size_t)c->vocab_size * sizeof(float)))) {
+        mllm_generator_free(g);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    }
     mllm_status st = mllm_sampler_new(&p->sampler, c->vocab_size, &g->sampler, err, errlen);
     if (st) { mllm_generator_free(g); return st; }
     for (size_t i = 0; i < p->n_stops; i++) {
@@ -190,8 +203,11 @@ static size_t find_stop(const mllm_generator *g, const char *text, size_t len)
 static mllm_status emit(mllm_generator *g, size_t n, const char **piece, size_t *len, char *err,
                         size_t errlen)
 {
-    if (!grow((void **)&g->piece, &g->cap_piece, n + 1, 1))
+    if (!grow((void **)&g->piece, &g->cap_piece, n + 1, 1) ||
+        !grow((void **)&g->text, &g->cap_text, g->n_text + n, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    memcpy(g->text + g->n_text, g->pending, n);
+    g->n_text += n;
     memcpy(g->piece, g->pending, n);
     g->piece[n] = '\0';
     memmove(g->pending, g->pending + n, g->n_pending - n);
@@ -226,7 +242,18 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits (was it rewound?)");
 
     double t0 = mllm_now();
-    int32_t tok = mllm_sampler_sample(g->sampler, s->logits, g->history, g->n_history);
+    const float *logits = s->logits;
+    if (g->hook) {
+        /* the hook sees everything generated so far: handed out + held back */
+        if (!grow((void **)&g->text, &g->cap_text, g->n_text + g->n_pending + 1, 1))
+            return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+        memcpy(g->text + g->n_text, g->pending, g->n_pending);
+        g->text[g->n_text + g->n_pending] = '\0';
+        memcpy(g->hook_logits, s->logits, (size_t)m->cfg.vocab_size * sizeof(float));
+        g->hook(g->hook_ud, g->hook_logits, m->cfg.vocab_size, g->text, g->n_text + g->n_pending);
+        logits = g->hook_logits;
+    }
+    int32_t tok = mllm_sampler_sample(g->sampler, logits, g->history, g->n_history);
     g->info.generated_tokens++;
     if (!push_id(g, tok)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     /* Every sampled token goes into the session, so a conversation continues

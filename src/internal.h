@@ -47,6 +47,7 @@ struct mllm_model {
     size_t n_owned, cap_owned;
     size_t owned_bytes, mapped_bytes, n_params;
     mllm_tokenizer *tok;      /* NULL when the directory has no tokenizer */
+    uint64_t fingerprint;     /* shape + sampled weights, tags saved sessions */
     int n_threads;
 };
 

@@ -440,7 +440,7 @@ static int session_opts_ctx(lua_State *L, int t, const mllm_config *c)
     return (int)opt_int(L, t, "n_ctx", 0, 0, c->max_seq_len);
 }
 
-/* model:session([{ n_ctx = max_seq_len, n_batch = 64 }]) -> session */
+/* model:session([{ n_ctx = max_seq_len, n_batch = 64, restore = path }]) -> session | nil, message */
 static int model_session(lua_State *L)
 {
     lmodel *lm = checkmodel(L, 1);
@@ -448,8 +448,42 @@ static int model_session(lua_State *L)
     const mllm_config *c = mllm_model_config(lm->m);
     int n_ctx = session_opts_ctx(L, 2, c);
     int n_batch = (int)opt_int(L, 2, "n_batch", 0, 0, 4096);
+    const char *restore = opt_str(L, 2, "restore");
     int nret = 0;
-    if (!new_session(L, 1, n_ctx, n_batch, &nret)) return nret;
+    lsession *ls = new_session(L, 1, n_ctx, n_batch, &nret);
+    if (!ls) return nret;
+    if (restore) {
+        char err[MLLM_ERRLEN];
+        mllm_status st = mllm_session_restore(ls->s, restore, err, sizeof err);
+        if (st) return fail(L, st, err);
+    }
+    return 1;
+}
+
+/* s:fork() -> a new session with the same state */
+static int session_fork(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    lsession *nf = lua_newuserdatauv(L, sizeof *nf, 1);
+    nf->s = NULL;
+    luaL_setmetatable(L, SESSION_MT);
+    lua_getiuservalue(L, 1, 1);
+    lua_setiuservalue(L, -2, 1);  /* pin the same model userdata */
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_fork(ls->s, &nf->s, err, sizeof err);
+    if (st) return fail(L, st, err);
+    return 1;
+}
+
+/* s:save(path) -> true | nil, message */
+static int session_save(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_save(ls->s, path, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -806,6 +840,8 @@ static const luaL_Reg session_methods[] = {
     { "pos", session_pos },
     { "n_ctx", session_n_ctx },
     { "rewind", session_rewind },
+    { "fork", session_fork },
+    { "save", session_save },
     { "model", session_model },
     { "generate", session_generate },
     { "stream", session_stream },

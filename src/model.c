@@ -249,7 +249,32 @@ static void model_free(mllm_model *m)
     free(m);
 }
 
-/* Prefixes err with the context (file) it came from, when not already there. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Shape plus a sample of the weights: enough to tell two checkpoints apart
+ * without reading all of them. */
+static uint64_t fingerprint(const mllm_model *m)
+{
+    const mllm_config *c = &m->cfg;
+    int shape[] = { c->n_layers, c->n_exec_layers, c->dim, c->n_heads, c->n_kv_heads, c->head_dim,
+                    c->ffn_dim, c->vocab_size, c->layer_sharing, c->share_embedding };
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, shape, sizeof shape);
+    size_t n = (size_t)c->vocab_size * c->dim, k = n < 4096 ? n : 4096;
+    h = fnv1a(h, m->embed, k * sizeof(float));
+    h = fnv1a(h, m->embed + n - k, k * sizeof(float));
+    h = fnv1a(h, m->final_norm, (size_t)c->dim * sizeof(float));
+    for (int l = 0; l < c->n_layers; l++) h = fnv1a(h, m->blocks[l].wo, (size_t)c->dim * sizeof(float));
+    return h;
+}
+
+uint64_t mllm_model_fingerprint(const mllm_model *m) { return m->fingerprint; }
+
+
 mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, mllm_model **out,
                             char *err, size_t errlen)
 {
@@ -314,6 +339,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model", dir);
         goto fail;
     }
+    m->fingerprint = fingerprint(m);
     *out = m;
     return MLLM_OK;
 fail:

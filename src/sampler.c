@@ -114,6 +114,7 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
     if (p->temperature == 0.0f) return best;
 
     float max = buf[best] / p->temperature;
+    if (!isfinite(max)) return best;  /* everything forbidden (or overflow): no distribution to sample */
     int nc = 0;
     for (int i = 0; i < n; i++) {
         float l = buf[i] / p->temperature;

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -125,5 +126,96 @@ mllm_status mllm_session_rewind(mllm_session *s, int pos)
     if (pos < 0 || pos > s->pos) return MLLM_ERR_ARG;
     s->pos = pos;
     s->has_logits = false;  /* the logits belonged to the old end */
+    return MLLM_OK;
+}
+
+mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen)
+{
+    mllm_session_params p = { s->n_ctx, s->n_batch };
+    mllm_status st = mllm_session_new(s->model, &p, out, err, errlen);
+    if (st) return st;
+    mllm_session *f = *out;
+    const mllm_config *c = &s->model->cfg;
+    size_t used = (size_t)s->pos * s->kv_dim, layer = (size_t)s->n_ctx * s->kv_dim;
+    for (int l = 0; l < c->n_exec_layers; l++) {
+        memcpy(f->k_cache + l * layer, s->k_cache + l * layer, used * sizeof(float));
+        memcpy(f->v_cache + l * layer, s->v_cache + l * layer, used * sizeof(float));
+    }
+    memcpy(f->logits, s->logits, (size_t)c->vocab_size * sizeof(float));
+    f->has_logits = s->has_logits;
+    f->pos = s->pos;
+    return MLLM_OK;
+}
+
+/* Saved state: header, then per executed layer K and V rows [0, pos), then logits. */
+#define SESSION_MAGIC "MLLMSES1"
+
+typedef struct {
+    char magic[8];
+    uint64_t fingerprint;
+    int32_t pos, kv_dim, n_exec_layers, vocab_size, has_logits, reserved;
+} session_header;
+
+mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen)
+{
+    const mllm_config *c = &s->model->cfg;
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open for writing", path);
+    session_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, SESSION_MAGIC, 8);
+    h.fingerprint = s->model->fingerprint;
+    h.pos = s->pos;
+    h.kv_dim = s->kv_dim;
+    h.n_exec_layers = c->n_exec_layers;
+    h.vocab_size = c->vocab_size;
+    h.has_logits = s->has_logits;
+    bool ok = fwrite(&h, sizeof h, 1, fp) == 1;
+    size_t used = (size_t)s->pos * s->kv_dim, layer = (size_t)s->n_ctx * s->kv_dim;
+    for (int l = 0; ok && l < c->n_exec_layers; l++)
+        ok = fwrite(s->k_cache + l * layer, sizeof(float), used, fp) == used &&
+             fwrite(s->v_cache + l * layer, sizeof(float), used, fp) == used;
+    ok = ok && fwrite(s->logits, sizeof(float), (size_t)c->vocab_size, fp) == (size_t)c->vocab_size;
+    ok = (fclose(fp) == 0) && ok;
+    if (!ok) {
+        remove(path);
+        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed", path);
+    }
+    return MLLM_OK;
+}
+
+mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen)
+{
+    const mllm_config *c = &s->model->cfg;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open", path);
+    session_header h;
+    mllm_status st = MLLM_OK;
+    if (fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, SESSION_MAGIC, 8) != 0) {
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: not a saved mobilellm session", path);
+    } else if (h.fingerprint != s->model->fingerprint || h.kv_dim != s->kv_dim ||
+               h.n_exec_layers != c->n_exec_layers || h.vocab_size != c->vocab_size) {
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with another model", path);
+    } else if (h.pos < 0 || h.pos > s->n_ctx) {
+        st = mllm_fail(err, errlen, MLLM_ERR_CONTEXT, "%s: %d saved positions do not fit n_ctx %d", path,
+                       h.pos, s->n_ctx);
+    }
+    size_t used = (size_t)(st ? 0 : h.pos) * s->kv_dim, layer = (size_t)s->n_ctx * s->kv_dim;
+    for (int l = 0; !st && l < c->n_exec_layers; l++)
+        if (fread(s->k_cache + l * layer, sizeof(float), used, fp) != used ||
+            fread(s->v_cache + l * layer, sizeof(float), used, fp) != used)
+            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
+    if (!st && fread(s->logits, sizeof(float), (size_t)c->vocab_size, fp) != (size_t)c->vocab_size)
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
+    if (!st && fgetc(fp) != EOF)
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: trailing bytes after the session state", path);
+    fclose(fp);
+    if (st) {
+        s->pos = 0;  /* never half a state */
+        s->has_logits = false;
+        return st;
+    }
+    s->pos = h.pos;
+    s->has_logits = h.has_logits != 0;
     return MLLM_OK;
 }
