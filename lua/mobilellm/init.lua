@@ -14,6 +14,7 @@
 local core = require("mobilellm.core")
 
 local M = {}
+for k, v in pairs(core) do M[k] = v end  -- everything the C core offers, documented below
 
 --- Version of the library.
 M.version = core.version
@@ -42,5 +43,14 @@ M.call_parser = core.call_parser
 
 --- The JSON null sentinel used in parsed call arguments.
 M.null = core.null
+
+--- JSON text → Lua value (through cJSON); `nil, message` for invalid JSON.
+-- @function json_decode
+
+--- Lua value → JSON text (objects with sorted keys).
+-- @function json_encode
+
+--- The keys of an object decoded by `json_decode`, in the order the text had them.
+-- @function json_keys
 
 return M
