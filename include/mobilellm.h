@@ -84,6 +84,9 @@ typedef struct mllm_model_params {
     int n_threads;               /* 0 = number of online cores */
     const char *tokenizer_path;  /* NULL = <dir>/tokenizer.model if present */
     bool require_tokenizer;      /* fail when no tokenizer.model is found */
+    const char *dtype;           /* compute format of the matrices: NULL or "auto" = as
+                                    stored; "f32", "f16", "bf16", "q8" or "q4" (quantized
+                                    on load, 32 weights per block with a scale) */
 } mllm_model_params;
 
 mllm_model_params mllm_model_default_params(void);
@@ -100,6 +103,10 @@ const mllm_config *mllm_model_config(const mllm_model *m);
 size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
 size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
 int mllm_model_n_threads(const mllm_model *m);
+/* Compute format of the matrices ("f32", "f16", "bf16", "q8", "q4") and the
+ * kernel set chosen for this CPU ("avx512", "avx2", "neon", "scalar"). */
+const char *mllm_model_compute_type(const mllm_model *m);
+const char *mllm_model_kernels(const mllm_model *m);
 
 /* ------------------------------------------------------------ tokenizer */
 
@@ -236,6 +243,30 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
                                 int32_t *id, char *err, size_t errlen);
 const mllm_generate_info *mllm_generator_info(const mllm_generator *g);
 void mllm_generator_free(mllm_generator *g);
+
+/* ------------------------------------------------ PyTorch checkpoints */
+
+/* mllm_model_load also reads pytorch_model.bin (a torch.save zip archive of a
+ * state dict) and pytorch_model.bin.index.json shards, without running the
+ * pickle: a restricted unpickler accepts only the opcodes and globals a
+ * state dict needs. Tensor data is used from the memory map as with
+ * safetensors. Limits of that reader: */
+#define MLLM_MAX_PICKLE         (16u * 1024u * 1024u) /* bytes of data.pkl */
+#define MLLM_MAX_PICKLE_OBJECTS (1u << 20)  /* objects and container slots one pickle makes */
+#define MLLM_MAX_PICKLE_STACK   65536       /* unpickler stack depth, and open MARKs */
+#define MLLM_MAX_PICKLE_MEMO    (1u << 20)  /* highest memo index (BINPUT) */
+#define MLLM_MAX_PICKLE_STRING  65536       /* bytes of one pickled string */
+#define MLLM_MAX_ZIP_ENTRIES    (1u << 20)  /* records in one archive */
+
+/* Writes the checkpoint in dir (model.safetensors, its shards, pytorch_model.bin
+ * or its shards, found in that order) as one safetensors file at out_path:
+ * every tensor as stored, with its name, dtype and shape (tensors sharing a
+ * torch storage are written once each). config.json is not needed. The file
+ * is written next to out_path and renamed into place, so out_path may be a
+ * file of the checkpoint itself. MLLM_ERR_IO for a missing or unwritable
+ * file, MLLM_ERR_FORMAT for a corrupt or refused checkpoint, MLLM_ERR_TENSOR
+ * for a name stored in two shards, MLLM_ERR_ARG for a path that is too long. */
+mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,23 @@
 /* forward.c — the transformer, one block top to bottom (llama2.c style).
  * Layer sharing lives here only: executed layer l runs stored block l/2, so
- * each block runs twice in immediate succession while its weights are hot in
- * cache; every execution has its own KV-cache slot. */
+ * each block runs twice in immediate succession while its weights are still
+ * in cache; every execution has its own KV-cache slot. */
 #include "internal.h"
 #include "kernels/kernels.h"
 
 #include <string.h>
+
+/* Runs ops over the session's pool, quantizing the shared input first when
+ * the weights are quantized (all ops of one call share their input). */
+static void matmul(mllm_session *s, mllm_matmul_op *ops, int n_ops, int T)
+{
+    const mllm_model *m = s->model;
+    if (m->wtype == MLLM_W_Q8 || m->wtype == MLLM_W_Q4) {
+        mllm_quantize_rows(m->kernels, ops[0].in, s->xq, T, ops[0].w->cols);
+        for (int i = 0; i < n_ops; i++) ops[i].in_q = s->xq;
+    }
+    mllm_matmul(s->pool, m->kernels, ops, n_ops, T, s->tiles, s->tile_floats);
+}
 
 void mllm_forward(mllm_session *s, const int32_t *ids, int T)
 {
@@ -16,9 +28,7 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
     int pos = s->pos;
     float *x = s->x, *xb = s->xb;
 
-    mllm_set_threads(m->n_threads);
-    for (int t = 0; t < T; t++)
-        memcpy(x + (size_t)t * dim, m->embed + (size_t)ids[t] * dim, (size_t)dim * sizeof *x);
+    for (int t = 0; t < T; t++) mllm_weight_row_f32(&m->embed, ids[t], x + (size_t)t * dim);
 
     for (int l = 0; l < c->n_exec_layers; l++) {
         const mllm_block *b = &m->blocks[c->layer_sharing ? l / 2 : l];
@@ -28,9 +38,8 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
         /* attention: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x) */
         for (int t = 0; t < T; t++)
             mllm_rmsnorm(xb + (size_t)t * dim, x + (size_t)t * dim, b->attn_norm, dim, c->norm_eps);
-        mllm_matmul(s->q, xb, b->wq, T, qd, dim);
-        mllm_matmul(s->k, xb, b->wk, T, kvd, dim);
-        mllm_matmul(s->v, xb, b->wv, T, kvd, dim);
+        mllm_matmul_op qkv[3] = { { s->q, xb, NULL, &b->wq }, { s->k, xb, NULL, &b->wk }, { s->v, xb, NULL, &b->wv } };
+        matmul(s, qkv, 3, T);
         for (int t = 0; t < T; t++) {
             const float *cs = s->rope_cos + (size_t)(pos + t) * half;
             const float *sn = s->rope_sin + (size_t)(pos + t) * half;
@@ -39,25 +48,27 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
             memcpy(kc + (size_t)(pos + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
             memcpy(vc + (size_t)(pos + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
         }
-        for (int t = 0; t < T; t++)
-            mllm_attention(s->att_out + (size_t)t * qd, s->q + (size_t)t * qd, kc, vc, pos + t + 1, kvd,
-                           c->n_heads, c->n_kv_heads, hd, s->scores);
-        mllm_matmul(xb, s->att_out, b->wo, T, dim, qd);
+        mllm_attention_batch(s->pool, s->att_out, s->q, kc, vc, pos, T, kvd, c->n_heads, c->n_kv_heads, hd,
+                             s->scores, s->n_ctx);
+        mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo };
+        matmul(s, &o, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
 
         /* MLP: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x) */
         for (int t = 0; t < T; t++)
             mllm_rmsnorm(xb + (size_t)t * dim, x + (size_t)t * dim, b->ffn_norm, dim, c->norm_eps);
-        mllm_matmul(s->gate, xb, b->wg, T, ffn, dim);
-        mllm_matmul(s->up, xb, b->wu, T, ffn, dim);
+        mllm_matmul_op gu[2] = { { s->gate, xb, NULL, &b->wg }, { s->up, xb, NULL, &b->wu } };
+        matmul(s, gu, 2, T);
         mllm_swiglu(s->gate, s->up, T * ffn);
-        mllm_matmul(xb, s->gate, b->wd, T, dim, ffn);
+        mllm_matmul_op d = { xb, s->gate, NULL, &b->wd };
+        matmul(s, &d, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
     }
 
     /* only the last position's logits are needed */
     mllm_rmsnorm(xb, x + (size_t)(T - 1) * dim, m->final_norm, dim, c->norm_eps);
-    mllm_matmul(s->logits, xb, m->head, 1, c->vocab_size, dim);
+    mllm_matmul_op h = { s->logits, xb, NULL, &m->head };
+    matmul(s, &h, 1, 1);
     s->pos = pos + T;
     s->has_logits = true;
 }

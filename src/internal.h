@@ -5,6 +5,8 @@
 #include "mobilellm.h"
 #include "safetensors.h"
 #include "tokenizer.h"
+#include "kernels/kernels.h"
+#include "threadpool.h"
 
 #include <stdarg.h>
 
@@ -20,25 +22,25 @@ mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size
 /* Checks values that must hold whatever their source. */
 mllm_status mllm_config_validate(const mllm_config *cfg, const char *path, char *err, size_t errlen);
 
-/* The weights of one stored transformer block, all F32, row-major as Hugging
- * Face stores them ([out_features, in_features]). */
+/* The weights of one stored transformer block: matrices in the compute
+ * format (as stored, or quantized on load), norms as F32. */
 typedef struct mllm_block {
     const float *attn_norm; /* (dim) */
-    const float *wq;        /* (n_heads * head_dim, dim) */
-    const float *wk;        /* (n_kv_heads * head_dim, dim) */
-    const float *wv;        /* (n_kv_heads * head_dim, dim) */
-    const float *wo;        /* (dim, n_heads * head_dim) */
+    mllm_weight wq;         /* (n_heads * head_dim, dim) */
+    mllm_weight wk;         /* (n_kv_heads * head_dim, dim) */
+    mllm_weight wv;         /* (n_kv_heads * head_dim, dim) */
+    mllm_weight wo;         /* (dim, n_heads * head_dim) */
     const float *ffn_norm;  /* (dim) */
-    const float *wg;        /* (ffn_dim, dim) */
-    const float *wu;        /* (ffn_dim, dim) */
-    const float *wd;        /* (dim, ffn_dim) */
+    mllm_weight wg;         /* (ffn_dim, dim) */
+    mllm_weight wu;         /* (ffn_dim, dim) */
+    mllm_weight wd;         /* (dim, ffn_dim) */
 } mllm_block;
 
 struct mllm_model {
     int refs;                 /* atomic via __atomic builtins */
     mllm_config cfg;
-    const float *embed;       /* (vocab_size, dim) */
-    const float *head;        /* (vocab_size, dim); == embed when shared */
+    mllm_weight embed;        /* (vocab_size, dim) */
+    mllm_weight head;         /* (vocab_size, dim); the embedding itself when shared */
     const float *final_norm;  /* (dim) */
     mllm_block *blocks;       /* n_layers stored blocks */
     st_file *files;           /* memory-mapped safetensors shards */
@@ -49,6 +51,9 @@ struct mllm_model {
     mllm_tokenizer *tok;      /* NULL when the directory has no tokenizer */
     uint64_t fingerprint;     /* shape + sampled weights, tags saved sessions */
     int n_threads;
+    mllm_wtype wtype;         /* compute format of the matrices */
+    const mllm_kernels *kernels;
+    int max_cols;             /* widest matrix row, for scratch sizes */
 };
 
 struct mllm_session {
@@ -62,6 +67,11 @@ struct mllm_session {
     float *x, *xb, *q, *k, *v, *att_out, *gate, *up, *scores;
     float *logits;            /* (vocab_size) of the last evaluated token */
     bool has_logits;
+    mllm_pool *pool;          /* NULL with one thread */
+    int n_threads;
+    float *tiles;             /* per-thread sgemm tiles (n_threads, MLLM_TILE_ROWS, max_cols) */
+    size_t tile_floats;
+    block_q8 *xq;             /* quantized activations (n_batch, max_cols / 32) */
 };
 
 /* forward.c: runs n tokens (n <= s->n_batch) at s->pos, advances s->pos and

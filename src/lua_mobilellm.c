@@ -216,6 +216,8 @@ static void push_config(lua_State *L, const mllm_model *m)
     lua_pushinteger(L, (lua_Integer)mllm_model_n_params(m)); lua_setfield(L, -2, "params");
     lua_pushinteger(L, (lua_Integer)mllm_model_weight_bytes(m)); lua_setfield(L, -2, "weight_bytes");
     lua_pushinteger(L, mllm_model_n_threads(m)); lua_setfield(L, -2, "threads");
+    lua_pushstring(L, mllm_model_compute_type(m)); lua_setfield(L, -2, "compute");
+    lua_pushstring(L, mllm_model_kernels(m)); lua_setfield(L, -2, "kernels");
     lua_pushboolean(L, mllm_model_tokenizer(m) != NULL); lua_setfield(L, -2, "has_tokenizer");
 }
 
@@ -228,6 +230,7 @@ static int l_load(lua_State *L)
     p.n_threads = (int)opt_int(L, 2, "threads", 0, 0, 1024);
     p.tokenizer_path = opt_str(L, 2, "tokenizer");
     p.require_tokenizer = opt_bool(L, 2, "require_tokenizer", false);
+    p.dtype = opt_str(L, 2, "dtype");
     lmodel *lm = lua_newuserdatauv(L, sizeof *lm, 1);  /* created closed, then filled */
     lm->m = NULL;
     luaL_setmetatable(L, MODEL_MT);
@@ -258,10 +261,10 @@ static int model_tostring(lua_State *L)
     }
     const mllm_config *c = mllm_model_config(lm->m);
     char buf[256];  /* lua_pushfstring has no %.1f */
-    snprintf(buf, sizeof buf, "mobilellm.Model (%s, %d layers%s, dim %d, %d/%d heads, %.1fM params, %s, %d threads)",
+    snprintf(buf, sizeof buf, "mobilellm.Model (%s, %d layers%s, dim %d, %d/%d heads, %.1fM params, %s, %s kernels, %d threads)",
                     c->model_type, c->n_layers, c->layer_sharing ? " x2 shared" : "", c->dim, c->n_heads,
-                    c->n_kv_heads, (double)mllm_model_n_params(lm->m) / 1e6, mllm_dtype_name(c->dtype),
-                    mllm_model_n_threads(lm->m));
+                    c->n_kv_heads, (double)mllm_model_n_params(lm->m) / 1e6, mllm_model_compute_type(lm->m),
+                    mllm_model_kernels(lm->m), mllm_model_n_threads(lm->m));
     lua_pushstring(L, buf);
     return 1;
 }

@@ -31,9 +31,14 @@ const char *mllm_status_name(mllm_status s)
 
 mllm_model_params mllm_model_default_params(void)
 {
-    mllm_model_params p = { 0, NULL, false };
+    mllm_model_params p = { 0, NULL, false, NULL };
     return p;
 }
+
+static const char *const wtype_names[] = { "f32", "f16", "bf16", "q8", "q4" };
+
+const char *mllm_model_compute_type(const mllm_model *m) { return wtype_names[m->wtype]; }
+const char *mllm_model_kernels(const mllm_model *m) { return m->kernels->name; }
 
 static bool file_exists(const char *path)
 {
@@ -152,10 +157,9 @@ static void *own(mllm_model *m, size_t bytes)
     return p;
 }
 
-/* Looks a tensor up, checks its shape (rows, cols; cols = 0 for a vector) and
- * returns F32 data: the mapping itself for aligned F32, a widened copy otherwise. */
-static mllm_status get_weight(mllm_model *m, const char *name, int64_t rows, int64_t cols,
-                              const float **out, char *err, size_t errlen)
+/* Looks a tensor up and checks its shape (rows, cols; cols = 0 for a vector). */
+static mllm_status find_shaped(mllm_model *m, const char *name, int64_t rows, int64_t cols,
+                               const st_tensor **out, char *err, size_t errlen)
 {
     const st_tensor *t;
     mllm_status st = find_tensor(m, name, &t, err, errlen);
@@ -177,20 +181,96 @@ static mllm_status get_weight(mllm_model *m, const char *name, int64_t rows, int
                          "tensor '%s' has shape %s, expected [%lld] from config.json", name, got,
                          (long long)rows);
     }
-    size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
-    m->n_params += n;
+    m->n_params += (size_t)rows * (size_t)(cols ? cols : 1);
+    *out = t;
+    return MLLM_OK;
+}
+
+/* Row r of a stored tensor as F32. */
+static void stored_row_f32(const st_tensor *t, int64_t r, int64_t cols, float *out)
+{
+    size_t es = st_dtype_size(t->dtype);
+    const char *row = (const char *)t->data + (size_t)r * (size_t)cols * es;
+    switch (t->dtype) {
+    case MLLM_F32: memcpy(out, row, (size_t)cols * sizeof(float)); break;
+    case MLLM_F16: mllm_f16_to_f32(row, out, (size_t)cols); break;
+    case MLLM_BF16: mllm_bf16_to_f32(row, out, (size_t)cols); break;
+    }
+}
+
+/* A norm vector, always F32 (tiny): the mapping itself when aligned F32. */
+static mllm_status get_vector(mllm_model *m, const char *name, int64_t n, const float **out, char *err,
+                              size_t errlen)
+{
+    const st_tensor *t;
+    mllm_status st = find_shaped(m, name, n, 0, &t, err, errlen);
+    if (st) return st;
     if (t->dtype == MLLM_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
-        *out = t->data;  /* used in place: no copy of an F32 checkpoint */
+        *out = t->data;
         return MLLM_OK;
     }
-    float *dst = own(m, n * sizeof(float));
+    float *dst = own(m, (size_t)n * sizeof(float));
     if (!dst) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
-    switch (t->dtype) {
-    case MLLM_F32: memcpy(dst, t->data, n * sizeof(float)); break;
-    case MLLM_F16: mllm_f16_to_f32(t->data, dst, n); break;
-    case MLLM_BF16: mllm_bf16_to_f32(t->data, dst, n); break;
-    }
+    stored_row_f32(t, 0, n, dst);
     *out = dst;
+    return MLLM_OK;
+}
+
+static mllm_wtype wtype_of(mllm_dtype d)
+{
+    return d == MLLM_F32 ? MLLM_W_F32 : d == MLLM_F16 ? MLLM_W_F16 : MLLM_W_BF16;
+}
+
+/* A matrix in the model's compute format: the mapping itself when the stored
+ * format is the compute format (no copy), otherwise converted row by row. */
+static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int64_t cols, mllm_weight *w,
+                              char *err, size_t errlen)
+{
+    const st_tensor *t;
+    mllm_status st = find_shaped(m, name, rows, cols, &t, err, errlen);
+    if (st) return st;
+    mllm_wtype target = m->wtype;
+    w->type = target;
+    w->rows = (int)rows;
+    w->cols = (int)cols;
+    size_t align = target == MLLM_W_F32 ? 4 : 2;
+    if (wtype_of(t->dtype) == target && ((uintptr_t)t->data % align) == 0) {
+        w->data = t->data;
+        return MLLM_OK;
+    }
+    if ((target == MLLM_W_Q8 || target == MLLM_W_Q4) && cols % MLLM_QK != 0)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "dtype %s needs rows that are a multiple of %d values, but tensor '%s' has %lld",
+                         wtype_names[target], MLLM_QK, name, (long long)cols);
+    size_t rb = mllm_weight_row_bytes(target, (int)cols);
+    char *dst = own(m, rb * (size_t)rows);
+    float *tmp = malloc((size_t)cols * sizeof(float));
+    if (!dst || !tmp) {
+        free(tmp);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        char *row = dst + (size_t)r * rb;
+        stored_row_f32(t, r, cols, tmp);
+        switch (target) {
+        case MLLM_W_F32: memcpy(row, tmp, rb); break;
+        case MLLM_W_F16:
+            for (int64_t i = 0; i < cols; i++) ((uint16_t *)row)[i] = mllm_f32_to_f16_1(tmp[i]);
+            break;
+        case MLLM_W_BF16:
+            for (int64_t i = 0; i < cols; i++) {
+                uint32_t bits;
+                memcpy(&bits, &tmp[i], sizeof bits);
+                bits += 0x7FFF + ((bits >> 16) & 1);  /* round to nearest even */
+                ((uint16_t *)row)[i] = (uint16_t)(bits >> 16);
+            }
+            break;
+        case MLLM_W_Q8: mllm_quantize_row_q8(tmp, (block_q8 *)row, (int)cols); break;
+        case MLLM_W_Q4: mllm_quantize_row_q4(tmp, (block_q4 *)row, (int)cols); break;
+        }
+    }
+    free(tmp);
+    w->data = dst;
     return MLLM_OK;
 }
 
@@ -202,27 +282,30 @@ static mllm_status load_weights(mllm_model *m, char *err, size_t errlen)
     const st_tensor *emb;
     if ((st = find_tensor(m, "model.embed_tokens.weight", &emb, err, errlen))) return st;
     if (emb) m->cfg.dtype = emb->dtype;
-    if ((st = get_weight(m, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
-    if ((st = get_weight(m, "model.norm.weight", c->dim, 0, &m->final_norm, err, errlen))) return st;
+    if (m->wtype == (mllm_wtype)-1) m->wtype = wtype_of(m->cfg.dtype);  /* "auto": as stored */
+    if ((st = get_matrix(m, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
+    if ((st = get_vector(m, "model.norm.weight", c->dim, &m->final_norm, err, errlen))) return st;
     m->blocks = calloc((size_t)c->n_layers, sizeof *m->blocks);
     if (!m->blocks) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {
         mllm_block *b = &m->blocks[l];
-        struct { const char *suffix; int64_t rows, cols; const float **dst; } w[] = {
-            { "input_layernorm.weight", c->dim, 0, &b->attn_norm },
+        char name[160];
+        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
+        if ((st = get_vector(m, name, c->dim, &b->attn_norm, err, errlen))) return st;
+        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
+        if ((st = get_vector(m, name, c->dim, &b->ffn_norm, err, errlen))) return st;
+        struct { const char *suffix; int64_t rows, cols; mllm_weight *dst; } w[] = {
             { "self_attn.q_proj.weight", qd, c->dim, &b->wq },
             { "self_attn.k_proj.weight", kvd, c->dim, &b->wk },
             { "self_attn.v_proj.weight", kvd, c->dim, &b->wv },
             { "self_attn.o_proj.weight", c->dim, qd, &b->wo },
-            { "post_attention_layernorm.weight", c->dim, 0, &b->ffn_norm },
             { "mlp.gate_proj.weight", c->ffn_dim, c->dim, &b->wg },
             { "mlp.up_proj.weight", c->ffn_dim, c->dim, &b->wu },
             { "mlp.down_proj.weight", c->dim, c->ffn_dim, &b->wd },
         };
         for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-            char name[160];
             snprintf(name, sizeof name, "model.layers.%d.%s", l, w[i].suffix);
-            if ((st = get_weight(m, name, w[i].rows, w[i].cols, w[i].dst, err, errlen))) return st;
+            if ((st = get_matrix(m, name, w[i].rows, w[i].cols, w[i].dst, err, errlen))) return st;
         }
     }
     /* The head is the embedding when the config says so or when no lm_head exists. */
@@ -231,7 +314,7 @@ static mllm_status load_weights(mllm_model *m, char *err, size_t errlen)
     if (m->cfg.share_embedding || !head) {
         m->cfg.share_embedding = true;
         m->head = m->embed;
-    } else if ((st = get_weight(m, "lm_head.weight", c->vocab_size, c->dim, &m->head, err, errlen))) {
+    } else if ((st = get_matrix(m, "lm_head.weight", c->vocab_size, c->dim, &m->head, err, errlen))) {
         return st;
     }
     return MLLM_OK;
@@ -264,11 +347,13 @@ static uint64_t fingerprint(const mllm_model *m)
     int shape[] = { c->n_layers, c->n_exec_layers, c->dim, c->n_heads, c->n_kv_heads, c->head_dim,
                     c->ffn_dim, c->vocab_size, c->layer_sharing, c->share_embedding };
     uint64_t h = fnv1a(0xcbf29ce484222325ULL, shape, sizeof shape);
-    size_t n = (size_t)c->vocab_size * c->dim, k = n < 4096 ? n : 4096;
-    h = fnv1a(h, m->embed, k * sizeof(float));
-    h = fnv1a(h, m->embed + n - k, k * sizeof(float));
+    size_t n = mllm_weight_row_bytes(m->embed.type, c->dim) * (size_t)c->vocab_size, k = n < 16384 ? n : 16384;
+    h = fnv1a(h, &m->wtype, sizeof m->wtype);
+    h = fnv1a(h, m->embed.data, k);
+    h = fnv1a(h, (const char *)m->embed.data + n - k, k);
     h = fnv1a(h, m->final_norm, (size_t)c->dim * sizeof(float));
-    for (int l = 0; l < c->n_layers; l++) h = fnv1a(h, m->blocks[l].wo, (size_t)c->dim * sizeof(float));
+    for (int l = 0; l < c->n_layers; l++)
+        h = fnv1a(h, m->blocks[l].wo.data, mllm_weight_row_bytes(m->blocks[l].wo.type, m->blocks[l].wo.cols));
     return h;
 }
 
@@ -290,6 +375,18 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     mllm_model *m = calloc(1, sizeof *m);
     if (!m) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     m->refs = 1;
+    m->wtype = (mllm_wtype)-1;
+    if (p.dtype && strcmp(p.dtype, "auto") != 0) {
+        size_t i = 0;
+        while (i < sizeof wtype_names / sizeof wtype_names[0] && strcmp(p.dtype, wtype_names[i]) != 0) i++;
+        if (i == sizeof wtype_names / sizeof wtype_names[0]) {
+            free(m);
+            return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                             "dtype must be \"auto\", \"f32\", \"f16\", \"bf16\", \"q8\" or \"q4\", got \"%s\"", p.dtype);
+        }
+        m->wtype = (mllm_wtype)i;
+    }
+    m->kernels = mllm_kernels_best();
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     m->n_threads = p.n_threads ? p.n_threads : (cores > 0 ? (int)cores : 1);
 
@@ -340,6 +437,8 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         goto fail;
     }
     m->fingerprint = fingerprint(m);
+    m->max_cols = m->cfg.dim > m->cfg.ffn_dim ? m->cfg.dim : m->cfg.ffn_dim;
+    if (m->cfg.n_heads * m->cfg.head_dim > m->max_cols) m->max_cols = m->cfg.n_heads * m->cfg.head_dim;
     *out = m;
     return MLLM_OK;
 fail:

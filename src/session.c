@@ -32,6 +32,9 @@ void mllm_session_free(mllm_session *s)
     free(s->rope_sin);
     free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v);
     free(s->att_out); free(s->gate); free(s->up); free(s->scores); free(s->logits);
+    free(s->tiles);
+    free(s->xq);
+    mllm_pool_free(s->pool);
     mllm_model_release(s->model);
     free(s);
 }
@@ -78,8 +81,15 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     s->att_out = alloc_floats(B * qd, &ok);
     s->gate = alloc_floats(B * c->ffn_dim, &ok);
     s->up = alloc_floats(B * c->ffn_dim, &ok);
-    s->scores = alloc_floats((size_t)s->n_ctx, &ok);
+    /* the pool decides how many threads really run (it may get fewer) */
+    s->pool = mllm_pool_new(m->n_threads);
+    s->n_threads = mllm_pool_size(s->pool);
+    s->scores = alloc_floats((size_t)s->n_ctx * s->n_threads, &ok);
     s->logits = alloc_floats((size_t)c->vocab_size, &ok);
+    s->tile_floats = (size_t)MLLM_TILE_ROWS * m->max_cols;
+    s->tiles = alloc_floats(s->tile_floats * s->n_threads, &ok);
+    s->xq = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(block_q8));
+    if (!s->xq) ok = false;
     if (!ok) {
         mllm_session_free(s);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a session of n_ctx %d",

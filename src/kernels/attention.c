@@ -4,6 +4,38 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct {
+    float *out;
+    const float *q, *k, *v;
+    int pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx;
+    float *scores;
+} attn_job;
+
+/* Work items are (position, head) pairs, dealt round-robin over the threads. */
+static void attn_task(void *arg, int ith, int nth)
+{
+    const attn_job *a = arg;
+    int qd = a->n_heads * a->head_dim, total = a->T * a->n_heads;
+    float *scores = a->scores + (size_t)ith * a->n_ctx;
+    for (int item = ith; item < total; item += nth) {
+        int t = item / a->n_heads, h = item % a->n_heads;
+        /* one head: reuse the single-position kernel on a 1-head view */
+        int group = a->n_heads / a->n_kv_heads;
+        const float *kh = a->k + (size_t)(h / group) * a->head_dim;
+        const float *vh = a->v + (size_t)(h / group) * a->head_dim;
+        mllm_attention(a->out + (size_t)t * qd + (size_t)h * a->head_dim, a->q + (size_t)t * qd + (size_t)h * a->head_dim,
+                       kh, vh, a->pos0 + t + 1, a->kv_stride, 1, 1, a->head_dim, scores);
+    }
+}
+
+void mllm_attention_batch(mllm_pool *pool, float *out, const float *q, const float *k_cache,
+                          const float *v_cache, int pos0, int T, int kv_stride, int n_heads,
+                          int n_kv_heads, int head_dim, float *scores, int n_ctx)
+{
+    attn_job a = { out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx, scores };
+    mllm_pool_run(pool, attn_task, &a);
+}
+
 void mllm_attention(float *out, const float *q, const float *k, const float *v, int n_pos,
                     int kv_stride, int n_heads, int n_kv_heads, int head_dim, float *scores)
 {

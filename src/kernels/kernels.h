@@ -1,7 +1,8 @@
 /* kernels.h — the hot loops, one concern per file:
  *   convert.c    F16/BF16 → F32 (load time)
  *   ops.c        RMSNorm, RoPE, SwiGLU activation, softmax
- *   matmul.c     weight × activations (OpenBLAS sgemm/sgemv)
+ *   dot*.c, cpu.c  dot products per weight format and instruction set
+ *   matmul.c     weight × activations over the thread pool (+ OpenBLAS sgemm)
  *   attention.c  causal grouped-query attention over a KV cache
  */
 #ifndef MLLM_KERNELS_H
@@ -9,6 +10,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dot.h"
+#include "../threadpool.h"
 
 void mllm_f16_to_f32(const void *src, float *dst, size_t n);
 void mllm_bf16_to_f32(const void *src, float *dst, size_t n);
@@ -24,9 +28,44 @@ void mllm_swiglu(float *g, const float *u, int n);
 /* In-place softmax over n values. */
 void mllm_softmax(float *x, int n);
 
-/* out (T, N) = in (T, K) · W (N, K)^T, W row-major as Hugging Face stores it. */
-void mllm_matmul(float *out, const float *in, const float *w, int T, int N, int K);
-void mllm_set_threads(int n);
+/* A weight matrix (rows, cols) in its stored or quantized format, row-major
+ * as Hugging Face stores it ([out_features, in_features]). */
+typedef struct mllm_weight {
+    mllm_wtype type;
+    const void *data;
+    int rows, cols;
+} mllm_weight;
+
+size_t mllm_weight_row_bytes(mllm_wtype t, int cols);
+/* Row r of w as F32 (embedding lookup). */
+void mllm_weight_row_f32(const mllm_weight *w, int r, float *out);
+
+/* One product of a job: out (T, w->rows) = in (T, w->cols) · w^T. For the
+ * quantized formats in_q holds in quantized to q8 (T rows of cols/32 blocks). */
+typedef struct mllm_matmul_op {
+    float *out;
+    const float *in;
+    const block_q8 *in_q;
+    const mllm_weight *w;
+} mllm_matmul_op;
+
+/* Runs n_ops products over the pool, each thread taking a slice of every
+ * op's rows: one token → dot kernels; a batch → single-threaded sgemm per
+ * slice (F16/BF16 rows widened tile by tile into per-thread scratch), or the
+ * int8 dot kernels with each weight row reused across the batch. tiles:
+ * per-thread scratch of MLLM_TILE_ROWS * max cols floats. */
+#define MLLM_TILE_ROWS 32
+void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *ops, int n_ops, int T,
+                 float *tiles, size_t tile_floats);
+/* Quantizes T rows of n activations to q8 (n % 32 == 0). */
+void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, int T, int n);
+
+/* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
+ * split over the pool by (position, head). scores: per-thread scratch of
+ * n_ctx floats each. */
+void mllm_attention_batch(mllm_pool *pool, float *out, const float *q, const float *k_cache,
+                          const float *v_cache, int pos0, int T, int kv_stride, int n_heads,
+                          int n_kv_heads, int head_dim, float *scores, int n_ctx);
 
 /* One query position attending to positions [0, n_pos) of the cache.
  * q: (n_heads, head_dim); k, v: (n_pos, kv_stride) with kv head h at h*head_dim;

@@ -1,18 +1,117 @@
-/* matmul.c — weight × activations through OpenBLAS: sgemv for one token
- * (decode), sgemm for a batch (prefill). */
+/* matmul.c — weight × activations over the thread pool. */
 #include "kernels.h"
 
 #include <cblas.h>
+#include <string.h>
 
-void mllm_matmul(float *out, const float *in, const float *w, int T, int N, int K)
+size_t mllm_weight_row_bytes(mllm_wtype t, int cols)
 {
-    if (T == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w, K, in, 1, 0.0f, out, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, K, 1.0f, in, K, w, K, 0.0f, out, N);
+    switch (t) {
+    case MLLM_W_F32: return (size_t)cols * 4;
+    case MLLM_W_F16:
+    case MLLM_W_BF16: return (size_t)cols * 2;
+    case MLLM_W_Q8: return (size_t)(cols / MLLM_QK) * sizeof(block_q8);
+    case MLLM_W_Q4: return (size_t)(cols / MLLM_QK) * sizeof(block_q4);
+    }
+    return 0;
 }
 
-void mllm_set_threads(int n)
+void mllm_weight_row_f32(const mllm_weight *w, int r, float *out)
 {
-    openblas_set_num_threads(n);
+    const char *row = (const char *)w->data + (size_t)r * mllm_weight_row_bytes(w->type, w->cols);
+    int n = w->cols;
+    switch (w->type) {
+    case MLLM_W_F32: memcpy(out, row, (size_t)n * sizeof(float)); break;
+    case MLLM_W_F16: mllm_f16_to_f32(row, out, (size_t)n); break;
+    case MLLM_W_BF16: mllm_bf16_to_f32(row, out, (size_t)n); break;
+    case MLLM_W_Q8: {
+        const block_q8 *b = (const block_q8 *)row;
+        for (int i = 0; i < n / MLLM_QK; i++) {
+            float d = mllm_f16_to_f32_1(b[i].d);
+            for (int j = 0; j < MLLM_QK; j++) out[i * MLLM_QK + j] = d * b[i].q[j];
+        }
+        break;
+    }
+    case MLLM_W_Q4: {
+        const block_q4 *b = (const block_q4 *)row;
+        for (int i = 0; i < n / MLLM_QK; i++) {
+            float d = mllm_f16_to_f32_1(b[i].d);
+            for (int j = 0; j < MLLM_QK / 2; j++) {
+                out[i * MLLM_QK + j] = d * ((b[i].q[j] & 0x0F) - 8);
+                out[i * MLLM_QK + j + MLLM_QK / 2] = d * ((b[i].q[j] >> 4) - 8);
+            }
+        }
+        break;
+    }
+    }
+}
+
+void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, int T, int n)
+{
+    for (int t = 0; t < T; t++) k->quantize_q8(x + (size_t)t * n, out + (size_t)t * (n / MLLM_QK), n);
+}
+
+typedef struct {
+    const mllm_kernels *k;
+    const mllm_matmul_op *ops;
+    int n_ops, T;
+    float *tiles;
+    size_t tile_floats;
+} job;
+
+static float row_dot(const mllm_kernels *k, const mllm_weight *w, const char *row, const float *x,
+                     const block_q8 *xq)
+{
+    switch (w->type) {
+    case MLLM_W_F32: return k->dot_f32((const float *)row, x, w->cols);
+    case MLLM_W_F16: return k->dot_f16((const uint16_t *)row, x, w->cols);
+    case MLLM_W_BF16: return k->dot_bf16((const uint16_t *)row, x, w->cols);
+    case MLLM_W_Q8: return k->dot_q8((const block_q8 *)row, xq, w->cols / MLLM_QK);
+    case MLLM_W_Q4: return k->dot_q4((const block_q4 *)row, xq, w->cols / MLLM_QK);
+    }
+    return 0.0f;
+}
+
+static void matmul_task(void *arg, int ith, int nth)
+{
+    const job *j = arg;
+    float *tile = j->tiles + (size_t)ith * j->tile_floats;
+    for (int o = 0; o < j->n_ops; o++) {
+        const mllm_matmul_op *op = &j->ops[o];
+        const mllm_weight *w = op->w;
+        int N = w->rows, K = w->cols, T = j->T;
+        int r0 = (int)((long)N * ith / nth), r1 = (int)((long)N * (ith + 1) / nth);
+        if (r0 >= r1) continue;
+        size_t rb = mllm_weight_row_bytes(w->type, K);
+        const char *base = (const char *)w->data;
+        if (T == 1 || w->type == MLLM_W_Q8 || w->type == MLLM_W_Q4) {
+            /* each weight row is read once and reused for every token of the batch */
+            size_t qstride = (size_t)(K / MLLM_QK);
+            for (int r = r0; r < r1; r++) {
+                const char *row = base + (size_t)r * rb;
+                for (int t = 0; t < T; t++)
+                    op->out[(size_t)t * N + r] =
+                        row_dot(j->k, w, row, op->in + (size_t)t * K, op->in_q ? op->in_q + t * qstride : NULL);
+            }
+        } else if (w->type == MLLM_W_F32) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, r1 - r0, K, 1.0f, op->in, K,
+                        (const float *)base + (size_t)r0 * K, K, 0.0f, op->out + r0, N);
+        } else {
+            for (int r = r0; r < r1; r += MLLM_TILE_ROWS) {
+                int nr = r1 - r < MLLM_TILE_ROWS ? r1 - r : MLLM_TILE_ROWS;
+                for (int i = 0; i < nr; i++) mllm_weight_row_f32(w, r + i, tile + (size_t)i * K);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nr, K, 1.0f, op->in, K, tile, K, 0.0f,
+                            op->out + r, N);
+            }
+        }
+    }
+}
+
+void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *ops, int n_ops, int T,
+                 float *tiles, size_t tile_floats)
+{
+    static int blas_single;  /* our pool splits the work: OpenBLAS must not start threads of its own */
+    if (!__atomic_exchange_n(&blas_single, 1, __ATOMIC_RELAXED)) openblas_set_num_threads(1);
+    job j = { k, ops, n_ops, T, tiles, tile_floats };
+    mllm_pool_run(pool, matmul_task, &j);
 }

@@ -1,0 +1,60 @@
+/* dot.h — the dot-product kernels every matrix-vector product is made of, per
+ * weight format, and the table that picks an instruction set at run time.
+ *
+ * Weight formats (rows are contiguous; a quantized row is cols/32 blocks):
+ *   f32, f16, bf16  as stored in the checkpoint (no widened copy)
+ *   q8              block_q8: 32 int8 values and an f16 scale, x = d * q
+ *   q4              block_q4: 32 4-bit values and an f16 scale, x = d * (q - 8);
+ *                   byte j holds value j (low nibble) and value j + 16 (high)
+ * Activations are f32, or q8 blocks for the quantized formats (their dot is
+ * integer arithmetic, as the fastest engines do).
+ *
+ * Every SIMD table has a scalar twin (dot_scalar.c) that spec/c/test_kernels.c
+ * compares it with on random data. */
+#ifndef MLLM_DOT_H
+#define MLLM_DOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLLM_QK 32
+
+typedef struct { uint16_t d; int8_t q[MLLM_QK]; } block_q8;       /* 34 bytes */
+typedef struct { uint16_t d; uint8_t q[MLLM_QK / 2]; } block_q4;  /* 18 bytes */
+
+typedef enum mllm_wtype { MLLM_W_F32, MLLM_W_F16, MLLM_W_BF16, MLLM_W_Q8, MLLM_W_Q4 } mllm_wtype;
+
+typedef struct mllm_kernels {
+    const char *name;
+    float (*dot_f32)(const float *w, const float *x, int n);
+    float (*dot_f16)(const uint16_t *w, const float *x, int n);
+    float (*dot_bf16)(const uint16_t *w, const float *x, int n);
+    float (*dot_q8)(const block_q8 *w, const block_q8 *x, int nb);
+    float (*dot_q4)(const block_q4 *w, const block_q8 *x, int nb);
+    void (*quantize_q8)(const float *x, block_q8 *out, int n);  /* n % 32 == 0 */
+} mllm_kernels;
+
+extern const mllm_kernels mllm_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+extern const mllm_kernels mllm_kernels_avx2;
+extern const mllm_kernels mllm_kernels_avx512;
+void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n);
+#endif
+#if defined(__aarch64__)
+extern const mllm_kernels mllm_kernels_neon;
+#endif
+
+/* The fastest table this CPU runs (MLLM_KERNELS=scalar|avx2|avx512|neon in the
+ * environment forces one, if the CPU has it). */
+const mllm_kernels *mllm_kernels_best(void);
+/* A table by name, or NULL when this CPU or build lacks it. */
+const mllm_kernels *mllm_kernels_get(const char *name);
+
+/* f16 <-> f32 (round to nearest even), scalar. */
+float mllm_f16_to_f32_1(uint16_t h);
+uint16_t mllm_f32_to_f16_1(float f);
+/* Quantizes a row of n floats (n % 32 == 0) for storage. */
+void mllm_quantize_row_q8(const float *x, block_q8 *out, int n);
+void mllm_quantize_row_q4(const float *x, block_q4 *out, int n);
+
+#endif

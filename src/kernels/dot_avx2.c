@@ -1,0 +1,146 @@
+/* dot_avx2.c — AVX2 + FMA + F16C kernels (x86-64), chosen at run time.
+ * Compiled with target attributes so one build runs on any x86-64. */
+#if defined(__x86_64__) || defined(__i386__)
+#include "dot.h"
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static float dot_f32(const float *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+AVX2 static inline __m256 load_f16(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+AVX2 static inline __m256 load_bf16(const uint16_t *p)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+AVX2 static float dot_f16(const uint16_t *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(load_f16(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load_f16(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += mllm_f16_to_f32_1(w[i]) * x[i];
+    return s;
+}
+
+AVX2 static float dot_bf16(const uint16_t *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(load_bf16(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(load_bf16(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) {
+        uint32_t bits = (uint32_t)w[i] << 16;
+        float f;
+        __builtin_memcpy(&f, &bits, sizeof f);
+        s += f * x[i];
+    }
+    return s;
+}
+
+/* Sum of 32 int8 products as 8 int32 lanes: maddubs needs one unsigned side,
+ * so multiply |x| by w carrying x's sign. */
+AVX2 static inline __m256i dot32_i8(__m256i w, __m256i x)
+{
+    __m256i ax = _mm256_sign_epi8(x, x), sw = _mm256_sign_epi8(w, x);
+    __m256i p16 = _mm256_maddubs_epi16(ax, sw);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+AVX2 static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i p = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
+        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+    }
+    return hsum8(acc);
+}
+
+/* 32 nibbles → 32 int8 values in [-8, 7], in element order. */
+AVX2 static inline __m256i unpack_q4(const uint8_t *q)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)q);
+    __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
+    __m256i v = _mm256_set_m128i(hi, lo);
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+AVX2 static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i p = dot32_i8(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
+        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+    }
+    return hsum8(acc);
+}
+
+AVX2 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / MLLM_QK; b++) {
+        const float *v = x + b * MLLM_QK;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        out[b].d = mllm_f32_to_f16_1(d);
+        __m256 s = _mm256_set1_ps(id);
+        /* round to nearest even, as lrintf does in the scalar twin */
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, s)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, s));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, s)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, s));
+        __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        /* packs interleave 128-bit lanes: restore element order */
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[b].q, p);
+    }
+}
+
+const mllm_kernels mllm_kernels_avx2 = {
+    "avx2", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2,
+};
+#endif

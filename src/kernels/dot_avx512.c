@@ -1,0 +1,117 @@
+/* dot_avx512.c — AVX-512 kernels (F, BW, VL, VNNI): 16-wide float dots, and
+ * integer dots with the VNNI dpbusd instruction. Chosen at run time. */
+#if defined(__x86_64__) || defined(__i386__)
+#include "dot.h"
+
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+AVX512 static float dot_f32(const float *w, const float *x, int n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    if (i < n) {  /* masked tail */
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i), _mm512_maskz_loadu_ps(k, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+AVX512 static inline __m512 load_f16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+AVX512 static inline __m512 load_bf16(const uint16_t *p)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+AVX512 static float dot_f16(const uint16_t *w, const float *x, int n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(load_f16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(load_f16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_f16(w + i), _mm512_loadu_ps(x + i), a0);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; i < n; i++) s += mllm_f16_to_f32_1(w[i]) * x[i];
+    return s;
+}
+
+AVX512 static float dot_bf16(const uint16_t *w, const float *x, int n)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(load_bf16(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(load_bf16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_bf16(w + i), _mm512_loadu_ps(x + i), a0);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    for (; i < n; i++) {
+        uint32_t bits = (uint32_t)w[i] << 16;
+        float f;
+        __builtin_memcpy(&f, &bits, sizeof f);
+        s += f * x[i];
+    }
+    return s;
+}
+
+/* 32 int8 × int8 products summed into 8 int32 lanes with VNNI: dpbusd takes
+ * an unsigned side, so |x| times w carrying x's sign. */
+AVX512 static inline __m256i dot32_i8(__m256i w, __m256i x)
+{
+    __m256i ax = _mm256_sign_epi8(x, x), sw = _mm256_sign_epi8(w, x);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sw);
+}
+
+AVX512 static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX512 static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i p = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
+        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+    }
+    return hsum8(acc);
+}
+
+/* q4: dpbusd(nibbles as unsigned, x) - 8 * sum(x), both with VNNI. */
+AVX512 static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi8(1), mask = _mm256_set1_epi8(0x0F);
+    for (int b = 0; b < nb; b++) {
+        __m128i raw = _mm_loadu_si128((const __m128i *)w[b].q);
+        __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask);
+        __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].q);
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nib, xv);
+        __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, xv);
+        p = _mm256_sub_epi32(p, _mm256_slli_epi32(sx, 3));
+        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+    }
+    return hsum8(acc);
+}
+
+const mllm_kernels mllm_kernels_avx512 = {
+    "avx512", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2, /* no faster one */
+};
+#endif

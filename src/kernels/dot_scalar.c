@@ -1,0 +1,137 @@
+/* dot_scalar.c — the portable reference of every kernel in dot.h. */
+#include "dot.h"
+
+#include <math.h>
+#include <string.h>
+
+float mllm_f16_to_f32_1(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else {
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3FF) << 13);
+        }
+    } else if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+uint16_t mllm_f32_to_f16_1(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t exp = (int32_t)((x >> 23) & 0xFF) - 127 + 15;
+    uint32_t man = x & 0x7FFFFF;
+    if (((x >> 23) & 0xFF) == 0xFF) return (uint16_t)(sign | 0x7C00 | (man ? 0x200 : 0));
+    if (exp >= 0x1F) return (uint16_t)(sign | 0x7C00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t h = sign | ((uint32_t)exp << 10) | (man >> 13), rem = man & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;  /* may carry into the exponent: correct */
+    return (uint16_t)h;
+}
+
+static float bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float dot_f32(const float *w, const float *x, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+static float dot_f16(const uint16_t *w, const float *x, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += mllm_f16_to_f32_1(w[i]) * x[i];
+    return s;
+}
+
+static float dot_bf16(const uint16_t *w, const float *x, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+{
+    float s = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        int32_t acc = 0;
+        for (int i = 0; i < MLLM_QK; i++) acc += (int32_t)w[b].q[i] * x[b].q[i];
+        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * mllm_f16_to_f32_1(x[b].d));
+    }
+    return s;
+}
+
+static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+{
+    float s = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < MLLM_QK / 2; j++) {
+            acc += ((int32_t)(w[b].q[j] & 0x0F) - 8) * x[b].q[j];
+            acc += ((int32_t)(w[b].q[j] >> 4) - 8) * x[b].q[j + MLLM_QK / 2];
+        }
+        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * mllm_f16_to_f32_1(x[b].d));
+    }
+    return s;
+}
+
+void mllm_quantize_row_q8(const float *x, block_q8 *out, int n)
+{
+    for (int b = 0; b < n / MLLM_QK; b++) {
+        const float *v = x + b * MLLM_QK;
+        float amax = 0.0f;
+        for (int i = 0; i < MLLM_QK; i++) amax = fmaxf(amax, fabsf(v[i]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        out[b].d = mllm_f32_to_f16_1(d);
+        for (int i = 0; i < MLLM_QK; i++) out[b].q[i] = (int8_t)lrintf(v[i] * id);
+    }
+}
+
+void mllm_quantize_row_q4(const float *x, block_q4 *out, int n)
+{
+    for (int b = 0; b < n / MLLM_QK; b++) {
+        const float *v = x + b * MLLM_QK;
+        float amax = 0.0f, max = 0.0f;  /* the signed value of largest magnitude maps to -8 */
+        for (int i = 0; i < MLLM_QK; i++)
+            if (fabsf(v[i]) > amax) { amax = fabsf(v[i]); max = v[i]; }
+        float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+        out[b].d = mllm_f32_to_f16_1(d);
+        for (int j = 0; j < MLLM_QK / 2; j++) {
+            int lo = (int)fminf(15.0f, floorf(v[j] * id + 8.5f));
+            int hi = (int)fminf(15.0f, floorf(v[j + MLLM_QK / 2] * id + 8.5f));
+            if (lo < 0) lo = 0;
+            if (hi < 0) hi = 0;
+            out[b].q[j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}
+
+const mllm_kernels mllm_kernels_scalar = {
+    "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8,
+};
