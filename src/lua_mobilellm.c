@@ -26,6 +26,7 @@
 
 int mllm_lua_open_calls(lua_State *L);
 int mllm_lua_open_json(lua_State *L);
+int mllm_lua_open_convert(lua_State *L);
 
 typedef struct { mllm_model *m; } lmodel;
 typedef struct { mllm_session *s; } lsession;
@@ -236,7 +237,7 @@ static int l_load(lua_State *L)
     luaL_setmetatable(L, MODEL_MT);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_model_load(dir, &p, &lm->m, err, sizeof err);
-    if (st) return fail(L, st == MLLM_ERR_ARG ? MLLM_ERR_IO : st, err);
+    if (st) return fail(L, st, err);
     push_config(L, lm->m);
     lua_setiuservalue(L, -2, 1);
     return 1;
@@ -926,5 +927,6 @@ int luaopen_mobilellm_core(lua_State *L)
     lua_setfield(L, -2, "version");
     mllm_lua_open_calls(L);
     mllm_lua_open_json(L);
+    mllm_lua_open_convert(L);
     return 1;
 }

@@ -1,0 +1,127 @@
+/* test_kernels.c — every SIMD kernel against its scalar twin on random data,
+ * the f16 converter against the hardware, and the thread pool. */
+#include "kernels/dot.h"
+#include "threadpool.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, count;
+
+static void check(int ok, const char *what, const char *set, int n)
+{
+    count++;
+    printf("%s %d - %s %s n=%d\n", ok ? "ok" : "not ok", count, set, what, n);
+    if (!ok) failures++;
+}
+
+static uint64_t rng = 88172645463325252ULL;
+static float frand(void)
+{
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static int close_enough(float a, float b, float scale)
+{
+    return fabsf(a - b) <= 1e-5f * scale + 1e-6f;
+}
+
+static void test_set(const mllm_kernels *k)
+{
+    const mllm_kernels *s = &mllm_kernels_scalar;
+    static const int sizes[] = { 1, 7, 8, 15, 16, 31, 32, 33, 64, 100, 576, 1536 };
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int n = sizes[si];
+        float *w = malloc(n * sizeof *w), *x = malloc(n * sizeof *x);
+        uint16_t *h = malloc(n * sizeof *h), *bf = malloc(n * sizeof *bf);
+        float scale = 0;
+        for (int i = 0; i < n; i++) {
+            w[i] = frand(); x[i] = frand();
+            scale += fabsf(w[i] * x[i]);
+            h[i] = mllm_f32_to_f16_1(w[i]);
+            uint32_t bits; memcpy(&bits, &w[i], 4); bf[i] = (uint16_t)(bits >> 16);
+        }
+        check(close_enough(k->dot_f32(w, x, n), s->dot_f32(w, x, n), scale), "dot_f32", k->name, n);
+        check(close_enough(k->dot_f16(h, x, n), s->dot_f16(h, x, n), scale), "dot_f16", k->name, n);
+        check(close_enough(k->dot_bf16(bf, x, n), s->dot_bf16(bf, x, n), scale), "dot_bf16", k->name, n);
+        free(w); free(x); free(h); free(bf);
+    }
+    for (int nb = 1; nb <= 48; nb += 47) {
+        int n = nb * MLLM_QK;
+        float *w = malloc(n * sizeof *w), *x = malloc(n * sizeof *x);
+        for (int i = 0; i < n; i++) { w[i] = frand() * 3; x[i] = frand() * 5; }
+        x[3] = 0;  /* zeros and a zero block exercise the d = 0 path */
+        if (nb > 1) for (int i = MLLM_QK; i < 2 * MLLM_QK; i++) x[i] = 0;
+        block_q8 *w8 = malloc(nb * sizeof *w8), *xa = malloc(nb * sizeof *xa), *xb = malloc(nb * sizeof *xb);
+        block_q4 *w4 = malloc(nb * sizeof *w4);
+        mllm_quantize_row_q8(w, w8, n);
+        mllm_quantize_row_q4(w, w4, n);
+        s->quantize_q8(x, xa, n);
+        k->quantize_q8(x, xb, n);
+        check(memcmp(xa, xb, nb * sizeof *xa) == 0, "quantize_q8 bit-exact", k->name, n);
+        float scale = 0;
+        for (int i = 0; i < n; i++) scale += fabsf(w[i] * x[i]);
+        check(close_enough(k->dot_q8(w8, xa, nb), s->dot_q8(w8, xa, nb), scale), "dot_q8", k->name, n);
+        check(close_enough(k->dot_q4(w4, xa, nb), s->dot_q4(w4, xa, nb), scale), "dot_q4", k->name, n);
+        /* the quantized dots approximate the float dot */
+        float exact = s->dot_f32(w, x, n);
+        check(fabsf(s->dot_q8(w8, xa, nb) - exact) < 0.02f * scale + 1e-3f, "q8 close to f32", k->name, n);
+        check(fabsf(s->dot_q4(w4, xa, nb) - exact) < 0.15f * scale + 1e-3f, "q4 close to f32", k->name, n);
+        free(w); free(x); free(w8); free(w4); free(xa); free(xb);
+    }
+}
+
+static void test_f16(void)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = mllm_f16_to_f32_1((uint16_t)h);
+        if (f != f) continue;  /* NaNs */
+        if (mllm_f32_to_f16_1(f) != h) bad++;
+    }
+    check(bad == 0, "f16 round trip of every half", "scalar", 65536);
+    /* rounding to nearest even between two halves */
+    check(mllm_f32_to_f16_1(1.0f + 1.0f / 2048) == 0x3C00, "f16 ties to even (down)", "scalar", 1);
+    check(mllm_f32_to_f16_1(1.0f + 3.0f / 2048) == 0x3C02, "f16 ties to even (up)", "scalar", 1);
+    check(mllm_f32_to_f16_1(1e6f) == 0x7C00, "f16 overflow is inf", "scalar", 1);
+}
+
+static atomic_int hits[8];
+static void task(void *ctx, int ith, int nth)
+{
+    (void)ctx;
+    if (nth <= 8) atomic_fetch_add(&hits[ith], 1);
+}
+
+static void test_pool(void)
+{
+    for (int n = 1; n <= 4; n++) {
+        mllm_pool *p = mllm_pool_new(n);
+        int size = mllm_pool_size(p);
+        memset(hits, 0, sizeof hits);
+        for (int r = 0; r < 2000; r++) mllm_pool_run(p, task, NULL);
+        int ok = size == n;
+        for (int i = 0; i < size; i++) ok = ok && atomic_load(&hits[i]) == 2000;
+        check(ok, "pool runs every job on every thread", "pool", n);
+        mllm_pool_free(p);
+    }
+}
+
+int main(void)
+{
+    const char *sets[] = { "avx2", "avx512", "neon" };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        const mllm_kernels *k = mllm_kernels_get(sets[i]);
+        if (k) test_set(k);
+        else printf("# %s kernels: not on this CPU\n", sets[i]);
+    }
+    test_set(&mllm_kernels_scalar);
+    test_f16();
+    test_pool();
+    printf("1..%d\n", count);
+    return failures ? 1 : 0;
+}
