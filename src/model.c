@@ -1,12 +1,14 @@
 /* model.c — a checkpoint directory → immutable, refcounted weights. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "torch_bin.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,16 +56,18 @@ static mllm_status join(char *out, const char *dir, const char *name, char *err,
     return MLLM_OK;
 }
 
-static mllm_status add_file(mllm_model *m, const char *path, char *err, size_t errlen)
+/* How one checkpoint file is mapped: st_open (safetensors) or torch_open
+ * (pytorch_model.bin); both give an st_file. */
+typedef mllm_status (*open_fn)(const char *path, st_file *f, char *err, size_t errlen);
+
+static mllm_status add_file(st_file **files, size_t *n, open_fn open_file, const char *path, char *err,
+                            size_t errlen)
 {
-    st_file *nf = realloc(m->files, (m->n_files + 1) * sizeof *nf);
+    st_file *nf = realloc(*files, (*n + 1) * sizeof *nf);
     if (!nf) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    m->files = nf;
-    mllm_status st = st_open(path, &m->files[m->n_files], err, errlen);
-    if (st == MLLM_OK) {
-        m->mapped_bytes += m->files[m->n_files].size;
-        m->n_files++;
-    }
+    *files = nf;
+    mllm_status st = open_file(path, &nf[*n], err, errlen);
+    if (st == MLLM_OK) (*n)++;
     return st;
 }
 
@@ -74,8 +78,10 @@ static bool safe_shard_name(const char *s)
            strcmp(s, "..") != 0;
 }
 
-static mllm_status open_sharded(mllm_model *m, const char *dir, const char *index_path, char *err,
-                                size_t errlen)
+/* Opens the shards an index's "weight_map" names (the same format for
+ * safetensors and pytorch_model.bin shards). */
+static mllm_status open_sharded(st_file **files, size_t *n, open_fn open_file, const char *dir,
+                                const char *index_path, char *err, size_t errlen)
 {
     FILE *fp = fopen(index_path, "rb");
     if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open", index_path);
@@ -116,12 +122,48 @@ static mllm_status open_sharded(mllm_model *m, const char *dir, const char *inde
         if (seen) continue;
         char path[PATH_CAP];
         if ((st = join(path, dir, shard, err, errlen)) == MLLM_OK)
-            st = add_file(m, path, err, errlen);
+            st = add_file(files, n, open_file, path, err, errlen);
     }
     cJSON_Delete(root);
-    if (st == MLLM_OK && m->n_files == 0)
+    if (st == MLLM_OK && *n == 0)
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: weight_map names no shard", index_path);
     return st;
+}
+
+void mllm_checkpoint_close(st_file *files, size_t n_files)
+{
+    for (size_t i = 0; i < n_files; i++) st_close(&files[i]);
+    free(files);
+}
+
+mllm_status mllm_checkpoint_open(const char *dir, st_file **files, size_t *n_files, char *err,
+                                 size_t errlen)
+{
+    static const struct { const char *name; bool index; open_fn open_file; } kinds[] = {
+        { "model.safetensors", false, st_open },
+        { "model.safetensors.index.json", true, st_open },
+        { "pytorch_model.bin", false, torch_open },
+        { "pytorch_model.bin.index.json", true, torch_open },
+    };
+    *files = NULL;
+    *n_files = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char path[PATH_CAP];
+        mllm_status st = join(path, dir, kinds[i].name, err, errlen);
+        if (st) return st;
+        if (!file_exists(path)) continue;
+        st = kinds[i].index ? open_sharded(files, n_files, kinds[i].open_file, dir, path, err, errlen)
+                            : add_file(files, n_files, kinds[i].open_file, path, err, errlen);
+        if (st) {
+            mllm_checkpoint_close(*files, *n_files);
+            *files = NULL;
+            *n_files = 0;
+        }
+        return st;
+    }
+    return mllm_fail(err, errlen, MLLM_ERR_IO,
+                     "%s: no model.safetensors or model.safetensors.index.json, nor pytorch_model.bin or "
+                     "pytorch_model.bin.index.json", dir);
 }
 
 /* Finds a tensor in any shard; it must be in exactly one. */
@@ -216,6 +258,16 @@ static mllm_status get_vector(mllm_model *m, const char *name, int64_t n, const 
     return MLLM_OK;
 }
 
+/* The source of a converted tensor is not read again: let the kernel drop its
+ * pages now, so converting a checkpoint does not hold it all in memory. */
+static void drop_pages(const void *data, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t b = ((uintptr_t)data + n) & ~((uintptr_t)page - 1);
+    if (page > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static mllm_wtype wtype_of(mllm_dtype d)
 {
     return d == MLLM_F32 ? MLLM_W_F32 : d == MLLM_F16 ? MLLM_W_F16 : MLLM_W_BF16;
@@ -271,6 +323,7 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     }
     free(tmp);
     w->data = dst;
+    drop_pages(t->data, t->nbytes);
     return MLLM_OK;
 }
 
@@ -318,6 +371,32 @@ static mllm_status load_weights(mllm_model *m, char *err, size_t errlen)
         return st;
     }
     return MLLM_OK;
+}
+
+static bool points_into(const void *p, const st_file *f)
+{
+    return f->map && (const char *)p >= (const char *)f->map && (const char *)p < (const char *)f->map + f->size;
+}
+
+/* Unmaps every shard no weight points into any more (all converted or
+ * quantized): its pages would otherwise stay in the resident set. */
+static void release_unused_files(mllm_model *m)
+{
+    for (size_t i = 0; i < m->n_files; i++) {
+        st_file *f = &m->files[i];
+        bool used = points_into(m->embed.data, f) || points_into(m->head.data, f) ||
+                    points_into(m->final_norm, f);
+        for (int l = 0; !used && l < m->cfg.n_layers; l++) {
+            const mllm_block *b = &m->blocks[l];
+            const void *ptrs[] = { b->attn_norm, b->ffn_norm, b->wq.data, b->wk.data, b->wv.data,
+                                   b->wo.data, b->wg.data, b->wu.data, b->wd.data };
+            for (size_t k = 0; k < sizeof ptrs / sizeof ptrs[0]; k++) used = used || points_into(ptrs[k], f);
+        }
+        if (!used) {
+            m->mapped_bytes -= f->size;
+            st_close(f);
+        }
+    }
 }
 
 static void model_free(mllm_model *m)
@@ -395,18 +474,8 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     if (!st) st = mllm_config_load(path, &m->cfg, err, errlen);
     if (st) goto fail;
 
-    char single[PATH_CAP], index[PATH_CAP];
-    if ((st = join(single, dir, "model.safetensors", err, errlen)) ||
-        (st = join(index, dir, "model.safetensors.index.json", err, errlen)))
-        goto fail;
-    if (file_exists(single))
-        st = add_file(m, single, err, errlen);
-    else if (file_exists(index))
-        st = open_sharded(m, dir, index, err, errlen);
-    else
-        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json",
-                       dir);
-    if (st) goto fail;
+    if ((st = mllm_checkpoint_open(dir, &m->files, &m->n_files, err, errlen))) goto fail;
+    for (size_t i = 0; i < m->n_files; i++) m->mapped_bytes += m->files[i].size;
 
     if ((st = load_weights(m, err, errlen))) {
         if (m->n_files == 1 && err && errlen) {  /* name the file the tensor was looked for in */
@@ -437,6 +506,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         goto fail;
     }
     m->fingerprint = fingerprint(m);
+    release_unused_files(m);
     m->max_cols = m->cfg.dim > m->cfg.ffn_dim ? m->cfg.dim : m->cfg.ffn_dim;
     if (m->cfg.n_heads * m->cfg.head_dim > m->max_cols) m->max_cols = m->cfg.n_heads * m->cfg.head_dim;
     *out = m;

@@ -1,0 +1,152 @@
+/* st_write.c — any checkpoint directory → one model.safetensors.
+ *
+ * The tensors come from mllm_checkpoint_open (safetensors, its shards,
+ * pytorch_model.bin or its shards) and are written as stored: same names,
+ * dtypes and shapes, data copied from the memory maps. The header is what
+ * safetensors.c accepts: sorted names, contiguous data_offsets from 0, JSON
+ * padded with spaces to a multiple of 8, "__metadata__": {"format": "pt"} as
+ * Hugging Face writes it. */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+#include "torch_bin.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *st_dtype_label(mllm_dtype t)
+{
+    return t == MLLM_F32 ? "F32" : t == MLLM_F16 ? "F16" : "BF16";
+}
+
+static int cmp_tensor_ptr(const void *a, const void *b)
+{
+    return strcmp((*(const st_tensor *const *)a)->name, (*(const st_tensor *const *)b)->name);
+}
+
+/* Every tensor of every file, sorted by name; a name in two files is an error. */
+static mllm_status collect(const st_file *files, size_t n_files, const st_tensor ***out, size_t *n,
+                           char *err, size_t errlen)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n_files; i++) total += files[i].n_tensors;
+    const st_tensor **all = malloc((total ? total : 1) * sizeof *all);
+    if (!all) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n_files; i++)
+        for (size_t j = 0; j < files[i].n_tensors; j++) all[k++] = &files[i].tensors[j];
+    qsort(all, total, sizeof *all, cmp_tensor_ptr);
+    for (size_t i = 1; i < total; i++)
+        if (strcmp(all[i - 1]->name, all[i]->name) == 0) {
+            free(all);
+            return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' is stored in two shards", all[i]->name);
+        }
+    *out = all;
+    *n = total;
+    return MLLM_OK;
+}
+
+/* The JSON header for the sorted tensors, padded; *len is its length. */
+static char *make_header(const st_tensor **t, size_t n, size_t *len)
+{
+    cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    if (!root || !meta || !cJSON_AddStringToObject(meta, "format", "pt")) goto oom;
+    cJSON_AddItemToObject(root, "__metadata__", meta);
+    meta = NULL;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject(), *shape = cJSON_CreateArray(), *offs = cJSON_CreateArray();
+        if (!e || !shape || !offs) {
+            cJSON_Delete(e), cJSON_Delete(shape), cJSON_Delete(offs);
+            goto oom;
+        }
+        cJSON_AddItemToObject(root, t[i]->name, e);
+        cJSON_AddStringToObject(e, "dtype", st_dtype_label(t[i]->dtype));
+        for (int d = 0; d < t[i]->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t[i]->shape[d]));
+        cJSON_AddItemToObject(e, "shape", shape);
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        off += t[i]->nbytes;
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToObject(e, "data_offsets", offs);
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!json) return NULL;
+    size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
+    char *h = realloc(json, padded + 1);
+    if (!h) { free(json); return NULL; }
+    memset(h + jl, ' ', padded - jl);
+    h[padded] = '\0';
+    *len = padded;
+    return h;
+oom:
+    cJSON_Delete(meta);
+    cJSON_Delete(root);
+    return NULL;
+}
+
+static mllm_status write_all(FILE *fp, const void *p, size_t n, const char *path, char *err, size_t errlen)
+{
+    if (n && fwrite(p, 1, n, fp) != n)
+        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return MLLM_OK;
+}
+
+mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char *err, size_t errlen)
+{
+    if (!dir || !*dir) return mllm_fail(err, errlen, MLLM_ERR_ARG, "empty model directory");
+    if (!out_path || !*out_path) return mllm_fail(err, errlen, MLLM_ERR_ARG, "empty output path");
+    st_file *files = NULL;
+    size_t n_files = 0, n = 0, hlen = 0;
+    const st_tensor **t = NULL;
+    char *header = NULL, tmp[4096];
+    FILE *fp = NULL;
+    bool created = false;
+    mllm_status st;
+    int w = snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_path, (long)getpid());
+    if (w < 0 || (size_t)w >= sizeof tmp) return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long", out_path);
+    if ((st = mllm_checkpoint_open(dir, &files, &n_files, err, errlen))) return st;
+    if ((st = collect(files, n_files, &t, &n, err, errlen))) goto done;
+    if (!(header = make_header(t, n, &hlen))) {
+        st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (hlen > MLLM_MAX_HEADER) {
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: a header of %zu bytes would exceed the limit of %u",
+                       out_path, hlen, (unsigned)MLLM_MAX_HEADER);
+        goto done;
+    }
+    if (!(fp = fopen(tmp, "wb"))) {
+        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    created = true;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    if ((st = write_all(fp, len8, 8, tmp, err, errlen)) || (st = write_all(fp, header, hlen, tmp, err, errlen)))
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        if ((st = write_all(fp, t[i]->data, t[i]->nbytes, tmp, err, errlen))) goto done;
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
+        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+        goto done;
+    }
+    int rc = fclose(fp);
+    fp = NULL;
+    if (rc != 0) {
+        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, out_path) != 0)
+        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", out_path, strerror(errno));
+done:
+    if (fp) fclose(fp);
+    if (st != MLLM_OK && created) remove(tmp);  /* never leave a partial file behind */
+    free(header);
+    free(t);
+    mllm_checkpoint_close(files, n_files);
+    return st;
+}
