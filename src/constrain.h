@@ -1,0 +1,164 @@
+/*
+ * constrain.h — constrained decoding of tool calls (no Lua needed).
+ *
+ * While the model writes a call, only tokens that keep the generated text a valid prefix of
+ *
+ *     <tool_call>NAME(arg=value, arg=value)</tool_call>
+ *
+ * may be sampled: NAME one of the registered tools, each argument a parameter of that tool
+ * given at most once, each value of the parameter's type, ')' only once every required
+ * parameter is present. Outside a call nothing is masked. The grammar is the trained format,
+ * tight on purpose: no spaces except one optional space after ',' and ':'; strings in double
+ * quotes with the escapes \" \\ \/ \n \r \t, valid UTF-8, no control bytes. Everything the
+ * grammar admits is accepted by the call parser (mobilellm_calls.h) and by the schema.
+ *
+ * Two objects:
+ *   mllm_vocab_trie   the bytes of every token of a vocabulary, sorted into a byte trie;
+ *                     immutable, built once per tokenizer, shared by many constraints.
+ *   mllm_constraint   the tools' grammar bound to a vocab trie, plus a cache of the parse
+ *                     state of the text seen last. Mutable: one generation at a time.
+ *
+ * Cost: outside a call only the tokens that hold the last byte of the opening tag are
+ * checked; inside a call a depth-first walk of the trie steps the parse state byte by byte
+ * and prunes every subtree at its first bad byte; inside a string value plain tokens are
+ * accepted from a precomputed flag. The state of the text so far is kept between calls, so
+ * each token costs only the new bytes.
+ */
+#ifndef MLLM_CONSTRAIN_H
+#define MLLM_CONSTRAIN_H
+
+#include "mobilellm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits: every error that hits one names it and its value. */
+#define MLLM_CST_MAX_PARAMS 64         /* parameters of one tool */
+#define MLLM_CST_MAX_TOOLS 4096        /* tools of one constraint */
+#define MLLM_CST_MAX_DEPTH 8           /* nested arrays/objects in one value */
+#define MLLM_CST_MAX_VALUES 4096       /* values of one enum */
+#define MLLM_CST_MAX_INT_DIGITS 18     /* digits of an integer (always fits int64) */
+#define MLLM_CST_MAX_FRAC_DIGITS 15    /* digits after the '.' of a number */
+#define MLLM_CST_MAX_EXP_DIGITS 2      /* digits of a number's exponent (never overflows a double) */
+#define MLLM_CST_DEFAULT_MAX_STRING 256 /* bytes of a string value as written (escapes count 2) */
+
+/* ---------------------------------------------------------------- vocabulary */
+
+typedef struct mllm_vocab_trie mllm_vocab_trie;
+
+/* Builds the trie of n_vocab pieces: piece i is bytes[offsets[i] .. offsets[i + 1]) (offsets has
+ * n_vocab + 1 entries). Empty pieces (control tokens: BOS, EOS, ...) can never be part of a
+ * call. MLLM_ERR_ARG for bad offsets, MLLM_ERR_NOMEM. */
+mllm_status mllm_vocab_trie_new(const char *bytes, const size_t *offsets, int n_vocab,
+                                mllm_vocab_trie **out, char *err, size_t errlen);
+/* The same from a tokenizer's pieces (mllm_tokenizer_piece); n_vocab may exceed the tokenizer's
+ * size (a model's padded vocabulary): the extra ids are empty. */
+mllm_status mllm_vocab_trie_from_tokenizer(const mllm_tokenizer *t, int n_vocab,
+                                           mllm_vocab_trie **out, char *err, size_t errlen);
+void mllm_vocab_trie_free(mllm_vocab_trie *v);
+int mllm_vocab_trie_size(const mllm_vocab_trie *v);     /* n_vocab */
+size_t mllm_vocab_trie_nodes(const mllm_vocab_trie *v); /* nodes, for statistics */
+
+/* -------------------------------------------------------------------- schema */
+
+typedef enum mllm_param_type {
+    MLLM_PARAM_ANY = 0,   /* any JSON value: string, number, true/false/null, array, object */
+    MLLM_PARAM_STRING,
+    MLLM_PARAM_INTEGER,
+    MLLM_PARAM_NUMBER,
+    MLLM_PARAM_BOOLEAN,
+    MLLM_PARAM_ENUM,      /* one of `values`, written as a double-quoted string */
+    MLLM_PARAM_ARRAY,     /* [item, ...] with items of `items` (NULL: any) */
+    MLLM_PARAM_OBJECT     /* {"key": any, ...}; keys are free (duplicates are not prevented) */
+} mllm_param_type;
+
+typedef struct mllm_param_schema mllm_param_schema;
+struct mllm_param_schema {
+    mllm_param_type type;
+    const char *const *values;       /* ENUM: n_values non-empty strings with no '"', '\\' or
+                                        control bytes, valid UTF-8 */
+    size_t n_values;
+    bool has_min, has_max;           /* INTEGER: inclusive bounds */
+    int64_t min, max;
+    const mllm_param_schema *items;  /* ARRAY: the items' schema; NULL = any value */
+};
+
+typedef struct mllm_tool_param {
+    const char *name;                /* [A-Za-z_][A-Za-z0-9_]*, unique within the tool */
+    bool required;
+    mllm_param_schema schema;
+} mllm_tool_param;
+
+typedef struct mllm_tool_schema {
+    const char *name;                /* ident(.ident)*, ident = [A-Za-z_][A-Za-z0-9_]*, at most
+                                        MLLM_CALLS_MAX_NAME bytes, unique */
+    const mllm_tool_param *params;
+    size_t n_params;                 /* at most MLLM_CST_MAX_PARAMS */
+} mllm_tool_schema;
+
+/* ---------------------------------------------------------------- constraint */
+
+typedef enum mllm_constraint_mode {
+    MLLM_CONSTRAIN_AUTO = 0,     /* free text; a call is constrained once its opening tag appears */
+    MLLM_CONSTRAIN_REQUIRED = 1  /* the text must begin with a call; free text after it */
+} mllm_constraint_mode;
+
+typedef struct mllm_constraint_params {
+    const char *open;            /* opening tag; NULL = "<tool_call>" */
+    const char *close;           /* closing tag; NULL = "</tool_call>" */
+    mllm_constraint_mode mode;
+    size_t max_string;           /* longest string value in bytes as written; 0 = the default
+                                    (MLLM_CST_DEFAULT_MAX_STRING); it bounds every call, so a
+                                    generation with enough max_tokens always closes its call */
+} mllm_constraint_params;
+
+typedef struct mllm_constraint mllm_constraint;
+
+typedef struct mllm_constraint_stats {
+    uint64_t masks;              /* hook calls that masked tokens (inside a call) */
+    uint64_t free;               /* hook calls outside a call (cheap path) */
+    uint64_t invalid;            /* hook calls on text that was not a valid prefix (no mask) */
+    uint64_t dead_ends;          /* hook calls where no token fitted (no mask) */
+    double seconds;              /* time spent in the hook */
+} mllm_constraint_stats;
+
+mllm_constraint_params mllm_constraint_default_params(void);
+
+/* Compiles the tools' grammar. vocab may be NULL (the constraint can then check text but not
+ * mask logits); otherwise it must outlive the constraint. Everything else is copied.
+ * MLLM_ERR_ARG names the tool and parameter at fault (a bad name, a duplicate, an empty enum,
+ * min > max, a limit); MLLM_ERR_NOMEM. */
+mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
+                                const mllm_vocab_trie *vocab, const mllm_constraint_params *p,
+                                mllm_constraint **out, char *err, size_t errlen);
+void mllm_constraint_free(mllm_constraint *c);
+const mllm_vocab_trie *mllm_constraint_vocab(const mllm_constraint *c);
+size_t mllm_constraint_n_tools(const mllm_constraint *c);
+
+/* Where a text stands. */
+typedef enum mllm_constraint_where {
+    MLLM_CST_FREE = 0,           /* outside a call: any token may follow */
+    MLLM_CST_IN_CALL = 1,        /* inside a call (or, REQUIRED, before it): tokens are masked */
+    MLLM_CST_INVALID = 2         /* not a valid prefix */
+} mllm_constraint_where;
+
+/* Steps the grammar over text. For INVALID, *bad (if not NULL) is the offset of the first byte
+ * that does not fit and msg (if not NULL) says what was expected there. */
+mllm_constraint_where mllm_constraint_check(mllm_constraint *c, const char *text, size_t len,
+                                            size_t *bad, char *msg, size_t msglen);
+
+/* The tokens that may follow text: allowed[id] = 1 or 0 for every id of the vocabulary. Returns
+ * how many are allowed, or -1 when text is not a valid prefix (allowed untouched). Needs a
+ * vocab. */
+int mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, uint8_t *allowed);
+
+/* The logits hook (mllm_logits_hook) with ud = the constraint: sets the logits of forbidden
+ * tokens to -INFINITY. It masks nothing when text is not a valid prefix, when no token fits,
+ * when n_vocab differs from the vocab's, or when the constraint has no vocab. */
+void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text, size_t len);
+
+const mllm_constraint_stats *mllm_constraint_get_stats(const mllm_constraint *c);
+void mllm_constraint_reset_stats(mllm_constraint *c);
+
+#endif

@@ -1,0 +1,608 @@
+/*
+ * lua_constrain.c — the Lua binding of constrained decoding (src/constrain.h).
+ *
+ * mllm_lua_open_constrain(L) adds to the module table on top of the stack:
+ *   constraint(tools [, model [, opts]])  -> a mobilellm.Constraint
+ * and mllm_lua_get_constraint() lets the generation binding take a constraint as its
+ * `constraint` option (the logits hook and its user data).
+ *
+ * Memory: the C schema structs are built in Lua-owned userdata anchored in a table, and the
+ * strings they point to stay in the caller's tables, so an error half-way strands nothing.
+ * The vocabulary trie of a model is built once and cached per model object (a weak table in
+ * the registry); each constraint pins its trie in its user value. Closed is a NULL pointer;
+ * close, __close and __gc share one idempotent function. The hook's user data is the
+ * userdata block itself, so a constraint closed during a generation only stops masking.
+ */
+#include "constrain.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CONSTRAINT_MT "mobilellm.Constraint"
+#define VOCAB_MT "mobilellm.VocabTrie"          /* internal: a cached trie */
+#define VOCAB_CACHE "mobilellm.constrain.vocabs" /* registry: model -> trie, weak keys */
+
+int mllm_lua_open_constrain(lua_State *L);
+int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
+
+typedef struct lconstraint {
+    mllm_constraint *c;  /* NULL when closed */
+    int n_vocab;         /* 0: built without a model (checks text, cannot mask) */
+    int n_tools;
+    int required;        /* mode REQUIRED */
+} lconstraint;
+
+typedef struct lvocab {
+    mllm_vocab_trie *v;
+} lvocab;
+
+/* ------------------------------------------------------------ vocabulary */
+
+static int vocab_gc(lua_State *L)
+{
+    lvocab *lv = luaL_checkudata(L, 1, VOCAB_MT);
+    mllm_vocab_trie_free(lv->v);
+    lv->v = NULL;
+    return 0;
+}
+
+/* The integer value of obj.config.vocab_size or obj:vocab_size(); 0 when neither exists. */
+static lua_Integer vocab_size_of(lua_State *L, int obj)
+{
+    lua_Integer n = 0;
+    if (lua_getfield(L, obj, "config") == LUA_TTABLE) {
+        lua_getfield(L, -1, "has_tokenizer");
+        if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+            luaL_error(L, "mllm.constraint: the model has no tokenizer (no tokenizer.model was found when it was loaded)");
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "vocab_size");
+        n = lua_tointeger(L, -1);
+        lua_pop(L, 2);
+        return n;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, obj, "vocab_size") == LUA_TFUNCTION) {
+        lua_pushvalue(L, obj);
+        lua_call(L, 1, 1);
+        n = lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+/* Pushes the vocab trie of the model or tokenizer at obj (built once per object). Anything
+ * with `config.vocab_size` and `token_piece(id)` (a model) or `vocab_size()` and `piece(id)`
+ * (a tokenizer) will do. */
+static lvocab *push_vocab(lua_State *L, int obj)
+{
+    if (luaL_getsubtable(L, LUA_REGISTRYINDEX, VOCAB_CACHE) == 0) {
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+    }
+    int cache = lua_gettop(L);
+    lua_pushvalue(L, obj);
+    if (lua_rawget(L, cache) == LUA_TUSERDATA) {
+        lvocab *lv = luaL_checkudata(L, -1, VOCAB_MT);
+        lua_remove(L, cache);
+        return lv;
+    }
+    lua_pop(L, 1);
+    lua_Integer n = vocab_size_of(L, obj);
+    if (n <= 0 || n > MLLM_MAX_VOCAB)
+        luaL_error(L, "mllm.constraint: argument 2 must be a model or a tokenizer (no vocabulary size found)");
+    if (lua_getfield(L, obj, "token_piece") != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        if (lua_getfield(L, obj, "piece") != LUA_TFUNCTION)
+            luaL_error(L, "mllm.constraint: argument 2 must be a model or a tokenizer (no token_piece or piece method)");
+    }
+    int piece = lua_gettop(L);
+    size_t *off = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *off, 0);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t len = 0;
+    for (lua_Integer id = 0; id < n; id++) {
+        off[id] = len;
+        lua_pushvalue(L, piece);
+        lua_pushvalue(L, obj);
+        lua_pushinteger(L, id);
+        /* ids past the tokenizer's own size (a padded model vocabulary) have no piece */
+        if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+            len += lua_rawlen(L, -1);
+            luaL_addvalue(&b);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    off[n] = len;
+    luaL_pushresult(&b);
+    const char *bytes = lua_tostring(L, -1);
+    lvocab *lv = lua_newuserdatauv(L, sizeof *lv, 0);
+    lv->v = NULL;
+    luaL_setmetatable(L, VOCAB_MT);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_vocab_trie_new(bytes, off, (int)n, &lv->v, err, sizeof err);
+    if (st) luaL_error(L, "mllm.constraint: %s", err);
+    lua_pushvalue(L, obj);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, cache);
+    lua_replace(L, cache); /* the trie where the cache was; drop the rest */
+    lua_settop(L, cache);
+    return lv;
+}
+
+/* ------------------------------------------------------------ schemas */
+
+typedef struct reader {
+    lua_State *L;
+    int anchor;          /* a table that keeps the scratch userdata alive */
+    lua_Integer n_anchor;
+} reader;
+
+static void *scratch(reader *r, size_t size)
+{
+    void *p = lua_newuserdatauv(r->L, size ? size : 1, 0);
+    memset(p, 0, size ? size : 1);
+    lua_rawseti(r->L, r->anchor, ++r->n_anchor);
+    return p;
+}
+
+static const char *const TYPE_NAMES[] = { "any", "string", "integer", "number", "boolean",
+                                          "enum", "array", "object", NULL };
+
+/* The integer field `a` (or its alias `b`) of the table at t; returns whether it is there. */
+static bool int_field(lua_State *L, int t, const char *a, const char *b, int64_t *out, const char *tool,
+                      const char *param)
+{
+    if (lua_getfield(L, t, a) == LUA_TNIL && b) {
+        lua_pop(L, 1);
+        lua_getfield(L, t, b);
+    }
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return false;
+    }
+    int isint;
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': '%s' must be an integer, got %s", tool, param, a,
+                   luaL_typename(L, -1));
+    lua_pop(L, 1);
+    *out = (int64_t)v;
+    return true;
+}
+
+static void read_schema(reader *r, int spec, const char *tool, const char *param, mllm_param_schema *out,
+                        int depth)
+{
+    lua_State *L = r->L;
+    spec = lua_absindex(L, spec);
+    if (depth > MLLM_CST_MAX_DEPTH)
+        luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': items nested deeper than %d", tool, param,
+                   MLLM_CST_MAX_DEPTH);
+    if (!lua_istable(L, spec))
+        luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': the schema must be a table, got %s", tool, param,
+                   luaL_typename(L, spec));
+    int type = MLLM_PARAM_ANY;
+    if (lua_getfield(L, spec, "type") != LUA_TNIL) {
+        const char *tn = lua_tostring(L, -1);
+        int k = 0;
+        while (tn && TYPE_NAMES[k] && strcmp(TYPE_NAMES[k], tn) != 0) k++;
+        if (!tn || lua_type(L, -1) != LUA_TSTRING || !TYPE_NAMES[k])
+            luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': unknown type '%s' (string, integer, number, "
+                          "boolean, enum, array, object or any)", tool, param, tn ? tn : luaL_typename(L, -1));
+        type = k;
+    }
+    lua_pop(L, 1);
+    /* enum values: `values` (apis.json) or `enum` (JSON Schema, with type string) */
+    if (lua_getfield(L, spec, "values") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_getfield(L, spec, "enum");
+    }
+    if (lua_istable(L, -1) && (type == MLLM_PARAM_ENUM || type == MLLM_PARAM_STRING || type == MLLM_PARAM_ANY)) {
+        int vt = lua_gettop(L);
+        lua_Integer n = luaL_len(L, vt);
+        if (n < 0 || n > MLLM_CST_MAX_VALUES)
+            luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': %I enum values (limit %d)", tool, param,
+                       (LUAI_UACINT)n, MLLM_CST_MAX_VALUES);
+        const char **vals = scratch(r, (size_t)(n ? n : 1) * sizeof *vals);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_geti(L, vt, i) != LUA_TSTRING)
+                luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': enum value %I must be a string, got %s", tool,
+                           param, (LUAI_UACINT)i, luaL_typename(L, -1));
+            vals[i - 1] = lua_tostring(L, -1); /* the values table keeps it */
+            lua_pop(L, 1);
+        }
+        out->values = vals;
+        out->n_values = (size_t)n;
+        type = MLLM_PARAM_ENUM;
+    } else if (type == MLLM_PARAM_ENUM) {
+        luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': an enum needs 'values' (an array of strings)", tool,
+                   param);
+    }
+    lua_pop(L, 1);
+    out->type = (mllm_param_type)type;
+    if (type == MLLM_PARAM_INTEGER) {
+        out->has_min = int_field(L, spec, "min", "minimum", &out->min, tool, param);
+        out->has_max = int_field(L, spec, "max", "maximum", &out->max, tool, param);
+    }
+    if (type == MLLM_PARAM_ARRAY && lua_getfield(L, spec, "items") != LUA_TNIL) {
+        mllm_param_schema *items = scratch(r, sizeof *items);
+        read_schema(r, -1, tool, param, items, depth + 1);
+        out->items = items;
+        lua_pop(L, 1);
+    } else if (type == MLLM_PARAM_ARRAY) {
+        lua_pop(L, 1);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Reads one tool (table at t) into out; json_keys (or 0) orders a map of parameters. */
+static void read_tool(reader *r, int t, int json_keys, lua_Integer idx, mllm_tool_schema *out)
+{
+    lua_State *L = r->L;
+    t = lua_absindex(L, t);
+    if (!lua_istable(L, t))
+        luaL_error(L, "mllm.constraint: tool %I must be a table, got %s", (LUAI_UACINT)idx, luaL_typename(L, t));
+    if (lua_getfield(L, t, "name") != LUA_TSTRING)
+        luaL_error(L, "mllm.constraint: tool %I has no name", (LUAI_UACINT)idx);
+    out->name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, t, "parameters") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_getfield(L, t, "params");
+    }
+    int ps = lua_gettop(L);
+    if (lua_isnil(L, ps)) {
+        lua_pop(L, 1);
+        return; /* no parameters */
+    }
+    if (!lua_istable(L, ps))
+        luaL_error(L, "mllm.constraint: tool '%s': parameters must be a table, got %s", out->name, luaL_typename(L, ps));
+    lua_Integer n = (lua_Integer)lua_rawlen(L, ps);
+    const char **names;
+    if (n > 0) {
+        /* an array of { name = ..., type = ... } */
+        if (n > MLLM_CST_MAX_PARAMS)
+            luaL_error(L, "mllm.constraint: tool '%s': %I parameters (limit %d)", out->name, (LUAI_UACINT)n,
+                       MLLM_CST_MAX_PARAMS);
+        names = scratch(r, (size_t)n * sizeof *names);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, ps, i);
+            if (!lua_istable(L, -1) || lua_getfield(L, -1, "name") != LUA_TSTRING)
+                luaL_error(L, "mllm.constraint: tool '%s': parameter %I needs a name", out->name, (LUAI_UACINT)i);
+            names[i - 1] = lua_tostring(L, -1);
+            lua_pop(L, 2);
+        }
+    } else {
+        /* a map name -> schema, in the JSON's order when it was decoded, else sorted */
+        n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, ps)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "mllm.constraint: tool '%s': parameter names must be strings", out->name);
+            n++;
+        }
+        if (n > MLLM_CST_MAX_PARAMS)
+            luaL_error(L, "mllm.constraint: tool '%s': %I parameters (limit %d)", out->name, (LUAI_UACINT)n,
+                       MLLM_CST_MAX_PARAMS);
+        names = scratch(r, (size_t)(n ? n : 1) * sizeof *names);
+        bool ordered = false;
+        if (json_keys) {
+            lua_pushvalue(L, json_keys);
+            lua_pushvalue(L, ps);
+            lua_call(L, 1, 1);
+            if (lua_istable(L, -1) && (lua_Integer)lua_rawlen(L, -1) == n) {
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, r->anchor, ++r->n_anchor); /* keep the key strings */
+                for (lua_Integer i = 1; i <= n; i++) {
+                    lua_geti(L, -1, i);
+                    names[i - 1] = lua_tostring(L, -1);
+                    lua_pop(L, 1);
+                }
+                ordered = true;
+            }
+            lua_pop(L, 1);
+        }
+        if (!ordered) {
+            lua_Integer i = 0;
+            lua_pushnil(L);
+            while (lua_next(L, ps)) {
+                lua_pop(L, 1);
+                names[i++] = lua_tostring(L, -1); /* the parameters table keeps the key */
+            }
+            qsort(names, (size_t)n, sizeof *names, cmp_str);
+        }
+    }
+    mllm_tool_param *params = scratch(r, (size_t)(n ? n : 1) * sizeof *params);
+    for (lua_Integer i = 0; i < n; i++) {
+        params[i].name = names[i];
+        if (lua_rawlen(L, ps) > 0) lua_geti(L, ps, i + 1);
+        else lua_getfield(L, ps, names[i]);
+        if (!lua_istable(L, -1))
+            luaL_error(L, "mllm.constraint: tool '%s', parameter '%s': the schema must be a table, got %s", out->name,
+                       names[i], luaL_typename(L, -1));
+        lua_getfield(L, -1, "required");
+        params[i].required = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        read_schema(r, -1, out->name, names[i], &params[i].schema, 1);
+        lua_pop(L, 1);
+    }
+    out->params = params;
+    out->n_params = (size_t)n;
+    lua_pop(L, 1);
+}
+
+/* The tools at index t: an array of tools, an apis.json document ({ apis = [...] }) or a
+ * registry ({ tools = [...] }). */
+static mllm_tool_schema *read_tools(reader *r, int t, int json_keys, size_t *n_out)
+{
+    lua_State *L = r->L;
+    luaL_checktype(L, t, LUA_TTABLE);
+    int list = t;
+    if (lua_rawlen(L, t) == 0) {
+        if (lua_getfield(L, t, "apis") == LUA_TTABLE || (lua_pop(L, 1), lua_getfield(L, t, "tools") == LUA_TTABLE)) {
+            list = lua_gettop(L);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+    if (n > MLLM_CST_MAX_TOOLS)
+        luaL_error(L, "mllm.constraint: %I tools (limit %d)", (LUAI_UACINT)n, MLLM_CST_MAX_TOOLS);
+    mllm_tool_schema *tools = scratch(r, (size_t)(n ? n : 1) * sizeof *tools);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, list, i);
+        read_tool(r, -1, json_keys, i, &tools[i - 1]);
+        lua_pop(L, 1);
+    }
+    if (list != t) lua_pop(L, 1);
+    *n_out = (size_t)n;
+    return tools;
+}
+
+/* ------------------------------------------------------------ Constraint */
+
+static lconstraint *check_constraint(lua_State *L, int i)
+{
+    lconstraint *lc = luaL_checkudata(L, i, CONSTRAINT_MT);
+    if (!lc->c) luaL_error(L, "attempt to use a closed constraint");
+    return lc;
+}
+
+/***
+ * Builds a constraint for constrained decoding of tool calls.
+ * @function constraint
+ * @tparam table tools an array of tools `{ name =, parameters = { p = { type =, required =,
+ *   values =, min =, max =, items = } } }` (the apis.json format; `parameters` may also be an
+ *   array of `{ name =, ... }`, and `params` is accepted for it), an apis.json document
+ *   `{ apis = [...] }`, or a tool registry `{ tools = [...] }` (mobilellm.tools)
+ * @param[opt] model a model or a tokenizer: needed to mask logits (`constraint` option of
+ *   `generate`/`stream`); without it the constraint can only check text
+ * @tparam[opt] table opts `call` ("auto": constrain calls the model opens; "required": the
+ *   text must begin with a call), `open`/`close` (the tags), `max_string` (longest string
+ *   value in bytes, default 256)
+ * @return a mobilellm.Constraint
+ * @raise on a malformed schema (the message names the tool and the parameter)
+ */
+static int l_constraint(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    mllm_constraint_params p = mllm_constraint_default_params();
+    if (!lua_isnil(L, 3)) {
+        if (lua_getfield(L, 3, "call") != LUA_TNIL) {
+            const char *m = lua_tostring(L, -1);
+            if (m && strcmp(m, "required") == 0) p.mode = MLLM_CONSTRAIN_REQUIRED;
+            else if (!m || strcmp(m, "auto") != 0)
+                luaL_error(L, "option 'call' must be \"auto\" or \"required\"");
+        }
+        if (lua_getfield(L, 3, "open") != LUA_TNIL) {
+            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option 'open' must be a string");
+            p.open = lua_tostring(L, -1);
+        }
+        if (lua_getfield(L, 3, "close") != LUA_TNIL) {
+            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option 'close' must be a string");
+            p.close = lua_tostring(L, -1);
+        }
+        if (lua_getfield(L, 3, "max_string") != LUA_TNIL) {
+            int isint;
+            lua_Integer v = lua_tointegerx(L, -1, &isint);
+            if (!isint || v < 4 || v > 1 << 20) luaL_error(L, "option 'max_string' must be an integer in [4, 1048576]");
+            p.max_string = (size_t)v;
+        }
+        lua_settop(L, 3); /* the option strings stay referenced by the table */
+    }
+    const mllm_vocab_trie *vocab = NULL;
+    if (!lua_isnil(L, 2)) vocab = push_vocab(L, 2)->v; /* index 4 */
+    else lua_pushnil(L);
+    lua_newtable(L); /* index 5: scratch anchor */
+    reader r = { L, 5, 0 };
+    int json_keys = 0;
+    lua_getfield(L, lua_upvalueindex(1), "json_keys");
+    if (lua_isfunction(L, -1)) json_keys = lua_gettop(L);
+    size_t n_tools = 0;
+    mllm_tool_schema *tools = read_tools(&r, 1, json_keys, &n_tools);
+    lconstraint *lc = lua_newuserdatauv(L, sizeof *lc, 1); /* created closed, then filled */
+    memset(lc, 0, sizeof *lc);
+    luaL_setmetatable(L, CONSTRAINT_MT);
+    lua_pushvalue(L, 4);
+    lua_setiuservalue(L, -2, 1); /* pin the trie */
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_constraint_new(tools, n_tools, vocab, &p, &lc->c, err, sizeof err);
+    if (st == MLLM_ERR_NOMEM) return luaL_error(L, "mllm.constraint: %s", err);
+    if (st) return luaL_error(L, "mllm.constraint: %s", err);
+    lc->n_vocab = vocab ? mllm_vocab_trie_size(vocab) : 0;
+    lc->n_tools = (int)n_tools;
+    lc->required = p.mode == MLLM_CONSTRAIN_REQUIRED;
+    return 1;
+}
+
+static int constraint_close(lua_State *L)
+{
+    lconstraint *lc = luaL_checkudata(L, 1, CONSTRAINT_MT);
+    if (lc->c) {
+        mllm_constraint_free(lc->c);
+        lc->c = NULL;
+    }
+    return 0;
+}
+
+static int constraint_tostring(lua_State *L)
+{
+    lconstraint *lc = luaL_checkudata(L, 1, CONSTRAINT_MT);
+    if (!lc->c) lua_pushliteral(L, "mobilellm.Constraint (closed)");
+    else if (lc->n_vocab)
+        lua_pushfstring(L, "mobilellm.Constraint (%d tools, %s call, %d tokens)", lc->n_tools,
+                        lc->required ? "required" : "auto", lc->n_vocab);
+    else
+        lua_pushfstring(L, "mobilellm.Constraint (%d tools, %s call, no vocabulary)", lc->n_tools,
+                        lc->required ? "required" : "auto");
+    return 1;
+}
+
+/* c:check(text) -> "free" | "call" | nil, message, position */
+static int constraint_check(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    size_t bad = 0;
+    char msg[320];
+    switch (mllm_constraint_check(lc->c, text, len, &bad, msg, sizeof msg)) {
+    case MLLM_CST_FREE: lua_pushliteral(L, "free"); return 1;
+    case MLLM_CST_IN_CALL: lua_pushliteral(L, "call"); return 1;
+    default:
+        luaL_pushfail(L);
+        lua_pushstring(L, msg);
+        lua_pushinteger(L, (lua_Integer)bad + 1);
+        return 3;
+    }
+}
+
+/* Runs the mask for text into a Lua-owned buffer; returns the count, or pushes nil, message,
+ * position and returns -1. The buffer is left on the stack. */
+static int run_mask(lua_State *L, lconstraint *lc, uint8_t **allowed)
+{
+    if (!lc->n_vocab)
+        luaL_error(L, "the constraint has no vocabulary: build it with mllm.constraint(tools, model)");
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    *allowed = lua_newuserdatauv(L, (size_t)lc->n_vocab, 0);
+    int n = mllm_constraint_allowed(lc->c, text, len, *allowed);
+    if (n < 0) {
+        constraint_check(L);
+        return -1;
+    }
+    return n;
+}
+
+/* c:allowed(text) -> array of the token ids that may follow text, count | nil, message, position */
+static int constraint_allowed(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    uint8_t *allowed;
+    int n = run_mask(L, lc, &allowed);
+    if (n < 0) return 3;
+    lua_createtable(L, n, 0);
+    lua_Integer k = 0;
+    for (int i = 0; i < lc->n_vocab; i++)
+        if (allowed[i]) {
+            lua_pushinteger(L, i);
+            lua_rawseti(L, -2, ++k);
+        }
+    lua_pushinteger(L, n);
+    return 2;
+}
+
+/* c:count(text) -> how many tokens may follow text | nil, message, position */
+static int constraint_count(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    uint8_t *allowed;
+    int n = run_mask(L, lc, &allowed);
+    if (n < 0) return 3;
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+/* c:stats() -> { masks, free, invalid, dead_ends, seconds, us_per_mask } since the last reset */
+static int constraint_stats(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    const mllm_constraint_stats *s = mllm_constraint_get_stats(lc->c);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)s->masks); lua_setfield(L, -2, "masks");
+    lua_pushinteger(L, (lua_Integer)s->free); lua_setfield(L, -2, "free");
+    lua_pushinteger(L, (lua_Integer)s->invalid); lua_setfield(L, -2, "invalid");
+    lua_pushinteger(L, (lua_Integer)s->dead_ends); lua_setfield(L, -2, "dead_ends");
+    lua_pushnumber(L, s->seconds); lua_setfield(L, -2, "seconds");
+    uint64_t calls = s->masks + s->free + s->invalid + s->dead_ends;
+    lua_pushnumber(L, calls ? s->seconds / (double)calls * 1e6 : 0.0);
+    lua_setfield(L, -2, "us_per_token");
+    return 1;
+}
+
+static int constraint_reset_stats(lua_State *L)
+{
+    mllm_constraint_reset_stats(check_constraint(L, 1)->c);
+    return 0;
+}
+
+/* The hook the generator calls; ud is the userdata block, which the generation pins. */
+static void lua_hook(void *ud, float *logits, int n_vocab, const char *text, size_t len)
+{
+    lconstraint *lc = ud;
+    if (lc->c) mllm_constraint_hook(lc->c, logits, n_vocab, text, len);
+}
+
+int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud)
+{
+    lconstraint *lc = luaL_checkudata(L, idx, CONSTRAINT_MT);
+    if (!lc->c) return luaL_error(L, "attempt to use a closed constraint");
+    if (!lc->n_vocab)
+        return luaL_error(L, "the constraint has no vocabulary: build it with mllm.constraint(tools, model)");
+    *fn = lua_hook;
+    *ud = lc;
+    return 1;
+}
+
+int mllm_lua_open_constrain(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        { "__gc", constraint_close }, { "__close", constraint_close }, { "__tostring", constraint_tostring },
+        { NULL, NULL }
+    };
+    static const luaL_Reg methods[] = {
+        { "check", constraint_check }, { "allowed", constraint_allowed }, { "count", constraint_count },
+        { "stats", constraint_stats }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
+        { NULL, NULL }
+    };
+    int module = lua_absindex(L, -1);
+    luaL_checktype(L, module, LUA_TTABLE);
+    luaL_newmetatable(L, CONSTRAINT_MT);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, VOCAB_MT);
+    lua_pushcfunction(L, vocab_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_pushvalue(L, module); /* upvalue: the module, for json_keys */
+    lua_pushcclosure(L, l_constraint, 1);
+    lua_setfield(L, module, "constraint");
+    return 0;
+}
