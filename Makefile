@@ -26,7 +26,7 @@ CTESTS     := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test ctest demo clean install install-rock
+.PHONY: all deps test ctest demo clean install install-rock bench
 
 PREFIX     ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
@@ -80,6 +80,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(LUA) examples/demo.lua
 
+# Speed, never a timed test: BENCH_QUICK=1 for a quick subset.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) tools/bench.lua
+
 # `make install PREFIX=...` without LuaRocks; luarocks uses install-rock.
 install install-rock: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/mobilellm $(DESTDIR)$(INST_LUADIR)/mobilellm
@@ -88,3 +93,101 @@ install install-rock: all
 
 clean:
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------- robustness (issue 8)
+# Fuzzing: every fuzz/fuzz_<name>.c is a libFuzzer harness, linked against the
+# engine built with clang and ASan/UBSan; fuzz/corpus/<name>/ holds its seeds.
+# `make fuzz` runs each for FUZZ_SECONDS; `make fuzz-smoke` (CI) for 10 s from
+# the committed seeds only. New inputs go to $(FUZZ_BUILD)/corpus/<name>,
+# crashes to $(FUZZ_BUILD)/artifacts/.
+FUZZ_PKGS    := clang libclang-rt-14-dev libcjson-dev libsentencepiece-dev
+FUZZ_CC      ?= clang-14
+FUZZ_CXX     ?= clang++-14
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -g -O1 -fPIC -Iinclude -Isrc $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_NAMES))
+FUZZ_OBJ     := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRC)) $(FUZZ_BUILD)/obj/tokenizer_sp.o
+
+# Sanitizers: the module and the C tests built with ASan + UBSan in $(ASAN_BUILD)
+# (the Makefile's own rules with BUILD changed), the whole suite run with them.
+ASAN_BUILD   := build-asan
+ASAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_RT      := $(shell $(CC) -print-file-name=libasan.so 2>/dev/null)
+ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0 \
+                LSAN_OPTIONS=suppressions=$(CURDIR)/spec/asan.supp:print_suppressions=0 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+VALGRIND_PKGS := valgrind
+
+.PHONY: deps-fuzz fuzz fuzz-build fuzz-smoke test-asan test-valgrind
+
+deps-fuzz deps-valgrind: deps
+	@pkgs="$(if $(filter deps-fuzz,$@),$(FUZZ_PKGS),$(VALGRIND_PKGS))"; missing=""; for p in $$pkgs; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/obj/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -std=c++17 -g -O1 -fPIC -Iinclude -Isrc $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libmllm.a: $(FUZZ_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# Each harness takes from the archive only the engine files it calls.
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libmllm.a $(HEADERS)
+	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_BUILD)/libmllm.a \
+	  -o $@ $(LIBS)
+
+fuzz-build: deps-fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+# $(1): seconds per harness, $(2): the work corpus folder ("" = a fresh one).
+define run_fuzzers
+	@mkdir -p $(FUZZ_BUILD)/artifacts; set -e; for n in $(FUZZ_NAMES); do \
+	  work=$(FUZZ_BUILD)/$(2)/$$n; rm -rf $(FUZZ_BUILD)/smoke/$$n; mkdir -p $$work fuzz/corpus/$$n; \
+	  echo "== fuzz_$$n: $(1) s"; \
+	  $(FUZZ_BUILD)/fuzz_$$n $$work fuzz/corpus/$$n -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$n- \
+	    >$(FUZZ_BUILD)/fuzz_$$n.log 2>&1 || { tail -n 60 $(FUZZ_BUILD)/fuzz_$$n.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_BUILD)/fuzz_$$n.log | tr '\n' ' '; echo; \
+	done
+endef
+
+fuzz: fuzz-build
+	$(call run_fuzzers,$(FUZZ_SECONDS),corpus)
+
+fuzz-smoke: fuzz-build
+	$(call run_fuzzers,10,smoke)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 CFLAGS="$(ASAN_FLAGS)" \
+	  CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(ASAN_BUILD)/mobilellm/core.so \
+	  $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS))
+	@set -e; for t in $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS)); do \
+	  echo "== $$t"; $(ASAN_ENV) $$t >$(ASAN_BUILD)/ctest.log 2>&1 || { tail -n 80 $(ASAN_BUILD)/ctest.log; exit 1; }; \
+	done
+	@set -o pipefail; $(ASAN_ENV) LD_PRELOAD=$(ASAN_RT) LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/?.so;;" \
+	  $(BUSTED) --output=utfTerminal spec 2>&1 | tee $(ASAN_BUILD)/busted.log; status=$$?; \
+	if grep -aqE "ERROR: (Address|Leak)Sanitizer|runtime error:" $(ASAN_BUILD)/busted.log; then \
+	  echo "sanitizer report above"; exit 1; fi; \
+	summary=$$(grep -aE '[0-9]+ success' $(ASAN_BUILD)/busted.log | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
+	echo "asan: $$summary"; exit $$status
+
+test-valgrind: deps-valgrind
+	@$(MAKE) --no-print-directory $(BUILD)/ctest/test_lifecycle
+	@set -o pipefail; OPENBLAS_NUM_THREADS=1 valgrind --leak-check=full --show-leak-kinds=definite \
+	  --errors-for-leak-kinds=definite --error-exitcode=1 $(BUILD)/ctest/test_lifecycle 2>&1 \
+	  | tee $(BUILD)/valgrind.log; \
+	grep -qE "definitely lost: 0 bytes|All heap blocks were freed" $(BUILD)/valgrind.log

@@ -48,7 +48,7 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
             memcpy(kc + (size_t)(pos + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
             memcpy(vc + (size_t)(pos + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
         }
-        mllm_attention_batch(s->pool, s->att_out, s->q, kc, vc, pos, T, kvd, c->n_heads, c->n_kv_heads, hd,
+        mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kc, vc, pos, T, kvd, c->n_heads, c->n_kv_heads, hd,
                              s->scores, s->n_ctx);
         mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo };
         matmul(s, &o, 1, T);

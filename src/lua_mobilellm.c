@@ -9,6 +9,7 @@
  * NULL pointer; close, __close and __gc share one idempotent function. C
  * memory that a Lua error could strand lives in a Lua-owned box. */
 #include "mobilellm.h"
+#include "internal.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -906,8 +907,16 @@ static const luaL_Reg tok_meta[] = {
     { NULL, NULL },
 };
 
+/* mllm.clock() -> monotonic seconds (wall time, for benchmarks) */
+static int l_clock(lua_State *L)
+{
+    lua_pushnumber(L, mllm_now());
+    return 1;
+}
+
 static const luaL_Reg functions[] = {
     { "load", l_load },
+    { "clock", l_clock },
     { "tokenizer", l_tokenizer },
     { NULL, NULL },
 };

@@ -48,6 +48,20 @@ static void test_set(const mllm_kernels *k)
         check(close_enough(k->dot_f32(w, x, n), s->dot_f32(w, x, n), scale), "dot_f32", k->name, n);
         check(close_enough(k->dot_f16(h, x, n), s->dot_f16(h, x, n), scale), "dot_f16", k->name, n);
         check(close_enough(k->dot_bf16(bf, x, n), s->dot_bf16(bf, x, n), scale), "dot_bf16", k->name, n);
+        float *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2), *f1 = malloc(n * sizeof *f1), *f2 = malloc(n * sizeof *f2);
+        for (int i = 0; i < n; i++) y1[i] = y2[i] = x[i];
+        k->axpy(y1, 0.37f, w, n);
+        s->axpy(y2, 0.37f, w, n);
+        int same = 1;
+        for (int i = 0; i < n; i++) same = same && fabsf(y1[i] - y2[i]) <= 1e-6f;
+        check(same, "axpy", k->name, n);
+        k->widen_f16(h, f1, n);
+        s->widen_f16(h, f2, n);
+        check(memcmp(f1, f2, n * sizeof *f1) == 0, "widen_f16 bit-exact", k->name, n);
+        k->widen_bf16(bf, f1, n);
+        s->widen_bf16(bf, f2, n);
+        check(memcmp(f1, f2, n * sizeof *f1) == 0, "widen_bf16 bit-exact", k->name, n);
+        free(y1); free(y2); free(f1); free(f2);
         free(w); free(x); free(h); free(bf);
     }
     for (int nb = 1; nb <= 48; nb += 47) {
@@ -67,6 +81,25 @@ static void test_set(const mllm_kernels *k)
         for (int i = 0; i < n; i++) scale += fabsf(w[i] * x[i]);
         check(close_enough(k->dot_q8(w8, xa, nb), s->dot_q8(w8, xa, nb), scale), "dot_q8", k->name, n);
         check(close_enough(k->dot_q4(w4, xa, nb), s->dot_q4(w4, xa, nb), scale), "dot_q4", k->name, n);
+        /* the blocked 4-token kernels equal 4 single dots */
+        block_q8 *x4 = malloc(4 * nb * sizeof *x4);
+        for (int t = 0; t < 4; t++) {
+            float *xt = malloc(n * sizeof *xt);
+            for (int i = 0; i < n; i++) xt[i] = frand() * (t + 1);
+            s->quantize_q8(xt, x4 + t * nb, n);
+            free(xt);
+        }
+        float o8[4], o4[4];
+        k->dot4_q8(w8, x4, (size_t)nb, nb, o8);
+        k->dot4_q4(w4, x4, (size_t)nb, nb, o4);
+        int ok8 = 1, ok4 = 1;
+        for (int t = 0; t < 4; t++) {
+            ok8 = ok8 && close_enough(o8[t], s->dot_q8(w8, x4 + t * nb, nb), 10 * scale);
+            ok4 = ok4 && close_enough(o4[t], s->dot_q4(w4, x4 + t * nb, nb), 10 * scale);
+        }
+        check(ok8, "dot4_q8", k->name, n);
+        check(ok4, "dot4_q4", k->name, n);
+        free(x4);
         /* the quantized dots approximate the float dot */
         float exact = s->dot_f32(w, x, n);
         check(fabsf(s->dot_q8(w8, xa, nb) - exact) < 0.02f * scale + 1e-3f, "q8 close to f32", k->name, n);

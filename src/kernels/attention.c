@@ -5,11 +5,23 @@
 #include <string.h>
 
 typedef struct {
+    const mllm_kernels *kern;
     float *out;
     const float *q, *k, *v;
     int pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx;
     float *scores;
 } attn_job;
+
+/* One head at one position, with the SIMD dot and axpy of the kernel set. */
+static void attend_one(const mllm_kernels *k, float *out, const float *q, const float *kc, const float *vc,
+                       int n_pos, int kv_stride, int head_dim, float *scores)
+{
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int t = 0; t < n_pos; t++) scores[t] = k->dot_f32(q, kc + (size_t)t * kv_stride, head_dim) * scale;
+    mllm_softmax(scores, n_pos);
+    memset(out, 0, (size_t)head_dim * sizeof *out);
+    for (int t = 0; t < n_pos; t++) k->axpy(out, scores[t], vc + (size_t)t * kv_stride, head_dim);
+}
 
 /* Work items are (position, head) pairs, dealt round-robin over the threads. */
 static void attn_task(void *arg, int ith, int nth)
@@ -23,16 +35,17 @@ static void attn_task(void *arg, int ith, int nth)
         int group = a->n_heads / a->n_kv_heads;
         const float *kh = a->k + (size_t)(h / group) * a->head_dim;
         const float *vh = a->v + (size_t)(h / group) * a->head_dim;
-        mllm_attention(a->out + (size_t)t * qd + (size_t)h * a->head_dim, a->q + (size_t)t * qd + (size_t)h * a->head_dim,
-                       kh, vh, a->pos0 + t + 1, a->kv_stride, 1, 1, a->head_dim, scores);
+        attend_one(a->kern, a->out + (size_t)t * qd + (size_t)h * a->head_dim,
+                   a->q + (size_t)t * qd + (size_t)h * a->head_dim, kh, vh, a->pos0 + t + 1, a->kv_stride,
+                   a->head_dim, scores);
     }
 }
 
-void mllm_attention_batch(mllm_pool *pool, float *out, const float *q, const float *k_cache,
+void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const float *k_cache,
                           const float *v_cache, int pos0, int T, int kv_stride, int n_heads,
                           int n_kv_heads, int head_dim, float *scores, int n_ctx)
 {
-    attn_job a = { out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx, scores };
+    attn_job a = { k, out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx, scores };
     mllm_pool_run(pool, attn_task, &a);
 }
 

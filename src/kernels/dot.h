@@ -32,6 +32,14 @@ typedef struct mllm_kernels {
     float (*dot_q8)(const block_q8 *w, const block_q8 *x, int nb);
     float (*dot_q4)(const block_q4 *w, const block_q8 *x, int nb);
     void (*quantize_q8)(const float *x, block_q8 *out, int n);  /* n % 32 == 0 */
+    /* one weight row against 4 activation rows (x[t] at x + t * stride
+     * blocks): the blocked kernel of a quantized prefill, each weight block
+     * loaded and unpacked once for 4 tokens */
+    void (*dot4_q8)(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
+    void (*dot4_q4)(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
+    void (*axpy)(float *y, float a, const float *x, int n);      /* y += a * x (attention) */
+    void (*widen_f16)(const uint16_t *w, float *out, int n);     /* prefill tiles */
+    void (*widen_bf16)(const uint16_t *w, float *out, int n);
 } mllm_kernels;
 
 extern const mllm_kernels mllm_kernels_scalar;
@@ -39,6 +47,9 @@ extern const mllm_kernels mllm_kernels_scalar;
 extern const mllm_kernels mllm_kernels_avx2;
 extern const mllm_kernels mllm_kernels_avx512;
 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n);
+void mllm_widen_f16_avx2(const uint16_t *w, float *out, int n);
+void mllm_axpy_avx2(float *y, float a, const float *x, int n);
+void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n);
 #endif
 #if defined(__aarch64__)
 extern const mllm_kernels mllm_kernels_neon;

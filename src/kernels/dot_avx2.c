@@ -140,7 +140,63 @@ AVX2 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n)
     }
 }
 
+AVX2 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+{
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int b = 0; b < nb; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
+        float dw = _cvtsh_ss(w[b].d);
+        for (int t = 0; t < 4; t++) {
+            const block_q8 *xb = x + t * stride + b;
+            __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]);
+}
+
+AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+{
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int b = 0; b < nb; b++) {
+        __m256i wv = unpack_q4(w[b].q);
+        float dw = _cvtsh_ss(w[b].d);
+        for (int t = 0; t < 4; t++) {
+            const block_q8 *xb = x + t * stride + b;
+            __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]);
+}
+
+AVX2 void mllm_axpy_avx2(float *y, float a, const float *x, int n)
+{
+    int i = 0;
+    __m256 va = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+AVX2 void mllm_widen_f16_avx2(const uint16_t *w, float *out, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_f16(w + i));
+    for (; i < n; i++) out[i] = mllm_f16_to_f32_1(w[i]);
+}
+
+AVX2 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16(w + i));
+    for (; i < n; i++) {
+        uint32_t bits = (uint32_t)w[i] << 16;
+        __builtin_memcpy(&out[i], &bits, sizeof bits);
+    }
+}
+
 const mllm_kernels mllm_kernels_avx2 = {
-    "avx2", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2,
+    "avx2", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2, dot4_q8, dot4_q4,
+    mllm_axpy_avx2, mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
 };
 #endif

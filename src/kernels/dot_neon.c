@@ -80,7 +80,43 @@ static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
     return s;
 }
 
+static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+{
+    for (int t = 0; t < 4; t++) out[t] = dot_q8(w, x + t * stride, nb);
+}
+
+static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+{
+    for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, nb);
+}
+
+static void axpy(float *y, float a, const float *x, int n)
+{
+    int i = 0;
+    float32x4_t va = vdupq_n_f32(a);
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, vld1q_f32(x + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void widen_f16(const uint16_t *w, float *out, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i))));
+    for (; i < n; i++) out[i] = mllm_f16_to_f32_1(w[i]);
+}
+
+static void widen_bf16(const uint16_t *w, float *out, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(w + i), 16)));
+    for (; i < n; i++) {
+        uint32_t bits = (uint32_t)w[i] << 16;
+        __builtin_memcpy(&out[i], &bits, sizeof bits);
+    }
+}
+
 const mllm_kernels mllm_kernels_neon = {
-    "neon", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8,
+    "neon", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4, axpy,
+    widen_f16, widen_bf16,
 };
 #endif

@@ -132,6 +132,32 @@ void mllm_quantize_row_q4(const float *x, block_q4 *out, int n)
     }
 }
 
+static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+{
+    for (int t = 0; t < 4; t++) out[t] = dot_q8(w, x + t * stride, nb);
+}
+
+static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+{
+    for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, nb);
+}
+
+static void axpy(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void widen_f16(const uint16_t *w, float *out, int n)
+{
+    for (int i = 0; i < n; i++) out[i] = mllm_f16_to_f32_1(w[i]);
+}
+
+static void widen_bf16(const uint16_t *w, float *out, int n)
+{
+    for (int i = 0; i < n; i++) out[i] = bf16_to_f32(w[i]);
+}
+
 const mllm_kernels mllm_kernels_scalar = {
-    "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8,
+    "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4, axpy,
+    widen_f16, widen_bf16,
 };

@@ -63,7 +63,7 @@ void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, in
 /* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
  * split over the pool by (position, head). scores: per-thread scratch of
  * n_ctx floats each. */
-void mllm_attention_batch(mllm_pool *pool, float *out, const float *q, const float *k_cache,
+void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const float *k_cache,
                           const float *v_cache, int pos0, int T, int kv_stride, int n_heads,
                           int n_kv_heads, int head_dim, float *scores, int n_ctx);
 

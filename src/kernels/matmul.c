@@ -84,14 +84,24 @@ static void matmul_task(void *arg, int ith, int nth)
         if (r0 >= r1) continue;
         size_t rb = mllm_weight_row_bytes(w->type, K);
         const char *base = (const char *)w->data;
-        if (T == 1 || w->type == MLLM_W_Q8 || w->type == MLLM_W_Q4) {
-            /* each weight row is read once and reused for every token of the batch */
-            size_t qstride = (size_t)(K / MLLM_QK);
+        if (T == 1) {
+            for (int r = r0; r < r1; r++)
+                op->out[r] = row_dot(j->k, w, base + (size_t)r * rb, op->in, op->in_q);
+        } else if (w->type == MLLM_W_Q8 || w->type == MLLM_W_Q4) {
+            /* blocked int8: each weight row is read once for the whole batch,
+             * each of its blocks unpacked once for 4 tokens */
+            size_t qs = (size_t)(K / MLLM_QK);
+            int nb = K / MLLM_QK;
             for (int r = r0; r < r1; r++) {
                 const char *row = base + (size_t)r * rb;
-                for (int t = 0; t < T; t++)
-                    op->out[(size_t)t * N + r] =
-                        row_dot(j->k, w, row, op->in + (size_t)t * K, op->in_q ? op->in_q + t * qstride : NULL);
+                int t = 0;
+                for (; t + 4 <= T; t += 4) {
+                    float res[4];
+                    if (w->type == MLLM_W_Q8) j->k->dot4_q8((const block_q8 *)row, op->in_q + t * qs, qs, nb, res);
+                    else j->k->dot4_q4((const block_q4 *)row, op->in_q + t * qs, qs, nb, res);
+                    for (int i = 0; i < 4; i++) op->out[(size_t)(t + i) * N + r] = res[i];
+                }
+                for (; t < T; t++) op->out[(size_t)t * N + r] = row_dot(j->k, w, row, NULL, op->in_q + t * qs);
             }
         } else if (w->type == MLLM_W_F32) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, r1 - r0, K, 1.0f, op->in, K,
@@ -99,7 +109,9 @@ static void matmul_task(void *arg, int ith, int nth)
         } else {
             for (int r = r0; r < r1; r += MLLM_TILE_ROWS) {
                 int nr = r1 - r < MLLM_TILE_ROWS ? r1 - r : MLLM_TILE_ROWS;
-                for (int i = 0; i < nr; i++) mllm_weight_row_f32(w, r + i, tile + (size_t)i * K);
+                const uint16_t *src = (const uint16_t *)(base + (size_t)r * rb);
+                if (w->type == MLLM_W_F16) j->k->widen_f16(src, tile, nr * K);
+                else j->k->widen_bf16(src, tile, nr * K);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nr, K, 1.0f, op->in, K, tile, K, 0.0f,
                             op->out + r, N);
             }
