@@ -15,6 +15,29 @@
  * Every function that can fail returns an mllm_status (MLLM_OK == 0) and, when
  * given an error buffer, writes a one-line message that names what is wrong
  * (the file, the tensor, the option).
+ *
+ * Threads (spec/c/test_threads.c runs sessions of one model in several
+ * pthreads at once and checks each gets the single-threaded logits):
+ *   - Safe from any thread at any time, on shared objects: mllm_model_retain
+ *     and mllm_model_release (atomic count; a thread must hold its reference
+ *     before it starts using the model), every const getter of a loaded model
+ *     (mllm_model_config, _tokenizer, _n_params, _fingerprint, ...),
+ *     mllm_session_new / mllm_session_fork of sessions on one model, and the
+ *     tokenizer calls (mllm_tokenizer_encode, _decode, _piece, _vocab_size):
+ *     a loaded model and its tokenizer are never written again.
+ *   - One thread at a time per object (no locks inside: the caller serializes):
+ *     everything taking a non-const mllm_session, mllm_sampler or
+ *     mllm_generator (eval, rewind, restore, sample, generator_next, ...).
+ *     Different sessions may run in parallel; a generator uses its session,
+ *     so the two belong to one thread together. mllm_session_fork and _save
+ *     read their source session: not while another thread evaluates it.
+ *   - mllm_model_load, mllm_tokenizer_load and mllm_checkpoint_convert share
+ *     nothing between calls and may run in parallel on different paths.
+ *   - Freeing (mllm_session_free, mllm_generator_free, mllm_sampler_free,
+ *     mllm_tokenizer_free, the last mllm_model_release) must not race with
+ *     any other use of the same object.
+ * Each session may also run a pool of worker threads of its own
+ * (mllm_model_params.n_threads); they never outlive mllm_session_free.
  */
 #ifndef MOBILELLM_H
 #define MOBILELLM_H
@@ -51,8 +74,10 @@ typedef enum mllm_status {
     MLLM_DONE = 9           /* mllm_generator_next: generation has ended */
 } mllm_status;
 
-/* Storage type of weights as read from the checkpoint. */
-typedef enum mllm_dtype { MLLM_F32 = 0, MLLM_F16 = 1, MLLM_BF16 = 2 } mllm_dtype;
+/* Storage type of weights as read from the checkpoint. Q8_0 and Q4_0 are the
+ * project's own pre-quantized formats (safetensors dtypes "Q8_0" and "Q4_0",
+ * written by mllm_model_save): rows of 32-value blocks, see the README. */
+typedef enum mllm_dtype { MLLM_F32 = 0, MLLM_F16 = 1, MLLM_BF16 = 2, MLLM_Q8_0 = 3, MLLM_Q4_0 = 4 } mllm_dtype;
 
 const char *mllm_dtype_name(mllm_dtype t);
 const char *mllm_status_name(mllm_status s);
@@ -103,6 +128,11 @@ const mllm_config *mllm_model_config(const mllm_model *m);
 size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
 size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
 int mllm_model_n_threads(const mllm_model *m);
+/* Writes the model's weights as they are in memory — matrices in the compute
+ * format (so a quantized model is saved quantized and loads without
+ * re-quantizing), norms in F32 — to a safetensors file with the Hugging Face
+ * tensor names. config.json and tokenizer.model are the caller's to copy. */
+mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen);
 /* Compute format of the matrices ("f32", "f16", "bf16", "q8", "q4") and the
  * kernel set chosen for this CPU ("avx512", "avx2", "neon", "scalar"). */
 const char *mllm_model_compute_type(const mllm_model *m);
@@ -254,7 +284,7 @@ void mllm_generator_free(mllm_generator *g);
 #define MLLM_MAX_PICKLE         (16u * 1024u * 1024u) /* bytes of data.pkl */
 #define MLLM_MAX_PICKLE_OBJECTS (1u << 20)  /* objects and container slots one pickle makes */
 #define MLLM_MAX_PICKLE_STACK   65536       /* unpickler stack depth, and open MARKs */
-#define MLLM_MAX_PICKLE_MEMO    (1u << 20)  /* highest memo index (BINPUT) */
+#define MLLM_MAX_PICKLE_MEMO    (1u << 18)  /* memo indices (BINPUT) below this */
 #define MLLM_MAX_PICKLE_STRING  65536       /* bytes of one pickled string */
 #define MLLM_MAX_ZIP_ENTRIES    (1u << 20)  /* records in one archive */
 

@@ -416,6 +416,19 @@ static int model_tokenizer(lua_State *L)
     return 1;
 }
 
+/* model:save(path) -> true | nil, message: the weights as they are in memory
+ * (a quantized model stays quantized) as one safetensors file */
+static int model_save(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_model_save(lm->m, path, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* ------------------------------------------------------------ session */
 
 /* Pushes a new session on model at index mi; returns it, or NULL after
@@ -824,6 +837,7 @@ static const luaL_Reg model_methods[] = {
     { "detokenize", model_detokenize },
     { "token_piece", model_token_piece },
     { "tokenizer", model_tokenizer },
+    { "save", model_save },
     { "session", model_session },
     { "generate", model_generate },
     { "stream", model_stream },

@@ -20,6 +20,8 @@ const char *mllm_dtype_name(mllm_dtype t)
     case MLLM_F32: return "f32";
     case MLLM_F16: return "f16";
     case MLLM_BF16: return "bf16";
+    case MLLM_Q8_0: return "q8";
+    case MLLM_Q4_0: return "q4";
     }
     return "?";
 }
@@ -229,15 +231,16 @@ static mllm_status find_shaped(mllm_model *m, const char *name, int64_t rows, in
 }
 
 /* Row r of a stored tensor as F32. */
+static mllm_wtype wtype_of(mllm_dtype d)
+{
+    static const mllm_wtype map[] = { MLLM_W_F32, MLLM_W_F16, MLLM_W_BF16, MLLM_W_Q8, MLLM_W_Q4 };
+    return map[d];
+}
+
 static void stored_row_f32(const st_tensor *t, int64_t r, int64_t cols, float *out)
 {
-    size_t es = st_dtype_size(t->dtype);
-    const char *row = (const char *)t->data + (size_t)r * (size_t)cols * es;
-    switch (t->dtype) {
-    case MLLM_F32: memcpy(out, row, (size_t)cols * sizeof(float)); break;
-    case MLLM_F16: mllm_f16_to_f32(row, out, (size_t)cols); break;
-    case MLLM_BF16: mllm_bf16_to_f32(row, out, (size_t)cols); break;
-    }
+    mllm_weight w = { wtype_of(t->dtype), t->data, (int)(r + 1), (int)cols };
+    mllm_weight_row_f32(&w, (int)r, out);
 }
 
 /* A norm vector, always F32 (tiny): the mapping itself when aligned F32. */
@@ -251,6 +254,8 @@ static mllm_status get_vector(mllm_model *m, const char *name, int64_t n, const 
         *out = t->data;
         return MLLM_OK;
     }
+    if (t->dtype == MLLM_Q8_0 || t->dtype == MLLM_Q4_0)
+        return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' is a norm and must be F32, F16 or BF16", name);
     float *dst = own(m, (size_t)n * sizeof(float));
     if (!dst) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
     stored_row_f32(t, 0, n, dst);
@@ -266,11 +271,6 @@ static void drop_pages(const void *data, size_t n)
     uintptr_t a = ((uintptr_t)data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
     uintptr_t b = ((uintptr_t)data + n) & ~((uintptr_t)page - 1);
     if (page > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
-static mllm_wtype wtype_of(mllm_dtype d)
-{
-    return d == MLLM_F32 ? MLLM_W_F32 : d == MLLM_F16 ? MLLM_W_F16 : MLLM_W_BF16;
 }
 
 /* A matrix in the model's compute format: the mapping itself when the stored

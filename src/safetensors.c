@@ -14,7 +14,35 @@
 
 size_t st_dtype_size(mllm_dtype t)
 {
-    return t == MLLM_F32 ? 4 : 2;
+    switch (t) {
+    case MLLM_F32: return 4;
+    case MLLM_F16:
+    case MLLM_BF16: return 2;
+    case MLLM_Q8_0: return sizeof(block_q8);
+    case MLLM_Q4_0: return sizeof(block_q4);
+    }
+    return 0;
+}
+
+static bool is_blocked(mllm_dtype t)
+{
+    return t == MLLM_Q8_0 || t == MLLM_Q4_0;
+}
+
+size_t st_nbytes(mllm_dtype t, size_t count)
+{
+    size_t units = count, size = st_dtype_size(t);
+    if (is_blocked(t)) {
+        if (count % MLLM_QK) return SIZE_MAX;
+        units = count / MLLM_QK;
+    }
+    return units > SIZE_MAX / size ? SIZE_MAX : units * size;
+}
+
+const char *st_dtype_tag(mllm_dtype t)
+{
+    static const char *const tags[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0" };
+    return (unsigned)t < 5 ? tags[t] : "?";
 }
 
 static int dtype_from_name(const char *s, mllm_dtype *t)
@@ -22,6 +50,8 @@ static int dtype_from_name(const char *s, mllm_dtype *t)
     if (strcmp(s, "F32") == 0) { *t = MLLM_F32; return 1; }
     if (strcmp(s, "F16") == 0) { *t = MLLM_F16; return 1; }
     if (strcmp(s, "BF16") == 0) { *t = MLLM_BF16; return 1; }
+    if (strcmp(s, "Q8_0") == 0) { *t = MLLM_Q8_0; return 1; }
+    if (strcmp(s, "Q4_0") == 0) { *t = MLLM_Q4_0; return 1; }
     return 0;
 }
 
@@ -160,11 +190,17 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
             goto done;
         }
         size_t begin = (size_t)b->valuedouble, stop = (size_t)e->valuedouble;
-        size_t es = st_dtype_size(t->dtype);
-        if (count > SIZE_MAX / es || count * es != stop - begin) {
+        if (is_blocked(t->dtype) && (nd == 0 || t->shape[nd - 1] % MLLM_QK != 0)) {
+            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                           "%s: tensor '%s' has dtype %s but its rows are not whole blocks of %d", path, name,
+                           dt->valuestring, MLLM_QK);
+            goto done;
+        }
+        size_t need = st_nbytes(t->dtype, count);
+        if (need != stop - begin) {
             st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
                            "%s: tensor '%s' has %zu bytes of data but its shape and dtype need %zu",
-                           path, name, stop - begin, count <= SIZE_MAX / es ? count * es : SIZE_MAX);
+                           path, name, stop - begin, need);
             goto done;
         }
         t->data = data_base + begin;
@@ -176,7 +212,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         const char **names = n ? malloc(n * sizeof *names) : NULL;
         if (n && !names) { st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path); goto done; }
         for (size_t i = 0; i < n; i++) names[i] = f->tensors[i].name;
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n > 1) qsort(names, n, sizeof *names, cmp_str);  /* qsort(NULL, 0) is undefined */
         for (size_t i = 1; i < n; i++)
             if (strcmp(names[i - 1], names[i]) == 0) {
                 st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: tensor '%s' appears twice", path, names[i]);
@@ -186,7 +222,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         if (st) goto done;
     }
     /* contiguous and non-overlapping, covering the data area from 0 */
-    qsort(spans, n, sizeof *spans, cmp_span);
+    if (n > 1) qsort(spans, n, sizeof *spans, cmp_span);
     size_t expect = 0;
     for (size_t i = 0; i < n; i++) {
         if (spans[i].begin != expect) {
@@ -204,7 +240,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
                        "%s: tensors cover %zu bytes but the data area has %zu", path, expect, data_size);
         goto done;
     }
-    qsort(f->tensors, n, sizeof *f->tensors, cmp_name);
+    if (n > 1) qsort(f->tensors, n, sizeof *f->tensors, cmp_name);
 done:
     free(spans);
     cJSON_Delete(root);

@@ -35,6 +35,12 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
                             char *err, size_t errlen);
 void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
+/* Bytes of one element (F32/F16/BF16) or of one 32-value block (Q8_0/Q4_0). */
 size_t st_dtype_size(mllm_dtype t);
+/* Bytes of count values, or SIZE_MAX when that is not a whole number of
+ * blocks or overflows. */
+size_t st_nbytes(mllm_dtype t, size_t count);
+/* The safetensors name of a dtype ("F32", "F16", "BF16", "Q8_0", "Q4_0"). */
+const char *st_dtype_tag(mllm_dtype t);
 
 #endif

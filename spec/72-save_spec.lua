@@ -1,0 +1,63 @@
+-- Saving a loaded model in its compute format, and loading pre-quantized files.
+local mllm = require("mobilellm")
+local H = require("support.helpers")
+
+describe("model:save", function()
+  local e = H.expected("f32-ls")
+
+  for _, dt in ipairs({ "f32", "f16", "bf16", "q8", "q4" }) do
+    it("writes a " .. dt .. " checkpoint that loads in place and gives identical logits", function()
+      local m = assert(mllm.load(e.dir, { dtype = dt }))
+      local dir = H.tmpdir()
+      assert.is_true(m:save(dir .. "/model.safetensors"))
+      H.write(dir .. "/config.json", H.read(e.dir .. "/config.json"))
+      local m2 = assert(mllm.load(dir))
+      assert.are.equal(dt, m2.config.compute)
+      assert.are.equal(dt, m2.config.dtype)
+      local a, b = m:session(), m2:session()
+      assert(a:eval(e.prompt))
+      assert(b:eval(e.prompt))
+      assert.are.same(a:logits(), b:logits())
+      -- the quantized file is the smaller one
+      local size = #H.read(dir .. "/model.safetensors")
+      if dt == "q4" then assert.is_true(size < #H.read(e.dir .. "/model.safetensors") / 5) end
+      H.rmdir(dir)
+    end)
+  end
+
+  it("converts a pre-quantized file to another format on request", function()
+    local m = assert(mllm.load(e.dir, { dtype = "q8" }))
+    local dir = H.tmpdir()
+    assert(m:save(dir .. "/model.safetensors"))
+    H.write(dir .. "/config.json", H.read(e.dir .. "/config.json"))
+    local f = assert(mllm.load(dir, { dtype = "f32" }))
+    local a, b = m:session(), f:session()
+    assert(a:eval(e.prompt))
+    assert(b:eval(e.prompt))
+    -- the same weights; only the q8 path's quantized activations differ
+    local la, lb, num, den = a:logits(), b:logits(), 0, 0
+    for i = 1, #la do num = num + (la[i] - lb[i]) ^ 2; den = den + lb[i] ^ 2 end
+    assert.is_true(math.sqrt(num / den) < 0.05)
+    assert.are.equal("f32", f.config.compute)
+    assert.are.equal("q8", f.config.dtype)
+    H.rmdir(dir)
+  end)
+
+  it("refuses a quantized tensor whose rows are not whole blocks", function()
+    local dir = H.make_model(nil, nil, { header_override = function(h)
+      local t = h["model.norm.weight"]
+      t.dtype = "Q8_0"
+    end })
+    local m, err = mllm.load(dir)
+    assert.is_nil(m)
+    assert.matches("has dtype Q8_0 but its rows are not whole blocks of 32", err, 1, true)
+    H.rmdir(dir)
+  end)
+
+  it("returns nil, message when the file cannot be written", function()
+    local m = assert(mllm.load(e.dir))
+    local ok, err = m:save("/nonexistent-dir/model.safetensors")
+    assert.is_nil(ok)
+    assert.matches("cannot open for writing", err, 1, true)
+  end)
+end)

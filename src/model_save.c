@@ -1,0 +1,120 @@
+/* model_save.c — a loaded model's weights → one safetensors file, in the
+ * compute format (a quantized model stays quantized: "Q8_0"/"Q4_0"). */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char name[96];
+    mllm_dtype dtype;
+    int64_t rows, cols;  /* cols = 0: a vector of rows values */
+    const void *data;
+    size_t nbytes;
+} out_tensor;
+
+static mllm_dtype dtype_of(mllm_wtype t)
+{
+    static const mllm_dtype map[] = { MLLM_F32, MLLM_F16, MLLM_BF16, MLLM_Q8_0, MLLM_Q4_0 };
+    return map[t];
+}
+
+static void add_matrix(out_tensor *t, size_t *n, const char *name, const mllm_weight *w)
+{
+    out_tensor *o = &t[(*n)++];
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->dtype = dtype_of(w->type);
+    o->rows = w->rows;
+    o->cols = w->cols;
+    o->data = w->data;
+    o->nbytes = mllm_weight_row_bytes(w->type, w->cols) * (size_t)w->rows;
+}
+
+static void add_vector(out_tensor *t, size_t *n, const char *name, const float *v, int len)
+{
+    out_tensor *o = &t[(*n)++];
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->dtype = MLLM_F32;
+    o->rows = len;
+    o->cols = 0;
+    o->data = v;
+    o->nbytes = (size_t)len * sizeof(float);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(((const out_tensor *)a)->name, ((const out_tensor *)b)->name);
+}
+
+mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen)
+{
+    const mllm_config *c = &m->cfg;
+    size_t cap = 4 + (size_t)c->n_layers * 9, n = 0;
+    out_tensor *t = calloc(cap, sizeof *t);
+    if (!t) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    add_matrix(t, &n, "model.embed_tokens.weight", &m->embed);
+    add_vector(t, &n, "model.norm.weight", m->final_norm, c->dim);
+    if (!c->share_embedding) add_matrix(t, &n, "lm_head.weight", &m->head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const mllm_block *b = &m->blocks[l];
+        char name[96];
+#define MAT(field, suffix) \
+        snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); add_matrix(t, &n, name, &b->field)
+        MAT(wq, "self_attn.q_proj.weight");
+        MAT(wk, "self_attn.k_proj.weight");
+        MAT(wv, "self_attn.v_proj.weight");
+        MAT(wo, "self_attn.o_proj.weight");
+        MAT(wg, "mlp.gate_proj.weight");
+        MAT(wu, "mlp.up_proj.weight");
+        MAT(wd, "mlp.down_proj.weight");
+#undef MAT
+        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
+        add_vector(t, &n, name, b->attn_norm, c->dim);
+        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
+        add_vector(t, &n, name, b->ffn_norm, c->dim);
+    }
+    qsort(t, n, sizeof *t, cmp_name);
+
+    cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "pt");
+    cJSON_AddStringToObject(meta, "writer", "mobilellm " MLLM_VERSION);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
+        cJSON_AddStringToObject(e, "dtype", st_dtype_tag(t[i].dtype));
+        double shape[2] = { (double)t[i].rows, (double)t[i].cols };
+        cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(shape, t[i].cols ? 2 : 1));
+        double offs[2] = { (double)off, (double)(off + t[i].nbytes) };
+        cJSON_AddItemToObject(e, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
+        off += t[i].nbytes;
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!json) {
+        free(t);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    }
+    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
+    FILE *fp = fopen(path, "wb");
+    mllm_status st = MLLM_OK;
+    if (!fp) {
+        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open for writing", path);
+    } else {
+        unsigned char len8[8];
+        for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+        bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(json, 1, hlen, fp) == hlen;
+        for (size_t i = hlen; ok && i < padded; i++) ok = fputc(' ', fp) != EOF;
+        for (size_t i = 0; ok && i < n; i++) ok = fwrite(t[i].data, 1, t[i].nbytes, fp) == t[i].nbytes;
+        ok = (fclose(fp) == 0) && ok;
+        if (!ok) {
+            remove(path);
+            st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed", path);
+        }
+    }
+    free(json);
+    free(t);
+    return st;
+}
