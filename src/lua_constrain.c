@@ -78,6 +78,7 @@ static lua_Integer vocab_size_of(lua_State *L, int obj)
  * (a tokenizer) will do. */
 static lvocab *push_vocab(lua_State *L, int obj)
 {
+    if (!lua_istable(L, obj) && !lua_isuserdata(L, obj)) luaL_typeerror(L, obj, "model or tokenizer");
     if (luaL_getsubtable(L, LUA_REGISTRYINDEX, VOCAB_CACHE) == 0) {
         lua_createtable(L, 0, 1);
         lua_pushliteral(L, "k");

@@ -1,0 +1,409 @@
+--- An agent: a model that answers requests by calling Lua functions (tools).
+--
+--     local agent = require("mobilellm.agent")
+--     local a = agent.new(model, { tools = reg, constrain = true })   -- reg: mobilellm.tools
+--     local r = a:run("wake me up at 7:30 tomorrow")
+--     -- r.reply == "Alarm set for 7:30 tomorrow.", r.calls[1].name == "set_alarm",
+--     -- r.calls[1].ok == true, r.calls[1].result == whatever set_alarm returned
+--
+-- The loop, for one assistant turn: generate → parse (the streaming call parser) → validate
+-- the arguments against the tool's schema → call its function under pcall → feed the result
+-- (or the error) back → continue generating, until the turn ends (EOS, a new line, the token
+-- budget) or `max_steps` calls have run. Invalid arguments, unknown tools, malformed calls and
+-- tool errors never stop the loop: they are recorded in `r.calls` and fed back as errors.
+--
+-- The prompt is `mobilellm.chat`'s format (the shipped model's). How a result is fed back —
+-- the convention, chosen to stay inside that format: a turn is
+--
+--     Assistant: <tool_call>NAME(args)</tool_call> REPLY\n
+--
+-- and the tool's result, rendered as text, becomes the beginning of REPLY. Generation stops
+-- right after `</tool_call>`, the tool runs, and then:
+--   * the tool returned nil: nothing is added and the model writes its reply as it was
+--     trained to (a confirmation such as "Alarm set for 7:30.");
+--   * it returned a string: that string is added (" 21 °C and sunny in Porto.") and the model
+--     continues after it; a table is added as JSON, other values with tostring;
+--   * the arguments were invalid, the tool raised, or the call was malformed:
+--     "Error: <message>" is added.
+-- `opts.feedback(call)` may render results differently (return a string, or nil for
+-- nothing). The whole turn text, results included, stays in the conversation, so later turns
+-- see them. A model may write several calls in one turn; each is a step.
+--
+-- Prompt reuse: the tool list is the prompt's first line. It is evaluated once into a base
+-- session; every request starts from `base:fork()` (a copy of its KV cache), so only the
+-- request itself is prefilled. A conversation keeps its session between turns and re-uses
+-- every token whose text did not change (it rewinds to the first difference).
+-- `opts.prompt_cache = path` also saves the base session to a file and restores it next time.
+--
+-- Constrained decoding (`constrain = true`): while the model writes a call, only tokens that
+-- keep it a valid call to a registered tool with valid arguments may be sampled
+-- (`mllm.constraint`); `call = "required"` also makes every turn begin with a call.
+--
+-- Hooks (all optional): `on_text(text)` every piece of reply text as it comes (results fed
+-- back included), `on_call(call)` before a tool runs (return false to refuse it),
+-- `on_result(call)` after (call.ok, call.result or call.error), `on_token(piece, id)` after
+-- each token (return false to stop the turn; a coroutine may yield here — see
+-- examples/game_npc.lua). Errors raised by hooks propagate: they are the caller's bugs.
+-- @module mobilellm.agent
+local core = require("mobilellm.core")
+local chat = require("mobilellm.chat")
+local tools = require("mobilellm.tools")
+
+local M = {}
+
+--- The default rendering of a call's outcome as text fed back to the model (nil: nothing).
+function M.default_feedback(call)
+  if not call.ok then return "Error: " .. tostring(call.error) end
+  local v = call.result
+  if v == nil then return nil end
+  if type(v) == "string" then return v end
+  if type(v) == "table" then
+    local ok, json = pcall(core.json_encode, v)
+    return ok and json or tostring(v)
+  end
+  return tostring(v)
+end
+
+local Agent = {}
+Agent.__index = Agent
+Agent.__name = "mobilellm.Agent"
+
+local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed" }
+
+--- A new agent.
+-- @param model a model (`mllm.load`), or any object with the same `tokenize`, `session`
+--   and `token_piece` methods (the specs use scripted fakes)
+-- @tparam table opts
+--   `tools`: a registry (`mobilellm.tools`), an array of APIs in the apis.json format, or the
+--   path of an apis.json file (then `handlers[name]` gives each tool's function);
+--   `constrain` (false): constrained decoding of calls; `call` ("auto" or "required");
+--   `max_string` (256): longest string argument under constraint;
+--   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
+--   `stop` ({"\n"}): strings that end a turn; `n_ctx`: context of the sessions;
+--   generation options `temperature` (0), `top_k`, `top_p`, `min_p`, `repeat_penalty`, `seed`;
+--   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
+--   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available)
+-- @raise on bad options or tools
+function M.new(model, opts)
+  opts = opts or {}
+  if model == nil then error("agent.new: a model is required", 2) end
+  local reg = opts.tools
+  if type(reg) == "string" or (type(reg) == "table" and not tools.is_registry(reg)) then
+    local r, err = tools.from_apis(reg, opts.handlers)
+    if not r then error("agent.new: " .. err, 2) end
+    reg = r
+  elseif reg == nil then
+    reg = tools.registry()
+  end
+  if opts.call ~= nil and opts.call ~= "auto" and opts.call ~= "required" then
+    error("agent.new: option 'call' must be \"auto\" or \"required\"", 2)
+  end
+  local self = setmetatable({
+    model = model,
+    registry = reg,
+    apis = reg:apis(),
+    opts = opts,
+    max_steps = opts.max_steps or 4,
+    max_tokens = opts.max_tokens or 128,
+    stop = opts.stop or { "\n" },
+    feedback = opts.feedback or M.default_feedback,
+    stats = { requests = 0, base_tokens = 0, base_seconds = 0, reused_tokens = 0, prefilled_tokens = 0 },
+  }, Agent)
+  if type(self.stop) == "string" then self.stop = { self.stop } end
+  if opts.constrain then
+    if not core.constraint then error("agent.new: this build has no constrained decoding (mllm.constraint)", 2) end
+    self.constraint = core.constraint(reg, model, { max_string = opts.max_string })
+    if opts.call == "required" and #reg.tools > 0 then
+      self.first_constraint = core.constraint(reg, model, { max_string = opts.max_string, call = "required" })
+    end
+  end
+  return self
+end
+
+--- The text of the base prompt: the tool list (the first line of every prompt).
+function Agent:base_text()
+  return chat.tools_line(self.apis)
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local d = f:read("a")
+  f:close()
+  return d
+end
+
+-- The base session (the tool list evaluated once) and its ids.
+function Agent:base()
+  if self.base_session then return self.base_session, self.base_ids end
+  local model, text = self.model, self:base_text()
+  local ids = model:tokenize(text, { bos = true })
+  local t0 = os.clock()
+  local s
+  local path = self.opts.prompt_cache
+  if path and slurp(path .. ".txt") == text then
+    local r = model:session({ n_ctx = self.opts.n_ctx, restore = path })
+    if r and r:pos() == #ids then s = r elseif r then r:close() end
+  end
+  if not s then
+    s = assert(model:session({ n_ctx = self.opts.n_ctx }))
+    assert(s:eval(ids))
+    if path and s.save and s:save(path) then
+      local f = io.open(path .. ".txt", "wb")
+      if f then f:write(text) f:close() end
+    end
+  end
+  self.stats.base_tokens = #ids
+  self.stats.base_seconds = os.clock() - t0
+  self.base_session, self.base_ids = s, ids
+  return s, ids
+end
+
+local function common_prefix(a, b, limit)
+  local n = math.min(#a, #b, limit or math.huge)
+  for i = 1, n do
+    if a[i] ~= b[i] then return i - 1 end
+  end
+  return n
+end
+
+local function slice(t, from)
+  local out = {}
+  for i = from, #t do out[#out + 1] = t[i] end
+  return out
+end
+
+-- A session for a new conversation and the ids it holds: a fork of the base when the base
+-- is a prefix of the prompt and forks exist, else a fresh one.
+function Agent:new_session(prompt_ids)
+  local use_fork = self.opts.fork ~= false
+  if use_fork then
+    local base, base_ids = self:base()
+    if base.fork and common_prefix(base_ids, prompt_ids) == #base_ids and #prompt_ids > #base_ids then
+      local s = base:fork()
+      if s then
+        local held = {}
+        for i = 1, #base_ids do held[i] = base_ids[i] end
+        return s, held
+      end
+    end
+  end
+  return assert(self.model:session({ n_ctx = self.opts.n_ctx })), {}
+end
+
+-- Brings session s (holding ids `held`) to the prompt ids: rewinds to the longest common
+-- prefix and returns the ids still to evaluate.
+local function align(s, held, ids)
+  local n = common_prefix(held, ids, s:pos())
+  if n >= #ids then n = #ids - 1 end -- generation needs at least one new token
+  if n < s:pos() then s:rewind(n) end
+  for i = #held, n + 1, -1 do held[i] = nil end
+  return slice(ids, n + 1), n
+end
+
+-- Generation options for one stretch of a turn.
+function Agent:gen_opts(first, budget, no_more_calls)
+  local o = { max_tokens = budget, temperature = self.opts.temperature or 0 }
+  for _, k in ipairs(GEN_KEYS) do
+    if self.opts[k] ~= nil and k ~= "temperature" then o[k] = self.opts[k] end
+  end
+  local stop = {}
+  for i, x in ipairs(self.stop) do stop[i] = x end
+  if no_more_calls then stop[#stop + 1] = "<tool_call>" end
+  if #stop > 0 then o.stop = stop end
+  local c = (first and self.first_constraint) or self.constraint
+  if c and not no_more_calls then o.constraint = c end
+  return o
+end
+
+-- Runs one assistant turn on session s: `prompt` ids are evaluated first; `held` (the ids in
+-- s) grows with everything evaluated. Returns the result table.
+function Agent:turn(s, held, prompt, hooks)
+  local function hook(name)
+    if hooks and hooks[name] ~= nil then return hooks[name] end
+    return self.opts[name]
+  end
+  local model, reg = self.model, self.registry
+  local on_text, on_token, on_call, on_result = hook("on_text"), hook("on_token"), hook("on_call"), hook("on_result")
+  local r = { text = "", reply = "", calls = {}, steps = 0, stop = nil,
+              info = { prompt_tokens = 0, generated_tokens = 0, prefill_seconds = 0, decode_seconds = 0 } }
+  local turn, reply = {}, {}
+  local budget = self.max_tokens
+  local first = true
+  local function add_text(t)
+    if t == "" then return end
+    reply[#reply + 1] = t
+    if on_text then on_text(t) end
+  end
+  while true do
+    local no_more = r.steps >= self.max_steps
+    for _, id in ipairs(prompt) do held[#held + 1] = id end
+    local iter, e2, e3, stream = s:stream(prompt, self:gen_opts(first, budget, no_more))
+    if not iter then
+      for _ = 1, #prompt do held[#held] = nil end
+      r.stop, r.error = "context", e2
+      break
+    end
+    local parser <close> = core.call_parser()
+    local call, perr, cancelled = nil, nil, false
+    -- The generator drops the leading space of the first text it hands out (right for the
+    -- start of a turn, after "Assistant:"); later stretches continue the turn, so put it back.
+    local space = first and "done" or "watch"
+    local function feed(events)
+      for _, ev in ipairs(events) do
+        if ev.type == "text" then add_text(ev.text)
+        elseif ev.type == "call" then call = call or ev.call
+        elseif ev.type == "error" and not call then perr = ev end
+      end
+    end
+    for piece, id in iter, e2, e3, stream do
+      if id then held[#held + 1] = id end
+      if space == "watch" and id and model.token_piece then
+        local tp = model:token_piece(id)
+        if #tp > 0 then space = tp:sub(1, 1) == " " and "add" or "done" end
+      end
+      if space == "add" and #piece > 0 then
+        piece = " " .. piece
+        space = "done"
+      end
+      turn[#turn + 1] = piece
+      feed(parser:feed(piece))
+      if on_token and on_token(piece, id) == false then cancelled = true end
+      if call or perr or cancelled then break end
+    end
+    local info = stream:info()
+    for k, v in pairs(r.info) do r.info[k] = v + (info[k] or 0) end
+    budget = budget - info.generated_tokens
+    if s:pos() < #held then -- tokens that did not fit the context were not evaluated
+      for i = #held, s:pos() + 1, -1 do held[i] = nil end
+    end
+    local ended = not (call or perr or cancelled)
+    feed(parser:finish())
+    first = false
+    local rec
+    if call then
+      rec = { name = call.name, args = call.args, positional = call.positional, raw = call.raw }
+      local args, tool = reg:validate(call)
+      if not args then
+        rec.ok, rec.error = false, tool
+      else
+        rec.args = args
+        if on_call and on_call(rec) == false then
+          rec.ok, rec.error = false, "the call was refused"
+        elseif not tool.fn then
+          rec.ok, rec.error = false, call.name .. ": the tool has no function"
+        else
+          local ok, res = pcall(tool.fn, args, rec)
+          rec.ok = ok
+          if ok then rec.result = res else rec.error = call.name .. ": " .. tostring(res) end
+        end
+      end
+    elseif perr then
+      rec = { ok = false, error = "malformed call: " .. perr.message }
+    end
+    if rec then
+      r.calls[#r.calls + 1] = rec
+      r.steps = r.steps + 1
+      if on_result then on_result(rec) end
+    end
+    if not rec or ended then -- the turn is over (an unclosed call at its end is only reported)
+      r.stop = cancelled and "cancelled" or info.stop
+      if no_more and info.stop == "stop" then r.stop = "steps" end
+      break
+    end
+    if cancelled then r.stop = "cancelled" break end
+    if budget <= 0 then r.stop = "length" break end
+    -- feed the outcome back as the beginning of the reply, then continue
+    local fb = self.feedback(rec)
+    prompt = {}
+    if fb and fb ~= "" then
+      fb = tostring(fb):gsub("[\r\n]+", " ") -- a turn is one line
+      -- the template has a space after "</tool_call>": sentencepiece's dummy prefix gives it;
+      -- a tokenizer without one gets it written out
+      local text
+      for _, t in ipairs { fb, " " .. fb } do
+        prompt = model:tokenize(t, { bos = false })
+        local parts = {}
+        for i, id in ipairs(prompt) do parts[i] = model:token_piece(id) end
+        text = table.concat(parts)
+        if text:sub(1, 1) == " " then break end
+      end
+      turn[#turn + 1] = text
+      add_text(text)
+    end
+  end
+  r.text = table.concat(turn)
+  r.reply = table.concat(reply):gsub("^%s+", ""):gsub("%s+$", "")
+  return r
+end
+
+-- A turn of the conversation `messages` on session s (holding `held`).
+function Agent:respond(s, held, messages, hooks)
+  local text = chat.prompt_text(messages, self.apis)
+  local ids = self.model:tokenize(text, { bos = true })
+  local prompt, reused = align(s, held, ids)
+  self.stats.requests = self.stats.requests + 1
+  self.stats.reused_tokens = self.stats.reused_tokens + reused
+  self.stats.prefilled_tokens = self.stats.prefilled_tokens + #prompt
+  local r = self:turn(s, held, prompt, hooks)
+  r.info.reused_tokens = reused
+  return r
+end
+
+--- Answers one request in a fresh conversation (started from a fork of the base session).
+-- @tparam string request the user's words
+-- @tparam[opt] table hooks overrides of the agent's hooks for this request
+-- @return `{ reply =, text =, calls = { { name =, args =, ok =, result =, error =, raw = } },
+--   steps =, stop =, info = }`: `reply` the text outside calls (results included), `text` the
+--   turn as written, `stop` "eos", "stop" (a stop string: the end of the line), "length",
+--   "context", "steps" (max_steps reached) or "cancelled" (on_token returned false)
+function Agent:run(request, hooks)
+  local messages = { { role = "user", content = request } }
+  local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
+  local s <close>, held = self:new_session(ids)
+  return self:respond(s, held, messages, hooks)
+end
+
+local Conversation = {}
+Conversation.__index = Conversation
+Conversation.__name = "mobilellm.agent.Conversation"
+
+--- A conversation: turns share one session, so the KV cache of earlier turns is reused.
+-- `conv.messages` is the history (`mobilellm.chat` messages; an assistant message's content is
+-- the turn as written, calls and results included).
+function Agent:conversation()
+  return setmetatable({ agent = self, messages = {}, session = nil, held = nil }, Conversation)
+end
+
+--- Sends a user message; returns the result of the assistant's turn (as `Agent:run`).
+function Conversation:send(text, hooks)
+  if self.closed then error("attempt to use a closed conversation", 2) end
+  local a = self.agent
+  self.messages[#self.messages + 1] = { role = "user", content = text }
+  if not self.session then
+    local ids = a.model:tokenize(chat.prompt_text(self.messages, a.apis), { bos = true })
+    self.session, self.held = a:new_session(ids)
+  end
+  local r = a:respond(self.session, self.held, self.messages, hooks)
+  self.messages[#self.messages + 1] = { role = "assistant", content = r.text }
+  return r
+end
+
+--- Frees the conversation's session.
+function Conversation:close()
+  if self.session then self.session:close() end
+  self.session, self.held, self.closed = nil, nil, true
+end
+Conversation.__close = Conversation.close
+Conversation.__gc = Conversation.close
+
+--- Frees the base session and the constraints.
+function Agent:close()
+  if self.base_session then self.base_session:close() end
+  if self.constraint then self.constraint:close() end
+  if self.first_constraint then self.first_constraint:close() end
+  self.base_session, self.constraint, self.first_constraint = nil, nil, nil
+end
+Agent.__close = Agent.close
+
+return M
