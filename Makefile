@@ -26,7 +26,7 @@ CTESTS     := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test ctest demo clean install install-rock bench
+.PHONY: all deps test ctest demo clean install install-rock bench test-neon
 
 PREFIX     ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
@@ -79,6 +79,17 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(LUA) examples/demo.lua
+
+# The NEON kernels, cross-compiled for AArch64 and compared with their scalar
+# twins under qemu-user (installs the cross compiler and qemu when missing).
+NEON_PKGS := gcc-aarch64-linux-gnu qemu-user
+test-neon:
+	@$(MAKE) --no-print-directory deps PKGS="$(NEON_PKGS)"
+	@mkdir -p $(BUILD)/neon
+	aarch64-linux-gnu-gcc -std=c11 -O2 -static -Wall -Wextra -Isrc -Iinclude spec/c/test_kernels.c \
+	  src/kernels/dot_*.c src/kernels/cpu.c src/threadpool.c -lm -lpthread -o $(BUILD)/neon/test_kernels
+	@qemu-aarch64 $(BUILD)/neon/test_kernels > $(BUILD)/neon/test.log || { cat $(BUILD)/neon/test.log; exit 1; }
+	@grep -c '^ok' $(BUILD)/neon/test.log | sed 's/$$/ NEON kernel checks passed under qemu-aarch64/'
 
 # Speed, never a timed test: BENCH_QUICK=1 for a quick subset.
 bench: deps
