@@ -12,7 +12,12 @@ local VARIANTS = {
   { "bf16-tied", dtype = "bf16", share_embedding = true },
   { "mobilellm", dtype = "f16", share_embedding = true, model_type = "mobilellm" },
   { "f32-sharded", dtype = "f32", share_embedding = true },
+  { "bf16-tied-zip64", dtype = "bf16", share_embedding = true, twin = "bf16-tied-safetensors" },
 }
+
+local function twin(v)
+  return DIR .. "/" .. (v.twin or v[1] .. "-safetensors")
+end
 local PROMPT = { 1, 200, 31, 7, 99, 142, 3, 250, 64 }
 
 local function load(dir)
@@ -61,7 +66,7 @@ end
 describe("pytorch_model.bin", function()
   for _, v in ipairs(VARIANTS) do
     it(v[1] .. ": logits are bit-identical to the safetensors twin", function()
-      local bin, st = load(DIR .. "/" .. v[1]), load(DIR .. "/" .. v[1] .. "-safetensors")
+      local bin, st = load(DIR .. "/" .. v[1]), load(twin(v))
       assert.are.equal(v.dtype, bin.config.dtype)
       assert.are.equal(v.share_embedding, bin.config.share_embedding)
       if v.model_type then assert.are.equal(v.model_type, bin.config.model_type) end
@@ -121,7 +126,7 @@ describe("mllm.convert", function()
       assert.is_true(core.convert(DIR .. "/" .. v[1], out .. "/model.safetensors"))
       local conv = load(out)
       assert.are.equal(v.dtype, conv.config.dtype)
-      assert.are.equal(0, n_different(all_logits(conv), all_logits(load(DIR .. "/" .. v[1] .. "-safetensors"))))
+      assert.are.equal(0, n_different(all_logits(conv), all_logits(load(twin(v)))))
       conv:close()
       H.rmdir(out)
     end)
@@ -134,6 +139,21 @@ describe("mllm.convert", function()
     assert.is_true(core.convert(dir, dir .. "/model.safetensors"))
     assert.are.equal(0, n_different(before, all_logits(load(dir))))
     H.rmdir(dir)
+  end)
+
+  it("copies a pre-quantized (Q4_0) safetensors checkpoint as stored", function()
+    local q = H.tmpdir()
+    local m = assert(mllm.load(DIR .. "/mobilellm", { dtype = "q4", threads = 1 }))
+    assert(m:save(q .. "/model.safetensors"))
+    H.write(q .. "/config.json", H.read(DIR .. "/mobilellm/config.json"))
+    local out = H.tmpdir()
+    H.write(out .. "/config.json", H.read(DIR .. "/mobilellm/config.json"))
+    assert.is_true(core.convert(q, out .. "/model.safetensors"))
+    local a, b = load(q), load(out)
+    assert.are.equal("q4", b.config.dtype)
+    assert.are.equal(0, n_different(all_logits(a), all_logits(b)))
+    H.rmdir(q)
+    H.rmdir(out)
   end)
 
   it("returns nil and a message for a missing checkpoint or an unwritable output", function()

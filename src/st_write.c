@@ -2,7 +2,8 @@
  *
  * The tensors come from mllm_checkpoint_open (safetensors, its shards,
  * pytorch_model.bin or its shards) and are written as stored: same names,
- * dtypes and shapes, data copied from the memory maps. The header is what
+ * dtypes (Q8_0/Q4_0 of a pre-quantized safetensors checkpoint too) and
+ * shapes, data copied from the memory maps. The header is what
  * safetensors.c accepts: sorted names, contiguous data_offsets from 0, JSON
  * padded with spaces to a multiple of 8, "__metadata__": {"format": "pt"} as
  * Hugging Face writes it. */
@@ -17,9 +18,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The safetensors dtype of a checkpoint tensor (pre-quantized Q8_0/Q4_0 ones
+ * included); NULL for one the format has no name for. */
 static const char *st_dtype_label(mllm_dtype t)
 {
-    return t == MLLM_F32 ? "F32" : t == MLLM_F16 ? "F16" : "BF16";
+    const char *tag = st_dtype_tag(t);
+    return strcmp(tag, "?") == 0 ? NULL : tag;
 }
 
 static int cmp_tensor_ptr(const void *a, const void *b)
@@ -39,6 +43,14 @@ static mllm_status collect(const st_file *files, size_t n_files, const st_tensor
     for (size_t i = 0; i < n_files; i++)
         for (size_t j = 0; j < files[i].n_tensors; j++) all[k++] = &files[i].tensors[j];
     qsort(all, total, sizeof *all, cmp_tensor_ptr);
+    for (size_t i = 0; i < total; i++)
+        if (!st_dtype_label(all[i]->dtype)) {
+            mllm_status st = mllm_fail(err, errlen, MLLM_ERR_TENSOR,
+                                       "tensor '%s' has an unknown dtype (%d)", all[i]->name,
+                                       (int)all[i]->dtype);
+            free(all);
+            return st;
+        }
     for (size_t i = 1; i < total; i++)
         if (strcmp(all[i - 1]->name, all[i]->name) == 0) {
             free(all);

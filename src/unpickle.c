@@ -25,8 +25,8 @@ typedef enum {
     PV_NONE, PV_BOOL, PV_INT, PV_STR, PV_TUPLE, PV_LIST, PV_DICT, PV_GLOBAL, PV_STORAGE, PV_TENSOR
 } pv_kind;
 
-static const char *const kind_names[] = {
-    "None", "bool", "int", "str", "tuple", "list", "dict", "global", "storage", "tensor"
+static const char *const kind_names[] = {  /* with their article, for messages */
+    "None", "a bool", "an int", "a str", "a tuple", "a list", "a dict", "a global", "a storage", "a tensor"
 };
 
 /* The globals a state dict may name, and what REDUCE does with each. */
@@ -43,6 +43,15 @@ static const struct { const char *module, *name; } globals[] = {
 #define N_GLOBALS (sizeof globals / sizeof globals[0])
 
 typedef struct pv pv;
+
+/* A tensor's arguments, kept apart so that every other value stays small. */
+typedef struct pv_tensor {
+    const pv *storage;
+    uint64_t offset;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS], stride[ST_MAX_DIMS];
+} pv_tensor;
+
 struct pv {
     pv_kind kind;
     union {
@@ -51,12 +60,7 @@ struct pv {
         struct { pv **item; size_t n, cap; } seq;   /* TUPLE, LIST; DICT: key, value pairs */
         pk_global global;
         struct { mllm_dtype dtype; const pv *key; uint64_t numel; } storage;
-        struct {
-            const pv *storage;
-            uint64_t offset;
-            int ndim;
-            int64_t shape[ST_MAX_DIMS], stride[ST_MAX_DIMS];
-        } tensor;
+        pv_tensor *tensor;
     } u;
 };
 
@@ -202,6 +206,7 @@ static void free_value(pv *v)
 {
     if (v->kind == PV_STR) free(v->u.str.s);
     if (v->kind == PV_TUPLE || v->kind == PV_LIST || v->kind == PV_DICT) free(v->u.seq.item);
+    if (v->kind == PV_TENSOR) free(v->u.tensor);
     free(v);
 }
 
@@ -468,23 +473,24 @@ static mllm_status rebuild_tensor(unpickler *u, const pv *args)
     if (n != 6 && n != 7)
         return fail(u, "_rebuild_tensor_v2 takes 6 or 7 arguments, got %zu", n);
     if (a[0]->kind != PV_STORAGE)
-        return fail(u, "_rebuild_tensor_v2 needs a storage, got a %s", kind_names[a[0]->kind]);
+        return fail(u, "_rebuild_tensor_v2 needs a storage, got %s", kind_names[a[0]->kind]);
     if (a[1]->kind != PV_INT || a[1]->u.i < 0)
         return fail(u, "_rebuild_tensor_v2 needs a non-negative storage offset");
     pv *t = new_value(u, PV_TENSOR);
     if (!t) return u->status;
+    if (!(t->u.tensor = calloc(1, sizeof *t->u.tensor))) return nomem(u);
     int ns = 0;
-    if (!int_tuple(a[2], ST_MAX_DIMS, t->u.tensor.shape, &t->u.tensor.ndim))
+    if (!int_tuple(a[2], ST_MAX_DIMS, t->u.tensor->shape, &t->u.tensor->ndim))
         return fail(u, "a tensor size must be a tuple of at most %d integers", ST_MAX_DIMS);
-    if (!int_tuple(a[3], ST_MAX_DIMS, t->u.tensor.stride, &ns) || ns != t->u.tensor.ndim)
+    if (!int_tuple(a[3], ST_MAX_DIMS, t->u.tensor->stride, &ns) || ns != t->u.tensor->ndim)
         return fail(u, "a tensor stride must be a tuple of integers as long as its size");
     if (a[4]->kind != PV_BOOL) return fail(u, "requires_grad must be a bool");
     if (!empty_dict_or_none(a[5], false))
         return fail(u, "a tensor's backward hooks must be an empty OrderedDict");
     if (n == 7 && !empty_dict_or_none(a[6], true))
         return fail(u, "tensor metadata must be empty");
-    t->u.tensor.storage = a[0];
-    t->u.tensor.offset = (uint64_t)a[1]->u.i;
+    t->u.tensor->storage = a[0];
+    t->u.tensor->offset = (uint64_t)a[1]->u.i;
     return push(u, t);
 }
 
@@ -501,8 +507,8 @@ static void format_dims(char *out, size_t cap, const int64_t *v, int n)
  * offset + numel <= the storage's elements, all without overflow. */
 static mllm_status check_layout(unpickler *u, const char *name, const pv *v)
 {
-    int nd = v->u.tensor.ndim;
-    const int64_t *size = v->u.tensor.shape, *stride = v->u.tensor.stride;
+    int nd = v->u.tensor->ndim;
+    const int64_t *size = v->u.tensor->shape, *stride = v->u.tensor->stride;
     uint64_t numel = 1;
     for (int d = 0; d < nd; d++) {
         if (size[d] < 0) return fail(u, "tensor '%s' has a negative size (%lld)", name, (long long)size[d]);
@@ -523,8 +529,8 @@ static mllm_status check_layout(unpickler *u, const char *name, const pv *v)
                             got, exp);
             }
     }
-    const pv *s = v->u.tensor.storage;
-    uint64_t off = v->u.tensor.offset, have = s->u.storage.numel;
+    const pv *s = v->u.tensor->storage;
+    uint64_t off = v->u.tensor->offset, have = s->u.storage.numel;
     if (off > have || numel > have - off) {
         char key[96];
         return fail(u, "tensor '%s' (%llu elements at offset %llu) reaches past its storage '%s' of %llu elements",
@@ -539,7 +545,7 @@ static mllm_status op_reduce(unpickler *u)
 {
     pv *args = pop(u, "REDUCE"), *fn = args ? pop(u, "REDUCE") : NULL;
     if (!fn) return u->status;
-    if (fn->kind != PV_GLOBAL) return fail(u, "REDUCE calls a %s, not a known global", kind_names[fn->kind]);
+    if (fn->kind != PV_GLOBAL) return fail(u, "REDUCE calls %s, not a known global", kind_names[fn->kind]);
     if (args->kind != PV_TUPLE) return fail(u, "REDUCE arguments must be a tuple");
     char g[96];
     switch (fn->u.global) {
@@ -563,7 +569,7 @@ static mllm_status set_items(unpickler *u, size_t from, const char *op)
 {
     if (from == 0 || from - 1 < floor_(u)) return fail(u, "%s without a dict below its items", op);
     pv *d = u->stack[from - 1];
-    if (d->kind != PV_DICT) return fail(u, "%s on a %s", op, kind_names[d->kind]);
+    if (d->kind != PV_DICT) return fail(u, "%s on %s", op, kind_names[d->kind]);
     if ((u->sp - from) % 2) return fail(u, "%s with an odd number of values", op);
     for (size_t i = from; i < u->sp; i++)
         if (seq_push(u, d, u->stack[i])) return u->status;
@@ -575,7 +581,7 @@ static mllm_status append_items(unpickler *u, size_t from, const char *op)
 {
     if (from == 0 || from - 1 < floor_(u)) return fail(u, "%s without a list below its items", op);
     pv *l = u->stack[from - 1];
-    if (l->kind != PV_LIST) return fail(u, "%s on a %s", op, kind_names[l->kind]);
+    if (l->kind != PV_LIST) return fail(u, "%s on %s", op, kind_names[l->kind]);
     for (size_t i = from; i < u->sp; i++)
         if (seq_push(u, l, u->stack[i])) return u->status;
     u->sp = from;
@@ -589,8 +595,8 @@ static mllm_status op_build(unpickler *u)
     pv *state = pop(u, "BUILD");
     pv *obj = state ? top(u, "BUILD") : NULL;
     if (!obj) return u->status;
-    if (obj->kind != PV_DICT) return fail(u, "BUILD on a %s", kind_names[obj->kind]);
-    if (state->kind != PV_DICT && state->kind != PV_NONE) return fail(u, "BUILD with a %s state", kind_names[state->kind]);
+    if (obj->kind != PV_DICT) return fail(u, "BUILD on %s", kind_names[obj->kind]);
+    if (state->kind != PV_DICT && state->kind != PV_NONE) return fail(u, "BUILD with %s as its state", kind_names[state->kind]);
     return MLLM_OK;
 }
 
@@ -722,31 +728,31 @@ void pk_state_dict_free(pk_state_dict *sd)
 static mllm_status to_state_dict(unpickler *u, const pv *d, pk_state_dict *out)
 {
     u->op_at = SIZE_MAX;
-    if (d->kind != PV_DICT) return fail(u, "the pickle holds a %s, not a state dict", kind_names[d->kind]);
+    if (d->kind != PV_DICT) return fail(u, "the pickle holds %s, not a state dict", kind_names[d->kind]);
     size_t n = d->u.seq.n / 2;
     out->tensors = n ? calloc(n, sizeof *out->tensors) : NULL;
     if (n && !out->tensors) return nomem(u);
     for (size_t i = 0; i < n; i++) {
         const pv *k = d->u.seq.item[2 * i], *v = d->u.seq.item[2 * i + 1];
-        if (k->kind != PV_STR) return fail(u, "a state dict key is a %s, not a name", kind_names[k->kind]);
+        if (k->kind != PV_STR) return fail(u, "a state dict key is %s, not a name", kind_names[k->kind]);
         char nm[96];
         printable(nm, sizeof nm, k->u.str.s, k->u.str.len);
         if (v->kind != PV_TENSOR)
-            return fail(u, "state dict entry '%s' is a %s, not a tensor", nm, kind_names[v->kind]);
+            return fail(u, "state dict entry '%s' is %s, not a tensor", nm, kind_names[v->kind]);
         mllm_status st = check_layout(u, nm, v);
         if (st) return st;
         pk_tensor *t = &out->tensors[i];
         out->n = i + 1;
-        const pv *s = v->u.tensor.storage;
+        const pv *s = v->u.tensor->storage;
         t->name = strdup(k->u.str.s);
         t->storage_key = strdup(s->u.storage.key->u.str.s);
         if (!t->name || !t->storage_key)
             return nomem(u);
         t->dtype = s->u.storage.dtype;
         t->storage_numel = s->u.storage.numel;
-        t->offset = v->u.tensor.offset;
-        t->ndim = v->u.tensor.ndim;
-        memcpy(t->shape, v->u.tensor.shape, sizeof t->shape);
+        t->offset = v->u.tensor->offset;
+        t->ndim = v->u.tensor->ndim;
+        memcpy(t->shape, v->u.tensor->shape, sizeof t->shape);
     }
     return MLLM_OK;
 }

@@ -23,6 +23,8 @@ Variants (vocab 256; dims kept tiny so that everything stays a few hundred KB):
                   share_embedding, no lm_head.weight, F16
     f32-sharded   two .bin shards (plain dicts, as transformers writes them) and
                   pytorch_model.bin.index.json
+    bf16-tied-zip64   bf16-tied's archive rewritten with every ZIP64 field in use (its twin
+                  is bf16-tied-safetensors)
 """
 
 import collections
@@ -284,6 +286,46 @@ def rezip(src, dst, drop=(), compress=False, replace=None):
     write_zip(dst, recs, compress)
 
 
+def write_zip64(src, dst):
+    """src's records rewritten in full ZIP64 form: every size and offset in the central
+    directory and local headers saturated (0xFFFFFFFF) and given in ZIP64 extra fields, the
+    classic end record saturated too, data aligned to 64 bytes as torch aligns it. torch
+    writes these fields only past 4 GB, so this is how a small fixture exercises them."""
+    with zipfile.ZipFile(src) as z:
+        recs = [(i.filename.encode(), z.read(i.filename), i.CRC) for i in z.infolist()]
+    out, central = bytearray(), bytearray()
+    sat = 0xFFFFFFFF
+    for name, data, crc in recs:
+        off = len(out)
+        extra = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+        pad = (-(off + 30 + len(name) + len(extra) + 4)) % 64
+        extra += struct.pack("<HH", 0x4246, pad) + b"Z" * pad
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0x21, crc, sat, sat, len(name),
+                           len(extra)) + name + extra + data
+        cextra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), off)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0x21, crc, sat, sat,
+                               len(name), len(cextra), 0, 0, 0, 0, sat) + name + cextra
+    cd_off, n = len(out), len(recs)
+    out += central
+    eocd64 = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, len(central), cd_off)
+    out += struct.pack("<IIQI", 0x07064B50, 0, eocd64, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, sat, sat, 0)
+    open(dst, "wb").write(out)
+
+
+def build_zip64():
+    d = os.path.join(OUT, "bf16-tied-zip64")
+    fresh_dir(d)
+    shutil.copy(os.path.join(OUT, "bf16-tied", "config.json"), d)
+    write_zip64(os.path.join(OUT, "bf16-tied", "pytorch_model.bin"), os.path.join(d, "pytorch_model.bin"))
+    a = torch.load(os.path.join(OUT, "bf16-tied", "pytorch_model.bin"))
+    b = torch.load(os.path.join(d, "pytorch_model.bin"))  # torch (miniz) reads it back
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    with zipfile.ZipFile(os.path.join(d, "pytorch_model.bin")) as z:
+        assert z.testzip() is None
+
+
 def build_hostile(tmp):
     """Each case: (file, what the spec expects in the message). Returns the data.pkl seeds."""
     d = os.path.join(OUT, "hostile")
@@ -329,9 +371,13 @@ def build_hostile(tmp):
     rezip(full, os.path.join(d, "compressed.bin"), compress=True)
     # 10. a storage type that is not F32/F16/BF16
     torch.save({"model.norm.weight": torch.ones(16, dtype=torch.float64)}, os.path.join(d, "double.bin"))
-    # 11. the pre-1.6 (non-zip) torch.save format
-    torch.save({"model.norm.weight": torch.ones(16)}, os.path.join(d, "legacy.bin"),
-               _use_new_zipfile_serialization=False)
+    # 11. the pre-1.6 (non-zip) torch.save format: its leading pickles (magic number, protocol
+    # version, sys_info) as torch writes them; the rest of such a file holds storage keys made
+    # from memory addresses, which would make the fixture differ on every run
+    legacy = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+    legacy += pickle.dumps({"protocol_version": 1001, "little_endian": True,
+                            "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2)
+    open(os.path.join(d, "legacy.bin"), "wb").write(legacy)
     # 12. a storage record shorter than the pickle says
     rezip(full, os.path.join(d, "short-storage.bin"), replace={"full/data/0": b"\0" * 8})
     # 13. a big-endian archive
@@ -355,6 +401,7 @@ def main():
     for v in VARIANTS:
         for f in build_variant(v):
             seeds[v["name"] + "-" + os.path.basename(f)[:-4]] = data_pkl(f)
+    build_zip64()
     seeds.update(build_hostile(tmp))
     # a few pickles of other shapes the opcodes allow
     seeds["list-appends"] = pickle.dumps([1, 2, [3, 4], {"a": None, "b": True}], protocol=2)
@@ -365,6 +412,9 @@ def main():
     # whole archives: the harness runs the zip reader on inputs that start with "PK"
     shutil.copy(os.path.join(tmp, "full.bin"), os.path.join(CORPUS, "archive-torch.zip"))
     shutil.copy(os.path.join(tmp, "good.bin"), os.path.join(CORPUS, "archive-zipfile.zip"))
+    write_zip(os.path.join(CORPUS, "archive-empty.zip"), [])  # once hit qsort(NULL, 0)
+    write_zip64(os.path.join(tmp, "good.bin"), os.path.join(CORPUS, "archive-zip64.zip"))
+    shutil.copy(os.path.join(OUT, "hostile", "big-endian.bin"), os.path.join(CORPUS, "archive-byteorder.zip"))
     shutil.copy(os.path.join(OUT, "hostile", "compressed.bin"), os.path.join(CORPUS, "archive-deflated.zip"))
     shutil.rmtree(tmp)
     total = 0
