@@ -202,3 +202,13 @@ test-valgrind: deps-valgrind
 	  --errors-for-leak-kinds=definite --error-exitcode=1 $(BUILD)/ctest/test_lifecycle 2>&1 \
 	  | tee $(BUILD)/valgrind.log; \
 	grep -qE "definitely lost: 0 bytes|All heap blocks were freed" $(BUILD)/valgrind.log
+
+# The C host of examples/game_npc.lua: a small "game engine" embedding Lua 5.4.
+HOST       := $(BUILD)/examples/host
+HOST_FLAGS := $(shell pkg-config --cflags --libs lua5.4 2>/dev/null || echo -I/usr/include/lua5.4 -llua5.4)
+.PHONY: examples
+examples: $(MODULE) $(HOST)
+
+$(HOST): examples/host/host.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -Wshadow $< -o $@ $(HOST_FLAGS)

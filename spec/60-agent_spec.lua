@@ -431,3 +431,53 @@ describe("agent loop (real model, random weights)", function()
     assert.are.same({ 0, 0 }, { a.constraint:stats().dead_ends, a.first_constraint:stats().dead_ends })
   end)
 end)
+
+-- ---------------------------------------------------------------- the examples
+
+describe("examples", function()
+  local wired = core.constraint and (function()
+    local m = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
+    local c = core.constraint({}, m)
+    m:generate("x", { max_tokens = 1, constraint = c })
+    return c:stats().free > 0
+  end)()
+
+  it("game_npc.lua thinks over several frames within its budget and acts through the game", function()
+    local npcm = dofile("examples/game_npc.lua")
+    local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
+    local acts, out = {}, {}
+    local game = {
+      give_item = function(item, count) acts[#acts + 1] = "give " .. item .. " " .. count return "given" end,
+      move_to = function(place) acts[#acts + 1] = "move " .. place end,
+    }
+    local ticks = 0
+    local summary = npcm.run_demo(model, game, {
+      call = "required", budget = 0.0005, print = function(l) out[#out + 1] = l end,
+      clock = function() ticks = ticks + 1 return ticks * 0.001 end, -- every token spends the budget
+    })
+    assert.are.equal(2, summary.answered)
+    assert.is_true(summary.busy_frames >= 10, "generation is spread over frames")
+    -- one token per frame, plus the frame that finishes each answer
+    assert.are.equal(summary.tokens + summary.answered, summary.busy_frames, table.concat(out, "\n"))
+    if wired then
+      assert.is_true(#out >= 6)
+      local calls = 0
+      for _, l in ipairs(out) do if l:find("^%[frame +%d+%]   [%w_]+%(") then calls = calls + 1 end end
+      assert.is_true(calls >= 2, table.concat(out, "\n"))
+    end
+  end)
+
+  it("the C host (make examples) runs the NPC script frame by frame", function()
+    assert.is_true(os.execute("make --no-print-directory -s examples >/dev/null"))
+    local p = io.popen("build/examples/host " .. H.FIXTURES .. "/bf16-vocab32k 2 2>&1; echo \"exit $?\"")
+    local out = p:read("a")
+    p:close()
+    assert.truthy(out:find("exit 0\n$"), out)
+    assert.truthy(out:find("2 of 2 lines answered", 1, true), out)
+    assert.is_true(tonumber(out:match("(%d+) spent thinking")) >= 2, out)
+    if wired then
+      local _, ok_calls = out:gsub("call <tool_call>[%w_]+%b()</tool_call>: ok", "")
+      assert.are.equal(2, ok_calls, out)
+    end
+  end)
+end)
