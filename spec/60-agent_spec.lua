@@ -408,6 +408,28 @@ describe("agent loop (real model, random weights)", function()
     assert.truthy(({ eos = true, stop = true, length = true, steps = true })[r.stop])
   end)
 
+  it("saves the tool prompt's session and restores it in a new agent (prompt_cache)", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/tools.session"
+    local a1 = agent.new(model, { tools = reg, max_tokens = 4, prompt_cache = path })
+    local r1 = a1:run("hello")
+    assert.is_falsy(a1.stats.base_restored)
+    local a2 = agent.new(model, { tools = reg, max_tokens = 4, prompt_cache = path })
+    local r2 = a2:run("hello")
+    assert.is_true(a2.stats.base_restored)
+    assert.are.equal(r1.text, r2.text)
+    assert.are.equal(#a2.base_ids, r2.info.reused_tokens)
+    -- another tool list does not take the saved state
+    local other = tools.registry { { name = "ping" } }
+    local a3 = agent.new(model, { tools = other, max_tokens = 4, prompt_cache = dir .. "/other.session" })
+    H.write(dir .. "/other.session.txt", a2:base_text()) -- a stale text file: refused
+    os.execute("cp '" .. path .. "' '" .. dir .. "/other.session'")
+    a3:run("hello")
+    assert.is_falsy(a3.stats.base_restored)
+    a1:close() a2:close() a3:close()
+    H.rmdir(dir)
+  end)
+
   local wired = core.constraint and (function()
     local c = core.constraint(reg, model)
     model:generate("x", { max_tokens = 1, constraint = c })

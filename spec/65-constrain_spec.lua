@@ -58,6 +58,21 @@ describe_c("mllm.constraint", function()
     end
   end)
 
+  it("accepts every call of the held-out set as the chat template writes it", function()
+    local c = constraint(apis)
+    local n = 0
+    for line in io.lines("data/api-calling/test.jsonl") do
+      local call = core.json_decode(line).expected.call
+      if call ~= core.null then
+        local text = chat.render_assistant(call, "Done.", apis)
+        local where, msg = c:check(text)
+        assert.are.equal("free", where, tostring(msg) .. " in " .. text)
+        n = n + 1
+      end
+    end
+    assert.is_true(n > 1000)
+  end)
+
   it("reads apis arrays, apis documents and registries alike", function()
     local doc = assert(core.json_decode(H.read(APIS)))
     local text = '<tool_call>navigate(destination="x", mode="walking")</tool_call>'

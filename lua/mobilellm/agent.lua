@@ -144,6 +144,7 @@ function Agent:base()
   if path and slurp(path .. ".txt") == text then
     local r = model:session({ n_ctx = self.opts.n_ctx, restore = path })
     if r and r:pos() == #ids then s = r elseif r then r:close() end
+    self.stats.base_restored = s ~= nil
   end
   if not s then
     s = assert(model:session({ n_ctx = self.opts.n_ctx }))
