@@ -6,7 +6,8 @@ LUA        ?= lua5.4
 BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
 CXX        ?= g++
-PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config
+PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
+              tmux
 OPT        ?= -O2
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
@@ -26,11 +27,12 @@ CTESTS     := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test ctest demo clean install install-rock bench test-neon
+.PHONY: all deps test ctest demo clean install install-rock bench test-neon lint docs
 
 PREFIX     ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(PREFIX)/share/lua/5.4
+INST_BINDIR ?= $(PREFIX)/bin
 
 all: $(MODULE)
 
@@ -96,11 +98,25 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	$(LUA) tools/bench.lua
 
-# `make install PREFIX=...` without LuaRocks; luarocks uses install-rock.
+# `make install PREFIX=...` without LuaRocks; luarocks uses install-rock. The CLI
+# learns where the modules went (LuaRocks' wrapper sets the paths itself).
 install install-rock: all
-	install -d $(DESTDIR)$(INST_LIBDIR)/mobilellm $(DESTDIR)$(INST_LUADIR)/mobilellm
-	install -m 755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so
-	install -m 644 lua/mobilellm/*.lua $(DESTDIR)$(INST_LUADIR)/mobilellm/
+	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm" "$(DESTDIR)$(INST_BINDIR)"
+	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
+	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
+	sed 's|^local LUADIR, LIBDIR = nil, nil.*|local LUADIR, LIBDIR = "$(INST_LUADIR)", "$(INST_LIBDIR)"|' \
+	  bin/mobilellm > "$(DESTDIR)$(INST_BINDIR)/mobilellm"
+	chmod 755 "$(DESTDIR)$(INST_BINDIR)/mobilellm"
+
+# luacheck (Debian's lua-check) on all Lua code; .luacheckrc has the settings.
+lint:
+	@$(MAKE) --no-print-directory deps PKGS=lua-check
+	luacheck lua bin/mobilellm tools examples spec .luacheckrc config.ld
+
+# The reference of the Lua API (LDoc comments), in build/docs/index.html.
+docs:
+	@$(MAKE) --no-print-directory deps PKGS=lua-ldoc
+	ldoc .
 
 clean:
 	rm -rf $(BUILD)

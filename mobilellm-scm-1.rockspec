@@ -9,7 +9,8 @@ description = {
    detailed = [[
 A Lua 5.4 extension module in C that loads MobileLLM / LLaMA-style checkpoints
 (Hugging Face safetensors), tokenizes with sentencepiece, generates text and
-parses the function calls the model writes.
+parses the function calls the model writes; with the `mobilellm` command line
+(info, run, chat, agent, convert, bench, eval).
 ]],
    license = "MIT",
 }
@@ -35,5 +36,6 @@ build = {
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
+      INST_BINDIR = "$(BINDIR)",   -- bin/mobilellm; LuaRocks wraps it with the tree's paths
    },
 }

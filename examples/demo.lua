@@ -58,7 +58,7 @@ local requests = {
 for _, request in ipairs(requests) do
   local prompt = chat.prompt_text({ { role = "user", content = request } }, apis)
   local answer, info = model:generate(prompt, { max_tokens = 64, temperature = 0 })
-  local call, reply, err = chat.parse_answer(answer)
+  local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)
   print("Assistant: " .. answer)
   if call then

@@ -171,7 +171,8 @@ local function main(args)
   local inv = {}
   for k, v in pairs(state.inventory) do inv[#inv + 1] = v .. " " .. k end
   table.sort(inv)
-  print("player inventory: " .. (#inv > 0 and table.concat(inv, ", ") or "empty") .. "; the NPC is at the " .. state.place)
+  print("player inventory: " .. (#inv > 0 and table.concat(inv, ", ") or "empty") .. "; the NPC is at the "
+    .. state.place)
 end
 
 if arg and arg[0] and arg[0]:find("game_npc%.lua$") then main(arg) end

@@ -112,6 +112,11 @@ typedef struct mllm_model_params {
     const char *dtype;           /* compute format of the matrices: NULL or "auto" = as
                                     stored; "f32", "f16", "bf16", "q8" or "q4" (quantized
                                     on load, 32 weights per block with a scale) */
+    /* Called as loading proceeds with the fraction done (0..1); returning
+     * false cancels the load (mllm_model_load then fails with MLLM_ERR_ARG
+     * and "loading cancelled"). NULL = none. */
+    bool (*progress)(float fraction, void *ud);
+    void *progress_ud;
 } mllm_model_params;
 
 mllm_model_params mllm_model_default_params(void);

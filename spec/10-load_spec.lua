@@ -229,11 +229,38 @@ describe("mllm.load", function()
     for _ = 1, 20 do
       local m = assert(mllm.load(H.FIXTURES .. "/bf16-headdim"))
       local s = m:session({ n_ctx = 16 })
-      m = nil
+      m = nil -- luacheck: ignore 311
       collectgarbage()
       assert(s:eval({ 5, 6 }))
-      s = nil
+      s = nil -- luacheck: ignore 311
       collectgarbage()
     end
+  end)
+end)
+
+describe("mllm.load on_progress", function()
+  it("reports increasing fractions ending at 1", function()
+    local seen = {}
+    local m = assert(mllm.load(H.FIXTURES .. "/f32-ls", { on_progress = function(f) seen[#seen + 1] = f end }))
+    assert.is_true(#seen >= 2)
+    for i = 2, #seen do assert.is_true(seen[i] >= seen[i - 1]) end
+    assert.are.equal(1, seen[#seen])
+    m:close()
+  end)
+
+  it("cancels the load when the callback returns false", function()
+    local ok, err = pcall(mllm.load, H.FIXTURES .. "/f32-ls", { on_progress = function() return false end })
+    assert.is_false(ok)
+    assert.matches("loading cancelled", err, 1, true)
+  end)
+
+  it("passes the callback's own error on, after cleaning up", function()
+    for _ = 1, 20 do
+      local ok, err = pcall(mllm.load, H.FIXTURES .. "/f32-ls", { on_progress = function() error("stop here") end })
+      assert.is_false(ok)
+      assert.matches("stop here", err)
+    end
+    assert.has_error(function() mllm.load(H.FIXTURES .. "/f32-ls", { on_progress = 3 }) end,
+      "option 'on_progress' must be a function, got number")
   end)
 end)

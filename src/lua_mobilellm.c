@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 
 int mllm_lua_open_calls(lua_State *L);
 int mllm_lua_open_json(lua_State *L);
+int mllm_lua_open_constrain(lua_State *L);
+int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
 int mllm_lua_open_convert(lua_State *L);
 
 typedef struct { mllm_model *m; } lmodel;
@@ -167,6 +170,8 @@ static int32_t *read_ids(lua_State *L, int i, int vocab, size_t *n)
     luaL_checktype(L, i, LUA_TTABLE);
     lua_Integer len = luaL_len(L, i);
     if (len < 0) len = 0;
+    if (len > INT_MAX)  /* a __len metamethod can claim anything: keep len * 4 from wrapping */
+        luaL_error(L, "an array of %I token ids is too long (limit %d)", (LUAI_UACINT)len, INT_MAX);
     int32_t *ids = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *ids, 0);
     for (lua_Integer k = 1; k <= len; k++) {
         lua_geti(L, i, k);
@@ -223,6 +228,25 @@ static void push_config(lua_State *L, const mllm_model *m)
     lua_pushboolean(L, mllm_model_tokenizer(m) != NULL); lua_setfield(L, -2, "has_tokenizer");
 }
 
+/* The Lua on_progress callback runs under pcall: a Lua error must never
+ * unwind through mllm_model_load's C frames (they own memory). */
+typedef struct { lua_State *L; int fn; int failed; } progress_ctx;
+
+static bool lua_progress(float fraction, void *ud)
+{
+    progress_ctx *pc = ud;
+    lua_State *L = pc->L;
+    lua_pushvalue(L, pc->fn);
+    lua_pushnumber(L, fraction);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        pc->failed = 1;  /* the error stays on the stack, raised after the load unwinds */
+        return false;
+    }
+    bool go_on = !(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1));
+    lua_pop(L, 1);
+    return go_on;
+}
+
 /* mllm.load(dir [, opts]) -> model | nil, message */
 static int l_load(lua_State *L)
 {
@@ -233,11 +257,25 @@ static int l_load(lua_State *L)
     p.tokenizer_path = opt_str(L, 2, "tokenizer");
     p.require_tokenizer = opt_bool(L, 2, "require_tokenizer", false);
     p.dtype = opt_str(L, 2, "dtype");
+    progress_ctx pc = { L, 0, 0 };
+    if (!lua_isnoneornil(L, 2)) {
+        lua_getfield(L, 2, "on_progress");
+        if (lua_isfunction(L, -1)) {
+            pc.fn = lua_gettop(L);
+            p.progress = lua_progress;
+            p.progress_ud = &pc;
+        } else if (!lua_isnil(L, -1)) {
+            return luaL_error(L, "option 'on_progress' must be a function, got %s", luaL_typename(L, -1));
+        } else {
+            lua_pop(L, 1);
+        }
+    }
     lmodel *lm = lua_newuserdatauv(L, sizeof *lm, 1);  /* created closed, then filled */
     lm->m = NULL;
     luaL_setmetatable(L, MODEL_MT);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_model_load(dir, &p, &lm->m, err, sizeof err);
+    if (pc.failed) return lua_error(L);  /* the callback's own error, now that C has cleaned up */
     if (st) return fail(L, st, err);
     push_config(L, lm->m);
     lua_setiuservalue(L, -2, 1);
@@ -302,13 +340,20 @@ static const mllm_tokenizer *checktok(lua_State *L, int i)
     return lt->t;
 }
 
+/* The tokenizer of the object at index 1 (a model or a tokenizer), or raise.
+ * Fetched again after anything that may run Lua code (an option's __index,
+ * an id array's metamethods), which may have closed the object. */
+typedef const mllm_tokenizer *(*tok_getter)(lua_State *L, int i);
+
 /* tokenize(text [, { bos = false }]) -> ids; on a model or a tokenizer */
-static int tokenize_with(lua_State *L, const mllm_tokenizer *t)
+static int tokenize_with(lua_State *L, tok_getter get)
 {
+    get(L, 1);
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     check_opts(L, 3);
     bool bos = opt_bool(L, 3, "bos", false);
+    const mllm_tokenizer *t = get(L, 1);
     void **box = newbox(L);
     size_t n;
     char err[MLLM_ERRLEN];
@@ -319,10 +364,11 @@ static int tokenize_with(lua_State *L, const mllm_tokenizer *t)
 }
 
 /* detokenize(ids) -> text */
-static int detokenize_with(lua_State *L, const mllm_tokenizer *t)
+static int detokenize_with(lua_State *L, tok_getter get)
 {
     size_t n;
-    int32_t *ids = read_ids(L, 2, mllm_tokenizer_vocab_size(t), &n);
+    int32_t *ids = read_ids(L, 2, mllm_tokenizer_vocab_size(get(L, 1)), &n);
+    const mllm_tokenizer *t = get(L, 1);
     void **box = newbox(L);
     size_t len;
     char err[MLLM_ERRLEN];
@@ -333,8 +379,9 @@ static int detokenize_with(lua_State *L, const mllm_tokenizer *t)
 }
 
 /* piece(id) -> the bytes the token adds to running text */
-static int piece_with(lua_State *L, const mllm_tokenizer *t)
+static int piece_with(lua_State *L, tok_getter get)
 {
+    const mllm_tokenizer *t = get(L, 1);
     lua_Integer id = luaL_checkinteger(L, 2);
     char buf[256];
     int n = (id < 0 || id > INT32_MAX) ? -1 : mllm_tokenizer_piece(t, (int32_t)id, buf, sizeof buf);
@@ -345,12 +392,12 @@ static int piece_with(lua_State *L, const mllm_tokenizer *t)
     return 1;
 }
 
-static int model_tokenize(lua_State *L) { return tokenize_with(L, model_tok(L, 1)); }
-static int model_detokenize(lua_State *L) { return detokenize_with(L, model_tok(L, 1)); }
-static int model_token_piece(lua_State *L) { return piece_with(L, model_tok(L, 1)); }
-static int tok_encode(lua_State *L) { return tokenize_with(L, checktok(L, 1)); }
-static int tok_decode(lua_State *L) { return detokenize_with(L, checktok(L, 1)); }
-static int tok_piece(lua_State *L) { return piece_with(L, checktok(L, 1)); }
+static int model_tokenize(lua_State *L) { return tokenize_with(L, model_tok); }
+static int model_detokenize(lua_State *L) { return detokenize_with(L, model_tok); }
+static int model_token_piece(lua_State *L) { return piece_with(L, model_tok); }
+static int tok_encode(lua_State *L) { return tokenize_with(L, checktok); }
+static int tok_decode(lua_State *L) { return detokenize_with(L, checktok); }
+static int tok_piece(lua_State *L) { return piece_with(L, checktok); }
 
 static int tok_vocab_size(lua_State *L)
 {
@@ -530,6 +577,7 @@ static int session_eval(lua_State *L)
     size_t n;
     const mllm_config *c = mllm_model_config(mllm_session_model(ls->s));
     int32_t *ids = read_ids(L, 2, c->vocab_size, &n);
+    ls = checksession(L, 1);  /* reading the ids may have run Lua code */
     if (n == 0) return luaL_argerror(L, 2, "no tokens to evaluate");
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_eval(ls->s, ids, n, err, sizeof err);
@@ -607,6 +655,10 @@ static void read_generate_opts(lua_State *L, int t, mllm_generate_params *p)
         p->sampler.seed = (uint64_t)seed;
     }
     lua_pop(L, 1);
+    /* constraint: a mobilellm.Constraint; the options table keeps it alive */
+    lua_getfield(L, t, "constraint");
+    if (!lua_isnil(L, -1)) mllm_lua_get_constraint(L, lua_gettop(L), &p->logits_hook, &p->hook_ud);
+    lua_pop(L, 1);
     lua_getfield(L, t, "stop");
     if (lua_type(L, -1) == LUA_TSTRING) {
         p->stops[0] = lua_tostring(L, -1);  /* still referenced by the table */
@@ -627,7 +679,7 @@ static void read_generate_opts(lua_State *L, int t, mllm_generate_params *p)
 }
 
 /* The prompt at index pi (string or id array) as Lua-owned ids; pushes one value. */
-static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, int opts, size_t *n)
+static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, bool bos, size_t *n)
 {
     const mllm_config *c = mllm_model_config(m);
     if (lua_type(L, pi) == LUA_TTABLE) return read_ids(L, pi, c->vocab_size, n);
@@ -635,7 +687,6 @@ static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, int opts,
     const char *text = lua_tolstring(L, pi, &len);
     if (!text || lua_type(L, pi) != LUA_TSTRING)
         luaL_typeerror(L, pi, "string or array of token ids");
-    bool bos = opt_bool(L, opts, "bos", true);
     const mllm_tokenizer *t = mllm_model_tokenizer(m);
     if (!t) luaL_error(L, "this model has no tokenizer: pass the prompt as an array of token ids");
     void **box = newbox(L);
@@ -723,8 +774,13 @@ static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, i
 {
     mllm_generate_params gp;
     read_generate_opts(L, opts, &gp);
+    bool bos = opt_bool(L, opts, "bos", true);
+    /* Reading options or an id array may run Lua code (metamethods) that
+     * closes the session: check it again before each use. */
+    if (!ls->s) return luaL_error(L, "attempt to use a closed session");
     size_t n;
-    int32_t *ids = read_prompt(L, mllm_session_model(ls->s), pi, opts, &n);
+    int32_t *ids = read_prompt(L, mllm_session_model(ls->s), pi, bos, &n);
+    if (!ls->s) return luaL_error(L, "attempt to use a closed session");
     lstream *st = lua_newuserdatauv(L, sizeof *st, 1);
     memset(st, 0, sizeof *st);
     luaL_setmetatable(L, STREAM_MT);
@@ -751,9 +807,10 @@ static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, i
 static int oneoff_ctx(lua_State *L, const mllm_model *m, int pi, int opts)
 {
     const mllm_config *c = mllm_model_config(m);
+    int max = c->max_seq_len;  /* read before the option: its __index may close the model */
     int n_ctx = session_opts_ctx(L, opts, c);
     if (n_ctx) return n_ctx;
-    return c->max_seq_len;  /* the cache grows lazily in memory: pages are touched as used */
+    return max;  /* the cache grows lazily in memory: pages are touched as used */
 }
 
 /* model:stream(prompt [, opts]) -> iterator, nil, nil, closer */
@@ -951,5 +1008,6 @@ int luaopen_mobilellm_core(lua_State *L)
     mllm_lua_open_calls(L);
     mllm_lua_open_json(L);
     mllm_lua_open_convert(L);
+    mllm_lua_open_constrain(L);
     return 1;
 }

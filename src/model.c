@@ -35,7 +35,7 @@ const char *mllm_status_name(mllm_status s)
 
 mllm_model_params mllm_model_default_params(void)
 {
-    mllm_model_params p = { 0, NULL, false, NULL };
+    mllm_model_params p = { 0, NULL, false, NULL, NULL, NULL };
     return p;
 }
 
@@ -327,7 +327,7 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     return MLLM_OK;
 }
 
-static mllm_status load_weights(mllm_model *m, char *err, size_t errlen)
+static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char *err, size_t errlen)
 {
     const mllm_config *c = &m->cfg;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
@@ -360,6 +360,8 @@ static mllm_status load_weights(mllm_model *m, char *err, size_t errlen)
             snprintf(name, sizeof name, "model.layers.%d.%s", l, w[i].suffix);
             if ((st = get_matrix(m, name, w[i].rows, w[i].cols, w[i].dst, err, errlen))) return st;
         }
+        if (p->progress && !p->progress((float)(l + 1) / (float)(c->n_layers + 1), p->progress_ud))
+            return mllm_fail(err, errlen, MLLM_ERR_ARG, "loading cancelled");
     }
     /* The head is the embedding when the config says so or when no lm_head exists. */
     const st_tensor *head;
@@ -477,7 +479,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     if ((st = mllm_checkpoint_open(dir, &m->files, &m->n_files, err, errlen))) goto fail;
     for (size_t i = 0; i < m->n_files; i++) m->mapped_bytes += m->files[i].size;
 
-    if ((st = load_weights(m, err, errlen))) {
+    if ((st = load_weights(m, &p, err, errlen))) {
         if (m->n_files == 1 && err && errlen) {  /* name the file the tensor was looked for in */
             char tmp[MLLM_ERRLEN];
             snprintf(tmp, sizeof tmp, "%s", err);
@@ -507,6 +509,10 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     }
     m->fingerprint = fingerprint(m);
     release_unused_files(m);
+    if (p.progress && !p.progress(1.0f, p.progress_ud)) {
+        st = mllm_fail(err, errlen, MLLM_ERR_ARG, "loading cancelled");
+        goto fail;
+    }
     m->max_cols = m->cfg.dim > m->cfg.ffn_dim ? m->cfg.dim : m->cfg.ffn_dim;
     if (m->cfg.n_heads * m->cfg.head_dim > m->max_cols) m->max_cols = m->cfg.n_heads * m->cfg.head_dim;
     *out = m;

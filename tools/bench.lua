@@ -95,7 +95,8 @@ local shapes = quick and { "125M" } or { "125M", "125M-ls", "350M", "350M-ls" }
 local dtypes = quick and { "f16", "q8" } or { "f32", "f16", "bf16", "q8", "q4" }
 local threads = quick and { 1 } or { 1, 2 }
 local n_gen = quick and 32 or 128
-assert(os.execute("/usr/bin/python3 tools/make_bench_models.py " .. MODELS .. " " .. table.concat(shapes, " ") .. " >/dev/null"))
+assert(os.execute("/usr/bin/python3 tools/make_bench_models.py " .. MODELS .. " " .. table.concat(shapes, " ")
+  .. " >/dev/null"))
 
 print(string.format("mobilellm %s bench, %s, median of %d run(s); prompt 128 tokens, %d generated", mllm.version,
   os.date("!%Y-%m-%d"), runs, n_gen))

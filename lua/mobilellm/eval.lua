@@ -1,0 +1,204 @@
+--- The paper's API-calling metrics, through our own engine.
+--
+-- Runs a model over an evaluation file in the shared format (JSON Lines, see
+-- `data/api-calling/README.md`) with the project's chat template
+-- (`mobilellm.chat`) and greedy decoding, and measures EM_intent,
+-- EM_structure, ROUGE-1, ROUGE-L (F1 on the reply outside the call) and the
+-- share of calls that parse. `tools/eval.lua` and `mobilellm eval` are its
+-- command lines.
+--
+--     local eval = require("mobilellm.eval")
+--     local result = assert(eval.run({ model = "models/mobilellm-tiny-api",
+--                                      data = "data/api-calling/test.jsonl", limit = 100 }))
+--     io.write(eval.report(result))
+-- @module mobilellm.eval
+local mllm = require("mobilellm")
+local chat = require("mobilellm.chat")
+
+local M = {}
+
+--- Defaults: the shipped model, the held-out test set and its APIs.
+M.DEFAULTS = {
+  model = "models/mobilellm-tiny-api", data = "data/api-calling/test.jsonl",
+  apis = "data/api-calling/apis.json", threads = 0, limit = math.huge,
+}
+
+--- Words for ROUGE: lower-case runs of letters and digits.
+-- @tparam string s
+-- @treturn {string,...}
+function M.words(s)
+  local t = {}
+  for w in (s or ""):lower():gmatch("[%w]+") do t[#t + 1] = w end
+  return t
+end
+
+local function f1(p, r)
+  if p + r == 0 then return 0 end
+  return 2 * p * r / (p + r)
+end
+
+--- ROUGE-1 F1 of two word lists.
+-- @tparam {string,...} cand
+-- @tparam {string,...} ref
+-- @treturn number in [0, 1]
+function M.rouge1(cand, ref)
+  if #cand == 0 and #ref == 0 then return 1 end
+  if #cand == 0 or #ref == 0 then return 0 end
+  local counts, overlap = {}, 0
+  for _, w in ipairs(ref) do counts[w] = (counts[w] or 0) + 1 end
+  for _, w in ipairs(cand) do
+    if (counts[w] or 0) > 0 then overlap = overlap + 1; counts[w] = counts[w] - 1 end
+  end
+  return f1(overlap / #cand, overlap / #ref)
+end
+
+--- ROUGE-L F1 (longest common subsequence) of two word lists.
+-- @tparam {string,...} cand
+-- @tparam {string,...} ref
+-- @treturn number in [0, 1]
+function M.rougeL(cand, ref)
+  if #cand == 0 and #ref == 0 then return 1 end
+  if #cand == 0 or #ref == 0 then return 0 end
+  local prev = {}
+  for j = 0, #ref do prev[j] = 0 end
+  for a = 1, #cand do
+    local cur = { [0] = 0 }
+    for b = 1, #ref do
+      if cand[a] == ref[b] then cur[b] = prev[b - 1] + 1
+      else cur[b] = math.max(prev[b], cur[b - 1]) end
+    end
+    prev = cur
+  end
+  local lcs = prev[#ref]
+  return f1(lcs / #cand, lcs / #ref)
+end
+
+--- Same value: strings exactly, numbers by value (3 == 3.0), tables key by key.
+-- @return boolean
+function M.same(a, b)
+  if type(a) == "number" and type(b) == "number" then return a == b end
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not M.same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function is_call(c) return type(c) == "table" and type(c.name) == "string" end
+
+--- Evaluates a model on a data file.
+-- @tparam table opts `model` (a directory), `data`, `apis`, `threads`, `dtype`,
+--   `limit`, `constrain`, `verbose` (defaults: `DEFAULTS`); `loaded` (an already
+--   loaded model to use instead of loading `model`); `log(text)` for verbose
+--   output (default: standard error); `on_example(n)` after each example
+-- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
+--   model, data }` (percentages), or nil, message
+function M.run(opts)
+  local o = {}
+  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local log = o.log or function(text) io.stderr:write(text) end
+
+  local apis = chat.load_apis(o.apis)
+  if not apis then return nil, "cannot read " .. o.apis end
+  local model = o.loaded
+  if not model then
+    local err
+    model, err = mllm.load(o.model, { threads = o.threads, dtype = o.dtype })
+    if not model then return nil, err end
+  end
+
+  -- The tools line is the same for every example: compute it once, fork per example.
+  local tok = model:tokenizer()
+  local prefix_ids = tok:encode(chat.tools_line(apis), { bos = true })
+  local base = model:session({ n_ctx = model.config.max_seq_len })
+  assert(base:eval(prefix_ids))
+
+  local constraint = o.constrain and mllm.constraint and mllm.constraint(apis, model) or nil
+  if o.constrain and not constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
+
+  local f = io.open(o.data, "rb")
+  if not f then return nil, "cannot open " .. o.data end
+  local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
+  local t0 = os.clock()
+  for line in f:lines() do
+    if n >= o.limit then break end
+    if line:match("%S") then
+      local ex, jerr = mllm.json_decode(line)
+      if not ex then f:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. jerr end
+      local prompt_ids = tok:encode(chat.prompt_text(ex.messages, apis), { bos = true })
+      local s, feed
+      local shared = #prompt_ids > #prefix_ids
+      for k = 1, #prefix_ids do if prompt_ids[k] ~= prefix_ids[k] then shared = false break end end
+      if shared then
+        s = base:fork()
+        feed = { table.unpack(prompt_ids, #prefix_ids + 1) }
+      else
+        s = model:session({ n_ctx = model.config.max_seq_len })
+        feed = prompt_ids
+      end
+      local answer, info = s:generate(feed, { max_tokens = 96, temperature = 0, constraint = constraint })
+      if not answer then f:close() return nil, info end
+      s:close()
+      local call, reply, perr = chat.parse_answer(answer)
+      if answer:find("<tool_call>", 1, true) then
+        attempted = attempted + 1
+        if call then parsed = parsed + 1 end
+      end
+      if perr then reply = answer end
+      local want = ex.expected or {}
+      local want_call = is_call(want.call) and want.call or nil
+      local got = call and { name = call.name, args = call.args } or nil
+      local ok_intent = (got == nil and want_call == nil) or (got and want_call and got.name == want_call.name)
+      local ok_structure = (got == nil and want_call == nil)
+        or (got and want_call and got.name == want_call.name and M.same(got.args or {}, want_call.args or {}))
+      n = n + 1
+      if ok_intent then intent = intent + 1 end
+      if ok_structure then structure = structure + 1 end
+      local cw, rw = M.words(reply), M.words(want.reply)
+      r1 = r1 + M.rouge1(cw, rw)
+      rl = rl + M.rougeL(cw, rw)
+      if o.verbose and not ok_structure then
+        log(string.format("[%s] %s\n  got:  %s\n", tostring(ex.id), ex.messages[#ex.messages].content, answer))
+      end
+      if o.on_example then o.on_example(n) end
+    end
+  end
+  f:close()
+  base:close()
+  if n == 0 then return nil, o.data .. ": no examples" end
+
+  local pct = function(x) return 100 * x / n end
+  return {
+    n = n, em_intent = pct(intent), em_structure = pct(structure), rouge1 = pct(r1), rougeL = pct(rl),
+    parsed = attempted > 0 and 100 * parsed / attempted or 100,
+    seconds = os.clock() - t0, model = o.model, data = o.data,
+  }
+end
+
+--- The result as the table `tools/eval.lua` prints (a Markdown table under a
+-- one-line summary); with `json`, one more line: the numbers as a JSON object.
+-- @tparam table result from `run`
+-- @tparam[opt] boolean json
+-- @treturn string lines, each ending in a newline
+function M.report(result, json)
+  local lines = {
+    string.format("model %s, data %s, %d examples, %.1f s", result.model, result.data, result.n, result.seconds),
+    "| metric | % |",
+    "|---|---|",
+    string.format("| EM_intent | %.1f |", result.em_intent),
+    string.format("| EM_structure | %.1f |", result.em_structure),
+    string.format("| ROUGE-1 | %.1f |", result.rouge1),
+    string.format("| ROUGE-L | %.1f |", result.rougeL),
+    string.format("| calls that parse | %.1f |", result.parsed),
+  }
+  if json then
+    lines[#lines + 1] = mllm.json_encode({
+      n = result.n, em_intent = result.em_intent, em_structure = result.em_structure,
+      rouge1 = result.rouge1, rougeL = result.rougeL, parsed = result.parsed,
+    })
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+return M
