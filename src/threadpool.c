@@ -3,6 +3,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #endif
 
 #define SPIN_ROUNDS 200000  /* ~ a millisecond of polling before a worker sleeps */
+#define YIELD_AFTER 2000    /* then give the core away between polls: with more threads
+                               than free cores, pure spinning starves the thread awaited */
 
 typedef struct worker { struct mllm_pool *pool; int ith; pthread_t thread; } worker;
 
@@ -42,7 +45,11 @@ static void *worker_main(void *arg)
         int spins = 0;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen &&
                !atomic_load_explicit(&p->quit, memory_order_acquire)) {
-            if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
+            if (++spins < SPIN_ROUNDS) {
+                if (spins > YIELD_AFTER) sched_yield();
+                else cpu_relax();
+                continue;
+            }
             pthread_mutex_lock(&p->lock);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) {
                 p->sleepers++;
@@ -106,7 +113,10 @@ void mllm_pool_run(mllm_pool *p, mllm_task_fn fn, void *ctx)
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins > YIELD_AFTER) sched_yield();
+        else cpu_relax();
+    }
 }
 
 int mllm_pool_size(const mllm_pool *p)
