@@ -23,12 +23,12 @@ local function fake_model(script, opts)
     return table.concat(t)
   end
   model.detok = detok
-  function model:tokenize(text, o)
+  function model.tokenize(_, text, o)
     local ids = (o and o.bos) and { 1 } or {}
     for i = 1, #text do ids[#ids + 1] = text:byte(i) + 3 end
     return ids
   end
-  function model:token_piece(id) return id > 2 and string.char(id - 3) or "" end
+  function model.token_piece(_, id) return id > 2 and string.char(id - 3) or "" end
   local Session = {}
   Session.__index = Session
   Session.__close = function(s) s.closed = true end
@@ -36,7 +36,7 @@ local function fake_model(script, opts)
     model.sessions = model.sessions + 1
     return setmetatable({ ids = ids or {} }, Session)
   end
-  function model:session() return new_session() end
+  function model.session() return new_session() end
   function Session:pos() return #self.ids end
   function Session:rewind(n) for i = #self.ids, n + 1, -1 do self.ids[i] = nil end end
   function Session:eval(ids)
@@ -396,7 +396,7 @@ end)
 describe("agent loop (real model, random weights)", function()
   local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
   local reg = tools.from_apis(APIS, setmetatable({}, { __index = function(_, name)
-    return function(args) return name .. " ok" end
+    return function() return name .. " ok" end
   end }))
 
   it("runs end to end from a fork of the tool prompt", function()

@@ -68,14 +68,18 @@ function M.check_value(schema, v, what)
     if type(v) ~= "string" then return nil, what .. " must be a string, got " .. show(v) end
     return v
   elseif t == "integer" or t == "number" then
-    if type(v) ~= "number" then return nil, what .. " must be " .. (t == "integer" and "an integer" or "a number") .. ", got " .. show(v) end
+    if type(v) ~= "number" then return nil, what .. " must be " .. TYPE_WORDS[t] .. ", got " .. show(v) end
     if t == "integer" and math.type(v) ~= "integer" then
       local i = math.tointeger(v)
       if not i then return nil, what .. " must be an integer, got " .. show(v) end
       v = i
     end
-    if schema.min and v < schema.min then return nil, what .. " must be at least " .. schema.min .. ", got " .. show(v) end
-    if schema.max and v > schema.max then return nil, what .. " must be at most " .. schema.max .. ", got " .. show(v) end
+    if schema.min and v < schema.min then
+      return nil, what .. " must be at least " .. schema.min .. ", got " .. show(v)
+    end
+    if schema.max and v > schema.max then
+      return nil, what .. " must be at most " .. schema.max .. ", got " .. show(v)
+    end
     return v
   elseif t == "boolean" then
     if type(v) ~= "boolean" then return nil, what .. " must be true or false, got " .. show(v) end
@@ -137,7 +141,8 @@ local function norm_schema(p, where, depth)
     s.values = {}
     for i, v in ipairs(vals) do
       if type(v) ~= "string" or v == "" or v:find('[%c"\\]') then
-        error(where .. ": enum value " .. i .. " must be a non-empty string without quotes, backslashes or control characters", 0)
+        error(where .. ": enum value " .. i
+          .. " must be a non-empty string without quotes, backslashes or control characters", 0)
       end
       s.values[i] = v
     end
@@ -157,7 +162,9 @@ local function norm_schema(p, where, depth)
   if s.type == "object" and p.properties ~= nil then
     if type(p.properties) ~= "table" then error(where .. ": 'properties' must be a table", 0) end
     s.properties = {}
-    for k, ps in pairs(p.properties) do s.properties[k] = norm_schema(ps, where .. " key '" .. tostring(k) .. "'", depth + 1) end
+    for k, ps in pairs(p.properties) do
+      s.properties[k] = norm_schema(ps, where .. " key '" .. tostring(k) .. "'", depth + 1)
+    end
   end
   if p.default ~= nil then
     local v, err = M.check_value(s, p.default, where .. ": the default")
