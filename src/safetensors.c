@@ -90,6 +90,25 @@ static void free_tensors(st_file *f)
     f->n_tensors = 0;
 }
 
+/* Offset of the first byte that JSON forbids but cJSON lets through, or n:
+ * a raw control character (cJSON skips them as whitespace and keeps them in
+ * strings) or a "\u0000" escape (which would cut a tensor name short). */
+static size_t json_strict_check(const char *s, size_t n)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 && (in_string || (c != '\t' && c != '\n' && c != '\r'))) return i;
+        if (c == '"') {
+            in_string = !in_string;
+        } else if (in_string && c == '\\') {
+            if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) return i;
+            i++;  /* the escaped character cannot end the string */
+        }
+    }
+    return n;
+}
+
 mllm_status st_parse_header(const char *header, size_t header_len, const char *data_base,
                             size_t data_size, const char *path, st_file *f,
                             char *err, size_t errlen)
@@ -104,6 +123,12 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         cJSON_Delete(root);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
                          "%s: safetensors header is not a JSON object", path);
+    }
+    size_t json_len = end && end >= header && end <= header + header_len ? (size_t)(end - header) : header_len;
+    if ((bad = json_strict_check(header, json_len)) != json_len) {
+        cJSON_Delete(root);
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                         "%s: safetensors header has a control character or \\u0000 at byte %zu", path, bad);
     }
     /* trailing bytes may only be the padding spaces */
     for (const char *p = end; p && p < header + header_len; p++)
