@@ -224,6 +224,12 @@ static int items_push(item_stack *s, const item *it)
     return MLLM_CALLS_OK;
 }
 
+/* The items from index mark on (NULL when the stack was never grown: NULL + 0 is undefined). */
+static item *items_from(const item_stack *s, size_t mark)
+{
+    return s->v ? s->v + mark : NULL;
+}
+
 /* ---- the parser ---------------------------------------------------------------------------- */
 
 typedef struct parser {
@@ -516,7 +522,7 @@ static int check_unique(parser *p, const item *v, size_t n, int is_args)
    ARRAY in the arena. Does not pop them. */
 static int build(parser *p, size_t mark, int keyed, mllm_value *out)
 {
-    const item *v = p->items->v + mark;
+    const item *v = items_from(p->items, mark);
     size_t n = p->items->n - mark, i, k = 0, count = 0;
 
     for (i = 0; i < n; i++)
@@ -642,7 +648,7 @@ static int parse_object(parser *p, mllm_value *out)
     }
     p->pos++;
     p->depth--;
-    r = check_unique(p, p->items->v + mark, p->items->n - mark, 0);
+    r = check_unique(p, items_from(p->items, mark), p->items->n - mark, 0);
     if (!r)
         r = build(p, mark, 1, out);
     p->items->n = mark;
@@ -763,7 +769,7 @@ static int parse_python_call(parser *p, mllm_call *call)
     }
     p->pos++;
     p->depth--;
-    r = check_unique(p, p->items->v + mark, p->items->n - mark, 1);
+    r = check_unique(p, items_from(p->items, mark), p->items->n - mark, 1);
     if (!r)
         r = build(p, mark, 1, &call->args);
     if (!r)
