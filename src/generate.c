@@ -206,11 +206,13 @@ static mllm_status emit(mllm_generator *g, size_t n, const char **piece, size_t 
     if (!grow((void **)&g->piece, &g->cap_piece, n + 1, 1) ||
         !grow((void **)&g->text, &g->cap_text, g->n_text + n, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    memcpy(g->text + g->n_text, g->pending, n);
+    if (n > 0) {  /* pending (and text) stay NULL while nothing has come: no memcpy from NULL */
+        memcpy(g->text + g->n_text, g->pending, n);
+        memcpy(g->piece, g->pending, n);
+        memmove(g->pending, g->pending + n, g->n_pending - n);
+    }
     g->n_text += n;
-    memcpy(g->piece, g->pending, n);
     g->piece[n] = '\0';
-    memmove(g->pending, g->pending + n, g->n_pending - n);
     g->n_pending -= n;
     *piece = g->piece;
     *len = n;
@@ -247,7 +249,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
         /* the hook sees everything generated so far: handed out + held back */
         if (!grow((void **)&g->text, &g->cap_text, g->n_text + g->n_pending + 1, 1))
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-        memcpy(g->text + g->n_text, g->pending, g->n_pending);
+        if (g->n_pending) memcpy(g->text + g->n_text, g->pending, g->n_pending);
         g->text[g->n_text + g->n_pending] = '\0';
         memcpy(g->hook_logits, s->logits, (size_t)m->cfg.vocab_size * sizeof(float));
         g->hook(g->hook_ud, g->hook_logits, m->cfg.vocab_size, g->text, g->n_text + g->n_pending);
@@ -279,7 +281,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     }
     if (!grow((void **)&g->pending, &g->cap_pending, g->n_pending + (size_t)nb, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    memcpy(g->pending + g->n_pending, b, (size_t)nb);
+    if (nb > 0) memcpy(g->pending + g->n_pending, b, (size_t)nb);  /* pending is NULL until text comes */
     g->n_pending += (size_t)nb;
     if (!repair_utf8(g)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 

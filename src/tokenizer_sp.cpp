@@ -147,7 +147,7 @@ extern "C" int mllm_sp_piece_bytes(const mllm_sp *sp, int32_t id, char *buf, siz
                 else out += p[i++];
             }
         }
-        std::memcpy(buf, out.data(), out.size() < cap ? out.size() : cap);
+        if (cap > 0) std::memcpy(buf, out.data(), out.size() < cap ? out.size() : cap);  // buf may be NULL
         return static_cast<int>(out.size());
     } catch (...) {
         return -1;
