@@ -53,8 +53,10 @@ static mllm_status collect(const st_file *files, size_t n_files, const st_tensor
         }
     for (size_t i = 1; i < total; i++)
         if (strcmp(all[i - 1]->name, all[i]->name) == 0) {
-            free(all);
-            return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' is stored in two shards", all[i]->name);
+            mllm_status st = mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' is stored in two shards",
+                                       all[i]->name);
+            free(all);  /* after the message: it names a tensor through all */
+            return st;
         }
     *out = all;
     *n = total;
