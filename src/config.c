@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Parses config.json text already in memory (len bytes, not NUL-terminated);
+ * path only names the file in messages. mllm_config_load reads the file and
+ * calls it; fuzz/fuzz_config.c calls it directly (hence no static). */
+mllm_status mllm_config_parse(const char *json, size_t len, const char *path, mllm_config *cfg,
+                              char *err, size_t errlen);
+
 mllm_status mllm_fail(char *err, size_t errlen, mllm_status status, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -30,7 +36,8 @@ static mllm_status get_int(const cJSON *root, const char *key, long def, long lo
         *out = (int)def;
         return MLLM_OK;
     }
-    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) v = cJSON_GetArrayItem(v, 0); /* eos lists */
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 && strcmp(key, "eos_token_id") == 0)
+        v = cJSON_GetArrayItem(v, 0); /* eos lists: the first is the one generation stops at */
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"%s\" must be an integer", path, key);
     if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
@@ -45,10 +52,12 @@ static mllm_status get_float(const cJSON *root, const char *key, double def, dou
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) { *out = (float)def; return MLLM_OK; }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > lo) || !(v->valuedouble <= hi))
+    /* checked as the float the engine uses: 1e-60 is positive as a double but 0 as a float */
+    float f = cJSON_IsNumber(v) ? (float)v->valuedouble : 0.0f;
+    if (!cJSON_IsNumber(v) || !(f > lo) || !(v->valuedouble <= hi))
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"%s\" must be a number in (%g, %g]",
                          path, key, lo, hi);
-    *out = (float)v->valuedouble;
+    *out = f;
     return MLLM_OK;
 }
 
@@ -107,7 +116,7 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
     c->share_embedding = share || tie;
     int hd_default = c->dim % c->n_heads == 0 ? c->dim / c->n_heads : 0;
     if ((st = get_int(root, "head_dim", hd_default ? hd_default : -1, 1, MLLM_MAX_DIM, &c->head_dim, path, err, errlen))) {
-        if (!hd_default)
+        if (!hd_default && !cJSON_GetObjectItemCaseSensitive(root, "head_dim"))
             return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
                              "%s: num_attention_heads (%d) does not divide hidden_size (%d) and no head_dim is given",
                              path, c->n_heads, c->dim);
@@ -136,16 +145,33 @@ mllm_status mllm_config_validate(const mllm_config *c, const char *path, char *e
     return MLLM_OK;
 }
 
+mllm_status mllm_config_parse(const char *json, size_t len, const char *path, mllm_config *cfg,
+                              char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *end = NULL; /* not cJSON_GetErrorPtr: that is global state */
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!root || !cJSON_IsObject(root)) {
+        size_t at = (!root && end >= json && end <= json + len) ? (size_t)(end - json) : 0;
+        cJSON_Delete(root);
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: not a valid JSON object (near byte %zu)", path, at);
+    }
+    mllm_status st = parse(root, cfg, path, err, errlen);
+    cJSON_Delete(root);
+    return st;
+}
+
 mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
     FILE *fp = fopen(path, "rb");
     if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open (missing config.json?)", path);
+    const size_t limit = 16u << 20;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
-        if (len + 4096 > cap) {
-            if (cap > (16u << 20)) {
+        if (len == cap) {
+            if (len > limit) {
                 free(buf);
                 fclose(fp);
                 return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: larger than 16 MiB", path);
@@ -162,16 +188,8 @@ mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size
     int rerr = ferror(fp);
     fclose(fp);
     if (rerr) { free(buf); return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: read error", path); }
-    const char *end = NULL; /* not cJSON_GetErrorPtr: that is global state */
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root || !cJSON_IsObject(root)) {
-        size_t at = (!root && end >= buf && end <= buf + len) ? (size_t)(end - buf) : 0;
-        cJSON_Delete(root);
-        free(buf);
-        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: not a valid JSON object (near byte %zu)", path, at);
-    }
-    mllm_status st = parse(root, cfg, path, err, errlen);
-    cJSON_Delete(root);
+    if (len > limit) { free(buf); return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: larger than 16 MiB", path); }
+    mllm_status st = mllm_config_parse(buf, len, path, cfg, err, errlen);
     free(buf);
     return st;
 }
