@@ -127,11 +127,11 @@ clean:
 # `make fuzz` runs each for FUZZ_SECONDS; `make fuzz-smoke` (CI) for 10 s from
 # the committed seeds only. New inputs go to $(FUZZ_BUILD)/corpus/<name>,
 # crashes to $(FUZZ_BUILD)/artifacts/.
-FUZZ_PKGS    := clang libclang-rt-14-dev libcjson-dev libsentencepiece-dev
+FUZZ_PKGS    := clang libclang-rt-14-dev
 FUZZ_CC      ?= clang-14
 FUZZ_CXX     ?= clang++-14
 FUZZ_SECONDS ?= 60
-FUZZ_BUILD   := build-fuzz
+FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -g -O1 -fPIC -Iinclude -Isrc $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -139,26 +139,19 @@ FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_NAMES))
 FUZZ_OBJ     := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRC)) $(FUZZ_BUILD)/obj/tokenizer_sp.o
 
 # Sanitizers: the module and the C tests built with ASan + UBSan in $(ASAN_BUILD)
-# (the Makefile's own rules with BUILD changed), the whole suite run with them.
-ASAN_BUILD   := build-asan
+# (the Makefile's own rules with BUILD changed), the whole suite run with them
+# (lua5.4 itself is not instrumented: the ASan runtime is preloaded into it).
+ASAN_BUILD   := $(BUILD)/asan
 ASAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
 ASAN_RT      := $(shell $(CC) -print-file-name=libasan.so 2>/dev/null)
-ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0 \
+ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=0 \
                 LSAN_OPTIONS=suppressions=$(CURDIR)/spec/asan.supp:print_suppressions=0 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# Programs the specs start (sh, make, tmux...) run without leak checks: spec/c/asan_env.c.
+ASAN_CHILD   := MLLM_ASAN_CHILD_OPTIONS=detect_leaks=0:halt_on_error=1
 VALGRIND_PKGS := valgrind
 
-.PHONY: deps-fuzz fuzz fuzz-build fuzz-smoke test-asan test-valgrind
-
-deps-fuzz deps-valgrind: deps
-	@pkgs="$(if $(filter deps-fuzz,$@),$(FUZZ_PKGS),$(VALGRIND_PKGS))"; missing=""; for p in $$pkgs; do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+.PHONY: fuzz fuzz-build fuzz-smoke test-asan test-valgrind
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -177,7 +170,8 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libmllm.a $(HEADERS)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_BUILD)/libmllm.a \
 	  -o $@ $(LIBS)
 
-fuzz-build: deps-fuzz
+fuzz-build: deps
+	@$(MAKE) --no-print-directory deps PKGS="$(FUZZ_PKGS)"
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 # $(1): seconds per harness, $(2): the work corpus folder ("" = a fresh one).
@@ -205,14 +199,17 @@ test-asan: deps
 	@set -e; for t in $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS)); do \
 	  echo "== $$t"; $(ASAN_ENV) $$t >$(ASAN_BUILD)/ctest.log 2>&1 || { tail -n 80 $(ASAN_BUILD)/ctest.log; exit 1; }; \
 	done
-	@set -o pipefail; $(ASAN_ENV) LD_PRELOAD=$(ASAN_RT) LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/?.so;;" \
+	$(CC) -shared -fPIC -fsanitize=address spec/c/asan_env.c -o $(ASAN_BUILD)/asan_env.so
+	@set -o pipefail; $(ASAN_ENV) $(ASAN_CHILD) LD_PRELOAD="$(ASAN_RT) $(CURDIR)/$(ASAN_BUILD)/asan_env.so" \
+	  LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/?.so;;" \
 	  $(BUSTED) --output=utfTerminal spec 2>&1 | tee $(ASAN_BUILD)/busted.log; status=$$?; \
 	if grep -aqE "ERROR: (Address|Leak)Sanitizer|runtime error:" $(ASAN_BUILD)/busted.log; then \
 	  echo "sanitizer report above"; exit 1; fi; \
 	summary=$$(grep -aE '[0-9]+ success' $(ASAN_BUILD)/busted.log | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
 	echo "asan: $$summary"; exit $$status
 
-test-valgrind: deps-valgrind
+test-valgrind: deps
+	@$(MAKE) --no-print-directory deps PKGS="$(VALGRIND_PKGS)"
 	@$(MAKE) --no-print-directory $(BUILD)/ctest/test_lifecycle
 	@set -o pipefail; OPENBLAS_NUM_THREADS=1 valgrind --leak-check=full --show-leak-kinds=definite \
 	  --errors-for-leak-kinds=definite --error-exitcode=1 $(BUILD)/ctest/test_lifecycle 2>&1 \
