@@ -140,6 +140,7 @@ describe("mobilellm (in-process)", function()
       { { "info", VOCAB32K, "--dtype", "q8" }, 1, "dtype q8 needs rows that are a multiple of 32 values" },
       { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--threads", "1" }, 1, "cannot open /nonexistent.jsonl" },
       { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json" },
+      { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model" },
     }
     for _, case in ipairs(bad) do
       it("fails with one line for: " .. table.concat(case[1], " "), function()
@@ -205,6 +206,22 @@ describe("mobilellm (in-process)", function()
       assert.are.equal(0, code)
       assert.are.equal(want .. "\n", out)
       assert.matches("stop: stop]", err, 1, true)
+    end)
+
+    it("takes the tokenizer from --tokenizer FILE", function()
+      local dir = H.tmpdir()
+      for _, f in ipairs({ "config.json", "model.safetensors" }) do H.write(dir .. "/" .. f, H.read(VOCAB32K .. "/" .. f)) end
+      local argv = { "run", dir, "Once upon a time", "--max-tokens", "6", "--threads", "1" }
+      local code, _, err = run(argv)
+      assert.are.equal(1, code)
+      assert_one_error(err, "no tokenizer.model; run needs one (--tokenizer FILE names one)")
+      table.insert(argv, "--tokenizer")
+      table.insert(argv, H.TOKENIZER)
+      local out
+      code, out = run(argv)
+      assert.are.equal(0, code)
+      assert.are.equal(greedy(model, "Once upon a time", 6) .. "\n", out)
+      H.rmdir(dir)
     end)
 
     it("shows a progress bar for a long prompt on a terminal, with the same text", function()

@@ -8,8 +8,8 @@
 --     mobilellm chat DIR
 --
 -- Conventions: `--help` on every command; results on standard output; progress
--- (a bar for converting and long prompts, a status line while loading) on
--- standard error, only when standard output and standard error are both
+-- (a bar while loading, for long prompts and for eval, a status line while
+-- convert writes) on standard error, only when standard output and standard error are both
 -- terminals (`MOBILELLM_PROGRESS=0` or `1` overrides); an error is one line
 -- on standard error, `mobilellm: ...`, and a non-zero exit status (2 for a
 -- command line that is wrong, 1 for anything else).
@@ -112,6 +112,7 @@ local LOAD_OPTS = {
   { "dtype", "T", kind = "choice", values = { "auto", "f32", "f16", "bf16", "q8", "q4" },
     help = "compute format: auto (as stored), f32, f16, bf16, q8, q4 (quantized on load)" },
   { "threads", "N", kind = "int", min = 0, max = 1024, help = "threads (default: all cores)" },
+  { "tokenizer", "FILE", kind = "str", help = "a tokenizer.model to use instead of DIR's" },
 }
 
 local GEN_OPTS = {
@@ -265,7 +266,8 @@ local function load_model(ctx, dir, opts)
   local done = status(ctx, "loading " .. dir)
   local bar  -- drawn over the status line once the loader reports progress (a fraction)
   local t0 = mllm.clock()
-  local model, err = mllm.load(dir, { threads = opts.threads, dtype = opts.dtype, on_progress = ctx.tty and function(f)
+  local model, err = mllm.load(dir, { threads = opts.threads, dtype = opts.dtype, tokenizer = opts.tokenizer,
+                                      require_tokenizer = opts.tokenizer ~= nil, on_progress = ctx.tty and function(f)
     bar = bar or new_bar(ctx, "loading", 1000)
     bar:update(math.floor(f * 1000 + 0.5))
   end or nil })
@@ -283,7 +285,7 @@ end
 
 local function need_tokenizer(model, dir, what)
   if not model.config.has_tokenizer then
-    fail(dir .. ": no tokenizer.model; " .. what .. " needs one (mllm.load's tokenizer option points elsewhere)")
+    fail(dir .. ": no tokenizer.model; " .. what .. " needs one (--tokenizer FILE names one)")
   end
 end
 
