@@ -56,6 +56,8 @@ describe("hostile Lua use", function()
     local s = model:session({ n_ctx = 32 })
     local ts = tmodel:session({ n_ctx = 32 })
     local tok = tmodel:tokenizer()
+    local seventeen = {}
+    for i = 1, 17 do seventeen[i] = string.char(96 + i) end
     local cases = {
       -- module functions
       { "bad argument #1", mllm.load },
@@ -123,7 +125,7 @@ describe("hostile Lua use", function()
       { "option 'stop' must be a string or an array of strings, got number", model.generate, model, { 5 }, { stop = 7 } },
       { "option 'stop' must hold strings (entry 2)", model.generate, model, { 5 }, { stop = { "a", 2 } } },
       { "option 'stop' has an empty string (entry 1)", model.generate, model, { 5 }, { stop = { "" } } },
-      { "option 'stop' has 17 strings (limit 16)", model.generate, model, { 5 }, { stop = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q" } } },
+      { "option 'stop' has 17 strings (limit 16)", model.generate, model, { 5 }, { stop = seventeen } },
       { "option 'stop_at_eos' must be a boolean, got number", model.generate, model, { 5 }, { stop_at_eos = 0 } },
       { "option 'on_token' must be a function", model.generate, model, { 5 }, { on_token = "print" } },
       { "option 'n_ctx' must be in [0, 2048], got 1000000000", model.generate, model, { 5 }, { n_ctx = 1000000000 } },
@@ -299,28 +301,28 @@ describe("hostile Lua use", function()
       end
       local m0 = assert(mllm.load(TEXT, { threads = 1 }))
       for k, order in ipairs(permutations(kinds)) do
-        local objs = {}
+        local objs = {}  -- every reference lives here, so dropping one lets it be collected
         objs.model = assert(mllm.load(TEXT, { threads = 1 }))
         objs.session = objs.model:session({ n_ctx = 8 })
-        local it, _, _, st = objs.session:stream({ 1, 2 }, { max_tokens = 3 })
-        it()
-        objs.stream = st
+        local iter, _, _, stream = objs.session:stream({ 1, 2 }, { max_tokens = 3 })
+        objs.iter, objs.stream = iter, stream
+        iter, stream = nil, nil  -- luacheck: ignore 311
+        objs.iter()
         objs.tokenizer = objs.model:tokenizer()
         objs.fork = objs.session:fork()
         for i, kind in ipairs(order) do
-          local o = objs[kind]
           -- alternate the routes: close(), the __close metamethod via a to-be-closed variable, collection
           if (k + i) % 3 == 0 then
-            o:close()
+            objs[kind]:close()
           elseif (k + i) % 3 == 1 then
-            do local _ <close> = o end
+            do local _ <close> = objs[kind] end
           else
-            objs[kind], o = nil, nil
-            if kind == "stream" then it, st = nil, nil end
+            objs[kind] = nil
+            if kind == "stream" then objs.iter = nil end
             collectgarbage()
           end
         end
-        objs, it, st = nil, nil, nil
+        for key in pairs(objs) do objs[key] = nil end
         collectgarbage()
       end
       -- the model loaded before all this still works
@@ -359,7 +361,7 @@ describe("hostile Lua use", function()
 
     it("breaking out of a stream, or an error in the loop body, closes it and leaves the session usable", function()
       local s = model:session({ n_ctx = 64 })
-      for _ in s:stream(e.prompt, { max_tokens = 10, stop_at_eos = false }) do break end
+      for _ in s:stream(e.prompt, { max_tokens = 10, stop_at_eos = false }) do break end  -- luacheck: ignore 512
       assert.are.equal(#e.prompt + 1, s:pos())
       local ok = pcall(function()
         for _ in s:stream({}, { max_tokens = 10, stop_at_eos = false }) do error("body") end
@@ -371,12 +373,12 @@ describe("hostile Lua use", function()
 
     it("a stream abandoned inside a coroutine is collected", function()
       local s = model:session({ n_ctx = 64 })
-      local co = coroutine.wrap(function()
+      local held = { co = coroutine.wrap(function()
         for piece in s:stream(e.prompt, { max_tokens = 50, stop_at_eos = false }) do coroutine.yield(piece) end
-      end)
-      co()
-      co()
-      co = nil
+      end) }
+      held.co()
+      held.co()
+      held.co = nil
       collectgarbage()
       collectgarbage()
       assert.are.equal(#e.prompt + 2, s:pos())
@@ -472,7 +474,7 @@ describe("hostile Lua use", function()
       local want = sessions[1]:logits()
       for i = 2, 40 do assert.are.same(want, sessions[i]:logits()) end
       for i = 1, 40, 2 do sessions[i]:close() end
-      sessions = nil
+      for i = 1, 40 do sessions[i] = nil end
       collectgarbage()
     end)
 
