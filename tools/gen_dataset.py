@@ -1,0 +1,1473 @@
+#!/usr/bin/env python3
+"""Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
+
+    /usr/bin/python3 tools/gen_dataset.py                       # default sizes and seed
+    /usr/bin/python3 tools/gen_dataset.py --train 24000 --test 3000 --seed 20240611
+
+Writes data/api-calling/train.jsonl and data/api-calling/test.jsonl in the evaluation format of
+data/api-calling/README.md. Every phrasing template, wrapper and slot-value list exists twice,
+once for "train" and once for "test" (hand-written separate template pools; value lists are
+split in two halves by a seeded shuffle), and the script checks at the end that no string
+argument value and no user message of the test set occurs in the training set.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import chat_template  # noqa: E402
+
+DEFAULT_SEED = 20240611
+OUT_DIR = os.path.join(ROOT, "data", "api-calling")
+
+# ----------------------------------------------------------------------------------------------
+# Value lists (atomic). Each is split in two halves, train / test, by split_list().
+# ----------------------------------------------------------------------------------------------
+
+FIRST_NAMES = """Ana Ben Carla David Elena Farid Grace Hiro Ines Jamal Kate Liam Mia Noah Olga Pedro
+Quinn Rosa Sam Tara Umar Vera Will Xena Yusuf Zoe Aaron Bella Chloe Diego Emma Felix Gabriel Hannah
+Ivan Julia Kai Laura Marco Nina Oscar Paula Raj Sara Tom Ursula Victor Wendy Yara Zack Alice Bruno
+Clara Dan Eva Frank Gina Hugo Isla Jack Karen Leo Maya Nick Olivia Paul Rita Simon Tina Uma Vince
+Amir Bianca Chen Dara Emil Fatima Gus Hana Igor Jonas Kenji Lucia Mateo Noor Omar Priya Rafael
+Sofia Theo Valentina Wei Ximena Yuki Zain Adam Beth Carlos Daisy Eli Fiona George Holly Isaac Jade
+Kevin Lily Max Nora Owen Pia Ruth Sean Tess Ryan Anna Luis Mark Jenny Alex Chris Maria Jose Ahmed
+Aisha Daniel Sophie Lucas Chiara Matteo Lena Finn Astrid Nils Freya Mohammed Layla Tariq Sana Ravi
+Anika Deepak Meera Arjun Kofi Ama Kwame Zara Thandi Sipho Mei Jun Lin Hyun Minji Akira Sakura Taro
+Dmitri Natasha Boris Katya Pablo Camila Andres Lucia Jorge Elif Mehmet Yasmin Nadia Rami Joanna
+Piotr Marta Tomas Hugo Henrik Ingrid Sven Greta Otto Klaus Heidi Yannick Amelie Louis Manon Jules
+Brandon Tyler Megan Ashley Justin Kayla Dylan Morgan Jordan Taylor Casey Riley Avery Parker Logan
+Ethan Ava Harper Mason Ella Jacob Abigail Michael Emily Elijah Scarlett James Aria Benjamin Luna
+Henry Camille Leon Marie Ada Alan Edith Frida Gloria Hector Irene Joel Kira Lars Miguel Nadine
+Orla Patrick Quentin Renata Stella Tobias Ulla Vito Walter Yvonne Zelda Basil Cora Dora Enzo Flora
+""".split()
+LAST_NAMES = """Silva Smith Jones Garcia Kim Patel Nguyen Rossi Muller Dubois Tanaka Cohen Okafor Novak
+Larsen Brown Lopez Singh Wang Ivanova Costa Moreau Schmidt Yilmaz Haddad Mensah Park Sato Chen Khan
+Murphy Kelly Walsh Byrne Fischer Weber Santos Pereira Ferreira Martin Bernard Lambert Romano Ricci
+Bianchi Kowalski Nowak Horvat Popescu Petrov Sokolova Andersen Nielsen Johansson Berg Ali Hassan
+Abbas Mendez Ortiz Reyes Cruz Morales Torres Flores Rivera Gomez Diaz Baker Carter Hughes Wood
+Green Hall Wright Turner Walker Young King Scott Adams Clark Lewis""".split()
+RELATIONS = """Mom Dad Grandma Grandpa Mum Papa Mama Nana Grandad Auntie Uncle Sis Bro Boss Honey
+Babe Doc""".split()
+TITLED = """Dr. Uncle Aunt Coach Professor Mr. Mrs. Ms. Father Sister""".split()
+
+CITIES = """Lisbon Porto Madrid Barcelona Paris Lyon Marseille Berlin Munich Hamburg Vienna Zurich
+Geneva Rome Milan Naples Venice Florence Athens Istanbul Cairo Nairobi Lagos Accra Johannesburg
+Cape_Town Casablanca Tunis Dubai Doha Riyadh Tehran Karachi Mumbai Delhi Bangalore Chennai Kolkata
+Dhaka Kathmandu Colombo Bangkok Hanoi Manila Jakarta Singapore Kuala_Lumpur Seoul Busan Tokyo Osaka
+Kyoto Beijing Shanghai Shenzhen Hong_Kong Taipei Sydney Melbourne Brisbane Perth Auckland Wellington
+Honolulu Anchorage Vancouver Toronto Montreal Ottawa Calgary Seattle Portland San_Francisco
+Los_Angeles San_Diego Las_Vegas Phoenix Denver Dallas Houston Austin Chicago Detroit Boston
+New_York Philadelphia Washington Atlanta Miami Orlando Nashville New_Orleans Minneapolis
+Mexico_City Guadalajara Havana Bogota Lima Quito Santiago Buenos_Aires Montevideo Sao_Paulo
+Rio_de_Janeiro Brasilia Caracas Panama_City Dublin Cork Edinburgh Glasgow London Manchester
+Liverpool Bristol Cardiff Belfast Oslo Bergen Stockholm Gothenburg Copenhagen Helsinki Reykjavik
+Tallinn Riga Vilnius Warsaw Krakow Prague Brno Budapest Bratislava Ljubljana Zagreb Belgrade
+Sarajevo Sofia Bucharest Kyiv Odesa Minsk Tbilisi Yerevan Baku Almaty Tashkent Amsterdam Rotterdam
+Brussels Antwerp Luxembourg Geneva Bern Basel Salzburg Seville Valencia Bilbao Malaga Granada
+Bordeaux Nice Toulouse Nantes Strasbourg Cologne Frankfurt Stuttgart Dresden Leipzig Turin Bologna
+Palermo Genoa Marrakech Addis_Ababa Dakar Kampala Kigali Lusaka Harare Windhoek Durban Pune
+Jaipur Hyderabad Chiang_Mai Phuket Da_Nang Cebu Bali Kobe Sapporo Nagoya Fukuoka Quebec Halifax
+Winnipeg Edmonton Boise Tucson Omaha Memphis Charlotte Raleigh Pittsburgh Cleveland Baltimore
+Sacramento Oakland Tampa Savannah Cusco Medellin Cali Recife Salvador Fortaleza Asuncion La_Paz
+""".split()
+CITIES = sorted(set(c.replace("_", " ") for c in CITIES))
+
+STREETS = """Main Oak Maple Pine Cedar Elm Park Lake Hill River Church Market High King Queen Bridge
+Mill Station Spring Garden Victoria Harbor Sunset Broadway Chestnut Walnut Willow Cherry Birch
+Forest Meadow Ocean Bay Valley Union Liberty Franklin Lincoln Jefferson Madison Washington
+Grant Highland Prospect Ridge Summit Orchard Vine Rose Ivy Cliff Beacon Dock Ferry Canal""".split()
+STREET_SUFFIXES = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Boulevard", "Drive",
+                   "Way", "Place", "Court", "Square", "Terrace"]
+
+ALARM_LABELS = ["gym", "work", "meds", "school run", "flight", "yoga", "meeting", "wake up", "pills",
+                "run", "study", "church", "bus", "train", "walk the dog", "early shift", "swim",
+                "pickup", "medicine", "breakfast", "shower", "class", "exam", "interview", "prayer",
+                "stretch", "laundry", "lunch", "nap", "coffee", "dentist", "doctor", "standup",
+                "commute", "carpool", "daycare", "feed the cat", "morning run", "piano practice",
+                "bike ride", "soccer practice", "hospital shift", "market trip", "water plants",
+                "insulin", "vitamins", "taxi", "ferry", "check in", "call home", "bake", "homework",
+                "night shift", "football", "tennis", "band practice", "meditation", "jog",
+                "take pills", "trash day", "recycling", "payday", "lecture", "ballet", "choir"]
+TIMER_LABELS = ["pasta", "eggs", "laundry", "pizza", "rice", "tea", "bread", "cookies", "nap",
+                "workout", "oven", "steak", "plank", "parking", "cake", "soup", "potatoes",
+                "noodles", "popcorn", "roast", "brownies", "muffins", "coffee", "hair dye",
+                "face mask", "meditation", "homework", "break", "reading", "piano", "squats",
+                "dryer", "dishwasher", "chicken", "salmon", "lasagna", "quinoa", "oatmeal",
+                "boiled eggs", "cupcakes", "pie", "bath", "charging", "stretching", "study",
+                "game time", "screen time", "tv", "sauna", "nails", "pancakes", "dough",
+                "marinade", "broccoli", "fries", "wings", "tacos", "curry", "beans", "sprint"]
+
+ITEMS = ["milk", "eggs", "bread", "butter", "coffee", "bananas", "apples", "cheese", "rice",
+         "pasta", "tomatoes", "onions", "garlic", "toilet paper", "dish soap", "batteries",
+         "dog food", "cat litter", "diapers", "shampoo", "toothpaste", "flowers", "a cake",
+         "a birthday card", "stamps", "light bulbs", "chicken", "yogurt", "orange juice", "tea",
+         "cereal", "olive oil", "sugar", "flour", "potatoes", "carrots", "lemons", "wine",
+         "a present", "sunscreen", "painkillers", "vitamins", "paper towels", "trash bags",
+         "spinach", "avocados", "honey", "salt", "peanut butter", "ice cream", "water bottles",
+         "a charger", "headphones", "socks", "a gift card", "printer ink", "coffee filters"]
+TASK_VERBS_OBJ = [
+    "buy {item}", "pick up {item}", "get {item}", "grab {item}", "order {item}",
+    "call {person}", "text {person}", "email {person}", "visit {person}", "pay {bill}",
+    "take {med}", "water the plants", "feed the cat", "feed the dog", "walk the dog",
+    "take out the trash", "do the laundry", "clean the kitchen", "book {booking}",
+    "cancel {booking}", "renew {doc}", "send {doc} to {person}", "print {doc}", "sign {doc}",
+    "check {thing}", "charge {device}", "back up {device}", "return {thing2}",
+    "pick up {person} from {place}", "drop off {thing2}", "bring {item} to {place}",
+    "submit {doc}", "prepare {doc}", "review {doc}", "finish {doc}", "call back {person}",
+    "wish {person} happy birthday", "thank {person}", "ask {person} about {topic}",
+    "tell {person} about {topic}", "practice {skill}", "study for {exam}", "stretch",
+    "drink water", "go for a run", "go to bed", "lock the door", "close the windows",
+    "move the car", "defrost the freezer", "vacuum the living room", "mow the lawn",
+    "fill up the tank", "check the mail", "start dinner", "defrost {item}", "cook {item}",
+]
+PERSONS_GENERIC = ["the bank", "the dentist", "the doctor", "the landlord", "the plumber",
+                   "the vet", "the school", "the insurance company", "my boss", "the mechanic",
+                   "the pharmacy", "the office", "the electrician", "my sister", "my brother",
+                   "my mom", "my dad", "grandma", "the kids", "my neighbor", "the babysitter"]
+BILLS = ["the rent", "the electric bill", "the phone bill", "the water bill", "the credit card",
+         "the internet bill", "the gas bill", "taxes", "the parking ticket", "the nanny",
+         "the gardener", "the cleaner", "the gym membership", "the car loan", "the invoice"]
+MEDS = ["my pills", "my medicine", "the antibiotics", "vitamins", "my insulin",
+        "the blood pressure pills", "an aspirin", "my allergy pills", "the cough syrup",
+        "my iron tablets"]
+BOOKINGS = ["a haircut", "a table for two", "the hotel", "the flights", "a dentist appointment",
+            "a car service", "the train tickets", "a massage", "the movie tickets",
+            "a doctor's appointment", "the campsite", "a cleaning", "the restaurant",
+            "a tennis court", "the vet appointment"]
+DOCS = ["the report", "the invoice", "the contract", "my passport", "the slides", "the forms",
+        "the tax return", "my driver's license", "the budget", "the essay", "the proposal",
+        "the permission slip", "the lease", "the visa application", "the expense report",
+        "my library books", "the homework", "the presentation", "the minutes", "the quote"]
+THINGS = ["the oven", "the tire pressure", "the oil", "the smoke alarm", "the mailbox",
+          "the stock price", "my email", "the bank account", "the weather", "the baby monitor",
+          "the bus schedule", "the test results", "the parcel tracking", "the garden hose"]
+THINGS2 = ["the library books", "the rental car", "the keys", "the package", "the drill",
+           "the dress", "the shoes", "the laptop", "the ladder", "the blender", "the jacket",
+           "the movie", "the camera", "the tent"]
+DEVICES = ["my phone", "the laptop", "the car", "the tablet", "my watch", "the camera",
+           "the headphones", "the drone", "the scooter", "the power bank"]
+PLACES_SHORT = ["school", "the station", "the airport", "practice", "work", "the gym", "daycare",
+                "the party", "the mall", "the office", "the library", "ballet", "the clinic",
+                "camp", "the dentist"]
+TOPICS = ["the party", "the trip", "the rent", "dinner", "the weekend", "the meeting",
+          "the budget", "the wedding", "the holidays", "the car", "the project", "the move",
+          "the concert", "the game", "the schedule", "the new job", "the recipe"]
+SKILLS = ["piano", "guitar", "Spanish", "French", "the speech", "yoga", "violin", "drawing",
+          "German", "the lines", "coding", "chess", "Japanese", "the presentation"]
+EXAMS = ["the exam", "the math test", "the driving test", "the chemistry quiz", "finals",
+         "the interview", "the history test", "the bar exam", "the SAT", "the biology exam"]
+
+MESSAGE_TEXTS = [
+    "running late", "I'm on my way", "see you at {time}", "can you call me back", "happy birthday!",
+    "dinner is ready", "I'll be home by {time}", "don't forget {item}", "are we still on for {day}?",
+    "love you", "meeting moved to {time}", "where are you?", "just landed", "stuck in traffic",
+    "can you pick up {item}", "I'll be there in {duration}", "call me when you can", "good luck today",
+    "thanks for everything", "I miss you", "let's meet at {place}", "the door code is {num}",
+    "I left {item} at home", "can we talk later?", "good night", "congrats on the new job!",
+    "I'm outside", "on the train now", "leaving work now", "bring {item} please",
+    "did you feed the cat?", "the kids are asleep", "I'll call you {day}", "happy anniversary",
+    "be there in {duration}", "lunch at {time}?", "can you send me the address", "sorry I missed your call",
+    "the package arrived", "I'm at {place}", "I got the tickets", "please call the plumber",
+    "parking is full, circling around", "the game starts at {time}", "we need more {item}",
+    "what time is dinner?", "can you walk the dog", "I'll be late for dinner", "check your email",
+    "do you want {item}?", "my phone is about to die", "I finished the report", "see you {day}",
+    "how was the trip?", "feel better soon", "the meeting is cancelled", "on my way to {place}",
+    "I'll bring {item}", "meet me at {place} at {time}", "can you lend me {item}",
+    "the flight is delayed by {duration}", "keys are under the mat", "call grandma {day}",
+    "text me when you get home", "traffic is terrible", "I'll pick you up at {time}",
+    "happy new year", "we're out of {item}", "don't wait up", "almost there", "give me {duration}",
+]
+EVENT_TITLES = [
+    "dentist", "team meeting", "lunch with {name}", "{name}'s birthday party", "yoga class",
+    "parent-teacher conference", "haircut", "doctor's appointment", "job interview", "book club",
+    "dinner with {name}", "coffee with {name}", "project review", "gym session", "soccer game",
+    "piano lesson", "car service", "flight to {city}", "vet appointment", "date night",
+    "budget meeting", "family dinner", "movie night", "study group", "physio", "eye exam",
+    "call with {name}", "quarterly planning", "school play", "concert", "wedding rehearsal",
+    "farmers market", "swim lesson", "{name}'s graduation", "housewarming at {name}'s",
+    "one on one with {name}", "weekly sync", "board meeting", "tennis with {name}",
+    "brunch with {name}", "trip to {city}", "dance class", "cooking class", "blood test",
+    "pottery class", "volunteering", "open house", "tax appointment", "moving day",
+    "guitar lesson", "chess club", "hiking with {name}", "baby shower", "interview with {name}",
+]
+VENUE_WORDS = ["Cafe", "Bistro", "Bakery", "Diner", "Bar", "Gym", "Studio", "Clinic", "Library",
+               "Park", "Hall", "Center", "Plaza", "Hotel", "Market"]
+LOCATIONS_FIXED = ["the office", "the community center", "home", "the main library",
+                   "the town hall", "conference room B", "the school gym", "the city hospital",
+                   "the north campus", "the old church", "the lake house", "the rooftop bar",
+                   "the sports center", "the train station cafe", "the downtown clinic",
+                   "the public pool", "the art museum", "the east wing", "the back office",
+                   "the student union", "the boathouse", "the golf club", "the west campus"]
+DESTINATIONS_FIXED = ["the airport", "downtown", "the mall", "the nearest gas station", "home",
+                      "work", "the hospital", "the beach", "the train station", "the stadium",
+                      "the zoo", "the museum", "the nearest pharmacy", "the closest supermarket",
+                      "the university", "the city center", "the bus terminal", "the harbor",
+                      "the nearest ATM", "the park", "the ferry terminal", "the nearest hospital",
+                      "the aquarium", "the convention center", "the old town", "the ski resort",
+                      "the nearest coffee shop", "the post office", "the library", "the hotel"]
+
+ARTISTS = ["Taylor Swift", "Beyonce", "Adele", "Ed Sheeran", "Drake", "Coldplay", "Queen",
+           "The Beatles", "Miles Davis", "Billie Eilish", "Bad Bunny", "Dua Lipa", "Bruno Mars",
+           "Rihanna", "Kendrick Lamar", "Daft Punk", "Radiohead", "Nirvana", "Metallica",
+           "Bob Marley", "Norah Jones", "Frank Sinatra", "Ella Fitzgerald", "Shakira", "BTS",
+           "Stromae", "Rosalia", "Arctic Monkeys", "The Weeknd", "Lady Gaga", "Elton John",
+           "David Bowie", "Madonna", "Prince", "Michael Jackson", "Whitney Houston", "ABBA",
+           "Fleetwood Mac", "Pink Floyd", "Led Zeppelin", "Eminem", "Kanye West", "Lorde",
+           "Sia", "Hozier", "Imagine Dragons", "Maroon 5", "Shawn Mendes", "Harry Styles",
+           "Olivia Rodrigo", "SZA", "Doja Cat", "Post Malone", "Bon Iver", "Fela Kuti",
+           "Burna Boy", "Wizkid", "Ludovico Einaudi", "Hans Zimmer", "Yo-Yo Ma", "Chopin",
+           "Beethoven", "Mozart", "Bach", "Vivaldi", "Debussy", "John Coltrane", "Nina Simone",
+           "Louis Armstrong", "Amy Winehouse", "Lana Del Rey", "The Cure", "U2", "Oasis",
+           "Blur", "Gorillaz", "Tame Impala", "Khalid", "Sam Smith", "Celine Dion", "Enya",
+           "Aretha Franklin", "Stevie Wonder", "Marvin Gaye", "Johnny Cash", "Dolly Parton",
+           "Willie Nelson", "Kacey Musgraves", "Luke Combs", "Mac Miller", "Frank Ocean",
+           "Tyler the Creator", "Solange", "Jorja Smith", "Cesaria Evora", "Caetano Veloso"]
+SONGS = ["Bohemian Rhapsody", "Hey Jude", "Imagine", "Yesterday", "Hotel California",
+         "Wonderwall", "Shape of You", "Blinding Lights", "Bad Guy", "Rolling in the Deep",
+         "Halo", "Clocks", "Yellow", "Fix You", "Thriller", "Billie Jean", "Purple Rain",
+         "Dancing Queen", "Let It Be", "Respect", "Superstition", "Hallelujah", "Africa",
+         "Take On Me", "Sweet Caroline", "Levitating", "Uptown Funk", "Despacito", "Perfect",
+         "Someone Like You", "Happy", "Smells Like Teen Spirit", "Creep", "Bitter Sweet Symphony",
+         "Hey Ya", "Get Lucky", "Lose Yourself", "Stairway to Heaven", "Wish You Were Here",
+         "Zombie", "Jolene", "Ring of Fire", "Redemption Song", "Clair de Lune", "Fur Elise",
+         "Take Five", "So What", "Feeling Good", "At Last", "Fly Me to the Moon", "My Way",
+         "Heroes", "Space Oddity", "Viva la Vida", "Riptide", "Pompeii", "Royals", "Chandelier",
+         "Counting Stars", "Believer", "Drivers License", "As It Was", "Anti-Hero", "Flowers",
+         "Kill Bill", "Golden Hour", "Heat Waves", "Stay", "Peaches", "Watermelon Sugar"]
+GENRES = ["jazz", "lo-fi", "classical", "rock", "hip hop", "pop", "reggae", "country", "blues",
+          "techno", "house music", "ambient", "salsa", "k-pop", "metal", "indie", "soul", "funk",
+          "disco", "bossa nova", "afrobeats", "punk", "opera", "gospel", "r&b", "edm", "folk",
+          "synthwave", "drum and bass", "chillhop", "piano music", "rain sounds", "white noise",
+          "lullabies", "80s hits", "90s rock", "acoustic covers", "movie soundtracks",
+          "christmas songs", "workout music", "flamenco", "tango", "samba", "trap",
+          "bluegrass", "dubstep", "grunge", "swing", "baroque", "meditation music"]
+ACTIVITIES = ["studying", "running", "cooking", "sleeping", "working", "the gym", "a party",
+              "relaxing", "focus", "driving", "reading", "a dinner party", "yoga", "coding",
+              "cleaning", "the beach", "a road trip", "meditation", "kids", "rainy days"]
+
+WEB_QUERY_PATTERNS = [
+    "how tall is {landmark}", "how old is {celebrity}", "what is the capital of {country}",
+    "{dish} recipe", "how to make {dish}", "best {shop} near me", "when does {store} close",
+    "how far is {city} from {city2}", "what time is it in {city}", "population of {country}",
+    "who invented {invention}", "how to fix {problem}", "symptoms of {illness}",
+    "{celebrity} net worth", "cheap flights to {city}", "news about {topic2}",
+    "how many calories in {food}", "what does {word} mean", "how to say {phrase} in {language}",
+    "reviews for {product}", "{team} score", "train times to {city}", "history of {landmark}",
+    "how to {howto}", "where to buy {item}", "is {food} healthy", "currency of {country}",
+    "best time to visit {country}", "what to do in {city}", "{product} price",
+]
+LANDMARKS = ["the eiffel tower", "the statue of liberty", "mount everest", "big ben",
+             "the burj khalifa", "the colosseum", "the great wall of china", "machu picchu",
+             "the golden gate bridge", "the leaning tower of pisa", "the taj mahal",
+             "the empire state building", "the sydney opera house", "stonehenge",
+             "the pyramids of giza", "christ the redeemer", "the cn tower", "angkor wat",
+             "the space needle", "the kremlin", "mount fuji", "the acropolis"]
+CELEBRITIES = ["Tom Hanks", "Meryl Streep", "Keanu Reeves", "Serena Williams", "Lionel Messi",
+               "Cristiano Ronaldo", "Oprah Winfrey", "Barack Obama", "Elon Musk", "Zendaya",
+               "Denzel Washington", "Greta Thunberg", "Roger Federer", "LeBron James",
+               "Emma Watson", "Morgan Freeman", "Jackie Chan", "Usain Bolt", "Simone Biles",
+               "Pedro Pascal", "Cate Blanchett", "Idris Elba", "Dev Patel", "Awkwafina"]
+COUNTRIES = ["Peru", "Kenya", "Norway", "Vietnam", "Chile", "Portugal", "Egypt", "Canada",
+             "Japan", "Mongolia", "Iceland", "Morocco", "Australia", "Brazil", "India",
+             "Turkey", "Greece", "Mexico", "Nigeria", "Finland", "Thailand", "Argentina",
+             "Ghana", "Poland", "Colombia", "Ireland", "Nepal", "Croatia", "Jordan", "Uruguay"]
+DISHES = ["banana bread", "lasagna", "pad thai", "guacamole", "pancakes", "chicken curry",
+          "sourdough", "ramen", "paella", "tiramisu", "hummus", "risotto", "chili", "falafel",
+          "brownies", "carbonara", "tacos", "sushi rice", "french toast", "lentil soup",
+          "apple pie", "fried rice", "shakshuka", "gazpacho", "moussaka", "jollof rice"]
+SHOPS = ["pizza", "sushi", "coffee", "thai food", "tacos", "bakery", "ramen", "burgers",
+         "ice cream", "brunch", "vegan food", "dim sum", "bookstore", "bike shop", "barber"]
+STORES = ["target", "ikea", "the post office", "walmart", "the pharmacy", "costco",
+          "the dmv", "the library", "home depot", "the bank", "trader joe's", "the apple store"]
+INVENTIONS = ["the telephone", "the light bulb", "the internet", "the bicycle", "the radio",
+              "penicillin", "the printing press", "the airplane", "the television", "velcro",
+              "the microwave", "the zipper", "the compass", "the camera", "paper"]
+PROBLEMS = ["a leaky faucet", "a flat tire", "a slow laptop", "a squeaky door", "a clogged drain",
+            "wifi dropping", "a running toilet", "a stuck zipper", "a cracked phone screen",
+            "a frozen pipe", "a jammed printer", "a dead car battery"]
+ILLNESSES = ["flu", "strep throat", "covid", "migraine", "dehydration", "anemia", "food poisoning",
+             "a concussion", "hay fever", "sinusitis", "tonsillitis", "shingles"]
+TOPICS2 = ["the election", "climate change", "the stock market", "space exploration",
+           "the olympics", "electric cars", "the world cup", "ai", "the housing market",
+           "the mars mission", "the tour de france", "the oscars"]
+FOODS = ["an avocado", "a banana", "a bagel", "peanut butter", "a glass of wine", "oatmeal",
+         "a croissant", "an egg", "a beer", "brown rice", "quinoa", "dark chocolate", "popcorn"]
+WORDS = ["serendipity", "ephemeral", "ubiquitous", "hygge", "schadenfreude", "quixotic",
+         "petrichor", "saudade", "wanderlust", "zeitgeist", "nonchalant", "sonder", "limerence"]
+PHRASES = ["thank you", "good morning", "where is the bathroom", "how much is this", "cheers",
+           "I love you", "excuse me", "nice to meet you", "happy birthday", "good luck"]
+LANGUAGES = ["Spanish", "Japanese", "German", "Italian", "Korean", "Portuguese", "Swahili",
+             "Arabic", "Dutch", "Greek", "Hindi", "Turkish", "Polish", "Vietnamese"]
+PRODUCTS = ["the new iphone", "airpods", "a kindle", "the steam deck", "a dyson vacuum",
+            "the pixel 8", "a standing desk", "noise cancelling headphones", "an air fryer",
+            "the switch 2", "a robot vacuum", "an electric toothbrush", "a smart watch"]
+TEAMS = ["lakers", "real madrid", "yankees", "arsenal", "chelsea", "barcelona", "celtics",
+         "patriots", "juventus", "bayern", "liverpool", "warriors", "benfica", "ajax"]
+HOWTOS = ["tie a tie", "boil an egg", "change a tire", "fold a fitted sheet", "unclog a sink",
+          "jump start a car", "remove a stain", "plant tomatoes", "do a handstand",
+          "sharpen a knife", "wrap a present", "iron a shirt", "clean an oven", "braid hair"]
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december"]
+NUM_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+             "eleven", "twelve"]
+
+
+def _crc(s):
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def split_list(name, items, seed):
+    """Deterministic two-way split of a list: (train half, test half)."""
+    items = sorted(set(items))
+    rng = random.Random(seed * 1000003 + _crc(name))
+    rng.shuffle(items)
+    k = (len(items) + 1) // 2
+    return items[:k], items[k:]
+
+
+def all_times():
+    out = set()
+    for h in range(1, 13):
+        for m in [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 7, 12, 48]:
+            mm = "%02d" % m
+            for ap in ["am", "pm"]:
+                out.add("%d:%s %s" % (h, mm, ap))
+                out.add("%d:%s%s" % (h, mm, ap))
+                out.add("%d:%s %s" % (h, mm, ap.upper()))
+                if m == 0:
+                    out.add("%d %s" % (h, ap))
+                    out.add("%d%s" % (h, ap))
+                    out.add("%d %s" % (h, ap.upper()))
+                    out.add("%d %s" % (h, "p.m." if ap == "pm" else "a.m."))
+            h24 = h % 12
+            for hh in [h24, h24 + 12]:
+                out.add("%02d:%s" % (hh, mm))
+                if hh >= 10:
+                    out.add("%d:%s" % (hh, mm))
+            if m == 0:
+                out.add("%d o'clock" % h)
+                out.add("%s o'clock" % NUM_WORDS[h - 1])
+        w = NUM_WORDS[h - 1]
+        out.add("half past %s" % w)
+        out.add("quarter past %s" % w)
+        out.add("quarter to %s" % w)
+        out.add("%d:30" % h)
+        out.add(w + " thirty")
+        out.add(w + " fifteen")
+        out.add(w + " forty-five")
+        out.add(w + " in the morning")
+        out.add(w + " in the evening")
+        out.add(w + " pm")
+        out.add(w + " am")
+    out.update(["noon", "midnight", "midday"])
+    return sorted(out)
+
+
+def all_durations():
+    out = set()
+    for n in list(range(1, 61)) + [75, 90, 100, 120, 150, 180]:
+        out.add("%d minutes" % n if n != 1 else "1 minute")
+        out.add("%d min" % n)
+        if n <= 12:
+            out.add("%d mins" % n)
+    for n in [5, 10, 15, 20, 25, 30, 40, 45, 50, 60, 90, 120]:
+        out.add("%d seconds" % n)
+        out.add("%d secs" % n)
+        out.add("%d sec" % n)
+    for n in range(1, 13):
+        out.add("%d hours" % n if n != 1 else "1 hour")
+        out.add("%dh" % n)
+        out.add("%d and a half hours" % n)
+        out.add("%s hours" % NUM_WORDS[n - 1] if n != 1 else "one hour")
+        out.add("%s minutes" % NUM_WORDS[n - 1] if n != 1 else "one minute")
+        for m in [10, 15, 20, 30, 45]:
+            out.add("%d hour %d minutes" % (n, m) if n == 1 else "%d hours %d minutes" % (n, m))
+            out.add("%dh %dm" % (n, m))
+    for w in ["twenty", "thirty", "forty", "fifteen", "forty-five", "ninety", "fifty", "twenty-five"]:
+        out.add(w + " minutes")
+        out.add(w + " seconds")
+    out.update(["an hour", "half an hour", "a minute", "a quarter of an hour", "an hour and a half",
+                "a couple of minutes", "a few minutes", "90 secs", "an hour and 15 minutes",
+                "two and a half hours", "a half hour", "30 s", "10 m", "one and a half hours"])
+    return sorted(out)
+
+
+def all_days():
+    out = set()
+    for w in WEEKDAYS:
+        cap = w.capitalize()
+        out.update([w, cap, "next " + w, "next " + cap, "this " + w, "this " + cap, w + " morning",
+                    w + " evening", w + " night", "every " + w])
+    for i, mo in enumerate(MONTHS):
+        for d in [1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 14, 15, 17, 19, 20, 21, 22, 23, 25, 28, 30]:
+            suf = "th"
+            if d in (1, 21):
+                suf = "st"
+            elif d in (2, 22):
+                suf = "nd"
+            elif d in (3, 23):
+                suf = "rd"
+            out.add("%s %d" % (mo, d))
+            out.add("%s %d%s" % (mo, d, suf))
+            out.add("%s %d" % (mo.capitalize(), d))
+            out.add("the %d%s of %s" % (d, suf, mo))
+            out.add("%d/%d" % (i + 1, d))
+    for d in range(1, 32):
+        suf = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+        out.add("the %d%s" % (d, suf))
+    out.update(["tomorrow", "today", "tonight", "the day after tomorrow", "Tomorrow", "Today",
+                "this weekend", "next weekend", "tomorrow morning", "tomorrow night",
+                "tomorrow evening", "tomorrow afternoon", "this afternoon", "this evening",
+                "next week", "in two days", "in 3 days", "new year's eve", "christmas eve",
+                "christmas day", "weekdays", "every day", "on weekends", "this saturday morning"])
+    return sorted(out)
+
+
+def build_values(split, seed):
+    """All slot-value pools of one split ('train' or 'test')."""
+    idx = 0 if split == "train" else 1
+    S = lambda name, items: split_list(name, items, seed)[idx]  # noqa: E731
+    v = {}
+    first = S("first", FIRST_NAMES)
+    last = S("last", LAST_NAMES)
+    rel = S("rel", RELATIONS)
+    titled = S("titled", TITLED)
+    v["first"] = first
+    contacts = set(first)
+    r = random.Random(seed + 11 + idx)
+    for _ in range(len(first) * 2):
+        contacts.add(r.choice(first) + " " + r.choice(last))
+    for _ in range(len(titled) * 6):
+        contacts.add(r.choice(titled) + " " + r.choice(last + first))
+    contacts.update(rel)
+    v["contact"] = sorted(contacts)
+    v["city"] = S("city", CITIES)
+    v["time"] = S("time", all_times())
+    v["duration"] = S("duration", all_durations())
+    v["day"] = S("day", all_days())
+    v["alarm_label"] = S("alabel", ALARM_LABELS)
+    v["timer_label"] = S("tlabel", TIMER_LABELS)
+    streets = S("street", STREETS)
+    sufs = STREET_SUFFIXES
+    items = S("items", ITEMS)
+    persons = S("persons", PERSONS_GENERIC) + first[:30]
+    fill = {
+        "item": items, "person": persons, "bill": S("bills", BILLS), "med": S("meds", MEDS),
+        "booking": S("bookings", BOOKINGS), "doc": S("docs", DOCS), "thing": S("things", THINGS),
+        "thing2": S("things2", THINGS2), "device": S("devices", DEVICES),
+        "place": S("placesshort", PLACES_SHORT), "topic": S("topics", TOPICS),
+        "skill": S("skills", SKILLS), "exam": S("exams", EXAMS), "name": first,
+        "city": v["city"], "city2": v["city"], "time": v["time"], "day": v["day"],
+        "duration": v["duration"], "num": [str(n) for n in range(1000, 9999, 137)],
+        "landmark": S("landmarks", LANDMARKS), "celebrity": S("celebs", CELEBRITIES),
+        "country": S("countries", COUNTRIES), "dish": S("dishes", DISHES), "shop": S("shops", SHOPS),
+        "store": S("stores", STORES), "invention": S("inventions", INVENTIONS),
+        "problem": S("problems", PROBLEMS), "illness": S("illnesses", ILLNESSES),
+        "topic2": S("topics2", TOPICS2), "food": S("foods", FOODS), "word": S("words", WORDS),
+        "phrase": S("phrases", PHRASES), "language": S("languages", LANGUAGES),
+        "product": S("products", PRODUCTS), "team": S("teams", TEAMS), "howto": S("howtos", HOWTOS),
+    }
+
+    def compose(name, patterns, n):
+        rr = random.Random(seed * 7 + _crc(name))
+        pats = patterns  # shared patterns; their fillers come from this split's halves
+        out = set()
+        tries = 0
+        while len(out) < n and tries < n * 20:
+            tries += 1
+            p = rr.choice(pats)
+            out.add(re.sub(r"\{(\w+)\}", lambda m: rr.choice(fill[m.group(1)]), p))
+        return sorted(out)
+
+    v["reminder_text"] = compose("task", TASK_VERBS_OBJ, 1500)
+    v["message_text"] = compose("msg", MESSAGE_TEXTS, 1500)
+    v["event_title"] = compose("event", EVENT_TITLES, 800)
+    v["web_query"] = compose("web", WEB_QUERY_PATTERNS, 1500)
+    rr = random.Random(seed + 23 + idx)
+    locs = set(S("locfixed", LOCATIONS_FIXED))
+    venue = S("venue", VENUE_WORDS)
+    for _ in range(400):
+        k = rr.random()
+        if k < 0.35:
+            locs.add("%s %s" % (rr.choice(streets + first), rr.choice(venue)))
+        elif k < 0.7:
+            locs.add("%d %s %s" % (rr.randint(1, 999), rr.choice(streets), rr.choice(sufs)))
+        else:
+            locs.add("%s %s %s" % (rr.choice(streets), rr.choice(sufs), rr.choice(venue).lower()))
+    v["location"] = sorted(locs)
+    dests = set(S("destfixed", DESTINATIONS_FIXED))
+    for _ in range(500):
+        k = rr.random()
+        if k < 0.4:
+            dests.add("%d %s %s" % (rr.randint(1, 999), rr.choice(streets), rr.choice(sufs)))
+        elif k < 0.6:
+            dests.add("%s %s" % (rr.choice(streets), rr.choice(sufs)))
+        elif k < 0.75:
+            dests.add("%s's house" % rr.choice(first))
+        elif k < 0.9:
+            dests.add("%s %s" % (rr.choice(v["city"]), rr.choice(["airport", "central station",
+                                                                     "old town", "harbor", "zoo"])))
+        else:
+            dests.add("%s %s" % (rr.choice(streets + first), rr.choice(venue)))
+    v["destination"] = sorted(dests)
+    artists = S("artists", ARTISTS)
+    songs = S("songs", SONGS)
+    genres = S("genres", GENRES)
+    acts = S("acts", ACTIVITIES)
+    mus = set(artists) | set(songs) | set(genres)
+    for _ in range(500):
+        k = rr.random()
+        if k < 0.35:
+            mus.add("%s by %s" % (rr.choice(songs), rr.choice(artists)))
+        elif k < 0.65:
+            mus.add("%s for %s" % (rr.choice(genres), rr.choice(acts)))
+        elif k < 0.8:
+            mus.add("%s %s" % (rr.choice(artists), rr.choice(["radio", "greatest hits", "live"])))
+        else:
+            mus.add("my %s playlist" % rr.choice(genres + acts))
+    v["music_query"] = sorted(mus)
+    v["level"] = S("level", [str(i) for i in range(0, 101)])
+    return v
+
+
+def coverage_words(seed):
+    """Train-only extra values: capitalised / lower-case whole words of the tokenizer vocabulary.
+
+    The model is trained from scratch. Inside a call a value's first word is tokenised without the
+    leading space ('="Tokyo"' -> '="', 'T', 'ok', 'yo') while in the user's text it has it
+    ('▁Tokyo'), so the model can only spell a first word it has seen spelt. These words widen the
+    set of words whose spelling the training data shows; they come from the tokenizer alone, not
+    from the test lists (exact test values are removed from training afterwards anyway).
+    """
+    sp = chat_template.load_tokenizer()
+    cap, low, cont = [], [], []
+    for i in range(sp.get_piece_size()):
+        p = sp.id_to_piece(i)
+        if re.fullmatch("\u2581[A-Z][a-z]{1,11}", p):
+            cap.append(p[1:])
+        elif re.fullmatch("\u2581[a-z]{3,11}", p):
+            low.append(p[1:])
+        elif re.fullmatch("[a-z]{2,4}", p):
+            cont.append(p)
+    rng = random.Random(seed + 99)
+    # capitalised pseudo-names: a vocabulary word, sometimes with a lower-case continuation piece
+    names = [w if (len(w) >= 4 and rng.random() < 0.5) else w + rng.choice(cont) for w in cap]
+    cap = sorted(set(cap) | set(names))
+    return cap, low
+
+
+# ----------------------------------------------------------------------------------------------
+# Enum / boolean surface forms (shared by both splits: closed sets)
+# ----------------------------------------------------------------------------------------------
+APP_SURF = {"sms": ["SMS", "sms", "text message", "Sms"],
+            "whatsapp": ["WhatsApp", "whatsapp", "Whatsapp", "WA"],
+            "email": ["email", "e-mail", "Email", "mail"]}
+MODE_ADJ = {"driving": ["driving", "car", "drive"], "walking": ["walking", "walk", "pedestrian"],
+            "transit": ["transit", "public transport", "bus", "train", "subway"],
+            "cycling": ["cycling", "bike", "bicycle"]}
+MODE_BY = {"driving": ["by car", "driving", "in the car"], "walking": ["on foot", "walking", "by foot"],
+           "transit": ["by public transport", "by bus", "by train", "on transit", "by subway", "by metro"],
+           "cycling": ["by bike", "cycling", "by bicycle", "on my bike"]}
+SETTING_SURF = {"wifi": ["wifi", "Wi-Fi", "wi-fi", "WiFi", "the wifi"],
+                "bluetooth": ["bluetooth", "Bluetooth", "the bluetooth", "BT"],
+                "flashlight": ["flashlight", "the flashlight", "torch", "the torch", "the flash light"],
+                "do_not_disturb": ["do not disturb", "Do Not Disturb", "DND", "do-not-disturb",
+                                   "dnd mode", "the do not disturb mode"],
+                "airplane_mode": ["airplane mode", "flight mode", "Airplane Mode", "aeroplane mode",
+                                  "plane mode"]}
+SETTING_NAME = {"wifi": "Wi-Fi", "bluetooth": "Bluetooth", "flashlight": "Flashlight",
+                "do_not_disturb": "Do not disturb", "airplane_mode": "Airplane mode"}
+APP_NAME = {"sms": "by SMS", "whatsapp": "on WhatsApp", "email": "by email"}
+
+# ----------------------------------------------------------------------------------------------
+# Templates. Syntax: {slot} a slot, (a|b|c) alternatives, [ ... ] an optional part (its slots are
+# given only when the part is used). Slot names: time day label duration text recipient app name
+# city title location query level destination mode_adj mode_by setting. Each API has a TRAIN and a
+# TEST list, written separately.
+# ----------------------------------------------------------------------------------------------
+T = {}
+T["set_alarm"] = {
+    "train": [
+        "set an alarm for {time}[ {day}][ called {label}]",
+        "(set|create|make) (an|a new) alarm (for|at) {time}[ on {day}]",
+        "wake me up at {time}[ {day}]",
+        "alarm {time}[ {day}]",
+        "(can|could) you (set|put) an alarm for {time}[ {day}]?",
+        "i need an alarm at {time}[ {day}][ labeled {label}]",
+        "please wake me (up )?at {time}[ {day}]",
+        "set (my|the) alarm to {time}[ for {day}]",
+        "(add|schedule) an alarm at {time}[ for {day}][ named {label}]",
+        "[{day} ]i have to get up at {time}, set an alarm",
+        "alarm at {time}[ {day}][ for {label}]",
+        "get me up at {time}[ {day}]",
+        "(new|another) alarm: {time}[, {day}][, label {label}]",
+        "make sure i wake up at {time}[ {day}]",
+        "i want to wake up at {time}[ {day}]",
+        "set a {label} alarm for {time}[ {day}]",
+        "wake-up alarm at {time}[ on {day}], please",
+        "put an alarm on for {time}[ {day}]",
+    ],
+    "test": [
+        "could you please set up an alarm at {time}[ {day}]",
+        "i'd like to be woken at {time}[ {day}][ - call it {label}]",
+        "need to be up by {time}[ {day}], alarm please",
+        "alarm for {time}[ on {day}][ with the label {label}] thx",
+        "schedule a wake up alarm for {time}[ {day}]",
+        "my alarm should ring at {time}[ {day}]",
+        "remember to wake me at {time}[ {day}]",
+        "go ahead and set an alarm, {time}[ {day}]",
+        "ring me at {time}[ {day}] to wake up",
+        "{label} alarm at {time}[ {day}]",
+    ],
+}
+T["set_timer"] = {
+    "train": [
+        "set a timer for {duration}[ for {label}]",
+        "(start|begin) a {duration} timer",
+        "timer {duration}",
+        "(can|could) you start a timer for {duration}?",
+        "set a {label} timer for {duration}",
+        "count down {duration}",
+        "countdown (of|for) {duration}[ for the {label}]",
+        "{duration} timer[ for {label}] please",
+        "start a timer: {duration}[, {label}]",
+        "time {duration} for me",
+        "put a timer on for {duration}[ called {label}]",
+        "i need a timer for {duration}",
+        "set timer {duration}[ label {label}]",
+        "give me a {duration} countdown",
+        "timer for {duration}[ named {label}]",
+        "let me know when {duration} are up",
+    ],
+    "test": [
+        "could you time {duration} for the {label}",
+        "please run a countdown of {duration}",
+        "start counting down {duration}[ - it's for {label}]",
+        "i need {duration} on a timer",
+        "{duration} on the clock please",
+        "kick off a timer, {duration}[, for {label}]",
+        "a timer of {duration} would be great",
+        "alert me in {duration}[, {label} timer]",
+        "timer please, {duration}",
+    ],
+}
+T["create_reminder"] = {
+    "train": [
+        "remind me to {text} at {time}[ {day}]",
+        "remind me at {time}[ {day}] to {text}",
+        "[{day} ]at {time} remind me to {text}",
+        "(set|create|add) a reminder (to|for) {text} at {time}[ {day}]",
+        "(can|could) you remind me to {text} at {time}[ on {day}]?",
+        "don't let me forget to {text} at {time}[ {day}]",
+        "reminder: {text} at {time}[ {day}]",
+        "i need a reminder at {time}[ {day}] to {text}",
+        "make a reminder to {text}, {time}[ {day}]",
+        "at {time}[ on {day}] i have to {text}, remind me",
+        "ping me at {time}[ {day}] to {text}",
+        "new reminder {text} {time}[ {day}]",
+        "please remind me to {text} at {time}[ {day}]",
+        "remind me {day} at {time} to {text}",
+    ],
+    "test": [
+        "i must {text} at {time}[ {day}], so remind me please",
+        "nudge me at {time}[ {day}] about this: {text}",
+        "could you add a reminder for {time}[ {day}] that says {text}",
+        "at {time}[ {day}] tell me to {text}",
+        "reminder please to {text} around {time}[ {day}]",
+        "help me remember to {text} at {time}[ {day}]",
+        "set up a reminder {day} at {time}: {text}",
+        "i keep forgetting to {text}, remind me at {time}[ {day}]",
+    ],
+}
+T["send_message"] = {
+    "train": [
+        "(send|text) {recipient} (saying|that) {text}",
+        "send a message to {recipient}[ on {app}] saying {text}",
+        "tell {recipient}[ on {app}] that {text}",
+        "text {recipient}: {text}",
+        "message {recipient}[ via {app}]: {text}",
+        "(can|could) you text {recipient} (saying|that) {text}",
+        "send {recipient} a[ {app}] message: {text}",
+        "let {recipient} know[ by {app}] that {text}",
+        "write to {recipient}[ on {app}] {text}",
+        "send a text to {recipient} that says {text}",
+        "[{app} ]message to {recipient} saying {text}",
+        "msg {recipient} {text}",
+        "shoot {recipient} a message[ on {app}]: {text}",
+        "send this to {recipient}[ via {app}]: {text}",
+        "({app}|send an {app} to) {recipient} saying {text}",
+    ],
+    "test": [
+        "please drop {recipient} a line[ over {app}] saying {text}",
+        "could you send {recipient} the following[ through {app}]: {text}",
+        "i want to tell {recipient}[ using {app}] that {text}",
+        "notify {recipient}[ by {app}]: {text}",
+        "quick message for {recipient}[ via {app}] - {text}",
+        "pass a message on to {recipient}[ over {app}] that says {text}",
+        "text to {recipient} reading {text}",
+        "{recipient} needs to hear this[ on {app}]: {text}",
+    ],
+}
+T["call_contact"] = {
+    "train": [
+        "call {name}", "(phone|ring|dial) {name}", "(can|could) you call {name}?",
+        "give {name} a call", "please call {name}", "start a call with {name}",
+        "video call {name}{video}", "facetime {name}{video}", "start a video call with {name}{video}",
+        "i want to talk to {name}, call them", "get {name} on the phone",
+        "call {name} on video{video}", "make a video call to {name}{video}", "call up {name}",
+        "ring up {name}", "place a call to {name}", "{name}, call",
+        "i need to speak with {name}",
+    ],
+    "test": [
+        "could you please get me {name} on the line",
+        "i'd like to phone {name}",
+        "connect me with {name}",
+        "let's do a video chat with {name}{video}",
+        "video {name} please{video}",
+        "set up a call to {name}",
+        "i wanna see {name} on video{video}",
+        "try calling {name}",
+    ],
+}
+T["get_weather"] = {
+    "train": [
+        "what's the weather (in|like in) {city}[ {day}]?",
+        "weather (in|for) {city}[ {day}]",
+        "(will|is) it (rain|going to rain) in {city}[ {day}]?",
+        "how hot is it in {city}[ {day}]",
+        "(show|give) me the forecast for {city}[ {day}]",
+        "is it cold in {city}[ {day}]?",
+        "forecast {city}[ {day}]",
+        "do i need an umbrella in {city}[ {day}]?",
+        "(can|could) you check the weather in {city}[ for {day}]?",
+        "what's the temperature in {city}[ {day}]",
+        "how's the weather looking in {city}[ {day}]?",
+        "[{day} ]weather for {city}",
+        "tell me the weather in {city}[ {day}]",
+        "is it sunny in {city}[ {day}]?",
+        "will it snow in {city}[ {day}]",
+    ],
+    "test": [
+        "what kind of weather can i expect in {city}[ {day}]",
+        "should i bring a jacket to {city}[ {day}]",
+        "any rain expected for {city}[ {day}]?",
+        "look up the forecast in {city}[ for {day}] please",
+        "i'm heading to {city}[ {day}], how's the weather there",
+        "is {city} going to be warm[ {day}]",
+        "weather report for {city}[ {day}]",
+        "check {city} weather[ {day}]",
+    ],
+}
+T["create_event"] = {
+    "train": [
+        "add {title} to my calendar (on|for) {day}[ at {time}][ at {location}]",
+        "schedule {title} (on|for) {day}[ at {time}][ at {location}]",
+        "(create|make|put) an event {title} on {day}[ at {time}][ in {location}]",
+        "put {title} on my calendar {day}[ at {time}]",
+        "new event: {title}, {day}[, {time}][, {location}]",
+        "(can|could) you schedule {title} for {day}[ at {time}]?",
+        "i have {title} {day}[ at {time}][ at {location}], add it to the calendar",
+        "calendar: {title} {day}[ {time}]",
+        "book {title} in my calendar for {day}[ at {time}][, location {location}]",
+        "(add|create) a calendar event called {title} on {day}[ at {time}][ at {location}]",
+        "put down {title} for {day}[ at {time}]",
+        "{day}[ at {time}] i've got {title}[ at {location}], put it in my calendar",
+        "block {day}[ at {time}] for {title}",
+        "save {title} on {day}[ at {time}][ at {location}] in my calendar",
+    ],
+    "test": [
+        "please pencil in {title} for {day}[ around {time}][ at {location}]",
+        "my calendar needs {title} on {day}[ at {time}]",
+        "there's {title} {day}[ at {time}][ in {location}], note it in the calendar",
+        "could you set up an event for {day}[ at {time}] called {title}",
+        "log {title} in the calendar on {day}[ at {time}][ at {location}]",
+        "calendar entry for {day}[ at {time}]: {title}",
+        "don't let me double book {day}[ at {time}], i have {title}",
+        "mark {day}[ at {time}] as {title} in my calendar",
+    ],
+}
+T["play_music"] = {
+    "train": [
+        "play {query}", "play some {query}", "(put on|start playing) {query}",
+        "i want to listen to {query}", "(can|could) you play {query}?", "shuffle {query}{shuffle}",
+        "play {query} on shuffle{shuffle}", "play {query} shuffled{shuffle}",
+        "let's hear some {query}", "music: {query}", "play me {query}",
+        "throw on some {query}", "start {query}", "shuffle play {query}{shuffle}",
+        "play {query} in random order{shuffle}", "i'm in the mood for {query}",
+        "queue up {query}",
+    ],
+    "test": [
+        "could i get some {query} going",
+        "crank up {query}",
+        "blast {query}",
+        "i feel like listening to {query}, play it",
+        "put {query} on random{shuffle}",
+        "mix up {query} and play it{shuffle}",
+        "spin {query} for me",
+        "let me hear {query}",
+        "{query} please, shuffled{shuffle}",
+    ],
+}
+T["set_volume"] = {
+    "train": [
+        "set (the )?volume to {level}", "volume {level}", "(turn|put) the volume to {level}",
+        "volume at {level} percent", "set volume {level}%", "change the volume to {level}",
+        "(can|could) you set the volume to {level}?", "make the volume {level}",
+        "i want the volume at {level}", "volume to {level} please", "media volume {level}",
+        "adjust volume to {level}%", "turn it (up|down) to {level}",
+    ],
+    "test": [
+        "bring the sound to {level}",
+        "please put the media volume at {level} percent",
+        "sound level {level}",
+        "could the volume be {level}",
+        "lower the volume to {level}",
+        "raise volume up to {level}%",
+        "make it louder, {level}",
+    ],
+}
+T["navigate"] = {
+    "train": [
+        "(navigate|take me|directions) to {destination}",
+        "get me (directions|a route) to {destination}[ {mode_by}]",
+        "how do i get to {destination}[ {mode_by}]?",
+        "(show|give) me {mode_adj} directions to {destination}",
+        "start navigation to {destination}",
+        "(can|could) you navigate to {destination}[ {mode_by}]?",
+        "route to {destination}[ {mode_by}]",
+        "i need to go to {destination}[ {mode_by}]",
+        "{mode_adj} route to {destination}",
+        "directions {destination}[ {mode_by}]",
+        "find the way to {destination}[ {mode_by}]",
+        "let's go to {destination}[ {mode_by}]",
+        "guide me to {destination}[ {mode_by}]",
+        "open maps to {destination}[ {mode_by}]",
+    ],
+    "test": [
+        "what's the best way to reach {destination}[ {mode_by}]",
+        "i'm trying to get to {destination}[ {mode_by}], help",
+        "plot a course to {destination}[ {mode_by}]",
+        "could you lead me to {destination}",
+        "{mode_adj} directions for {destination} please",
+        "head to {destination}[ {mode_by}]",
+        "show the way to {destination}[ {mode_by}]",
+        "which way to {destination}[ {mode_by}]?",
+    ],
+}
+T["toggle_setting"] = {
+    "train": [
+        ("turn on {setting}", True), ("turn off {setting}", False), ("turn {setting} on", True),
+        ("turn {setting} off", False), ("(enable|activate) {setting}", True),
+        ("(disable|deactivate) {setting}", False), ("switch on {setting}", True),
+        ("switch off {setting}", False), ("{setting} on", True), ("{setting} off", False),
+        ("(can|could) you turn on {setting}?", True), ("(can|could) you turn off {setting}?", False),
+        ("i need {setting} on", True), ("i want {setting} off", False),
+        ("put {setting} on", True), ("shut off {setting}", False), ("kill {setting}", False),
+        ("start {setting}", True), ("stop {setting}", False),
+    ],
+    "test": [
+        ("please get {setting} going", True), ("could you flip {setting} on", True),
+        ("flip {setting} off", False), ("i don't need {setting}, disable it", False),
+        ("{setting} needs to be on", True), ("make sure {setting} is off", False),
+        ("go ahead and enable {setting}", True), ("cut {setting}", False),
+        ("i'd like {setting} activated", True), ("no more {setting}, turn it off", False),
+    ],
+}
+T["search_web"] = {
+    "train": [
+        "search (for|the web for) {query}", "google {query}", "look up {query}",
+        "search {query}", "(can|could) you look up {query}?", "find (out )?{query} online",
+        "web search: {query}", "search online for {query}", "i want to know {query}, search it",
+        "do a search for {query}", "bing {query}", "check the internet for {query}",
+        "look online for {query}", "search the internet for {query}",
+    ],
+    "test": [
+        "could you research {query}",
+        "run a web search on {query}",
+        "find me info on {query}",
+        "i'm curious about {query}, look it up",
+        "query the web: {query}",
+        "what does the internet say about {query}",
+        "do an online search about {query}",
+    ],
+}
+
+# Free-text slots: no suffix wrapper is added right after one of these.
+FREE_SLOTS = {"text", "query", "title", "location", "destination", "label"}
+
+PREFIXES = {
+    "train": ["hey", "hi", "ok", "please", "hey assistant,", "yo", "um", "so", "quick one:",
+              "hello,", "excuse me,", "hey,", "ok so", "could you", "real quick,"],
+    "test": ["hey there,", "okay so", "hmm", "right,", "listen,", "alright,", "assistant,",
+             "oh and", "well,"],
+}
+SUFFIXES = {
+    "train": ["please", "thanks", "thank you", "asap", "pls", "if you can", "cheers", "for me",
+              "now", "thx"],
+    "test": ["would you?", "ty", "right now", "if possible", "many thanks", "when you can"],
+}
+# "could you" as a prefix only fits imperative templates; applied only to those starting with a verb.
+IMPERATIVE_START = re.compile(r"^(set|wake|call|play|send|text|turn|remind|add|start|get|put|tell|"
+                              r"search|look|navigate|take|schedule|make|create|give|show|find)\b")
+
+# ----------------------------------------------------------------------------------------------
+# Replies
+# ----------------------------------------------------------------------------------------------
+
+
+def reply_for(call):
+    n, a = call["name"], call["args"]
+    if n == "set_alarm":
+        return "Alarm set for %s%s%s." % (a["time"], " " + a["day"] if "day" in a else "",
+                                          ", labeled " + a["label"] if "label" in a else "")
+    if n == "set_timer":
+        return "Timer set for %s%s." % (a["duration"], ", labeled " + a["label"] if "label" in a else "")
+    if n == "create_reminder":
+        return "Reminder set for %s%s: %s." % (a["time"], " " + a["day"] if "day" in a else "", a["text"])
+    if n == "send_message":
+        return "Message sent to %s%s." % (a["recipient"], " " + APP_NAME[a["app"]] if "app" in a else "")
+    if n == "call_contact":
+        return ("Starting a video call with %s." if a.get("video") else "Calling %s.") % a["name"]
+    if n == "get_weather":
+        return "Here's the forecast for %s%s." % (a["city"], " " + a["day"] if "day" in a else "")
+    if n == "create_event":
+        return "Added %s on %s%s%s." % (a["title"], a["day"], " at " + a["time"] if "time" in a else "",
+                                        ", " + a["location"] if "location" in a else "")
+    if n == "play_music":
+        return ("Shuffling %s." if a.get("shuffle") else "Playing %s.") % a["query"]
+    if n == "set_volume":
+        return "Volume set to %d." % a["level"]
+    if n == "navigate":
+        return "Getting %sdirections to %s." % (a["mode"] + " " if "mode" in a else "", a["destination"])
+    if n == "toggle_setting":
+        return "%s turned %s." % (SETTING_NAME[a["setting"]], "on" if a["on"] else "off")
+    if n == "search_web":
+        return "Searching the web for %s." % a["query"]
+    raise ValueError(n)
+
+
+R_WELCOME = "You're welcome!"
+R_HELLO = "Hi! How can I help?"
+R_HOWAREYOU = "I'm doing well, thanks! How can I help?"
+R_WHO = "I'm your phone assistant."
+R_CAN = ("I can set alarms, timers and reminders, send messages, make calls, check the weather, "
+         "add calendar events, play music, set the volume, give directions, change settings and "
+         "search the web.")
+R_CANT = "Sorry, I can't do that."
+R_BYE = "Goodbye!"
+R_OK = "Okay."
+R_JOKE = "Why did the phone wear glasses? It lost its contacts!"
+
+NOCALL = {  # category -> (train phrasings, test phrasings, reply)
+    "thanks": (["thanks", "thank you", "thanks a lot", "great thanks", "cool thx", "perfect",
+                "awesome, thank you", "ok thanks", "nice", "got it, thanks", "thank you so much",
+                "thx", "great", "cool", "appreciate it", "you're the best", "sweet"],
+               ["many thanks", "thank you very much", "cheers mate", "brilliant, thanks",
+                "that's great", "sweet, ty", "much appreciated", "lovely, thank you"], R_WELCOME),
+    "hello": (["hi", "hello", "hey", "good morning", "hey there", "hiya", "good evening",
+               "hello assistant", "morning", "yo"],
+              ["greetings", "good afternoon", "howdy", "hi assistant", "hey hey"], R_HELLO),
+    "howareyou": (["how are you", "how's it going", "how are you doing?", "what's up",
+                   "how are things", "you doing ok?"],
+                  ["how have you been", "how's your day going?", "are you doing well?", "what's new"],
+                  R_HOWAREYOU),
+    "who": (["who are you", "what's your name", "are you a robot", "are you human?",
+             "what are you", "who made you", "do you have a name?"],
+            ["tell me about yourself", "introduce yourself", "are you a real person?",
+             "what should i call you"], R_WHO),
+    "can": (["what can you do", "help", "what are your features", "what can you help me with",
+             "what do you do?", "list your skills", "how can you help me"],
+            ["what are you able to do", "what kind of things can you do?", "show me your abilities",
+             "what tasks do you handle"], R_CAN),
+    "cant": (["order a pizza", "book a flight to {city}", "transfer money to {name}",
+              "turn on the kitchen lights", "buy {item} on amazon", "take a selfie",
+              "translate hello into French", "lock the front door", "order an uber to {destination}",
+              "pay my electricity bill", "delete all my photos", "read my emails",
+              "book a table for two tonight", "start the car", "open the garage door",
+              "make me a coffee", "order groceries", "reserve a hotel in {city}",
+              "turn up the heating", "record this call", "unlock my laptop", "water my plants",
+              "do my homework", "send money to {name}", "cook dinner", "clean my room"],
+             ["book me a taxi", "buy a train ticket to {city}", "dim the bedroom lights",
+              "order sushi for delivery", "check my bank balance", "rent a car in {city}",
+              "lower the thermostat", "scan this document", "pay {name} back", "feed my dog",
+              "vacuum the house", "print my boarding pass", "buy concert tickets",
+              "charge my car remotely"], R_CANT),
+    "joke": (["tell me a joke", "say something funny", "make me laugh", "know any jokes?"],
+             ["got a joke for me?", "entertain me with a joke", "i need a laugh"], R_JOKE),
+    "bye": (["bye", "good night", "see you later", "goodbye", "that's all", "talk later"],
+            ["catch you later", "night night", "that's everything, bye", "so long"], R_BYE),
+    "nevermind": (["never mind", "forget it", "cancel that", "nothing", "no", "nah",
+                   "ignore that", "actually no"],
+                  ["scratch that", "don't bother", "no need", "not now"], R_OK),
+}
+NOCALL_WEIGHTS = {"thanks": 3, "hello": 1.2, "howareyou": 0.8, "who": 0.8, "can": 0.8, "cant": 3,
+                  "joke": 0.4, "bye": 0.8, "nevermind": 0.8}
+
+# Incomplete requests: the assistant asks; the next user turn gives the missing value(s) and the
+# call follows. (train phrasings, test phrasings, question, api, follow-up slot)
+CLARIFY = {
+    "set_alarm": (["set an alarm", "i need an alarm", "alarm please",
+                   "can you set an alarm for me"],
+                  ["an alarm would be nice", "please create an alarm"],
+                  "What time should I set the alarm for?", ["time"]),
+    "set_timer": (["set a timer", "start a timer", "timer please", "i need a timer"],
+                  ["a countdown please", "could you run a timer"],
+                  "How long should the timer be?", ["duration"]),
+    "get_weather": (["what's the weather", "how's the weather?", "weather please",
+                     "what's the forecast"],
+                    ["is it going to be nice out?", "what's it like outside"],
+                    "Which city?", ["city"]),
+    "navigate": (["give me directions", "navigate", "i need directions", "start navigation"],
+                 ["help me get somewhere", "open directions"],
+                 "Where do you want to go?", ["destination"]),
+    "call_contact": (["make a call", "call someone", "i want to call someone", "phone call please"],
+                     ["start a phone call", "dial a number"],
+                     "Who should I call?", ["name"]),
+    "set_volume": (["change the volume", "set the volume", "adjust volume"],
+                   ["fix the volume", "the volume is wrong"],
+                   "What level, from 0 to 100?", ["level"]),
+    "search_web": (["search the web", "do a web search", "search something for me"],
+                   ["look something up online", "i need a web search"],
+                   "What should I search for?", ["query"]),
+    "play_music": (["play music", "put on some music", "i want to hear a song"],
+                   ["music please", "some tunes?"],
+                   "What would you like to hear?", ["query"]),
+    "send_message": (["send a message to {recipient}", "text {recipient}", "message {recipient}"],
+                     ["write {recipient} a text", "i need to message {recipient}"],
+                     "What should the message say?", ["text"]),
+}
+FOLLOWUP = {  # how the user gives the value after a question: train / test phrasings
+    "time": (["{time}", "at {time}", "{time} please", "make it {time}", "for {time}"],
+             ["let's say {time}", "{time} would be good"]),
+    "duration": (["{duration}", "{duration} please", "for {duration}", "make it {duration}"],
+                 ["let's do {duration}", "{duration} should do"]),
+    "city": (["{city}", "in {city}", "{city} please", "for {city}"],
+             ["i'm in {city}", "check {city}"]),
+    "destination": (["{destination}", "to {destination}", "take me to {destination}"],
+                    ["i'm going to {destination}", "{destination} please"]),
+    "name": (["{name}", "call {name}", "{name} please"], ["i'd like {name}", "try {name}"]),
+    "level": (["{level}", "{level} please", "to {level}", "make it {level}"],
+              ["{level} percent", "set it at {level}"]),
+    "query": (["{query}", "search for {query}", "{query} please"], ["look up {query}", "try {query}"]),
+    "text": (["{text}", "say {text}", "tell them {text}"], ["write {text}", "it should say {text}"]),
+}
+MUSIC_FOLLOWUP = (["{query}", "play {query}", "some {query}"], ["how about {query}", "maybe {query}"])
+WEATHER_AGAIN = (["what about {city}?", "and in {city}?", "how about {city}[ {day}]", "and {city}[ {day}]?"],
+                 ["same for {city}[ {day}]", "now check {city}"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Template expansion
+# ----------------------------------------------------------------------------------------------
+TOKEN_RE = re.compile(r"\{(\w+)\}")
+
+
+def expand_alternatives(s, rng):
+    return re.sub(r"\(([^()]*\|[^()]*)\)", lambda m: rng.choice(m.group(1).split("|")), s)
+
+
+def expand_optionals(s, rng, p_keep):
+    """Returns the text with [..] parts kept or dropped."""
+    return re.sub(r"\[([^\[\]]*)\]", lambda m: m.group(1) if rng.random() < p_keep else "", s)
+
+
+def typo(word, rng):
+    if len(word) < 4 or not word.isalpha():
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    k = rng.random()
+    if k < 0.3:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if k < 0.55:
+        return word[:i] + word[i + 1:]
+    if k < 0.8:
+        return word[:i] + word[i] + word[i:]
+    near = {"a": "s", "s": "a", "e": "r", "r": "e", "i": "o", "o": "i", "n": "m", "m": "n",
+            "t": "y", "l": "k", "u": "i", "h": "j", "d": "s", "c": "v"}
+    return word[:i] + near.get(word[i], word[i]) + word[i + 1:]
+
+
+def style_literal(text, rng, style):
+    """Casing / typos on a literal (non-slot) piece of a user message."""
+    if style.get("typo") and rng.random() < 0.5:
+        words = text.split(" ")
+        cands = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+        if cands:
+            i = rng.choice(cands)
+            words[i] = typo(words[i], rng)
+            text = " ".join(words)
+            style["typo"] = False  # at most one typo per message
+    return text
+
+
+def fill_template(tmpl, slots, rng, style):
+    """Fill {slot}s with values (dict slot -> surface string); literal text gets the style."""
+    parts = TOKEN_RE.split(tmpl)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(style_literal(part, rng, style))
+        else:
+            out.append(slots[part])
+    return "".join(out)
+
+
+def finish_message(text, rng, split, last_slot, style):
+    """Wrappers, casing and punctuation around a filled user message."""
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r" ([,:?!.])", r"\1", text)
+    if rng.random() < 0.18:
+        pre = rng.choice(PREFIXES[split])
+        if pre == "could you" and not IMPERATIVE_START.match(text):
+            pre = "hey"
+        text = pre + " " + text
+    if rng.random() < 0.18 and last_slot not in FREE_SLOTS and not text.endswith("?"):
+        text = text + (", " if rng.random() < 0.5 else " ") + rng.choice(SUFFIXES[split])
+    if style.get("cap") and text[:1].isalpha() and text[:1].islower():
+        text = text[0].upper() + text[1:]
+    if not text.endswith(("?", "!", ".", ":")) and last_slot not in FREE_SLOTS:
+        k = rng.random()
+        if k < 0.12:
+            text += "."
+        elif k < 0.17:
+            text += "!"
+    return text
+
+
+def make_style(rng):
+    return {"typo": rng.random() < 0.12, "cap": rng.random() < 0.4}
+
+
+class Gen:
+    def __init__(self, split, seed, n_seed_offset=0, coverage=None):
+        self.split = split
+        self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
+        self.v = build_values(split, seed)
+        self.coverage = coverage  # (cap_words, low_words) for train only
+        self.excluded = set()
+
+    # ---- slot values -------------------------------------------------------------------------
+    def _maybe_lower(self, s, p=0.12):
+        return s.lower() if self.rng.random() < p else s
+
+    def value(self, slot):
+        r, v = self.rng, self.v
+        cov = self.coverage
+        if slot == "time":
+            return r.choice(v["time"])
+        if slot == "day":
+            return r.choice(v["day"])
+        if slot == "duration":
+            return r.choice(v["duration"])
+        if slot in ("recipient", "name"):
+            if cov and r.random() < 0.3:
+                w = r.choice(cov[0])
+                val = w if r.random() < 0.6 else w + " " + r.choice(cov[0])
+            else:
+                val = r.choice(v["contact"])
+            return self._maybe_lower(val, 0.08)
+        if slot == "city":
+            if cov and r.random() < 0.3:
+                val = r.choice(cov[0])
+                if r.random() < 0.4:
+                    val += " " + r.choice(["City", "Beach", "Springs", "Falls", "Heights", "Hills",
+                                           "Bay", "Valley", "Harbor", "Park", "Island", "Lake"])
+            else:
+                val = r.choice(v["city"])
+            return self._maybe_lower(val, 0.1)
+        if slot == "alarm_label":
+            if cov and r.random() < 0.3:
+                return r.choice(cov[1]) + (" " + r.choice(cov[1]) if r.random() < 0.4 else "")
+            return r.choice(v["alarm_label"])
+        if slot == "timer_label":
+            if cov and r.random() < 0.3:
+                return r.choice(cov[1]) + (" " + r.choice(cov[1]) if r.random() < 0.4 else "")
+            return r.choice(v["timer_label"])
+        if slot == "text_reminder":
+            return r.choice(v["reminder_text"])
+        if slot == "text_message":
+            if cov and r.random() < 0.15:
+                return " ".join(r.choice(cov[1]) for _ in range(r.randint(1, 4)))
+            return r.choice(v["message_text"])
+        if slot == "title":
+            if cov and r.random() < 0.2:
+                return r.choice(cov[1]) + (" " + r.choice(cov[1]) if r.random() < 0.5 else "")
+            return r.choice(v["event_title"])
+        if slot == "location":
+            if cov and r.random() < 0.25:
+                return r.choice(cov[0]) + " " + r.choice(VENUE_WORDS)
+            return r.choice(v["location"])
+        if slot == "destination":
+            if cov and r.random() < 0.25:
+                return r.choice(cov[0]) + " " + r.choice(["Street", "Park", "Station", "Mall", "Square"])
+            return r.choice(v["destination"])
+        if slot == "music_query":
+            if cov and r.random() < 0.25:
+                return r.choice(cov[0]) + (" " + r.choice(cov[0]) if r.random() < 0.5 else "")
+            return r.choice(v["music_query"])
+        if slot == "web_query":
+            if cov and r.random() < 0.15:
+                return " ".join(r.choice(cov[1]) for _ in range(r.randint(1, 4)))
+            return r.choice(v["web_query"])
+        if slot == "level":
+            return int(r.choice(v["level"]))
+        raise KeyError(slot)
+
+    def safe_value(self, slot):
+        for _ in range(50):
+            val = self.value(slot)
+            if not isinstance(val, str) or val not in self.excluded:
+                return val
+        raise RuntimeError("cannot find a value for %s" % slot)
+
+    # ---- one call turn -----------------------------------------------------------------------
+    def call_turn(self, api):
+        r = self.rng
+        entry = T[api][self.split]
+        tmpl = r.choice(entry)
+        on = None
+        if isinstance(tmpl, tuple):
+            tmpl, on = tmpl
+        tmpl = expand_alternatives(tmpl, r)
+        tmpl = expand_optionals(tmpl, r, 0.45)
+        args = {}
+        surf = {}
+        slot_kind = {"label": "alarm_label" if api == "set_alarm" else "timer_label",
+                     "text": "text_reminder" if api == "create_reminder" else "text_message",
+                     "query": "music_query" if api == "play_music" else "web_query"}
+        slots = TOKEN_RE.findall(tmpl)
+        for s in slots:
+            if s in surf:
+                continue
+            if s == "video":
+                args["video"] = True
+                surf[s] = ""
+            elif s == "shuffle":
+                args["shuffle"] = True
+                surf[s] = ""
+            elif s == "app":
+                e = r.choice(sorted(APP_SURF))
+                args["app"] = e
+                surf[s] = r.choice(APP_SURF[e])
+            elif s in ("mode_adj", "mode_by"):
+                e = r.choice(sorted(MODE_ADJ))
+                args["mode"] = e
+                surf[s] = r.choice((MODE_ADJ if s == "mode_adj" else MODE_BY)[e])
+            elif s == "setting":
+                e = r.choice(sorted(SETTING_SURF))
+                args["setting"] = e
+                surf[s] = r.choice(SETTING_SURF[e])
+            else:
+                val = self.safe_value(slot_kind.get(s, s))
+                args[s] = val
+                surf[s] = str(val)
+        if api == "toggle_setting":
+            args["on"] = on
+        style = make_style(r)
+        text = fill_template(tmpl, surf, r, style)
+        core = re.sub(r"(\{video\}|\{shuffle\})$", "", tmpl.rstrip(" ?!.,"))
+        m = re.search(r"\{(\w+)\}$", core)
+        last = m.group(1) if m else None
+        text = finish_message(text, r, self.split, last, style)
+        call = {"name": api, "args": args}
+        return text, call, reply_for(call)
+
+    # ---- no-call turn ------------------------------------------------------------------------
+    def nocall_turn(self, cat=None):
+        r = self.rng
+        if cat is None:
+            cats = sorted(NOCALL)
+            cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
+        tr, te, reply = NOCALL[cat]
+        tmpl = r.choice(tr if self.split == "train" else te)
+        slots = {}
+        for s in TOKEN_RE.findall(tmpl):
+            kind = {"name": "recipient", "item": None}.get(s, s)
+            if s == "item":
+                slots[s] = r.choice(self.v["reminder_text"]).split(" ")[-1]
+            else:
+                slots[s] = str(self.safe_value(kind))
+        style = make_style(r)
+        text = fill_template(tmpl, slots, r, style)
+        if r.random() < 0.1 and cat not in ("thanks", "hello", "bye", "nevermind"):
+            text = r.choice(PREFIXES[self.split]).replace("could you", "hey") + " " + text
+        if style.get("cap"):
+            text = text[0].upper() + text[1:]
+        if r.random() < 0.15 and not text.endswith("?"):
+            text += r.choice(["!", ".", "?"]) if cat in ("howareyou", "who", "can") else r.choice(["!", "."])
+        return text, None, reply
+
+    # ---- clarification pair ------------------------------------------------------------------
+    def clarify_pair(self):
+        r = self.rng
+        api = r.choice(sorted(CLARIFY))
+        tr, te, question, (slot,) = CLARIFY[api]
+        tmpl = r.choice(tr if self.split == "train" else te)
+        args = {}
+        surf = {}
+        if "{recipient}" in tmpl:
+            args["recipient"] = self.safe_value("recipient")
+            surf["recipient"] = args["recipient"]
+        first = fill_template(tmpl, surf, r, make_style(r))
+        if r.random() < 0.4:
+            first = first[0].upper() + first[1:]
+        if api == "play_music":
+            ftr, fte = MUSIC_FOLLOWUP
+        else:
+            ftr, fte = FOLLOWUP[slot]
+        ftmpl = r.choice(ftr if self.split == "train" else fte)
+        kind = {"text": "text_message", "query": "music_query" if api == "play_music" else "web_query",
+                "name": "recipient"}.get(slot, slot)
+        val = self.safe_value(kind)
+        args[slot] = val
+        second = fill_template(ftmpl, {slot: str(val)}, r, make_style(r))
+        if r.random() < 0.3:
+            second = second[0].upper() + second[1:]
+        # order args as apis.json does (render_call orders anyway; keep dicts tidy)
+        order = list(next(a for a in chat_template.load_apis() if a["name"] == api)["parameters"])
+        args = {k: args[k] for k in order if k in args}
+        call = {"name": api, "args": args}
+        return [(first, None, question), (second, call, reply_for(call))]
+
+    def weather_again_pair(self):
+        r = self.rng
+        first = self.call_turn("get_weather")
+        tr, te = WEATHER_AGAIN
+        tmpl = expand_optionals(r.choice(tr if self.split == "train" else te), r, 0.4)
+        args = {}
+        surf = {}
+        for s in TOKEN_RE.findall(tmpl):
+            args[s] = self.safe_value(s)
+            surf[s] = args[s]
+        second = fill_template(tmpl, surf, r, make_style(r))
+        call = {"name": "get_weather", "args": {k: args[k] for k in ("city", "day") if k in args}}
+        return [first, (second, call, reply_for(call))]
+
+    # ---- conversations -----------------------------------------------------------------------
+    def single_turn(self, p_call):
+        if self.rng.random() < p_call:
+            api = self.rng.choice([a["name"] for a in chat_template.load_apis()])
+            return self.call_turn(api)
+        return self.nocall_turn()
+
+    def conversation(self):
+        """A list of (user text, call or None, reply); the last turn is the one to predict."""
+        r = self.rng
+        n_turns = r.choices([1, 2, 3], weights=[0.5, 0.33, 0.17])[0]
+        kind = r.random()
+        turns = []
+        # how the conversation ends
+        if n_turns >= 2 and kind < 0.12:
+            ending = self.clarify_pair()
+        elif n_turns >= 2 and kind < 0.17:
+            ending = self.weather_again_pair()
+        elif n_turns >= 2 and kind < 0.30:
+            # thanks / bye after an action
+            api = r.choice([a["name"] for a in chat_template.load_apis()])
+            ending = [self.call_turn(api), self.nocall_turn(r.choice(["thanks", "thanks", "bye"]))]
+        else:
+            ending = [self.single_turn(0.72)]
+        while len(turns) + len(ending) < n_turns:
+            if r.random() < 0.15 and len(turns) + len(ending) + 2 <= n_turns:
+                turns.extend(self.clarify_pair())
+            else:
+                turns.append(self.single_turn(0.7))
+        turns = turns + ending
+        return turns
+
+
+def to_record(cid, turns):
+    msgs = []
+    for text, call, reply in turns[:-1]:
+        msgs.append({"role": "user", "content": text})
+        m = {"role": "assistant", "content": reply}
+        if call is not None:
+            m["call"] = call
+        msgs.append(m)
+    text, call, reply = turns[-1]
+    msgs.append({"role": "user", "content": text})
+    return {"id": cid, "messages": msgs, "expected": {"call": call, "reply": reply}}
+
+
+def string_values(rec):
+    out = set()
+    calls = [rec["expected"]["call"]] + [m.get("call") for m in rec["messages"]]
+    for c in calls:
+        if c:
+            for k, val in c["args"].items():
+                if isinstance(val, str) and k not in ("app", "mode", "setting"):
+                    out.add(val)
+    return out
+
+
+def user_texts(rec):
+    return {m["content"] for m in rec["messages"] if m["role"] == "user"}
+
+
+def generate(n_train, n_test, seed):
+    test_gen = Gen("test", seed)
+    test, test_vals, test_users = [], set(), set()
+    for i in range(n_test):
+        rec = to_record("t%05d" % (i + 1), test_gen.conversation())
+        test.append(rec)
+        test_vals |= string_values(rec)
+        test_users |= user_texts(rec)
+    train_gen = Gen("train", seed, coverage=coverage_words(seed))
+    train_gen.excluded = set(test_vals)
+    train = []
+    while len(train) < n_train:
+        rec = to_record("r%05d" % (len(train) + 1), train_gen.conversation())
+        if string_values(rec) & test_vals or user_texts(rec) & test_users:
+            continue  # e.g. a short no-call text both pools share by chance, or "thanks"
+        train.append(rec)
+    return train, test
+
+
+def stats(recs):
+    n = len(recs)
+    nocall = sum(1 for r in recs if r["expected"]["call"] is None)
+    by_api = {}
+    for r in recs:
+        c = r["expected"]["call"]
+        by_api[c["name"] if c else "(none)"] = by_api.get(c["name"] if c else "(none)", 0) + 1
+    turns = {}
+    for r in recs:
+        k = sum(1 for m in r["messages"] if m["role"] == "user")
+        turns[k] = turns.get(k, 0) + 1
+    return {"n": n, "no_call_share": round(nocall / n, 4), "by_api": dict(sorted(by_api.items())),
+            "user_turns": dict(sorted(turns.items()))}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", type=int, default=24000)
+    ap.add_argument("--test", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--out", default=OUT_DIR)
+    args = ap.parse_args()
+    train, test = generate(args.train, args.test, args.seed)
+    # self-checks of the split
+    test_users = set().union(*(user_texts(r) for r in test))
+    train_users = set().union(*(user_texts(r) for r in train))
+    assert not (test_users & train_users), "a user message occurs in both splits"
+    tv = set().union(*(string_values(r) for r in test))
+    rv = set().union(*(string_values(r) for r in train))
+    assert not (tv & rv), "a string value occurs in both splits"
+    for name, recs in (("train", train), ("test", test)):
+        path = os.path.join(args.out, name + ".jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            for rec in recs:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        print(name, path, json.dumps(stats(recs)))
+
+
+if __name__ == "__main__":
+    main()
