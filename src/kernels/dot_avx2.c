@@ -140,34 +140,45 @@ AVX2 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n)
     }
 }
 
+/* One block of one token in the 4-token kernels: acc += (w·x) * dw * dx. */
+AVX2 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, float dw)
+{
+    __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc);
+}
+
 AVX2 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
 {
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
         float dw = _cvtsh_ss(w[b].d);
-        for (int t = 0; t < 4; t++) {
-            const block_q8 *xb = x + t * stride + b;
-            __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc[t]);
-        }
+        a0 = step_i8(a0, wv, x + 0 * stride + b, dw);
+        a1 = step_i8(a1, wv, x + 1 * stride + b, dw);
+        a2 = step_i8(a2, wv, x + 2 * stride + b, dw);
+        a3 = step_i8(a3, wv, x + 3 * stride + b, dw);
     }
-    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]);
+    out[0] = hsum8(a0);
+    out[1] = hsum8(a1);
+    out[2] = hsum8(a2);
+    out[3] = hsum8(a3);
 }
 
 AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
 {
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i wv = unpack_q4(w[b].q);
         float dw = _cvtsh_ss(w[b].d);
-        for (int t = 0; t < 4; t++) {
-            const block_q8 *xb = x + t * stride + b;
-            __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc[t]);
-        }
+        a0 = step_i8(a0, wv, x + 0 * stride + b, dw);
+        a1 = step_i8(a1, wv, x + 1 * stride + b, dw);
+        a2 = step_i8(a2, wv, x + 2 * stride + b, dw);
+        a3 = step_i8(a3, wv, x + 3 * stride + b, dw);
     }
-    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]);
+    out[0] = hsum8(a0);
+    out[1] = hsum8(a1);
+    out[2] = hsum8(a2);
+    out[3] = hsum8(a3);
 }
 
 AVX2 void mllm_axpy_avx2(float *y, float a, const float *x, int n)

@@ -112,47 +112,66 @@ AVX512 static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
 }
 
 /* 4 tokens per weight block with VNNI; q8 weights × q8 activations. */
+/* One block of one token in the 4-token kernels: acc += (w·x) * dw * dx. */
+AVX512 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, float dw)
+{
+    __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc);
+}
+
 AVX512 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
 {
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
         float dw = _cvtsh_ss(w[b].d);
-        for (int t = 0; t < 4; t++) {
-            const block_q8 *xb = x + t * stride + b;
-            __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc[t]);
-        }
+        a0 = step_i8(a0, wv, x + 0 * stride + b, dw);
+        a1 = step_i8(a1, wv, x + 1 * stride + b, dw);
+        a2 = step_i8(a2, wv, x + 2 * stride + b, dw);
+        a3 = step_i8(a3, wv, x + 3 * stride + b, dw);
     }
-    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]);
+    out[0] = hsum8(a0);
+    out[1] = hsum8(a1);
+    out[2] = hsum8(a2);
+    out[3] = hsum8(a3);
 }
 
 /* q4: the nibbles are unsigned, so dpbusd takes them directly; the -8 offset
  * is 8 * sum(x), itself one dpbusd against ones. */
+/* One block of one token for q4: the nibbles go into dpbusd unsigned as they
+ * are; the -8 offset is 8 * sum(x), itself a dpbusd against ones. */
+AVX512 static inline __m256 step_q4(__m256 acc, __m256i nib, const block_q8 *xb, float dw)
+{
+    __m256i xv = _mm256_loadu_si256((const __m256i *)xb->q);
+    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nib, xv);
+    __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xv);
+    p = _mm256_sub_epi32(p, _mm256_slli_epi32(sx, 3));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc);
+}
+
 AVX512 static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
 {
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-    const __m256i ones = _mm256_set1_epi8(1), mask = _mm256_set1_epi8(0x0F);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    const __m256i mask = _mm256_set1_epi8(0x0F);
     for (int b = 0; b < nb; b++) {
         __m128i raw = _mm_loadu_si128((const __m128i *)w[b].q);
         __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask);
         float dw = _cvtsh_ss(w[b].d);
-        for (int t = 0; t < 4; t++) {
-            const block_q8 *xb = x + t * stride + b;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)xb->q);
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nib, xv);
-            __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, xv);
-            p = _mm256_sub_epi32(p, _mm256_slli_epi32(sx, 3));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc[t]);
-        }
+        a0 = step_q4(a0, nib, x + 0 * stride + b, dw);
+        a1 = step_q4(a1, nib, x + 1 * stride + b, dw);
+        a2 = step_q4(a2, nib, x + 2 * stride + b, dw);
+        a3 = step_q4(a3, nib, x + 3 * stride + b, dw);
     }
-    for (int t = 0; t < 4; t++) out[t] = hsum8(acc[t]);
+    out[0] = hsum8(a0);
+    out[1] = hsum8(a1);
+    out[2] = hsum8(a2);
+    out[3] = hsum8(a3);
 }
 
 const mllm_kernels mllm_kernels_avx512 = {
     "avx512", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4,
     mllm_quantize_q8_avx2,  /* memory-bound: the AVX2 version is as fast */
-    dot4_q8, dot4_q4,
+    dot4_q8, dot4_q4, 
     mllm_axpy_avx2, mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
 };
 #endif
