@@ -3,6 +3,13 @@
 --   lua5.4 tools/bench.lua                 full table (median of 3 runs per row)
 --   BENCH_QUICK=1 lua5.4 tools/bench.lua   a quick subset (under a minute)
 --   lua5.4 tools/bench.lua --one DIR DTYPE THREADS [PROMPT GEN]   one measurement (JSON)
+--   lua5.4 tools/bench.lua --accuracy DIR DTYPE [shipped]           agreement with f32 (JSON)
+--
+-- Besides speed it prints the layer-sharing ratio (decode with every block run
+-- twice ÷ decode without), the cost of a constrained-decoding mask against a
+-- decode step, the accuracy of each compute format against f32 (top-1
+-- agreement and KL divergence of the next-token distribution), and the
+-- API-calling scores of the shipped model in f32, q8 and q4.
 --
 -- Each row runs in its own process so that peak RSS is its own. Checkpoints are
 -- random-weight models in the official shapes, made by tools/make_bench_models.py.
@@ -50,7 +57,84 @@ local function at_position(dir, dtype, threads, pos)
   print(mllm.json_encode({ decode_tps = info.decode_tps, prefill_tps = info.prefill_tps }))
 end
 
-if arg[1] == "--one" then
+-- log-softmax of a logits array (1-based), in double precision
+local function log_softmax(l)
+  local max = -math.huge
+  for i = 1, #l do if l[i] > max then max = l[i] end end
+  local sum = 0
+  for i = 1, #l do sum = sum + math.exp(l[i] - max) end
+  local lse, out = max + math.log(sum), {}
+  for i = 1, #l do out[i] = l[i] - lse end
+  return out
+end
+
+local function argmax(l)
+  local best = 1
+  for i = 2, #l do if l[i] > l[best] then best = i end end
+  return best
+end
+
+-- Prompts for the accuracy check: the held-out API-calling conversations for
+-- the shipped model, random token sequences for random checkpoints.
+local function accuracy_prompts(model, shipped, n)
+  local prompts = {}
+  if shipped then
+    local chat = require("mobilellm.chat")
+    local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+    for line in io.lines("data/api-calling/test.jsonl") do
+      local ex = mllm.json_decode(line)
+      prompts[#prompts + 1] = model:tokenize(chat.prompt_text(ex.messages, apis), { bos = true })
+      if #prompts == n then break end
+    end
+  else
+    for i = 1, n do prompts[i] = prompt_ids(24 + i, model.config.vocab_size) end
+  end
+  return prompts
+end
+
+-- Top-1 agreement and mean KL(f32 || dtype) of the next-token distribution.
+local function accuracy(dir, dtype, shipped)
+  local ref = assert(mllm.load(dir, { dtype = "f32", threads = 1 }))
+  local m = assert(mllm.load(dir, { dtype = dtype, threads = 1 }))
+  local prompts = accuracy_prompts(ref, shipped, shipped and 64 or 16)
+  local agree, kl = 0, 0
+  for _, ids in ipairs(prompts) do
+    local a, b = ref:session({ n_ctx = #ids }), m:session({ n_ctx = #ids })
+    assert(a:eval(ids))
+    assert(b:eval(ids))
+    local la, lb = a:logits(), b:logits()
+    if argmax(la) == argmax(lb) then agree = agree + 1 end
+    local pa, pb, d = log_softmax(la), log_softmax(lb), 0
+    for i = 1, #pa do d = d + math.exp(pa[i]) * (pa[i] - pb[i]) end
+    kl = kl + d
+    a:close()
+    b:close()
+  end
+  print(mllm.json_encode({ top1 = 100 * agree / #prompts, kl = kl / #prompts, n = #prompts }))
+end
+
+-- Microseconds per constrained-decoding mask over the 32000-piece vocabulary,
+-- at a few places inside a call (outside calls the mask costs nothing).
+local function mask_cost(dir)
+  local chat = require("mobilellm.chat")
+  local model = assert(mllm.load(dir, { threads = 1 }))
+  local c = mllm.constraint(assert(chat.load_apis("data/api-calling/apis.json")), model)
+  local texts = { "<tool_call>", "<tool_call>set_al", '<tool_call>set_alarm(time="7:3', '<tool_call>set_volume(level=4',
+    '<tool_call>send_message(recipient="Ana", text="on my way", app=' }
+  local t0, n = mllm.clock(), 0
+  while mllm.clock() - t0 < 1.0 do
+    for _, t in ipairs(texts) do c:count(t); n = n + 1 end
+  end
+  print(mllm.json_encode({ us_per_mask = 1e6 * (mllm.clock() - t0) / n }))
+end
+
+if arg[1] == "--accuracy" then
+  accuracy(arg[2], arg[3], arg[4] == "shipped")
+  return
+elseif arg[1] == "--mask" then
+  mask_cost(arg[2])
+  return
+elseif arg[1] == "--one" then
   one(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5] or 128), tonumber(arg[6] or 128))
   return
 elseif arg[1] == "--pos" then
@@ -103,11 +187,13 @@ print(string.format("mobilellm %s bench, %s, median of %d run(s); prompt 128 tok
 print()
 print("| shape | dtype | threads | kernels | load s | prefill tok/s | decode tok/s | peak RSS MB |")
 print("|---|---|---|---|---|---|---|---|")
+local decode = {}  -- decode[shape .. dtype .. threads] = tok/s
 for _, shape in ipairs(shapes) do
   for _, dt in ipairs(dtypes) do
     if not (shape:find("350M") and (dt == "f32" or dt == "bf16") and not quick) then
       for _, th in ipairs(threads) do
         local r = measure(string.format("--one %s/%s %s %d 128 %d", MODELS, shape, dt, th, n_gen))
+        decode[shape .. dt .. th] = r.decode_tps
         print(string.format("| %s | %s | %d | %s | %.2f | %.0f | %.1f | %.0f |", shape, dt, th, r.kernels, r.load_s,
           r.prefill_tps, r.decode_tps, r.rss_mb))
         io.stdout:flush()
@@ -125,6 +211,61 @@ if not quick then
   for _, pos in ipairs({ 1, 32, 128, 512, 1536 }) do
     local r = measure(string.format("--pos %s/125M q8 1 %d", MODELS, pos))
     print(string.format("| %d | %.1f | %.0f |", pos, r.decode_tps, r.prefill_tps))
+    io.stdout:flush()
+  end
+end
+
+print()
+print("Layer sharing: decode tok/s with every block run twice (-ls) ÷ the same weights run once")
+print()
+print("| shape | dtype | threads | ratio |")
+print("|---|---|---|---|")
+for _, base in ipairs({ "125M", "350M" }) do
+  for _, dt in ipairs(dtypes) do
+    for _, th in ipairs(threads) do
+      local a, b = decode[base .. "-ls" .. dt .. th], decode[base .. dt .. th]
+      if a and b then print(string.format("| %s | %s | %d | %.2f |", base, dt, th, a / b)) end
+    end
+  end
+end
+
+local step = decode["125Mq81"]
+if step then
+  local r = run("lua5.4 tools/bench.lua --mask " .. MODELS .. "/125M")
+  print()
+  print(string.format("Constrained decoding: %.0f µs per mask inside a call = %.1f %% of a 125M q8 decode step " ..
+    "(1 thread, %.1f ms); outside calls nothing is computed", r.us_per_mask, 100 * r.us_per_mask / (1e6 / step),
+    1e3 / step))
+end
+
+print()
+print("Accuracy against f32: top-1 agreement and mean KL(f32 || dtype) of the next-token distribution")
+print()
+print("| model | dtype | prompts | top-1 % | KL |")
+print("|---|---|---|---|---|")
+local SHIPPED = "models/mobilellm-tiny-api"
+local have_shipped = io.open(SHIPPED .. "/config.json") ~= nil
+local targets = { { MODELS .. "/125M", "random 125M", "" } }
+if have_shipped then targets[#targets + 1] = { SHIPPED, "shipped (test prompts)", " shipped" } end
+for _, t in ipairs(targets) do
+  for _, dt in ipairs({ "bf16", "q8", "q4" }) do
+    local r = run(string.format("lua5.4 tools/bench.lua --accuracy %s %s%s", t[1], dt, t[3]))
+    print(string.format("| %s | %s | %d | %.1f | %.2g |", t[2], dt, r.n, r.top1, r.kl))
+    io.stdout:flush()
+  end
+end
+
+if have_shipped then
+  local limit = quick and 300 or 3000
+  print()
+  print(string.format("API calling, shipped model, %d held-out conversations (tools/eval.lua --dtype D)", limit))
+  print()
+  print("| dtype | EM_intent | EM_structure | ROUGE-1 | ROUGE-L | calls that parse |")
+  print("|---|---|---|---|---|---|")
+  for _, dt in ipairs({ "f32", "q8", "q4" }) do
+    local r = run(string.format("lua5.4 tools/eval.lua --dtype %s --limit %d --json", dt, limit))
+    print(string.format("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |", dt, r.em_intent, r.em_structure, r.rouge1,
+      r.rougeL, r.parsed))
     io.stdout:flush()
   end
 end
