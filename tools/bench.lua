@@ -175,7 +175,7 @@ local function measure(args)
   return out
 end
 
-local shapes = quick and { "125M" } or { "125M", "125M-ls", "350M", "350M-ls" }
+local shapes = quick and { "125M" } or { "125M", "125M-ls", "350M" }
 local dtypes = quick and { "f16", "q8" } or { "f32", "f16", "bf16", "q8", "q4" }
 local threads = quick and { 1 } or { 1, 2 }
 local n_gen = quick and 32 or 128
