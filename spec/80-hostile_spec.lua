@@ -166,6 +166,56 @@ describe("hostile Lua use", function()
       end)
     end
 
+    it("a sweep of odd values through every function and method never crashes", function()
+      local odd = { true, 0, -1, math.maxinteger, math.mininteger, 0 / 0, math.huge, -math.huge, 1.5, "",
+        "\255\254", "x", {}, { 1, 2 }, { -1 }, { {} }, print, coroutine.create(print), io.stdout, mllm.null }
+      local n_odd = #odd + 1  -- and nil, as odd[n_odd]
+      local calls = 0
+      local function try(f, ...)
+        calls = calls + 1
+        local ok, err = pcall(f, ...)
+        if not ok then assert(type(err) == "string", "an error that is not a message: " .. tostring(err)) end
+      end
+      local function sweep(f, self)
+        for i = 1, n_odd do
+          try(f, odd[i])
+          if self then try(f, self, odd[i]) end
+          for j = 1, n_odd, 3 do
+            if self then try(f, self, odd[i], odd[j]) else try(f, odd[i], odd[j]) end
+          end
+        end
+      end
+      -- module functions (not convert: it writes files)
+      for _, name in ipairs { "load", "tokenizer", "parse_calls", "call_parser", "json_decode", "json_encode",
+        "json_keys", "constraint", "clock" } do
+        sweep(mllm[name])
+      end
+      -- methods, each on fresh objects (close and rewind change them); not save: it writes files
+      local methods = {
+        model = { "tokenize", "detokenize", "token_piece", "tokenizer", "session", "generate", "stream", "close" },
+        session = { "eval", "logits", "pos", "n_ctx", "rewind", "fork", "model", "generate", "stream", "close" },
+        stream = { "info", "close" },
+        tokenizer = { "encode", "decode", "tokenize", "detokenize", "piece", "vocab_size", "special_ids", "close" },
+        parser = { "feed", "finish", "close" },
+      }
+      for kind, names in pairs(methods) do
+        for _, name in ipairs(names) do
+          local m = assert(mllm.load(BASIC, { threads = 1 }))
+          local sess = m:session({ n_ctx = 64 })
+          local _, _, _, st = sess:stream({ 1 }, { max_tokens = 4 })
+          local objs = { model = m, session = sess, stream = st, tokenizer = tmodel:tokenizer(),
+            parser = mllm.call_parser() }
+          local obj = objs[kind]
+          local f = obj[name]
+          sweep(f, obj)
+          for _, other in pairs(objs) do try(f, other) end  -- the wrong kind of self
+          for _, o in pairs(objs) do o:close() end
+          try(f, obj)  -- and a closed one
+        end
+      end
+      assert.is_true(calls > 5000)
+    end)
+
     it("every case left the objects usable", function()
       assert(s:eval(e.prompt))
       assert.are.equal(e.greedy[1], H.argmax(s:logits()))
