@@ -772,6 +772,7 @@ static int stream_step(lua_State *L)
  * stream (a to-be-closed value), or nil, message. */
 static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, int opts)
 {
+    bool has_opts = !lua_isnoneornil(L, opts);  /* before anything is pushed over index opts */
     mllm_generate_params gp;
     read_generate_opts(L, opts, &gp);
     bool bos = opt_bool(L, opts, "bos", true);
@@ -781,11 +782,17 @@ static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, i
     size_t n;
     int32_t *ids = read_prompt(L, mllm_session_model(ls->s), pi, bos, &n);
     if (!ls->s) return luaL_error(L, "attempt to use a closed session");
-    lstream *st = lua_newuserdatauv(L, sizeof *st, 1);
+    lstream *st = lua_newuserdatauv(L, sizeof *st, 2);
     memset(st, 0, sizeof *st);
     luaL_setmetatable(L, STREAM_MT);
     lua_pushvalue(L, si);
     lua_setiuservalue(L, -2, 1);  /* pin the session (and through it the model) */
+    if (has_opts) {
+        /* pin the constraint: its hook runs at every step, after the options
+           table may have been collected */
+        lua_getfield(L, opts, "constraint");
+        lua_setiuservalue(L, -2, 2);
+    }
     st->sess = ls;
     st->owns_session = owns;
     char err[MLLM_ERRLEN];
@@ -816,6 +823,7 @@ static int oneoff_ctx(lua_State *L, const mllm_model *m, int pi, int opts)
 /* model:stream(prompt [, opts]) -> iterator, nil, nil, closer */
 static int model_stream(lua_State *L)
 {
+    lua_settop(L, 3);  /* index 3 is the options or nil, never a value pushed later */
     lmodel *lm = checkmodel(L, 1);
     check_opts(L, 3);
     int n_ctx = oneoff_ctx(L, lm->m, 2, 3);
@@ -828,6 +836,7 @@ static int model_stream(lua_State *L)
 /* s:stream(prompt [, opts]) -> iterator, nil, nil, closer (continues the session) */
 static int session_stream(lua_State *L)
 {
+    lua_settop(L, 3);  /* index 3 is the options or nil, never a value pushed later */
     lsession *ls = checksession(L, 1);
     check_opts(L, 3);
     return start_stream(L, 1, ls, false, 2, 3);

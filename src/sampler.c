@@ -88,6 +88,31 @@ static int cmp_cand_desc(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;  /* ties: lower id first, deterministic */
 }
 
+/* Moves the k best candidates (by cmp_cand_desc) to the front, in no
+ * particular order: quickselect, linear on average. */
+static void select_top(candidate *c, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    uint64_t seed = 0x2545F4914F6CDD1DULL;
+    while (lo < hi) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        candidate pivot = c[lo + (int)((seed >> 33) % (uint64_t)(hi - lo + 1))];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (cmp_cand_desc(&c[i], &pivot) < 0) i++;
+            while (cmp_cand_desc(&c[j], &pivot) > 0) j--;
+            if (i <= j) {
+                candidate t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else return;
+    }
+}
+
 int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t *history, size_t n_history)
 {
     const mllm_sampler_params *p = &s->p;
@@ -120,8 +145,14 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
         float l = buf[i] / p->temperature;
         if (l >= max - CANDIDATE_WINDOW) s->cand[nc++] = (candidate){ l, i };
     }
-    qsort(s->cand, (size_t)nc, sizeof *s->cand, cmp_cand_desc);
-    if (p->top_k > 0 && p->top_k < nc) nc = p->top_k;
+    /* Only the filters that need an order pay for one: top-k selects its k
+     * in linear time before sorting them, top-p sorts; min-p and plain
+     * temperature sampling need no order at all. Order: top-k, top-p, min-p. */
+    if (p->top_k > 0 && p->top_k < nc) {
+        select_top(s->cand, nc, p->top_k);
+        nc = p->top_k;
+    }
+    if (p->top_p < 1.0f || p->top_k > 0) qsort(s->cand, (size_t)nc, sizeof *s->cand, cmp_cand_desc);
 
     /* probabilities (reuse buf) */
     double sum = 0.0;
@@ -137,9 +168,13 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
         }
     }
     if (p->min_p > 0.0f) {
-        float limit = p->min_p * buf[0];  /* buf[0] is the largest */
-        int keep = 1;
-        while (keep < nc && buf[keep] >= limit) keep++;
+        /* p >= min_p * p_max, and buf[i] = exp(l - max) is already relative to p_max */
+        int keep = 0;
+        for (int i = 0; i < nc; i++)
+            if (buf[i] >= p->min_p) {
+                buf[keep] = buf[i];
+                s->cand[keep++] = s->cand[i];
+            }
         nc = keep;
     }
     sum = 0.0;
