@@ -17,6 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "constrain.h"
+#include "grow.h"
 #include "mobilellm_calls.h"
 
 #include <math.h>
@@ -51,18 +52,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static bool grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return true;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need) nc *= 2;
-    void *nb = realloc(*buf, nc * elem);
-    if (!nb) return false;
-    *buf = nb;
-    *cap = nc;
-    return true;
 }
 
 /* ------------------------------------------------------------------ UTF-8 */
@@ -262,7 +251,7 @@ mllm_status mllm_vocab_trie_from_tokenizer(const mllm_tokenizer *t, int n_vocab,
         char buf[256];
         int n = mllm_tokenizer_piece(t, i, buf, sizeof buf);
         if (n <= 0) continue;
-        if (!grow((void **)&bytes, &cap, len + (size_t)n, 1)) goto nomem;
+        if (!mllm_grow((void **)&bytes, &cap, len + (size_t)n, 1)) goto nomem;
         if ((size_t)n <= sizeof buf) memcpy(bytes + len, buf, (size_t)n);
         else mllm_tokenizer_piece(t, i, bytes + len, (size_t)n);
         len += (size_t)n;
@@ -795,7 +784,7 @@ static void initial_state(const mllm_constraint *c, cst_state *s)
 
 static int32_t word_new(mllm_constraint *c, unsigned char b)
 {
-    if (!grow((void **)&c->words, &c->cap_words, c->n_words + 1, sizeof *c->words)) return -1;
+    if (!mllm_grow((void **)&c->words, &c->cap_words, c->n_words + 1, sizeof *c->words)) return -1;
     c->words[c->n_words] = (word_node){ -1, -1, -1, 0, b };
     return (int32_t)c->n_words++;
 }
@@ -891,7 +880,7 @@ static int add_type(mllm_constraint *c, const mllm_param_schema *ps, int depth, 
             t.items = T_ANY;
         }
     }
-    if (!grow((void **)&c->types, &c->cap_types, c->n_types + 1, sizeof *c->types))
+    if (!mllm_grow((void **)&c->types, &c->cap_types, c->n_types + 1, sizeof *c->types))
         return fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     c->types[c->n_types] = t;
     *out = (uint16_t)c->n_types++;
@@ -968,7 +957,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
     c->cache_bad = NONE;
 
     /* the three built-in types: any value, array of any, object of any */
-    if (!grow((void **)&c->types, &c->cap_types, 3, sizeof *c->types)) goto nomem;
+    if (!mllm_grow((void **)&c->types, &c->cap_types, 3, sizeof *c->types)) goto nomem;
     c->types[T_ANY] = (cst_type){ MLLM_PARAM_ANY, false, false, 0, 0, -1, T_ANY };
     c->types[T_ANY_ARRAY] = (cst_type){ MLLM_PARAM_ARRAY, false, false, 0, 0, -1, T_ANY };
     c->types[T_ANY_OBJECT] = (cst_type){ MLLM_PARAM_OBJECT, false, false, 0, 0, -1, T_ANY };
@@ -1001,7 +990,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
         if ((t->arg_root = word_new(c, 0)) < 0) goto nomem;
         t->first = c->n_params;
         t->n = ts->n_params;
-        if (!grow((void **)&c->param_types, &c->cap_params, c->n_params + ts->n_params + 1, sizeof *c->param_types))
+        if (!mllm_grow((void **)&c->param_types, &c->cap_params, c->n_params + ts->n_params + 1, sizeof *c->param_types))
             goto nomem;
         char **names = realloc(c->param_names, c->cap_params * sizeof *names);
         if (!names) goto nomem;
@@ -1064,7 +1053,7 @@ static size_t sync(mllm_constraint *c, const char *text, size_t len, cst_state *
     }
     for (size_t i = from; i < len && bad == NONE; i++)
         if (!step(c, s, (unsigned char)text[i])) bad = i;
-    if (grow((void **)&c->cache, &c->cache_cap, len + 1, 1)) {
+    if (mllm_grow((void **)&c->cache, &c->cache_cap, len + 1, 1)) {
         memcpy(c->cache + c->cache_len, text + c->cache_len, len - c->cache_len);
         c->cache_len = len;
         c->cache_state = *s;

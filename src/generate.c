@@ -2,6 +2,7 @@
  * into UTF-8 safe text, watch for EOS, stop strings and max_tokens. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
+#include "grow.h"
 #include "utf8.h"
 
 #include <stdlib.h>
@@ -64,21 +65,9 @@ void mllm_generator_free(mllm_generator *g)
     free(g);
 }
 
-static bool grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return true;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need) nc *= 2;
-    void *nb = realloc(*buf, nc * elem);
-    if (!nb) return false;
-    *buf = nb;
-    *cap = nc;
-    return true;
-}
-
 static bool push_id(mllm_generator *g, int32_t id)
 {
-    if (!grow((void **)&g->history, &g->cap_history, g->n_history + 1, sizeof *g->history)) return false;
+    if (!mllm_grow((void **)&g->history, &g->cap_history, g->n_history + 1, sizeof *g->history)) return false;
     g->history[g->n_history++] = id;
     return true;
 }
@@ -203,8 +192,8 @@ static size_t find_stop(const mllm_generator *g, const char *text, size_t len)
 static mllm_status emit(mllm_generator *g, size_t n, const char **piece, size_t *len, char *err,
                         size_t errlen)
 {
-    if (!grow((void **)&g->piece, &g->cap_piece, n + 1, 1) ||
-        !grow((void **)&g->text, &g->cap_text, g->n_text + n, 1))
+    if (!mllm_grow((void **)&g->piece, &g->cap_piece, n + 1, 1) ||
+        !mllm_grow((void **)&g->text, &g->cap_text, g->n_text + n, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     if (n > 0) {  /* pending (and text) stay NULL while nothing has come: no memcpy from NULL */
         memcpy(g->text + g->n_text, g->pending, n);
@@ -247,7 +236,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     const float *logits = s->logits;
     if (g->hook) {
         /* the hook sees everything generated so far: handed out + held back */
-        if (!grow((void **)&g->text, &g->cap_text, g->n_text + g->n_pending + 1, 1))
+        if (!mllm_grow((void **)&g->text, &g->cap_text, g->n_text + g->n_pending + 1, 1))
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         if (g->n_pending) memcpy(g->text + g->n_text, g->pending, g->n_pending);
         g->text[g->n_text + g->n_pending] = '\0';
@@ -279,7 +268,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
         g->seen_text = true;
         if (b[0] == ' ') { b++; nb--; }
     }
-    if (!grow((void **)&g->pending, &g->cap_pending, g->n_pending + (size_t)nb, 1))
+    if (!mllm_grow((void **)&g->pending, &g->cap_pending, g->n_pending + (size_t)nb, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     if (nb > 0) memcpy(g->pending + g->n_pending, b, (size_t)nb);  /* pending is NULL until text comes */
     g->n_pending += (size_t)nb;

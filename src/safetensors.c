@@ -273,7 +273,8 @@ done:
     return st;
 }
 
-mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen)
+mllm_status st_map(const char *path, size_t min_size, const char *too_small, st_file *f, char *err,
+                   size_t errlen)
 {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -290,10 +291,10 @@ mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen)
         return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: not a regular file", path);
     }
     size_t size = (size_t)sb.st_size;
-    if (size < 8) {
+    if (size < min_size) {
         close(fd);
-        return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
-                         "%s: file is truncated (%zu bytes, a safetensors file needs at least 8)", path, size);
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated (%zu bytes, %s)", path, size,
+                         too_small);
     }
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
@@ -307,7 +308,15 @@ mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen)
         st_close(f);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
     }
-    const unsigned char *p = map;
+    return MLLM_OK;
+}
+
+mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen)
+{
+    mllm_status st = st_map(path, 8, "a safetensors file needs at least 8", f, err, errlen);
+    if (st) return st;
+    size_t size = f->size;
+    const unsigned char *p = f->map;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | p[i];
     if (hlen > MLLM_MAX_HEADER) {
@@ -322,8 +331,7 @@ mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen)
                          (unsigned long long)hlen, size);
     }
     const char *header = (const char *)p + 8;
-    mllm_status st = st_parse_header(header, (size_t)hlen, header + hlen, size - 8 - (size_t)hlen,
-                                     path, f, err, errlen);
+    st = st_parse_header(header, (size_t)hlen, header + hlen, size - 8 - (size_t)hlen, path, f, err, errlen);
     if (st != MLLM_OK) st_close(f);
     return st;
 }

@@ -25,6 +25,12 @@ typedef struct st_file {
     size_t n_tensors;
 } st_file;
 
+/* Maps a regular file of at least min_size bytes into f (map, size, path);
+ * too_small names the format in the message for a shorter file ("a
+ * safetensors file needs at least 8"). Shared by the safetensors and the
+ * pytorch_model.bin readers. On failure f is left closed. */
+mllm_status st_map(const char *path, size_t min_size, const char *too_small, st_file *f, char *err,
+                   size_t errlen);
 /* Maps and validates path. On failure f is left closed (st_close is safe). */
 mllm_status st_open(const char *path, st_file *f, char *err, size_t errlen);
 /* Validates a header already in memory (header = the JSON bytes, data_size =

@@ -462,35 +462,11 @@ done:
 
 mllm_status torch_open(const char *path, st_file *f, char *err, size_t errlen)
 {
-    memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
-    if (size < EOCD_LEN) {
-        close(fd);
-        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: not a zip archive (%zu bytes; truncated?)", path, size);
-    }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
-    f->map = map;
-    f->size = size;
-    if (!(f->path = strdup(path))) {
-        st_close(f);
-        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
-    }
-    mllm_status st = torch_parse(map, size, path, f, err, errlen);
+    mllm_status st = st_map(path, EOCD_LEN, "too short for a zip archive", f, err, errlen);
+    if (st) return st;
+    const void *map = f->map;
+    size_t size = f->size;
+    st = torch_parse(map, size, path, f, err, errlen);
     if (st) st_close(f);
     return st;
 }
