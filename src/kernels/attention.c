@@ -46,7 +46,9 @@ void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, co
                           int n_kv_heads, int head_dim, float *scores, int n_ctx)
 {
     attn_job a = { k, out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx, scores };
-    mllm_pool_run(pool, attn_task, &a);
+    /* same rule as the products: small work stays on the calling thread */
+    size_t work = (size_t)T * n_heads * (size_t)(pos0 + T) * head_dim * 2;
+    mllm_pool_run(work < MLLM_MIN_PARALLEL_WORK ? NULL : pool, attn_task, &a);
 }
 
 void mllm_attention(float *out, const float *q, const float *k, const float *v, int n_pos,

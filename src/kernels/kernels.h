@@ -55,6 +55,8 @@ typedef struct mllm_matmul_op {
  * int8 dot kernels with each weight row reused across the batch. tiles:
  * per-thread scratch of MLLM_TILE_ROWS * max cols floats. */
 #define MLLM_TILE_ROWS 32
+/* Multiply-adds below which a product is not split over the pool. */
+#define MLLM_MIN_PARALLEL_WORK (256u * 1024u)
 void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *ops, int n_ops, int T,
                  float *tiles, size_t tile_floats);
 /* Quantizes T rows of n activations to q8 (n % 32 == 0). */

@@ -125,5 +125,9 @@ void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *o
     static int blas_single;  /* our pool splits the work: OpenBLAS must not start threads of its own */
     if (!__atomic_exchange_n(&blas_single, 1, __ATOMIC_RELAXED)) openblas_set_num_threads(1);
     job j = { k, ops, n_ops, T, tiles, tile_floats };
-    mllm_pool_run(pool, matmul_task, &j);
+    /* Waking the pool costs microseconds: a product too small to pay for it
+       (a tiny model's layers) runs on the calling thread alone. */
+    size_t work = 0;
+    for (int i = 0; i < n_ops; i++) work += (size_t)ops[i].w->rows * (size_t)ops[i].w->cols * (size_t)T;
+    mllm_pool_run(work < MLLM_MIN_PARALLEL_WORK ? NULL : pool, matmul_task, &j);
 }
