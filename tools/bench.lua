@@ -175,8 +175,8 @@ local function measure(args)
   return out
 end
 
-local shapes = quick and { "125M" } or { "125M", "125M-ls", "350M" }
-local dtypes = quick and { "f16", "q8" } or { "f32", "f16", "bf16", "q8", "q4" }
+local shapes = quick and { "125M", "125M-ls" } or { "125M", "125M-ls", "350M" }
+local dtypes = quick and { "q8", "q4" } or { "f32", "f16", "bf16", "q8", "q4" }
 local threads = quick and { 1 } or { 1, 2 }
 local n_gen = quick and 32 or 128
 assert(os.execute("/usr/bin/python3 tools/make_bench_models.py " .. MODELS .. " " .. table.concat(shapes, " ")
@@ -248,7 +248,7 @@ local have_shipped = io.open(SHIPPED .. "/config.json") ~= nil
 local targets = { { MODELS .. "/125M", "random 125M", "" } }
 if have_shipped then targets[#targets + 1] = { SHIPPED, "shipped (test prompts)", " shipped" } end
 for _, t in ipairs(targets) do
-  for _, dt in ipairs({ "bf16", "q8", "q4" }) do
+  for _, dt in ipairs(quick and { "q8" } or { "bf16", "q8", "q4" }) do
     local r = run(string.format("lua5.4 tools/bench.lua --accuracy %s %s%s", t[1], dt, t[3]))
     print(string.format("| %s | %s | %d | %.1f | %.2g |", t[2], dt, r.n, r.top1, r.kl))
     io.stdout:flush()
@@ -256,13 +256,13 @@ for _, t in ipairs(targets) do
 end
 
 if have_shipped then
-  local limit = quick and 300 or 3000
+  local limit = quick and 100 or 3000
   print()
   print(string.format("API calling, shipped model, %d held-out conversations (tools/eval.lua --dtype D)", limit))
   print()
   print("| dtype | EM_intent | EM_structure | ROUGE-1 | ROUGE-L | calls that parse |")
   print("|---|---|---|---|---|---|")
-  for _, dt in ipairs({ "f32", "q8", "q4" }) do
+  for _, dt in ipairs(quick and { "q8" } or { "f32", "q8", "q4" }) do
     local r = run(string.format("lua5.4 tools/eval.lua --dtype %s --limit %d --json", dt, limit))
     print(string.format("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |", dt, r.em_intent, r.em_structure, r.rouge1,
       r.rougeL, r.parsed))
