@@ -114,7 +114,10 @@ function M.run(opts)
   local base = model:session({ n_ctx = model.config.max_seq_len })
   assert(base:eval(prefix_ids))
 
-  local constraint = o.constrain and mllm.constraint and mllm.constraint(apis, model) or nil
+  -- Constrained: string values are bounded (96 bytes, longer than any value the
+  -- task has) and the token budget leaves room to close any call so bounded, so a
+  -- call is never cut off half-written by max_tokens.
+  local constraint = o.constrain and mllm.constraint and mllm.constraint(apis, model, { max_string = 96 }) or nil
   if o.constrain and not constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
 
   local f = io.open(o.data, "rb")
@@ -137,7 +140,8 @@ function M.run(opts)
         s = model:session({ n_ctx = model.config.max_seq_len })
         feed = prompt_ids
       end
-      local answer, info = s:generate(feed, { max_tokens = 96, temperature = 0, constraint = constraint })
+      local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
+        constraint = constraint })
       if not answer then f:close() return nil, info end
       s:close()
       local call, reply, perr = chat.parse_answer(answer)
