@@ -326,6 +326,8 @@ enum { N_SIGN, N_INT0, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
 
 static const char *const LITERALS[] = { "true", "false", "null" };
 
+#define CMASK_WORDS (MLLM_CST_MAX_SOURCE / 64 + 1)
+
 typedef struct cst_state {
     uint8_t phase;
     uint8_t space_ok;   /* one optional space may come now */
@@ -339,6 +341,8 @@ typedef struct cst_state {
     uint32_t len;
     int64_t val;
     uint64_t used;      /* parameters given so far */
+    uint8_t copy;       /* P_STR: the value must be a substring of the source */
+    uint64_t cmask[MLLM_CST_MAX_SOURCE / 64 + 1]; /* copy: see copy_step */
     uint16_t frames[MLLM_CST_MAX_DEPTH]; /* type of each open array/object */
 } cst_state;
 
@@ -363,6 +367,8 @@ struct mllm_constraint {
     size_t n_out_check;
     uint8_t *allowed;       /* (n_vocab) scratch */
     /* the text seen last and the state after it */
+    unsigned char source[MLLM_CST_MAX_SOURCE]; /* copy constraint; source_len 0 = none */
+    size_t source_len;
     char *cache;
     size_t cache_len, cache_cap;
     size_t cache_bad;       /* offset of the first byte that did not fit, or NONE */
@@ -395,6 +401,7 @@ static bool push_frame(cst_state *s, uint16_t type)
 /* A value just ended: where the parse goes next. */
 static void value_end(const mllm_constraint *c, cst_state *s, bool was_key)
 {
+    s->copy = 0;  /* a later string (an object key, an array item) copies nothing */
     if (was_key) s->phase = P_OBJ_COLON;
     else if (s->depth == 0) s->phase = P_ARG_AFTER;
     else if (c->types[s->frames[s->depth - 1]].kind == MLLM_PARAM_ARRAY) s->phase = P_ARR_AFTER;
@@ -509,6 +516,12 @@ static bool value_first(const mllm_constraint *c, cst_state *s, uint16_t t, unsi
     s->sub = 0;
     s->len = 0;
     s->need = 0;
+    /* a parameter's own string (not inside an array or object) copies the source */
+    s->copy = c->source_len > 0 && s->depth == 0;
+    if (s->copy) {
+        memset(s->cmask, 0, sizeof s->cmask);
+        for (size_t p = 0; p < c->source_len; p++) s->cmask[p / 64] |= 1ull << (p % 64);
+    }
     return true;
 number:
     s->phase = P_NUM;
@@ -522,6 +535,37 @@ number:
         s->len = 1;
     }
     return true;
+}
+
+/* Copy constraint: bit p of cmask means the value so far equals the source
+ * bytes just before position p (p = source_len: it reached the end). Byte b
+ * keeps the positions where the source goes on with b; false when none is
+ * left, i.e. the value would no longer be a substring of the source. */
+static bool copy_step(const mllm_constraint *c, cst_state *s, unsigned char b)
+{
+    uint64_t next[CMASK_WORDS] = { 0 };
+    bool any = false;
+    for (size_t w = 0; w < CMASK_WORDS; w++)
+        for (uint64_t m = s->cmask[w]; m; m &= m - 1) {
+            size_t p = w * 64 + (size_t)__builtin_ctzll(m);
+            if (p < c->source_len && c->source[p] == b) {
+                next[(p + 1) / 64] |= 1ull << ((p + 1) % 64);
+                any = true;
+            }
+        }
+    memcpy(s->cmask, next, sizeof next);
+    return any;
+}
+
+int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len)
+{
+    c->cached = false;  /* the cached state was computed under the old source */
+    c->source_len = 0;
+    if (!text || len == 0) return 0;
+    if (len > MLLM_CST_MAX_SOURCE) return -1;
+    memcpy(c->source, text, len);
+    c->source_len = len;
+    return 0;
 }
 
 static bool close_call(const mllm_constraint *c, cst_state *s)
@@ -619,22 +663,33 @@ static bool step(const mllm_constraint *c, cst_state *s, unsigned char b)
         case P_STR: {
             if (s->need) {
                 if (b < s->lo || b > s->hi) return false;
+                if (s->copy && !copy_step(c, s, b)) return false;
                 s->need--;
                 s->lo = 0x80;
                 s->hi = 0xBF;
                 return true;
             }
             if (b == '"') {
+                if (s->copy && s->len == 0) return false;  /* a copied value is not empty */
                 value_end(c, s, s->sub);
                 return true;
             }
             if (b == '\\') {
                 if (s->len + 2 > c->max_string) return false;
+                if (s->copy) {  /* only when some escaped character can be copied next */
+                    bool any = false;
+                    for (const char *e = "\"\\/\n\r\t"; *e && !any; e++) {
+                        cst_state t = *s;
+                        any = copy_step(c, &t, (unsigned char)*e);
+                    }
+                    if (!any) return false;
+                }
                 s->len += 2;
                 s->phase = P_STR_ESC;
                 return true;
             }
             if (b < 0x20) return false;
+            if (s->copy && !copy_step(c, s, b)) return false;
             if (b < 0x80) {
                 if (s->len + 1 > c->max_string) return false;
                 s->len++;
@@ -648,6 +703,8 @@ static bool step(const mllm_constraint *c, cst_state *s, unsigned char b)
         }
         case P_STR_ESC:
             if (!strchr("\"\\/nrt", b) || b == 0) return false;
+            /* a copied value matches the character the escape stands for */
+            if (s->copy && !copy_step(c, s, b == 'n' ? '\n' : b == 'r' ? '\r' : b == 't' ? '\t' : b)) return false;
             s->phase = P_STR;
             return true;
         case P_ENUM: {
@@ -1187,7 +1244,7 @@ static int mask_in_call(mllm_constraint *c, const cst_state *s, bool drop_space)
     const mllm_vocab_trie *v = c->v;
     memset(c->allowed, 0, (size_t)v->n_vocab);
     walk w = { c, v->nodes, v->order, c->allowed, 0 };
-    if (s->phase == P_STR && s->need == 0 && !s->space_ok && !drop_space) {
+    if (s->phase == P_STR && s->need == 0 && !s->space_ok && !drop_space && !s->copy) {
         /* in a string: plain pieces fit while they fit the length; step the others */
         size_t room = c->max_string - s->len;
         for (int i = 0; i < v->n_vocab; i++)

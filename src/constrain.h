@@ -115,6 +115,9 @@ typedef struct mllm_constraint_params {
 
 typedef struct mllm_constraint mllm_constraint;
 
+/* Longest source text for copy constraints (mllm_constraint_set_source). */
+#define MLLM_CST_MAX_SOURCE 256
+
 typedef struct mllm_constraint_stats {
     uint64_t masks;              /* hook calls that masked tokens (inside a call) */
     uint64_t free;               /* hook calls outside a call (cheap path) */
@@ -160,5 +163,12 @@ void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text
 
 const mllm_constraint_stats *mllm_constraint_get_stats(const mllm_constraint *c);
 void mllm_constraint_reset_stats(mllm_constraint *c);
+
+/* Copy constraint: from now on every string value of a call's parameters must
+ * be a non-empty substring of text (the user's words: the task copies string
+ * values verbatim), at most MLLM_CST_MAX_SOURCE bytes (longer text: the
+ * constraint returns -1 and keeps no source). len 0 (or NULL) removes it.
+ * Returns 0. */
+int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len);
 
 #endif

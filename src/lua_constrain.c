@@ -537,6 +537,20 @@ static int constraint_count(lua_State *L)
     return 1;
 }
 
+/* c:set_source(text | nil) -> c: string values must be substrings of text (the
+ * user's words, which the task copies verbatim); nil removes the rule */
+static int constraint_set_source(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    size_t len = 0;
+    const char *text = luaL_optlstring(L, 2, NULL, &len);
+    if (mllm_constraint_set_source(lc->c, text, len) != 0)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "source text of %d bytes is longer than %d",
+                                                   (int)len, MLLM_CST_MAX_SOURCE));
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* c:stats() -> { masks, free, invalid, dead_ends, seconds, us_per_mask } since the last reset */
 static int constraint_stats(lua_State *L)
 {
@@ -586,7 +600,7 @@ int mllm_lua_open_constrain(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         { "check", constraint_check }, { "allowed", constraint_allowed }, { "count", constraint_count },
-        { "stats", constraint_stats }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
+        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
         { NULL, NULL }
     };
     int module = lua_absindex(L, -1);

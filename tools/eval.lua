@@ -1,7 +1,10 @@
 -- eval.lua — the paper's API-calling metrics, through our own engine.
 --
 --   lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]
---                         [--threads N] [--limit N] [--json] [--verbose]
+--                         [--threads N] [--limit N] [--constrain] [--copy] [--json] [--verbose]
+--
+-- --constrain restricts calls to the tools' grammar; --copy adds that string
+-- values must be copied from the last user message.
 --
 -- Runs a model (default: the shipped one) over an evaluation file in the shared
 -- format (default: the held-out test set) with the project's chat template and
@@ -24,9 +27,10 @@ while i <= #arg do
   if a == "--json" then opts.json = true
   elseif a == "--verbose" then opts.verbose = true
   elseif a == "--constrain" then opts.constrain = true
+  elseif a == "--copy" then opts.constrain, opts.copy = true, true
   elseif a == "--help" or a == "-h" then
     print("usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T] [--threads N]"
-      .. " [--limit N] [--constrain] [--json] [--verbose]")
+      .. " [--limit N] [--constrain] [--copy] [--json] [--verbose]")
     os.exit(0)
   elseif a:match("^%-%-") and arg[i + 1] then
     local k = a:sub(3)

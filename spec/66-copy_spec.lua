@@ -1,0 +1,54 @@
+-- The copy constraint: string values of a call must be substrings of a source text.
+local mllm = require("mobilellm")
+local chat = require("mobilellm.chat")
+local H = require("support.helpers")
+
+describe("constraint:set_source", function()
+  local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+  local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
+  local c = mllm.constraint(apis, model)
+  local source = 'text Priya that I\'m "late" at 7:30'
+
+  it("accepts string values copied from the source, escapes included, and nothing else", function()
+    c:set_source(source)
+    local cases = {
+      { '<tool_call>send_message(recipient="Priya", text="I\'m \\"late\\"")</tool_call>', true },
+      { '<tool_call>set_alarm(time="7:30")</tool_call>', true },
+      { '<tool_call>set_alarm(time="7:3', true },
+      { '<tool_call>send_message(recipient="Paris', false },
+      { '<tool_call>set_alarm(time="")', false },       -- a copied value is not empty
+      { '<tool_call>set_volume(level=40)</tool_call>', true }, -- integers are not copied
+      { '<tool_call>navigate(destination="Priya", mode="walking")</tool_call>', true }, -- enums are not either
+    }
+    for _, case in ipairs(cases) do
+      local ok = c:check(case[1]) ~= nil
+      assert.are.equal(case[2], ok, case[1])
+    end
+  end)
+
+  it("lets generation copy only, whatever the weights want", function()
+    local src = "call Mom on video please at 9 pm from Lisbon"
+    local checked = 0
+    for seed = 1, 12 do
+      local cc = mllm.constraint(apis, model, { call = "required", max_string = 12 }):set_source(src)
+      local text = model:generate("Once upon a time", { max_tokens = 120, temperature = 1.0, seed = seed, constraint = cc })
+      local calls = mllm.parse_calls(text)
+      assert.is_table(calls, text)  -- the required call is always complete
+      local params
+      for _, a in ipairs(apis) do if a.name == calls[1].name then params = a.parameters end end
+      for k, v in pairs(calls[1].args) do
+        if params[k].type == "string" then
+          checked = checked + 1
+          assert.truthy(src:find(v, 1, true), text)
+        end
+      end
+    end
+    assert.is_true(checked > 0)
+  end)
+
+  it("is removed with nil and refuses a source longer than its limit", function()
+    c:set_source(nil)
+    assert.is_not_nil(c:check('<tool_call>send_message(recipient="Paris'))
+    assert.has_error(function() c:set_source(("x"):rep(257)) end)
+  end)
+end)
