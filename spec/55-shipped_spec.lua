@@ -1,0 +1,49 @@
+-- The shipped model (models/mobilellm-tiny-api) in our engine against the logits
+-- PyTorch computed for the same checkpoint (tools/make_shipped_reference.py).
+local mllm = require("mobilellm")
+local chat = require("mobilellm.chat")
+local H = require("support.helpers")
+
+local MODEL = "models/mobilellm-tiny-api"
+local FIXTURE = "spec/fixtures/shipped"
+
+describe("the shipped model", function()
+  local expected = dofile(FIXTURE .. "/expected.lua")
+  local model = assert(mllm.load(MODEL, { threads = 1 }))
+
+  it("is a MobileLLM-LS checkpoint in the release layout", function()
+    local c = model.config
+    assert.are.equal("mobilellm", c.model_type)
+    assert.is_true(c.layer_sharing)
+    assert.is_true(c.share_embedding)
+    assert.are.equal(32000, c.vocab_size)
+    assert.are.equal(2 * c.layers, c.executed_layers)
+    assert.is_true(c.has_tokenizer)
+  end)
+
+  for i, case in ipairs(expected.cases) do
+    it("matches PyTorch's last-position logits on test prompt " .. i .. " (max abs diff <= 1e-3)", function()
+      local ref = H.read_f32(FIXTURE .. "/" .. case.logits_file)
+      local s = model:session()
+      assert(s:eval(case.prompt))
+      local d = H.max_diff(s:logits(), ref, 0, expected.n_vocab)
+      assert.is_true(d <= 1e-3, string.format("max abs diff %.3g", d))
+    end)
+  end
+
+  it("continues test prompt 1 greedily exactly as PyTorch does", function()
+    local ids = {}
+    for _, id in model:stream(expected.cases[1].prompt, { max_tokens = 48 }) do ids[#ids + 1] = id end
+    assert.are.same(expected.greedy, ids)
+  end)
+
+  it("answers a request with a call that parses into a Lua table", function()
+    local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+    local prompt = chat.prompt_text({ { role = "user", content = "set an alarm for 6:30 am" } }, apis)
+    local answer = assert(model:generate(prompt, { max_tokens = 64 }))
+    local call = chat.parse_answer(answer)
+    assert.is_table(call, answer)
+    assert.are.equal("set_alarm", call.name)
+    assert.are.equal("6:30 am", call.args.time)
+  end)
+end)
