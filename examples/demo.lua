@@ -47,6 +47,11 @@ local function show(v)
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
 
+-- Constrained decoding: inside a call the model can only write a call to a tool
+-- that exists, with valid argument names and types, and (set_source) string
+-- values copied from the request, as the task wants them.
+local constraint = mllm.constraint(apis, model, { max_string = 96 })
+
 local requests = {
   "wake me up at 6:45 am tomorrow please",
   "send a whatsapp to Priya saying I'm on my way",
@@ -57,7 +62,8 @@ local requests = {
 
 for _, request in ipairs(requests) do
   local prompt = chat.prompt_text({ { role = "user", content = request } }, apis)
-  local answer, info = model:generate(prompt, { max_tokens = 64, temperature = 0 })
+  constraint:set_source(request)
+  local answer, info = model:generate(prompt, { max_tokens = 96, temperature = 0, constraint = constraint })
   local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)
   print("Assistant: " .. answer)
