@@ -64,6 +64,7 @@ const mllm_kernels *mllm_kernels_get(const char *name);
 /* f16 <-> f32 (round to nearest even), scalar. */
 float mllm_f16_to_f32_1(uint16_t h);
 uint16_t mllm_f32_to_f16_1(float f);
+float mllm_bf16_to_f32_1(uint16_t h);
 /* Quantizes a row of n floats (n % 32 == 0) for storage. */
 void mllm_quantize_row_q8(const float *x, block_q8 *out, int n);
 void mllm_quantize_row_q4(const float *x, block_q4 *out, int n);

@@ -41,38 +41,25 @@ AVX2 static inline __m256 load_bf16(const uint16_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
 
-AVX2 static float dot_f16(const uint16_t *w, const float *x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(load_f16(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(load_f16(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+/* The f16 and bf16 dots differ only in how a block of the row is widened. */
+#define DOT16(name, load, scalar) \
+    AVX2 static float name(const uint16_t *w, const float *x, int n) \
+    { \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(); \
+        int i = 0; \
+        for (; i + 16 <= n; i += 16) { \
+            a0 = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), a0); \
+            a1 = _mm256_fmadd_ps(load(w + i + 8), _mm256_loadu_ps(x + i + 8), a1); \
+        } \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load(w + i), _mm256_loadu_ps(x + i), a0); \
+        float s = hsum8(_mm256_add_ps(a0, a1)); \
+        for (; i < n; i++) s += scalar(w[i]) * x[i]; \
+        return s; \
     }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum8(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += mllm_f16_to_f32_1(w[i]) * x[i];
-    return s;
-}
 
-AVX2 static float dot_bf16(const uint16_t *w, const float *x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(load_bf16(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(load_bf16(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum8(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)w[i] << 16;
-        float f;
-        __builtin_memcpy(&f, &bits, sizeof f);
-        s += f * x[i];
-    }
-    return s;
-}
+DOT16(dot_f16, load_f16, mllm_f16_to_f32_1)
+DOT16(dot_bf16, load_bf16, mllm_bf16_to_f32_1)
+#undef DOT16
 
 /* Sum of 32 int8 products as 8 int32 lanes: maddubs needs one unsigned side,
  * so multiply |x| by w carrying x's sign. */
@@ -200,10 +187,7 @@ AVX2 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n)
 {
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16(w + i));
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)w[i] << 16;
-        __builtin_memcpy(&out[i], &bits, sizeof bits);
-    }
+    for (; i < n; i++) out[i] = mllm_bf16_to_f32_1(w[i]);
 }
 
 const mllm_kernels mllm_kernels_avx2 = {

@@ -33,38 +33,25 @@ AVX512 static inline __m512 load_bf16(const uint16_t *p)
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
 }
 
-AVX512 static float dot_f16(const uint16_t *w, const float *x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm512_fmadd_ps(load_f16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(load_f16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+/* The f16 and bf16 dots differ only in how a block of the row is widened. */
+#define DOT16(name, load, scalar) \
+    AVX512 static float name(const uint16_t *w, const float *x, int n) \
+    { \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(); \
+        int i = 0; \
+        for (; i + 32 <= n; i += 32) { \
+            a0 = _mm512_fmadd_ps(load(w + i), _mm512_loadu_ps(x + i), a0); \
+            a1 = _mm512_fmadd_ps(load(w + i + 16), _mm512_loadu_ps(x + i + 16), a1); \
+        } \
+        for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load(w + i), _mm512_loadu_ps(x + i), a0); \
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)); \
+        for (; i < n; i++) s += scalar(w[i]) * x[i]; \
+        return s; \
     }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_f16(w + i), _mm512_loadu_ps(x + i), a0);
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    for (; i < n; i++) s += mllm_f16_to_f32_1(w[i]) * x[i];
-    return s;
-}
 
-AVX512 static float dot_bf16(const uint16_t *w, const float *x, int n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm512_fmadd_ps(load_bf16(w + i), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(load_bf16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load_bf16(w + i), _mm512_loadu_ps(x + i), a0);
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)w[i] << 16;
-        float f;
-        __builtin_memcpy(&f, &bits, sizeof f);
-        s += f * x[i];
-    }
-    return s;
-}
+DOT16(dot_f16, load_f16, mllm_f16_to_f32_1)
+DOT16(dot_bf16, load_bf16, mllm_bf16_to_f32_1)
+#undef DOT16
 
 /* 32 int8 × int8 products summed into 8 int32 lanes with VNNI: dpbusd takes
  * an unsigned side, so |x| times w carrying x's sign. */

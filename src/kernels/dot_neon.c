@@ -37,12 +37,7 @@ static float dot_bf16(const uint16_t *w, const float *x, int n)
     for (; i + 4 <= n; i += 4)
         a0 = vfmaq_f32(a0, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(w + i), 16)), vld1q_f32(x + i));
     float s = vaddvq_f32(a0);
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)w[i] << 16;
-        float f;
-        __builtin_memcpy(&f, &bits, sizeof f);
-        s += f * x[i];
-    }
+    for (; i < n; i++) s += mllm_bf16_to_f32_1(w[i]) * x[i];
     return s;
 }
 
@@ -109,10 +104,7 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(w + i), 16)));
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)w[i] << 16;
-        __builtin_memcpy(&out[i], &bits, sizeof bits);
-    }
+    for (; i < n; i++) out[i] = mllm_bf16_to_f32_1(w[i]);
 }
 
 const mllm_kernels mllm_kernels_neon = {

@@ -47,7 +47,7 @@ uint16_t mllm_f32_to_f16_1(float f)
     return (uint16_t)h;
 }
 
-static float bf16_to_f32(uint16_t h)
+float mllm_bf16_to_f32_1(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -72,7 +72,7 @@ static float dot_f16(const uint16_t *w, const float *x, int n)
 static float dot_bf16(const uint16_t *w, const float *x, int n)
 {
     float s = 0.0f;
-    for (int i = 0; i < n; i++) s += bf16_to_f32(w[i]) * x[i];
+    for (int i = 0; i < n; i++) s += mllm_bf16_to_f32_1(w[i]) * x[i];
     return s;
 }
 
@@ -154,7 +154,7 @@ static void widen_f16(const uint16_t *w, float *out, int n)
 
 static void widen_bf16(const uint16_t *w, float *out, int n)
 {
-    for (int i = 0; i < n; i++) out[i] = bf16_to_f32(w[i]);
+    for (int i = 0; i < n; i++) out[i] = mllm_bf16_to_f32_1(w[i]);
 }
 
 const mllm_kernels mllm_kernels_scalar = {
