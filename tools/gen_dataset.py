@@ -2,7 +2,7 @@
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
     /usr/bin/python3 tools/gen_dataset.py                       # default sizes and seed
-    /usr/bin/python3 tools/gen_dataset.py --train 24000 --test 3000 --seed 20240611
+    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611
 
 Writes data/api-calling/train.jsonl and data/api-calling/test.jsonl in the evaluation format of
 data/api-calling/README.md. Every phrasing template, wrapper and slot-value list exists twice,
@@ -555,11 +555,12 @@ def coverage_words(seed):
             cap.append(p[1:])
         elif re.fullmatch("\u2581[a-z]{3,11}", p):
             low.append(p[1:])
-        elif re.fullmatch("[a-z]{2,4}", p):
+        elif re.fullmatch("[a-z]{2,7}", p):
             cont.append(p)
     rng = random.Random(seed + 99)
-    # capitalised pseudo-names: a vocabulary word, sometimes with a lower-case continuation piece
-    names = [w if (len(w) >= 4 and rng.random() < 0.5) else w + rng.choice(cont) for w in cap]
+    # capitalised pseudo-names: a vocabulary word followed by one or two lower-case continuation
+    # pieces, so that the pieces which end long names ('bourg', 'iona') are seen after a word too
+    names = [w + "".join(rng.choice(cont) for _ in range(rng.randint(1, 2))) for w in cap]
     cap = sorted(set(cap) | set(names))
     return cap, low
 
@@ -1168,14 +1169,14 @@ class Gen:
         if slot == "duration":
             return r.choice(v["duration"])
         if slot in ("recipient", "name"):
-            if cov and r.random() < 0.3:
+            if cov and r.random() < 0.5:
                 w = r.choice(cov[0])
                 val = w if r.random() < 0.6 else w + " " + r.choice(cov[0])
             else:
                 val = r.choice(v["contact"])
             return self._maybe_lower(val, 0.08)
         if slot == "city":
-            if cov and r.random() < 0.3:
+            if cov and r.random() < 0.5:
                 val = r.choice(cov[0])
                 if r.random() < 0.4:
                     val += " " + r.choice(["City", "Beach", "Springs", "Falls", "Heights", "Hills",
@@ -1184,37 +1185,37 @@ class Gen:
                 val = r.choice(v["city"])
             return self._maybe_lower(val, 0.1)
         if slot == "alarm_label":
-            if cov and r.random() < 0.3:
+            if cov and r.random() < 0.4:
                 return r.choice(cov[1]) + (" " + r.choice(cov[1]) if r.random() < 0.4 else "")
             return r.choice(v["alarm_label"])
         if slot == "timer_label":
-            if cov and r.random() < 0.3:
+            if cov and r.random() < 0.4:
                 return r.choice(cov[1]) + (" " + r.choice(cov[1]) if r.random() < 0.4 else "")
             return r.choice(v["timer_label"])
         if slot == "text_reminder":
             return r.choice(v["reminder_text"])
         if slot == "text_message":
-            if cov and r.random() < 0.15:
+            if cov and r.random() < 0.3:
                 return " ".join(r.choice(cov[1]) for _ in range(r.randint(1, 4)))
             return r.choice(v["message_text"])
         if slot == "title":
-            if cov and r.random() < 0.2:
+            if cov and r.random() < 0.35:
                 return r.choice(cov[1]) + (" " + r.choice(cov[1]) if r.random() < 0.5 else "")
             return r.choice(v["event_title"])
         if slot == "location":
-            if cov and r.random() < 0.25:
+            if cov and r.random() < 0.4:
                 return r.choice(cov[0]) + " " + r.choice(VENUE_WORDS)
             return r.choice(v["location"])
         if slot == "destination":
-            if cov and r.random() < 0.25:
+            if cov and r.random() < 0.4:
                 return r.choice(cov[0]) + " " + r.choice(["Street", "Park", "Station", "Mall", "Square"])
             return r.choice(v["destination"])
         if slot == "music_query":
-            if cov and r.random() < 0.25:
+            if cov and r.random() < 0.45:
                 return r.choice(cov[0]) + (" " + r.choice(cov[0]) if r.random() < 0.5 else "")
             return r.choice(v["music_query"])
         if slot == "web_query":
-            if cov and r.random() < 0.15:
+            if cov and r.random() < 0.3:
                 return " ".join(r.choice(cov[1]) for _ in range(r.randint(1, 4)))
             return r.choice(v["web_query"])
         if slot == "level":
@@ -1448,7 +1449,7 @@ def stats(recs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", type=int, default=24000)
+    ap.add_argument("--train", type=int, default=48000)
     ap.add_argument("--test", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--out", default=OUT_DIR)
