@@ -138,6 +138,13 @@ int mllm_model_n_threads(const mllm_model *m);
  * re-quantizing), norms in F32 — to a safetensors file with the Hugging Face
  * tensor names. config.json and tokenizer.model are the caller's to copy. */
 mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen);
+/* mllm_model_save with a progress callback, called with the fraction of bytes
+ * written (0..1) as the file is written; returning false cancels: the partial
+ * file is removed and the call fails with MLLM_ERR_ARG and "saving cancelled".
+ * progress may be NULL. */
+mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
+                                     bool (*progress)(float fraction, void *ud), void *ud,
+                                     char *err, size_t errlen);
 /* Compute format of the matrices ("f32", "f16", "bf16", "q8", "q4") and the
  * kernel set chosen for this CPU ("avx512", "avx2", "neon", "scalar"). */
 const char *mllm_model_compute_type(const mllm_model *m);

@@ -408,6 +408,29 @@ describe("agent loop (real model, random weights)", function()
     assert.truthy(({ eos = true, stop = true, length = true, steps = true })[r.stop])
   end)
 
+  it("copies string values from the user's words with copy = true (even with random weights)", function()
+    assert.has_error(function() agent.new(model, { tools = reg, copy = true }) end,
+      "agent.new: option 'copy' needs 'constrain'")
+    local a = agent.new(model, { tools = reg, constrain = true, copy = true, call = "required", max_tokens = 48 })
+    local conv = a:conversation()
+    local said = {}
+    for _, req in ipairs({ "text Ana on WhatsApp saying see you at noon", "weather in Porto tomorrow" }) do
+      said[#said + 1] = req
+      local r = conv:send(req)
+      assert.is_true(#r.calls >= 1, r.text)
+      local words = table.concat(said, "\n")
+      for _, c in ipairs(r.calls) do
+        local params = (reg:get(c.name) or {}).by_name or {}
+        for k, v in pairs(c.args or {}) do
+          local free = type(v) == "string" and params[k] and params[k].type == "string"  -- not enums
+          if free then assert.is_truthy(words:find(v, 1, true), k .. "=" .. v) end
+        end
+      end
+    end
+    conv:close()
+    a:close()
+  end)
+
   it("saves the tool prompt's session and restores it in a new agent (prompt_cache)", function()
     local dir = H.tmpdir()
     local path = dir .. "/tools.session"

@@ -54,6 +54,41 @@ describe("model:save", function()
     H.rmdir(dir)
   end)
 
+  it("reports progress as the bytes are written, from 0 to 1", function()
+    local m = assert(mllm.load(e.dir))
+    local dir = H.tmpdir()
+    local seen = {}
+    assert.is_true(m:save(dir .. "/model.safetensors", { on_progress = function(f) seen[#seen + 1] = f end }))
+    assert.are.equal(0, seen[1])
+    assert.are.equal(1, seen[#seen])
+    assert.is_true(#seen > 3)  -- at least once per tensor
+    for i = 2, #seen do assert.is_true(seen[i] >= seen[i - 1]) end
+    H.rmdir(dir)
+  end)
+
+  it("cancels when on_progress returns false, and removes the partial file", function()
+    local m = assert(mllm.load(e.dir))
+    local dir = H.tmpdir()
+    local path, calls = dir .. "/model.safetensors", 0
+    -- as a cancelled load, a cancelled save raises
+    local ok, err = pcall(m.save, m, path, { on_progress = function(f) calls = calls + 1; return f < 0.3 end })
+    assert.is_false(ok)
+    assert.matches("saving cancelled", err, 1, true)
+    assert.is_true(calls >= 2)
+    assert.is_nil(io.open(path, "rb"))
+    -- an error in the callback is raised after the file is closed and removed
+    assert.has_error(function() m:save(path, { on_progress = function() error("stop here") end }) end)
+    assert.is_nil(io.open(path, "rb"))
+    H.rmdir(dir)
+  end)
+
+  it("names a wrong on_progress or options type", function()
+    local m = assert(mllm.load(e.dir))
+    assert.has_error(function() m:save("/tmp/x.safetensors", { on_progress = 3 }) end,
+      "option 'on_progress' must be a function, got number")
+    assert.has_error(function() m:save("/tmp/x.safetensors", "fast") end)
+  end)
+
   it("returns nil, message when the file cannot be written", function()
     local m = assert(mllm.load(e.dir))
     local ok, err = m:save("/nonexistent-dir/model.safetensors")

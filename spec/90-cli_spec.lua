@@ -389,6 +389,52 @@ describe("mobilellm (in-process)", function()
       end)
     end)
 
+    -- The shipped model, with constrained decoding (--constrain) and copied values (--copy):
+    -- the calls shown are those mobilellm.agent makes with the same options, every call is
+    -- well formed and valid, and with --copy every string value is a piece of the user's words.
+    local SHIPPED = "models/mobilellm-tiny-api"
+    local requests = { "wake me up at 7:30 am", "what is the weather in Lisbon", "play some jazz by Nina Simone" }
+    for _, flag in ipairs({ "--constrain", "--copy" }) do
+      local test = has_agent and it or pending
+      test("runs the shipped model with " .. flag, function()
+        local code, out, err = run({ "agent", SHIPPED, flag, "--threads", "1" },
+          { input = table.concat(requests, "\n") .. "\n" })
+        assert.are.equal(0, code, err)
+        assert.are.equal("", err)
+        local shown = {}
+        for _, l in ipairs(lines(out)) do
+          local c = l:match("^%[call%] (.*)$")
+          if c then shown[#shown + 1] = c end
+          assert.is_nil(l:match("^%[error%]"), l)
+        end
+        assert.is_true(#shown >= 2, out)
+        -- the library with the same options, on the same conversation
+        local agent = require("mobilellm.agent")
+        local shipped = assert(mllm.load(SHIPPED, { threads = 1 }))
+        local apis = assert(chat.load_apis(APIS))
+        local a = agent.new(shipped, { tools = apis, handlers = cli.demo_handlers(apis), constrain = true,
+                                     copy = flag == "--copy", feedback = cli.demo_feedback })
+        local conv, want = a:conversation(), {}
+        for _, r in ipairs(requests) do
+          for _, c in ipairs(conv:send(r).calls) do
+            want[#want + 1] = chat.render_call({ name = c.name, args = c.args }, apis)
+            assert.is_true(c.ok, c.error)
+            if flag == "--copy" then
+              for k, v in pairs(c.args) do
+                if type(v) == "string" then
+                  assert.is_truthy(table.concat(requests, "\n"):find(v, 1, true), k .. "=" .. v)
+                end
+              end
+            end
+          end
+        end
+        conv:close()
+        a:close()
+        shipped:close()
+        assert.are.same(want, shown)
+      end)
+    end
+
     it("runs the real engine end to end", function()
       local code, out, err = run({ "agent", VOCAB32K, "--max-tokens", "6", "--threads", "1" },
         { input = "set an alarm for 6\n/reset\nthanks\n" })
@@ -501,6 +547,18 @@ describe("mobilellm (in-process)", function()
       code, _, err = run({ "convert", VOCAB32K, dir, "--dtype", "f32", "--force", "--threads", "1" })
       assert.are.equal(0, code, err)
       assert.are.equal("f32", assert(mllm.load(dir, { threads = 1 })).config.dtype)
+      H.rmdir(dir)
+    end)
+
+    it("shows a progress bar while writing, on a terminal only", function()
+      local dir = H.tmpdir()
+      local code, _, err = run({ "convert", VOCAB32K, dir, "--dtype", "f16", "--threads", "1" }, { tty = true })
+      assert.are.equal(0, code, err)
+      assert.matches("\r\27%[Kwriting " .. lit(dir) .. "/model.safetensors [#%-]+ +%d+%% [%d.]+s", err)
+      assert.matches("100%", err, 1, true)
+      code, _, err = run({ "convert", VOCAB32K, dir, "--dtype", "f16", "--threads", "1", "--force" })
+      assert.are.equal(0, code, err)
+      assert.are.equal("", err)
       H.rmdir(dir)
     end)
 

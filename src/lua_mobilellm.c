@@ -463,14 +463,24 @@ static int model_tokenizer(lua_State *L)
     return 1;
 }
 
-/* model:save(path) -> true | nil, message: the weights as they are in memory
- * (a quantized model stays quantized) as one safetensors file */
+/* model:save(path [, { on_progress = f }]) -> true | nil, message: the weights
+ * as they are in memory (a quantized model stays quantized) as one safetensors
+ * file; f(fraction) is called as bytes are written, returning false cancels */
 static int model_save(lua_State *L)
 {
     lmodel *lm = checkmodel(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    check_opts(L, 3);
+    progress_ctx pc = { L, 0, 0 };
+    if (!lua_isnoneornil(L, 3)) {
+        lua_getfield(L, 3, "on_progress");
+        if (lua_isfunction(L, -1)) pc.fn = lua_gettop(L);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "option 'on_progress' must be a function, got %s", luaL_typename(L, -1));
+    }
     char err[MLLM_ERRLEN];
-    mllm_status st = mllm_model_save(lm->m, path, err, sizeof err);
+    mllm_status st = mllm_model_save_progress(lm->m, path, pc.fn ? lua_progress : NULL, &pc, err, sizeof err);
+    if (pc.failed) return lua_error(L);
     if (st) return fail(L, st, err);
     lua_pushboolean(L, 1);
     return 1;

@@ -49,7 +49,33 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(((const out_tensor *)a)->name, ((const out_tensor *)b)->name);
 }
 
+/* Bytes written between two progress reports: small enough for a smooth bar,
+ * large enough that the callback costs nothing next to the write. */
+#define SAVE_CHUNK ((size_t)4 << 20)
+
+/* Writes a tensor's bytes in chunks, reporting after each one. Returns 0 on
+ * success, -1 on a write error, 1 when the callback cancels. */
+static int write_data(FILE *fp, const out_tensor *t, size_t *written, size_t total,
+                      bool (*progress)(float, void *), void *ud)
+{
+    const unsigned char *p = t->data;
+    for (size_t off = 0; off < t->nbytes; off += SAVE_CHUNK) {
+        size_t len = t->nbytes - off < SAVE_CHUNK ? t->nbytes - off : SAVE_CHUNK;
+        if (fwrite(p + off, 1, len, fp) != len) return -1;
+        *written += len;
+        if (progress && !progress(total ? (float)((double)*written / (double)total) : 1.0f, ud)) return 1;
+    }
+    return 0;
+}
+
 mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen)
+{
+    return mllm_model_save_progress(m, path, NULL, NULL, err, errlen);
+}
+
+mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
+                                     bool (*progress)(float fraction, void *ud), void *ud,
+                                     char *err, size_t errlen)
 {
     const mllm_config *c = &m->cfg;
     size_t cap = 4 + (size_t)c->n_layers * 9, n = 0;
@@ -107,9 +133,18 @@ mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, si
         for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
         bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(json, 1, hlen, fp) == hlen;
         for (size_t i = hlen; ok && i < padded; i++) ok = fputc(' ', fp) != EOF;
-        for (size_t i = 0; ok && i < n; i++) ok = fwrite(t[i].data, 1, t[i].nbytes, fp) == t[i].nbytes;
+        int cancelled = 0;
+        if (ok && progress && !progress(0.0f, ud)) cancelled = 1;
+        for (size_t i = 0, written = 0; ok && !cancelled && i < n; i++) {
+            int r = write_data(fp, &t[i], &written, off, progress, ud);
+            if (r < 0) ok = false;
+            cancelled = r > 0;
+        }
         ok = (fclose(fp) == 0) && ok;
-        if (!ok) {
+        if (cancelled) {
+            remove(path);
+            st = mllm_fail(err, errlen, MLLM_ERR_ARG, "saving cancelled");
+        } else if (!ok) {
             remove(path);
             st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed", path);
         }

@@ -77,6 +77,9 @@ local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "
 --   `tools`: a registry (`mobilellm.tools`), an array of APIs in the apis.json format, or the
 --   path of an apis.json file (then `handlers[name]` gives each tool's function);
 --   `constrain` (false): constrained decoding of calls; `call` ("auto" or "required");
+--   `copy` (false, needs `constrain`): string arguments must be copied from the user's words
+--   (the conversation's user messages, latest first, up to 256 bytes; a longer last message
+--   lifts the rule for that turn);
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
 --   `stop` ({"\n"}): strings that end a turn; `n_ctx`: context of the sessions;
@@ -110,6 +113,7 @@ function M.new(model, opts)
     stats = { requests = 0, base_tokens = 0, base_seconds = 0, reused_tokens = 0, prefilled_tokens = 0 },
   }, Agent)
   if type(self.stop) == "string" then self.stop = { self.stop } end
+  if opts.copy and not opts.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
   if opts.constrain then
     if not core.constraint then error("agent.new: this build has no constrained decoding (mllm.constraint)", 2) end
     self.constraint = core.constraint(reg, model, { max_string = opts.max_string })
@@ -338,8 +342,31 @@ function Agent:turn(s, held, prompt, hooks)
   return r
 end
 
+local MAX_SOURCE = 256  -- the copy constraint's limit (MLLM_CST_MAX_SOURCE)
+
+-- The text string values may be copied from: the user messages, latest first, joined by
+-- newlines while they fit; nil when even the last one does not (no copy rule then).
+local function copy_source(messages)
+  local parts, len = {}, 0
+  for i = #messages, 1, -1 do
+    local m = messages[i]
+    if m.role == "user" then
+      local add = #m.content + (#parts > 0 and 1 or 0)
+      if len + add > MAX_SOURCE then break end
+      table.insert(parts, 1, m.content)
+      len = len + add
+    end
+  end
+  return #parts > 0 and table.concat(parts, "\n") or nil
+end
+
 -- A turn of the conversation `messages` on session s (holding `held`).
 function Agent:respond(s, held, messages, hooks)
+  if self.opts.copy then
+    local src = copy_source(messages)
+    self.constraint:set_source(src)
+    if self.first_constraint then self.first_constraint:set_source(src) end
+  end
   local text = chat.prompt_text(messages, self.apis)
   local ids = self.model:tokenize(text, { bos = true })
   local prompt, reused = align(s, held, ids)

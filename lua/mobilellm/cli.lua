@@ -612,8 +612,9 @@ local function show_result(ctx, rec)
   end
 end
 
--- The feedback of the demo: text results go back to the model, tables do not.
-local function demo_feedback(call)
+--- The feedback of the `agent` command: text results go back to the model, tables do not
+-- (as `mobilellm.agent`'s `feedback` option).
+function M.demo_feedback(call)
   if not call.ok then return "Error: " .. tostring(call.error) end
   if type(call.result) == "string" then return call.result end
   return nil
@@ -622,10 +623,11 @@ end
 -- With mobilellm.agent: its loop runs the tools and feeds text results back.
 local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner)
   local a = agent_mod.new(model, {
-    tools = apis, handlers = M.demo_handlers(apis), constrain = opts.constrain or nil,
+    tools = apis, handlers = M.demo_handlers(apis), constrain = (opts.constrain or opts.copy) or nil,
+    copy = opts.copy or nil,
     max_tokens = gopts.max_tokens, temperature = gopts.temperature, top_k = gopts.top_k, top_p = gopts.top_p,
     min_p = gopts.min_p, repeat_penalty = gopts.repeat_penalty, seed = gopts.seed, stop = gopts.stop,
-    n_ctx = opts.n_ctx, feedback = demo_feedback,
+    n_ctx = opts.n_ctx, feedback = M.demo_feedback,
   })
   local conv = { c = a:conversation() }
   function conv.reset(self)
@@ -670,7 +672,9 @@ local function cmd_agent(ctx, opts, pos)
   if ok and type(agent_mod) == "table" and agent_mod.new then
     return agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner)
   end
-  if opts.constrain then fail("--constrain needs mobilellm.agent, which this installation lacks") end
+  if opts.constrain or opts.copy then
+    fail("--" .. (opts.copy and "copy" or "constrain") .. " needs mobilellm.agent, which this installation lacks")
+  end
   -- Without mobilellm.agent: the chat loop, the streaming call parser and the demo tools.
   local handlers = M.demo_handlers(apis)
   local conv = new_conversation(model, apis, opts.n_ctx)
@@ -753,9 +757,9 @@ local function cmd_convert(ctx, opts, pos)
   if file_exists(target) and not opts.force then fail(target .. " already exists (--force replaces it)") end
   local model = load_model(ctx, dir, { dtype = opts.dtype, threads = opts.threads })
   if not os.execute("mkdir -p '" .. out:gsub("'", "'\\''") .. "'") then fail(out .. ": cannot create the directory") end
-  local done = status(ctx, "writing " .. target)
-  local ok, err = model:save(target)
-  done()
+  local bar = new_bar(ctx, "writing " .. target, 1000)
+  local ok, err = model:save(target, { on_progress = function(f) bar:update(math.floor(f * 1000)) end })
+  bar:finish()
   if not ok then fail(err) end
   if not same_dir(dir, out) then
     for _, name in ipairs(COMPANIONS) do
@@ -900,7 +904,8 @@ M.COMMANDS = {
     details = "Tools come from --apis FILE, DIR/apis.json or data/api-calling/apis.json. /reset, /quit as in chat.",
     options = concat_opts(
       { { "apis", "FILE", kind = "str", help = "the tools (apis.json format)" },
-        { "constrain", kind = "flag", help = "constrained decoding of calls (needs mobilellm.agent)" } },
+        { "constrain", kind = "flag", help = "constrained decoding of calls (needs mobilellm.agent)" },
+        { "copy", kind = "flag", help = "--constrain, and string arguments copied from the user's words" } },
       GEN_OPTS, LOAD_OPTS) },
   { name = "convert", args = { "DIR", "OUT" }, run = cmd_convert,
     brief = "write a checkpoint in another dtype (loads without conversion)",
