@@ -48,21 +48,70 @@ static void test_set(const mllm_kernels *k)
         check(close_enough(k->dot_f32(w, x, n), s->dot_f32(w, x, n), scale), "dot_f32", k->name, n);
         check(close_enough(k->dot_f16(h, x, n), s->dot_f16(h, x, n), scale), "dot_f16", k->name, n);
         check(close_enough(k->dot_bf16(bf, x, n), s->dot_bf16(bf, x, n), scale), "dot_bf16", k->name, n);
-        float *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2), *f1 = malloc(n * sizeof *f1), *f2 = malloc(n * sizeof *f2);
-        for (int i = 0; i < n; i++) y1[i] = y2[i] = x[i];
-        k->axpy(y1, 0.37f, w, n);
-        s->axpy(y2, 0.37f, w, n);
-        int same = 1;
-        for (int i = 0; i < n; i++) same = same && fabsf(y1[i] - y2[i]) <= 1e-6f;
-        check(same, "axpy", k->name, n);
+        float *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2);
+        /* softmax exponentials of scores <= 0 (tails of every length) */
+        for (int i = 0; i < n; i++) y1[i] = y2[i] = x[i] * 30.0f;
+        float m = y1[0];
+        for (int i = 1; i < n; i++) m = y1[i] > m ? y1[i] : m;
+        float e1 = k->exp_sum(y1, n, m), e2 = s->exp_sum(y2, n, m);
+        int same = fabsf(e1 - e2) <= 2e-6f * e2;
+        for (int i = 0; i < n; i++) same = same && fabsf(y1[i] - y2[i]) <= 2e-6f * y2[i] + 1e-37f;
+        check(same, "exp_sum", k->name, n);
+        free(y1); free(y2);
+        free(w); free(x); free(h); free(bf);
+    }
+    /* attention over n positions of head_dim hd, rows strided in a wider cache row */
+    static const int heads[] = { 1, 7, 8, 32, 64, 72, 128 }, npos[] = { 1, 3, 4, 5, 17, 64, 1537 };
+    for (size_t hi = 0; hi < sizeof heads / sizeof heads[0]; hi++) {
+        for (size_t ni = 0; ni < sizeof npos / sizeof npos[0]; ni++) {
+            int hd = heads[hi], n = npos[ni];
+            size_t stride = (size_t)hd * 3 + 5;
+            float *kv = malloc(stride * n * sizeof *kv), *q = malloc(hd * sizeof *q);
+            float *s1 = malloc(n * sizeof *s1), *s2 = malloc(n * sizeof *s2);
+            float *o1 = malloc(hd * sizeof *o1), *o2 = malloc(hd * sizeof *o2);
+            for (size_t i = 0; i < stride * n; i++) kv[i] = frand();
+            for (int i = 0; i < hd; i++) q[i] = frand();
+            k->attn_scores(q, kv, stride, n, hd, 0.125f, s1);
+            s->attn_scores(q, kv, stride, n, hd, 0.125f, s2);
+            int same = 1;
+            for (int t = 0; t < n; t++) {
+                float sc = 0;
+                for (int i = 0; i < hd; i++) sc += fabsf(q[i] * kv[(size_t)t * stride + i]) * 0.125f;
+                same = same && close_enough(s1[t], s2[t], sc);
+            }
+            check(same, "attn_scores", k->name, hd * 10000 + n);
+            for (int t = 0; t < n; t++) s1[t] = fabsf(s2[t]);  /* weights >= 0, as a softmax gives */
+            for (int i = 0; i < hd; i++) o1[i] = o2[i] = q[i];  /* it accumulates */
+            k->attn_mix(o1, s1, kv + hd, stride, n, hd);
+            s->attn_mix(o2, s1, kv + hd, stride, n, hd);
+            same = 1;
+            for (int i = 0; i < hd; i++) {
+                float sc = fabsf(q[i]);
+                for (int t = 0; t < n; t++) sc += s1[t] * fabsf(kv[(size_t)t * stride + hd + i]);
+                same = same && close_enough(o1[i], o2[i], sc);
+            }
+            check(same, "attn_mix", k->name, hd * 10000 + n);
+            free(kv); free(q); free(s1); free(s2); free(o1); free(o2);
+        }
+    }
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int n = sizes[si];
+        float *w = malloc(n * sizeof *w);
+        uint16_t *h = malloc(n * sizeof *h), *bf = malloc(n * sizeof *bf);
+        for (int i = 0; i < n; i++) {
+            w[i] = frand();
+            h[i] = mllm_f32_to_f16_1(w[i]);
+            uint32_t bits; memcpy(&bits, &w[i], 4); bf[i] = (uint16_t)(bits >> 16);
+        }
+        float *f1 = malloc(n * sizeof *f1), *f2 = malloc(n * sizeof *f2);
         k->widen_f16(h, f1, n);
         s->widen_f16(h, f2, n);
         check(memcmp(f1, f2, n * sizeof *f1) == 0, "widen_f16 bit-exact", k->name, n);
         k->widen_bf16(bf, f1, n);
         s->widen_bf16(bf, f2, n);
         check(memcmp(f1, f2, n * sizeof *f1) == 0, "widen_bf16 bit-exact", k->name, n);
-        free(y1); free(y2); free(f1); free(f2);
-        free(w); free(x); free(h); free(bf);
+        free(f1); free(f2);
+        free(w); free(h); free(bf);
     }
     for (int nb = 1; nb <= 48; nb += 47) {
         int n = nb * MLLM_QK;

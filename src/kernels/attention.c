@@ -12,32 +12,52 @@ typedef struct {
     float *scores;
 } attn_job;
 
-/* One head at one position, with the SIMD dot and axpy of the kernel set. */
-static void attend_one(const mllm_kernels *k, float *out, const float *q, const float *kc, const float *vc,
-                       int n_pos, int kv_stride, int head_dim, float *scores)
+/* Positions per tile: a tile of K (or V) rows of one kv head (128 x 64 floats
+ * = 32 KB) stays in L1 while every query head of the group uses it, so the
+ * cache is read once per kv head, not once per query head. */
+#define ATTN_TILE 128
+
+/* The query heads of one kv head at one position: scores over all cached
+ * positions (one kernel call per tile and head), softmax, weighted sum of the
+ * values. scores holds group rows of n_ctx. */
+static void attend_group(const mllm_kernels *k, float *out, const float *q, const float *kc, const float *vc,
+                         int n_pos, int kv_stride, int head_dim, int group, float *scores, int n_ctx)
 {
     float scale = 1.0f / sqrtf((float)head_dim);
-    for (int t = 0; t < n_pos; t++) scores[t] = k->dot_f32(q, kc + (size_t)t * kv_stride, head_dim) * scale;
-    mllm_softmax(scores, n_pos);
-    memset(out, 0, (size_t)head_dim * sizeof *out);
-    for (int t = 0; t < n_pos; t++) k->axpy(out, scores[t], vc + (size_t)t * kv_stride, head_dim);
+    for (int t0 = 0; t0 < n_pos; t0 += ATTN_TILE) {
+        int n = n_pos - t0 < ATTN_TILE ? n_pos - t0 : ATTN_TILE;
+        for (int j = 0; j < group; j++)
+            k->attn_scores(q + (size_t)j * head_dim, kc + (size_t)t0 * kv_stride, (size_t)kv_stride, n, head_dim,
+                           scale, scores + (size_t)j * n_ctx + t0);
+    }
+    for (int j = 0; j < group; j++) {
+        float *p = scores + (size_t)j * n_ctx, max = p[0];
+        for (int t = 1; t < n_pos; t++) max = p[t] > max ? p[t] : max;
+        float inv = 1.0f / k->exp_sum(p, n_pos, max);
+        for (int t = 0; t < n_pos; t++) p[t] *= inv;
+    }
+    memset(out, 0, (size_t)group * head_dim * sizeof *out);
+    for (int t0 = 0; t0 < n_pos; t0 += ATTN_TILE) {
+        int n = n_pos - t0 < ATTN_TILE ? n_pos - t0 : ATTN_TILE;
+        for (int j = 0; j < group; j++)
+            k->attn_mix(out + (size_t)j * head_dim, scores + (size_t)j * n_ctx + t0, vc + (size_t)t0 * kv_stride,
+                        (size_t)kv_stride, n, head_dim);
+    }
 }
 
-/* Work items are (position, head) pairs, dealt round-robin over the threads. */
+/* Work items are (position, kv head) pairs, dealt round-robin over the
+ * threads; the query heads of a kv head are adjacent in q and out. */
 static void attn_task(void *arg, int ith, int nth)
 {
     const attn_job *a = arg;
-    int qd = a->n_heads * a->head_dim, total = a->T * a->n_heads;
-    float *scores = a->scores + (size_t)ith * a->n_ctx;
+    int qd = a->n_heads * a->head_dim, total = a->T * a->n_kv_heads, group = a->n_heads / a->n_kv_heads;
+    float *scores = a->scores + (size_t)ith * group * a->n_ctx;
     for (int item = ith; item < total; item += nth) {
-        int t = item / a->n_heads, h = item % a->n_heads;
-        /* one head: reuse the single-position kernel on a 1-head view */
-        int group = a->n_heads / a->n_kv_heads;
-        const float *kh = a->k + (size_t)(h / group) * a->head_dim;
-        const float *vh = a->v + (size_t)(h / group) * a->head_dim;
-        attend_one(a->kern, a->out + (size_t)t * qd + (size_t)h * a->head_dim,
-                   a->q + (size_t)t * qd + (size_t)h * a->head_dim, kh, vh, a->pos0 + t + 1, a->kv_stride,
-                   a->head_dim, scores);
+        int t = item / a->n_kv_heads, g = item % a->n_kv_heads;
+        size_t qoff = (size_t)t * qd + (size_t)g * group * a->head_dim;
+        attend_group(a->kern, a->out + qoff, a->q + qoff, a->k + (size_t)g * a->head_dim,
+                     a->v + (size_t)g * a->head_dim, a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores,
+                     a->n_ctx);
     }
 }
 
@@ -49,29 +69,4 @@ void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, co
     /* same rule as the products: small work stays on the calling thread */
     size_t work = (size_t)T * n_heads * (size_t)(pos0 + T) * head_dim * 2;
     mllm_pool_run(work < MLLM_MIN_PARALLEL_WORK ? NULL : pool, attn_task, &a);
-}
-
-void mllm_attention(float *out, const float *q, const float *k, const float *v, int n_pos,
-                    int kv_stride, int n_heads, int n_kv_heads, int head_dim, float *scores)
-{
-    int group = n_heads / n_kv_heads;  /* query heads sharing one kv head */
-    float scale = 1.0f / sqrtf((float)head_dim);
-    for (int h = 0; h < n_heads; h++) {
-        const float *qh = q + (size_t)h * head_dim;
-        size_t koff = (size_t)(h / group) * head_dim;
-        for (int t = 0; t < n_pos; t++) {
-            const float *kt = k + (size_t)t * kv_stride + koff;
-            float dot = 0.0f;
-            for (int i = 0; i < head_dim; i++) dot += qh[i] * kt[i];
-            scores[t] = dot * scale;
-        }
-        mllm_softmax(scores, n_pos);
-        float *oh = out + (size_t)h * head_dim;
-        memset(oh, 0, (size_t)head_dim * sizeof *oh);
-        for (int t = 0; t < n_pos; t++) {
-            const float *vt = v + (size_t)t * kv_stride + koff;
-            float a = scores[t];
-            for (int i = 0; i < head_dim; i++) oh[i] += a * vt[i];
-        }
-    }
 }

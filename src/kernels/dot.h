@@ -37,7 +37,12 @@ typedef struct mllm_kernels {
      * loaded and unpacked once for 4 tokens */
     void (*dot4_q8)(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
     void (*dot4_q4)(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
-    void (*axpy)(float *y, float a, const float *x, int n);      /* y += a * x (attention) */
+    /* attention over n cached positions (row t of k or v at k + t * stride):
+     * out[t] = scale * dot(q, k_t) for t < n;  out += sum_t p[t] * v_t;
+     * x[t] = exp(x[t] - max) for t < n, returning their sum (softmax) */
+    void (*attn_scores)(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out);
+    void (*attn_mix)(float *out, const float *p, const float *v, size_t stride, int n, int hd);
+    float (*exp_sum)(float *x, int n, float max);
     void (*widen_f16)(const uint16_t *w, float *out, int n);     /* prefill tiles */
     void (*widen_bf16)(const uint16_t *w, float *out, int n);
 } mllm_kernels;
@@ -48,7 +53,9 @@ extern const mllm_kernels mllm_kernels_avx2;
 extern const mllm_kernels mllm_kernels_avx512;
 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n);
 void mllm_widen_f16_avx2(const uint16_t *w, float *out, int n);
-void mllm_axpy_avx2(float *y, float a, const float *x, int n);
+void mllm_attn_scores_avx2(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out);
+void mllm_attn_mix_avx2(float *out, const float *p, const float *v, size_t stride, int n, int hd);
+float mllm_exp_sum_avx2(float *x, int n, float max);
 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n);
 #endif
 #if defined(__aarch64__)

@@ -168,12 +168,102 @@ AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, in
     out[3] = hsum8(a3);
 }
 
-AVX2 void mllm_axpy_avx2(float *y, float a, const float *x, int n)
+/* Four rows at a time: four independent FMA chains, and one transposing
+ * horizontal add for the four sums instead of four reductions. */
+AVX2 void mllm_attn_scores_avx2(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)
+{
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
+        const float *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 8 <= hd; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+        }
+        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        float s[4];
+        _mm_storeu_ps(s, r);
+        for (; i < hd; i++) {
+            s[0] += q[i] * k0[i]; s[1] += q[i] * k1[i]; s[2] += q[i] * k2[i]; s[3] += q[i] * k3[i];
+        }
+        for (int j = 0; j < 4; j++) out[t + j] = s[j] * scale;
+    }
+    for (; t < n; t++) out[t] = dot_f32(q, k + (size_t)t * stride, hd) * scale;
+}
+
+/* The output stays in registers while the rows stream by: 64 floats (8
+ * accumulators) per pass, then 8 at a time, then the scalar rest. */
+AVX2 void mllm_attn_mix_avx2(float *out, const float *p, const float *v, size_t stride, int n, int hd)
 {
     int i = 0;
-    __m256 va = _mm256_set1_ps(a);
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i + 64 <= hd; i += 64) {
+        __m256 a[8];
+        for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(out + i + 8 * j);
+        for (int t = 0; t < n; t++) {
+            __m256 pt = _mm256_set1_ps(p[t]);
+            const float *vt = v + (size_t)t * stride + i;
+            for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(pt, _mm256_loadu_ps(vt + 8 * j), a[j]);
+        }
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, a[j]);
+    }
+    for (; i + 8 <= hd; i += 8) {
+        __m256 a = _mm256_loadu_ps(out + i);
+        for (int t = 0; t < n; t++) a = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), _mm256_loadu_ps(v + (size_t)t * stride + i), a);
+        _mm256_storeu_ps(out + i, a);
+    }
+    for (; i < hd; i++) {
+        float a = out[i];
+        for (int t = 0; t < n; t++) a += p[t] * v[(size_t)t * stride + i];
+        out[i] = a;
+    }
+}
+
+/* exp(x) for x <= 0 (softmax after subtracting the maximum): x = k ln2 + r,
+ * |r| <= ln2/2, exp(r) by a degree-6 polynomial (Cephes expf coefficients,
+ * ~1 ulp), times 2^k built in the exponent bits; below -87.3 the result is
+ * flushed to 2^-126-ish, which a softmax cannot tell from 0. */
+AVX2 static inline __m256 exp_neg8(__m256 x)
+{
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    __m256 kf = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(kf), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+AVX2 float mllm_exp_sum_avx2(float *x, int n, float max)
+{
+    __m256 vm = _mm256_set1_ps(max), acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    if (i < n) {  /* the rest through the same polynomial, so every value has the same error */
+        float tmp[8];
+        int r = n - i;
+        for (int j = 0; j < 8; j++) tmp[j] = j < r ? x[i + j] : max - 100.0f;
+        __m256 e = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(tmp), vm));
+        _mm256_storeu_ps(tmp, e);
+        for (int j = 0; j < r; j++) { x[i + j] = tmp[j]; sum += tmp[j]; }
+    }
+    return sum;
 }
 
 AVX2 void mllm_widen_f16_avx2(const uint16_t *w, float *out, int n)
@@ -192,6 +282,6 @@ AVX2 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n)
 
 const mllm_kernels mllm_kernels_avx2 = {
     "avx2", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2, dot4_q8, dot4_q4,
-    mllm_axpy_avx2, mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
+    mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_exp_sum_avx2, mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
 };
 #endif

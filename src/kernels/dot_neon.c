@@ -85,12 +85,97 @@ static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb,
     for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, nb);
 }
 
-static void axpy(float *y, float a, const float *x, int n)
+static void attn_scores(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)
+{
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
+        const float *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0), a2 = vdupq_n_f32(0), a3 = vdupq_n_f32(0);
+        int i = 0;
+        for (; i + 4 <= hd; i += 4) {
+            float32x4_t qv = vld1q_f32(q + i);
+            a0 = vfmaq_f32(a0, qv, vld1q_f32(k0 + i));
+            a1 = vfmaq_f32(a1, qv, vld1q_f32(k1 + i));
+            a2 = vfmaq_f32(a2, qv, vld1q_f32(k2 + i));
+            a3 = vfmaq_f32(a3, qv, vld1q_f32(k3 + i));
+        }
+        /* pairwise adds transpose the four sums into one vector */
+        float32x4_t r = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
+        float s[4];
+        vst1q_f32(s, r);
+        for (; i < hd; i++) {
+            s[0] += q[i] * k0[i]; s[1] += q[i] * k1[i]; s[2] += q[i] * k2[i]; s[3] += q[i] * k3[i];
+        }
+        for (int j = 0; j < 4; j++) out[t + j] = s[j] * scale;
+    }
+    for (; t < n; t++) out[t] = dot_f32(q, k + (size_t)t * stride, hd) * scale;
+}
+
+static void attn_mix(float *out, const float *p, const float *v, size_t stride, int n, int hd)
 {
     int i = 0;
-    float32x4_t va = vdupq_n_f32(a);
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, vld1q_f32(x + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i + 16 <= hd; i += 16) {
+        float32x4_t a0 = vld1q_f32(out + i), a1 = vld1q_f32(out + i + 4), a2 = vld1q_f32(out + i + 8),
+                    a3 = vld1q_f32(out + i + 12);
+        for (int t = 0; t < n; t++) {
+            const float *vt = v + (size_t)t * stride + i;
+            float32x4_t pt = vdupq_n_f32(p[t]);
+            a0 = vfmaq_f32(a0, pt, vld1q_f32(vt));
+            a1 = vfmaq_f32(a1, pt, vld1q_f32(vt + 4));
+            a2 = vfmaq_f32(a2, pt, vld1q_f32(vt + 8));
+            a3 = vfmaq_f32(a3, pt, vld1q_f32(vt + 12));
+        }
+        vst1q_f32(out + i, a0); vst1q_f32(out + i + 4, a1); vst1q_f32(out + i + 8, a2); vst1q_f32(out + i + 12, a3);
+    }
+    for (; i + 4 <= hd; i += 4) {
+        float32x4_t a = vld1q_f32(out + i);
+        for (int t = 0; t < n; t++) a = vfmaq_f32(a, vdupq_n_f32(p[t]), vld1q_f32(v + (size_t)t * stride + i));
+        vst1q_f32(out + i, a);
+    }
+    for (; i < hd; i++) {
+        float a = out[i];
+        for (int t = 0; t < n; t++) a += p[t] * v[(size_t)t * stride + i];
+        out[i] = a;
+    }
+}
+
+/* exp(x) for x <= 0, as in dot_avx2.c: x = k ln2 + r, a degree-6 polynomial
+ * (Cephes expf coefficients), 2^k in the exponent bits. */
+static inline float32x4_t exp_neg4(float32x4_t x)
+{
+    x = vmaxq_f32(x, vdupq_n_f32(-87.3f));
+    float32x4_t kf = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, kf, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, kf, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t y = vdupq_n_f32(1.9875691500e-4f);
+    y = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, r);
+    y = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), y, vmulq_f32(r, r));
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(kf), vdupq_n_s32(127)), 23);
+    return vmulq_f32(y, vreinterpretq_f32_s32(e));
+}
+
+static float exp_sum(float *x, int n, float max)
+{
+    float32x4_t vm = vdupq_n_f32(max), acc = vdupq_n_f32(0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t e = exp_neg4(vsubq_f32(vld1q_f32(x + i), vm));
+        vst1q_f32(x + i, e);
+        acc = vaddq_f32(acc, e);
+    }
+    float sum = vaddvq_f32(acc);
+    if (i < n) {
+        float tmp[4];
+        int r = n - i;
+        for (int j = 0; j < 4; j++) tmp[j] = j < r ? x[i + j] : max - 100.0f;
+        vst1q_f32(tmp, exp_neg4(vsubq_f32(vld1q_f32(tmp), vm)));
+        for (int j = 0; j < r; j++) { x[i + j] = tmp[j]; sum += tmp[j]; }
+    }
+    return sum;
 }
 
 static void widen_f16(const uint16_t *w, float *out, int n)
@@ -108,7 +193,7 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 }
 
 const mllm_kernels mllm_kernels_neon = {
-    "neon", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4, axpy,
-    widen_f16, widen_bf16,
+    "neon", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
+    attn_scores, attn_mix, exp_sum, widen_f16, widen_bf16,
 };
 #endif

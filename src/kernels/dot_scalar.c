@@ -142,9 +142,24 @@ static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb,
     for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, nb);
 }
 
-static void axpy(float *y, float a, const float *x, int n)
+static void attn_scores(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)
 {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
+    for (int t = 0; t < n; t++) out[t] = dot_f32(q, k + (size_t)t * stride, hd) * scale;
+}
+
+static void attn_mix(float *out, const float *p, const float *v, size_t stride, int n, int hd)
+{
+    for (int t = 0; t < n; t++) {
+        const float *vt = v + (size_t)t * stride;
+        for (int i = 0; i < hd; i++) out[i] += p[t] * vt[i];
+    }
+}
+
+static float exp_sum(float *x, int n, float max)
+{
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    return sum;
 }
 
 static void widen_f16(const uint16_t *w, float *out, int n)
@@ -158,6 +173,6 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 }
 
 const mllm_kernels mllm_kernels_scalar = {
-    "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4, axpy,
-    widen_f16, widen_bf16,
+    "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
+    attn_scores, attn_mix, exp_sum, widen_f16, widen_bf16,
 };

@@ -25,8 +25,6 @@ void mllm_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 void mllm_rope(float *vec, int n_heads, int head_dim, const float *cos, const float *sin);
 /* g = silu(g) * u over n values. */
 void mllm_swiglu(float *g, const float *u, int n);
-/* In-place softmax over n values. */
-void mllm_softmax(float *x, int n);
 
 /* A weight matrix (rows, cols) in its stored or quantized format, row-major
  * as Hugging Face stores it ([out_features, in_features]). */
@@ -63,16 +61,10 @@ void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *o
 void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, int T, int n);
 
 /* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
- * split over the pool by (position, head). scores: per-thread scratch of
- * n_ctx floats each. */
+ * split over the pool by (position, kv head). scores: per-thread scratch of
+ * n_ctx floats per query head of a kv group (n_heads / n_kv_heads). */
 void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const float *k_cache,
                           const float *v_cache, int pos0, int T, int kv_stride, int n_heads,
                           int n_kv_heads, int head_dim, float *scores, int n_ctx);
-
-/* One query position attending to positions [0, n_pos) of the cache.
- * q: (n_heads, head_dim); k, v: (n_pos, kv_stride) with kv head h at h*head_dim;
- * out: (n_heads, head_dim); scores: n_pos floats of scratch. */
-void mllm_attention(float *out, const float *q, const float *k, const float *v, int n_pos,
-                    int kv_stride, int n_heads, int n_kv_heads, int head_dim, float *scores);
 
 #endif
