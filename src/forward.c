@@ -32,8 +32,9 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
 
     for (int l = 0; l < c->n_exec_layers; l++) {
         const mllm_block *b = &m->blocks[c->layer_sharing ? l / 2 : l];
-        float *kc = s->k_cache + (size_t)l * s->n_ctx * kvd;  /* (n_ctx, kvd) */
-        float *vc = s->v_cache + (size_t)l * s->n_ctx * kvd;
+        size_t head_stride = (size_t)s->n_ctx * hd;  /* (n_kv_heads, n_ctx, hd) per layer */
+        float *kc = s->k_cache + (size_t)l * c->n_kv_heads * head_stride;
+        float *vc = s->v_cache + (size_t)l * c->n_kv_heads * head_stride;
 
         /* attention: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x) */
         for (int t = 0; t < T; t++)
@@ -45,11 +46,14 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
             const float *sn = s->rope_sin + (size_t)(pos + t) * half;
             mllm_rope(s->q + (size_t)t * qd, c->n_heads, hd, cs, sn);
             mllm_rope(s->k + (size_t)t * kvd, c->n_kv_heads, hd, cs, sn);
-            memcpy(kc + (size_t)(pos + t) * kvd, s->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
-            memcpy(vc + (size_t)(pos + t) * kvd, s->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+            for (int g = 0; g < c->n_kv_heads; g++) {
+                size_t at = g * head_stride + (size_t)(pos + t) * hd;
+                memcpy(kc + at, s->k + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+                memcpy(vc + at, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
+            }
         }
-        mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kc, vc, pos, T, kvd, c->n_heads, c->n_kv_heads, hd,
-                             s->scores, s->n_ctx);
+        mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kc, vc, pos, T, hd, head_stride, c->n_heads,
+                             c->n_kv_heads, hd, s->scores, s->n_ctx);
         mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo };
         matmul(s, &o, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];

@@ -60,8 +60,10 @@ struct mllm_session {
     mllm_model *model;
     int n_ctx, n_batch, pos;
     int kv_dim;               /* n_kv_heads * head_dim */
-    float *k_cache;           /* (n_exec_layers, n_ctx, kv_dim) */
-    float *v_cache;           /* (n_exec_layers, n_ctx, kv_dim) */
+    /* (n_exec_layers, n_kv_heads, n_ctx, head_dim): head-major, so that the
+     * attention of one kv head streams one contiguous block of rows */
+    float *k_cache;
+    float *v_cache;
     /* scratch for a batch of up to n_batch tokens */
     float *rope_cos, *rope_sin; /* (n_ctx, head_dim / 2) */
     float *x, *xb, *q, *k, *v, *att_out, *gate, *up, *scores;

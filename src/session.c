@@ -140,6 +140,13 @@ mllm_status mllm_session_rewind(mllm_session *s, int pos)
     return MLLM_OK;
 }
 
+/* The cache is n_exec_layers x n_kv_heads segments of n_ctx rows of head_dim;
+ * positions [0, pos) are the first pos rows of each segment. */
+static size_t n_segments(const mllm_config *c)
+{
+    return (size_t)c->n_exec_layers * (size_t)c->n_kv_heads;
+}
+
 mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen)
 {
     mllm_session_params p = { s->n_ctx, s->n_batch };
@@ -147,10 +154,10 @@ mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *e
     if (st) return st;
     mllm_session *f = *out;
     const mllm_config *c = &s->model->cfg;
-    size_t used = (size_t)s->pos * s->kv_dim, layer = (size_t)s->n_ctx * s->kv_dim;
-    for (int l = 0; l < c->n_exec_layers; l++) {
-        memcpy(f->k_cache + l * layer, s->k_cache + l * layer, used * sizeof(float));
-        memcpy(f->v_cache + l * layer, s->v_cache + l * layer, used * sizeof(float));
+    size_t used = (size_t)s->pos * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim;
+    for (size_t i = 0; i < n_segments(c); i++) {
+        memcpy(f->k_cache + i * seg, s->k_cache + i * seg, used * sizeof(float));
+        memcpy(f->v_cache + i * seg, s->v_cache + i * seg, used * sizeof(float));
     }
     memcpy(f->logits, s->logits, (size_t)c->vocab_size * sizeof(float));
     f->has_logits = s->has_logits;
@@ -158,8 +165,11 @@ mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *e
     return MLLM_OK;
 }
 
-/* Saved state: header, then per executed layer K and V rows [0, pos), then logits. */
-#define SESSION_MAGIC "MLLMSES1"
+/* Saved state: header, then per executed layer and kv head the K and V rows
+ * [0, pos), then logits. Version 1 (MLLMSES1) stored whole cache rows per
+ * layer; its files are refused with a message. */
+#define SESSION_MAGIC "MLLMSES2"
+#define SESSION_MAGIC_V1 "MLLMSES1"
 
 typedef struct {
     char magic[8];
@@ -182,10 +192,10 @@ mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err
     h.vocab_size = c->vocab_size;
     h.has_logits = s->has_logits;
     bool ok = fwrite(&h, sizeof h, 1, fp) == 1;
-    size_t used = (size_t)s->pos * s->kv_dim, layer = (size_t)s->n_ctx * s->kv_dim;
-    for (int l = 0; ok && l < c->n_exec_layers; l++)
-        ok = fwrite(s->k_cache + l * layer, sizeof(float), used, fp) == used &&
-             fwrite(s->v_cache + l * layer, sizeof(float), used, fp) == used;
+    size_t used = (size_t)s->pos * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim;
+    for (size_t i = 0; ok && i < n_segments(c); i++)
+        ok = fwrite(s->k_cache + i * seg, sizeof(float), used, fp) == used &&
+             fwrite(s->v_cache + i * seg, sizeof(float), used, fp) == used;
     ok = ok && fwrite(s->logits, sizeof(float), (size_t)c->vocab_size, fp) == (size_t)c->vocab_size;
     ok = (fclose(fp) == 0) && ok;
     if (!ok) {
@@ -202,7 +212,11 @@ mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, s
     if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open", path);
     session_header h;
     mllm_status st = MLLM_OK;
-    if (fread(&h, sizeof h, 1, fp) != 1 || memcmp(h.magic, SESSION_MAGIC, 8) != 0) {
+    bool got = fread(&h, sizeof h, 1, fp) == 1;
+    if (got && memcmp(h.magic, SESSION_MAGIC_V1, 8) == 0) {
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                       "%s: a session saved by an older mobilellm (another cache layout): save it again", path);
+    } else if (!got || memcmp(h.magic, SESSION_MAGIC, 8) != 0) {
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: not a saved mobilellm session", path);
     } else if (h.fingerprint != s->model->fingerprint || h.kv_dim != s->kv_dim ||
                h.n_exec_layers != c->n_exec_layers || h.vocab_size != c->vocab_size) {
@@ -211,10 +225,10 @@ mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, s
         st = mllm_fail(err, errlen, MLLM_ERR_CONTEXT, "%s: %d saved positions do not fit n_ctx %d", path,
                        h.pos, s->n_ctx);
     }
-    size_t used = (size_t)(st ? 0 : h.pos) * s->kv_dim, layer = (size_t)s->n_ctx * s->kv_dim;
-    for (int l = 0; !st && l < c->n_exec_layers; l++)
-        if (fread(s->k_cache + l * layer, sizeof(float), used, fp) != used ||
-            fread(s->v_cache + l * layer, sizeof(float), used, fp) != used)
+    size_t used = (size_t)(st ? 0 : h.pos) * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim;
+    for (size_t i = 0; !st && i < n_segments(c); i++)
+        if (fread(s->k_cache + i * seg, sizeof(float), used, fp) != used ||
+            fread(s->v_cache + i * seg, sizeof(float), used, fp) != used)
             st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
     if (!st && fread(s->logits, sizeof(float), (size_t)c->vocab_size, fp) != (size_t)c->vocab_size)
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);

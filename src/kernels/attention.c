@@ -9,6 +9,7 @@ typedef struct {
     float *out;
     const float *q, *k, *v;
     int pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx;
+    size_t head_stride;
     float *scores;
 } attn_job;
 
@@ -55,17 +56,18 @@ static void attn_task(void *arg, int ith, int nth)
     for (int item = ith; item < total; item += nth) {
         int t = item / a->n_kv_heads, g = item % a->n_kv_heads;
         size_t qoff = (size_t)t * qd + (size_t)g * group * a->head_dim;
-        attend_group(a->kern, a->out + qoff, a->q + qoff, a->k + (size_t)g * a->head_dim,
-                     a->v + (size_t)g * a->head_dim, a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores,
+        attend_group(a->kern, a->out + qoff, a->q + qoff, a->k + (size_t)g * a->head_stride,
+                     a->v + (size_t)g * a->head_stride, a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores,
                      a->n_ctx);
     }
 }
 
 void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const float *k_cache,
-                          const float *v_cache, int pos0, int T, int kv_stride, int n_heads,
+                          const float *v_cache, int pos0, int T, int kv_stride, size_t head_stride, int n_heads,
                           int n_kv_heads, int head_dim, float *scores, int n_ctx)
 {
-    attn_job a = { k, out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx, scores };
+    attn_job a = { k, out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx,
+                   head_stride, scores };
     /* same rule as the products: small work stays on the calling thread */
     size_t work = (size_t)T * n_heads * (size_t)(pos0 + T) * head_dim * 2;
     mllm_pool_run(work < MLLM_MIN_PARALLEL_WORK ? NULL : pool, attn_task, &a);

@@ -39,7 +39,12 @@ typedef struct mllm_kernels {
     void (*dot4_q4)(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
     /* attention over n cached positions (row t of k or v at k + t * stride):
      * out[t] = scale * dot(q, k_t) for t < n;  out += sum_t p[t] * v_t;
-     * x[t] = exp(x[t] - max) for t < n, returning their sum (softmax) */
+     * x[t] = exp(x[t] - max) for t < n, returning their sum (softmax); a
+     * difference below MLLM_EXP_CUTOFF gives exactly 0, so that no weight
+     * (nor weight / sum) is a subnormal number: x86 FMAs on subnormals take a
+     * microcode assist of ~100 cycles, which made long-context attention 5x
+     * slower on peaky score rows */
+#define MLLM_EXP_CUTOFF (-60.0f)
     void (*attn_scores)(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out);
     void (*attn_mix)(float *out, const float *p, const float *v, size_t stride, int n, int hd);
     float (*exp_sum)(float *x, int n, float max);

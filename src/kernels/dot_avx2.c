@@ -225,11 +225,11 @@ AVX2 void mllm_attn_mix_avx2(float *out, const float *p, const float *v, size_t 
 
 /* exp(x) for x <= 0 (softmax after subtracting the maximum): x = k ln2 + r,
  * |r| <= ln2/2, exp(r) by a degree-6 polynomial (Cephes expf coefficients,
- * ~1 ulp), times 2^k built in the exponent bits; below -87.3 the result is
- * flushed to 2^-126-ish, which a softmax cannot tell from 0. */
+ * ~1 ulp), times 2^k built in the exponent bits; 0 below MLLM_EXP_CUTOFF. */
 AVX2 static inline __m256 exp_neg8(__m256 x)
 {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(MLLM_EXP_CUTOFF), _CMP_GE_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(MLLM_EXP_CUTOFF));
     __m256 kf = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(0.693359375f), x);
@@ -242,7 +242,7 @@ AVX2 static inline __m256 exp_neg8(__m256 x)
     y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
     y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(kf), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(e)), keep);
 }
 
 AVX2 float mllm_exp_sum_avx2(float *x, int n, float max)

@@ -140,10 +140,11 @@ static void attn_mix(float *out, const float *p, const float *v, size_t stride, 
 }
 
 /* exp(x) for x <= 0, as in dot_avx2.c: x = k ln2 + r, a degree-6 polynomial
- * (Cephes expf coefficients), 2^k in the exponent bits. */
+ * (Cephes expf coefficients), 2^k in the exponent bits; 0 below MLLM_EXP_CUTOFF. */
 static inline float32x4_t exp_neg4(float32x4_t x)
 {
-    x = vmaxq_f32(x, vdupq_n_f32(-87.3f));
+    uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(MLLM_EXP_CUTOFF));
+    x = vmaxq_f32(x, vdupq_n_f32(MLLM_EXP_CUTOFF));
     float32x4_t kf = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
     float32x4_t r = vfmsq_f32(x, kf, vdupq_n_f32(0.693359375f));
     r = vfmsq_f32(r, kf, vdupq_n_f32(-2.12194440e-4f));
@@ -155,7 +156,7 @@ static inline float32x4_t exp_neg4(float32x4_t x)
     y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, r);
     y = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), y, vmulq_f32(r, r));
     int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(kf), vdupq_n_s32(127)), 23);
-    return vmulq_f32(y, vreinterpretq_f32_s32(e));
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(vmulq_f32(y, vreinterpretq_f32_s32(e))), keep));
 }
 
 static float exp_sum(float *x, int n, float max)

@@ -158,7 +158,11 @@ static void attn_mix(float *out, const float *p, const float *v, size_t stride, 
 static float exp_sum(float *x, int n, float max)
 {
     float sum = 0.0f;
-    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    for (int i = 0; i < n; i++) {
+        float d = x[i] - max;
+        x[i] = d < MLLM_EXP_CUTOFF ? 0.0f : expf(d);
+        sum += x[i];
+    }
     return sum;
 }
 
