@@ -13,8 +13,11 @@ static void matmul(mllm_session *s, mllm_matmul_op *ops, int n_ops, int T)
 {
     const mllm_model *m = s->model;
     if (m->wtype == MLLM_W_Q8 || m->wtype == MLLM_W_Q4) {
-        mllm_quantize_rows(m->kernels, ops[0].in, s->xq, T, ops[0].w->cols);
-        for (int i = 0; i < n_ops; i++) ops[i].in_q = s->xq;
+        mllm_quantize_rows(m->kernels, ops[0].in, s->xq, s->xa, T, ops[0].w->cols);
+        for (int i = 0; i < n_ops; i++) {
+            ops[i].in_q = s->xq;
+            ops[i].in_a = s->xa;
+        }
     }
     mllm_matmul(s->pool, m->kernels, ops, n_ops, T, s->tiles, s->tile_floats);
 }
@@ -39,7 +42,8 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
         /* attention: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x) */
         for (int t = 0; t < T; t++)
             mllm_rmsnorm(xb + (size_t)t * dim, x + (size_t)t * dim, b->attn_norm, dim, c->norm_eps);
-        mllm_matmul_op qkv[3] = { { s->q, xb, NULL, &b->wq }, { s->k, xb, NULL, &b->wk }, { s->v, xb, NULL, &b->wv } };
+        mllm_matmul_op qkv[3] = { { s->q, xb, NULL, &b->wq, NULL }, { s->k, xb, NULL, &b->wk, NULL },
+                                  { s->v, xb, NULL, &b->wv, NULL } };
         matmul(s, qkv, 3, T);
         for (int t = 0; t < T; t++) {
             const float *cs = s->rope_cos + (size_t)(pos + t) * half;
@@ -54,24 +58,24 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
         }
         mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kc, vc, pos, T, hd, head_stride, c->n_heads,
                              c->n_kv_heads, hd, s->scores, s->n_ctx);
-        mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo };
+        mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo, NULL };
         matmul(s, &o, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
 
         /* MLP: x += down(silu(gate(h)) * up(h)), h = rmsnorm(x) */
         for (int t = 0; t < T; t++)
             mllm_rmsnorm(xb + (size_t)t * dim, x + (size_t)t * dim, b->ffn_norm, dim, c->norm_eps);
-        mllm_matmul_op gu[2] = { { s->gate, xb, NULL, &b->wg }, { s->up, xb, NULL, &b->wu } };
+        mllm_matmul_op gu[2] = { { s->gate, xb, NULL, &b->wg, NULL }, { s->up, xb, NULL, &b->wu, NULL } };
         matmul(s, gu, 2, T);
         mllm_swiglu(s->gate, s->up, T * ffn);
-        mllm_matmul_op d = { xb, s->gate, NULL, &b->wd };
+        mllm_matmul_op d = { xb, s->gate, NULL, &b->wd, NULL };
         matmul(s, &d, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
     }
 
     /* only the last position's logits are needed */
     mllm_rmsnorm(xb, x + (size_t)(T - 1) * dim, m->final_norm, dim, c->norm_eps);
-    mllm_matmul_op h = { s->logits, xb, NULL, &m->head };
+    mllm_matmul_op h = { s->logits, xb, NULL, &m->head, NULL };
     matmul(s, &h, 1, 1);
     s->pos = pos + T;
     s->has_logits = true;

@@ -74,6 +74,7 @@ struct mllm_session {
     float *tiles;             /* per-thread sgemm tiles (n_threads, MLLM_TILE_ROWS, max_cols) */
     size_t tile_floats;
     block_q8 *xq;             /* quantized activations (n_batch, max_cols / 32) */
+    mllm_xaux *xa;            /* their scales and sums, same shape */
 };
 
 /* forward.c: runs n tokens (n <= s->n_batch) at s->pos, advances s->pos and

@@ -34,6 +34,7 @@ void mllm_session_free(mllm_session *s)
     free(s->att_out); free(s->gate); free(s->up); free(s->scores); free(s->logits);
     free(s->tiles);
     free(s->xq);
+    free(s->xa);
     mllm_pool_free(s->pool);
     mllm_model_release(s->model);
     free(s);
@@ -90,7 +91,8 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     s->tile_floats = (size_t)MLLM_TILE_ROWS * m->max_cols;
     s->tiles = alloc_floats(s->tile_floats * s->n_threads, &ok);
     s->xq = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(block_q8));
-    if (!s->xq) ok = false;
+    s->xa = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(mllm_xaux));
+    if (!s->xq || !s->xa) ok = false;
     if (!ok) {
         mllm_session_free(s);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a session of n_ctx %d",

@@ -113,8 +113,9 @@ static void test_set(const mllm_kernels *k)
         free(f1); free(f2);
         free(w); free(h); free(bf);
     }
-    for (int nb = 1; nb <= 48; nb += 47) {
-        int n = nb * MLLM_QK;
+    static const int nbs[] = { 1, 2, 3, 18, 48 };  /* odd counts: the tails of the paired loops */
+    for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
+        int nb = nbs[bi], n = nb * MLLM_QK;
         float *w = malloc(n * sizeof *w), *x = malloc(n * sizeof *x);
         for (int i = 0; i < n; i++) { w[i] = frand() * 3; x[i] = frand() * 5; }
         x[3] = 0;  /* zeros and a zero block exercise the d = 0 path */
@@ -126,34 +127,39 @@ static void test_set(const mllm_kernels *k)
         s->quantize_q8(x, xa, n);
         k->quantize_q8(x, xb, n);
         check(memcmp(xa, xb, nb * sizeof *xa) == 0, "quantize_q8 bit-exact", k->name, n);
+        mllm_xaux *aa = malloc(nb * sizeof *aa);
+        mllm_xaux_fill(xa, aa, nb);
         float scale = 0;
         for (int i = 0; i < n; i++) scale += fabsf(w[i] * x[i]);
-        check(close_enough(k->dot_q8(w8, xa, nb), s->dot_q8(w8, xa, nb), scale), "dot_q8", k->name, n);
-        check(close_enough(k->dot_q4(w4, xa, nb), s->dot_q4(w4, xa, nb), scale), "dot_q4", k->name, n);
+        check(close_enough(k->dot_q8(w8, xa, aa, nb), s->dot_q8(w8, xa, aa, nb), scale), "dot_q8", k->name, n);
+        check(close_enough(k->dot_q4(w4, xa, aa, nb), s->dot_q4(w4, xa, aa, nb), scale), "dot_q4", k->name, n);
         /* the blocked 4-token kernels equal 4 single dots */
         block_q8 *x4 = malloc(4 * nb * sizeof *x4);
+        mllm_xaux *a4 = malloc(4 * nb * sizeof *a4);
         for (int t = 0; t < 4; t++) {
             float *xt = malloc(n * sizeof *xt);
             for (int i = 0; i < n; i++) xt[i] = frand() * (t + 1);
             s->quantize_q8(xt, x4 + t * nb, n);
             free(xt);
         }
+        mllm_xaux_fill(x4, a4, 4 * nb);
         float o8[4], o4[4];
-        k->dot4_q8(w8, x4, (size_t)nb, nb, o8);
-        k->dot4_q4(w4, x4, (size_t)nb, nb, o4);
+        k->dot4_q8(w8, x4, a4, (size_t)nb, nb, o8);
+        k->dot4_q4(w4, x4, a4, (size_t)nb, nb, o4);
         int ok8 = 1, ok4 = 1;
         for (int t = 0; t < 4; t++) {
-            ok8 = ok8 && close_enough(o8[t], s->dot_q8(w8, x4 + t * nb, nb), 10 * scale);
-            ok4 = ok4 && close_enough(o4[t], s->dot_q4(w4, x4 + t * nb, nb), 10 * scale);
+            ok8 = ok8 && close_enough(o8[t], s->dot_q8(w8, x4 + t * nb, a4 + t * nb, nb), 10 * scale);
+            ok4 = ok4 && close_enough(o4[t], s->dot_q4(w4, x4 + t * nb, a4 + t * nb, nb), 10 * scale);
         }
         check(ok8, "dot4_q8", k->name, n);
         check(ok4, "dot4_q4", k->name, n);
         free(x4);
+        free(a4);
         /* the quantized dots approximate the float dot */
         float exact = s->dot_f32(w, x, n);
-        check(fabsf(s->dot_q8(w8, xa, nb) - exact) < 0.02f * scale + 1e-3f, "q8 close to f32", k->name, n);
-        check(fabsf(s->dot_q4(w4, xa, nb) - exact) < 0.15f * scale + 1e-3f, "q4 close to f32", k->name, n);
-        free(w); free(x); free(w8); free(w4); free(xa); free(xb);
+        check(fabsf(s->dot_q8(w8, xa, aa, nb) - exact) < 0.02f * scale + 1e-3f, "q8 close to f32", k->name, n);
+        check(fabsf(s->dot_q4(w4, xa, aa, nb) - exact) < 0.15f * scale + 1e-3f, "q4 close to f32", k->name, n);
+        free(w); free(x); free(w8); free(w4); free(xa); free(xb); free(aa);
     }
 }
 

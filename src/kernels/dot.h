@@ -22,6 +22,11 @@
 typedef struct { uint16_t d; int8_t q[MLLM_QK]; } block_q8;       /* 34 bytes */
 typedef struct { uint16_t d; uint8_t q[MLLM_QK / 2]; } block_q4;  /* 18 bytes */
 
+/* What the quantized dots need of an activation block besides its int8
+ * values, computed once per activation row (every weight row reuses it): the
+ * scale as f32, and the sum of the 32 values (q4's -8 offset costs -8 * sum). */
+typedef struct { float d; int32_t sum; } mllm_xaux;
+
 typedef enum mllm_wtype { MLLM_W_F32, MLLM_W_F16, MLLM_W_BF16, MLLM_W_Q8, MLLM_W_Q4 } mllm_wtype;
 
 typedef struct mllm_kernels {
@@ -29,14 +34,14 @@ typedef struct mllm_kernels {
     float (*dot_f32)(const float *w, const float *x, int n);
     float (*dot_f16)(const uint16_t *w, const float *x, int n);
     float (*dot_bf16)(const uint16_t *w, const float *x, int n);
-    float (*dot_q8)(const block_q8 *w, const block_q8 *x, int nb);
-    float (*dot_q4)(const block_q4 *w, const block_q8 *x, int nb);
+    float (*dot_q8)(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb);
+    float (*dot_q4)(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb);
     void (*quantize_q8)(const float *x, block_q8 *out, int n);  /* n % 32 == 0 */
     /* one weight row against 4 activation rows (x[t] at x + t * stride
-     * blocks): the blocked kernel of a quantized prefill, each weight block
-     * loaded and unpacked once for 4 tokens */
-    void (*dot4_q8)(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
-    void (*dot4_q4)(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4]);
+     * blocks, its aux at xa + t * stride): the blocked kernel of a quantized
+     * prefill, each weight block loaded and unpacked once for 4 tokens */
+    void (*dot4_q8)(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4]);
+    void (*dot4_q4)(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4]);
     /* attention over n cached positions (row t of k or v at k + t * stride):
      * out[t] = scale * dot(q, k_t) for t < n;  out += sum_t p[t] * v_t;
      * x[t] = exp(x[t] - max) for t < n, returning their sum (softmax); a
@@ -77,6 +82,8 @@ const mllm_kernels *mllm_kernels_get(const char *name);
 float mllm_f16_to_f32_1(uint16_t h);
 uint16_t mllm_f32_to_f16_1(float f);
 float mllm_bf16_to_f32_1(uint16_t h);
+/* The aux of nb quantized activation blocks. */
+void mllm_xaux_fill(const block_q8 *x, mllm_xaux *xa, int nb);
 /* Quantizes a row of n floats (n % 32 == 0) for storage. */
 void mllm_quantize_row_q8(const float *x, block_q8 *out, int n);
 void mllm_quantize_row_q4(const float *x, block_q4 *out, int n);

@@ -70,34 +70,40 @@ AVX2 static inline __m256i dot32_i8(__m256i w, __m256i x)
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-AVX2 static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+AVX2 static float dot_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i p = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), acc);
     }
     return hsum8(acc);
 }
 
-/* 32 nibbles → 32 int8 values in [-8, 7], in element order. */
+/* 32 nibbles → 32 values in [0, 15], in element order (the -8 offset is
+ * applied through the activation sums). */
 AVX2 static inline __m256i unpack_q4(const uint8_t *q)
 {
     __m128i raw = _mm_loadu_si128((const __m128i *)q);
     __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
     __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
-    __m256i v = _mm256_set_m128i(hi, lo);
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    return _mm256_set_m128i(hi, lo);
 }
 
-AVX2 static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+/* Unsigned nibbles × signed x: maddubs takes them as they are (2 * 15 * 127
+ * cannot saturate int16); the 8 lanes get -sum(x) each, -8 * sum(x) in all. */
+AVX2 static inline __m256i dot32_q4(__m256i nib, __m256i x, int32_t sum)
+{
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(nib, x), _mm256_set1_epi16(1));
+    return _mm256_sub_epi32(p, _mm256_set1_epi32(sum));
+}
+
+AVX2 static float dot_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i p = dot32_i8(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+        __m256i p = dot32_q4(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q), xa[b].sum);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), acc);
     }
     return hsum8(acc);
 }
@@ -128,22 +134,28 @@ AVX2 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n)
 }
 
 /* One block of one token in the 4-token kernels: acc += (w·x) * dw * dx. */
-AVX2 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, float dw)
+AVX2 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
 {
     __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
 }
 
-AVX2 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+AVX2 static inline __m256 step_q4(__m256 acc, __m256i nib, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
+{
+    __m256i p = dot32_q4(nib, _mm256_loadu_si256((const __m256i *)xb->q), xa->sum);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
+}
+
+AVX2 static void dot4_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
-        float dw = _cvtsh_ss(w[b].d);
-        a0 = step_i8(a0, wv, x + 0 * stride + b, dw);
-        a1 = step_i8(a1, wv, x + 1 * stride + b, dw);
-        a2 = step_i8(a2, wv, x + 2 * stride + b, dw);
-        a3 = step_i8(a3, wv, x + 3 * stride + b, dw);
+        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
+        a0 = step_i8(a0, wv, x + 0 * stride + b, xa + 0 * stride + b, dw);
+        a1 = step_i8(a1, wv, x + 1 * stride + b, xa + 1 * stride + b, dw);
+        a2 = step_i8(a2, wv, x + 2 * stride + b, xa + 2 * stride + b, dw);
+        a3 = step_i8(a3, wv, x + 3 * stride + b, xa + 3 * stride + b, dw);
     }
     out[0] = hsum8(a0);
     out[1] = hsum8(a1);
@@ -151,16 +163,16 @@ AVX2 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, in
     out[3] = hsum8(a3);
 }
 
-AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i wv = unpack_q4(w[b].q);
-        float dw = _cvtsh_ss(w[b].d);
-        a0 = step_i8(a0, wv, x + 0 * stride + b, dw);
-        a1 = step_i8(a1, wv, x + 1 * stride + b, dw);
-        a2 = step_i8(a2, wv, x + 2 * stride + b, dw);
-        a3 = step_i8(a3, wv, x + 3 * stride + b, dw);
+        __m256i nib = unpack_q4(w[b].q);
+        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
+        a0 = step_q4(a0, nib, x + 0 * stride + b, xa + 0 * stride + b, dw);
+        a1 = step_q4(a1, nib, x + 1 * stride + b, xa + 1 * stride + b, dw);
+        a2 = step_q4(a2, nib, x + 2 * stride + b, xa + 2 * stride + b, dw);
+        a3 = step_q4(a3, nib, x + 3 * stride + b, xa + 3 * stride + b, dw);
     }
     out[0] = hsum8(a0);
     out[1] = hsum8(a1);

@@ -69,53 +69,82 @@ AVX512 static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-AVX512 static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+/* Two accumulators alternate so that consecutive blocks do not wait on one
+ * FMA chain. */
+AVX512 static float dot_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].q),
+                              _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * xa[b + 1].d), a1);
+    }
+    if (b < nb) {
         __m256i p = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
     }
-    return hsum8(acc);
+    return hsum8(_mm256_add_ps(a0, a1));
 }
 
-/* q4: dpbusd(nibbles as unsigned, x) - 8 * sum(x), both with VNNI. */
-AVX512 static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+/* 32 nibbles → 32 values in [0, 15], in element order. */
+AVX512 static inline __m256i nibbles(const uint8_t *q)
 {
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi8(1), mask = _mm256_set1_epi8(0x0F);
-    for (int b = 0; b < nb; b++) {
-        __m128i raw = _mm_loadu_si128((const __m128i *)w[b].q);
-        __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask);
-        __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].q);
-        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nib, xv);
-        __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, xv);
-        p = _mm256_sub_epi32(p, _mm256_slli_epi32(sx, 3));
-        float d = _cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
-    }
-    return hsum8(acc);
+    __m128i raw = _mm_loadu_si128((const __m128i *)q);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
 }
 
-/* 4 tokens per weight block with VNNI; q8 weights × q8 activations. */
-/* One block of one token in the 4-token kernels: acc += (w·x) * dw * dx. */
-AVX512 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, float dw)
+/* q4: dpbusd(nibbles as unsigned, x), its accumulator starting at -sum(x) in
+ * each of the 8 lanes: -8 * sum(x) in all, the -8 offset of the nibbles. */
+AVX512 static inline __m256i dot32_q4(__m256i nib, const block_q8 *xb, int32_t sum)
+{
+    return _mm256_dpbusd_epi32(_mm256_set1_epi32(-sum), nib, _mm256_loadu_si256((const __m256i *)xb->q));
+}
+
+AVX512 static float dot_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot32_q4(nibbles(w[b].q), x + b, xa[b].sum);
+        __m256i p1 = dot32_q4(nibbles(w[b + 1].q), x + b + 1, xa[b + 1].sum);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * xa[b + 1].d), a1);
+    }
+    if (b < nb) {
+        __m256i p = dot32_q4(nibbles(w[b].q), x + b, xa[b].sum);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+/* The 4-token kernels of a quantized prefill: each weight block is loaded,
+ * unpacked and its scale widened once for 4 tokens. One block of one token:
+ * acc += (w·x) * dw * dx. */
+AVX512 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
 {
     __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
 }
 
-AVX512 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+AVX512 static inline __m256 step_q4(__m256 acc, __m256i nib, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
+{
+    __m256i p = dot32_q4(nib, xb, xa->sum);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
+}
+
+AVX512 static void dot4_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
-        float dw = _cvtsh_ss(w[b].d);
-        a0 = step_i8(a0, wv, x + 0 * stride + b, dw);
-        a1 = step_i8(a1, wv, x + 1 * stride + b, dw);
-        a2 = step_i8(a2, wv, x + 2 * stride + b, dw);
-        a3 = step_i8(a3, wv, x + 3 * stride + b, dw);
+        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
+        a0 = step_i8(a0, wv, x + 0 * stride + b, xa + 0 * stride + b, dw);
+        a1 = step_i8(a1, wv, x + 1 * stride + b, xa + 1 * stride + b, dw);
+        a2 = step_i8(a2, wv, x + 2 * stride + b, xa + 2 * stride + b, dw);
+        a3 = step_i8(a3, wv, x + 3 * stride + b, xa + 3 * stride + b, dw);
     }
     out[0] = hsum8(a0);
     out[1] = hsum8(a1);
@@ -123,31 +152,16 @@ AVX512 static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, 
     out[3] = hsum8(a3);
 }
 
-/* q4: the nibbles are unsigned, so dpbusd takes them directly; the -8 offset
- * is 8 * sum(x), itself one dpbusd against ones. */
-/* One block of one token for q4: the nibbles go into dpbusd unsigned as they
- * are; the -8 offset is 8 * sum(x), itself a dpbusd against ones. */
-AVX512 static inline __m256 step_q4(__m256 acc, __m256i nib, const block_q8 *xb, float dw)
-{
-    __m256i xv = _mm256_loadu_si256((const __m256i *)xb->q);
-    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nib, xv);
-    __m256i sx = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xv);
-    p = _mm256_sub_epi32(p, _mm256_slli_epi32(sx, 3));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * _cvtsh_ss(xb->d)), acc);
-}
-
-AVX512 static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+AVX512 static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    const __m256i mask = _mm256_set1_epi8(0x0F);
     for (int b = 0; b < nb; b++) {
-        __m128i raw = _mm_loadu_si128((const __m128i *)w[b].q);
-        __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask);
-        float dw = _cvtsh_ss(w[b].d);
-        a0 = step_q4(a0, nib, x + 0 * stride + b, dw);
-        a1 = step_q4(a1, nib, x + 1 * stride + b, dw);
-        a2 = step_q4(a2, nib, x + 2 * stride + b, dw);
-        a3 = step_q4(a3, nib, x + 3 * stride + b, dw);
+        __m256i nib = nibbles(w[b].q);
+        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
+        a0 = step_q4(a0, nib, x + 0 * stride + b, xa + 0 * stride + b, dw);
+        a1 = step_q4(a1, nib, x + 1 * stride + b, xa + 1 * stride + b, dw);
+        a2 = step_q4(a2, nib, x + 2 * stride + b, xa + 2 * stride + b, dw);
+        a3 = step_q4(a3, nib, x + 3 * stride + b, xa + 3 * stride + b, dw);
     }
     out[0] = hsum8(a0);
     out[1] = hsum8(a1);

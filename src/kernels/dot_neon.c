@@ -50,17 +50,17 @@ static inline int32_t dot32_i8(int8x16_t w0, int8x16_t w1, int8x16_t x0, int8x16
     return vaddvq_s32(vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)));
 }
 
-static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+static float dot_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
     float s = 0.0f;
     for (int b = 0; b < nb; b++) {
         int32_t acc = dot32_i8(vld1q_s8(w[b].q), vld1q_s8(w[b].q + 16), vld1q_s8(x[b].q), vld1q_s8(x[b].q + 16));
-        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * mllm_f16_to_f32_1(x[b].d));
+        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * xa[b].d);
     }
     return s;
 }
 
-static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+static float dot_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
     float s = 0.0f;
     const uint8x16_t mask = vdupq_n_u8(0x0F);
@@ -70,19 +70,19 @@ static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
         int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, mask)), eight);
         int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
         int32_t acc = dot32_i8(lo, hi, vld1q_s8(x[b].q), vld1q_s8(x[b].q + 16));
-        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * mllm_f16_to_f32_1(x[b].d));
+        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * xa[b].d);
     }
     return s;
 }
 
-static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+static void dot4_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
-    for (int t = 0; t < 4; t++) out[t] = dot_q8(w, x + t * stride, nb);
+    for (int t = 0; t < 4; t++) out[t] = dot_q8(w, x + t * stride, xa + t * stride, nb);
 }
 
-static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
-    for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, nb);
+    for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, xa + t * stride, nb);
 }
 
 static void attn_scores(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)

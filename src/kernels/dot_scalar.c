@@ -76,18 +76,30 @@ static float dot_bf16(const uint16_t *w, const float *x, int n)
     return s;
 }
 
-static float dot_q8(const block_q8 *w, const block_q8 *x, int nb)
+void mllm_xaux_fill(const block_q8 *x, mllm_xaux *xa, int nb)
+{
+    for (int b = 0; b < nb; b++) {
+        int32_t sum = 0;
+        for (int i = 0; i < MLLM_QK; i++) sum += x[b].q[i];
+        xa[b].d = mllm_f16_to_f32_1(x[b].d);
+        xa[b].sum = sum;
+    }
+}
+
+/* The scalar twins use only xa's scale: the -8 offset of q4 is computed from
+ * the block itself, so a wrong sum in xa shows up against the SIMD kernels. */
+static float dot_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
     float s = 0.0f;
     for (int b = 0; b < nb; b++) {
         int32_t acc = 0;
         for (int i = 0; i < MLLM_QK; i++) acc += (int32_t)w[b].q[i] * x[b].q[i];
-        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * mllm_f16_to_f32_1(x[b].d));
+        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * xa[b].d);
     }
     return s;
 }
 
-static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
+static float dot_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
 {
     float s = 0.0f;
     for (int b = 0; b < nb; b++) {
@@ -96,7 +108,7 @@ static float dot_q4(const block_q4 *w, const block_q8 *x, int nb)
             acc += ((int32_t)(w[b].q[j] & 0x0F) - 8) * x[b].q[j];
             acc += ((int32_t)(w[b].q[j] >> 4) - 8) * x[b].q[j + MLLM_QK / 2];
         }
-        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * mllm_f16_to_f32_1(x[b].d));
+        s += (float)acc * (mllm_f16_to_f32_1(w[b].d) * xa[b].d);
     }
     return s;
 }
@@ -132,14 +144,14 @@ void mllm_quantize_row_q4(const float *x, block_q4 *out, int n)
     }
 }
 
-static void dot4_q8(const block_q8 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+static void dot4_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
-    for (int t = 0; t < 4; t++) out[t] = dot_q8(w, x + t * stride, nb);
+    for (int t = 0; t < 4; t++) out[t] = dot_q8(w, x + t * stride, xa + t * stride, nb);
 }
 
-static void dot4_q4(const block_q4 *w, const block_q8 *x, size_t stride, int nb, float out[4])
+static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
 {
-    for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, nb);
+    for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, xa + t * stride, nb);
 }
 
 static void attn_scores(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)

@@ -45,6 +45,7 @@ typedef struct mllm_matmul_op {
     const float *in;
     const block_q8 *in_q;
     const mllm_weight *w;
+    const mllm_xaux *in_a;    /* the aux of in_q (set with it) */
 } mllm_matmul_op;
 
 /* Runs n_ops products over the pool, each thread taking a slice of every
@@ -57,8 +58,8 @@ typedef struct mllm_matmul_op {
 #define MLLM_MIN_PARALLEL_WORK (256u * 1024u)
 void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *ops, int n_ops, int T,
                  float *tiles, size_t tile_floats);
-/* Quantizes T rows of n activations to q8 (n % 32 == 0). */
-void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, int T, int n);
+/* Quantizes T rows of n activations to q8 (n % 32 == 0), with their aux. */
+void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, mllm_xaux *aux, int T, int n);
 
 /* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
  * split over the pool by (position, kv head). Cached position t of kv head g

@@ -46,9 +46,13 @@ void mllm_weight_row_f32(const mllm_weight *w, int r, float *out)
     }
 }
 
-void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, int T, int n)
+void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, mllm_xaux *aux, int T, int n)
 {
-    for (int t = 0; t < T; t++) k->quantize_q8(x + (size_t)t * n, out + (size_t)t * (n / MLLM_QK), n);
+    int nb = n / MLLM_QK;
+    for (int t = 0; t < T; t++) {
+        k->quantize_q8(x + (size_t)t * n, out + (size_t)t * nb, n);
+        mllm_xaux_fill(out + (size_t)t * nb, aux + (size_t)t * nb, nb);
+    }
 }
 
 typedef struct {
@@ -60,14 +64,14 @@ typedef struct {
 } job;
 
 static float row_dot(const mllm_kernels *k, const mllm_weight *w, const char *row, const float *x,
-                     const block_q8 *xq)
+                     const block_q8 *xq, const mllm_xaux *xa)
 {
     switch (w->type) {
     case MLLM_W_F32: return k->dot_f32((const float *)row, x, w->cols);
     case MLLM_W_F16: return k->dot_f16((const uint16_t *)row, x, w->cols);
     case MLLM_W_BF16: return k->dot_bf16((const uint16_t *)row, x, w->cols);
-    case MLLM_W_Q8: return k->dot_q8((const block_q8 *)row, xq, w->cols / MLLM_QK);
-    case MLLM_W_Q4: return k->dot_q4((const block_q4 *)row, xq, w->cols / MLLM_QK);
+    case MLLM_W_Q8: return k->dot_q8((const block_q8 *)row, xq, xa, w->cols / MLLM_QK);
+    case MLLM_W_Q4: return k->dot_q4((const block_q4 *)row, xq, xa, w->cols / MLLM_QK);
     }
     return 0.0f;
 }
@@ -86,7 +90,7 @@ static void matmul_task(void *arg, int ith, int nth)
         const char *base = (const char *)w->data;
         if (T == 1) {
             for (int r = r0; r < r1; r++)
-                op->out[r] = row_dot(j->k, w, base + (size_t)r * rb, op->in, op->in_q);
+                op->out[r] = row_dot(j->k, w, base + (size_t)r * rb, op->in, op->in_q, op->in_a);
         } else if (w->type == MLLM_W_Q8 || w->type == MLLM_W_Q4) {
             /* blocked int8: each weight row is read once for the whole batch,
              * each of its blocks unpacked once for 4 tokens */
@@ -97,11 +101,14 @@ static void matmul_task(void *arg, int ith, int nth)
                 int t = 0;
                 for (; t + 4 <= T; t += 4) {
                     float res[4];
-                    if (w->type == MLLM_W_Q8) j->k->dot4_q8((const block_q8 *)row, op->in_q + t * qs, qs, nb, res);
-                    else j->k->dot4_q4((const block_q4 *)row, op->in_q + t * qs, qs, nb, res);
+                    if (w->type == MLLM_W_Q8)
+                        j->k->dot4_q8((const block_q8 *)row, op->in_q + t * qs, op->in_a + t * qs, qs, nb, res);
+                    else
+                        j->k->dot4_q4((const block_q4 *)row, op->in_q + t * qs, op->in_a + t * qs, qs, nb, res);
                     for (int i = 0; i < 4; i++) op->out[(size_t)(t + i) * N + r] = res[i];
                 }
-                for (; t < T; t++) op->out[(size_t)t * N + r] = row_dot(j->k, w, row, NULL, op->in_q + t * qs);
+                for (; t < T; t++)
+                    op->out[(size_t)t * N + r] = row_dot(j->k, w, row, NULL, op->in_q + t * qs, op->in_a + t * qs);
             }
         } else if (w->type == MLLM_W_F32) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, r1 - r0, K, 1.0f, op->in, K,
