@@ -184,9 +184,14 @@ typedef struct mllm_session mllm_session;
 typedef struct mllm_session_params {
     int n_ctx;        /* context length; 0 = the model's max_seq_len */
     int n_batch;      /* tokens per prefill chunk; 0 = 64 */
+    const char *kv_type;  /* element of the KV cache: NULL or "f32" (exact), or
+                             "f16" (half the memory and the bytes attention reads
+                             per token; keys and values rounded to f16) */
 } mllm_session_params;
 
 mllm_session_params mllm_session_default_params(void);
+/* "f32" or "f16" */
+const char *mllm_session_kv_type(const mllm_session *s);
 /* A session retains its model. */
 mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params,
                              mllm_session **out, char *err, size_t errlen);

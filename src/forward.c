@@ -22,6 +22,27 @@ static void matmul(mllm_session *s, mllm_matmul_op *ops, int n_ops, int T)
     mllm_matmul(s->pool, m->kernels, ops, n_ops, T, s->tiles, s->tile_floats);
 }
 
+/* Element at of a cache, whatever its element type. */
+static const void *kv_at(const mllm_session *s, const void *cache, size_t at)
+{
+    return s->kv_f16 ? (const void *)((const uint16_t *)cache + at) : (const void *)((const float *)cache + at);
+}
+
+/* One kv head's key and value of one position into the caches at element at. */
+static void store_kv(mllm_session *s, size_t at, const float *k, const float *v, int hd)
+{
+    if (s->kv_f16) {
+        uint16_t *kc = (uint16_t *)s->k_cache + at, *vc = (uint16_t *)s->v_cache + at;
+        for (int i = 0; i < hd; i++) {
+            kc[i] = mllm_f32_to_f16_1(k[i]);
+            vc[i] = mllm_f32_to_f16_1(v[i]);
+        }
+    } else {
+        memcpy((float *)s->k_cache + at, k, (size_t)hd * sizeof(float));
+        memcpy((float *)s->v_cache + at, v, (size_t)hd * sizeof(float));
+    }
+}
+
 void mllm_forward(mllm_session *s, const int32_t *ids, int T)
 {
     const mllm_model *m = s->model;
@@ -35,9 +56,8 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
 
     for (int l = 0; l < c->n_exec_layers; l++) {
         const mllm_block *b = &m->blocks[c->layer_sharing ? l / 2 : l];
-        size_t head_stride = (size_t)s->n_ctx * hd;  /* (n_kv_heads, n_ctx, hd) per layer */
-        float *kc = s->k_cache + (size_t)l * c->n_kv_heads * head_stride;
-        float *vc = s->v_cache + (size_t)l * c->n_kv_heads * head_stride;
+        size_t head_stride = (size_t)s->n_ctx * hd;  /* (n_kv_heads, n_ctx, hd) per layer, in elements */
+        size_t layer_off = (size_t)l * c->n_kv_heads * head_stride;
 
         /* attention: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x) */
         for (int t = 0; t < T; t++)
@@ -50,13 +70,12 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
             const float *sn = s->rope_sin + (size_t)(pos + t) * half;
             mllm_rope(s->q + (size_t)t * qd, c->n_heads, hd, cs, sn);
             mllm_rope(s->k + (size_t)t * kvd, c->n_kv_heads, hd, cs, sn);
-            for (int g = 0; g < c->n_kv_heads; g++) {
-                size_t at = g * head_stride + (size_t)(pos + t) * hd;
-                memcpy(kc + at, s->k + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
-                memcpy(vc + at, s->v + (size_t)t * kvd + (size_t)g * hd, (size_t)hd * sizeof(float));
-            }
+            for (int g = 0; g < c->n_kv_heads; g++)
+                store_kv(s, layer_off + g * head_stride + (size_t)(pos + t) * hd, s->k + (size_t)t * kvd + (size_t)g * hd,
+                         s->v + (size_t)t * kvd + (size_t)g * hd, hd);
         }
-        mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kc, vc, pos, T, hd, head_stride, c->n_heads,
+        mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kv_at(s, s->k_cache, layer_off),
+                             kv_at(s, s->v_cache, layer_off), s->kv_f16, pos, T, hd, head_stride, c->n_heads,
                              c->n_kv_heads, hd, s->scores, s->n_ctx);
         mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo, NULL };
         matmul(s, &o, 1, T);

@@ -490,7 +490,7 @@ static int model_save(lua_State *L)
 
 /* Pushes a new session on model at index mi; returns it, or NULL after
  * pushing nil, message. */
-static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, int *nret)
+static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, const char *kv_type, int *nret)
 {
     lmodel *lm = checkmodel(L, mi);
     lsession *ls = lua_newuserdatauv(L, sizeof *ls, 1);
@@ -501,6 +501,7 @@ static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, int *
     mllm_session_params sp = mllm_session_default_params();
     sp.n_ctx = n_ctx;
     sp.n_batch = n_batch;
+    sp.kv_type = kv_type;
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_new(lm->m, &sp, &ls->s, err, sizeof err);
     if (st) {
@@ -515,7 +516,8 @@ static int session_opts_ctx(lua_State *L, int t, const mllm_config *c)
     return (int)opt_int(L, t, "n_ctx", 0, 0, c->max_seq_len);
 }
 
-/* model:session([{ n_ctx = max_seq_len, n_batch = 64, restore = path }]) -> session | nil, message */
+/* model:session([{ n_ctx = max_seq_len, n_batch = 64, kv_type = "f32", restore = path }])
+ * -> session | nil, message */
 static int model_session(lua_State *L)
 {
     lmodel *lm = checkmodel(L, 1);
@@ -523,9 +525,10 @@ static int model_session(lua_State *L)
     const mllm_config *c = mllm_model_config(lm->m);
     int n_ctx = session_opts_ctx(L, 2, c);
     int n_batch = (int)opt_int(L, 2, "n_batch", 0, 0, 4096);
+    const char *kv_type = opt_str(L, 2, "kv_type");
     const char *restore = opt_str(L, 2, "restore");
     int nret = 0;
-    lsession *ls = new_session(L, 1, n_ctx, n_batch, &nret);
+    lsession *ls = new_session(L, 1, n_ctx, n_batch, kv_type, &nret);
     if (!ls) return nret;
     if (restore) {
         char err[MLLM_ERRLEN];
@@ -576,7 +579,11 @@ static int session_tostring(lua_State *L)
 {
     lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
     if (!ls->s) lua_pushstring(L, "mobilellm.Session (closed)");
-    else lua_pushfstring(L, "mobilellm.Session (pos %d of %d)", mllm_session_pos(ls->s), mllm_session_n_ctx(ls->s));
+    else if (strcmp(mllm_session_kv_type(ls->s), "f32") == 0)
+        lua_pushfstring(L, "mobilellm.Session (pos %d of %d)", mllm_session_pos(ls->s), mllm_session_n_ctx(ls->s));
+    else
+        lua_pushfstring(L, "mobilellm.Session (pos %d of %d, kv %s)", mllm_session_pos(ls->s),
+                        mllm_session_n_ctx(ls->s), mllm_session_kv_type(ls->s));
     return 1;
 }
 
@@ -838,7 +845,8 @@ static int model_stream(lua_State *L)
     check_opts(L, 3);
     int n_ctx = oneoff_ctx(L, lm->m, 2, 3);
     int nret = 0;
-    lsession *ls = new_session(L, 1, n_ctx, (int)opt_int(L, 3, "n_batch", 0, 0, 4096), &nret);
+    int n_batch = (int)opt_int(L, 3, "n_batch", 0, 0, 4096);
+    lsession *ls = new_session(L, 1, n_ctx, n_batch, opt_str(L, 3, "kv_type"), &nret);
     if (!ls) return nret;
     return start_stream(L, lua_gettop(L), ls, true, 2, 3);
 }

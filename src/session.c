@@ -19,8 +19,19 @@ double mllm_now(void)
 
 mllm_session_params mllm_session_default_params(void)
 {
-    mllm_session_params p = { 0, 0 };
+    mllm_session_params p = { 0, 0, NULL };
     return p;
+}
+
+const char *mllm_session_kv_type(const mllm_session *s)
+{
+    return s->kv_f16 ? "f16" : "f32";
+}
+
+/* Bytes of one cached value. */
+static size_t kv_elem(const mllm_session *s)
+{
+    return s->kv_f16 ? sizeof(uint16_t) : sizeof(float);
 }
 
 void mllm_session_free(mllm_session *s)
@@ -47,6 +58,13 @@ static float *alloc_floats(size_t n, bool *ok)
     return p;
 }
 
+static void *alloc_bytes(size_t n, bool *ok)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) *ok = false;
+    return p;
+}
+
 mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, mllm_session **out,
                              char *err, size_t errlen)
 {
@@ -59,19 +77,23 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
                          c->max_seq_len, p.n_ctx);
     if (p.n_batch < 0 || p.n_batch > 4096)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "n_batch must be in [1, 4096], got %d", p.n_batch);
+    bool kv_f16 = p.kv_type && strcmp(p.kv_type, "f16") == 0;
+    if (p.kv_type && !kv_f16 && strcmp(p.kv_type, "f32") != 0)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "kv_type must be \"f32\" or \"f16\", got \"%.40s\"", p.kv_type);
     mllm_session *s = calloc(1, sizeof *s);
     if (!s) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     s->model = mllm_model_retain(m);
     s->n_ctx = p.n_ctx ? p.n_ctx : c->max_seq_len;
     s->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
+    s->kv_f16 = kv_f16;
     if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
     s->kv_dim = c->n_kv_heads * c->head_dim;
     size_t B = (size_t)s->n_batch, qd = (size_t)c->n_heads * c->head_dim;
     size_t cache = (size_t)c->n_exec_layers * s->n_ctx * s->kv_dim;
     size_t half = (size_t)c->head_dim / 2;
     bool ok = true;
-    s->k_cache = alloc_floats(cache, &ok);
-    s->v_cache = alloc_floats(cache, &ok);
+    s->k_cache = alloc_bytes(cache * kv_elem(s), &ok);
+    s->v_cache = alloc_bytes(cache * kv_elem(s), &ok);
     s->rope_cos = alloc_floats((size_t)s->n_ctx * half, &ok);
     s->rope_sin = alloc_floats((size_t)s->n_ctx * half, &ok);
     s->x = alloc_floats(B * c->dim, &ok);
@@ -151,15 +173,15 @@ static size_t n_segments(const mllm_config *c)
 
 mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen)
 {
-    mllm_session_params p = { s->n_ctx, s->n_batch };
+    mllm_session_params p = { s->n_ctx, s->n_batch, mllm_session_kv_type(s) };
     mllm_status st = mllm_session_new(s->model, &p, out, err, errlen);
     if (st) return st;
     mllm_session *f = *out;
     const mllm_config *c = &s->model->cfg;
-    size_t used = (size_t)s->pos * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim;
+    size_t e = kv_elem(s), used = (size_t)s->pos * c->head_dim * e, seg = (size_t)s->n_ctx * c->head_dim * e;
     for (size_t i = 0; i < n_segments(c); i++) {
-        memcpy(f->k_cache + i * seg, s->k_cache + i * seg, used * sizeof(float));
-        memcpy(f->v_cache + i * seg, s->v_cache + i * seg, used * sizeof(float));
+        memcpy((char *)f->k_cache + i * seg, (const char *)s->k_cache + i * seg, used);
+        memcpy((char *)f->v_cache + i * seg, (const char *)s->v_cache + i * seg, used);
     }
     memcpy(f->logits, s->logits, (size_t)c->vocab_size * sizeof(float));
     f->has_logits = s->has_logits;
@@ -176,7 +198,7 @@ mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *e
 typedef struct {
     char magic[8];
     uint64_t fingerprint;
-    int32_t pos, kv_dim, n_exec_layers, vocab_size, has_logits, reserved;
+    int32_t pos, kv_dim, n_exec_layers, vocab_size, has_logits, kv_f16;
 } session_header;
 
 mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen)
@@ -193,11 +215,12 @@ mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err
     h.n_exec_layers = c->n_exec_layers;
     h.vocab_size = c->vocab_size;
     h.has_logits = s->has_logits;
+    h.kv_f16 = s->kv_f16;
     bool ok = fwrite(&h, sizeof h, 1, fp) == 1;
-    size_t used = (size_t)s->pos * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim;
+    size_t e = kv_elem(s), used = (size_t)s->pos * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim * e;
     for (size_t i = 0; ok && i < n_segments(c); i++)
-        ok = fwrite(s->k_cache + i * seg, sizeof(float), used, fp) == used &&
-             fwrite(s->v_cache + i * seg, sizeof(float), used, fp) == used;
+        ok = fwrite((const char *)s->k_cache + i * seg, e, used, fp) == used &&
+             fwrite((const char *)s->v_cache + i * seg, e, used, fp) == used;
     ok = ok && fwrite(s->logits, sizeof(float), (size_t)c->vocab_size, fp) == (size_t)c->vocab_size;
     ok = (fclose(fp) == 0) && ok;
     if (!ok) {
@@ -223,14 +246,17 @@ mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, s
     } else if (h.fingerprint != s->model->fingerprint || h.kv_dim != s->kv_dim ||
                h.n_exec_layers != c->n_exec_layers || h.vocab_size != c->vocab_size) {
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with another model", path);
+    } else if ((h.kv_f16 != 0) != s->kv_f16) {
+        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with kv_type %s, this one has %s",
+                       path, h.kv_f16 ? "f16" : "f32", mllm_session_kv_type(s));
     } else if (h.pos < 0 || h.pos > s->n_ctx) {
         st = mllm_fail(err, errlen, MLLM_ERR_CONTEXT, "%s: %d saved positions do not fit n_ctx %d", path,
                        h.pos, s->n_ctx);
     }
-    size_t used = (size_t)(st ? 0 : h.pos) * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim;
+    size_t e = kv_elem(s), used = (size_t)(st ? 0 : h.pos) * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim * e;
     for (size_t i = 0; !st && i < n_segments(c); i++)
-        if (fread(s->k_cache + i * seg, sizeof(float), used, fp) != used ||
-            fread(s->v_cache + i * seg, sizeof(float), used, fp) != used)
+        if (fread((char *)s->k_cache + i * seg, e, used, fp) != used ||
+            fread((char *)s->v_cache + i * seg, e, used, fp) != used)
             st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
     if (!st && fread(s->logits, sizeof(float), (size_t)c->vocab_size, fp) != (size_t)c->vocab_size)
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);

@@ -4,6 +4,7 @@
 --   BENCH_QUICK=1 lua5.4 tools/bench.lua   a quick subset (under a minute)
 --   lua5.4 tools/bench.lua --one DIR DTYPE THREADS [PROMPT GEN]   one measurement (JSON)
 --   lua5.4 tools/bench.lua --accuracy DIR DTYPE [shipped]           agreement with f32 (JSON)
+--   lua5.4 tools/bench.lua --pos DIR DTYPE THREADS N [f32|f16]      decode after N tokens (JSON)
 --
 -- Besides speed it prints the layer-sharing ratio (decode with every block run
 -- twice ÷ decode without), the cost of a constrained-decoding mask against a
@@ -49,9 +50,9 @@ local function one(dir, dtype, threads, n_prompt, n_gen)
 end
 
 -- Decode speed after a context of n tokens (the KV cache grows, weights do not).
-local function at_position(dir, dtype, threads, pos)
+local function at_position(dir, dtype, threads, pos, kv_type)
   local model = assert(mllm.load(dir, { dtype = dtype, threads = threads }))
-  local s = model:session({ n_ctx = 2048, n_batch = 128 })
+  local s = model:session({ n_ctx = 2048, n_batch = 128, kv_type = kv_type })
   local ids = prompt_ids(math.max(pos, 1), model.config.vocab_size)
   local _, info = s:generate(ids, { max_tokens = 32, stop_at_eos = false })
   print(mllm.json_encode({ decode_tps = info.decode_tps, prefill_tps = info.prefill_tps }))
@@ -138,7 +139,7 @@ elseif arg[1] == "--one" then
   one(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5] or 128), tonumber(arg[6] or 128))
   return
 elseif arg[1] == "--pos" then
-  at_position(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]))
+  at_position(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]), arg[6])
   return
 end
 
@@ -204,13 +205,18 @@ end
 
 if not quick then
   print()
-  print("How cost grows (125M, q8, 1 thread): decode tok/s after a context of N tokens, and prefill of N tokens")
+  print("How cost grows (125M, q8, 1 thread): decode tok/s after a context of N tokens (÷ N = 1 in brackets),")
+  print("and prefill of N tokens, with the KV cache in f32 (default) and f16 (kv_type = \"f16\")")
   print()
-  print("| N | decode tok/s | prefill tok/s |")
-  print("|---|---|---|")
+  print("| N | decode, kv f32 | decode, kv f16 | prefill, kv f32 | prefill, kv f16 |")
+  print("|---|---|---|---|---|")
+  local first = {}
   for _, pos in ipairs({ 1, 32, 128, 512, 1536 }) do
-    local r = measure(string.format("--pos %s/125M q8 1 %d", MODELS, pos))
-    print(string.format("| %d | %.1f | %.0f |", pos, r.decode_tps, r.prefill_tps))
+    local r = measure(string.format("--pos %s/125M q8 1 %d f32", MODELS, pos))
+    local h = measure(string.format("--pos %s/125M q8 1 %d f16", MODELS, pos))
+    first.f32, first.f16 = first.f32 or r.decode_tps, first.f16 or h.decode_tps
+    print(string.format("| %d | %.1f (%.2f) | %.1f (%.2f) | %.0f | %.0f |", pos, r.decode_tps, r.decode_tps / first.f32,
+      h.decode_tps, h.decode_tps / first.f16, r.prefill_tps, h.prefill_tps))
     io.stdout:flush()
   end
 end

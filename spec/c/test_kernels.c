@@ -91,6 +91,30 @@ static void test_set(const mllm_kernels *k)
                 same = same && close_enough(o1[i], o2[i], sc);
             }
             check(same, "attn_mix", k->name, hd * 10000 + n);
+            /* the f16 cache: the same values rounded to f16, against the scalar twin */
+            uint16_t *kh = malloc(stride * n * sizeof *kh);
+            for (size_t i = 0; i < stride * n; i++) kh[i] = mllm_f32_to_f16_1(kv[i]);
+            k->attn_scores_f16(q, kh, stride, n, hd, 0.125f, s1);
+            s->attn_scores_f16(q, kh, stride, n, hd, 0.125f, s2);
+            same = 1;
+            for (int t = 0; t < n; t++) {
+                float sc = 0;
+                for (int i = 0; i < hd; i++) sc += fabsf(q[i] * kv[(size_t)t * stride + i]) * 0.125f;
+                same = same && close_enough(s1[t], s2[t], sc);
+            }
+            check(same, "attn_scores_f16", k->name, hd * 10000 + n);
+            for (int t = 0; t < n; t++) s1[t] = fabsf(s2[t]);
+            for (int i = 0; i < hd; i++) o1[i] = o2[i] = q[i];
+            k->attn_mix_f16(o1, s1, kh + hd, stride, n, hd);
+            s->attn_mix_f16(o2, s1, kh + hd, stride, n, hd);
+            same = 1;
+            for (int i = 0; i < hd; i++) {
+                float sc = fabsf(q[i]);
+                for (int t = 0; t < n; t++) sc += s1[t] * fabsf(kv[(size_t)t * stride + hd + i]);
+                same = same && close_enough(o1[i], o2[i], sc);
+            }
+            check(same, "attn_mix_f16", k->name, hd * 10000 + n);
+            free(kh);
             free(kv); free(q); free(s1); free(s2); free(o1); free(o2);
         }
     }

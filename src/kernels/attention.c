@@ -7,7 +7,9 @@
 typedef struct {
     const mllm_kernels *kern;
     float *out;
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v;
+    bool f16;
     int pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx;
     size_t head_stride;
     float *scores;
@@ -21,15 +23,20 @@ typedef struct {
 /* The query heads of one kv head at one position: scores over all cached
  * positions (one kernel call per tile and head), softmax, weighted sum of the
  * values. scores holds group rows of n_ctx. */
-static void attend_group(const mllm_kernels *k, float *out, const float *q, const float *kc, const float *vc,
+static void attend_group(const mllm_kernels *k, float *out, const float *q, const void *kc, const void *vc, bool f16,
                          int n_pos, int kv_stride, int head_dim, int group, float *scores, int n_ctx)
 {
+    size_t esz = f16 ? sizeof(uint16_t) : sizeof(float);
+#define ROWS(cache, t0) ((const char *)(cache) + (size_t)(t0) * kv_stride * esz)
     float scale = 1.0f / sqrtf((float)head_dim);
     for (int t0 = 0; t0 < n_pos; t0 += ATTN_TILE) {
         int n = n_pos - t0 < ATTN_TILE ? n_pos - t0 : ATTN_TILE;
-        for (int j = 0; j < group; j++)
-            k->attn_scores(q + (size_t)j * head_dim, kc + (size_t)t0 * kv_stride, (size_t)kv_stride, n, head_dim,
-                           scale, scores + (size_t)j * n_ctx + t0);
+        for (int j = 0; j < group; j++) {
+            const float *qj = q + (size_t)j * head_dim;
+            float *sj = scores + (size_t)j * n_ctx + t0;
+            if (f16) k->attn_scores_f16(qj, (const uint16_t *)ROWS(kc, t0), (size_t)kv_stride, n, head_dim, scale, sj);
+            else k->attn_scores(qj, (const float *)ROWS(kc, t0), (size_t)kv_stride, n, head_dim, scale, sj);
+        }
     }
     for (int j = 0; j < group; j++) {
         float *p = scores + (size_t)j * n_ctx, max = p[0];
@@ -40,10 +47,14 @@ static void attend_group(const mllm_kernels *k, float *out, const float *q, cons
     memset(out, 0, (size_t)group * head_dim * sizeof *out);
     for (int t0 = 0; t0 < n_pos; t0 += ATTN_TILE) {
         int n = n_pos - t0 < ATTN_TILE ? n_pos - t0 : ATTN_TILE;
-        for (int j = 0; j < group; j++)
-            k->attn_mix(out + (size_t)j * head_dim, scores + (size_t)j * n_ctx + t0, vc + (size_t)t0 * kv_stride,
-                        (size_t)kv_stride, n, head_dim);
+        for (int j = 0; j < group; j++) {
+            float *oj = out + (size_t)j * head_dim;
+            const float *pj = scores + (size_t)j * n_ctx + t0;
+            if (f16) k->attn_mix_f16(oj, pj, (const uint16_t *)ROWS(vc, t0), (size_t)kv_stride, n, head_dim);
+            else k->attn_mix(oj, pj, (const float *)ROWS(vc, t0), (size_t)kv_stride, n, head_dim);
+        }
     }
+#undef ROWS
 }
 
 /* Work items are (position, kv head) pairs, dealt round-robin over the
@@ -56,17 +67,18 @@ static void attn_task(void *arg, int ith, int nth)
     for (int item = ith; item < total; item += nth) {
         int t = item / a->n_kv_heads, g = item % a->n_kv_heads;
         size_t qoff = (size_t)t * qd + (size_t)g * group * a->head_dim;
-        attend_group(a->kern, a->out + qoff, a->q + qoff, a->k + (size_t)g * a->head_stride,
-                     a->v + (size_t)g * a->head_stride, a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores,
+        size_t hoff = (size_t)g * a->head_stride * (a->f16 ? sizeof(uint16_t) : sizeof(float));
+        attend_group(a->kern, a->out + qoff, a->q + qoff, (const char *)a->k + hoff, (const char *)a->v + hoff, a->f16,
+                     a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores,
                      a->n_ctx);
     }
 }
 
-void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const float *k_cache,
-                          const float *v_cache, int pos0, int T, int kv_stride, size_t head_stride, int n_heads,
-                          int n_kv_heads, int head_dim, float *scores, int n_ctx)
+void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const void *k_cache,
+                          const void *v_cache, bool kv_f16, int pos0, int T, int kv_stride, size_t head_stride,
+                          int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx)
 {
-    attn_job a = { k, out, q, k_cache, v_cache, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx,
+    attn_job a = { k, out, q, k_cache, v_cache, kv_f16, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx,
                    head_stride, scores };
     /* same rule as the products: small work stays on the calling thread */
     size_t work = (size_t)T * n_heads * (size_t)(pos0 + T) * head_dim * 2;

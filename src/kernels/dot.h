@@ -52,6 +52,9 @@ typedef struct mllm_kernels {
 #define MLLM_EXP_CUTOFF (-60.0f)
     void (*attn_scores)(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out);
     void (*attn_mix)(float *out, const float *p, const float *v, size_t stride, int n, int hd);
+    /* the same over an f16 cache */
+    void (*attn_scores_f16)(const float *q, const uint16_t *k, size_t stride, int n, int hd, float scale, float *out);
+    void (*attn_mix_f16)(float *out, const float *p, const uint16_t *v, size_t stride, int n, int hd);
     float (*exp_sum)(float *x, int n, float max);
     void (*widen_f16)(const uint16_t *w, float *out, int n);     /* prefill tiles */
     void (*widen_bf16)(const uint16_t *w, float *out, int n);
@@ -65,6 +68,8 @@ void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n);
 void mllm_widen_f16_avx2(const uint16_t *w, float *out, int n);
 void mllm_attn_scores_avx2(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out);
 void mllm_attn_mix_avx2(float *out, const float *p, const float *v, size_t stride, int n, int hd);
+void mllm_attn_scores_f16_avx2(const float *q, const uint16_t *k, size_t stride, int n, int hd, float scale, float *out);
+void mllm_attn_mix_f16_avx2(float *out, const float *p, const uint16_t *v, size_t stride, int n, int hd);
 float mllm_exp_sum_avx2(float *x, int n, float max);
 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n);
 #endif

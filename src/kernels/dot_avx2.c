@@ -180,60 +180,74 @@ AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *
     out[3] = hsum8(a3);
 }
 
-/* Four rows at a time: four independent FMA chains, and one transposing
- * horizontal add for the four sums instead of four reductions. */
-AVX2 void mllm_attn_scores_avx2(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)
-{
-    int t = 0;
-    for (; t + 4 <= n; t += 4) {
-        const float *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        int i = 0;
-        for (; i + 8 <= hd; i += 8) {
-            __m256 qv = _mm256_loadu_ps(q + i);
-            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
-            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
-            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
-            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
-        }
-        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        float s[4];
-        _mm_storeu_ps(s, r);
-        for (; i < hd; i++) {
-            s[0] += q[i] * k0[i]; s[1] += q[i] * k1[i]; s[2] += q[i] * k2[i]; s[3] += q[i] * k3[i];
-        }
-        for (int j = 0; j < 4; j++) out[t + j] = s[j] * scale;
-    }
-    for (; t < n; t++) out[t] = dot_f32(q, k + (size_t)t * stride, hd) * scale;
-}
-
-/* The output stays in registers while the rows stream by: 64 floats (8
+/* The attention kernels, once per cache element type (f32, or f16 widened by
+ * F16C as it is loaded): LOAD8 reads 8 values as floats, LOAD1 one, DOT is
+ * the single-row dot of that type.
+ *
+ * Scores: four rows at a time, four independent FMA chains, and one
+ * transposing horizontal add for the four sums instead of four reductions.
+ * Mix: the output stays in registers while the rows stream by, 64 floats (8
  * accumulators) per pass, then 8 at a time, then the scalar rest. */
-AVX2 void mllm_attn_mix_avx2(float *out, const float *p, const float *v, size_t stride, int n, int hd)
-{
-    int i = 0;
-    for (; i + 64 <= hd; i += 64) {
-        __m256 a[8];
-        for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(out + i + 8 * j);
-        for (int t = 0; t < n; t++) {
-            __m256 pt = _mm256_set1_ps(p[t]);
-            const float *vt = v + (size_t)t * stride + i;
-            for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(pt, _mm256_loadu_ps(vt + 8 * j), a[j]);
-        }
-        for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, a[j]);
+#define ATTN_KERNELS(scores_name, mix_name, T, LOAD8, LOAD1, DOT) \
+    AVX2 void scores_name(const float *q, const T *k, size_t stride, int n, int hd, float scale, float *out) \
+    { \
+        int t = 0; \
+        for (; t + 4 <= n; t += 4) { \
+            const T *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride; \
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(); \
+            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+            int i = 0; \
+            for (; i + 8 <= hd; i += 8) { \
+                __m256 qv = _mm256_loadu_ps(q + i); \
+                a0 = _mm256_fmadd_ps(qv, LOAD8(k0 + i), a0); \
+                a1 = _mm256_fmadd_ps(qv, LOAD8(k1 + i), a1); \
+                a2 = _mm256_fmadd_ps(qv, LOAD8(k2 + i), a2); \
+                a3 = _mm256_fmadd_ps(qv, LOAD8(k3 + i), a3); \
+            } \
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3)); \
+            __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)); \
+            float s[4]; \
+            _mm_storeu_ps(s, r); \
+            for (; i < hd; i++) { \
+                s[0] += q[i] * LOAD1(k0[i]); s[1] += q[i] * LOAD1(k1[i]); \
+                s[2] += q[i] * LOAD1(k2[i]); s[3] += q[i] * LOAD1(k3[i]); \
+            } \
+            for (int j = 0; j < 4; j++) out[t + j] = s[j] * scale; \
+        } \
+        for (; t < n; t++) out[t] = DOT(k + (size_t)t * stride, q, hd) * scale; \
+    } \
+    \
+    AVX2 void mix_name(float *out, const float *p, const T *v, size_t stride, int n, int hd) \
+    { \
+        int i = 0; \
+        for (; i + 64 <= hd; i += 64) { \
+            __m256 a[8]; \
+            for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(out + i + 8 * j); \
+            for (int t = 0; t < n; t++) { \
+                __m256 pt = _mm256_set1_ps(p[t]); \
+                const T *vt = v + (size_t)t * stride + i; \
+                for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(pt, LOAD8(vt + 8 * j), a[j]); \
+            } \
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, a[j]); \
+        } \
+        for (; i + 8 <= hd; i += 8) { \
+            __m256 a = _mm256_loadu_ps(out + i); \
+            for (int t = 0; t < n; t++) \
+                a = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), LOAD8(v + (size_t)t * stride + i), a); \
+            _mm256_storeu_ps(out + i, a); \
+        } \
+        for (; i < hd; i++) { \
+            float a = out[i]; \
+            for (int t = 0; t < n; t++) a += p[t] * LOAD1(v[(size_t)t * stride + i]); \
+            out[i] = a; \
+        } \
     }
-    for (; i + 8 <= hd; i += 8) {
-        __m256 a = _mm256_loadu_ps(out + i);
-        for (int t = 0; t < n; t++) a = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), _mm256_loadu_ps(v + (size_t)t * stride + i), a);
-        _mm256_storeu_ps(out + i, a);
-    }
-    for (; i < hd; i++) {
-        float a = out[i];
-        for (int t = 0; t < n; t++) a += p[t] * v[(size_t)t * stride + i];
-        out[i] = a;
-    }
-}
+
+#define F32_LOAD1(x) (x)
+ATTN_KERNELS(mllm_attn_scores_avx2, mllm_attn_mix_avx2, float, _mm256_loadu_ps, F32_LOAD1, dot_f32)
+ATTN_KERNELS(mllm_attn_scores_f16_avx2, mllm_attn_mix_f16_avx2, uint16_t, load_f16, mllm_f16_to_f32_1, dot_f16)
+#undef F32_LOAD1
+#undef ATTN_KERNELS
 
 /* exp(x) for x <= 0 (softmax after subtracting the maximum): x = k ln2 + r,
  * |r| <= ln2/2, exp(r) by a degree-6 polynomial (Cephes expf coefficients,
@@ -294,6 +308,7 @@ AVX2 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n)
 
 const mllm_kernels mllm_kernels_avx2 = {
     "avx2", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2, dot4_q8, dot4_q4,
-    mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_exp_sum_avx2, mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
+    mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_attn_scores_f16_avx2, mllm_attn_mix_f16_avx2, mllm_exp_sum_avx2,
+    mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
 };
 #endif

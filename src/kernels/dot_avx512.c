@@ -174,6 +174,7 @@ const mllm_kernels mllm_kernels_avx512 = {
     mllm_quantize_q8_avx2,  /* memory-bound: the AVX2 version is as fast */
     dot4_q8, dot4_q4,
     /* attention rows are short (head_dim 64): the AVX2 versions keep up */
-    mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_exp_sum_avx2, mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
+    mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_attn_scores_f16_avx2, mllm_attn_mix_f16_avx2, mllm_exp_sum_avx2,
+    mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
 };
 #endif

@@ -85,59 +85,72 @@ static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, s
     for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, xa + t * stride, nb);
 }
 
-static void attn_scores(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)
-{
-    int t = 0;
-    for (; t + 4 <= n; t += 4) {
-        const float *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
-        float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0), a2 = vdupq_n_f32(0), a3 = vdupq_n_f32(0);
-        int i = 0;
-        for (; i + 4 <= hd; i += 4) {
-            float32x4_t qv = vld1q_f32(q + i);
-            a0 = vfmaq_f32(a0, qv, vld1q_f32(k0 + i));
-            a1 = vfmaq_f32(a1, qv, vld1q_f32(k1 + i));
-            a2 = vfmaq_f32(a2, qv, vld1q_f32(k2 + i));
-            a3 = vfmaq_f32(a3, qv, vld1q_f32(k3 + i));
-        }
-        /* pairwise adds transpose the four sums into one vector */
-        float32x4_t r = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
-        float s[4];
-        vst1q_f32(s, r);
-        for (; i < hd; i++) {
-            s[0] += q[i] * k0[i]; s[1] += q[i] * k1[i]; s[2] += q[i] * k2[i]; s[3] += q[i] * k3[i];
-        }
-        for (int j = 0; j < 4; j++) out[t + j] = s[j] * scale;
+/* The attention kernels, once per cache element type (f32, or f16 widened as
+ * it is loaded), as in dot_avx2.c: scores four rows at a time (pairwise adds
+ * transpose the four sums into one vector), mix with the output in registers. */
+#define ATTN_KERNELS(scores_name, mix_name, T, LOAD4, LOAD1, DOT) \
+    static void scores_name(const float *q, const T *k, size_t stride, int n, int hd, float scale, float *out) \
+    { \
+        int t = 0; \
+        for (; t + 4 <= n; t += 4) { \
+            const T *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride; \
+            float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0), a2 = vdupq_n_f32(0), a3 = vdupq_n_f32(0); \
+            int i = 0; \
+            for (; i + 4 <= hd; i += 4) { \
+                float32x4_t qv = vld1q_f32(q + i); \
+                a0 = vfmaq_f32(a0, qv, LOAD4(k0 + i)); \
+                a1 = vfmaq_f32(a1, qv, LOAD4(k1 + i)); \
+                a2 = vfmaq_f32(a2, qv, LOAD4(k2 + i)); \
+                a3 = vfmaq_f32(a3, qv, LOAD4(k3 + i)); \
+            } \
+            float32x4_t r = vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3)); \
+            float s[4]; \
+            vst1q_f32(s, r); \
+            for (; i < hd; i++) { \
+                s[0] += q[i] * LOAD1(k0[i]); s[1] += q[i] * LOAD1(k1[i]); \
+                s[2] += q[i] * LOAD1(k2[i]); s[3] += q[i] * LOAD1(k3[i]); \
+            } \
+            for (int j = 0; j < 4; j++) out[t + j] = s[j] * scale; \
+        } \
+        for (; t < n; t++) out[t] = DOT(k + (size_t)t * stride, q, hd) * scale; \
+    } \
+    \
+    static void mix_name(float *out, const float *p, const T *v, size_t stride, int n, int hd) \
+    { \
+        int i = 0; \
+        for (; i + 16 <= hd; i += 16) { \
+            float32x4_t a0 = vld1q_f32(out + i), a1 = vld1q_f32(out + i + 4), a2 = vld1q_f32(out + i + 8), \
+                        a3 = vld1q_f32(out + i + 12); \
+            for (int t = 0; t < n; t++) { \
+                const T *vt = v + (size_t)t * stride + i; \
+                float32x4_t pt = vdupq_n_f32(p[t]); \
+                a0 = vfmaq_f32(a0, pt, LOAD4(vt)); \
+                a1 = vfmaq_f32(a1, pt, LOAD4(vt + 4)); \
+                a2 = vfmaq_f32(a2, pt, LOAD4(vt + 8)); \
+                a3 = vfmaq_f32(a3, pt, LOAD4(vt + 12)); \
+            } \
+            vst1q_f32(out + i, a0); vst1q_f32(out + i + 4, a1); \
+            vst1q_f32(out + i + 8, a2); vst1q_f32(out + i + 12, a3); \
+        } \
+        for (; i + 4 <= hd; i += 4) { \
+            float32x4_t a = vld1q_f32(out + i); \
+            for (int t = 0; t < n; t++) a = vfmaq_f32(a, vdupq_n_f32(p[t]), LOAD4(v + (size_t)t * stride + i)); \
+            vst1q_f32(out + i, a); \
+        } \
+        for (; i < hd; i++) { \
+            float a = out[i]; \
+            for (int t = 0; t < n; t++) a += p[t] * LOAD1(v[(size_t)t * stride + i]); \
+            out[i] = a; \
+        } \
     }
-    for (; t < n; t++) out[t] = dot_f32(q, k + (size_t)t * stride, hd) * scale;
-}
 
-static void attn_mix(float *out, const float *p, const float *v, size_t stride, int n, int hd)
-{
-    int i = 0;
-    for (; i + 16 <= hd; i += 16) {
-        float32x4_t a0 = vld1q_f32(out + i), a1 = vld1q_f32(out + i + 4), a2 = vld1q_f32(out + i + 8),
-                    a3 = vld1q_f32(out + i + 12);
-        for (int t = 0; t < n; t++) {
-            const float *vt = v + (size_t)t * stride + i;
-            float32x4_t pt = vdupq_n_f32(p[t]);
-            a0 = vfmaq_f32(a0, pt, vld1q_f32(vt));
-            a1 = vfmaq_f32(a1, pt, vld1q_f32(vt + 4));
-            a2 = vfmaq_f32(a2, pt, vld1q_f32(vt + 8));
-            a3 = vfmaq_f32(a3, pt, vld1q_f32(vt + 12));
-        }
-        vst1q_f32(out + i, a0); vst1q_f32(out + i + 4, a1); vst1q_f32(out + i + 8, a2); vst1q_f32(out + i + 12, a3);
-    }
-    for (; i + 4 <= hd; i += 4) {
-        float32x4_t a = vld1q_f32(out + i);
-        for (int t = 0; t < n; t++) a = vfmaq_f32(a, vdupq_n_f32(p[t]), vld1q_f32(v + (size_t)t * stride + i));
-        vst1q_f32(out + i, a);
-    }
-    for (; i < hd; i++) {
-        float a = out[i];
-        for (int t = 0; t < n; t++) a += p[t] * v[(size_t)t * stride + i];
-        out[i] = a;
-    }
-}
+#define F32_LOAD1(x) (x)
+#define F16_LOAD4(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
+ATTN_KERNELS(attn_scores, attn_mix, float, vld1q_f32, F32_LOAD1, dot_f32)
+ATTN_KERNELS(attn_scores_f16, attn_mix_f16, uint16_t, F16_LOAD4, mllm_f16_to_f32_1, dot_f16)
+#undef F32_LOAD1
+#undef F16_LOAD4
+#undef ATTN_KERNELS
 
 /* exp(x) for x <= 0, as in dot_avx2.c: x = k ln2 + r, a degree-6 polynomial
  * (Cephes expf coefficients), 2^k in the exponent bits; 0 below MLLM_EXP_CUTOFF. */
@@ -195,6 +208,6 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 
 const mllm_kernels mllm_kernels_neon = {
     "neon", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
-    attn_scores, attn_mix, exp_sum, widen_f16, widen_bf16,
+    attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
 };
 #endif

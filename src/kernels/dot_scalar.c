@@ -167,6 +167,19 @@ static void attn_mix(float *out, const float *p, const float *v, size_t stride, 
     }
 }
 
+static void attn_scores_f16(const float *q, const uint16_t *k, size_t stride, int n, int hd, float scale, float *out)
+{
+    for (int t = 0; t < n; t++) out[t] = dot_f16(k + (size_t)t * stride, q, hd) * scale;
+}
+
+static void attn_mix_f16(float *out, const float *p, const uint16_t *v, size_t stride, int n, int hd)
+{
+    for (int t = 0; t < n; t++) {
+        const uint16_t *vt = v + (size_t)t * stride;
+        for (int i = 0; i < hd; i++) out[i] += p[t] * mllm_f16_to_f32_1(vt[i]);
+    }
+}
+
 static float exp_sum(float *x, int n, float max)
 {
     float sum = 0.0f;
@@ -190,5 +203,5 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 
 const mllm_kernels mllm_kernels_scalar = {
     "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
-    attn_scores, attn_mix, exp_sum, widen_f16, widen_bf16,
+    attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
 };

@@ -8,6 +8,7 @@
 #ifndef MLLM_KERNELS_H
 #define MLLM_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,10 +64,11 @@ void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, ml
 
 /* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
  * split over the pool by (position, kv head). Cached position t of kv head g
- * is at g * head_stride + t * kv_stride. scores: per-thread scratch of n_ctx
+ * is element g * head_stride + t * kv_stride of the caches (float, or f16
+ * when kv_f16). scores: per-thread scratch of n_ctx
  * floats per query head of a kv group (n_heads / n_kv_heads). */
-void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const float *k_cache,
-                          const float *v_cache, int pos0, int T, int kv_stride, size_t head_stride, int n_heads,
-                          int n_kv_heads, int head_dim, float *scores, int n_ctx);
+void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const void *k_cache,
+                          const void *v_cache, bool kv_f16, int pos0, int T, int kv_stride, size_t head_stride,
+                          int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx);
 
 #endif
