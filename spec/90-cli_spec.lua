@@ -133,6 +133,7 @@ describe("mobilellm (in-process)", function()
       { { "run", VOCAB32K, "hi", "--top-p", "0" }, 2, "run: --top-p must be in [1e-09, 1], got 0" },
       { { "run", VOCAB32K, "hi", "--temperature=-1" }, 2, "--temperature must be in [0, 1000000.0], got -1" },
       { { "run", VOCAB32K, "hi", "--json" }, 2, "run: unknown option --json" },
+      { { "chat", VOCAB32K, "--kv-type", "q8" }, 2, "--kv-type must be one of f32, f16, got 'q8'" },
       { { "convert", VOCAB32K, "/tmp/x" }, 2, "convert: --dtype is required" },
       { { "info", "/nonexistent/model" }, 1, "/nonexistent/model: no such directory" },
       { { "info", "spec" }, 1, "spec: not a model directory (no config.json)" },
@@ -222,6 +223,15 @@ describe("mobilellm (in-process)", function()
       assert.are.equal(0, code)
       assert.are.equal(greedy(model, "Once upon a time", 6) .. "\n", out)
       H.rmdir(dir)
+    end)
+
+    it("runs with an f16 KV cache (--kv-type f16), as the library does", function()
+      local code, out, err = run({ "run", VOCAB32K, "Once upon a time", "--max-tokens", "6", "--threads", "1",
+                                   "--kv-type", "f16" })
+      assert.are.equal(0, code, err)
+      local s = model:session({ kv_type = "f16" })
+      local text = assert(s:generate(model:tokenize("Once upon a time", { bos = true }), { max_tokens = 6 }))
+      assert.are.equal(text .. "\n", out)
     end)
 
     it("shows a progress bar for a long prompt on a terminal, with the same text", function()

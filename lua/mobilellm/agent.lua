@@ -82,7 +82,7 @@ local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "
 --   lifts the rule for that turn);
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
---   `stop` ({"\n"}): strings that end a turn; `n_ctx`: context of the sessions;
+--   `stop` ({"\n"}): strings that end a turn; `n_ctx`, `kv_type`: context and cache type of the sessions;
 --   generation options `temperature` (0), `top_k`, `top_p`, `min_p`, `repeat_penalty`, `seed`;
 --   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
 --   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available)
@@ -146,12 +146,12 @@ function Agent:base()
   local s
   local path = self.opts.prompt_cache
   if path and slurp(path .. ".txt") == text then
-    local r = model:session({ n_ctx = self.opts.n_ctx, restore = path })
+    local r = model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type, restore = path })
     if r and r:pos() == #ids then s = r elseif r then r:close() end
     self.stats.base_restored = s ~= nil
   end
   if not s then
-    s = assert(model:session({ n_ctx = self.opts.n_ctx }))
+    s = assert(model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type }))
     assert(s:eval(ids))
     if path and s.save and s:save(path) then
       local f = io.open(path .. ".txt", "wb")
@@ -193,7 +193,7 @@ function Agent:new_session(prompt_ids)
       end
     end
   end
-  return assert(self.model:session({ n_ctx = self.opts.n_ctx })), {}
+  return assert(self.model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type })), {}
 end
 
 -- Brings session s (holding ids `held`) to the prompt ids: rewinds to the longest common

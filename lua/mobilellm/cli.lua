@@ -125,6 +125,8 @@ local GEN_OPTS = {
   { "seed", "S", kind = "int", help = "random seed for sampling" },
   { "stop", "S", kind = "list", help = "stop at this string (repeatable)" },
   { "n-ctx", "N", kind = "int", min = 1, max = 131072, help = "context length (default: the model's)" },
+  { "kv-type", "T", kind = "choice", values = { "f32", "f16" },
+    help = "KV cache element: f32 (default, exact) or f16 (half the memory)" },
 }
 
 local function concat_opts(...)
@@ -277,8 +279,8 @@ local function load_model(ctx, dir, opts)
   return model, mllm.clock() - t0
 end
 
-local function new_session(model, n_ctx, n_batch)
-  local s, err = model:session({ n_ctx = n_ctx, n_batch = n_batch })
+local function new_session(model, n_ctx, n_batch, kv_type)
+  local s, err = model:session({ n_ctx = n_ctx, n_batch = n_batch, kv_type = kv_type })
   if not s then fail(err) end
   return s
 end
@@ -404,7 +406,7 @@ local function cmd_run(ctx, opts, pos)
   local model = load_model(ctx, dir, opts)
   need_tokenizer(model, dir, "run")
   local ids = model:tokenize(prompt, { bos = true })
-  local s <close> = new_session(model, opts.n_ctx)
+  local s <close> = new_session(model, opts.n_ctx, nil, opts.kv_type)
   local st, err = start_stream(ctx, s, ids, gopts)
   if not st then fail(err) end
   local last = ""
@@ -437,9 +439,9 @@ end
 local Conversation = {}
 Conversation.__index = Conversation
 
-local function new_conversation(model, apis, n_ctx)
-  return setmetatable({ model = model, apis = apis or {}, messages = {}, held = {},
-                        session = new_session(model, n_ctx) }, Conversation)
+local function new_conversation(model, apis, n_ctx, kv_type)
+  return setmetatable({ model = model, apis = apis or {}, messages = {}, held = {}, kv_type = kv_type,
+                        session = new_session(model, n_ctx, nil, kv_type) }, Conversation)
 end
 
 function Conversation:reset()
@@ -522,7 +524,7 @@ local function cmd_chat(ctx, opts, pos)
   local model = load_model(ctx, dir, opts)
   need_tokenizer(model, dir, "chat")
   local banner = string.format("%s chat: %s", PROG, tostring(model))
-  local conv = new_conversation(model, apis, opts.n_ctx)
+  local conv = new_conversation(model, apis, opts.n_ctx, opts.kv_type)
   return converse(ctx, conv, banner, function(line)
     local st, err = conv:ask(ctx, line, gopts)
     if not st then
@@ -627,7 +629,7 @@ local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banne
     copy = opts.copy or nil,
     max_tokens = gopts.max_tokens, temperature = gopts.temperature, top_k = gopts.top_k, top_p = gopts.top_p,
     min_p = gopts.min_p, repeat_penalty = gopts.repeat_penalty, seed = gopts.seed, stop = gopts.stop,
-    n_ctx = opts.n_ctx, feedback = M.demo_feedback,
+    n_ctx = opts.n_ctx, kv_type = opts.kv_type, feedback = M.demo_feedback,
   })
   local conv = { c = a:conversation() }
   function conv.reset(self)
@@ -677,7 +679,7 @@ local function cmd_agent(ctx, opts, pos)
   end
   -- Without mobilellm.agent: the chat loop, the streaming call parser and the demo tools.
   local handlers = M.demo_handlers(apis)
-  local conv = new_conversation(model, apis, opts.n_ctx)
+  local conv = new_conversation(model, apis, opts.n_ctx, opts.kv_type)
   return converse(ctx, conv, banner, function(line)
     local st, err = conv:ask(ctx, line, gopts)
     if not st then
