@@ -1,4 +1,4 @@
--- The copy constraint: string values of a call must be substrings of a source text.
+-- The copy constraint: string values of a call must be runs of whole words of a source text.
 local mllm = require("mobilellm")
 local chat = require("mobilellm.chat")
 local H = require("support.helpers")
@@ -19,6 +19,15 @@ describe("constraint:set_source", function()
       { '<tool_call>set_alarm(time="")', false },       -- a copied value is not empty
       { '<tool_call>set_volume(level=40)</tool_call>', true }, -- integers are not copied
       { '<tool_call>navigate(destination="Priya", mode="walking")</tool_call>', true }, -- enums are not either
+      -- runs of whole words: no value starts or ends inside a word, or ends on a space
+      { '<tool_call>send_message(recipient="Pri", ', false },
+      { '<tool_call>send_message(recipient="riya', false },
+      { '<tool_call>send_message(recipient="Priya that", ', true },
+      { '<tool_call>send_message(recipient="Priya ", ', false },
+      { '<tool_call>send_message(recipient="I\'m", ', true },
+      { '<tool_call>set_alarm(time="7")', true },
+      { '<tool_call>set_alarm(time="30")', true },
+      { '<tool_call>set_alarm(time="0")', false },
     }
     for _, case in ipairs(cases) do
       local ok = c:check(case[1]) ~= nil

@@ -451,6 +451,8 @@ static bool int_digit(const mllm_constraint *c, cst_state *s, unsigned char b)
     return true;
 }
 
+static void copy_start(const mllm_constraint *c, cst_state *s);  /* below, with the copy steps */
+
 /* The first byte of a value of type t. */
 static bool value_first(const mllm_constraint *c, cst_state *s, uint16_t t, unsigned char b)
 {
@@ -518,10 +520,7 @@ static bool value_first(const mllm_constraint *c, cst_state *s, uint16_t t, unsi
     s->need = 0;
     /* a parameter's own string (not inside an array or object) copies the source */
     s->copy = c->source_len > 0 && s->depth == 0;
-    if (s->copy) {
-        memset(s->cmask, 0, sizeof s->cmask);
-        for (size_t p = 0; p < c->source_len; p++) s->cmask[p / 64] |= 1ull << (p % 64);
-    }
+    if (s->copy) copy_start(c, s);
     return true;
 number:
     s->phase = P_NUM;
@@ -540,7 +539,12 @@ number:
 /* Copy constraint: bit p of cmask means the value so far equals the source
  * bytes just before position p (p = source_len: it reached the end). Byte b
  * keeps the positions where the source goes on with b; false when none is
- * left, i.e. the value would no longer be a substring of the source. */
+ * left, i.e. the value would no longer be a substring of the source.
+ *
+ * Values are runs of whole words: they start where a word starts and close
+ * only where one ends ("Bal" is not a copy of "Baltimore"). A model that
+ * cannot spell an unseen word otherwise stops inside it; held to word ends,
+ * the only way on is the rest of the word. */
 static bool copy_step(const mllm_constraint *c, cst_state *s, unsigned char b)
 {
     uint64_t next[CMASK_WORDS] = { 0 };
@@ -555,6 +559,47 @@ static bool copy_step(const mllm_constraint *c, cst_state *s, unsigned char b)
         }
     memcpy(s->cmask, next, sizeof next);
     return any;
+}
+
+/* Letters, digits and UTF-8 bytes make words. */
+static bool word_byte(unsigned char b)
+{
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80;
+}
+
+/* The positions a copied value may start at: word starts (any position when the
+ * source has no word). */
+static void copy_start(const mllm_constraint *c, cst_state *s)
+{
+    memset(s->cmask, 0, sizeof s->cmask);
+    bool any = false;
+    for (size_t p = 0; p < c->source_len; p++) {
+        if (word_byte(c->source[p]) && (p == 0 || !word_byte(c->source[p - 1]))) {
+            s->cmask[p / 64] |= 1ull << (p % 64);
+            any = true;
+        }
+    }
+    if (!any)
+        for (size_t p = 0; p < c->source_len; p++) s->cmask[p / 64] |= 1ull << (p % 64);
+}
+
+/* Whether the value may close here: some match ends at a word end and not on
+ * a space, or the word it is inside could not be finished within max_string. */
+static bool copy_can_close(const mllm_constraint *c, const cst_state *s)
+{
+    for (size_t w = 0; w < CMASK_WORDS; w++)
+        for (uint64_t m = s->cmask[w]; m; m &= m - 1) {
+            size_t p = w * 64 + (size_t)__builtin_ctzll(m), q = p;
+            unsigned char last = c->source[p - 1];  /* p > 0: the value is not empty */
+            if (last == ' ' || last == '\t' || last == '\n') {
+                if (s->len + 1 > c->max_string) return true;  /* it cannot go on to a word */
+                continue;
+            }
+            if (p >= c->source_len || !word_byte(c->source[p])) return true;
+            while (q < c->source_len && word_byte(c->source[q])) q++;
+            if (s->len + (q - p) > c->max_string) return true;
+        }
+    return false;
 }
 
 int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len)
@@ -670,7 +715,7 @@ static bool step(const mllm_constraint *c, cst_state *s, unsigned char b)
                 return true;
             }
             if (b == '"') {
-                if (s->copy && s->len == 0) return false;  /* a copied value is not empty */
+                if (s->copy && (s->len == 0 || !copy_can_close(c, s))) return false;  /* not empty, whole words */
                 value_end(c, s, s->sub);
                 return true;
             }
