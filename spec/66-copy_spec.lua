@@ -61,3 +61,17 @@ describe("constraint:set_source", function()
     assert.has_error(function() c:set_source(("x"):rep(257)) end)
   end)
 end)
+
+describe("chat.copy_source", function()
+  it("joins the user messages, latest first, while they fit", function()
+    local msgs = {
+      { role = "user", content = "text Ana" },
+      { role = "assistant", content = "What should it say?" },
+      { role = "user", content = "see you at noon" },
+    }
+    assert.are.equal("text Ana\nsee you at noon", chat.copy_source(msgs))
+    assert.are.equal("see you at noon", chat.copy_source(msgs, 20))
+    assert.is_nil(chat.copy_source(msgs, 10))
+    assert.is_nil(chat.copy_source({}))
+  end)
+end)

@@ -4,7 +4,8 @@
 --                         [--threads N] [--limit N] [--constrain] [--copy] [--json] [--verbose]
 --
 -- --constrain restricts calls to the tools' grammar; --copy adds that string
--- values must be copied from the last user message.
+-- values must be runs of whole words of the conversation's user messages
+-- (chat.copy_source, as the agent's copy = true).
 --
 -- Runs a model (default: the shipped one) over an evaluation file in the shared
 -- format (default: the held-out test set) with the project's chat template and

@@ -342,28 +342,10 @@ function Agent:turn(s, held, prompt, hooks)
   return r
 end
 
-local MAX_SOURCE = 256  -- the copy constraint's limit (MLLM_CST_MAX_SOURCE)
-
--- The text string values may be copied from: the user messages, latest first, joined by
--- newlines while they fit; nil when even the last one does not (no copy rule then).
-local function copy_source(messages)
-  local parts, len = {}, 0
-  for i = #messages, 1, -1 do
-    local m = messages[i]
-    if m.role == "user" then
-      local add = #m.content + (#parts > 0 and 1 or 0)
-      if len + add > MAX_SOURCE then break end
-      table.insert(parts, 1, m.content)
-      len = len + add
-    end
-  end
-  return #parts > 0 and table.concat(parts, "\n") or nil
-end
-
 -- A turn of the conversation `messages` on session s (holding `held`).
 function Agent:respond(s, held, messages, hooks)
   if self.opts.copy then
-    local src = copy_source(messages)
+    local src = chat.copy_source(messages)  -- nil (no copy rule) when the last message is too long
     self.constraint:set_source(src)
     if self.first_constraint then self.first_constraint:set_source(src) end
   end

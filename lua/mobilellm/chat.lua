@@ -111,6 +111,29 @@ function M.prompt_text(messages, apis)
   return table.concat(parts)
 end
 
+--- The text a call's string values may be copied from (the copy constraint's source,
+-- `c:set_source`): the conversation's user messages, latest first, joined by newlines while
+-- they fit in `limit` bytes (default 256, the constraint's limit); nil when even the last one
+-- does not. Earlier messages count: a request may name the recipient in one turn and the
+-- message in the next.
+-- @tparam table messages the conversation (`{ role =, content = }`)
+-- @tparam[opt=256] integer limit
+-- @treturn ?string
+function M.copy_source(messages, limit)
+  limit = limit or 256
+  local parts, len = {}, 0
+  for i = #messages, 1, -1 do
+    local m = messages[i]
+    if m.role == "user" then
+      local add = #m.content + (#parts > 0 and 1 or 0)
+      if len + add > limit then break end
+      table.insert(parts, 1, m.content)
+      len = len + add
+    end
+  end
+  return #parts > 0 and table.concat(parts, "\n") or nil
+end
+
 --- Splits a model answer into its call (via the C parser) and its reply text.
 -- @return call table or nil, reply text, and an error message when the call is malformed
 function M.parse_answer(text)

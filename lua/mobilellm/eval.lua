@@ -140,10 +140,7 @@ function M.run(opts)
         s = model:session({ n_ctx = model.config.max_seq_len })
         feed = prompt_ids
       end
-      if constraint and o.copy then  -- string values from the last user message only
-        local last = ex.messages[#ex.messages].content
-        if #last <= 256 then constraint:set_source(last) else constraint:set_source(nil) end
-      end
+      if constraint and o.copy then constraint:set_source(chat.copy_source(ex.messages)) end
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
         constraint = constraint })
       if not answer then f:close() return nil, info end
