@@ -408,6 +408,16 @@ describe("agent loop (real model, random weights)", function()
     assert.truthy(({ eos = true, stop = true, length = true, steps = true })[r.stop])
   end)
 
+  it("keeps its sessions' KV cache in f16 with kv_type = \"f16\"", function()
+    local a = agent.new(model, { tools = reg, max_tokens = 4, kv_type = "f16" })
+    local conv = a:conversation()
+    conv:send("wake me up at 7")
+    assert.matches("kv f16", tostring(a.base_session), 1, true)
+    assert.matches("kv f16", tostring(conv.session), 1, true)
+    conv:close()
+    a:close()
+  end)
+
   it("copies string values from the user's words with copy = true (even with random weights)", function()
     assert.has_error(function() agent.new(model, { tools = reg, copy = true }) end,
       "agent.new: option 'copy' needs 'constrain'")
