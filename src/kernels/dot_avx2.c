@@ -70,21 +70,25 @@ AVX2 static inline __m256i dot32_i8(__m256i w, __m256i x)
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-AVX2 static float dot_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
+/* The two quantized formats differ only in how a weight block is unpacked
+ * (UNPACK: its 32 values) and multiplied with an activation block (PROD: 8
+ * int32 lanes); QUANT_DOTS below builds both dots of a format from them. */
+AVX2 static inline __m256i unpack_q8(const block_q8 *w)
 {
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i p = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), acc);
-    }
-    return hsum8(acc);
+    return _mm256_loadu_si256((const __m256i *)w->q);
+}
+
+AVX2 static inline __m256i prod_q8(__m256i wv, const block_q8 *xb, const mllm_xaux *xa)
+{
+    (void)xa;
+    return dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
 }
 
 /* 32 nibbles → 32 values in [0, 15], in element order (the -8 offset is
  * applied through the activation sums). */
-AVX2 static inline __m256i unpack_q4(const uint8_t *q)
+AVX2 static inline __m256i unpack_q4(const block_q4 *w)
 {
-    __m128i raw = _mm_loadu_si128((const __m128i *)q);
+    __m128i raw = _mm_loadu_si128((const __m128i *)w->q);
     __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
     __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
     return _mm256_set_m128i(hi, lo);
@@ -92,20 +96,11 @@ AVX2 static inline __m256i unpack_q4(const uint8_t *q)
 
 /* Unsigned nibbles × signed x: maddubs takes them as they are (2 * 15 * 127
  * cannot saturate int16); the 8 lanes get -sum(x) each, -8 * sum(x) in all. */
-AVX2 static inline __m256i dot32_q4(__m256i nib, __m256i x, int32_t sum)
+AVX2 static inline __m256i prod_q4(__m256i nib, const block_q8 *xb, const mllm_xaux *xa)
 {
+    __m256i x = _mm256_loadu_si256((const __m256i *)xb->q);
     __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(nib, x), _mm256_set1_epi16(1));
-    return _mm256_sub_epi32(p, _mm256_set1_epi32(sum));
-}
-
-AVX2 static float dot_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
-{
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i p = dot32_q4(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q), xa[b].sum);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), acc);
-    }
-    return hsum8(acc);
+    return _mm256_sub_epi32(p, _mm256_set1_epi32(xa->sum));
 }
 
 AVX2 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n)
@@ -133,52 +128,48 @@ AVX2 void mllm_quantize_q8_avx2(const float *x, block_q8 *out, int n)
     }
 }
 
-/* One block of one token in the 4-token kernels: acc += (w·x) * dw * dx. */
-AVX2 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
-{
-    __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
-}
-
-AVX2 static inline __m256 step_q4(__m256 acc, __m256i nib, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
-{
-    __m256i p = dot32_q4(nib, _mm256_loadu_si256((const __m256i *)xb->q), xa->sum);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
-}
-
-AVX2 static void dot4_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
-        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
-        a0 = step_i8(a0, wv, x + 0 * stride + b, xa + 0 * stride + b, dw);
-        a1 = step_i8(a1, wv, x + 1 * stride + b, xa + 1 * stride + b, dw);
-        a2 = step_i8(a2, wv, x + 2 * stride + b, xa + 2 * stride + b, dw);
-        a3 = step_i8(a3, wv, x + 3 * stride + b, xa + 3 * stride + b, dw);
+/* One row's dot with one activation row, and with 4 (the kernel of a
+ * quantized prefill: each weight block loaded, unpacked and its scale widened
+ * once for 4 tokens); every block adds (w·x) * dw * dx. */
+#define QUANT_DOTS(dot_name, dot4_name, WT, UNPACK, PROD) \
+    AVX2 static float dot_name(const WT *w, const block_q8 *x, const mllm_xaux *xa, int nb) \
+    { \
+        __m256 acc = _mm256_setzero_ps(); \
+        for (int b = 0; b < nb; b++) \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PROD(UNPACK(w + b), x + b, xa + b)), \
+                                  _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), acc); \
+        return hsum8(acc); \
+    } \
+    \
+    /* one block of token t in dot4: acc += (w·x_t) * dw * dx_t */ \
+    AVX2 static inline __m256 dot4_name##_step(__m256 acc, __m256i wv, __m256 dw, const block_q8 *xb, \
+                                               const mllm_xaux *ab) \
+    { \
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(PROD(wv, xb, ab)), _mm256_mul_ps(dw, _mm256_set1_ps(ab->d)), acc); \
+    } \
+    \
+    AVX2 static void dot4_name(const WT *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, \
+                               float out[4]) \
+    { \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(); \
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+        for (int b = 0; b < nb; b++) { \
+            __m256i wv = UNPACK(w + b); \
+            __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d)); \
+            a0 = dot4_name##_step(a0, wv, dw, x + b, xa + b); \
+            a1 = dot4_name##_step(a1, wv, dw, x + stride + b, xa + stride + b); \
+            a2 = dot4_name##_step(a2, wv, dw, x + 2 * stride + b, xa + 2 * stride + b); \
+            a3 = dot4_name##_step(a3, wv, dw, x + 3 * stride + b, xa + 3 * stride + b); \
+        } \
+        out[0] = hsum8(a0); \
+        out[1] = hsum8(a1); \
+        out[2] = hsum8(a2); \
+        out[3] = hsum8(a3); \
     }
-    out[0] = hsum8(a0);
-    out[1] = hsum8(a1);
-    out[2] = hsum8(a2);
-    out[3] = hsum8(a3);
-}
 
-AVX2 static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i nib = unpack_q4(w[b].q);
-        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
-        a0 = step_q4(a0, nib, x + 0 * stride + b, xa + 0 * stride + b, dw);
-        a1 = step_q4(a1, nib, x + 1 * stride + b, xa + 1 * stride + b, dw);
-        a2 = step_q4(a2, nib, x + 2 * stride + b, xa + 2 * stride + b, dw);
-        a3 = step_q4(a3, nib, x + 3 * stride + b, xa + 3 * stride + b, dw);
-    }
-    out[0] = hsum8(a0);
-    out[1] = hsum8(a1);
-    out[2] = hsum8(a2);
-    out[3] = hsum8(a3);
-}
+QUANT_DOTS(dot_q8, dot4_q8, block_q8, unpack_q8, prod_q8)
+QUANT_DOTS(dot_q4, dot4_q4, block_q4, unpack_q4, prod_q4)
+#undef QUANT_DOTS
 
 /* The attention kernels, once per cache element type (f32, or f16 widened by
  * F16C as it is loaded): LOAD8 reads 8 values as floats, LOAD1 one, DOT is

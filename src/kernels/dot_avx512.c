@@ -69,105 +69,80 @@ AVX512 static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* Two accumulators alternate so that consecutive blocks do not wait on one
- * FMA chain. */
-AVX512 static float dot_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
+/* The two quantized formats differ only in how a weight block is unpacked
+ * (UNPACK: its 32 values) and multiplied with an activation block (PROD: 8
+ * int32 lanes); QUANT_DOTS below builds both dots of a format from them. */
+AVX512 static inline __m256i unpack_q8(const block_q8 *w)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].q),
-                              _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * xa[b + 1].d), a1);
-    }
-    if (b < nb) {
-        __m256i p = dot32_i8(_mm256_loadu_si256((const __m256i *)w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
-    }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return _mm256_loadu_si256((const __m256i *)w->q);
+}
+
+AVX512 static inline __m256i prod_q8(__m256i wv, const block_q8 *xb, const mllm_xaux *xa)
+{
+    (void)xa;
+    return dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
 }
 
 /* 32 nibbles → 32 values in [0, 15], in element order. */
-AVX512 static inline __m256i nibbles(const uint8_t *q)
+AVX512 static inline __m256i unpack_q4(const block_q4 *w)
 {
-    __m128i raw = _mm_loadu_si128((const __m128i *)q);
+    __m128i raw = _mm_loadu_si128((const __m128i *)w->q);
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
 }
 
 /* q4: dpbusd(nibbles as unsigned, x), its accumulator starting at -sum(x) in
  * each of the 8 lanes: -8 * sum(x) in all, the -8 offset of the nibbles. */
-AVX512 static inline __m256i dot32_q4(__m256i nib, const block_q8 *xb, int32_t sum)
+AVX512 static inline __m256i prod_q4(__m256i nib, const block_q8 *xb, const mllm_xaux *xa)
 {
-    return _mm256_dpbusd_epi32(_mm256_set1_epi32(-sum), nib, _mm256_loadu_si256((const __m256i *)xb->q));
+    return _mm256_dpbusd_epi32(_mm256_set1_epi32(-xa->sum), nib, _mm256_loadu_si256((const __m256i *)xb->q));
 }
 
-AVX512 static float dot_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, int nb)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = dot32_q4(nibbles(w[b].q), x + b, xa[b].sum);
-        __m256i p1 = dot32_q4(nibbles(w[b + 1].q), x + b + 1, xa[b + 1].sum);
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * xa[b + 1].d), a1);
+/* One row's dot with one activation row (two accumulators alternate so that
+ * consecutive blocks do not wait on one FMA chain), and with 4 (the kernel of
+ * a quantized prefill: each weight block loaded, unpacked and its scale
+ * widened once for 4 tokens); every block adds (w·x) * dw * dx. */
+#define QUANT_DOTS(dot_name, dot4_name, WT, UNPACK, PROD) \
+    /* acc += (w·x) * dw * dx for one block, dw given as a vector */ \
+    AVX512 static inline __m256 dot_name##_step(__m256 acc, __m256i wv, __m256 dw, const block_q8 *xb, \
+                                                const mllm_xaux *ab) \
+    { \
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(PROD(wv, xb, ab)), _mm256_mul_ps(dw, _mm256_set1_ps(ab->d)), acc); \
+    } \
+    \
+    AVX512 static float dot_name(const WT *w, const block_q8 *x, const mllm_xaux *xa, int nb) \
+    { \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(); \
+        int b = 0; \
+        for (; b + 2 <= nb; b += 2) { \
+            a0 = dot_name##_step(a0, UNPACK(w + b), _mm256_set1_ps(_cvtsh_ss(w[b].d)), x + b, xa + b); \
+            a1 = dot_name##_step(a1, UNPACK(w + b + 1), _mm256_set1_ps(_cvtsh_ss(w[b + 1].d)), x + b + 1, xa + b + 1); \
+        } \
+        if (b < nb) a0 = dot_name##_step(a0, UNPACK(w + b), _mm256_set1_ps(_cvtsh_ss(w[b].d)), x + b, xa + b); \
+        return hsum8(_mm256_add_ps(a0, a1)); \
+    } \
+    \
+    AVX512 static void dot4_name(const WT *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, \
+                                 float out[4]) \
+    { \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(); \
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+        for (int b = 0; b < nb; b++) { \
+            __m256i wv = UNPACK(w + b); \
+            __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d)); \
+            a0 = dot_name##_step(a0, wv, dw, x + b, xa + b); \
+            a1 = dot_name##_step(a1, wv, dw, x + stride + b, xa + stride + b); \
+            a2 = dot_name##_step(a2, wv, dw, x + 2 * stride + b, xa + 2 * stride + b); \
+            a3 = dot_name##_step(a3, wv, dw, x + 3 * stride + b, xa + 3 * stride + b); \
+        } \
+        out[0] = hsum8(a0); \
+        out[1] = hsum8(a1); \
+        out[2] = hsum8(a2); \
+        out[3] = hsum8(a3); \
     }
-    if (b < nb) {
-        __m256i p = dot32_q4(nibbles(w[b].q), x + b, xa[b].sum);
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(w[b].d) * xa[b].d), a0);
-    }
-    return hsum8(_mm256_add_ps(a0, a1));
-}
 
-/* The 4-token kernels of a quantized prefill: each weight block is loaded,
- * unpacked and its scale widened once for 4 tokens. One block of one token:
- * acc += (w·x) * dw * dx. */
-AVX512 static inline __m256 step_i8(__m256 acc, __m256i wv, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
-{
-    __m256i p = dot32_i8(wv, _mm256_loadu_si256((const __m256i *)xb->q));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
-}
-
-AVX512 static inline __m256 step_q4(__m256 acc, __m256i nib, const block_q8 *xb, const mllm_xaux *xa, __m256 dw)
-{
-    __m256i p = dot32_q4(nib, xb, xa->sum);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xa->d)), acc);
-}
-
-AVX512 static void dot4_q8(const block_q8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
-        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
-        a0 = step_i8(a0, wv, x + 0 * stride + b, xa + 0 * stride + b, dw);
-        a1 = step_i8(a1, wv, x + 1 * stride + b, xa + 1 * stride + b, dw);
-        a2 = step_i8(a2, wv, x + 2 * stride + b, xa + 2 * stride + b, dw);
-        a3 = step_i8(a3, wv, x + 3 * stride + b, xa + 3 * stride + b, dw);
-    }
-    out[0] = hsum8(a0);
-    out[1] = hsum8(a1);
-    out[2] = hsum8(a2);
-    out[3] = hsum8(a3);
-}
-
-AVX512 static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[4])
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i nib = nibbles(w[b].q);
-        __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
-        a0 = step_q4(a0, nib, x + 0 * stride + b, xa + 0 * stride + b, dw);
-        a1 = step_q4(a1, nib, x + 1 * stride + b, xa + 1 * stride + b, dw);
-        a2 = step_q4(a2, nib, x + 2 * stride + b, xa + 2 * stride + b, dw);
-        a3 = step_q4(a3, nib, x + 3 * stride + b, xa + 3 * stride + b, dw);
-    }
-    out[0] = hsum8(a0);
-    out[1] = hsum8(a1);
-    out[2] = hsum8(a2);
-    out[3] = hsum8(a3);
-}
+QUANT_DOTS(dot_q8, dot4_q8, block_q8, unpack_q8, prod_q8)
+QUANT_DOTS(dot_q4, dot4_q4, block_q4, unpack_q4, prod_q4)
+#undef QUANT_DOTS
 
 const mllm_kernels mllm_kernels_avx512 = {
     "avx512", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4,
