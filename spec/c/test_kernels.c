@@ -30,6 +30,40 @@ static int close_enough(float a, float b, float scale)
     return fabsf(a - b) <= 1e-5f * scale + 1e-6f;
 }
 
+/* Attention kernels against their scalar twins: every score within the
+ * tolerance of its sum of |terms|. */
+static int scores_close(const float *q, const float *kv, size_t stride, int n, int hd, const float *s1,
+                        const float *s2)
+{
+    int same = 1;
+    for (int t = 0; t < n; t++) {
+        float sc = 0;
+        for (int i = 0; i < hd; i++) sc += fabsf(q[i] * kv[(size_t)t * stride + i]) * 0.125f;
+        same = same && close_enough(s1[t], s2[t], sc);
+    }
+    return same;
+}
+
+/* The weights of a mix test (>= 0, as a softmax gives: |scores|), and both
+ * outputs starting at q (the kernel accumulates). */
+static void mix_inputs(const float *q, const float *scores, float *p, float *o1, float *o2, int n, int hd)
+{
+    for (int t = 0; t < n; t++) p[t] = fabsf(scores[t]);
+    for (int i = 0; i < hd; i++) o1[i] = o2[i] = q[i];
+}
+
+static int mix_close(const float *q, const float *p, const float *v, size_t stride, int n, int hd, const float *o1,
+                     const float *o2)
+{
+    int same = 1;
+    for (int i = 0; i < hd; i++) {
+        float sc = fabsf(q[i]);
+        for (int t = 0; t < n; t++) sc += p[t] * fabsf(v[(size_t)t * stride + i]);
+        same = same && close_enough(o1[i], o2[i], sc);
+    }
+    return same;
+}
+
 static void test_set(const mllm_kernels *k)
 {
     const mllm_kernels *s = &mllm_kernels_scalar;
@@ -73,47 +107,21 @@ static void test_set(const mllm_kernels *k)
             for (int i = 0; i < hd; i++) q[i] = frand();
             k->attn_scores(q, kv, stride, n, hd, 0.125f, s1);
             s->attn_scores(q, kv, stride, n, hd, 0.125f, s2);
-            int same = 1;
-            for (int t = 0; t < n; t++) {
-                float sc = 0;
-                for (int i = 0; i < hd; i++) sc += fabsf(q[i] * kv[(size_t)t * stride + i]) * 0.125f;
-                same = same && close_enough(s1[t], s2[t], sc);
-            }
-            check(same, "attn_scores", k->name, hd * 10000 + n);
-            for (int t = 0; t < n; t++) s1[t] = fabsf(s2[t]);  /* weights >= 0, as a softmax gives */
-            for (int i = 0; i < hd; i++) o1[i] = o2[i] = q[i];  /* it accumulates */
+            check(scores_close(q, kv, stride, n, hd, s1, s2), "attn_scores", k->name, hd * 10000 + n);
+            mix_inputs(q, s2, s1, o1, o2, n, hd);
             k->attn_mix(o1, s1, kv + hd, stride, n, hd);
             s->attn_mix(o2, s1, kv + hd, stride, n, hd);
-            same = 1;
-            for (int i = 0; i < hd; i++) {
-                float sc = fabsf(q[i]);
-                for (int t = 0; t < n; t++) sc += s1[t] * fabsf(kv[(size_t)t * stride + hd + i]);
-                same = same && close_enough(o1[i], o2[i], sc);
-            }
-            check(same, "attn_mix", k->name, hd * 10000 + n);
+            check(mix_close(q, s1, kv + hd, stride, n, hd, o1, o2), "attn_mix", k->name, hd * 10000 + n);
             /* the f16 cache: the same values rounded to f16, against the scalar twin */
             uint16_t *kh = malloc(stride * n * sizeof *kh);
             for (size_t i = 0; i < stride * n; i++) kh[i] = mllm_f32_to_f16_1(kv[i]);
             k->attn_scores_f16(q, kh, stride, n, hd, 0.125f, s1);
             s->attn_scores_f16(q, kh, stride, n, hd, 0.125f, s2);
-            same = 1;
-            for (int t = 0; t < n; t++) {
-                float sc = 0;
-                for (int i = 0; i < hd; i++) sc += fabsf(q[i] * kv[(size_t)t * stride + i]) * 0.125f;
-                same = same && close_enough(s1[t], s2[t], sc);
-            }
-            check(same, "attn_scores_f16", k->name, hd * 10000 + n);
-            for (int t = 0; t < n; t++) s1[t] = fabsf(s2[t]);
-            for (int i = 0; i < hd; i++) o1[i] = o2[i] = q[i];
+            check(scores_close(q, kv, stride, n, hd, s1, s2), "attn_scores_f16", k->name, hd * 10000 + n);
+            mix_inputs(q, s2, s1, o1, o2, n, hd);
             k->attn_mix_f16(o1, s1, kh + hd, stride, n, hd);
             s->attn_mix_f16(o2, s1, kh + hd, stride, n, hd);
-            same = 1;
-            for (int i = 0; i < hd; i++) {
-                float sc = fabsf(q[i]);
-                for (int t = 0; t < n; t++) sc += s1[t] * fabsf(kv[(size_t)t * stride + hd + i]);
-                same = same && close_enough(o1[i], o2[i], sc);
-            }
-            check(same, "attn_mix_f16", k->name, hd * 10000 + n);
+            check(mix_close(q, s1, kv + hd, stride, n, hd, o1, o2), "attn_mix_f16", k->name, hd * 10000 + n);
             free(kh);
             free(kv); free(q); free(s1); free(s2); free(o1); free(o2);
         }
