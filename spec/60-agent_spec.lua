@@ -463,12 +463,7 @@ describe("agent loop (real model, random weights)", function()
     H.rmdir(dir)
   end)
 
-  local wired = core.constraint and (function()
-    local c = core.constraint(reg, model)
-    model:generate("x", { max_tokens = 1, constraint = c })
-    local st = c:stats()
-    return st.masks + st.free > 0
-  end)()
+  local wired = core.constraint and H.constraint_wired(model, core.constraint(reg, model))
 
   local it_c = wired and it or pending
   it_c("with constraint and call = 'required', every call validates and runs (random weights)", function()
@@ -492,9 +487,7 @@ end)
 describe("examples", function()
   local wired = core.constraint and (function()
     local m = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
-    local c = core.constraint({}, m)
-    m:generate("x", { max_tokens = 1, constraint = c })
-    return c:stats().free > 0
+    return H.constraint_wired(m, core.constraint({}, m))
   end)()
 
   it("game_npc.lua thinks over several frames within its budget and acts through the game", function()

@@ -192,12 +192,7 @@ describe_c("constrained masks on the 32000-piece vocabulary", function()
     end
   end)
 
-  local wired = (function()
-    local probe = constraint(apis, model)
-    model:generate("x", { max_tokens = 1, constraint = probe })
-    local st = probe:stats()
-    return st.masks + st.free > 0
-  end)()
+  local wired = H.constraint_wired(model, constraint(apis, model))
   local it_g = wired and it or pending
 
   it_g("makes every call valid, even with random weights (many prompts)", function()

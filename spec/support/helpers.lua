@@ -69,6 +69,14 @@ function H.rmdir(p)
   os.execute("rm -rf '" .. p .. "'")
 end
 
+--- Whether generation consults constraint c (a build whose generate ignores the option
+-- would leave its counters at 0): one token of model's under it.
+function H.constraint_wired(model, c)
+  model:generate("x", { max_tokens = 1, constraint = c })
+  local st = c:stats()
+  return st.masks + st.free > 0
+end
+
 function H.copy_dir(src, dst)
   assert(os.execute("mkdir -p '" .. dst .. "' && cp -r '" .. src .. "'/. '" .. dst .. "'"))
 end
