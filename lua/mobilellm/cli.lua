@@ -484,6 +484,12 @@ end
 
 local CHAT_HELP = "/reset clears the history, /quit (or Ctrl-D) leaves"
 
+-- A turn of chat or agent that could not run (the conversation outgrew its context, ...):
+-- one line on stderr, and the loop goes on.
+local function turn_error(ctx, err)
+  ctx.err:write(PROG .. ": " .. tostring(err) .. " (/reset starts over)\n")
+end
+
 -- The read-answer loop of chat and agent. `conv` has `reset` and `close`;
 -- `answer(text)` prints the answer to one user line.
 local function converse(ctx, conv, banner, answer)
@@ -527,10 +533,7 @@ local function cmd_chat(ctx, opts, pos)
   local conv = new_conversation(model, apis, opts.n_ctx, opts.kv_type)
   return converse(ctx, conv, banner, function(line)
     local st, err = conv:ask(ctx, line, gopts)
-    if not st then
-      ctx.err:write(PROG .. ": " .. err .. " (/reset starts over)\n")
-      return
-    end
+    if not st then return turn_error(ctx, err) end
     local ids, parts = {}, {}
     for piece, id in st.iter, st.e2, st.e3, st.closer do
       if id then ids[#ids + 1] = id end
@@ -657,7 +660,7 @@ local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banne
     started = false
     local r = conv.c:send(line, hooks)
     ctx.out:write("\n")
-    if r.error then ctx.err:write(PROG .. ": " .. tostring(r.error) .. " (/reset starts over)\n") end
+    if r.error then turn_error(ctx, r.error) end
   end)
 end
 
@@ -682,10 +685,7 @@ local function cmd_agent(ctx, opts, pos)
   local conv = new_conversation(model, apis, opts.n_ctx, opts.kv_type)
   return converse(ctx, conv, banner, function(line)
     local st, err = conv:ask(ctx, line, gopts)
-    if not st then
-      ctx.err:write(PROG .. ": " .. err .. " (/reset starts over)\n")
-      return
-    end
+    if not st then return turn_error(ctx, err) end
     local parser <close> = mllm.call_parser()
     local ids, parts, started = {}, {}, false
     local function events(list)
