@@ -260,6 +260,19 @@ describe("mobilellm (in-process)", function()
       return greedy(model, chat.prompt_text(messages, apis), 10, { "\n" })
     end
 
+    it("reports a turn that does not fit the context on one line and goes on", function()
+      local code, out, err = run({ "chat", VOCAB32K, "--n-ctx", "40", "--max-tokens", "4", "--threads", "1" },
+        { input = "hello there\n/reset\nhi\n" })
+      assert.are.equal(0, code)
+      assert.are.equal("(history cleared)\n", out)
+      local l = lines(err)
+      assert.are.equal(2, #l)
+      for _, e in ipairs(l) do
+        assert.matches("^mobilellm: prompt of %d+ tokens does not fit the context %(n_ctx 40, 0 already used%) " ..
+          "%(/reset starts over%)$", e)
+      end
+    end)
+
     it("keeps the history in the session, and /reset forgets it", function()
       local code, out, err = run({ "chat", VOCAB32K, "--max-tokens", "10", "--threads", "1", "--verbose" },
         { input = "hello\nwhat can you do?\n/reset\nhello\n/help\n/nonsense\n/quit\nnot read\n" })
