@@ -51,18 +51,16 @@ void mllm_session_free(mllm_session *s)
     free(s);
 }
 
-static float *alloc_floats(size_t n, bool *ok)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    if (!p) *ok = false;
-    return p;
-}
-
 static void *alloc_bytes(size_t n, bool *ok)
 {
     void *p = malloc(n ? n : 1);
     if (!p) *ok = false;
     return p;
+}
+
+static float *alloc_floats(size_t n, bool *ok)
+{
+    return alloc_bytes(n * sizeof(float), ok);
 }
 
 mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, mllm_session **out,
