@@ -89,7 +89,7 @@ test-neon:
 	@$(MAKE) --no-print-directory deps PKGS="$(NEON_PKGS)"
 	@mkdir -p $(BUILD)/neon
 	aarch64-linux-gnu-gcc -std=c11 -O2 -static -Wall -Wextra -Isrc -Iinclude spec/c/test_kernels.c \
-	  src/kernels/dot_*.c src/kernels/cpu.c src/threadpool.c -lm -lpthread -o $(BUILD)/neon/test_kernels
+	  src/kernels/dot_*.c src/kernels/rows8.c src/kernels/cpu.c src/threadpool.c -lm -lpthread -o $(BUILD)/neon/test_kernels
 	@qemu-aarch64 $(BUILD)/neon/test_kernels > $(BUILD)/neon/test.log || { cat $(BUILD)/neon/test.log; exit 1; }
 	@grep -c '^ok' $(BUILD)/neon/test.log | sed 's/$$/ NEON kernel checks passed under qemu-aarch64/'
 

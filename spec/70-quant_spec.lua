@@ -39,6 +39,26 @@ describe("dtype on load", function()
     end
   end
 
+  it("computes q8 and q4 with matrices whose rows are not a multiple of 8", function()
+    -- the kernels take quantized rows 8 at a time, interleaved at load; a
+    -- matrix of 36 rows (the embedding, here) stays row by row beside them
+    local dir = H.make_model({ hidden_size = 32, intermediate_size = 64, vocab_size = 36 })
+    local prompt = { 1, 5, 9, 33, 2, 17, 30 }
+    local f = assert(mllm.load(dir, { dtype = "f32" })):session()
+    assert(f:eval(prompt))
+    local ref = f:logits()
+    for dt, limit in pairs({ q8 = 0.1, q4 = 0.8 }) do
+      local m = assert(mllm.load(dir, { dtype = dt }))
+      local s, s1 = m:session(), m:session()
+      assert(s:eval(prompt))
+      for _, id in ipairs(prompt) do assert(s1:eval({ id })) end
+      local err = rel_err(s:logits(), ref, 0, #ref)
+      assert.is_true(err <= limit, string.format("%s: relative error %.3g", dt, err))
+      assert.is_true(rel_err(s:logits(), s1:logits(), 0, #ref) < 1e-4)
+    end
+    H.rmdir(dir)
+  end)
+
   it("keeps a stored format in place by default", function()
     local m = assert(mllm.load(H.FIXTURES .. "/f16-gqa3"))
     assert.are.equal("f16", m.config.compute)

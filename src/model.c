@@ -273,6 +273,13 @@ static void drop_pages(const void *data, size_t n)
     if (page > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* 8 quantized rows (q8 or q4) → their interleaved group. */
+static void pack_rows8(mllm_wtype t, const void *rows, int nb, void *out)
+{
+    if (t == MLLM_W_Q8) mllm_pack_q8x8(rows, nb, out);
+    else mllm_pack_q4x8(rows, nb, out);
+}
+
 /* A matrix in the model's compute format: the mapping itself when the stored
  * format is the compute format (no copy), otherwise converted row by row. */
 static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int64_t cols, mllm_weight *w,
@@ -285,8 +292,13 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     w->type = target;
     w->rows = (int)rows;
     w->cols = (int)cols;
+    /* quantized rows go to the kernels 8 at a time, interleaved, when the
+       CPU's kernels have that form (a copy: a mapped q8/q4 file is read once) */
+    bool pack = rows % MLLM_ROWS8 == 0 && ((target == MLLM_W_Q8 && m->kernels->gemv_q8x8) ||
+                                          (target == MLLM_W_Q4 && m->kernels->gemv_q4x8));
     size_t align = target == MLLM_W_F32 ? 4 : 2;
-    if (wtype_of(t->dtype) == target && ((uintptr_t)t->data % align) == 0) {
+    bool as_stored = wtype_of(t->dtype) == target && ((uintptr_t)t->data % align) == 0;
+    if (as_stored && !pack) {
         w->data = t->data;
         return MLLM_OK;
     }
@@ -296,32 +308,47 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
                          wtype_names[target], MLLM_QK, name, (long long)cols);
     size_t rb = mllm_weight_row_bytes(target, (int)cols);
     char *dst = own(m, rb * (size_t)rows);
-    float *tmp = malloc((size_t)cols * sizeof(float));
-    if (!dst || !tmp) {
-        free(tmp);
-        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        char *row = dst + (size_t)r * rb;
-        stored_row_f32(t, r, cols, tmp);
-        switch (target) {
-        case MLLM_W_F32: memcpy(row, tmp, rb); break;
-        case MLLM_W_F16:
-            for (int64_t i = 0; i < cols; i++) ((uint16_t *)row)[i] = mllm_f32_to_f16_1(tmp[i]);
-            break;
-        case MLLM_W_BF16:
-            for (int64_t i = 0; i < cols; i++) {
-                uint32_t bits;
-                memcpy(&bits, &tmp[i], sizeof bits);
-                bits += 0x7FFF + ((bits >> 16) & 1);  /* round to nearest even */
-                ((uint16_t *)row)[i] = (uint16_t)(bits >> 16);
-            }
-            break;
-        case MLLM_W_Q8: mllm_quantize_row_q8(tmp, (block_q8 *)row, (int)cols); break;
-        case MLLM_W_Q4: mllm_quantize_row_q4(tmp, (block_q4 *)row, (int)cols); break;
+    if (!dst) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
+    int nb = (int)(cols / MLLM_QK);
+    if (as_stored) {  /* as stored, only interleaved */
+        for (int64_t r = 0; r < rows; r += MLLM_ROWS8)
+            pack_rows8(target, (const char *)t->data + (size_t)r * rb, nb, dst + (size_t)r * rb);
+    } else {
+        /* converted row by row; when packing, 8 rows at a time through rows8 */
+        float *tmp = malloc((size_t)cols * sizeof(float));
+        char *rows8 = pack ? malloc(rb * MLLM_ROWS8) : NULL;
+        if (!tmp || (pack && !rows8)) {
+            free(tmp);
+            free(rows8);
+            return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
         }
+        for (int64_t r = 0; r < rows; r++) {
+            char *row = pack ? rows8 + (size_t)(r % MLLM_ROWS8) * rb : dst + (size_t)r * rb;
+            stored_row_f32(t, r, cols, tmp);
+            switch (target) {
+            case MLLM_W_F32: memcpy(row, tmp, rb); break;
+            case MLLM_W_F16:
+                for (int64_t i = 0; i < cols; i++) ((uint16_t *)row)[i] = mllm_f32_to_f16_1(tmp[i]);
+                break;
+            case MLLM_W_BF16:
+                for (int64_t i = 0; i < cols; i++) {
+                    uint32_t bits;
+                    memcpy(&bits, &tmp[i], sizeof bits);
+                    bits += 0x7FFF + ((bits >> 16) & 1);  /* round to nearest even */
+                    ((uint16_t *)row)[i] = (uint16_t)(bits >> 16);
+                }
+                break;
+            case MLLM_W_Q8: mllm_quantize_row_q8(tmp, (block_q8 *)row, (int)cols); break;
+            case MLLM_W_Q4: mllm_quantize_row_q4(tmp, (block_q4 *)row, (int)cols); break;
+            default: break;  /* m->wtype is never an interleaved type */
+            }
+            if (pack && r % MLLM_ROWS8 == MLLM_ROWS8 - 1)
+                pack_rows8(target, rows8, nb, dst + (size_t)(r - (MLLM_ROWS8 - 1)) * rb);
+        }
+        free(tmp);
+        free(rows8);
     }
-    free(tmp);
+    if (pack) w->type = target == MLLM_W_Q8 ? MLLM_W_Q8X8 : MLLM_W_Q4X8;
     w->data = dst;
     drop_pages(t->data, t->nbytes);
     return MLLM_OK;

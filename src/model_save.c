@@ -14,11 +14,12 @@ typedef struct {
     int64_t rows, cols;  /* cols = 0: a vector of rows values */
     const void *data;
     size_t nbytes;
+    const mllm_weight *w;  /* a matrix's weight (NULL for a vector): q8x8/q4x8 are written as q8/q4 */
 } out_tensor;
 
 static mllm_dtype dtype_of(mllm_wtype t)
 {
-    static const mllm_dtype map[] = { MLLM_F32, MLLM_F16, MLLM_BF16, MLLM_Q8_0, MLLM_Q4_0 };
+    static const mllm_dtype map[] = { MLLM_F32, MLLM_F16, MLLM_BF16, MLLM_Q8_0, MLLM_Q4_0, MLLM_Q8_0, MLLM_Q4_0 };
     return map[t];
 }
 
@@ -31,6 +32,7 @@ static void add_matrix(out_tensor *t, size_t *n, const char *name, const mllm_we
     o->cols = w->cols;
     o->data = w->data;
     o->nbytes = mllm_weight_row_bytes(w->type, w->cols) * (size_t)w->rows;
+    o->w = w;
 }
 
 static void add_vector(out_tensor *t, size_t *n, const char *name, const float *v, int len)
@@ -53,19 +55,52 @@ static int cmp_name(const void *a, const void *b)
  * large enough that the callback costs nothing next to the write. */
 #define SAVE_CHUNK ((size_t)4 << 20)
 
-/* Writes a tensor's bytes in chunks, reporting after each one. Returns 0 on
- * success, -1 on a write error, 1 when the callback cancels. */
+static bool interleaved(const out_tensor *t)
+{
+    return t->w && (t->w->type == MLLM_W_Q8X8 || t->w->type == MLLM_W_Q4X8);
+}
+
+/* Bytes [off, off + len) of a tensor as the file holds them: its memory
+ * itself, or for an interleaved matrix (len a whole number of 8-row groups)
+ * its rows moved back out of their groups into buf. */
+static const unsigned char *file_bytes(const out_tensor *t, size_t off, size_t len, unsigned char *buf)
+{
+    if (!interleaved(t)) return (const unsigned char *)t->data + off;
+    int nb = t->w->cols / MLLM_QK;
+    size_t rb = mllm_weight_row_bytes(t->w->type, t->w->cols), group = MLLM_ROWS8 * rb;
+    for (size_t i = 0; i < len / group; i++) {
+        const void *g = (const unsigned char *)t->data + off + i * group;
+        for (int r = 0; r < MLLM_ROWS8; r++) {
+            void *row = buf + i * group + (size_t)r * rb;
+            if (t->w->type == MLLM_W_Q8X8) mllm_unpack_q8x8(g, r, nb, row);
+            else mllm_unpack_q4x8(g, r, nb, row);
+        }
+    }
+    return buf;
+}
+
+/* Writes a tensor's bytes in chunks (of whole 8-row groups), reporting after
+ * each one. Returns 0 on success, -1 on a write error or when out of memory,
+ * 1 when the callback cancels. */
 static int write_data(FILE *fp, const out_tensor *t, size_t *written, size_t total,
                       bool (*progress)(float, void *), void *ud)
 {
-    const unsigned char *p = t->data;
-    for (size_t off = 0; off < t->nbytes; off += SAVE_CHUNK) {
-        size_t len = t->nbytes - off < SAVE_CHUNK ? t->nbytes - off : SAVE_CHUNK;
-        if (fwrite(p + off, 1, len, fp) != len) return -1;
-        *written += len;
-        if (progress && !progress(total ? (float)((double)*written / (double)total) : 1.0f, ud)) return 1;
+    size_t chunk = SAVE_CHUNK;
+    unsigned char *buf = NULL;
+    if (interleaved(t)) {
+        size_t group = MLLM_ROWS8 * mllm_weight_row_bytes(t->w->type, t->w->cols);
+        chunk = group * (SAVE_CHUNK / group ? SAVE_CHUNK / group : 1);
+        if (!(buf = malloc(chunk))) return -1;
     }
-    return 0;
+    int rc = 0;
+    for (size_t off = 0; off < t->nbytes && rc == 0; off += chunk) {
+        size_t len = t->nbytes - off < chunk ? t->nbytes - off : chunk;
+        if (fwrite(file_bytes(t, off, len, buf), 1, len, fp) != len) rc = -1;
+        *written += len;
+        if (rc == 0 && progress && !progress(total ? (float)((double)*written / (double)total) : 1.0f, ud)) rc = 1;
+    }
+    free(buf);
+    return rc;
 }
 
 mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen)

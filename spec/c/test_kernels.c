@@ -64,6 +64,64 @@ static int mix_close(const float *q, const float *p, const float *v, size_t stri
     return same;
 }
 
+/* 8 rows interleaved (q8 when q8, else q4): the layout moves bytes only,
+ * and its kernels equal dot_q8/dot_q4 row by row (the scalar ones to the
+ * bit), against x and against the 4 activation rows x4. */
+static void test_rows8(const mllm_kernels *k, int q8, int nb, const block_q8 *x, const mllm_xaux *xa,
+                       const block_q8 *x4, const mllm_xaux *a4, float scale)
+{
+    const mllm_kernels *s = &mllm_kernels_scalar;
+    int n = nb * MLLM_QK;
+    size_t rb = q8 ? sizeof(block_q8) : sizeof(block_q4), gb = q8 ? sizeof(block_q8x8) : sizeof(block_q4x8);
+    char *rows = malloc(8 * nb * rb), *back = malloc(nb * rb), *g = malloc(nb * gb);
+    for (int r = 0; r < 8; r++) {
+        float *wr = malloc(n * sizeof *wr);
+        for (int i = 0; i < n; i++) wr[i] = frand() * (r + 1);
+        if (q8) mllm_quantize_row_q8(wr, (block_q8 *)(rows + r * nb * rb), n);
+        else mllm_quantize_row_q4(wr, (block_q4 *)(rows + r * nb * rb), n);
+        free(wr);
+    }
+    if (q8) mllm_pack_q8x8((const block_q8 *)rows, nb, (block_q8x8 *)g);
+    else mllm_pack_q4x8((const block_q4 *)rows, nb, (block_q4x8 *)g);
+    int same = 1;
+    for (int r = 0; r < 8; r++) {
+        if (q8) mllm_unpack_q8x8((const block_q8x8 *)g, r, nb, (block_q8 *)back);
+        else mllm_unpack_q4x8((const block_q4x8 *)g, r, nb, (block_q4 *)back);
+        same = same && memcmp(back, rows + r * nb * rb, nb * rb) == 0;
+    }
+    check(same, q8 ? "q8x8 pack/unpack round trip" : "q4x8 pack/unpack round trip", k->name, n);
+    if (k->gemv_q8x8 && k->gemv_q4x8) {
+        float gv[8], gs[8], gm[32];
+        if (q8) {
+            k->gemv_q8x8((const block_q8x8 *)g, x, xa, nb, gv);
+            s->gemv_q8x8((const block_q8x8 *)g, x, xa, nb, gs);
+            k->gemm_q8x8((const block_q8x8 *)g, x4, a4, (size_t)nb, nb, gm);
+        } else {
+            k->gemv_q4x8((const block_q4x8 *)g, x, xa, nb, gv);
+            s->gemv_q4x8((const block_q4x8 *)g, x, xa, nb, gs);
+            k->gemm_q4x8((const block_q4x8 *)g, x4, a4, (size_t)nb, nb, gm);
+        }
+        int exact = 1, okv = 1, okm = 1;
+        for (int r = 0; r < 8; r++) {
+            const void *row = rows + r * nb * rb;
+            float ref = q8 ? s->dot_q8(row, x, xa, nb) : s->dot_q4(row, x, xa, nb);
+            exact = exact && memcmp(&gs[r], &ref, sizeof ref) == 0;
+            okv = okv && close_enough(gv[r], ref, 10 * scale * (r + 1));
+            for (int t = 0; t < 4; t++) {
+                const block_q8 *xt = x4 + t * nb;
+                const mllm_xaux *at = a4 + t * nb;
+                float reft = q8 ? s->dot_q8(row, xt, at, nb) : s->dot_q4(row, xt, at, nb);
+                okm = okm && close_enough(gm[t * 8 + r], reft, 10 * scale * (r + 1) * (t + 1));
+            }
+        }
+        check(exact, q8 ? "scalar gemv_q8x8 bit-exact with dot_q8" : "scalar gemv_q4x8 bit-exact with dot_q4",
+              k->name, n);
+        check(okv, q8 ? "gemv_q8x8" : "gemv_q4x8", k->name, n);
+        check(okm, q8 ? "gemm_q8x8" : "gemm_q4x8", k->name, n);
+    }
+    free(rows); free(back); free(g);
+}
+
 static void test_set(const mllm_kernels *k)
 {
     const mllm_kernels *s = &mllm_kernels_scalar;
@@ -185,6 +243,8 @@ static void test_set(const mllm_kernels *k)
         }
         check(ok8, "dot4_q8", k->name, n);
         check(ok4, "dot4_q4", k->name, n);
+        test_rows8(k, 1, nb, xa, aa, x4, a4, scale);
+        test_rows8(k, 0, nb, xa, aa, x4, a4, scale);
         free(x4);
         free(a4);
         /* the quantized dots approximate the float dot */

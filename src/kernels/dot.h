@@ -6,6 +6,8 @@
  *   q8              block_q8: 32 int8 values and an f16 scale, x = d * q
  *   q4              block_q4: 32 4-bit values and an f16 scale, x = d * (q - 8);
  *                   byte j holds value j (low nibble) and value j + 16 (high)
+ *   q8x8, q4x8      8 rows of q8 or q4 interleaved (below), made at load for
+ *                   the multi-row kernels; files always hold plain q8 and q4
  * Activations are f32, or q8 blocks for the quantized formats (their dot is
  * integer arithmetic, as the fastest engines do).
  *
@@ -22,12 +24,23 @@
 typedef struct { uint16_t d; int8_t q[MLLM_QK]; } block_q8;       /* 34 bytes */
 typedef struct { uint16_t d; uint8_t q[MLLM_QK / 2]; } block_q4;  /* 18 bytes */
 
+/* Block b of 8 rows: their 8 scales, then chunks of 32 bytes, chunk k
+ * holding bytes 4k..4k+3 of each row's block b (row r at 4r). One 32-byte
+ * load thus gives 4 bytes of each of the 8 rows: an integer dot instruction
+ * sums one row per 32-bit lane against a broadcast of the activation, which
+ * all 8 rows share, and the 8 rows' weights are one sequential stream (8
+ * separate row streams defeat the prefetcher). A q4 chunk's low nibbles are
+ * values 4k..4k+3 of each row, its high nibbles values 16+4k..16+4k+3. */
+#define MLLM_ROWS8 8
+typedef struct { uint16_t d[MLLM_ROWS8]; int8_t q[8][32]; } block_q8x8;   /* 272 bytes */
+typedef struct { uint16_t d[MLLM_ROWS8]; uint8_t q[4][32]; } block_q4x8;  /* 144 bytes */
+
 /* What the quantized dots need of an activation block besides its int8
  * values, computed once per activation row (every weight row reuses it): the
  * scale as f32, and the sum of the 32 values (q4's -8 offset costs -8 * sum). */
 typedef struct { float d; int32_t sum; } mllm_xaux;
 
-typedef enum mllm_wtype { MLLM_W_F32, MLLM_W_F16, MLLM_W_BF16, MLLM_W_Q8, MLLM_W_Q4 } mllm_wtype;
+typedef enum mllm_wtype { MLLM_W_F32, MLLM_W_F16, MLLM_W_BF16, MLLM_W_Q8, MLLM_W_Q4, MLLM_W_Q8X8, MLLM_W_Q4X8 } mllm_wtype;
 
 typedef struct mllm_kernels {
     const char *name;
@@ -58,6 +71,16 @@ typedef struct mllm_kernels {
     float (*exp_sum)(float *x, int n, float max);
     void (*widen_f16)(const uint16_t *w, float *out, int n);     /* prefill tiles */
     void (*widen_bf16)(const uint16_t *w, float *out, int n);
+    /* A group of 8 interleaved q8 or q4 rows (nb blocks each) against one
+     * activation row: out[r] for row r; and against 4 (x[t] at x + t *
+     * stride blocks): out[t * 8 + r], each weight block unpacked once for 4
+     * tokens. NULL in a table without them: rows then stay as stored. */
+    void (*gemv_q8x8)(const block_q8x8 *w, const block_q8 *x, const mllm_xaux *xa, int nb, float out[8]);
+    void (*gemm_q8x8)(const block_q8x8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb,
+                      float out[32]);
+    void (*gemv_q4x8)(const block_q4x8 *w, const block_q8 *x, const mllm_xaux *xa, int nb, float out[8]);
+    void (*gemm_q4x8)(const block_q4x8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb,
+                      float out[32]);
 } mllm_kernels;
 
 extern const mllm_kernels mllm_kernels_scalar;
@@ -92,5 +115,11 @@ void mllm_xaux_fill(const block_q8 *x, mllm_xaux *xa, int nb);
 /* Quantizes a row of n floats (n % 32 == 0) for storage. */
 void mllm_quantize_row_q8(const float *x, block_q8 *out, int n);
 void mllm_quantize_row_q4(const float *x, block_q4 *out, int n);
+/* 8 rows of nb blocks (row r at rows + r * nb) → one interleaved group, and
+ * row r of a group back (exact: the same bytes, moved). */
+void mllm_pack_q8x8(const block_q8 *rows, int nb, block_q8x8 *out);
+void mllm_unpack_q8x8(const block_q8x8 *g, int r, int nb, block_q8 *out);
+void mllm_pack_q4x8(const block_q4 *rows, int nb, block_q4x8 *out);
+void mllm_unpack_q4x8(const block_q4x8 *g, int r, int nb, block_q4 *out);
 
 #endif

@@ -297,9 +297,17 @@ AVX2 void mllm_widen_bf16_avx2(const uint16_t *w, float *out, int n)
     for (; i < n; i++) out[i] = mllm_bf16_to_f32_1(w[i]);
 }
 
+#define ROWS8_TARGET AVX2
+#define ROWS8_Q8_PREP(c) (c)
+#define ROWS8_Q8_DOT(a, w, x) _mm256_add_epi32(a, dot32_i8(w, x))
+#define ROWS8_Q8_BIAS 0
+#define ROWS8_Q4_DOT(a, u, x) _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)))
+#include "rows8_x86.h"
+
 const mllm_kernels mllm_kernels_avx2 = {
     "avx2", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_q8_avx2, dot4_q8, dot4_q4,
     mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_attn_scores_f16_avx2, mllm_attn_mix_f16_avx2, mllm_exp_sum_avx2,
     mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
+    gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
 };
 #endif

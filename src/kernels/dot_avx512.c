@@ -144,6 +144,13 @@ QUANT_DOTS(dot_q8, dot4_q8, block_q8, unpack_q8, prod_q8)
 QUANT_DOTS(dot_q4, dot4_q4, block_q4, unpack_q4, prod_q4)
 #undef QUANT_DOTS
 
+#define ROWS8_TARGET AVX512
+#define ROWS8_Q8_PREP(c) _mm256_xor_si256(c, _mm256_set1_epi8((char)0x80))
+#define ROWS8_Q8_DOT(a, w, x) _mm256_dpbusd_epi32(a, w, x)
+#define ROWS8_Q8_BIAS (-128)
+#define ROWS8_Q4_DOT(a, u, x) _mm256_dpbusd_epi32(a, u, x)
+#include "rows8_x86.h"
+
 const mllm_kernels mllm_kernels_avx512 = {
     "avx512", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4,
     mllm_quantize_q8_avx2,  /* memory-bound: the AVX2 version is as fast */
@@ -151,5 +158,6 @@ const mllm_kernels mllm_kernels_avx512 = {
     /* attention rows are short (head_dim 64): the AVX2 versions keep up */
     mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_attn_scores_f16_avx2, mllm_attn_mix_f16_avx2, mllm_exp_sum_avx2,
     mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
+    gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
 };
 #endif

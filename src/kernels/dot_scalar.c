@@ -154,6 +154,46 @@ static void dot4_q4(const block_q4 *w, const block_q8 *x, const mllm_xaux *xa, s
     for (int t = 0; t < 4; t++) out[t] = dot_q4(w, x + t * stride, xa + t * stride, nb);
 }
 
+/* Row r of a group reads its bytes where the layout put them (byte j of the
+ * row's block in chunk j / 4 at 4r + j % 4); the sums run in dot_q8's and
+ * dot_q4's order, so each row's result is theirs to the bit. */
+static int32_t rows8_q8_block(const block_q8x8 *g, int r, const int8_t *x)
+{
+    int32_t acc = 0;
+    for (int j = 0; j < MLLM_QK; j++) acc += (int32_t)g->q[j / 4][4 * r + j % 4] * x[j];
+    return acc;
+}
+
+static int32_t rows8_q4_block(const block_q4x8 *g, int r, const int8_t *x)
+{
+    int32_t acc = 0;
+    for (int j = 0; j < MLLM_QK / 2; j++) {
+        uint8_t byte = g->q[j / 4][4 * r + j % 4];
+        acc += ((int32_t)(byte & 0x0F) - 8) * x[j];
+        acc += ((int32_t)(byte >> 4) - 8) * x[j + MLLM_QK / 2];
+    }
+    return acc;
+}
+
+#define ROWS8_KERNELS(gemv, gemm, GT, BLOCK) \
+    static void gemv(const GT *w, const block_q8 *x, const mllm_xaux *xa, int nb, float out[8]) \
+    { \
+        for (int r = 0; r < MLLM_ROWS8; r++) { \
+            float s = 0.0f; \
+            for (int b = 0; b < nb; b++) \
+                s += (float)BLOCK(&w[b], r, x[b].q) * (mllm_f16_to_f32_1(w[b].d[r]) * xa[b].d); \
+            out[r] = s; \
+        } \
+    } \
+    static void gemm(const GT *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb, float out[32]) \
+    { \
+        for (int t = 0; t < 4; t++) gemv(w, x + t * stride, xa + t * stride, nb, out + t * MLLM_ROWS8); \
+    }
+
+ROWS8_KERNELS(gemv_q8x8, gemm_q8x8, block_q8x8, rows8_q8_block)
+ROWS8_KERNELS(gemv_q4x8, gemm_q4x8, block_q4x8, rows8_q4_block)
+#undef ROWS8_KERNELS
+
 static void attn_scores(const float *q, const float *k, size_t stride, int n, int hd, float scale, float *out)
 {
     for (int t = 0; t < n; t++) out[t] = dot_f32(q, k + (size_t)t * stride, hd) * scale;
@@ -204,4 +244,5 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 const mllm_kernels mllm_kernels_scalar = {
     "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
     attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
+    gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
 };

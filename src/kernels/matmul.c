@@ -10,10 +10,31 @@ size_t mllm_weight_row_bytes(mllm_wtype t, int cols)
     case MLLM_W_F32: return (size_t)cols * 4;
     case MLLM_W_F16:
     case MLLM_W_BF16: return (size_t)cols * 2;
-    case MLLM_W_Q8: return (size_t)(cols / MLLM_QK) * sizeof(block_q8);
-    case MLLM_W_Q4: return (size_t)(cols / MLLM_QK) * sizeof(block_q4);
+    case MLLM_W_Q8:
+    case MLLM_W_Q8X8: return (size_t)(cols / MLLM_QK) * sizeof(block_q8);  /* an 8-row group is 8 such rows */
+    case MLLM_W_Q4:
+    case MLLM_W_Q4X8: return (size_t)(cols / MLLM_QK) * sizeof(block_q4);
     }
     return 0;
+}
+
+static void dequant_q8(const block_q8 *b, int nb, float *out)
+{
+    for (int i = 0; i < nb; i++) {
+        float d = mllm_f16_to_f32_1(b[i].d);
+        for (int j = 0; j < MLLM_QK; j++) out[i * MLLM_QK + j] = d * b[i].q[j];
+    }
+}
+
+static void dequant_q4(const block_q4 *b, int nb, float *out)
+{
+    for (int i = 0; i < nb; i++) {
+        float d = mllm_f16_to_f32_1(b[i].d);
+        for (int j = 0; j < MLLM_QK / 2; j++) {
+            out[i * MLLM_QK + j] = d * ((b[i].q[j] & 0x0F) - 8);
+            out[i * MLLM_QK + j + MLLM_QK / 2] = d * ((b[i].q[j] >> 4) - 8);
+        }
+    }
 }
 
 void mllm_weight_row_f32(const mllm_weight *w, int r, float *out)
@@ -24,21 +45,22 @@ void mllm_weight_row_f32(const mllm_weight *w, int r, float *out)
     case MLLM_W_F32: memcpy(out, row, (size_t)n * sizeof(float)); break;
     case MLLM_W_F16: mllm_f16_to_f32(row, out, (size_t)n); break;
     case MLLM_W_BF16: mllm_bf16_to_f32(row, out, (size_t)n); break;
-    case MLLM_W_Q8: {
-        const block_q8 *b = (const block_q8 *)row;
-        for (int i = 0; i < n / MLLM_QK; i++) {
-            float d = mllm_f16_to_f32_1(b[i].d);
-            for (int j = 0; j < MLLM_QK; j++) out[i * MLLM_QK + j] = d * b[i].q[j];
-        }
-        break;
-    }
-    case MLLM_W_Q4: {
-        const block_q4 *b = (const block_q4 *)row;
-        for (int i = 0; i < n / MLLM_QK; i++) {
-            float d = mllm_f16_to_f32_1(b[i].d);
-            for (int j = 0; j < MLLM_QK / 2; j++) {
-                out[i * MLLM_QK + j] = d * ((b[i].q[j] & 0x0F) - 8);
-                out[i * MLLM_QK + j + MLLM_QK / 2] = d * ((b[i].q[j] >> 4) - 8);
+    case MLLM_W_Q8: dequant_q8((const block_q8 *)row, n / MLLM_QK, out); break;
+    case MLLM_W_Q4: dequant_q4((const block_q4 *)row, n / MLLM_QK, out); break;
+    case MLLM_W_Q8X8:
+    case MLLM_W_Q4X8: {  /* the row moved out of its group, a few blocks at a time */
+        int nb = n / MLLM_QK, lane = r % MLLM_ROWS8;
+        size_t g = (size_t)(r / MLLM_ROWS8) * (size_t)nb;
+        for (int i = 0; i < nb; i += 64) {
+            int m = nb - i < 64 ? nb - i : 64;
+            if (w->type == MLLM_W_Q8X8) {
+                block_q8 tmp[64];
+                mllm_unpack_q8x8((const block_q8x8 *)w->data + g + i, lane, m, tmp);
+                dequant_q8(tmp, m, out + (size_t)i * MLLM_QK);
+            } else {
+                block_q4 tmp[64];
+                mllm_unpack_q4x8((const block_q4x8 *)w->data + g + i, lane, m, tmp);
+                dequant_q4(tmp, m, out + (size_t)i * MLLM_QK);
             }
         }
         break;
@@ -72,8 +94,37 @@ static float row_dot(const mllm_kernels *k, const mllm_weight *w, const char *ro
     case MLLM_W_BF16: return k->dot_bf16((const uint16_t *)row, x, w->cols);
     case MLLM_W_Q8: return k->dot_q8((const block_q8 *)row, xq, xa, w->cols / MLLM_QK);
     case MLLM_W_Q4: return k->dot_q4((const block_q4 *)row, xq, xa, w->cols / MLLM_QK);
+    case MLLM_W_Q8X8:
+    case MLLM_W_Q4X8: break;  /* never row by row: rows8_task */
     }
     return 0.0f;
+}
+
+/* An 8-row interleaved matrix: this thread's share of its groups, each group
+ * against the tokens 4 at a time while its weights are in L1. */
+static void rows8_task(const mllm_kernels *k, const mllm_matmul_op *op, int T, int ith, int nth)
+{
+    const mllm_weight *w = op->w;
+    int N = w->rows, nb = w->cols / MLLM_QK, G = N / MLLM_ROWS8;
+    int g0 = (int)((long)G * ith / nth), g1 = (int)((long)G * (ith + 1) / nth);
+    size_t qs = (size_t)nb, gb = (size_t)MLLM_ROWS8 * mllm_weight_row_bytes(w->type, w->cols);
+    bool q8 = w->type == MLLM_W_Q8X8;
+    for (int g = g0; g < g1; g++) {
+        const void *grp = (const char *)w->data + (size_t)g * gb;
+        float *out = op->out + (size_t)g * MLLM_ROWS8;
+        int t = 0;
+        for (; t + 4 <= T; t += 4) {
+            float res[4 * MLLM_ROWS8];
+            if (q8) k->gemm_q8x8(grp, op->in_q + t * qs, op->in_a + t * qs, qs, nb, res);
+            else k->gemm_q4x8(grp, op->in_q + t * qs, op->in_a + t * qs, qs, nb, res);
+            for (int i = 0; i < 4; i++)
+                memcpy(out + (size_t)(t + i) * N, res + i * MLLM_ROWS8, sizeof(float) * MLLM_ROWS8);
+        }
+        for (; t < T; t++) {
+            if (q8) k->gemv_q8x8(grp, op->in_q + t * qs, op->in_a + t * qs, nb, out + (size_t)t * N);
+            else k->gemv_q4x8(grp, op->in_q + t * qs, op->in_a + t * qs, nb, out + (size_t)t * N);
+        }
+    }
 }
 
 static void matmul_task(void *arg, int ith, int nth)
@@ -83,6 +134,10 @@ static void matmul_task(void *arg, int ith, int nth)
     for (int o = 0; o < j->n_ops; o++) {
         const mllm_matmul_op *op = &j->ops[o];
         const mllm_weight *w = op->w;
+        if (w->type == MLLM_W_Q8X8 || w->type == MLLM_W_Q4X8) {
+            rows8_task(j->k, op, j->T, ith, nth);
+            continue;
+        }
         int N = w->rows, K = w->cols, T = j->T;
         int r0 = (int)((long)N * ith / nth), r1 = (int)((long)N * (ith + 1) / nth);
         if (r0 >= r1) continue;
