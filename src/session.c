@@ -105,8 +105,8 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     /* the pool decides how many threads really run (it may get fewer) */
     s->pool = mllm_pool_new(m->n_threads);
     s->n_threads = mllm_pool_size(s->pool);
-    /* attention scratch: one row of n_ctx scores per query head of a kv group, per thread */
-    s->scores = alloc_floats((size_t)s->n_ctx * s->n_threads * (size_t)(c->n_heads / c->n_kv_heads), &ok);
+    s->scores = alloc_floats(mllm_attention_scratch_floats(s->n_ctx, c->n_heads / c->n_kv_heads) *
+                             (size_t)s->n_threads, &ok);
     s->logits = alloc_floats((size_t)c->vocab_size, &ok);
     s->tile_floats = (size_t)MLLM_TILE_ROWS * m->max_cols;
     s->tiles = alloc_floats(s->tile_floats * s->n_threads, &ok);

@@ -122,6 +122,55 @@ static void test_rows8(const mllm_kernels *k, int q8, int nb, const block_q8 *x,
     free(rows); free(back); free(g);
 }
 
+/* The group attention kernels (up to 4 query heads of one kv head) against
+ * the scalar one-head kernels, head by head, on f32 and f16 caches. */
+static void test_attn_group(const mllm_kernels *k)
+{
+    const mllm_kernels *s = &mllm_kernels_scalar;
+    static const int heads[] = { 16, 64, 80, 128 }, npos[] = { 1, 3, 4, 5, 17, 64, 1537 };
+    for (size_t hi = 0; hi < sizeof heads / sizeof heads[0]; hi++) {
+        for (size_t ni = 0; ni < sizeof npos / sizeof npos[0]; ni++) {
+            for (int g = 1; g <= 4; g++) {
+                int hd = heads[hi], n = npos[ni];
+                size_t stride = (size_t)hd * 2 + 16, ps = (size_t)n + 3;
+                float *kv = malloc(stride * n * sizeof *kv), *q = malloc(g * hd * sizeof *q);
+                float *s1 = malloc(g * ps * sizeof *s1), *s2 = malloc(n * sizeof *s2), *p = malloc(g * ps * sizeof *p);
+                float *o1 = malloc(g * hd * sizeof *o1), *o2 = malloc(hd * sizeof *o2);
+                uint16_t *kh = malloc(stride * n * sizeof *kh);
+                for (size_t i = 0; i < stride * n; i++) {
+                    kv[i] = frand();
+                    kh[i] = mllm_f32_to_f16_1(kv[i]);
+                }
+                for (int i = 0; i < g * hd; i++) q[i] = frand();
+                for (int f16 = 0; f16 <= 1; f16++) {
+                    if (f16) k->attn_scores_group_f16(q, g, kh, stride, n, hd, 0.125f, s1, ps);
+                    else k->attn_scores_group(q, g, kv, stride, n, hd, 0.125f, s1, ps);
+                    int ok = 1;
+                    for (int j = 0; j < g; j++) {
+                        if (f16) s->attn_scores_f16(q + j * hd, kh, stride, n, hd, 0.125f, s2);
+                        else s->attn_scores(q + j * hd, kv, stride, n, hd, 0.125f, s2);
+                        ok = ok && scores_close(q + j * hd, kv, stride, n, hd, s1 + j * ps, s2);
+                        for (int t = 0; t < n; t++) p[j * ps + t] = fabsf(s2[t]);
+                    }
+                    check(ok, f16 ? "attn_scores_group_f16" : "attn_scores_group", k->name, (g * 1000 + hd) * 10000 + n);
+                    for (int i = 0; i < g * hd; i++) o1[i] = q[i];
+                    if (f16) k->attn_mix_group_f16(o1, g, p, ps, kh + hd, stride, n, hd);
+                    else k->attn_mix_group(o1, g, p, ps, kv + hd, stride, n, hd);
+                    ok = 1;
+                    for (int j = 0; j < g; j++) {
+                        for (int i = 0; i < hd; i++) o2[i] = q[j * hd + i];
+                        if (f16) s->attn_mix_f16(o2, p + j * ps, kh + hd, stride, n, hd);
+                        else s->attn_mix(o2, p + j * ps, kv + hd, stride, n, hd);
+                        ok = ok && mix_close(q + j * hd, p + j * ps, kv + hd, stride, n, hd, o1 + j * hd, o2);
+                    }
+                    check(ok, f16 ? "attn_mix_group_f16" : "attn_mix_group", k->name, (g * 1000 + hd) * 10000 + n);
+                }
+                free(kv); free(q); free(s1); free(s2); free(p); free(o1); free(o2); free(kh);
+            }
+        }
+    }
+}
+
 static void test_set(const mllm_kernels *k)
 {
     const mllm_kernels *s = &mllm_kernels_scalar;
@@ -296,8 +345,10 @@ int main(void)
     const char *sets[] = { "avx2", "avx512", "neon" };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         const mllm_kernels *k = mllm_kernels_get(sets[i]);
-        if (k) test_set(k);
-        else printf("# %s kernels: not on this CPU\n", sets[i]);
+        if (k) {
+            test_set(k);
+            if (k->attn_scores_group) test_attn_group(k);
+        } else printf("# %s kernels: not on this CPU\n", sets[i]);
     }
     test_set(&mllm_kernels_scalar);
     test_f16();

@@ -21,16 +21,30 @@ typedef struct {
 #define ATTN_TILE 128
 
 /* The query heads of one kv head at one position: scores over all cached
- * positions (one kernel call per tile and head), softmax, weighted sum of the
- * values. scores holds group rows of n_ctx. */
+ * positions (one kernel call per tile, for the whole group where the kernels
+ * have group forms, else per head), softmax, weighted sum of the values.
+ * scores holds group rows of n_ctx. */
 static void attend_group(const mllm_kernels *k, float *out, const float *q, const void *kc, const void *vc, bool f16,
                          int n_pos, int kv_stride, int head_dim, int group, float *scores, int n_ctx)
 {
     size_t esz = f16 ? sizeof(uint16_t) : sizeof(float);
 #define ROWS(cache, t0) ((const char *)(cache) + (size_t)(t0) * kv_stride * esz)
+    bool grouped = k->attn_scores_group && head_dim % 16 == 0;
     float scale = 1.0f / sqrtf((float)head_dim);
     for (int t0 = 0; t0 < n_pos; t0 += ATTN_TILE) {
         int n = n_pos - t0 < ATTN_TILE ? n_pos - t0 : ATTN_TILE;
+        for (int j = 0; grouped && j < group; j += 4) {  /* up to 4 heads a call */
+            int g = group - j < 4 ? group - j : 4;
+            const float *qj = q + (size_t)j * head_dim;
+            float *sj = scores + (size_t)j * n_ctx + t0;
+            if (f16)
+                k->attn_scores_group_f16(qj, g, (const uint16_t *)ROWS(kc, t0), (size_t)kv_stride, n, head_dim, scale,
+                                         sj, (size_t)n_ctx);
+            else
+                k->attn_scores_group(qj, g, (const float *)ROWS(kc, t0), (size_t)kv_stride, n, head_dim, scale, sj,
+                                     (size_t)n_ctx);
+        }
+        if (grouped) continue;
         for (int j = 0; j < group; j++) {
             const float *qj = q + (size_t)j * head_dim;
             float *sj = scores + (size_t)j * n_ctx + t0;
@@ -47,6 +61,18 @@ static void attend_group(const mllm_kernels *k, float *out, const float *q, cons
     memset(out, 0, (size_t)group * head_dim * sizeof *out);
     for (int t0 = 0; t0 < n_pos; t0 += ATTN_TILE) {
         int n = n_pos - t0 < ATTN_TILE ? n_pos - t0 : ATTN_TILE;
+        for (int j = 0; grouped && j < group; j += 4) {
+            int g = group - j < 4 ? group - j : 4;
+            float *oj = out + (size_t)j * head_dim;
+            const float *pj = scores + (size_t)j * n_ctx + t0;
+            if (f16)
+                k->attn_mix_group_f16(oj, g, pj, (size_t)n_ctx, (const uint16_t *)ROWS(vc, t0), (size_t)kv_stride, n,
+                                      head_dim);
+            else
+                k->attn_mix_group(oj, g, pj, (size_t)n_ctx, (const float *)ROWS(vc, t0), (size_t)kv_stride, n,
+                                  head_dim);
+        }
+        if (grouped) continue;
         for (int j = 0; j < group; j++) {
             float *oj = out + (size_t)j * head_dim;
             const float *pj = scores + (size_t)j * n_ctx + t0;
@@ -57,20 +83,24 @@ static void attend_group(const mllm_kernels *k, float *out, const float *q, cons
 #undef ROWS
 }
 
+size_t mllm_attention_scratch_floats(int n_ctx, int group)
+{
+    return (size_t)group * (size_t)n_ctx;
+}
+
 /* Work items are (position, kv head) pairs, dealt round-robin over the
  * threads; the query heads of a kv head are adjacent in q and out. */
 static void attn_task(void *arg, int ith, int nth)
 {
     const attn_job *a = arg;
     int qd = a->n_heads * a->head_dim, total = a->T * a->n_kv_heads, group = a->n_heads / a->n_kv_heads;
-    float *scores = a->scores + (size_t)ith * group * a->n_ctx;
+    float *scores = a->scores + (size_t)ith * mllm_attention_scratch_floats(a->n_ctx, group);
     for (int item = ith; item < total; item += nth) {
         int t = item / a->n_kv_heads, g = item % a->n_kv_heads;
         size_t qoff = (size_t)t * qd + (size_t)g * group * a->head_dim;
         size_t hoff = (size_t)g * a->head_stride * (a->f16 ? sizeof(uint16_t) : sizeof(float));
         attend_group(a->kern, a->out + qoff, a->q + qoff, (const char *)a->k + hoff, (const char *)a->v + hoff, a->f16,
-                     a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores,
-                     a->n_ctx);
+                     a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores, a->n_ctx);
     }
 }
 

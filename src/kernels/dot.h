@@ -81,6 +81,18 @@ typedef struct mllm_kernels {
     void (*gemv_q4x8)(const block_q4x8 *w, const block_q8 *x, const mllm_xaux *xa, int nb, float out[8]);
     void (*gemm_q4x8)(const block_q4x8 *w, const block_q8 *x, const mllm_xaux *xa, size_t stride, int nb,
                       float out[32]);
+    /* The query heads of one kv head together (group <= 4, hd a multiple of
+     * 16): query j at q + j * hd and its scores at out + j * out_stride; its
+     * weights at p + j * p_stride and its output at out + j * hd. Each K or V
+     * row is loaded once for the group. NULL in a table without them. */
+    void (*attn_scores_group)(const float *q, int group, const float *k, size_t stride, int n, int hd, float scale,
+                              float *out, size_t out_stride);
+    void (*attn_mix_group)(float *out, int group, const float *p, size_t p_stride, const float *v, size_t stride,
+                           int n, int hd);
+    void (*attn_scores_group_f16)(const float *q, int group, const uint16_t *k, size_t stride, int n, int hd,
+                                  float scale, float *out, size_t out_stride);
+    void (*attn_mix_group_f16)(float *out, int group, const float *p, size_t p_stride, const uint16_t *v,
+                               size_t stride, int n, int hd);
 } mllm_kernels;
 
 extern const mllm_kernels mllm_kernels_scalar;

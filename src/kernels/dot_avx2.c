@@ -309,5 +309,6 @@ const mllm_kernels mllm_kernels_avx2 = {
     mllm_attn_scores_avx2, mllm_attn_mix_avx2, mllm_attn_scores_f16_avx2, mllm_attn_mix_f16_avx2, mllm_exp_sum_avx2,
     mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
     gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
+    NULL, NULL, NULL, NULL,  /* attention one head at a time */
 };
 #endif

@@ -209,5 +209,7 @@ static void widen_bf16(const uint16_t *w, float *out, int n)
 const mllm_kernels mllm_kernels_neon = {
     "neon", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
     attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
+    NULL, NULL, NULL, NULL,  /* quantized rows as stored */
+    NULL, NULL, NULL, NULL,  /* attention one head at a time */
 };
 #endif

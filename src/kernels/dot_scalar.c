@@ -245,4 +245,5 @@ const mllm_kernels mllm_kernels_scalar = {
     "scalar", dot_f32, dot_f16, dot_bf16, dot_q8, dot_q4, mllm_quantize_row_q8, dot4_q8, dot4_q4,
     attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
     gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
+    NULL, NULL, NULL, NULL,  /* attention one head at a time: the twin of the group kernels */
 };

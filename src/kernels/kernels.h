@@ -65,10 +65,12 @@ void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, ml
 /* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
  * split over the pool by (position, kv head). Cached position t of kv head g
  * is element g * head_stride + t * kv_stride of the caches (float, or f16
- * when kv_f16). scores: per-thread scratch of n_ctx
- * floats per query head of a kv group (n_heads / n_kv_heads). */
+ * when kv_f16). scores: per-thread scratch of
+ * mllm_attention_scratch_floats(n_ctx, n_heads / n_kv_heads). */
 void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const void *k_cache,
                           const void *v_cache, bool kv_f16, int pos0, int T, int kv_stride, size_t head_stride,
                           int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx);
+/* Per thread: a row of n_ctx scores per query head of a kv group. */
+size_t mllm_attention_scratch_floats(int n_ctx, int group);
 
 #endif
