@@ -184,9 +184,10 @@ typedef struct mllm_session mllm_session;
 typedef struct mllm_session_params {
     int n_ctx;        /* context length; 0 = the model's max_seq_len */
     int n_batch;      /* tokens per prefill chunk; 0 = 64 */
-    const char *kv_type;  /* element of the KV cache: NULL or "f32" (exact), or
-                             "f16" (half the memory and the bytes attention reads
-                             per token; keys and values rounded to f16) */
+    const char *kv_type;  /* element of the KV cache: "f32" (exact), "f16" (half
+                             the memory and the bytes attention reads per token;
+                             keys and values rounded to f16), or NULL / "auto":
+                             f16 for q8/q4 weights, f32 for float weights */
 } mllm_session_params;
 
 mllm_session_params mllm_session_default_params(void);

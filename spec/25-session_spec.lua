@@ -105,8 +105,19 @@ describe("f16 KV cache (kv_type = \"f16\")", function()
     H.rmdir(dir)
   end)
 
+  it("is the default (\"auto\") for quantized weights only", function()
+    assert.are.equal("mobilellm.Session (pos 0 of 64)", tostring(model:session({ n_ctx = 64 })))
+    for _, dt in ipairs({ "q8", "q4" }) do
+      local q = assert(mllm.load(H.FIXTURES .. "/f32-ls", { dtype = dt }))
+      assert.are.equal("mobilellm.Session (pos 0 of 64, kv f16)", tostring(q:session({ n_ctx = 64 })))
+      assert.are.equal("mobilellm.Session (pos 0 of 64, kv f16)", tostring(q:session({ n_ctx = 64, kv_type = "auto" })))
+      assert.are.equal("mobilellm.Session (pos 0 of 64)", tostring(q:session({ n_ctx = 64, kv_type = "f32" })))
+    end
+    assert.are.equal("mobilellm.Session (pos 0 of 64)", tostring(model:session({ n_ctx = 64, kv_type = "auto" })))
+  end)
+
   it("names a wrong kv_type", function()
-    assert.has_error(function() model:session({ kv_type = "q8" }) end, 'kv_type must be "f32" or "f16", got "q8"')
+    assert.has_error(function() model:session({ kv_type = "q8" }) end, 'kv_type must be "auto", "f32" or "f16", got "q8"')
     assert.has_error(function() model:session({ kv_type = 16 }) end, "option 'kv_type' must be a string, got number")
   end)
 end)

@@ -133,7 +133,7 @@ describe("mobilellm (in-process)", function()
       { { "run", VOCAB32K, "hi", "--top-p", "0" }, 2, "run: --top-p must be in [1e-09, 1], got 0" },
       { { "run", VOCAB32K, "hi", "--temperature=-1" }, 2, "--temperature must be in [0, 1000000.0], got -1" },
       { { "run", VOCAB32K, "hi", "--json" }, 2, "run: unknown option --json" },
-      { { "chat", VOCAB32K, "--kv-type", "q8" }, 2, "--kv-type must be one of f32, f16, got 'q8'" },
+      { { "chat", VOCAB32K, "--kv-type", "q8" }, 2, "--kv-type must be one of auto, f32, f16, got 'q8'" },
       { { "convert", VOCAB32K, "/tmp/x" }, 2, "convert: --dtype is required" },
       { { "info", "/nonexistent/model" }, 1, "/nonexistent/model: no such directory" },
       { { "info", "spec" }, 1, "spec: not a model directory (no config.json)" },

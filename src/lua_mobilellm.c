@@ -516,7 +516,7 @@ static int session_opts_ctx(lua_State *L, int t, const mllm_config *c)
     return (int)opt_int(L, t, "n_ctx", 0, 0, c->max_seq_len);
 }
 
-/* model:session([{ n_ctx = max_seq_len, n_batch = 64, kv_type = "f32", restore = path }])
+/* model:session([{ n_ctx = max_seq_len, n_batch = 64, kv_type = "auto", restore = path }])
  * -> session | nil, message */
 static int model_session(lua_State *L)
 {

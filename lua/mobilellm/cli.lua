@@ -125,8 +125,8 @@ local GEN_OPTS = {
   { "seed", "S", kind = "int", help = "random seed for sampling" },
   { "stop", "S", kind = "list", help = "stop at this string (repeatable)" },
   { "n-ctx", "N", kind = "int", min = 1, max = 131072, help = "context length (default: the model's)" },
-  { "kv-type", "T", kind = "choice", values = { "f32", "f16" },
-    help = "KV cache element: f32 (default, exact) or f16 (half the memory)" },
+  { "kv-type", "T", kind = "choice", values = { "auto", "f32", "f16" },
+    help = "KV cache element: f32 (exact) or f16 (half the memory); auto (default): f16 for q8/q4" },
 }
 
 local function concat_opts(...)
