@@ -94,9 +94,13 @@ test-neon:
 	@grep -c '^ok' $(BUILD)/neon/test.log | sed 's/$$/ NEON kernel checks passed under qemu-aarch64/'
 
 # Speed, never a timed test: BENCH_QUICK=1 for a quick subset.
-bench: deps
+bench: deps $(BUILD)/membw
 	@$(MAKE) --no-print-directory all
 	$(LUA) tools/bench.lua
+
+$(BUILD)/membw: tools/membw.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O2 -Wall -Wextra $< -o $@
 
 # `make install PREFIX=...` without LuaRocks; luarocks uses install-rock. The CLI
 # learns where the modules went (LuaRocks' wrapper sets the paths itself).

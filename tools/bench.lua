@@ -183,11 +183,37 @@ local n_gen = quick and 32 or 128
 assert(os.execute("/usr/bin/python3 tools/make_bench_models.py " .. MODELS .. " " .. table.concat(shapes, " ")
   .. " >/dev/null"))
 
+-- Bytes of weights one decode step reads: every matrix (the tied head once),
+-- in the dtype's storage (q8: 34 bytes per 32 weights, q4: 18).
+local BYTES = { f32 = 4, f16 = 2, bf16 = 2, q8 = 34 / 32, q4 = 18 / 32 }
+local function weight_bytes(dir, dt)
+  local c = mllm.json_decode(assert(io.open(dir .. "/config.json")):read("a"))
+  local dim, ffn, hd = c.hidden_size, c.intermediate_size, c.head_dim or c.hidden_size // c.num_attention_heads
+  local qd, kvd = c.num_attention_heads * hd, c.num_key_value_heads * hd
+  local per_block = dim * qd * 2 + dim * kvd * 2 + dim * ffn * 3
+  return (c.num_hidden_layers * per_block + c.vocab_size * dim) * BYTES[dt]
+end
+
+-- One thread's read bandwidth from memory (tools/membw.c), for the share of
+-- the bandwidth limit (weight bytes per token ÷ bandwidth) decode reaches.
+local bw
+do
+  local p = io.popen("build/membw 2>/dev/null")
+  if p then
+    bw = p:read("n")
+    p:close()
+  end
+end
+
 print(string.format("mobilellm %s bench, %s, median of %d run(s); prompt 128 tokens, %d generated", mllm.version,
   os.date("!%Y-%m-%d"), runs, n_gen))
+if bw then
+  print(string.format("Memory read bandwidth, 1 thread: %.1f GB/s (build/membw); 'of limit': 1-thread decode ÷ " ..
+    "(that ÷ weight bytes per token)", bw))
+end
 print()
-print("| shape | dtype | threads | kernels | load s | prefill tok/s | decode tok/s | peak RSS MB |")
-print("|---|---|---|---|---|---|---|---|")
+print("| shape | dtype | threads | kernels | load s | prefill tok/s | decode tok/s | of limit | peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|")
 local decode = {}  -- decode[shape .. dtype .. threads] = tok/s
 for _, shape in ipairs(shapes) do
   for _, dt in ipairs(dtypes) do
@@ -195,8 +221,12 @@ for _, shape in ipairs(shapes) do
       for _, th in ipairs(threads) do
         local r = measure(string.format("--one %s/%s %s %d 128 %d", MODELS, shape, dt, th, n_gen))
         decode[shape .. dt .. th] = r.decode_tps
-        print(string.format("| %s | %s | %d | %s | %.2f | %.0f | %.1f | %.0f |", shape, dt, th, r.kernels, r.load_s,
-          r.prefill_tps, r.decode_tps, r.rss_mb))
+        local limit = ""
+        if bw and th == 1 and not shape:find("-ls") then
+          limit = string.format("%.0f %%", 100 * r.decode_tps / (bw * 1e9 / weight_bytes(MODELS .. "/" .. shape, dt)))
+        end
+        print(string.format("| %s | %s | %d | %s | %.2f | %.0f | %.1f | %s | %.0f |", shape, dt, th, r.kernels,
+          r.load_s, r.prefill_tps, r.decode_tps, limit, r.rss_mb))
         io.stdout:flush()
       end
     end
@@ -206,7 +236,7 @@ end
 if not quick then
   print()
   print("How cost grows (125M, q8, 1 thread): decode tok/s after a context of N tokens (÷ N = 1 in brackets),")
-  print("and prefill of N tokens, with the KV cache in f32 (default) and f16 (kv_type = \"f16\")")
+  print("and prefill of N tokens, with the KV cache in f32 and in f16 (the default for q8/q4 weights)")
   print()
   print("| N | decode, kv f32 | decode, kv f16 | prefill, kv f32 | prefill, kv f16 |")
   print("|---|---|---|---|---|")
