@@ -150,7 +150,7 @@ static void failures(void)
     mp.tokenizer_path = NULL;
     mp.dtype = "q8";
     check(mllm_model_load(dir, &mp, &m, err, sizeof err) == MLLM_OK, "a quantized load");
-    mllm_session_params sp = { 100000, 0 };
+    mllm_session_params sp = { 100000, 0, NULL };
     mllm_session *s = (mllm_session *)1;
     check(mllm_session_new(m, &sp, &s, err, sizeof err) == MLLM_ERR_ARG && s == NULL, "n_ctx past the model's");
     mllm_sampler_params smp = mllm_sampler_default_params();
