@@ -252,15 +252,28 @@ if not quick then
 end
 
 print()
-print("Layer sharing: decode tok/s with every block run twice (-ls) ÷ the same weights run once")
+print("Layer sharing: decode tok/s with every block run twice (-ls) ÷ the same weights run once, the two")
+print("measured in alternation (median of the pairs' ratios): on a shared machine, rows measured minutes")
+print("apart drift by more than the effect")
 print()
-print("| shape | dtype | threads | ratio |")
-print("|---|---|---|---|")
+print("| shape | dtype | threads | ratio | from the table above |")
+print("|---|---|---|---|---|")
 for _, base in ipairs({ "125M", "350M" }) do
   for _, dt in ipairs(dtypes) do
     for _, th in ipairs(threads) do
       local a, b = decode[base .. "-ls" .. dt .. th], decode[base .. dt .. th]
-      if a and b then print(string.format("| %s | %s | %d | %.2f |", base, dt, th, a / b)) end
+      if a and b then
+        local ratios = {}  -- measured in alternation for the quantized formats (the issue's target)
+        for i = 1, (dt == "q8" or dt == "q4") and runs or 0 do
+          local one_args = "--one %s/%s %s %d 128 " .. n_gen
+          local base_r = run("lua5.4 tools/bench.lua " .. string.format(one_args, MODELS, base, dt, th))
+          local ls_r = run("lua5.4 tools/bench.lua " .. string.format(one_args, MODELS, base .. "-ls", dt, th))
+          ratios[i] = ls_r.decode_tps / base_r.decode_tps
+        end
+        print(string.format("| %s | %s | %d | %s | %.2f |", base, dt, th,
+          #ratios > 0 and string.format("%.2f", median(ratios)) or "", a / b))
+        io.stdout:flush()
+      end
     end
   end
 end
