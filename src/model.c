@@ -281,7 +281,8 @@ static void pack_rows8(mllm_wtype t, const void *rows, int nb, void *out)
 }
 
 /* A matrix in the model's compute format: the mapping itself when the stored
- * format is the compute format (no copy), otherwise converted row by row. */
+ * format is the compute format (no copy), otherwise converted row by row;
+ * quantized rows then interleaved 8 at a time where the kernels take them so. */
 static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int64_t cols, mllm_weight *w,
                               char *err, size_t errlen)
 {
