@@ -1096,8 +1096,33 @@ def typo(word, rng):
     return word[:i] + near.get(word[i], word[i]) + word[i + 1:]
 
 
+FILLERS = ["um", "uh", "like", "just", "so", "actually", "ok", "hmm", "er", "well"]
+
+
+def augment_literal(text, style):
+    """Training-only noise on a literal piece (never on a slot value), drawn from the style's own
+    generator so that the rest of the data, and the whole test split, stay as they were: one
+    filler word inserted between two words, or one short word dropped, at most once a message."""
+    aug = style.get("aug")
+    if not aug:
+        return text
+    words = text.split(" ")
+    inner = [i for i in range(1, len(words)) if words[i - 1] and words[i]]
+    if style.get("filler") and inner:
+        i = aug.choice(inner)
+        words.insert(i, aug.choice(FILLERS))
+        style["filler"] = False
+    elif style.get("drop") and sum(1 for w in words if w) >= 3:
+        short = [i for i, w in enumerate(words) if 0 < len(w) <= 4 and w.isalpha()]
+        if short:
+            del words[aug.choice(short)]
+            style["drop"] = False
+    return " ".join(words)
+
+
 def style_literal(text, rng, style):
     """Casing / typos on a literal (non-slot) piece of a user message."""
+    text = augment_literal(text, style)
     if style.get("typo") and rng.random() < 0.5:
         words = text.split(" ")
         cands = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
@@ -1148,12 +1173,21 @@ def make_style(rng):
 
 
 class Gen:
-    def __init__(self, split, seed, n_seed_offset=0, coverage=None):
+    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False):
         self.split = split
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
+        # training-only phrasing noise (augment_literal, --augment) has a generator of its own
+        self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
         self.v = build_values(split, seed)
         self.coverage = coverage  # (cap_words, low_words) for train only
         self.excluded = set()
+
+    def style(self, r):
+        """make_style, plus in the training split the noise of augment_literal."""
+        st = make_style(r)
+        if self.aug:
+            st.update(aug=self.aug, filler=self.aug.random() < 0.25, drop=self.aug.random() < 0.15)
+        return st
 
     # ---- slot values -------------------------------------------------------------------------
     def _maybe_lower(self, s, p=0.12):
@@ -1272,7 +1306,7 @@ class Gen:
                 surf[s] = str(val)
         if api == "toggle_setting":
             args["on"] = on
-        style = make_style(r)
+        style = self.style(r)
         text = fill_template(tmpl, surf, r, style)
         core = re.sub(r"(\{video\}|\{shuffle\})$", "", tmpl.rstrip(" ?!.,"))
         m = re.search(r"\{(\w+)\}$", core)
@@ -1296,7 +1330,7 @@ class Gen:
                 slots[s] = r.choice(self.v["reminder_text"]).split(" ")[-1]
             else:
                 slots[s] = str(self.safe_value(kind))
-        style = make_style(r)
+        style = self.style(r)
         text = fill_template(tmpl, slots, r, style)
         if r.random() < 0.1 and cat not in ("thanks", "hello", "bye", "nevermind"):
             text = r.choice(PREFIXES[self.split]).replace("could you", "hey") + " " + text
@@ -1317,7 +1351,7 @@ class Gen:
         if "{recipient}" in tmpl:
             args["recipient"] = self.safe_value("recipient")
             surf["recipient"] = args["recipient"]
-        first = fill_template(tmpl, surf, r, make_style(r))
+        first = fill_template(tmpl, surf, r, self.style(r))
         if r.random() < 0.4:
             first = first[0].upper() + first[1:]
         if api == "play_music":
@@ -1329,7 +1363,7 @@ class Gen:
                 "name": "recipient"}.get(slot, slot)
         val = self.safe_value(kind)
         args[slot] = val
-        second = fill_template(ftmpl, {slot: str(val)}, r, make_style(r))
+        second = fill_template(ftmpl, {slot: str(val)}, r, self.style(r))
         if r.random() < 0.3:
             second = second[0].upper() + second[1:]
         # order args as apis.json does (render_call orders anyway; keep dicts tidy)
@@ -1348,7 +1382,7 @@ class Gen:
         for s in TOKEN_RE.findall(tmpl):
             args[s] = self.safe_value(s)
             surf[s] = args[s]
-        second = fill_template(tmpl, surf, r, make_style(r))
+        second = fill_template(tmpl, surf, r, self.style(r))
         call = {"name": "get_weather", "args": {k: args[k] for k in ("city", "day") if k in args}}
         return [first, (second, call, reply_for(call))]
 
@@ -1413,7 +1447,7 @@ def user_texts(rec):
     return {m["content"] for m in rec["messages"] if m["role"] == "user"}
 
 
-def generate(n_train, n_test, seed):
+def generate(n_train, n_test, seed, augment=False):
     test_gen = Gen("test", seed)
     test, test_vals, test_users = [], set(), set()
     for i in range(n_test):
@@ -1421,7 +1455,7 @@ def generate(n_train, n_test, seed):
         test.append(rec)
         test_vals |= string_values(rec)
         test_users |= user_texts(rec)
-    train_gen = Gen("train", seed, coverage=coverage_words(seed))
+    train_gen = Gen("train", seed, coverage=coverage_words(seed), augment=augment)
     train_gen.excluded = set(test_vals)
     train = []
     while len(train) < n_train:
@@ -1452,9 +1486,11 @@ def main():
     ap.add_argument("--train", type=int, default=48000)
     ap.add_argument("--test", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--augment", action="store_true",
+                    help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
-    train, test = generate(args.train, args.test, args.seed)
+    train, test = generate(args.train, args.test, args.seed, args.augment)
     # self-checks of the split
     test_users = set().union(*(user_texts(r) for r in test))
     train_users = set().union(*(user_texts(r) for r in train))
