@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py                       # default sizes and seed
-    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611
+    /usr/bin/python3 tools/gen_dataset.py --augment             # the committed files
+    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment
+    /usr/bin/python3 tools/gen_dataset.py                       # the training file of runs 3-4
 
 Writes data/api-calling/train.jsonl and data/api-calling/test.jsonl in the evaluation format of
 data/api-calling/README.md. Every phrasing template, wrapper and slot-value list exists twice,
