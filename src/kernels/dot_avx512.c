@@ -165,9 +165,12 @@ AVX512 static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
 
 AVX512 static inline __m512 load16_f32(const float *p) { return _mm512_loadu_ps(p); }
 
-AVX512 static inline void prefetch_row(const void *row, size_t bytes)
+/* The row at addr, which may lie past the end of the cache near its end: an
+ * integer address, since a prefetch never faults but such a pointer would be
+ * undefined in C. */
+AVX512 static inline void prefetch_row(uintptr_t addr, size_t bytes)
 {
-    for (size_t i = 0; i < bytes; i += 64) _mm_prefetch((const char *)row + i, _MM_HINT_T0);
+    for (size_t i = 0; i < bytes; i += 64) _mm_prefetch((const char *)(addr + i), _MM_HINT_T0);
 }
 
 /* The group's heads (a constant, so that their loops unroll and their
@@ -186,7 +189,8 @@ AVX512 static inline void prefetch_row(const void *row, size_t bytes)
         int t = 0; \
         for (; t + 4 <= n; t += 4) { \
             const T *k0 = k + (size_t)t * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride; \
-            for (int r = 0; r < 4; r++) prefetch_row(k0 + (PF_ROWS + r) * stride, hd * sizeof(T)); \
+            for (int r = 0; r < 4; r++) \
+                prefetch_row((uintptr_t)k0 + (PF_ROWS + r) * stride * sizeof(T), hd * sizeof(T)); \
             for (int j = 0; j < group; j++) { \
                 const float *qj = q + (size_t)j * hd; \
                 __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(); \
@@ -223,7 +227,7 @@ AVX512 static inline void prefetch_row(const void *row, size_t bytes)
                 for (int c = 0; c < 4; c++) a[j][c] = _mm512_loadu_ps(out + (size_t)j * hd + i + 16 * c); \
             for (int t = 0; t < n; t++) { \
                 const T *vt = v + (size_t)t * stride + i; \
-                prefetch_row(vt + PF_ROWS * stride, 64 * sizeof(T)); \
+                prefetch_row((uintptr_t)vt + PF_ROWS * stride * sizeof(T), 64 * sizeof(T)); \
                 __m512 v0 = LOAD16(vt), v1 = LOAD16(vt + 16), v2 = LOAD16(vt + 32), v3 = LOAD16(vt + 48); \
                 for (int j = 0; j < group; j++) { \
                     __m512 pj = _mm512_set1_ps(p[(size_t)j * p_stride + t]); \
