@@ -273,13 +273,6 @@ static void drop_pages(const void *data, size_t n)
     if (page > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-/* 8 quantized rows (q8 or q4) → their interleaved group. */
-static void pack_rows8(mllm_wtype t, const void *rows, int nb, void *out)
-{
-    if (t == MLLM_W_Q8) mllm_pack_q8x8(rows, nb, out);
-    else mllm_pack_q4x8(rows, nb, out);
-}
-
 /* A matrix in the model's compute format: the mapping itself when the stored
  * format is the compute format (no copy), otherwise converted row by row;
  * quantized rows then interleaved 8 at a time where the kernels take them so. */
@@ -313,7 +306,7 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     int nb = (int)(cols / MLLM_QK);
     if (as_stored) {  /* as stored, only interleaved */
         for (int64_t r = 0; r < rows; r += MLLM_ROWS8)
-            pack_rows8(target, (const char *)t->data + (size_t)r * rb, nb, dst + (size_t)r * rb);
+            mllm_pack_rows8(target, (const char *)t->data + (size_t)r * rb, nb, dst + (size_t)r * rb);
     } else {
         /* converted row by row; when packing, 8 rows at a time through rows8 */
         float *tmp = malloc((size_t)cols * sizeof(float));
@@ -344,7 +337,7 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
             default: break;  /* m->wtype is never an interleaved type */
             }
             if (pack && r % MLLM_ROWS8 == MLLM_ROWS8 - 1)
-                pack_rows8(target, rows8, nb, dst + (size_t)(r - (MLLM_ROWS8 - 1)) * rb);
+                mllm_pack_rows8(target, rows8, nb, dst + (size_t)(r - (MLLM_ROWS8 - 1)) * rb);
         }
         free(tmp);
         free(rows8);

@@ -57,7 +57,7 @@ static int cmp_name(const void *a, const void *b)
 
 static bool interleaved(const out_tensor *t)
 {
-    return t->w && (t->w->type == MLLM_W_Q8X8 || t->w->type == MLLM_W_Q4X8);
+    return t->w && mllm_wtype_rows8(t->w->type);
 }
 
 /* Bytes [off, off + len) of a tensor as the file holds them: its memory
@@ -70,11 +70,7 @@ static const unsigned char *file_bytes(const out_tensor *t, size_t off, size_t l
     size_t rb = mllm_weight_row_bytes(t->w->type, t->w->cols), group = MLLM_ROWS8 * rb;
     for (size_t i = 0; i < len / group; i++) {
         const void *g = (const unsigned char *)t->data + off + i * group;
-        for (int r = 0; r < MLLM_ROWS8; r++) {
-            void *row = buf + i * group + (size_t)r * rb;
-            if (t->w->type == MLLM_W_Q8X8) mllm_unpack_q8x8(g, r, nb, row);
-            else mllm_unpack_q4x8(g, r, nb, row);
-        }
+        for (int r = 0; r < MLLM_ROWS8; r++) mllm_unpack_rows8(t->w->type, g, r, nb, buf + i * group + (size_t)r * rb);
     }
     return buf;
 }

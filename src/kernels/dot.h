@@ -133,5 +133,11 @@ void mllm_pack_q8x8(const block_q8 *rows, int nb, block_q8x8 *out);
 void mllm_unpack_q8x8(const block_q8x8 *g, int r, int nb, block_q8 *out);
 void mllm_pack_q4x8(const block_q4 *rows, int nb, block_q4x8 *out);
 void mllm_unpack_q4x8(const block_q4x8 *g, int r, int nb, block_q4 *out);
+/* The same for either format: whether t is an interleaved type; 8 rows of
+ * plain type t (MLLM_W_Q8 or MLLM_W_Q4) into a group; row r of a group of
+ * interleaved type t back to plain blocks. */
+static inline int mllm_wtype_rows8(mllm_wtype t) { return t == MLLM_W_Q8X8 || t == MLLM_W_Q4X8; }
+void mllm_pack_rows8(mllm_wtype t, const void *rows, int nb, void *out);
+void mllm_unpack_rows8(mllm_wtype t, const void *g, int r, int nb, void *out);
 
 #endif

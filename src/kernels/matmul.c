@@ -51,17 +51,14 @@ void mllm_weight_row_f32(const mllm_weight *w, int r, float *out)
     case MLLM_W_Q4X8: {  /* the row moved out of its group, a few blocks at a time */
         int nb = n / MLLM_QK, lane = r % MLLM_ROWS8;
         size_t g = (size_t)(r / MLLM_ROWS8) * (size_t)nb;
+        bool q8 = w->type == MLLM_W_Q8X8;
+        size_t gb = (q8 ? sizeof(block_q8x8) : sizeof(block_q4x8));
+        union { block_q8 q8[64]; block_q4 q4[64]; } tmp;
         for (int i = 0; i < nb; i += 64) {
             int m = nb - i < 64 ? nb - i : 64;
-            if (w->type == MLLM_W_Q8X8) {
-                block_q8 tmp[64];
-                mllm_unpack_q8x8((const block_q8x8 *)w->data + g + i, lane, m, tmp);
-                dequant_q8(tmp, m, out + (size_t)i * MLLM_QK);
-            } else {
-                block_q4 tmp[64];
-                mllm_unpack_q4x8((const block_q4x8 *)w->data + g + i, lane, m, tmp);
-                dequant_q4(tmp, m, out + (size_t)i * MLLM_QK);
-            }
+            mllm_unpack_rows8(w->type, (const char *)w->data + (g + (size_t)i) * gb, lane, m, &tmp);
+            if (q8) dequant_q8(tmp.q8, m, out + (size_t)i * MLLM_QK);
+            else dequant_q4(tmp.q4, m, out + (size_t)i * MLLM_QK);
         }
         break;
     }
@@ -134,7 +131,7 @@ static void matmul_task(void *arg, int ith, int nth)
     for (int o = 0; o < j->n_ops; o++) {
         const mllm_matmul_op *op = &j->ops[o];
         const mllm_weight *w = op->w;
-        if (w->type == MLLM_W_Q8X8 || w->type == MLLM_W_Q4X8) {
+        if (mllm_wtype_rows8(w->type)) {
             rows8_task(j->k, op, j->T, ith, nth);
             continue;
         }

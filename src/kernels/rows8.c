@@ -27,3 +27,15 @@
 PACK(q8x8, block_q8x8, block_q8, 8)
 PACK(q4x8, block_q4x8, block_q4, 4)
 #undef PACK
+
+void mllm_pack_rows8(mllm_wtype t, const void *rows, int nb, void *out)
+{
+    if (t == MLLM_W_Q8) mllm_pack_q8x8(rows, nb, out);
+    else mllm_pack_q4x8(rows, nb, out);
+}
+
+void mllm_unpack_rows8(mllm_wtype t, const void *g, int r, int nb, void *out)
+{
+    if (t == MLLM_W_Q8X8) mllm_unpack_q8x8(g, r, nb, out);
+    else mllm_unpack_q4x8(g, r, nb, out);
+}
