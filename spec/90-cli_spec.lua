@@ -643,6 +643,19 @@ describe("mobilellm (in-process)", function()
       assert.matches("^model " .. lit(VOCAB32K) .. ", data " .. lit(data) .. ", 2 examples", out)
       H.rmdir(dir)
     end)
+
+    it("shows a wrong answer beside the expected one with --verbose", function()
+      local dir = H.tmpdir()
+      local data = dir .. "/one.jsonl"
+      H.write(data, '{"id": "b", "messages": [{"role": "user", "content": "wake me up at 6:15 am"}], '
+        .. '"expected": {"call": {"name": "set_alarm", "args": {"time": "6:15 am"}}, "reply": "Alarm set."}}\n')
+      -- random weights: the answer is not that call
+      local code, _, err = run({ "eval", VOCAB32K, "--data", data, "--threads", "1", "--verbose" })
+      assert.are.equal(0, code, err)
+      assert.matches("%[b%] wake me up at 6:15 am\n  got:  [^\n]*\n", err)
+      assert.matches('\n  want: <tool_call>set_alarm%(time="6:15 am"%)</tool_call> Alarm set%.\n', err)
+      H.rmdir(dir)
+    end)
   end)
 end)
 

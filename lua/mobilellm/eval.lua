@@ -164,7 +164,8 @@ function M.run(opts)
       r1 = r1 + M.rouge1(cw, rw)
       rl = rl + M.rougeL(cw, rw)
       if o.verbose and not ok_structure then
-        log(string.format("[%s] %s\n  got:  %s\n", tostring(ex.id), ex.messages[#ex.messages].content, answer))
+        log(string.format("[%s] %s\n  got:  %s\n  want: %s\n", tostring(ex.id), ex.messages[#ex.messages].content,
+          answer, chat.render_assistant(want_call, want.reply or "", apis)))
       end
       if o.on_example then o.on_example(n) end
     end
