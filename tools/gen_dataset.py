@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py --augment             # the committed files
-    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the committed files
+    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety
+    /usr/bin/python3 tools/gen_dataset.py --augment             # the training file of run 5
     /usr/bin/python3 tools/gen_dataset.py                       # the training file of runs 3-4
 
 Writes data/api-calling/train.jsonl and data/api-calling/test.jsonl in the evaluation format of
@@ -902,6 +903,120 @@ T["search_web"] = {
     ],
 }
 
+# More training-only phrasings (--variety, run 6). Written as everyday ways to ask, with verbs and
+# frames the base pools lack; never a test template (checked in main()). A tiny model trained from
+# scratch has no language prior: what generalises to held-out phrasings is the breadth of these.
+T_EXTRA = {
+    "set_alarm": [
+        "alarm me at {time}[ {day}]", "i'd like an alarm at {time}[ {day}]",
+        "need an alarm for {time}[ {day}][ for {label}]", "would you set an alarm for {time}[ {day}]",
+        "{time}[ {day}] alarm please", "set the alarm clock for {time}[ {day}]",
+        "i need to wake up at {time}[ {day}]", "wake me at {time}[ {day}][, it's for {label}]",
+        "buzz me at {time}[ {day}] to get up", "alarm clock {time}[ {day}][ - {label}]",
+        "i have to be awake at {time}[ {day}]", "set me an alarm for {time}[ {day}][ named {label}]",
+    ],
+    "set_timer": [
+        "timer for {duration}, please", "{duration} countdown[ for {label}]",
+        "i need to time {duration}", "set up a {duration} timer[ for the {label}]",
+        "start the clock for {duration}", "tell me when {duration} have passed",
+        "a {duration} timer[ for {label}] please", "get a timer going for {duration}",
+        "beep me in {duration}", "count {duration} for me[, it's the {label}]",
+        "{label} timer, {duration}",
+    ],
+    "create_reminder": [
+        "i need to remember to {text} at {time}[ {day}]", "set a reminder for {time}[ {day}]: {text}",
+        "could you remind me at {time}[ {day}] to {text}", "reminder at {time}[ {day}] to {text}",
+        "alert me at {time}[ {day}] to {text}", "make sure i {text} at {time}[ {day}]",
+        "[{day} ]at {time} i need to {text}", "remind me later at {time}[ {day}] to {text}",
+        "don't forget to remind me at {time}[ {day}]: {text}",
+        "can you get me to {text} at {time}[ {day}]",
+    ],
+    "send_message": [
+        "send {recipient} this[ via {app}]: {text}", "message for {recipient}: {text}",
+        "can you let {recipient} know that {text}", "tell {recipient} {text}",
+        "i want to send {recipient} a message saying {text}",
+        "reply to {recipient}[ on {app}]: {text}", "send word to {recipient} that {text}",
+        "text {recipient}[ on {app}] and say {text}", "write {recipient} a message: {text}",
+        "send {recipient} a note[ on {app}] that {text}", "inform {recipient} that {text}",
+    ],
+    "call_contact": [
+        "phone {name} please", "dial {name} for me", "i need to call {name}", "call {name} now",
+        "ring {name} up", "hop on a call with {name}", "video chat {name}{video}",
+        "facetime with {name}{video}", "put me through to {name}", "reach {name} by phone",
+        "can i talk to {name}", "i want to see {name} on a video call{video}",
+        "call {name} for me",
+    ],
+    "get_weather": [
+        "weather {city}[ {day}]", "what's it like in {city}[ {day}]",
+        "is it raining in {city}[ {day}]?", "temperature for {city}[ {day}]",
+        "how cold will it be in {city}[ {day}]", "the forecast in {city}[ {day}] please",
+        "what will the weather be in {city}[ {day}]", "will i need a coat in {city}[ {day}]",
+        "is it windy in {city}[ {day}]", "what's the forecast like for {city}[ {day}]",
+        "{city} weather[ {day}]", "how is it outside in {city}[ {day}]",
+    ],
+    "create_event": [
+        "add an event on {day}[ at {time}]: {title}", "put {title} in the calendar for {day}[ at {time}]",
+        "i've got {title} on {day}[ at {time}][ at {location}]",
+        "add to calendar: {title} on {day}[ at {time}][ at {location}]",
+        "{title} on {day}[ at {time}], add it to my calendar",
+        "enter {title} for {day}[ at {time}] in the calendar",
+        "create an appointment {title} on {day}[ at {time}][ at {location}]",
+        "my {day} has {title}[ at {time}], put it in the calendar",
+        "calendar event {title} {day}[ at {time}]",
+    ],
+    "play_music": [
+        "play some {query} for me", "stream {query}", "can we listen to {query}",
+        "how about some {query}", "turn on {query}", "i wanna hear {query}", "put some {query} on",
+        "fire up {query}", "play {query} please", "shuffle some {query}{shuffle}",
+        "random {query} please{shuffle}", "some {query} would be nice", "music please: {query}",
+    ],
+    "set_volume": [
+        "volume {level} please", "set the sound to {level}", "can you make the volume {level}",
+        "turn the volume up to {level}", "turn the volume down to {level}",
+        "change volume to {level} percent", "i'd like the volume at {level}",
+        "{level} percent volume", "volume should be {level}", "put the sound at {level}%",
+    ],
+    "navigate": [
+        "navigate me to {destination}", "directions to {destination} please",
+        "i want to go to {destination}[ {mode_by}]", "bring me to {destination}",
+        "route me to {destination}[ {mode_by}]", "get directions to {destination}",
+        "map to {destination}", "how can i get to {destination}[ {mode_by}]",
+        "i need a route to {destination}[ {mode_by}]", "{mode_adj} directions to {destination}",
+        "take me to {destination}[ {mode_by}]",
+    ],
+    "toggle_setting": [
+        ("switch {setting} on", True), ("switch {setting} off", False),
+        ("please turn on {setting}", True), ("turn {setting} back on", True),
+        ("can you disable {setting}", False), ("{setting} off please", False),
+        ("power on {setting}", True), ("power off {setting}", False), ("i want {setting} on", True),
+        ("turn {setting} off now", False), ("can you enable {setting}", True),
+        ("i need {setting} off", False),
+    ],
+    "search_web": [
+        "look into {query} online", "can you google {query}", "find information about {query}",
+        "what can you find on {query}", "search up {query}", "web search {query}",
+        "look {query} up", "find {query} on the web", "search for {query} please",
+        "i need to know {query}, look it up",
+    ],
+}
+NOCALL_EXTRA = {
+    "thanks": ["thanks so much", "great, thanks", "ok cool", "thank u", "awesome", "nice one"],
+    "hello": ["hi there", "hello there", "hey you", "evening"],
+    "howareyou": ["how's everything", "how you doing", "all good?"],
+    "who": ["what is your name", "are you an ai?", "who am i talking to"],
+    "can": ["what can you do for me", "what are you capable of", "what else can you do",
+            "what are you good at", "help me"],
+    "cant": ["book a hotel room", "order a taxi to {destination}", "pay for my parking",
+             "buy {item} online", "turn off the tv", "make a reservation", "send an email with the file",
+             "change my password"],
+    "joke": ["tell me something funny", "joke please"],
+    "bye": ["bye bye", "later", "good bye", "i'm done"],
+    "nevermind": ["cancel", "stop", "no thanks", "forget about it"],
+}
+# Prefixes that only fit a request starting with a verb (like "could you"): training, --variety.
+IMPERATIVE_PREFIXES_EXTRA = ["i need you to", "would you", "can you", "kindly", "do me a favor and",
+                             "i'd like you to", "please can you"]
+
 # Free-text slots: no suffix wrapper is added right after one of these.
 FREE_SLOTS = {"text", "query", "title", "location", "destination", "label"}
 
@@ -1098,12 +1213,17 @@ def typo(word, rng):
 
 
 FILLERS = ["um", "uh", "like", "just", "so", "actually", "ok", "hmm", "er", "well"]
+# Words a --variety swap never replaces: they decide an argument (on/off, video, shuffle).
+KEEP_WORDS = {"video", "facetime", "shuffle", "shuffled", "random", "enable", "disable", "activate",
+              "deactivate", "switch", "turn", "shut", "kill", "start", "stop", "power"}
 
 
 def augment_literal(text, style):
     """Training-only noise on a literal piece (never on a slot value), drawn from the style's own
     generator so that the rest of the data, and the whole test split, stay as they were: one
-    filler word inserted between two words, or one short word dropped, at most once a message."""
+    filler word inserted between two words, or one short word dropped, at most once a message;
+    with --variety also one word swapped for a random vocabulary word (an unknown word the model
+    must read past, as it meets in held-out phrasings)."""
     aug = style.get("aug")
     if not aug:
         return text
@@ -1118,6 +1238,11 @@ def augment_literal(text, style):
         if short:
             del words[aug.choice(short)]
             style["drop"] = False
+    if style.get("swap") and sum(1 for w in words if w) >= 3:
+        cands = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha() and w.lower() not in KEEP_WORDS]
+        if cands:
+            words[aug.choice(cands)] = aug.choice(style["swap_words"])
+            style["swap"] = False
     return " ".join(words)
 
 
@@ -1147,11 +1272,13 @@ def fill_template(tmpl, slots, rng, style):
     return "".join(out)
 
 
-def finish_message(text, rng, split, last_slot, style):
+def finish_message(text, rng, split, last_slot, style, variety=False):
     """Wrappers, casing and punctuation around a filled user message."""
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r" ([,:?!.])", r"\1", text)
-    if rng.random() < 0.18:
+    if variety and rng.random() < 0.08 and IMPERATIVE_START.match(text):
+        text = rng.choice(IMPERATIVE_PREFIXES_EXTRA) + " " + text
+    elif rng.random() < 0.18:
         pre = rng.choice(PREFIXES[split])
         if pre == "could you" and not IMPERATIVE_START.match(text):
             pre = "hey"
@@ -1174,8 +1301,9 @@ def make_style(rng):
 
 
 class Gen:
-    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False):
+    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=False):
         self.split = split
+        self.variety = variety and split == "train"
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
         # training-only phrasing noise (augment_literal, --augment) has a generator of its own
         self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
@@ -1188,6 +1316,8 @@ class Gen:
         st = make_style(r)
         if self.aug:
             st.update(aug=self.aug, filler=self.aug.random() < 0.25, drop=self.aug.random() < 0.15)
+            if self.variety:
+                st.update(swap=self.aug.random() < 0.12, swap_words=self.coverage[1])
         return st
 
     # ---- slot values -------------------------------------------------------------------------
@@ -1267,7 +1397,7 @@ class Gen:
     # ---- one call turn -----------------------------------------------------------------------
     def call_turn(self, api):
         r = self.rng
-        entry = T[api][self.split]
+        entry = T[api][self.split] + (T_EXTRA[api] if self.variety else [])
         tmpl = r.choice(entry)
         on = None
         if isinstance(tmpl, tuple):
@@ -1312,7 +1442,7 @@ class Gen:
         core = re.sub(r"(\{video\}|\{shuffle\})$", "", tmpl.rstrip(" ?!.,"))
         m = re.search(r"\{(\w+)\}$", core)
         last = m.group(1) if m else None
-        text = finish_message(text, r, self.split, last, style)
+        text = finish_message(text, r, self.split, last, style, self.variety)
         call = {"name": api, "args": args}
         return text, call, reply_for(call)
 
@@ -1323,7 +1453,7 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        tmpl = r.choice(tr if self.split == "train" else te)
+        tmpl = r.choice(tr + NOCALL_EXTRA[cat] if self.variety else tr if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
             kind = {"name": "recipient", "item": None}.get(s, s)
@@ -1448,7 +1578,7 @@ def user_texts(rec):
     return {m["content"] for m in rec["messages"] if m["role"] == "user"}
 
 
-def generate(n_train, n_test, seed, augment=False):
+def generate(n_train, n_test, seed, augment=False, variety=False):
     test_gen = Gen("test", seed)
     test, test_vals, test_users = [], set(), set()
     for i in range(n_test):
@@ -1456,7 +1586,8 @@ def generate(n_train, n_test, seed, augment=False):
         test.append(rec)
         test_vals |= string_values(rec)
         test_users |= user_texts(rec)
-    train_gen = Gen("train", seed, coverage=coverage_words(seed), augment=augment)
+    train_gen = Gen("train", seed, coverage=coverage_words(seed), augment=augment,
+                    variety=variety)
     train_gen.excluded = set(test_vals)
     train = []
     while len(train) < n_train:
@@ -1489,9 +1620,15 @@ def main():
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--augment", action="store_true",
                     help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
+    ap.add_argument("--variety", action="store_true",
+                    help="more training phrasings, request prefixes and unknown-word swaps (run 6); needs --augment")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
-    train, test = generate(args.train, args.test, args.seed, args.augment)
+    if args.variety and not args.augment:
+        ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
+    for api, tmpls in T_EXTRA.items():
+        assert not set(map(str, tmpls)) & set(map(str, T[api]["test"])), "a test template in T_EXTRA: " + api
+    train, test = generate(args.train, args.test, args.seed, args.augment, args.variety)
     # self-checks of the split
     test_users = set().union(*(user_texts(r) for r in test))
     train_users = set().union(*(user_texts(r) for r in train))
