@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the committed files
-    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 2 # the committed files (run 7)
+    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 2
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the training file of run 6
     /usr/bin/python3 tools/gen_dataset.py --augment             # the training file of run 5
     /usr/bin/python3 tools/gen_dataset.py                       # the training file of runs 3-4
 
@@ -1013,6 +1014,90 @@ NOCALL_EXTRA = {
     "bye": ["bye bye", "later", "good bye", "i'm done"],
     "nevermind": ["cancel", "stop", "no thanks", "forget about it"],
 }
+# A second set (--variety 2, run 7): the same idea, more of it.
+T_EXTRA2 = {
+    "set_alarm": [
+        "could you make an alarm for {time}[ {day}]", "i'd appreciate an alarm at {time}[ {day}]",
+        "alarm needed at {time}[ {day}][ for {label}]", "{time}[ {day}], wake me",
+        "set alarm {time}[ {day}][ called {label}]", "i'm getting up at {time}[ {day}], alarm please",
+        "program an alarm for {time}[ {day}]", "create a wake up call at {time}[ {day}]",
+    ],
+    "set_timer": [
+        "i want a timer of {duration}", "time me for {duration}", "{duration} please, timer",
+        "set the timer to {duration}[ for {label}]", "could you count down {duration}",
+        "timer, {duration}[, {label}]", "begin a countdown of {duration}", "how about a {duration} timer",
+    ],
+    "create_reminder": [
+        "remind me about {text} at {time}[ {day}]", "i have to {text} at {time}[ {day}], can you remind me",
+        "reminder for {time}[ {day}]: {text}", "please set a reminder at {time}[ {day}] to {text}",
+        "ping me {day} at {time}: {text}", "give me a reminder at {time}[ {day}] to {text}",
+        "when it's {time}[ {day}] remind me to {text}", "{time}[ {day}] reminder: {text}",
+    ],
+    "send_message": [
+        "can you text {recipient}[ via {app}] that {text}", "send a note to {recipient}: {text}",
+        "let {recipient} know {text}", "send {recipient} the message {text}",
+        "message {recipient}[ on {app}] and tell them {text}", "i'd like to text {recipient}: {text}",
+        "please send {recipient} a text[ on {app}]: {text}", "write to {recipient} saying {text}",
+    ],
+    "call_contact": [
+        "i'd like to call {name}", "can you dial {name}", "ring {name} for me", "call {name} please",
+        "give {name} a ring", "phone up {name}", "video call with {name} please{video}",
+        "start a facetime with {name}{video}", "could you phone {name}",
+    ],
+    "get_weather": [
+        "what's the weather going to be in {city}[ {day}]", "how hot will {city} be[ {day}]",
+        "is it going to snow in {city}[ {day}]", "forecast for {city}[ {day}] please",
+        "weather check for {city}[ {day}]", "what's the weather looking like in {city}[ {day}]",
+        "do i need sunglasses in {city}[ {day}]", "tell me about the weather in {city}[ {day}]",
+    ],
+    "create_event": [
+        "add {title} on {day}[ at {time}] to the calendar", "can you add {title} to my calendar for {day}[ at {time}]",
+        "i need {title} in my calendar on {day}[ at {time}][ at {location}]",
+        "note {title} for {day}[ at {time}] in my calendar", "schedule an event {title} {day}[ at {time}]",
+        "put an event in my calendar: {title}, {day}[ at {time}]",
+        "{day}[ at {time}]: {title}, save it in the calendar",
+    ],
+    "play_music": [
+        "i'd love to hear {query}", "could you put on {query}", "play a bit of {query}",
+        "can you start {query}", "music time: {query}", "put {query} on please",
+        "listen to {query}", "shuffle {query} for me{shuffle}", "play {query} randomly{shuffle}",
+    ],
+    "set_volume": [
+        "set the volume at {level}", "volume level {level}", "put volume to {level}",
+        "i want it at {level} volume", "change the sound to {level} percent", "can you set volume to {level}%",
+        "turn volume to {level}",
+    ],
+    "navigate": [
+        "directions to {destination}[ {mode_by}]", "how do i get over to {destination}[ {mode_by}]",
+        "find me a route to {destination}[ {mode_by}]", "navigate to {destination}, thanks",
+        "can you get me to {destination}[ {mode_by}]", "start directions to {destination}",
+        "navigation to {destination}[ {mode_by}] please",
+    ],
+    "toggle_setting": [
+        ("turn on the {setting}", True), ("turn off the {setting}", False), ("{setting} on now", True),
+        ("can you switch off {setting}", False), ("i'd like {setting} on", True),
+        ("please switch {setting} off", False), ("enable {setting} please", True),
+        ("disable {setting} now", False),
+    ],
+    "search_web": [
+        "search the net for {query}", "can you search {query}", "find out about {query}",
+        "look up {query} for me", "search online {query}", "i want to search {query}",
+        "please google {query}", "internet search for {query}",
+    ],
+}
+NOCALL_EXTRA2 = {
+    "thanks": ["thanks buddy", "ok great", "wonderful, thanks", "good job", "that works"],
+    "hello": ["hello hello", "hi again", "yo assistant"],
+    "howareyou": ["how is it going", "you alright?"],
+    "who": ["what kind of assistant are you", "are you a bot"],
+    "can": ["what do you know how to do", "what can i ask you", "what are your skills"],
+    "cant": ["book tickets for the movies", "order food", "play a video on youtube",
+             "open the door", "get me a cab", "check my email", "set the thermostat to 20",
+             "post this on instagram", "turn the lights off", "buy a bus ticket to {city}"],
+    "joke": ["say a joke", "make me smile"],
+    "bye": ["see ya", "bye for now"],
+    "nevermind": ["no, leave it", "skip it", "not needed"],
+}
 # Prefixes that only fit a request starting with a verb (like "could you"): training, --variety.
 IMPERATIVE_PREFIXES_EXTRA = ["i need you to", "would you", "can you", "kindly", "do me a favor and",
                              "i'd like you to", "please can you"]
@@ -1303,7 +1388,7 @@ def make_style(rng):
 class Gen:
     def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=False):
         self.split = split
-        self.variety = variety and split == "train"
+        self.variety = variety if split == "train" else 0  # 0, 1 or 2: which extra pools
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
         # training-only phrasing noise (augment_literal, --augment) has a generator of its own
         self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
@@ -1397,7 +1482,8 @@ class Gen:
     # ---- one call turn -----------------------------------------------------------------------
     def call_turn(self, api):
         r = self.rng
-        entry = T[api][self.split] + (T_EXTRA[api] if self.variety else [])
+        entry = T[api][self.split] + (T_EXTRA[api] if self.variety >= 1 else []) \
+            + (T_EXTRA2[api] if self.variety >= 2 else [])
         tmpl = r.choice(entry)
         on = None
         if isinstance(tmpl, tuple):
@@ -1453,7 +1539,9 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        tmpl = r.choice(tr + NOCALL_EXTRA[cat] if self.variety else tr if self.split == "train" else te)
+        if self.variety:
+            tr = tr + NOCALL_EXTRA[cat] + (NOCALL_EXTRA2[cat] if self.variety >= 2 else [])
+        tmpl = r.choice(tr if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
             kind = {"name": "recipient", "item": None}.get(s, s)
@@ -1578,7 +1666,7 @@ def user_texts(rec):
     return {m["content"] for m in rec["messages"] if m["role"] == "user"}
 
 
-def generate(n_train, n_test, seed, augment=False, variety=False):
+def generate(n_train, n_test, seed, augment=False, variety=0):
     test_gen = Gen("test", seed)
     test, test_vals, test_users = [], set(), set()
     for i in range(n_test):
@@ -1620,14 +1708,16 @@ def main():
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--augment", action="store_true",
                     help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
-    ap.add_argument("--variety", action="store_true",
-                    help="more training phrasings, request prefixes and unknown-word swaps (run 6); needs --augment")
+    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2),
+                    help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6) or "
+                         "2 (a second set of phrasings too, run 7); needs --augment")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
-    for api, tmpls in T_EXTRA.items():
-        assert not set(map(str, tmpls)) & set(map(str, T[api]["test"])), "a test template in T_EXTRA: " + api
+    for api in T:
+        extra = set(map(str, T_EXTRA[api] + T_EXTRA2[api]))
+        assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
     train, test = generate(args.train, args.test, args.seed, args.augment, args.variety)
     # self-checks of the split
     test_users = set().union(*(user_texts(r) for r in test))
