@@ -1357,7 +1357,7 @@ def fill_template(tmpl, slots, rng, style):
     return "".join(out)
 
 
-def finish_message(text, rng, split, last_slot, style, variety=False):
+def finish_message(text, rng, split, last_slot, style, variety=0):
     """Wrappers, casing and punctuation around a filled user message."""
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r" ([,:?!.])", r"\1", text)
@@ -1386,7 +1386,7 @@ def make_style(rng):
 
 
 class Gen:
-    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=False):
+    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0):
         self.split = split
         self.variety = variety if split == "train" else 0  # 0, 1 or 2: which extra pools
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
