@@ -49,8 +49,8 @@ end
 
 -- Constrained decoding: inside a call the model can only write a call to a tool
 -- that exists, with valid argument names and types, and (set_source) string
--- values copied from the request, as the task wants them.
-local constraint = mllm.constraint(apis, model, { max_string = 96 })
+-- values copied from the request, as the task wants them; one call per answer at most.
+local constraint = mllm.constraint(apis, model, { max_string = 96, max_calls = 1 })
 
 local requests = {
   "wake me up at 6:45 am tomorrow please",

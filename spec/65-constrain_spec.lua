@@ -113,9 +113,27 @@ describe_c("mllm.constraint", function()
     end)
   end
 
+  it("limits the number of calls with max_calls", function()
+    local two = '<tool_call>set_volume(level=5)</tool_call> Done. <tool_call>set_volume(level=6)</tool_call>'
+    assert.are.equal("free", constraint(apis):check(two))
+    assert.are.equal("free", constraint(apis, nil, { max_calls = 2 }):check(two))
+    local one = constraint(apis, nil, { max_calls = 1 })
+    assert.are.equal("free", one:check('<tool_call>set_volume(level=5)</tool_call> Done. <tool_call'))
+    local where, msg, pos = one:check(two)
+    assert.is_nil(where)
+    assert.are.equal(#'<tool_call>set_volume(level=5)</tool_call> Done. <tool_call>', pos)
+    assert.matches("text without another call %(at most 1%)", msg)
+    -- "required" opens the first call itself, which counts
+    local req = constraint(apis, nil, { max_calls = 1, call = "required" })
+    assert.is_nil(req:check(two))
+    assert.are.equal("free", req:check('<tool_call>set_volume(level=5)</tool_call> Done.'))
+  end)
+
   it("raises on bad options and misuse", function()
     assert.error_matches(function() constraint(apis, nil, { call = "always" }) end, "option 'call'")
     assert.error_matches(function() constraint(apis, nil, { max_string = 2 }) end, "option 'max_string'")
+    assert.error_matches(function() constraint(apis, nil, { max_calls = -1 }) end, "option 'max_calls'")
+    assert.error_matches(function() constraint(apis, nil, { max_calls = "one" }) end, "option 'max_calls'")
     assert.error_matches(function() constraint(apis, 42) end, "model or tokenizer expected, got number")
     local c = constraint(apis)
     assert.error_matches(function() c:count("x") end, "no vocabulary")
@@ -139,6 +157,31 @@ describe_c("constrained masks on the 32000-piece vocabulary", function()
     local tok = model:tokenizer()
     local ct = constraint(apis, tok)
     assert.are.equal(c:count("<tool_call>set_"), ct:count("<tool_call>set_"))
+  end)
+
+  it("masks only the tokens that would open a second call with max_calls = 1", function()
+    local one = constraint(apis, model, { max_calls = 1 })
+    local text = '<tool_call>set_volume(level=5)</tool_call> Done. <tool_call'
+    local ids, n = one:allowed(text)
+    assert.is_true(n < 32000)
+    local allowed = {}
+    for _, id in ipairs(ids) do allowed[id] = true end
+    local closers = 0
+    for id = 0, 31999 do
+      local p = pieces[id]
+      if #p > 0 then
+        local ok = one:check(text .. p) ~= nil
+        if ok ~= (allowed[id] or false) then
+          error(string.format("token %d %q: allowed %s, valid %s", id, p, tostring(allowed[id]), tostring(ok)))
+        end
+        if p:sub(1, 1) == ">" then
+          closers = closers + 1
+          assert.is_nil(allowed[id], p)
+        end
+      end
+    end
+    assert.is_true(closers > 0)
+    assert.is_true(c:count(text) > n)  -- without the limit "<tool_call>" may open a second call
   end)
 
   it("masks nothing outside a call", function()

@@ -342,6 +342,7 @@ typedef struct cst_state {
     int64_t val;
     uint64_t used;      /* parameters given so far */
     uint8_t copy;       /* P_STR: the value must be a substring of the source */
+    uint32_t calls;     /* calls opened so far */
     uint64_t cmask[MLLM_CST_MAX_SOURCE / 64 + 1]; /* copy: see copy_step */
     uint16_t frames[MLLM_CST_MAX_DEPTH]; /* type of each open array/object */
 } cst_state;
@@ -353,6 +354,7 @@ struct mllm_constraint {
     int32_t open_fail[MLLM_CALLS_MAX_TAG + 1]; /* KMP: border of open[0..k) */
     mllm_constraint_mode mode;
     size_t max_string;
+    size_t max_calls;       /* 0 = any number */
     cst_type *types;
     size_t n_types, cap_types;
     word_node *words;
@@ -623,6 +625,7 @@ static bool close_call(const mllm_constraint *c, cst_state *s)
 
 static void enter_call(const mllm_constraint *c, cst_state *s)
 {
+    s->calls++;
     s->phase = P_NAME;
     s->node = c->name_root;
 }
@@ -645,6 +648,7 @@ static bool step(const mllm_constraint *c, cst_state *s, unsigned char b)
                 return true;
             }
             if (c->n_tools == 0) return false; /* a call that could not be completed */
+            if (c->max_calls && s->calls >= c->max_calls) return false;
             enter_call(c, s);
             return true;
         }
@@ -1055,6 +1059,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
     c->v = vocab;
     c->mode = p->mode;
     c->max_string = p->max_string ? p->max_string : MLLM_CST_DEFAULT_MAX_STRING;
+    c->max_calls = p->max_calls;
     if (c->max_string < 4) c->max_string = 4; /* room for any one character */
     c->cache_bad = NONE;
 
@@ -1169,7 +1174,12 @@ static size_t sync(mllm_constraint *c, const char *text, size_t len, cst_state *
 static const char *expected(const mllm_constraint *c, const cst_state *s, char *buf, size_t n)
 {
     switch (s->phase) {
-    case P_OUT: return "text";
+    case P_OUT:
+        if (c->max_calls && s->calls >= c->max_calls) {
+            snprintf(buf, n, "text without another call (at most %zu)", c->max_calls);
+            return buf;
+        }
+        return "text";
     case P_OPEN: snprintf(buf, n, "the opening tag '%s'", c->open); return buf;
     case P_NAME: return "a tool name and '('";
     case P_ARG_FIRST:

@@ -111,6 +111,9 @@ typedef struct mllm_constraint_params {
     size_t max_string;           /* longest string value in bytes as written; 0 = the default
                                     (MLLM_CST_DEFAULT_MAX_STRING); it bounds every call, so a
                                     generation with enough max_tokens always closes its call */
+    size_t max_calls;            /* most calls the text may open; 0 = any number. With 1 the
+                                    opening tag cannot come again after a call (a task that
+                                    allows one call per answer) */
 } mllm_constraint_params;
 
 typedef struct mllm_constraint mllm_constraint;

@@ -391,7 +391,8 @@ static lconstraint *check_constraint(lua_State *L, int i)
  *   `generate`/`stream`); without it the constraint can only check text
  * @tparam[opt] table opts `call` ("auto": constrain calls the model opens; "required": the
  *   text must begin with a call), `open`/`close` (the tags), `max_string` (longest string
- *   value in bytes, default 256)
+ *   value in bytes, default 256), `max_calls` (most calls the text may open, default 0: any
+ *   number; with 1 no second call can follow the first)
  * @return a mobilellm.Constraint
  * @raise on a malformed schema (the message names the tool and the parameter)
  */
@@ -421,6 +422,12 @@ static int l_constraint(lua_State *L)
             lua_Integer v = lua_tointegerx(L, -1, &isint);
             if (!isint || v < 4 || v > 1 << 20) luaL_error(L, "option 'max_string' must be an integer in [4, 1048576]");
             p.max_string = (size_t)v;
+        }
+        if (lua_getfield(L, 3, "max_calls") != LUA_TNIL) {
+            int isint;
+            lua_Integer v = lua_tointegerx(L, -1, &isint);
+            if (!isint || v < 0 || v > 1 << 20) luaL_error(L, "option 'max_calls' must be an integer in [0, 1048576]");
+            p.max_calls = (size_t)v;
         }
         lua_settop(L, 3); /* the option strings stay referenced by the table */
     }

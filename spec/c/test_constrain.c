@@ -237,7 +237,23 @@ static void test_grammar(void)
     const char *t = "<tool_call>set_alarm(day=\"x\")";
     mllm_constraint_check(c, t, strlen(t), &bad, msg, sizeof msg);
     check(bad == strlen(t) - 1 && strstr(msg, "'time'") != NULL, "a missing required argument is named in the message");
+    const char *two = "<tool_call>ping()</tool_call> ok <tool_call>ping()</tool_call>";
+    check(mllm_constraint_check(c, two, strlen(two), NULL, NULL, 0) == MLLM_CST_FREE, "any number of calls by default");
     mllm_constraint_free(c);
+
+    /* max_calls: the opening tag cannot complete once the limit is reached */
+    mllm_constraint_params one = mllm_constraint_default_params();
+    one.max_calls = 1;
+    c = NULL;
+    st = mllm_constraint_new(TOOLS, N_TOOLS, NULL, &one, &c, err, sizeof err);
+    check(st == MLLM_OK && c, "a constraint builds with max_calls = 1");
+    if (c) {
+        size_t second = strlen("<tool_call>ping()</tool_call> ok <tool_call>") - 1;
+        check(mllm_constraint_check(c, two, second, NULL, NULL, 0) == MLLM_CST_FREE, "  text up to a second tag's last byte is free");
+        check(mllm_constraint_check(c, two, strlen(two), &bad, msg, sizeof msg) == MLLM_CST_INVALID && bad == second
+              && strstr(msg, "at most 1") != NULL, "  the byte that would open a second call is refused, and said so");
+        mllm_constraint_free(c);
+    }
 
     /* schema errors */
     static const mllm_tool_param dup[] = { { "a", false, { MLLM_PARAM_STRING, NULL, 0, false, false, 0, 0, NULL } },
