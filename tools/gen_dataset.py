@@ -1405,6 +1405,10 @@ class Gen:
                 st.update(swap=self.aug.random() < 0.12, swap_words=self.coverage[1])
         return st
 
+    def extra(self, key, *levels):
+        """The --variety phrasings for key: those of every level up to self.variety, in order."""
+        return [x for level, pool in enumerate(levels, 1) if self.variety >= level for x in pool[key]]
+
     # ---- slot values -------------------------------------------------------------------------
     def _maybe_lower(self, s, p=0.12):
         return s.lower() if self.rng.random() < p else s
@@ -1482,8 +1486,7 @@ class Gen:
     # ---- one call turn -----------------------------------------------------------------------
     def call_turn(self, api):
         r = self.rng
-        entry = T[api][self.split] + (T_EXTRA[api] if self.variety >= 1 else []) \
-            + (T_EXTRA2[api] if self.variety >= 2 else [])
+        entry = T[api][self.split] + self.extra(api, T_EXTRA, T_EXTRA2)
         tmpl = r.choice(entry)
         on = None
         if isinstance(tmpl, tuple):
@@ -1539,9 +1542,7 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        if self.variety:
-            tr = tr + NOCALL_EXTRA[cat] + (NOCALL_EXTRA2[cat] if self.variety >= 2 else [])
-        tmpl = r.choice(tr if self.split == "train" else te)
+        tmpl = r.choice(tr + self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2) if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
             kind = {"name": "recipient", "item": None}.get(s, s)

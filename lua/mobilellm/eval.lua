@@ -116,8 +116,8 @@ function M.run(opts)
 
   -- Constrained: string values are bounded (96 bytes, longer than any value the
   -- task has) and the token budget leaves room to close any call so bounded, so a
-  -- call is never cut off half-written by max_tokens.
-  -- one call per answer at most, as the task says
+  -- call is never cut off half-written by max_tokens. One call per answer at most,
+  -- as the task says.
   local constraint = o.constrain and mllm.constraint
     and mllm.constraint(apis, model, { max_string = 96, max_calls = 1 }) or nil
   if o.constrain and not constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
