@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 2 # the committed files (run 7)
     /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 2
     /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the training file of run 6
@@ -1098,6 +1099,89 @@ NOCALL_EXTRA2 = {
     "bye": ["see ya", "bye for now"],
     "nevermind": ["no, leave it", "skip it", "not needed"],
 }
+# A third set (--variety 3, run 9): more frames where the request is a statement, a question or
+# an afterthought, and where the value sits first, in the middle or at the very end.
+T_EXTRA3 = {
+    "set_alarm": [
+        "i want to be up by {time}[ {day}]", "get me up at {time}[ {day}]",
+        "alarm, {time}[, {day}][, label it {label}]", "make an alarm at {time}[ {day}] for me",
+        "is it possible to set an alarm for {time}[ {day}]", "i should be woken at {time}[ {day}]",
+        "an alarm for {label} at {time}[ {day}]", "put an alarm on {time}[ {day}]",
+    ],
+    "set_timer": [
+        "run a timer for {duration}", "let me know in {duration}", "{duration} on the clock[ for the {label}]",
+        "set {duration} on the timer", "i need {duration} counted down[ for {label}]",
+        "timer of {duration} for the {label}", "can i get a {duration} timer", "countdown {duration}",
+    ],
+    "create_reminder": [
+        "i must {text} at {time}[ {day}], remind me", "remind me to {text}, at {time}[ {day}]",
+        "at {time}[ {day}] please remind me to {text}", "could i get a reminder to {text} at {time}[ {day}]",
+        "note to self: {text} at {time}[ {day}]", "set a reminder: {text}, {time}[ {day}]",
+        "reminder please, {time}[ {day}], {text}", "nudge me at {time}[ {day}] to {text}",
+    ],
+    "send_message": [
+        "tell {recipient} via text that {text}", "shoot {recipient} a text[ on {app}]: {text}",
+        "drop {recipient} a message[ on {app}] saying {text}", "can you message {recipient}: {text}",
+        "text to {recipient}[ on {app}]: {text}", "send this to {recipient}[ on {app}]: {text}",
+        "{recipient} should get a message that says {text}", "i want {recipient} to know {text}",
+    ],
+    "call_contact": [
+        "get {name} on the phone", "call up {name}", "i'd like to speak to {name}",
+        "can you call {name} now", "please ring {name}", "dial up {name} please",
+        "video call {name} now{video}", "i want to facetime {name}{video}", "make a call to {name}",
+    ],
+    "get_weather": [
+        "should i bring an umbrella in {city}[ {day}]", "how's the weather over in {city}[ {day}]",
+        "weather for {city}[ {day}]?", "any sun in {city}[ {day}]", "{city} forecast[ {day}]",
+        "check the weather for {city}[ {day}]", "what temperature is it in {city}[ {day}]",
+        "give me the weather in {city}[ {day}]",
+    ],
+    "create_event": [
+        "{title} is on {day}[ at {time}], put it in my calendar", "calendar: {title}, {day}[ at {time}]",
+        "please add {title} to the calendar on {day}[ at {time}][ at {location}]",
+        "can you put {title} on my calendar for {day}[ at {time}]",
+        "make a calendar entry {title} on {day}[ at {time}][ at {location}]",
+        "save {title} on {day}[ at {time}] in my calendar", "new event {title} on {day}[ at {time}]",
+    ],
+    "play_music": [
+        "play me {query}", "put on some {query} please", "i feel like {query}",
+        "start playing {query}", "can i hear {query}", "queue up {query}",
+        "play {query} on shuffle{shuffle}", "mix up some {query}{shuffle}", "i want to listen to {query}",
+    ],
+    "set_volume": [
+        "can the volume be {level}", "set volume {level}", "make it {level} percent loud",
+        "volume to {level}% please", "adjust the volume to {level}", "sound at {level} please",
+    ],
+    "navigate": [
+        "show me how to get to {destination}[ {mode_by}]", "i'm heading to {destination}[ {mode_by}]",
+        "guide me to {destination}[ {mode_by}]", "what's the way to {destination}[ {mode_by}]",
+        "directions please, {destination}", "route to {destination}[ {mode_by}]",
+        "{mode_adj} route to {destination}",
+    ],
+    "toggle_setting": [
+        ("turn {setting} on please", True), ("could you turn {setting} off", False),
+        ("switch on {setting} now", True), ("i want {setting} off", False),
+        ("activate {setting} for me", True), ("shut {setting} off", False),
+        ("put {setting} on", True), ("kill {setting}", False),
+    ],
+    "search_web": [
+        "search {query} online", "find me {query}", "what's online about {query}",
+        "look up {query} on the internet", "could you look up {query}", "google this: {query}",
+        "i'd like to know {query}", "check the web for {query}",
+    ],
+}
+NOCALL_EXTRA3 = {
+    "thanks": ["perfect, thank you", "cool thanks", "much appreciated", "ok thank you"],
+    "hello": ["hey hey", "good day", "hi assistant"],
+    "howareyou": ["how are things", "how have you been"],
+    "who": ["what should i call you", "who made you"],
+    "can": ["what are you for", "how can you help me"],
+    "cant": ["book a flight to {city}", "order pizza", "charge my phone", "unlock my car",
+             "pay my bill", "delete my account", "record a video", "take a photo"],
+    "joke": ["tell me a funny story", "got any jokes"],
+    "bye": ["see you later", "bye now"],
+    "nevermind": ["never mind that", "don't bother"],
+}
 # Prefixes that only fit a request starting with a verb (like "could you"): training, --variety.
 IMPERATIVE_PREFIXES_EXTRA = ["i need you to", "would you", "can you", "kindly", "do me a favor and",
                              "i'd like you to", "please can you"]
@@ -1388,7 +1472,7 @@ def make_style(rng):
 class Gen:
     def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0):
         self.split = split
-        self.variety = variety if split == "train" else 0  # 0, 1 or 2: which extra pools
+        self.variety = variety if split == "train" else 0  # 0-3: which extra pools (and value noise)
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
         # training-only phrasing noise (augment_literal, --augment) has a generator of its own
         self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
@@ -1476,6 +1560,31 @@ class Gen:
             return int(r.choice(v["level"]))
         raise KeyError(slot)
 
+    # Slot kinds whose value --variety 3 may lengthen by a word; names and places get capitalised words.
+    NOISY_KINDS = {"text_message", "text_reminder", "title", "web_query", "music_query", "location",
+                   "destination", "alarm_label", "timer_label", "recipient", "name", "city"}
+    PROPER_KINDS = {"recipient", "name", "city", "music_query", "location", "destination"}
+
+    def value_noise(self, kind, val):
+        """--variety 3: in a quarter of the free-text values one vocabulary word is added at the
+        end, put first, or replaces the last word. Held-out values end in words the model has never
+        seen (names, places), and it tends to close the string one word early; this shows it that
+        an unknown word inside a value still belongs to it. Drawn from the noise generator."""
+        a = self.aug
+        if kind not in self.NOISY_KINDS or a.random() >= 0.25:
+            return val
+        cap, low = self.coverage
+        w = a.choice(cap if kind in self.PROPER_KINDS or a.random() < 0.5 else low)
+        k = a.random()
+        words = val.split(" ")
+        if k < 0.5:
+            return val + " " + w
+        if k < 0.75 and kind in self.PROPER_KINDS:
+            return w + " " + val
+        if len(words) >= 2:
+            return " ".join(words[:-1] + [w])
+        return val + " " + w
+
     def safe_value(self, slot):
         for _ in range(50):
             val = self.value(slot)
@@ -1486,7 +1595,7 @@ class Gen:
     # ---- one call turn -----------------------------------------------------------------------
     def call_turn(self, api):
         r = self.rng
-        entry = T[api][self.split] + self.extra(api, T_EXTRA, T_EXTRA2)
+        entry = T[api][self.split] + self.extra(api, T_EXTRA, T_EXTRA2, T_EXTRA3)
         tmpl = r.choice(entry)
         on = None
         if isinstance(tmpl, tuple):
@@ -1521,7 +1630,10 @@ class Gen:
                 args["setting"] = e
                 surf[s] = r.choice(SETTING_SURF[e])
             else:
-                val = self.safe_value(slot_kind.get(s, s))
+                kind = slot_kind.get(s, s)
+                val = self.safe_value(kind)
+                if self.variety >= 3 and isinstance(val, str):
+                    val = self.value_noise(kind, val)
                 args[s] = val
                 surf[s] = str(val)
         if api == "toggle_setting":
@@ -1542,7 +1654,7 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        tmpl = r.choice(tr + self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2) if self.split == "train" else te)
+        tmpl = r.choice(tr + self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3) if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
             kind = {"name": "recipient", "item": None}.get(s, s)
@@ -1709,15 +1821,16 @@ def main():
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--augment", action="store_true",
                     help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
-    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2),
-                    help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6) or "
-                         "2 (a second set of phrasings too, run 7); needs --augment")
+    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2, 3),
+                    help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6), "
+                         "2 (a second set of phrasings too, run 7) or 3 (a third set, and values "
+                         "lengthened by a vocabulary word, run 9); needs --augment")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
     for api in T:
-        extra = set(map(str, T_EXTRA[api] + T_EXTRA2[api]))
+        extra = set(map(str, T_EXTRA[api] + T_EXTRA2[api] + T_EXTRA3[api]))
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
     train, test = generate(args.train, args.test, args.seed, args.augment, args.variety)
     # self-checks of the split
