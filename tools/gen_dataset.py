@@ -1182,6 +1182,79 @@ NOCALL_EXTRA3 = {
     "bye": ["see you later", "bye now"],
     "nevermind": ["never mind that", "don't bother"],
 }
+# A fourth set (--variety 4, run 10): the value first and the request after it, and short
+# lead-in clauses before a request.
+T_EXTRA4 = {
+    "set_alarm": [
+        "{time}[ {day}] - that's when i need to wake up", "for {time}[ {day}] an alarm please",
+        "alarm wanted at {time}[ {day}][ for {label}]", "{time}[ {day}] is when the alarm should go off",
+        "i need waking at {time}[ {day}]",
+    ],
+    "set_timer": [
+        "{duration}, start the timer", "{duration} for the {label}, timer please", "set timer: {duration}",
+        "{duration} timer now", "start timing {duration}[ for the {label}]",
+    ],
+    "create_reminder": [
+        "remind me: {text}, at {time}[ {day}]", "at {time}[ {day}] i have to {text}, remind me",
+        "a reminder to {text} at {time}[ {day}] please", "{time}[ {day}] - remind me to {text}",
+        "get me a reminder for {time}[ {day}] to {text}",
+    ],
+    "send_message": [
+        "message to {recipient}[ on {app}]: {text}", "{recipient} needs to know that {text}",
+        "let {recipient} hear that {text}", "pass this to {recipient}[ over {app}]: {text}",
+        "ping {recipient}[ on {app}] with {text}", "message {recipient} with the words {text}",
+    ],
+    "call_contact": [
+        "{name}, call them please", "{name} on the phone please", "connect a call to {name}",
+        "i have to talk to {name}, call them", "{name} - video call{video}", "see {name} on video{video}",
+    ],
+    "get_weather": [
+        "{city} - what's the weather", "{city} weather report[ {day}]", "and the weather in {city}[ {day}]?",
+        "umbrella needed in {city}[ {day}]?", "weather conditions in {city}[ {day}]",
+        "how warm is it in {city}[ {day}]",
+    ],
+    "create_event": [
+        "{title} {day}[ at {time}] - calendar please", "hold {day}[ at {time}] for {title} in the calendar",
+        "reserve {day}[ at {time}] in my calendar for {title}", "calendar entry: {title} on {day}[ at {time}]",
+        "{title} on {day}[ at {time}][ at {location}] - put it in",
+    ],
+    "play_music": [
+        "{query}, play it", "{query} please", "{query} on the speakers",
+        "throw on {query}", "{query} on shuffle please{shuffle}", "random order {query}{shuffle}",
+    ],
+    "set_volume": [
+        "{level} on the volume", "sound should be at {level}", "go to volume {level}",
+        "bring the volume to {level}", "{level}% volume please",
+    ],
+    "navigate": [
+        "{destination}, take me there", "lead me to {destination}[ {mode_by}]",
+        "path to {destination}[ {mode_by}]", "{destination} - directions please",
+        "i want directions to {destination}[ {mode_by}]",
+    ],
+    "toggle_setting": [
+        ("{setting}, on", True), ("{setting}, off", False), ("{setting} should be on", True),
+        ("{setting} should be off", False), ("make {setting} active", True), ("no more {setting}", False),
+    ],
+    "search_web": [
+        "{query} - search that", "search: {query}", "i wonder {query}, search it", "browse for {query}",
+        "look on the web for {query}",
+    ],
+}
+NOCALL_EXTRA4 = {
+    "thanks": ["thanks a ton", "brilliant, thanks"],
+    "hello": ["greetings", "hiya"],
+    "howareyou": ["how's your day"],
+    "who": ["are you a person"],
+    "can": ["list what you can do"],
+    "cant": ["rent a car", "book a table for two", "wash the dishes", "translate this letter"],
+    "joke": ["cheer me up with a joke"],
+    "bye": ["catch you later"],
+    "nevermind": ["actually no", "scratch that"],
+}
+# Lead-in clauses before a request (--variety 4): the extra words before it in the task's list.
+LEAD_INS_EXTRA = ["i'm cooking,", "one more thing:", "before i forget,", "while you're at it,",
+                  "quick request:", "if you don't mind,", "sorry to bother you,", "good morning,",
+                  "hey, it's me,", "so basically", "ok here's one:", "next,"]
 # Prefixes that only fit a request starting with a verb (like "could you"): training, --variety.
 IMPERATIVE_PREFIXES_EXTRA = ["i need you to", "would you", "can you", "kindly", "do me a favor and",
                              "i'd like you to", "please can you"]
@@ -1447,6 +1520,8 @@ def finish_message(text, rng, split, last_slot, style, variety=0):
     text = re.sub(r" ([,:?!.])", r"\1", text)
     if variety and rng.random() < 0.08 and IMPERATIVE_START.match(text):
         text = rng.choice(IMPERATIVE_PREFIXES_EXTRA) + " " + text
+    elif variety >= 4 and rng.random() < 0.08:
+        text = rng.choice(LEAD_INS_EXTRA) + " " + text
     elif rng.random() < 0.18:
         pre = rng.choice(PREFIXES[split])
         if pre == "could you" and not IMPERATIVE_START.match(text):
@@ -1595,7 +1670,7 @@ class Gen:
     # ---- one call turn -----------------------------------------------------------------------
     def call_turn(self, api):
         r = self.rng
-        entry = T[api][self.split] + self.extra(api, T_EXTRA, T_EXTRA2, T_EXTRA3)
+        entry = T[api][self.split] + self.extra(api, T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
         tmpl = r.choice(entry)
         on = None
         if isinstance(tmpl, tuple):
@@ -1654,7 +1729,7 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        tmpl = r.choice(tr + self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3) if self.split == "train" else te)
+        tmpl = r.choice(tr + self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4) if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
             kind = {"name": "recipient", "item": None}.get(s, s)
@@ -1821,16 +1896,17 @@ def main():
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--augment", action="store_true",
                     help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
-    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2, 3),
+    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2, 3, 4),
                     help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6), "
-                         "2 (a second set of phrasings too, run 7) or 3 (a third set, and values "
-                         "lengthened by a vocabulary word, run 9); needs --augment")
+                         "2 (a second set of phrasings too, run 7), 3 (a third set, and values "
+                         "lengthened by a vocabulary word, run 9) or 4 (value-first phrasings and "
+                         "lead-in clauses, run 10); needs --augment")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
     for api in T:
-        extra = set(map(str, T_EXTRA[api] + T_EXTRA2[api] + T_EXTRA3[api]))
+        extra = set(map(str, T_EXTRA[api] + T_EXTRA2[api] + T_EXTRA3[api] + T_EXTRA4[api]))
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
     train, test = generate(args.train, args.test, args.seed, args.augment, args.variety)
     # self-checks of the split
