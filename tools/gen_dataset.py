@@ -1548,7 +1548,7 @@ def make_style(rng):
 class Gen:
     def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0):
         self.split = split
-        self.variety = variety if split == "train" else 0  # 0-3: which extra pools (and value noise)
+        self.variety = variety if split == "train" else 0  # 0-4: which extra pools (3 and up: value noise)
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
         # training-only phrasing noise (augment_literal, --augment) has a generator of its own
         self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
@@ -1730,7 +1730,8 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        tmpl = r.choice(tr + self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4) if self.split == "train" else te)
+        extra = self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
+        tmpl = r.choice(tr + extra if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
             kind = {"name": "recipient", "item": None}.get(s, s)

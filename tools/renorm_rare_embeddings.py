@@ -5,7 +5,7 @@
         --out OUT.pt [--max-count 30]
 
 Why: the model is trained from scratch on a narrow synthetic set, so most of the 32000 tokens occur
-a few times or never (29.9k of them at most 30 times in a 48000-conversation file). AdamW's weight
+a few times or never (29.5k of them at most 30 times in a 48000-conversation file). AdamW's weight
 decay shrinks every row each step, while only the rows of tokens in the batch get gradient back:
 the rows of rare tokens end at about 0.14 in norm against 0.25-0.49 for the rest. With the tied
 embedding a rare word's logit is then small wherever it stands, and inside a call the model closes
