@@ -422,6 +422,9 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--embed-wd", type=float, default=None,
+                    help="weight decay of the embedding (default: --wd). Decay shrinks the rows of "
+                         "tokens that rarely get gradient (see renorm_rare_embeddings.py); 0 keeps them")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
@@ -492,23 +495,29 @@ def main():
         logits = h @ model.embed_tokens.weight[vocab_t].t()
         return F.cross_entropy(logits, remap[lab], reduction=reduction)
 
-    decay, no_decay = [], []
+    decay, no_decay, embed = [], [], []
+    own_embed_group = args.embed_wd is not None and args.embed_wd != args.wd
     for name, p in model.named_parameters():
-        (decay if p.dim() == 2 else no_decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+        if own_embed_group and p is model.embed_tokens.weight:
+            embed.append(p)
+        else:
+            (decay if p.dim() == 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}]
+    if own_embed_group:
+        groups.append({"params": embed, "weight_decay": args.embed_wd})
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
     rng = random.Random(args.seed)
     if args.resume:
         st = torch.load(args.resume)
         model.load_state_dict(st["model"])
-        if "opt" in st:
+        fresh_opt = "opt" not in st or len(st["opt"]["param_groups"]) != len(opt.param_groups)
+        if not fresh_opt:
             opt.load_state_dict(st["opt"])
         rng = random.Random(args.seed + 7919 * args.start_step)  # new batch order after resuming
         print("resumed from %s (step %s)" % (args.resume, st.get("step")), flush=True)
         resumed_msg = "# resumed from %s (step %s, %s)" % (args.resume, st.get("step"),
-                                                          "with AdamW state" if "opt" in st else
-                                                          "new AdamW state, 50-step re-warmup")
+                                                          "new AdamW state, 50-step re-warmup" if fresh_opt
+                                                          else "with AdamW state")
     prefix_t = torch.tensor(prefix)
     total = args.steps
     max_sec = (args.max_minutes * 60 or 120) if args.smoke else args.max_minutes * 60
@@ -519,8 +528,9 @@ def main():
         logf.write(msg + "\n")
         logf.flush()
 
-    log("# train.py seed=%d steps=%d token_budget=%d lr=%g warmup=%d wd=%g threads=%d train=%d conv%s"
-        % (args.seed, total, args.token_budget, args.lr, args.warmup, args.wd, args.threads, len(ex),
+    log("# train.py seed=%d steps=%d token_budget=%d lr=%g warmup=%d wd=%g%s threads=%d train=%d conv%s"
+        % (args.seed, total, args.token_budget, args.lr, args.warmup, args.wd,
+           " embed_wd=%g" % args.embed_wd if own_embed_group else "", args.threads, len(ex),
            " SMOKE" if args.smoke else ""))
     if args.resume:
         log(resumed_msg)
