@@ -1252,6 +1252,10 @@ NOCALL_EXTRA4 = {
     "bye": ["catch you later"],
     "nevermind": ["actually no", "scratch that"],
 }
+# The --variety levels in order: level n adds the n-th pool of call and of no-call phrasings.
+T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
+NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
+assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Lead-in clauses before a request (--variety 4): the extra words before it in the task's list.
 LEAD_INS_EXTRA = ["i'm cooking,", "one more thing:", "before i forget,", "while you're at it,",
                   "quick request:", "if you don't mind,", "sorry to bother you,", "good morning,",
@@ -1565,9 +1569,9 @@ class Gen:
                 st.update(swap=self.aug.random() < 0.12, swap_words=self.coverage[1])
         return st
 
-    def extra(self, key, *levels):
+    def extra(self, key, levels):
         """The --variety phrasings for key: those of every level up to self.variety, in order."""
-        return [x for level, pool in enumerate(levels, 1) if self.variety >= level for x in pool[key]]
+        return [x for pool in levels[:self.variety] for x in pool[key]]
 
     # ---- slot values -------------------------------------------------------------------------
     def _maybe_lower(self, s, p=0.12):
@@ -1671,7 +1675,7 @@ class Gen:
     # ---- one call turn -----------------------------------------------------------------------
     def call_turn(self, api):
         r = self.rng
-        entry = T[api][self.split] + self.extra(api, T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
+        entry = T[api][self.split] + self.extra(api, T_EXTRA_LEVELS)
         tmpl = r.choice(entry)
         on = None
         if isinstance(tmpl, tuple):
@@ -1730,7 +1734,7 @@ class Gen:
             cats = sorted(NOCALL)
             cat = r.choices(cats, weights=[NOCALL_WEIGHTS[c] for c in cats])[0]
         tr, te, reply = NOCALL[cat]
-        extra = self.extra(cat, NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
+        extra = self.extra(cat, NOCALL_EXTRA_LEVELS)
         tmpl = r.choice(tr + extra if self.split == "train" else te)
         slots = {}
         for s in TOKEN_RE.findall(tmpl):
@@ -1898,7 +1902,8 @@ def main():
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--augment", action="store_true",
                     help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
-    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0, choices=(0, 1, 2, 3, 4),
+    ap.add_argument("--variety", type=int, nargs="?", const=1, default=0,
+                    choices=range(len(T_EXTRA_LEVELS) + 1),
                     help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6), "
                          "2 (a second set of phrasings too, run 7), 3 (a third set, and values "
                          "lengthened by a vocabulary word, run 9) or 4 (value-first phrasings and "
@@ -1908,7 +1913,7 @@ def main():
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
     for api in T:
-        extra = set(map(str, T_EXTRA[api] + T_EXTRA2[api] + T_EXTRA3[api] + T_EXTRA4[api]))
+        extra = {str(t) for pool in T_EXTRA_LEVELS for t in pool[api]}
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
     train, test = generate(args.train, args.test, args.seed, args.augment, args.variety)
     # self-checks of the split
