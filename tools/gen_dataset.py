@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 # the committed files (run 10)
     /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 4
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 --out DIR  # run 11's training file
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 2 --out DIR  # run 7's
     /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the training file of run 6
@@ -568,6 +569,23 @@ def coverage_words(seed):
     names = [w + "".join(rng.choice(cont) for _ in range(rng.randint(1, 2))) for w in cap]
     cap = sorted(set(cap) | set(names))
     return cap, low
+
+
+def pseudo_word_pieces():
+    """--variety 5: every Latin-letter piece of the vocabulary, split into word starts ('▁Gar',
+    kept without the '▁') and continuations ('ola'). 21.6k of the 24k such pieces occur at most
+    30 times in the answers of the level-4 training file, so their tied embedding rows are barely
+    trained and a held-out value made of them is cut short; pseudo-words built from them put each
+    into some training values."""
+    sp = chat_template.load_tokenizer()
+    starts, conts = [], []
+    for i in range(sp.get_piece_size()):
+        p = sp.id_to_piece(i)
+        if re.fullmatch("\u2581[A-Za-z]{2,12}", p):
+            starts.append(p[1:])
+        elif re.fullmatch("[a-z]{2,8}", p):
+            conts.append(p)
+    return starts, conts
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1256,6 +1274,7 @@ NOCALL_EXTRA4 = {
 T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
 NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
+MAX_VARIETY = len(T_EXTRA_LEVELS) + 1  # level 5 adds no phrasings, only pseudo-word values
 # Lead-in clauses before a request (--variety 4): the extra words before it in the task's list.
 LEAD_INS_EXTRA = ["i'm cooking,", "one more thing:", "before i forget,", "while you're at it,",
                   "quick request:", "if you don't mind,", "sorry to bother you,", "good morning,",
@@ -1552,12 +1571,14 @@ def make_style(rng):
 class Gen:
     def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0):
         self.split = split
-        self.variety = variety if split == "train" else 0  # 0-4: which extra pools (3 and up: value noise)
+        # 0-5: which extra pools (3 and up: value noise; 5: pseudo-words in values)
+        self.variety = variety if split == "train" else 0
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
         # training-only phrasing noise (augment_literal, --augment) has a generator of its own
         self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
         self.v = build_values(split, seed)
         self.coverage = coverage  # (cap_words, low_words) for train only
+        self.pieces = pseudo_word_pieces() if self.variety >= 5 else None
         self.excluded = set()
 
     def style(self, r):
@@ -1649,21 +1670,34 @@ class Gen:
         """--variety 3: in a quarter of the free-text values one vocabulary word is added at the
         end, put first, or replaces the last word. Held-out values end in words the model has never
         seen (names, places), and it tends to close the string one word early; this shows it that
-        an unknown word inside a value still belongs to it. Drawn from the noise generator."""
+        an unknown word inside a value still belongs to it. Drawn from the noise generator.
+        --variety 5: in 40 % of them, and the word is most often a pseudo-word (pseudo_word)."""
         a = self.aug
-        if kind not in self.NOISY_KINDS or a.random() >= 0.25:
+        if kind not in self.NOISY_KINDS or a.random() >= (0.4 if self.variety >= 5 else 0.25):
             return val
-        cap, low = self.coverage
-        w = a.choice(cap if kind in self.PROPER_KINDS or a.random() < 0.5 else low)
+        proper = kind in self.PROPER_KINDS
+        if self.variety >= 5 and a.random() < 0.6:
+            w = self.pseudo_word(proper or a.random() < 0.3)
+        else:
+            cap, low = self.coverage
+            w = a.choice(cap if proper or a.random() < 0.5 else low)
         k = a.random()
         words = val.split(" ")
         if k < 0.5:
             return val + " " + w
-        if k < 0.75 and kind in self.PROPER_KINDS:
+        if k < 0.75 and proper:
             return w + " " + val
         if len(words) >= 2:
             return " ".join(words[:-1] + [w])
         return val + " " + w
+
+    def pseudo_word(self, capital):
+        """A word start piece and zero to two continuation pieces of the vocabulary, drawn
+        uniformly (most are rare in the rest of the data): 'Garshipola'."""
+        a = self.aug
+        starts, conts = self.pieces
+        w = a.choice(starts) + "".join(a.choice(conts) for _ in range(a.choice((0, 1, 1, 2))))
+        return w[0].upper() + w[1:] if capital else w.lower()
 
     def safe_value(self, slot):
         for _ in range(50):
@@ -1903,11 +1937,12 @@ def main():
     ap.add_argument("--augment", action="store_true",
                     help="training-only phrasing noise: a filler word or a dropped short word (tried in run 5)")
     ap.add_argument("--variety", type=int, nargs="?", const=1, default=0,
-                    choices=range(len(T_EXTRA_LEVELS) + 1),
+                    choices=range(MAX_VARIETY + 1),
                     help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6), "
                          "2 (a second set of phrasings too, run 7), 3 (a third set, and values "
-                         "lengthened by a vocabulary word, run 9) or 4 (value-first phrasings and "
-                         "lead-in clauses, run 10); needs --augment")
+                         "lengthened by a vocabulary word, run 9), 4 (value-first phrasings and "
+                         "lead-in clauses, run 10) or 5 (pseudo-words of rare vocabulary pieces in "
+                         "values, run 11); needs --augment")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
     if args.variety and not args.augment:
