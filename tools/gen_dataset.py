@@ -574,7 +574,7 @@ def coverage_words(seed):
 def pseudo_word_pieces():
     """--variety 5: every Latin-letter piece of the vocabulary, split into word starts ('▁Gar',
     kept without the '▁') and continuations ('ola'). 21.6k of the 24k such pieces occur at most
-    30 times in the answers of the level-4 training file, so their tied embedding rows are barely
+    30 times in the level-4 training conversations, so their tied embedding rows are barely
     trained and a held-out value made of them is cut short; pseudo-words built from them put each
     into some training values."""
     sp = chat_template.load_tokenizer()
