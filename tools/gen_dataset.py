@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 # the committed files (run 10)
-    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 4
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 --out DIR  # run 11's training file
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11)
+    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 2 --out DIR  # run 7's
     /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the training file of run 6
