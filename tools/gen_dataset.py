@@ -17,6 +17,7 @@ split in two halves by a seeded shuffle), and the script checks at the end that 
 argument value and no user message of the test set occurs in the training set.
 """
 import argparse
+import functools
 import json
 import os
 import random
@@ -544,6 +545,14 @@ def build_values(split, seed):
     return v
 
 
+@functools.lru_cache(maxsize=None)
+def vocab_pieces():
+    """The tokenizer's pieces in id order, read once (coverage_words and pseudo_word_pieces scan
+    them)."""
+    sp = chat_template.load_tokenizer()
+    return tuple(sp.id_to_piece(i) for i in range(sp.get_piece_size()))
+
+
 def coverage_words(seed):
     """Train-only extra values: capitalised / lower-case whole words of the tokenizer vocabulary.
 
@@ -553,10 +562,8 @@ def coverage_words(seed):
     set of words whose spelling the training data shows; they come from the tokenizer alone, not
     from the test lists (exact test values are removed from training afterwards anyway).
     """
-    sp = chat_template.load_tokenizer()
     cap, low, cont = [], [], []
-    for i in range(sp.get_piece_size()):
-        p = sp.id_to_piece(i)
+    for p in vocab_pieces():
         if re.fullmatch("\u2581[A-Z][a-z]{1,11}", p):
             cap.append(p[1:])
         elif re.fullmatch("\u2581[a-z]{3,11}", p):
@@ -577,10 +584,8 @@ def pseudo_word_pieces():
     30 times in the level-4 training conversations, so their tied embedding rows are barely
     trained and a held-out value made of them is cut short; pseudo-words built from them put each
     into some training values."""
-    sp = chat_template.load_tokenizer()
     starts, conts = [], []
-    for i in range(sp.get_piece_size()):
-        p = sp.id_to_piece(i)
+    for p in vocab_pieces():
         if re.fullmatch("\u2581[A-Za-z]{2,12}", p):
             starts.append(p[1:])
         elif re.fullmatch("[a-z]{2,8}", p):
