@@ -190,8 +190,19 @@ def load_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def call_len(sp, call, target):
+    """Number of leading target tokens that spell the call (<tool_call>...</tool_call>), 0 if none.
+    The reply after it starts with a space, which SentencePiece attaches to the reply's first piece,
+    so the call's own encoding is a prefix of the target's."""
+    if not call:
+        return 0
+    head = sp.encode("<tool_call>" + chat_template.render_call(call) + "</tool_call>")
+    return len(head) if target[:len(head)] == head else 0
+
+
 def encode_records(sp, recs, prefix, all_turns=True):
-    """-> list of (body ids, [(start, end)] target spans in body). body = prompt[P:] + target.
+    """-> list of (body ids, [(start, end, n_call)] target spans in body). body = prompt[P:] + target;
+    n_call is how many of the span's first tokens are the <tool_call>...</tool_call> part (0: none).
 
     The final assistant turn (the expected one) is a target: its tokens plus </s>. With all_turns,
     the earlier assistant turns of the conversation are targets too (their tokens, not the "\n"
@@ -213,8 +224,8 @@ def encode_records(sp, recs, prefix, all_turns=True):
                 head = chat_template.prompt_ids(sp, msgs[:i])
                 tgt = sp.encode(chat_template.render_assistant(m.get("call"), m["content"]))
                 if p[:len(head)] == head and p[len(head):len(head) + len(tgt)] == tgt:
-                    spans.append((len(head) - P, len(head) + len(tgt) - P))
-        spans.append((len(p) - P, len(p) + len(t) - P))
+                    spans.append((len(head) - P, len(head) + len(tgt) - P, call_len(sp, m.get("call"), tgt)))
+        spans.append((len(p) - P, len(p) + len(t) - P, call_len(sp, r["expected"]["call"], t)))
         out.append((p[P:] + t, spans))
     return out
 
@@ -236,23 +247,26 @@ def make_batches(examples, token_budget, rng):
     return batches
 
 
-def collate(examples, batch):
+def collate(examples, batch, call_weight=1.0):
+    """-> body, batch row and position of every target, labels, per-target loss weights (the call
+    tokens weigh call_weight, the rest 1), real token count."""
     T = max(len(examples[i][0]) for i in batch)
     body = torch.zeros(len(batch), T, dtype=torch.long)
-    tb, tt, labels = [], [], []
+    tb, tt, labels, weights = [], [], [], []
     n_real = 0
     for j, i in enumerate(batch):
         ids, spans = examples[i]
         body[j, :len(ids)] = torch.tensor(ids)
         n_real += len(ids)
-        for s, e in spans:
+        for s, e, n_call in spans:
             for pos in range(s, e):
                 # body position pos-1 predicts ids[pos] (a target always follows "Assistant:"
                 # inside the body, so pos-1 >= 0)
                 tb.append(j)
                 tt.append(pos - 1)
                 labels.append(ids[pos])
-    return body, torch.tensor(tb), torch.tensor(tt), torch.tensor(labels), n_real
+                weights.append(call_weight if pos - s < n_call else 1.0)
+    return body, torch.tensor(tb), torch.tensor(tt), torch.tensor(labels), torch.tensor(weights), n_real
 
 
 # ----------------------------------------------------------------------------------------------
@@ -425,6 +439,11 @@ def main():
     ap.add_argument("--embed-wd", type=float, default=None,
                     help="weight decay of the embedding (default: --wd). Decay shrinks the rows of "
                          "tokens that rarely get gradient (see renorm_rare_embeddings.py); 0 keeps them")
+    ap.add_argument("--full-softmax", action="store_true",
+                    help="softmax over all 32000 ids, not only those in the training data: the rows of "
+                         "the others are then pushed down too, so that they do not turn up in replies")
+    ap.add_argument("--call-weight", type=float, default=1.0,
+                    help="loss weight of the call tokens (<tool_call>...</tool_call>) against the reply's 1")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
@@ -472,11 +491,15 @@ def main():
     t0 = time.time()
     ex = encode_records(sp, train, prefix)
     ex_test = encode_records(sp, test[:300], prefix, all_turns=False)
-    n_tgt = sum(e - s for _, sp_ in ex for s, e in sp_)
+    n_tgt = sum(e - s for _, sp_ in ex for s, e, _ in sp_)
     n_body = sum(len(b) for b, _ in ex)
     print("encoded %d train conversations in %.1fs: %d body tokens (%.1f/conv), %d target tokens, "
           "prefix %d tokens, max body %d" % (len(ex), time.time() - t0, n_body, n_body / len(ex), n_tgt,
                                              len(prefix), max(len(b) for b, _ in ex)), flush=True)
+    n_call = sum(c for _, sp_ in ex for _, _, c in sp_)
+    n_calls = sum(1 for _, sp_ in ex for _, _, c in sp_ if c)
+    print("%d target spans with a call, %d call tokens (%.1f%% of target tokens)"
+          % (n_calls, n_call, 100.0 * n_call / n_tgt), flush=True)
     print("params: %d (embedding %d, blocks %d)" % (count_params(model), model.embed_tokens.weight.numel(),
                                                     count_params(model) - model.embed_tokens.weight.numel()),
           flush=True)
@@ -486,14 +509,16 @@ def main():
     # their tied embeddings keep their small random init, decayed towards 0, and their logits
     # stay near 0 at inference). This makes the head ~4x cheaper than 32000 columns.
     vocab_ids = sorted(set(prefix) | {t for b, _ in ex for t in b} | {chat_template.EOS_ID})
+    if args.full_softmax:
+        vocab_ids = list(range(cfg["vocab_size"]))
     remap = torch.full((cfg["vocab_size"],), -1, dtype=torch.long)
     remap[torch.tensor(vocab_ids)] = torch.arange(len(vocab_ids))
     vocab_t = torch.tensor(vocab_ids)
     print("training softmax over %d token ids" % len(vocab_ids), flush=True)
 
-    def head_loss(h, lab, reduction="mean"):
+    def head_loss(h, lab, w):
         logits = h @ model.embed_tokens.weight[vocab_t].t()
-        return F.cross_entropy(logits, remap[lab], reduction=reduction)
+        return (F.cross_entropy(logits, remap[lab], reduction="none") * w).sum() / w.sum()
 
     decay, no_decay, embed = [], [], []
     own_embed_group = args.embed_wd is not None and args.embed_wd != args.wd
@@ -528,9 +553,11 @@ def main():
         logf.write(msg + "\n")
         logf.flush()
 
-    log("# train.py seed=%d steps=%d token_budget=%d lr=%g warmup=%d wd=%g%s threads=%d train=%d conv%s"
+    log("# train.py seed=%d steps=%d token_budget=%d lr=%g warmup=%d wd=%g%s%s%s threads=%d train=%d conv%s"
         % (args.seed, total, args.token_budget, args.lr, args.warmup, args.wd,
-           " embed_wd=%g" % args.embed_wd if own_embed_group else "", args.threads, len(ex),
+           " embed_wd=%g" % args.embed_wd if own_embed_group else "",
+           " full_softmax" if args.full_softmax else "",
+           " call_weight=%g" % args.call_weight if args.call_weight != 1.0 else "", args.threads, len(ex),
            " SMOKE" if args.smoke else ""))
     if args.resume:
         log(resumed_msg)
@@ -542,7 +569,7 @@ def main():
         tot = cnt = 0.0
         bs = make_batches(ex_test, args.token_budget, random.Random(0))
         for b in bs:
-            body, tb, tt, lab, _ = collate(ex_test, b)
+            body, tb, tt, lab, _, _ = collate(ex_test, b)
             h = model.forward_prefixed(prefix_t, body, tb, tt)
             tot += F.cross_entropy(model.head(h), lab, reduction="sum").item()  # full softmax
             cnt += lab.numel()
@@ -566,9 +593,9 @@ def main():
                 lr *= (step - args.start_step + 1) / 50
             for g in opt.param_groups:
                 g["lr"] = lr
-            body, tb, tt, lab, n_real = collate(ex, b)
+            body, tb, tt, lab, w, n_real = collate(ex, b, args.call_weight)
             h = model.forward_prefixed(prefix_t, body, tb, tt)
-            loss = head_loss(h, lab)
+            loss = head_loss(h, lab, w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
