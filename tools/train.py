@@ -441,9 +441,10 @@ def main():
                          "tokens that rarely get gradient (see renorm_rare_embeddings.py); 0 keeps them")
     ap.add_argument("--full-softmax", action="store_true",
                     help="softmax over all 32000 ids, not only those in the training data: the rows of "
-                         "the others are then pushed down too, so that they do not turn up in replies")
+                         "the others then get gradient too (pushed down as outputs); tried in run 12")
     ap.add_argument("--call-weight", type=float, default=1.0,
-                    help="loss weight of the call tokens (<tool_call>...</tool_call>) against the reply's 1")
+                    help="loss weight of the call tokens (<tool_call>...</tool_call>) against the reply's 1; "
+                         "the logged training loss is then the weighted mean (the held-out loss is not)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
