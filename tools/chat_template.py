@@ -67,8 +67,13 @@ def render_call(call, apis=None):
     return name + "(" + ", ".join(k + "=" + _render_value(args[k]) for k in keys) + ")"
 
 
+def render_tool_call(call, apis=None):
+    """The call as the model writes it, tags included."""
+    return "<tool_call>" + render_call(call, apis) + "</tool_call>"
+
+
 def render_assistant(call, reply, apis=None):
-    head = ("<tool_call>" + render_call(call, apis) + "</tool_call> ") if call else ""
+    head = (render_tool_call(call, apis) + " ") if call else ""
     return head + reply
 
 

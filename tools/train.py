@@ -196,7 +196,7 @@ def call_len(sp, call, target):
     so the call's own encoding is a prefix of the target's."""
     if not call:
         return 0
-    head = sp.encode("<tool_call>" + chat_template.render_call(call) + "</tool_call>")
+    head = sp.encode(chat_template.render_tool_call(call))
     return len(head) if target[:len(head)] == head else 0
 
 
@@ -519,8 +519,11 @@ def main():
     print("training softmax over %d token ids" % len(vocab_ids), flush=True)
 
     def head_loss(h, lab, w):
-        logits = h @ model.embed_tokens.weight[vocab_t].t()
-        return (F.cross_entropy(logits, remap[lab], reduction="none") * w).sum() / w.sum()
+        if args.full_softmax:  # the whole head: no row gather, ids as they are
+            logits = model.head(h)
+        else:
+            logits, lab = h @ model.embed_tokens.weight[vocab_t].t(), remap[lab]
+        return (F.cross_entropy(logits, lab, reduction="none") * w).sum() / w.sum()
 
     decay, no_decay, embed = [], [], []
     own_embed_group = args.embed_wd is not None and args.embed_wd != args.wd
