@@ -2,6 +2,7 @@
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11)
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
     /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
@@ -1899,7 +1900,11 @@ def user_texts(rec):
     return {m["content"] for m in rec["messages"] if m["role"] == "user"}
 
 
-def generate(n_train, n_test, seed, augment=False, variety=0):
+# --sample n: a multiplier that keeps n's random streams far from the test split's (seed * 31 + 1)
+SAMPLE_STRIDE = 1000003
+
+
+def generate(n_train, n_test, seed, augment=False, variety=0, sample=0):
     test_gen = Gen("test", seed)
     test, test_vals, test_users = [], set(), set()
     for i in range(n_test):
@@ -1907,8 +1912,8 @@ def generate(n_train, n_test, seed, augment=False, variety=0):
         test.append(rec)
         test_vals |= string_values(rec)
         test_users |= user_texts(rec)
-    train_gen = Gen("train", seed, coverage=coverage_words(seed), augment=augment,
-                    variety=variety)
+    train_gen = Gen("train", seed, n_seed_offset=sample * SAMPLE_STRIDE, coverage=coverage_words(seed),
+                    augment=augment, variety=variety)
     train_gen.excluded = set(test_vals)
     train = []
     while len(train) < n_train:
@@ -1948,6 +1953,9 @@ def main():
                          "lengthened by a vocabulary word, run 9), 4 (value-first phrasings and "
                          "lead-in clauses, run 10) or 5 (pseudo-words of rare vocabulary pieces in "
                          "values, run 11); needs --augment")
+    ap.add_argument("--sample", type=int, default=0,
+                    help="draw other training conversations (n > 0) from the same training pools: "
+                         "the value split and the test file are those of --seed, unchanged")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
     if args.variety and not args.augment:
@@ -1955,7 +1963,8 @@ def main():
     for api in T:
         extra = {str(t) for pool in T_EXTRA_LEVELS for t in pool[api]}
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
-    train, test = generate(args.train, args.test, args.seed, args.augment, args.variety)
+    train, test = generate(args.train, args.test, args.seed, args.augment, args.variety,
+                           args.sample)
     # self-checks of the split
     test_users = set().union(*(user_texts(r) for r in test))
     train_users = set().union(*(user_texts(r) for r in train))
