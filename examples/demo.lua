@@ -11,26 +11,11 @@ local chat = require("mobilellm.chat")
 local SHIPPED = "models/mobilellm-tiny-api"
 local dir = arg[1] or SHIPPED
 
--- Until the trained model is in the repository, show the engine end to end on
--- the random-weight fixture with the real LLaMA-2 vocabulary: text in, text out.
-if not arg[1] and not io.open(SHIPPED .. "/config.json") then
-  local fixture = "spec/fixtures/models/bf16-vocab32k"
-  local model = assert(mllm.load(fixture))
-  print(tostring(model))
-  print("(the trained API-calling model is not in " .. SHIPPED .. " yet: this is a random-weight")
-  print(" fixture, so the text is noise; it shows loading, tokenizing and streaming)")
-  io.write("\nOnce upon a time")
-  local stream = model:stream("Once upon a time", { max_tokens = 40, temperature = 0.8, seed = 7 })
-  for piece in stream do io.write(piece) io.flush() end
-  local text, gen = model:generate("Once upon a time", { max_tokens = 40 })
-  print(string.format("\n\n[greedy: %q]\n[%d prompt tokens, %d generated, %.0f tok/s decode]",
-    text, gen.prompt_tokens, gen.generated_tokens, gen.decode_tps))
-  local calls = mllm.parse_calls('<tool_call>set_alarm(time="7:30 am", day="tomorrow")</tool_call> Alarm set.')
-  print("parse_calls -> " .. calls[1].name .. " " .. calls[1].args.time .. ", " .. calls[1].args.day)
-  return
+local model, load_err = mllm.load(dir)
+if not model then
+  io.stderr:write("demo: " .. load_err .. "\n")
+  os.exit(1)
 end
-
-local model = assert(mllm.load(dir))
 local apis = assert(chat.load_apis("data/api-calling/apis.json"))
 print(tostring(model))
 print()
