@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11)
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11; run 13 trained on --sample 1)
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
     /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
@@ -1960,6 +1960,8 @@ def main():
     args = ap.parse_args()
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
+    if args.sample < 0:
+        ap.error("--sample must be 0 (the committed training file) or a positive number")
     for api in T:
         extra = {str(t) for pool in T_EXTRA_LEVELS for t in pool[api]}
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
