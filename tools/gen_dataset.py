@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11; run 13 trained on --sample 1)
+    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11; runs 13, 14: --sample 1, 2)
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
     /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
     /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
