@@ -1974,6 +1974,7 @@ def main():
     tv = set().union(*(string_values(r) for r in test))
     rv = set().union(*(string_values(r) for r in train))
     assert not (tv & rv), "a string value occurs in both splits"
+    os.makedirs(args.out, exist_ok=True)
     for name, recs in (("train", train), ("test", test)):
         path = os.path.join(args.out, name + ".jsonl")
         with open(path, "w", encoding="utf-8") as f:
