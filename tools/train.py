@@ -417,6 +417,13 @@ def evaluate(model, sp, recs, limit=None, log=None, dump=None):
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
+def save_checkpoint(model, opt, cfg, step, train_path, path):
+    """The checkpoint names the training file of the run that wrote it: renorm_rare_embeddings.py
+    must count tokens in that file, not in every file an earlier run saw."""
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg, "step": step,
+                "train": os.path.abspath(train_path)}, path)
+
+
 def lr_at(step, total, base, warmup, min_ratio=0.1, time_frac=0.0):
     """Linear warmup, then cosine to min_ratio*base. Progress is the larger of the step fraction
     and time_frac (elapsed / --time-budget-min), so that on a busy machine the schedule still
@@ -616,8 +623,7 @@ def main():
                 tok_window, t_window = 0, now
             if step % 500 == 0:
                 log("# step %d test_loss(300 test conv) %.4f" % (step, test_loss()))
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg, "step": step},
-                           ckpt_path)
+                save_checkpoint(model, opt, cfg, step, args.train, ckpt_path)
             if step >= total or (max_sec and time.time() - t_start > max_sec) or tf >= 1.0:
                 done = True
                 break
@@ -625,8 +631,7 @@ def main():
     elapsed = time.time() - t_start
     log("# done: %d steps (stopped in epoch %d), %.0f s wall, final loss(ema) %.4f, test_loss %.4f"
         % (step, epoch, elapsed, loss_ema, test_loss()))
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg, "step": step},
-                           ckpt_path)
+    save_checkpoint(model, opt, cfg, step, args.train, ckpt_path)
     if args.smoke:
         return
     if not args.no_export:
