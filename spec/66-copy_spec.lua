@@ -55,6 +55,24 @@ describe("constraint:set_source", function()
     assert.is_true(checked > 0)
   end)
 
+  it("accepts every call of the held-out set under its conversation's source", function()
+    -- the task copies string values verbatim from the user's words; an expected value the copy
+    -- constraint refuses could never be matched with --copy
+    local cc = mllm.constraint(apis, model)
+    local n = 0
+    for line in io.lines("data/api-calling/test.jsonl") do
+      local ex = mllm.json_decode(line)
+      if ex.expected.call ~= mllm.null then
+        cc:set_source(chat.copy_source(ex.messages))
+        local text = chat.render_assistant(ex.expected.call, "Done.", apis)
+        local where, msg = cc:check(text)
+        assert.are.equal("free", where, tostring(msg) .. " in " .. ex.id .. ": " .. text)
+        n = n + 1
+      end
+    end
+    assert.is_true(n > 1000)
+  end)
+
   it("is removed with nil and refuses a source longer than its limit", function()
     c:set_source(nil)
     assert.is_not_nil(c:check('<tool_call>send_message(recipient="Paris'))

@@ -1872,6 +1872,28 @@ class Gen:
         return turns
 
 
+def copy_values_verbatim(turns):
+    """A message that starts with a string value gets a capital first letter ("Prayer alarm at
+    2:20 PM") after the value was chosen ("prayer"). The task copies values verbatim from the
+    user's words, so such a value takes the capital too (the reply keeps the word as it was)."""
+    out, seen = [], []
+    for text, call, reply in turns:
+        seen.append(text)
+        if call is not None:
+            params = next(a for a in chat_template.load_apis() if a["name"] == call["name"])["parameters"]
+            args = dict(call["args"])
+            for k, v in args.items():
+                p = params[k]
+                if (isinstance(v, str) and v and p.get("type") == "string" and "enum" not in p
+                        and not any(v in t for t in seen)):
+                    cap = v[0].upper() + v[1:]
+                    if any(t.startswith(cap) for t in seen):
+                        args[k] = cap
+            call = {"name": call["name"], "args": args}
+        out.append((text, call, reply))
+    return out
+
+
 def to_record(cid, turns):
     msgs = []
     for text, call, reply in turns[:-1]:
@@ -1907,18 +1929,23 @@ SAMPLE_STRIDE = 1000003
 def generate(n_train, n_test, seed, augment=False, variety=0, sample=0):
     test_gen = Gen("test", seed)
     test, test_vals, test_users = [], set(), set()
+    # The split checks see each value both as drawn and as copy_values_verbatim capitalises it
+    # ("prayer", "Prayer"): neither may occur in the other split.
     for i in range(n_test):
-        rec = to_record("t%05d" % (i + 1), test_gen.conversation())
+        turns = test_gen.conversation()
+        rec = to_record("t%05d" % (i + 1), copy_values_verbatim(turns))
         test.append(rec)
-        test_vals |= string_values(rec)
+        test_vals |= string_values(rec) | string_values(to_record(rec["id"], turns))
         test_users |= user_texts(rec)
     train_gen = Gen("train", seed, n_seed_offset=sample * SAMPLE_STRIDE, coverage=coverage_words(seed),
                     augment=augment, variety=variety)
     train_gen.excluded = set(test_vals)
     train = []
     while len(train) < n_train:
-        rec = to_record("r%05d" % (len(train) + 1), train_gen.conversation())
-        if string_values(rec) & test_vals or user_texts(rec) & test_users:
+        turns = train_gen.conversation()
+        rec = to_record("r%05d" % (len(train) + 1), copy_values_verbatim(turns))
+        vals = string_values(rec) | string_values(to_record(rec["id"], turns))
+        if vals & test_vals or user_texts(rec) & test_users:
             continue  # e.g. a short no-call text both pools share by chance, or "thanks"
         train.append(rec)
     return train, test
