@@ -1924,6 +1924,7 @@ def user_texts(rec):
 
 # --sample n: a multiplier that keeps n's random streams far from the test split's (seed * 31 + 1)
 SAMPLE_STRIDE = 1000003
+DEV_SEED_OFFSET = 7 * SAMPLE_STRIDE + 2  # never a training draw's (those are multiples of the stride)
 
 
 def generate(n_train, n_test, seed, augment=False, variety=0, sample=0):
@@ -1949,6 +1950,19 @@ def generate(n_train, n_test, seed, augment=False, variety=0, sample=0):
             continue  # e.g. a short no-call text both pools share by chance, or "thanks"
         train.append(rec)
     return train, test
+
+
+def dev_split(n, seed, test):
+    """n conversations of the held-out pools from a generator of their own, none whose user
+    messages are all in test (short ones like "thanks" are shared by chance)."""
+    gen = Gen("test", seed, n_seed_offset=DEV_SEED_OFFSET)
+    test_keys = {tuple(m["content"] for m in r["messages"] if m["role"] == "user") for r in test}
+    dev = []
+    while len(dev) < n:
+        rec = to_record("d%05d" % (len(dev) + 1), copy_values_verbatim(gen.conversation()))
+        if tuple(m["content"] for m in rec["messages"] if m["role"] == "user") not in test_keys:
+            dev.append(rec)
+    return dev
 
 
 def stats(recs):
@@ -1983,12 +1997,18 @@ def main():
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
+    ap.add_argument("--dev", type=int, default=0,
+                    help="also write dev.jsonl: N more conversations drawn from the held-out pools "
+                         "(templates and values of the test file, other draws), to choose between "
+                         "models without reading the test file's scores; train and test are unchanged")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
     if args.sample < 0:
         ap.error("--sample must be 0 (the committed training file) or a positive number")
+    if args.dev < 0:
+        ap.error("--dev must be 0 (no dev.jsonl) or a positive number of conversations")
     for api in T:
         extra = {str(t) for pool in T_EXTRA_LEVELS for t in pool[api]}
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
@@ -2001,8 +2021,11 @@ def main():
     tv = set().union(*(string_values(r) for r in test))
     rv = set().union(*(string_values(r) for r in train))
     assert not (tv & rv), "a string value occurs in both splits"
+    files = [("train", train), ("test", test)]
+    if args.dev:
+        files.append(("dev", dev_split(args.dev, args.seed, test)))
     os.makedirs(args.out, exist_ok=True)
-    for name, recs in (("train", train), ("test", test)):
+    for name, recs in files:
         path = os.path.join(args.out, name + ".jsonl")
         with open(path, "w", encoding="utf-8") as f:
             for rec in recs:
