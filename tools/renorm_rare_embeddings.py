@@ -77,8 +77,8 @@ def main():
     recorded = st.get("train")
     if not args.train:
         if not recorded:
-            ap.error("%s does not name its training file (written before train.py recorded it): give --train"
-                     % args.ckpt)
+            ap.error("%s does not name its training file (an average of checkpoints, or written before "
+                     "train.py recorded it): give --train" % args.ckpt)
         args.train = [recorded]
     for path in args.train:
         if not os.path.isfile(path):
