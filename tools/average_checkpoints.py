@@ -4,9 +4,10 @@
     /usr/bin/python3 tools/average_checkpoints.py --out AVG.pt CKPT1.pt CKPT2.pt [...]
 
 Why: runs 15 and 16 went on from run 14's weights on fresh draws and each scored a little below
-it, yet the mean of run 14's and run 16's weights scored above both (tools/README.md): points of
-one training path that sit on either side of a valley average to a point nearer its floor. The
-checkpoints must share the configuration and the tensor names (the same model, trained on).
+it, yet the mean of run 14's and run 16's weights scored above both (tools/README.md). The usual
+explanation (weight averaging, "model soups"): nearby points of one training path lie around a
+flat valley, and their mean sits nearer its floor. The checkpoints must share the configuration
+and the tensor names (one model, trained on from a common checkpoint).
 
 The output is a train.py checkpoint without AdamW state (the moments of different points do not
 average into anything meaningful; a run resumed from it starts fresh moments with the 50-step
