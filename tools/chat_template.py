@@ -38,6 +38,14 @@ def load_apis(path=APIS_PATH):
     return apis
 
 
+def api_parameters(name, apis=None):
+    """The parameters object of the API called name (KeyError names an unknown one)."""
+    for a in load_apis() if apis is None else apis:
+        if a["name"] == name:
+            return a["parameters"]
+    raise KeyError("unknown API: %s" % name)
+
+
 def api_line(a):
     return a["name"] + "(" + ",".join(
         p + ("" if spec.get("required") else "?") for p, spec in a["parameters"].items()) + ")"

@@ -1820,7 +1820,7 @@ class Gen:
         if r.random() < 0.3:
             second = second[0].upper() + second[1:]
         # order args as apis.json does (render_call orders anyway; keep dicts tidy)
-        order = list(next(a for a in chat_template.load_apis() if a["name"] == api)["parameters"])
+        order = list(chat_template.api_parameters(api))
         args = {k: args[k] for k in order if k in args}
         call = {"name": api, "args": args}
         return [(first, None, question), (second, call, reply_for(call))]
@@ -1880,12 +1880,11 @@ def copy_values_verbatim(turns):
     for text, call, reply in turns:
         seen.append(text)
         if call is not None:
-            params = next(a for a in chat_template.load_apis() if a["name"] == call["name"])["parameters"]
+            params = chat_template.api_parameters(call["name"])
             args = dict(call["args"])
             for k, v in args.items():
                 p = params[k]
-                if (isinstance(v, str) and v and p.get("type") == "string" and "enum" not in p
-                        and not any(v in t for t in seen)):
+                if isinstance(v, str) and v and p.get("type") == "string" and not any(v in t for t in seen):
                     cap = v[0].upper() + v[1:]
                     if any(t.startswith(cap) for t in seen):
                         args[k] = cap
@@ -1955,12 +1954,15 @@ def generate(n_train, n_test, seed, augment=False, variety=0, sample=0):
 def dev_split(n, seed, test):
     """n conversations of the held-out pools from a generator of their own, none whose user
     messages are all in test (short ones like "thanks" are shared by chance)."""
+    def users(rec):
+        return tuple(m["content"] for m in rec["messages"] if m["role"] == "user")
+
     gen = Gen("test", seed, n_seed_offset=DEV_SEED_OFFSET)
-    test_keys = {tuple(m["content"] for m in r["messages"] if m["role"] == "user") for r in test}
+    test_keys = {users(r) for r in test}
     dev = []
     while len(dev) < n:
         rec = to_record("d%05d" % (len(dev) + 1), copy_values_verbatim(gen.conversation()))
-        if tuple(m["content"] for m in rec["messages"] if m["role"] == "user") not in test_keys:
+        if users(rec) not in test_keys:
             dev.append(rec)
     return dev
 
