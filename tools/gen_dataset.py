@@ -1280,7 +1280,9 @@ NOCALL_EXTRA4 = {
 T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
 NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
-MAX_VARIETY = len(T_EXTRA_LEVELS) + 1  # level 5 adds no phrasings, only pseudo-word values
+# Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
+# Gen.first_word_noise).
+MAX_VARIETY = len(T_EXTRA_LEVELS) + 2
 # Lead-in clauses before a request (--variety 4): the extra words before it in the task's list.
 LEAD_INS_EXTRA = ["i'm cooking,", "one more thing:", "before i forget,", "while you're at it,",
                   "quick request:", "if you don't mind,", "sorry to bother you,", "good morning,",
@@ -1515,6 +1517,9 @@ def augment_literal(text, style):
         if cands:
             words[aug.choice(cands)] = aug.choice(style["swap_words"])
             style["swap"] = False
+    if style.get("insert") and inner:
+        words.insert(aug.choice(inner), aug.choice(style["swap_words"]))
+        style["insert"] = False
     return " ".join(words)
 
 
@@ -1594,6 +1599,10 @@ class Gen:
             st.update(aug=self.aug, filler=self.aug.random() < 0.25, drop=self.aug.random() < 0.15)
             if self.variety:
                 st.update(swap=self.aug.random() < 0.12, swap_words=self.coverage[1])
+            if self.variety >= 6:
+                # level 6: a held-out phrasing is mostly known words around one or two the model
+                # never saw; more messages get a swapped word, and some an inserted one
+                st.update(swap=st["swap"] or self.aug.random() < 0.2, insert=self.aug.random() < 0.12)
         return st
 
     def extra(self, key, levels):
@@ -1697,6 +1706,20 @@ class Gen:
             return " ".join(words[:-1] + [w])
         return val + " " + w
 
+    def first_word_noise(self, kind, val):
+        """--variety 6: in 15 % of the names, places and songs the first word becomes a
+        pseudo-word. Inside a call the first word is spelt without its leading space ('="Tobias'
+        -> 'T', 'ob', 'ias' where the user's text has '▁Tob', 'ias'), so the model must know each
+        word-start piece's spelling; a held-out value whose first word it cannot spell is
+        started one word late ("King" for "Tobias King"). Pseudo-words spread that spelling
+        over the rare pieces."""
+        a = self.aug
+        if kind not in self.PROPER_KINDS or not isinstance(val, str) or a.random() >= 0.15:
+            return val
+        words = val.split(" ")
+        words[0] = self.pseudo_word(not words[0][:1].islower())
+        return " ".join(words)
+
     def pseudo_word(self, capital):
         """A word start piece and zero to two continuation pieces of the vocabulary, drawn
         uniformly (most are rare in the rest of the data): 'Garshipola'."""
@@ -1754,6 +1777,8 @@ class Gen:
                 val = self.safe_value(kind)
                 if self.variety >= 3 and isinstance(val, str):
                     val = self.value_noise(kind, val)
+                if self.variety >= 6:
+                    val = self.first_word_noise(kind, val)
                 args[s] = val
                 surf[s] = str(val)
         if api == "toggle_setting":
@@ -1994,8 +2019,10 @@ def main():
                     help="more training phrasings, request prefixes and unknown-word swaps: 1 (run 6), "
                          "2 (a second set of phrasings too, run 7), 3 (a third set, and values "
                          "lengthened by a vocabulary word, run 9), 4 (value-first phrasings and "
-                         "lead-in clauses, run 10) or 5 (pseudo-words of rare vocabulary pieces in "
-                         "values, run 11); needs --augment")
+                         "lead-in clauses, run 10), 5 (pseudo-words of rare vocabulary pieces in "
+                         "values, run 11) or 6 (more unknown words: swapped and inserted ones in "
+                         "messages, pseudo-word first words in names, places and songs, run 19); "
+                         "needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
