@@ -27,8 +27,7 @@ CROSS_OFFSETS = {("train", "train"): 5 * G.SAMPLE_STRIDE + 17, ("train", "test")
 
 
 def draw(templates, values, n, offset, seed):
-    g = G.Gen(templates, seed, n_seed_offset=offset)
-    g.v = G.build_values(values, seed)  # the phrasings stay those of `templates`
+    g = G.Gen(templates, seed, n_seed_offset=offset, values=values)
     return [G.to_record("x%05d" % (i + 1), G.copy_values_verbatim(g.conversation())) for i in range(n)]
 
 
@@ -44,9 +43,7 @@ def main():
     for (t, v), offset in CROSS_OFFSETS.items():
         recs = draw(t, v, args.n, offset, args.seed)
         path = os.path.join(args.out, "%s_templates_%s_values.jsonl" % (t, v))
-        with open(path, "w", encoding="utf-8") as f:
-            for rec in recs:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        G.write_jsonl(path, recs)
         print(path, json.dumps(G.stats(recs)))
 
 

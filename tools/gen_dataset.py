@@ -1580,14 +1580,16 @@ def make_style(rng):
 
 
 class Gen:
-    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0):
+    def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0, values=None):
+        """split picks the phrasings and the random streams; values (default: split) the value
+        pools, which only tools/cross_split.py sets to the other split."""
         self.split = split
         # 0-5: which extra pools (3 and up: value noise; 5: pseudo-words in values)
         self.variety = variety if split == "train" else 0
         self.rng = random.Random(seed * 31 + (1 if split == "test" else 0) + n_seed_offset)
         # training-only phrasing noise (augment_literal, --augment) has a generator of its own
         self.aug = random.Random(seed * 97 + 5 + n_seed_offset) if augment and split == "train" else None
-        self.v = build_values(split, seed)
+        self.v = build_values(values or split, seed)
         self.coverage = coverage  # (cap_words, low_words) for train only
         self.pieces = pseudo_word_pieces() if self.variety >= 5 else None
         self.excluded = set()
@@ -1992,6 +1994,13 @@ def dev_split(n, seed, test):
     return dev
 
 
+def write_jsonl(path, recs):
+    """One record per line, in the evaluation format's encoding (UTF-8, non-ASCII kept)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for rec in recs:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
 def stats(recs):
     n = len(recs)
     nocall = sum(1 for r in recs if r["expected"]["call"] is None)
@@ -2056,9 +2065,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for name, recs in files:
         path = os.path.join(args.out, name + ".jsonl")
-        with open(path, "w", encoding="utf-8") as f:
-            for rec in recs:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        write_jsonl(path, recs)
         print(name, path, json.dumps(stats(recs)))
 
 
