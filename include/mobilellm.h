@@ -203,6 +203,13 @@ void mllm_session_free(mllm_session *s);
 mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n,
                               char *err, size_t errlen);
 const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eval */
+/* Scores n tokens as the continuation of what the session holds: logprobs[i]
+ * = log p(ids[i] | everything before it), from the model's full softmax. The
+ * tokens are then in the session, as after eval. Needs logits (an earlier eval):
+ * MLLM_ERR_ARG without them or for an id outside the vocabulary,
+ * MLLM_ERR_CONTEXT if they do not fit; the session is unchanged then. */
+mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs,
+                               char *err, size_t errlen);
 int mllm_session_pos(const mllm_session *s);
 int mllm_session_n_ctx(const mllm_session *s);
 const mllm_model *mllm_session_model(const mllm_session *s);

@@ -70,6 +70,59 @@ describe("session state", function()
     assert.matches("cannot open for writing", serr, 1, true)
     H.rmdir(dir)
   end)
+
+  -- log softmax(logits)[id] in Lua, the reference for s:score
+  local function log_prob(logits, id)
+    local max = -math.huge
+    for _, v in ipairs(logits) do if v > max then max = v end end
+    local sum = 0
+    for _, v in ipairs(logits) do sum = sum + math.exp(v - max) end
+    return logits[id + 1] - max - math.log(sum)
+  end
+
+  it("scores tokens as the log-probabilities the logits give, and then holds them", function()
+    local n = #e.prompt
+    local s, ref = model:session({ n_ctx = 64 }), model:session({ n_ctx = 64 })
+    assert(s:eval({ e.prompt[1] }))
+    assert(ref:eval({ e.prompt[1] }))
+    local rest = { table.unpack(e.prompt, 2) }
+    local total, lps = s:score(rest)
+    assert.are.equal(n - 1, #lps)
+    local sum = 0
+    for k, id in ipairs(rest) do
+      local want = log_prob(ref:logits(), id)
+      assert.is_true(math.abs(lps[k] - want) <= 1e-9, string.format("token %d: %.12g vs %.12g", k, lps[k], want))
+      assert.is_true(lps[k] < 0)
+      sum = sum + lps[k]
+      assert(ref:eval({ id }))
+    end
+    assert.is_true(math.abs(total - sum) <= 1e-9)
+    assert.are.equal(n, s:pos())  -- the session continues as after eval
+    assert.is_true(H.max_diff(s:logits(), e.logits, (n - 1) * e.n_vocab, e.n_vocab) <= 1e-4)
+    -- the greedy next token is the likeliest: its score is the highest of any token
+    local best = e.greedy[1]
+    local a, b = s:fork(), s:fork()
+    local lp_best = a:score({ best })
+    local lp_other = b:score({ (best + 1) % e.n_vocab })
+    assert.is_true(lp_best > lp_other)
+  end)
+
+  it("refuses to score without logits, an empty array, an id outside the vocabulary, a full context", function()
+    local s = model:session({ n_ctx = 8 })
+    assert.has_error(function() s:score({ 5 }) end, "the session has no logits yet (evaluate a prompt first)")
+    assert(s:eval({ 1, 5, 9 }))
+    assert.has_error(function() s:score({}) end)
+    assert.has_error(function() s:score({ 5, e.n_vocab }) end,
+      "token id " .. e.n_vocab .. " at index 2 is outside the vocabulary [0, " .. e.n_vocab .. ")")
+    assert.has_error(function() s:score("hello") end)
+    local ok, err = s:score({ 1, 2, 3, 4, 5, 6 })
+    assert.is_nil(ok)
+    assert.matches("context full: 6 tokens at position 3 do not fit n_ctx 8", err, 1, true)
+    assert.are.equal(3, s:pos())  -- unchanged by the refusals
+    local total = s:score({ 1, 2, 3, 4, 5 })
+    assert.is_number(total)
+    assert.are.equal(8, s:pos())
+  end)
 end)
 
 describe("f16 KV cache (kv_type = \"f16\")", function()

@@ -603,6 +603,32 @@ static int session_eval(lua_State *L)
     return 1;
 }
 
+/* s:score(ids) -> total, logprobs | nil, message (context full): the log-probability of
+ * ids as the continuation of the session (logprobs[i] for each token), which then holds them */
+static int session_score(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    size_t n;
+    const mllm_config *c = mllm_model_config(mllm_session_model(ls->s));
+    int32_t *ids = read_ids(L, 2, c->vocab_size, &n);
+    ls = checksession(L, 1);  /* reading the ids may have run Lua code */
+    if (n == 0) return luaL_argerror(L, 2, "no tokens to score");
+    double *lp = lua_newuserdatauv(L, n * sizeof *lp, 0);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_score(ls->s, ids, n, lp, err, sizeof err);
+    if (st) return fail(L, st, err);
+    double total = 0.0;
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        total += lp[i];
+        lua_pushnumber(L, lp[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_pushnumber(L, total);
+    lua_insert(L, -2);
+    return 2;
+}
+
 /* s:logits() -> array with logits[id + 1] for the last evaluated position */
 static int session_logits(lua_State *L)
 {
@@ -940,6 +966,7 @@ static const luaL_Reg model_meta[] = {
 static const luaL_Reg session_methods[] = {
     { "eval", session_eval },
     { "logits", session_logits },
+    { "score", session_score },
     { "pos", session_pos },
     { "n_ctx", session_n_ctx },
     { "rewind", session_rewind },

@@ -156,6 +156,41 @@ mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, cha
     return MLLM_OK;
 }
 
+/* log softmax(logits)[id], in double: a sum of exps over the whole vocabulary */
+static double log_prob(const float *logits, int vocab, int32_t id)
+{
+    float max = logits[0];
+    for (int i = 1; i < vocab; i++)
+        if (logits[i] > max) max = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < vocab; i++) sum += exp((double)logits[i] - max);
+    return (double)logits[id] - max - log(sum);
+}
+
+mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs, char *err,
+                               size_t errlen)
+{
+    const mllm_config *c = &s->model->cfg;
+    if (n == 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no tokens to score");
+    if (!s->has_logits)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits yet (evaluate a prompt first)");
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                             "token id %ld at index %zu is outside the vocabulary [0, %d)", (long)ids[i],
+                             i + 1, c->vocab_size);
+    if (n > (size_t)(s->n_ctx - s->pos))
+        return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
+                         "context full: %zu tokens at position %d do not fit n_ctx %d", n, s->pos, s->n_ctx);
+    /* One token at a time: each needs the logits of the position before it,
+     * and a batched forward keeps only the last position's. */
+    for (size_t i = 0; i < n; i++) {
+        logprobs[i] = log_prob(s->logits, c->vocab_size, ids[i]);
+        mllm_forward(s, ids + i, 1);
+    }
+    return MLLM_OK;
+}
+
 const float *mllm_session_logits(const mllm_session *s) { return s->has_logits ? s->logits : NULL; }
 int mllm_session_pos(const mllm_session *s) { return s->pos; }
 int mllm_session_n_ctx(const mllm_session *s) { return s->n_ctx; }

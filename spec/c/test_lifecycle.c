@@ -110,6 +110,14 @@ static void cycle(int k)
         check(memcmp(a, b, 32000 * sizeof(float)) == 0 && memcmp(a, c, 32000 * sizeof(float)) == 0,
               "fork and restore continue as the original");
         check(argmax(a, 32000) >= 0, "logits");
+        /* score: the greedy token is the likeliest, and scoring feeds it as eval does */
+        int32_t best = argmax(c, 32000), other = best == 0 ? 1 : 0;
+        double lp_best = 0.0, lp_other = 0.0;
+        check(mllm_session_score(r, &best, 1, &lp_best, err, sizeof err) == MLLM_OK &&
+                  mllm_session_score(f, &other, 1, &lp_other, err, sizeof err) == MLLM_OK,
+              "score");
+        check(lp_best < 0.0 && lp_other < lp_best, "the greedy token scores highest");
+        check(mllm_session_pos(r) == mllm_session_pos(s) + 1, "score advances the session");
     } else {
         check(0, "eval after fork and restore");
     }
