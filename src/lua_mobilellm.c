@@ -613,7 +613,9 @@ static int session_score(lua_State *L)
     int32_t *ids = read_ids(L, 2, c->vocab_size, &n);
     ls = checksession(L, 1);  /* reading the ids may have run Lua code */
     if (n == 0) return luaL_argerror(L, 2, "no tokens to score");
-    double *lp = lua_newuserdatauv(L, n * sizeof *lp, 0);
+    /* tokens past the context are refused before any is scored: no room needed for them */
+    size_t room = (size_t)(mllm_session_n_ctx(ls->s) - mllm_session_pos(ls->s));
+    double *lp = lua_newuserdatauv(L, (n <= room ? n : 1) * sizeof *lp, 0);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_score(ls->s, ids, n, lp, err, sizeof err);
     if (st) return fail(L, st, err);
