@@ -31,6 +31,21 @@ describe("the shipped model", function()
     end)
   end
 
+  it("builds each test prompt with the Lua chat template exactly as tools/chat_template.py did", function()
+    local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+    local want = {}
+    for _, case in ipairs(expected.cases) do want[case.id] = case.prompt end
+    local found = 0
+    for line in io.lines("data/api-calling/test.jsonl") do
+      local ex = mllm.json_decode(line)
+      if want[ex.id] then
+        assert.are.same(want[ex.id], model:tokenize(chat.prompt_text(ex.messages, apis), { bos = true }), ex.id)
+        found = found + 1
+      end
+    end
+    assert.are.equal(#expected.cases, found)
+  end)
+
   it("continues test prompt 1 greedily exactly as PyTorch does", function()
     local ids = {}
     for _, id in model:stream(expected.cases[1].prompt, { max_tokens = 48 }) do ids[#ids + 1] = id end

@@ -110,7 +110,7 @@ def main():
         assert lg.shape == (cfg["vocab_size"],)
         lg.astype("<f4").tofile(os.path.join(args.out, "case%d.f32" % k))
         lines.append("    -- %s: %s" % (r["id"], json.dumps(r["messages"][-1]["content"], ensure_ascii=False)))
-        lines.append('    {prompt = %s, logits_file = "case%d.f32"},' % (lua_list(ids), k))
+        lines.append('    {id = "%s", prompt = %s, logits_file = "case%d.f32"},' % (r["id"], lua_list(ids), k))
     g, margins = greedy(model, prompts[0], MAX_GREEDY)
     text = sp.decode([t for t in g if t != chat_template.EOS_ID])
     lines.append("  },")
