@@ -501,6 +501,13 @@ def main():
     prefix = [chat_template.BOS_ID] + sp.encode(chat_template.tools_line())
     t0 = time.time()
     ex = encode_records(sp, train, prefix)
+    # The engine's context is max_position_embeddings: a longer conversation teaches positions
+    # the model will never be asked about (run 21's longer prompts made a few of them that long).
+    n_ex = len(ex)
+    ex = [e for e in ex if len(prefix) + len(e[0]) <= cfg["max_position_embeddings"]]
+    if len(ex) < n_ex:
+        print("dropped %d of %d train conversations longer than %d tokens"
+              % (n_ex - len(ex), n_ex, cfg["max_position_embeddings"]), flush=True)
     ex_test = encode_records(sp, test[:300], prefix, all_turns=False)
     n_tgt = sum(e - s for _, sp_ in ex for s, e, _ in sp_)
     n_body = sum(len(b) for b, _ in ex)
