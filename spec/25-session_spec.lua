@@ -99,7 +99,7 @@ describe("session state", function()
     assert.is_true(math.abs(total - sum) <= 1e-9)
     assert.are.equal(n, s:pos())  -- the session continues as after eval
     assert.is_true(H.max_diff(s:logits(), e.logits, (n - 1) * e.n_vocab, e.n_vocab) <= 1e-4)
-    -- the greedy next token is the likeliest: its score is the highest of any token
+    -- the greedy next token is the likeliest: it scores higher than another token
     local best = e.greedy[1]
     local a, b = s:fork(), s:fork()
     local lp_best = a:score({ best })

@@ -137,10 +137,12 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     return MLLM_OK;
 }
 
-mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+/* The checks before tokens go into the session (eval, score): what = "evaluate" or "score". */
+static mllm_status check_tokens(const mllm_session *s, const int32_t *ids, size_t n, const char *what, char *err,
+                                size_t errlen)
 {
     const mllm_config *c = &s->model->cfg;
-    if (n == 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no tokens to evaluate");
+    if (n == 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no tokens to %s", what);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return mllm_fail(err, errlen, MLLM_ERR_ARG,
@@ -149,6 +151,13 @@ mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, cha
     if (n > (size_t)(s->n_ctx - s->pos))
         return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
                          "context full: %zu tokens at position %d do not fit n_ctx %d", n, s->pos, s->n_ctx);
+    return MLLM_OK;
+}
+
+mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+{
+    mllm_status st = check_tokens(s, ids, n, "evaluate", err, errlen);
+    if (st) return st;
     for (size_t i = 0; i < n; i += (size_t)s->n_batch) {
         size_t chunk = n - i < (size_t)s->n_batch ? n - i : (size_t)s->n_batch;
         mllm_forward(s, ids + i, (int)chunk);
@@ -170,18 +179,11 @@ static double log_prob(const float *logits, int vocab, int32_t id)
 mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs, char *err,
                                size_t errlen)
 {
-    const mllm_config *c = &s->model->cfg;
-    if (n == 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no tokens to score");
-    if (!s->has_logits)
+    if (n > 0 && !s->has_logits)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits yet (evaluate a prompt first)");
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab_size)
-            return mllm_fail(err, errlen, MLLM_ERR_ARG,
-                             "token id %ld at index %zu is outside the vocabulary [0, %d)", (long)ids[i],
-                             i + 1, c->vocab_size);
-    if (n > (size_t)(s->n_ctx - s->pos))
-        return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
-                         "context full: %zu tokens at position %d do not fit n_ctx %d", n, s->pos, s->n_ctx);
+    mllm_status st = check_tokens(s, ids, n, "score", err, errlen);
+    if (st) return st;
+    const mllm_config *c = &s->model->cfg;
     /* One token at a time: each needs the logits of the position before it,
      * and a batched forward keeps only the last position's. */
     for (size_t i = 0; i < n; i++) {
