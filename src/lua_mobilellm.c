@@ -587,15 +587,23 @@ static int session_tostring(lua_State *L)
     return 1;
 }
 
+/* The session at 1 and the token ids at 2 of s:eval / s:score (what: "evaluate", "score"):
+ * a non-empty array of ids in the model's vocabulary, on the Lua stack until the call returns. */
+static int32_t *session_ids(lua_State *L, lsession **ls, size_t *n, const char *what)
+{
+    const mllm_config *c = mllm_model_config(mllm_session_model(checksession(L, 1)->s));
+    int32_t *ids = read_ids(L, 2, c->vocab_size, n);
+    *ls = checksession(L, 1);  /* reading the ids may have run Lua code */
+    if (*n == 0) luaL_argerror(L, 2, lua_pushfstring(L, "no tokens to %s", what));
+    return ids;
+}
+
 /* s:eval(ids) -> true | nil, message (context full) */
 static int session_eval(lua_State *L)
 {
-    lsession *ls = checksession(L, 1);
+    lsession *ls;
     size_t n;
-    const mllm_config *c = mllm_model_config(mllm_session_model(ls->s));
-    int32_t *ids = read_ids(L, 2, c->vocab_size, &n);
-    ls = checksession(L, 1);  /* reading the ids may have run Lua code */
-    if (n == 0) return luaL_argerror(L, 2, "no tokens to evaluate");
+    int32_t *ids = session_ids(L, &ls, &n, "evaluate");
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_eval(ls->s, ids, n, err, sizeof err);
     if (st) return fail(L, st, err);
@@ -607,12 +615,9 @@ static int session_eval(lua_State *L)
  * ids as the continuation of the session (logprobs[i] for each token), which then holds them */
 static int session_score(lua_State *L)
 {
-    lsession *ls = checksession(L, 1);
+    lsession *ls;
     size_t n;
-    const mllm_config *c = mllm_model_config(mllm_session_model(ls->s));
-    int32_t *ids = read_ids(L, 2, c->vocab_size, &n);
-    ls = checksession(L, 1);  /* reading the ids may have run Lua code */
-    if (n == 0) return luaL_argerror(L, 2, "no tokens to score");
+    int32_t *ids = session_ids(L, &ls, &n, "score");
     /* tokens past the context are refused before any is scored: no room needed for them */
     size_t room = (size_t)(mllm_session_n_ctx(ls->s) - mllm_session_pos(ls->s));
     double *lp = lua_newuserdatauv(L, (n <= room ? n : 1) * sizeof *lp, 0);
