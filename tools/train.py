@@ -454,9 +454,11 @@ def main():
                          "the logged training loss is then the weighted mean (the held-out loss is not)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads; Debian's torch on 2 cores trains this model 2.7x faster on 1 "
-                         "(smoke: ~2200-2400 body tokens/s against ~800 on 2): run two trainings side "
-                         "by side rather than one on both cores")
+                    help="torch threads; on one 2-core machine Debian's torch trained this model 2.7x "
+                         "faster on 1 (smoke: ~2200-2400 body tokens/s against ~800 on 2), on another "
+                         "~870 on 1. Two runs side by side need OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
+                         "MKL_NUM_THREADS=1 in their environment (else each spins a second thread: ~280 "
+                         "body tokens/s each instead of 350-580; tools/README.md, run 26)")
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
     ap.add_argument("--workdir", default="/tmp/mobilellm-train")
     ap.add_argument("--ckpt", default=None)
