@@ -25,6 +25,10 @@ describe("constraint:set_source", function()
       { '<tool_call>send_message(recipient="Priya that", ', true },
       { '<tool_call>send_message(recipient="Priya ", ', false },
       { '<tool_call>send_message(recipient="I\'m", ', true },
+      -- an apostrophe between letters is inside the word: "I'm" is one word, "m" and "I" are not
+      { '<tool_call>send_message(recipient="m", ', false },
+      { '<tool_call>send_message(recipient="I", ', false },
+      { '<tool_call>send_message(recipient="I\'m \\"late\\"", ', true },
       { '<tool_call>set_alarm(time="7")', true },
       { '<tool_call>set_alarm(time="30")', true },
       { '<tool_call>set_alarm(time="0")', false },
@@ -33,6 +37,22 @@ describe("constraint:set_source", function()
       local ok = c:check(case[1]) ~= nil
       assert.are.equal(case[2], ok, case[1])
     end
+  end)
+
+  it("keeps an apostrophe between letters inside its word, typographic or not", function()
+    for _, apos in ipairs({ "'", "\u{2019}" }) do
+      local src = ("how%ss the weather near Nina%ss house"):format(apos, apos)
+      c:set_source(src)
+      local function ok(value) return c:check('<tool_call>get_weather(city="' .. value .. '")') ~= nil end
+      assert.is_true(ok("how" .. apos .. "s the weather"), src)
+      assert.is_true(ok("Nina" .. apos .. "s house"), src)
+      assert.is_false(ok("s the weather"), src)  -- no value starts inside "how's"
+      assert.is_false(ok("Nina"), src)           -- or stops inside "Nina's"
+      assert.is_false(ok("how"), src)
+    end
+    c:set_source("the Jones' place, 'Tis")         -- an apostrophe at a word's edge is not inside it
+    assert.is_not_nil(c:check('<tool_call>get_weather(city="Jones")'))
+    assert.is_not_nil(c:check('<tool_call>get_weather(city="Tis")'))
   end)
 
   it("lets generation copy only, whatever the weights want", function()

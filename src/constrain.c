@@ -569,6 +569,17 @@ static bool word_byte(unsigned char b)
     return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80;
 }
 
+/* Whether source byte p is inside a word: a word byte, or an ASCII apostrophe between two
+ * ("how's" and "Nina's" are one word each, as they already are with U+2019 for an apostrophe),
+ * so that no value starts at "s the" of "how's the" or stops at "Nina" of "Nina's house". */
+static bool in_word(const mllm_constraint *c, size_t p)
+{
+    const unsigned char *s = c->source;
+    if (p >= c->source_len) return false;
+    if (word_byte(s[p])) return true;
+    return s[p] == '\'' && p > 0 && p + 1 < c->source_len && word_byte(s[p - 1]) && word_byte(s[p + 1]);
+}
+
 /* The positions a copied value may start at: word starts (any position when the
  * source has no word). */
 static void copy_start(const mllm_constraint *c, cst_state *s)
@@ -576,7 +587,7 @@ static void copy_start(const mllm_constraint *c, cst_state *s)
     memset(s->cmask, 0, sizeof s->cmask);
     bool any = false;
     for (size_t p = 0; p < c->source_len; p++) {
-        if (word_byte(c->source[p]) && (p == 0 || !word_byte(c->source[p - 1]))) {
+        if (in_word(c, p) && (p == 0 || !in_word(c, p - 1))) {
             s->cmask[p / 64] |= 1ull << (p % 64);
             any = true;
         }
@@ -597,8 +608,8 @@ static bool copy_can_close(const mllm_constraint *c, const cst_state *s)
                 if (s->len + 1 > c->max_string) return true;  /* it cannot go on to a word */
                 continue;
             }
-            if (p >= c->source_len || !word_byte(c->source[p])) return true;
-            while (q < c->source_len && word_byte(c->source[q])) q++;
+            if (!in_word(c, p)) return true;
+            while (in_word(c, q)) q++;
             if (s->len + (q - p) > c->max_string) return true;
         }
     return false;

@@ -544,7 +544,7 @@ static int constraint_count(lua_State *L)
     return 1;
 }
 
-/* c:set_source(text | nil) -> c: string values must be substrings of text (the
+/* c:set_source(text | nil) -> c: string values must be runs of whole words of text (the
  * user's words, which the task copies verbatim); nil removes the rule */
 static int constraint_set_source(lua_State *L)
 {
