@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 
@@ -115,6 +116,7 @@ class TinyMobileLLM(nn.Module):
         # regulariser against memorising the training templates; not part of the exported model
         self.drop = nn.Dropout(dropout)
         self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
+        self.rare = None  # RareRows (--rare-features): not a submodule, so not in the state dict
         self.layers = nn.ModuleList([Block(c) for _ in range(c["num_hidden_layers"])])
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
         self.order = [i for i in range(c["num_hidden_layers"]) for _ in range(2 if c["layer_sharing"] else 1)]
@@ -126,15 +128,24 @@ class TinyMobileLLM(nn.Module):
                     std = 0.02 / math.sqrt(2 * n_exec)
                 nn.init.normal_(p, 0.0, std)
 
+    def emb_weight(self):
+        """The embedding matrix as used: embed_tokens.weight, with the rows of rare tokens built
+        from shared features when --rare-features is on (RareRows)."""
+        w = self.embed_tokens.weight
+        return w if self.rare is None else self.rare.weight(w)
+
+    def embed(self, ids):
+        return F.embedding(ids, self.emb_weight())
+
     def head(self, h):
-        return h @ self.embed_tokens.weight.t()
+        return h @ self.emb_weight().t()
 
     # full-sequence forward (float32 reference path; also used for evaluation prefill)
     def forward_full(self, ids, past=None, start_pos=0):
         """ids [B,T]; past: list (per executed layer) of (k,v) or None. Returns (hidden, new_past)."""
         c = self.c
         B, T = ids.shape
-        h = self.embed_tokens(ids)
+        h = self.embed(ids)
         pos = torch.arange(start_pos, start_pos + T)
         cos, sin = rope_cos_sin(pos, c["head_dim"], c["rope_theta"])
         Tk = start_pos + T
@@ -160,8 +171,8 @@ class TinyMobileLLM(nn.Module):
         c = self.c
         P = prefix.shape[0]
         B, T = body.shape
-        hp = self.embed_tokens(prefix)[None]
-        hb = self.embed_tokens(body)
+        hp = self.embed(prefix)[None]
+        hb = self.embed(body)
         cos_p, sin_p = rope_cos_sin(torch.arange(P), c["head_dim"], c["rope_theta"])
         cos_b, sin_b = rope_cos_sin(torch.arange(P, P + T), c["head_dim"], c["rope_theta"])
         mask_p = torch.tril(torch.ones(P, P, dtype=torch.bool))
@@ -179,6 +190,69 @@ class TinyMobileLLM(nn.Module):
             hp = hp + self.drop(blk.mlp(blk.post_attention_layernorm(hp)))
             hb = hb + self.drop(blk.mlp(blk.post_attention_layernorm(hb)))
         return self.norm(hb[tgt_b, tgt_t])
+
+
+PIECE_FEATURES = ("word start", "capital first", "lower-case letters", "digit", "byte", "non-ASCII",
+                  "1 char", "2 chars", "3 chars", "4+ chars", "no letter or digit")
+
+
+def piece_features(piece):
+    """Binary spelling features of a SentencePiece piece (PIECE_FEATURES)."""
+    s = piece[1:] if piece.startswith("\u2581") else piece
+    byte = bool(re.fullmatch(r"<0x[0-9A-F]{2}>", piece))
+    return [piece.startswith("\u2581"), s[:1].isupper(), s.isalpha() and s.islower(),
+            any(ch.isdigit() for ch in s), byte, any(ord(ch) > 127 for ch in s),
+            len(s) == 1, len(s) == 2, len(s) == 3, len(s) >= 4,
+            not byte and not any(ch.isalnum() for ch in s)]
+
+
+class RareRows:
+    """--rare-features: the embedding row of a rare token is a shared vector plus learnt vectors of
+    its spelling features (word start, capital, digit, length...) plus a fixed vector of its own.
+
+    Why: with a softmax over the training vocabulary, a rare token is a negative at every position
+    and almost never a target; AdamW normalises those tiny, alike gradients into full-size steps,
+    so the rows of ~20k rare tokens drift to one shared direction (mean pairwise cosine 0.925 in
+    the shipped weights, tools/README run 31) and the model cannot tell from a rare piece whether
+    it starts a word or is capitalised: what a copied name needs. Built from features, rare rows
+    cannot collapse, and what is learnt about one rare word carries over to every other.
+
+    At the start each fixed vector is the row as it was minus the shared vector, so the model is
+    unchanged until training moves the shared parts (plus `jitter` x the mean row norm of random
+    direction, to make the rows more distinct). Checkpoints hold the rows as built (plain weights,
+    export.py reads them as ever); resuming rebuilds the split from them."""
+
+    def __init__(self, weight, rare_mask, features, jitter, seed):
+        self.rare_mask = rare_mask
+        self.mask = rare_mask[:, None]
+        self.features = features  # [V, K] float 0/1
+        self.jitter, self.seed = jitter, seed
+        self.base = nn.Parameter(torch.zeros(weight.shape[1]))
+        self.feats = nn.Parameter(torch.zeros(features.shape[1], weight.shape[1]))
+        self.rebuild(weight)
+
+    @torch.no_grad()
+    def rebuild(self, weight):
+        """Split the rare rows of weight (the model's rows as they are now) into the parts."""
+        w = weight.detach()
+        self.base.copy_(w[self.rare_mask].mean(0))
+        self.feats.zero_()
+        own = w - self.base
+        if self.jitter:
+            g = torch.Generator().manual_seed(self.seed)
+            r = torch.randn(w.shape, generator=g)
+            own = own + r / r.norm(dim=1, keepdim=True) * self.jitter * w[self.rare_mask].norm(dim=1).mean()
+        self.own = own * self.mask
+
+    def params(self):
+        return [self.base, self.feats]
+
+    def weight(self, w):
+        return torch.where(self.mask, self.base + self.features @ self.feats + self.own, w)
+
+    @torch.no_grad()
+    def materialize(self, embedding):
+        embedding.weight.copy_(self.weight(embedding.weight))
 
 
 def count_params(model):
@@ -423,6 +497,8 @@ def evaluate(model, sp, recs, limit=None, log=None, dump=None):
 def save_checkpoint(model, opt, cfg, step, train_path, path):
     """The checkpoint names the training file of the run that wrote it: renorm_rare_embeddings.py
     must count tokens in that file, not in every file an earlier run saw."""
+    if model.rare is not None:
+        model.rare.materialize(model.embed_tokens)  # unused rows until then: plain weights on disk
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "config": cfg, "step": step,
                 "train": os.path.abspath(train_path)}, path)
 
@@ -460,6 +536,13 @@ def main():
                          "the loss stay float32). On a CPU with AMX (Sapphire Rapids) a step ran 2.6x "
                          "faster on 1 thread and 3.3x on 2 than float32 on 1, with the same loss (tools/README.md, "
                          "run 28); on a CPU without native bfloat16 it may be slower: try --smoke")
+    ap.add_argument("--rare-features", type=int, default=0, metavar="N",
+                    help="build the embedding rows of tokens seen at most N times in the training file "
+                         "from shared spelling features plus a fixed vector each (RareRows: keeps AdamW "
+                         "from collapsing them to one direction); 0 (default): off")
+    ap.add_argument("--rare-jitter", type=float, default=0.0,
+                    help="with --rare-features: add a random direction of this fraction of the rare "
+                         "rows' mean norm to each, at the start (default 0: the rows as loaded)")
     ap.add_argument("--dropout", type=float, default=0.0,
                     help="dropout on each block's attention and MLP outputs while training (0: none)")
     ap.add_argument("--seed", type=int, default=1234)
@@ -553,7 +636,7 @@ def main():
             if args.full_softmax:  # the whole head: no row gather, ids as they are
                 logits = model.head(h)
             else:
-                logits, lab = h @ model.embed_tokens.weight[vocab_t].t(), remap[lab]
+                logits, lab = h @ model.emb_weight()[vocab_t].t(), remap[lab]
         return (F.cross_entropy(logits.float(), lab, reduction="none") * w).sum() / w.sum()
 
     decay, no_decay, embed = [], [], []
@@ -566,6 +649,16 @@ def main():
     groups = [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}]
     if own_embed_group:
         groups.append({"params": embed, "weight_decay": args.embed_wd})
+    if args.rare_features:
+        counts = torch.bincount(torch.tensor([t for b, _ in ex for t in b] + list(prefix)),
+                                minlength=cfg["vocab_size"])
+        rare_mask = counts <= args.rare_features
+        feats = torch.tensor([piece_features(sp.id_to_piece(i)) for i in range(cfg["vocab_size"])],
+                             dtype=torch.float32)
+        model.rare = RareRows(model.embed_tokens.weight, rare_mask, feats, args.rare_jitter, args.seed)
+        groups.append({"params": model.rare.params(), "weight_decay": 0.0})
+        print("--rare-features: %d rows of tokens seen at most %d times built from %d features"
+              % (int(rare_mask.sum()), args.rare_features, feats.shape[1]), flush=True)
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
     rng = random.Random(args.seed)
     if args.resume:
@@ -575,6 +668,8 @@ def main():
         if not fresh_opt:
             opt.load_state_dict(st["opt"])
         rng = random.Random(args.seed + 7919 * args.start_step)  # new batch order after resuming
+        if model.rare is not None:
+            model.rare.rebuild(model.embed_tokens.weight)  # split the loaded rows, not the random init
         print("resumed from %s (step %s)" % (args.resume, st.get("step")), flush=True)
         resumed_msg = "# resumed from %s (step %s, %s)" % (args.resume, st.get("step"),
                                                           "new AdamW state, 50-step re-warmup" if fresh_opt
@@ -594,7 +689,9 @@ def main():
            " embed_wd=%g" % args.embed_wd if own_embed_group else "",
            " full_softmax" if args.full_softmax else "",
            " call_weight=%g" % args.call_weight if args.call_weight != 1.0 else "",
-           " bf16" if args.bf16 else "", " dropout=%g" % args.dropout if args.dropout else "",
+           " bf16" if args.bf16 else "", (" dropout=%g" % args.dropout if args.dropout else "")
+           + (" rare_features=%d rare_jitter=%g" % (args.rare_features, args.rare_jitter)
+              if args.rare_features else ""),
            args.threads, len(ex), " SMOKE" if args.smoke else ""))
     if args.resume:
         log(resumed_msg)
@@ -636,7 +733,7 @@ def main():
             loss = head_loss(h, lab, w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
             opt.step()
             step += 1
             tok_window += n_real
