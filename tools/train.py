@@ -650,8 +650,9 @@ def main():
     if own_embed_group:
         groups.append({"params": embed, "weight_decay": args.embed_wd})
     if args.rare_features:
-        counts = torch.bincount(torch.tensor([t for b, _ in ex for t in b] + list(prefix)),
-                                minlength=cfg["vocab_size"])
+        # as renorm_rare_embeddings.token_counts counts: every prompt holds the tools line
+        counts = (torch.bincount(torch.tensor([t for b, _ in ex for t in b]), minlength=cfg["vocab_size"])
+                  + len(ex) * torch.bincount(torch.tensor(prefix), minlength=cfg["vocab_size"]))
         rare_mask = counts <= args.rare_features
         feats = torch.tensor([piece_features(sp.id_to_piece(i)) for i in range(cfg["vocab_size"])],
                              dtype=torch.float32)
