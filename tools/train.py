@@ -171,8 +171,9 @@ class TinyMobileLLM(nn.Module):
         c = self.c
         P = prefix.shape[0]
         B, T = body.shape
-        hp = self.embed(prefix)[None]
-        hb = self.embed(body)
+        w = self.emb_weight()  # built once for prefix and body (RareRows rebuilds the rare rows)
+        hp = F.embedding(prefix, w)[None]
+        hb = F.embedding(body, w)
         cos_p, sin_p = rope_cos_sin(torch.arange(P), c["head_dim"], c["rope_theta"])
         cos_b, sin_b = rope_cos_sin(torch.arange(P, P + T), c["head_dim"], c["rope_theta"])
         mask_p = torch.tril(torch.ones(P, P, dtype=torch.bool))
