@@ -17,6 +17,7 @@ Speed tricks (the result is the same model as plain full-sequence training):
   * sequences are bucketed by length (token budget per batch) so there is little padding.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -117,6 +118,7 @@ class TinyMobileLLM(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
         self.rare = None  # RareRows (--rare-features): not a submodule, so not in the state dict
+        self.emb_frozen = None  # the embedding matrix built once for evaluation (frozen_embedding)
         self.layers = nn.ModuleList([Block(c) for _ in range(c["num_hidden_layers"])])
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
         self.order = [i for i in range(c["num_hidden_layers"]) for _ in range(2 if c["layer_sharing"] else 1)]
@@ -131,8 +133,21 @@ class TinyMobileLLM(nn.Module):
     def emb_weight(self):
         """The embedding matrix as used: embed_tokens.weight, with the rows of rare tokens built
         from shared features when --rare-features is on (RareRows)."""
+        if self.emb_frozen is not None:
+            return self.emb_frozen
         w = self.embed_tokens.weight
         return w if self.rare is None else self.rare.weight(w)
+
+    @contextlib.contextmanager
+    def frozen_embedding(self):
+        """Evaluation without gradients: build the embedding matrix once, not at every decoded
+        token (with --rare-features each build recomputes ~20k rows)."""
+        with torch.no_grad():
+            self.emb_frozen = self.emb_weight()
+        try:
+            yield
+        finally:
+            self.emb_frozen = None
 
     def embed(self, ids):
         return F.embedding(ids, self.emb_weight())
@@ -451,6 +466,12 @@ def rouge_1_l(pred, ref):
 
 
 def evaluate(model, sp, recs, limit=None, log=None, dump=None):
+    """Greedy decoding of recs through the model (left in eval mode): the paper's metrics."""
+    with model.frozen_embedding():
+        return evaluate_greedy(model, sp, recs, limit, log, dump)
+
+
+def evaluate_greedy(model, sp, recs, limit, log, dump):
     model.eval()
     dec = Decoder(model, sp)
     n = ei = es = 0
