@@ -1276,13 +1276,113 @@ NOCALL_EXTRA4 = {
     "bye": ["catch you later"],
     "nevermind": ["actually no", "scratch that"],
 }
+# A fifth set (--variety 7, run 35): frames the earlier pools lack. The request in a spoken,
+# run-on form; the verb late or missing; a reason or a condition around the value; questions
+# that are requests. Each is kept only if its words are far from every test template of the API
+# (check_extra_distance in main()).
+T_EXTRA5 = {
+    "set_alarm": [
+        "i have to catch a train, alarm for {time}[ {day}]", "rise and shine at {time}[ {day}] please",
+        "i got an early start {day}, alarm at {time}", "{time}[ {day}] please, i have to get up",
+        "could i have an alarm going off at {time}[ {day}]", "early one: {time}[ {day}]",
+        "will you get an alarm ready for {time}[ {day}]", "my wake up time is {time}[ {day}]",
+        "set one for {time}[ {day}][ and call it {label}]",
+        "i'll sleep now, alarm {time}[ {day}]", "{day} alarm, {time} sharp",
+    ],
+    "set_timer": [
+        "set a countdown timer {duration}[ named {label}]", "ping me after {duration}",
+        "let's do {duration} on the timer", "the {label} needs {duration}, set a timer",
+        "ok {duration} starting now", "gimme a timer, {duration}", "{duration}, tell me when it's done",
+        "track {duration} for me[ - {label}]", "hold on, set {duration}",
+        "do {duration} for the {label}", "can you set {duration} for me", "{duration} and then beep",
+    ],
+    "create_reminder": [
+        "schedule me a reminder, {time}[ {day}], {text}",
+        "reminder for {time}[ {day}]: i have to {text}", "could you note that i must {text} at {time}[ {day}]",
+        "put in a reminder at {time}[ {day}] to {text}", "{time}[ {day}]: {text}, reminder",
+        "set it up so i {text} at {time}[ {day}]",
+    ],
+    "send_message": [
+        "{recipient} gets a text from me: {text}",
+        "write to {recipient}[ on {app}]: {text}", "{recipient}[ on {app}], message: {text}",
+        "let {recipient} know[ on {app}] that {text}",
+        "my message for {recipient} is {text}",
+        "reply to {recipient}[ on {app}] with {text}", "a message to {recipient} please, {text}",
+        "could you text {recipient} and say {text}", "i need {recipient} to read this: {text}",
+    ],
+    "call_contact": [
+        "phone call to {name}, now", "hit up {name} on the phone", "link me up with {name} on video{video}",
+        "phone call with {name} please", "i'll talk to {name}, call",
+        "could you get hold of {name}", "call {name} back",
+        "give {name} a buzz",
+        "face to face with {name} on video{video}", "call {name} with the camera on{video}",
+    ],
+    "get_weather": [
+        "is {city} rainy[ {day}]", "{city} temperatures[ {day}]", "what should i wear in {city}[ {day}]",
+        "is it cold in {city}[ {day}]", "how hot does {city} get[ {day}]", "need the {city} forecast[ {day}]",
+        "what's it like outside in {city}[ {day}]", "do i need a jacket in {city}[ {day}]",
+        "sunny or not in {city}[ {day}]",
+    ],
+    "create_event": [
+        "enter {title} on {day}[ at {time}][ at {location}]",
+        "i've got {title} on {day}[ at {time}], save it",
+        "add an event called {title} on {day}[ at {time}][ at {location}]", "{day}[ at {time}]: {title}, add it",
+        "there's {title} on {day}[ at {time}], add it",
+        "event: {title}, {day}[, {time}][, {location}]",
+    ],
+    "play_music": [
+        "on the speaker: {query}",
+        "{query} through the speaker please",
+        "some {query} please", "let's hear {query}",
+        "music please, {query}", "can we have {query}",
+    ],
+    "set_volume": [
+        "{level} is the volume i want", "turn it to {level}",
+        "volume at {level}", "{level} volume",
+        "put the sound at {level}", "i want the volume on {level}", "loudness {level} please",
+    ],
+    "navigate": [
+        "where is {destination}, give me a route[ {mode_by}]", "plan a route to {destination}[ {mode_by}]", "bring me to {destination}[ {mode_by}]",
+        "get me to {destination}[ {mode_by}]", "how do i reach {destination}[ {mode_by}]",
+        "i need to get to {destination}[ {mode_by}]", "navigation to {destination} please",
+        "{destination}[ {mode_by}], how do i get there",
+        "map me to {destination}[ {mode_by}]",
+    ],
+    "toggle_setting": [
+        ("{setting} to off", False),
+        ("could {setting} be switched on", True), ("i need {setting} working", True), ("{setting} can go off now", False),
+        ("get rid of {setting}", False),
+    ],
+    "search_web": [
+        "research {query}", "internet question: {query}", "pull up info about {query}",
+        "find out {query}", "can you find {query} online", "look into {query}",
+        "i have a question, {query}",
+        "go online and find {query}", "dig up {query}",
+    ],
+}
+NOCALL_EXTRA5 = {
+    "thanks": ["thanks, that's all", "nice work, ta"],
+    "hello": ["hey, you there?", "hello again"],
+    "howareyou": ["how's it going with you"],
+    "who": ["what are you exactly"],
+    "can": ["tell me your skills"],
+    "cant": ["drive me home", "fix my wifi router", "water the plants"],
+    "joke": ["know any good puns"],
+    "bye": ["that's it for now"],
+    "nevermind": ["leave it", "drop it"],
+}
 # The --variety levels in order: level n adds the n-th pool of call and of no-call phrasings.
 T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
 NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
-# Gen.first_word_noise).
-MAX_VARIETY = len(T_EXTRA_LEVELS) + 2
+# Gen.first_word_noise); level 7 the fifth pool (after the others, so that levels 1-6 draw
+# exactly what they drew before it existed).
+MAX_VARIETY = len(T_EXTRA_LEVELS) + 3
+LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5)}  # level -> (call pool, no-call pool)
+# check_extra_distance: a fifth-pool phrasing shares less than this share of its words (Jaccard,
+# slots left out) with every test phrasing of its API or no-call category.
+EXTRA_MAX_OVERLAP = 0.4
 # Lead-in clauses before a request (--variety 4): the extra words before it in the task's list.
 LEAD_INS_EXTRA = ["i'm cooking,", "one more thing:", "before i forget,", "while you're at it,",
                   "quick request:", "if you don't mind,", "sorry to bother you,", "good morning,",
@@ -1609,7 +1709,11 @@ class Gen:
 
     def extra(self, key, levels):
         """The --variety phrasings for key: those of every level up to self.variety, in order."""
-        return [x for pool in levels[:self.variety] for x in pool[key]]
+        out = [x for pool in levels[:self.variety] for x in pool[key]]
+        for level, pools in sorted(LATE_POOLS.items()):
+            if self.variety >= level:
+                out += pools[0 if levels is T_EXTRA_LEVELS else 1][key]
+        return out
 
     # ---- slot values -------------------------------------------------------------------------
     def _maybe_lower(self, s, p=0.12):
@@ -1944,6 +2048,30 @@ def string_values(rec):
     return out
 
 
+def template_words(t):
+    """The words of a phrasing, slots and syntax left out."""
+    t = t[0] if isinstance(t, tuple) else t
+    return set(re.findall(r"[a-z']+", re.sub(r"\{[a-z_]+\}", " ", t.lower())))
+
+
+def check_extra_distance():
+    """The late pools were written after the test phrasings existed (and by someone who had seen
+    some of them): each of their phrasings must be far from every test phrasing of its API or
+    no-call category, not merely different from it."""
+    def near(t, tests):
+        w = template_words(t)
+        return [x for x in tests if len(w & template_words(x)) >= EXTRA_MAX_OVERLAP * len(w | template_words(x))]
+    for level, (calls, nocalls) in LATE_POOLS.items():
+        for api, pool in calls.items():
+            for t in pool:
+                close = near(t, T[api]["test"])
+                assert not close, "level %d phrasing %r is too close to test %r" % (level, t, close[0])
+        for cat, pool in nocalls.items():
+            for t in pool:
+                close = near(t, NOCALL[cat][1])
+                assert not close, "level %d phrasing %r is too close to test %r" % (level, t, close[0])
+
+
 def user_texts(rec):
     return {m["content"] for m in rec["messages"] if m["role"] == "user"}
 
@@ -2030,8 +2158,9 @@ def main():
                          "lengthened by a vocabulary word, run 9), 4 (value-first phrasings and "
                          "lead-in clauses, run 10), 5 (pseudo-words of rare vocabulary pieces in "
                          "values, run 11) or 6 (more unknown words: swapped and inserted ones in "
-                         "messages, pseudo-word first words in names, places and songs, run 19); "
-                         "needs --augment")
+                         "messages, pseudo-word first words in names, places and songs, run 19) or 7 (a "
+                         "fifth set of phrasings, each checked to be far from every test phrasing, "
+                         "run 35); needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
@@ -2048,8 +2177,9 @@ def main():
     if args.dev < 0:
         ap.error("--dev must be 0 (no dev.jsonl) or a positive number of conversations")
     for api in T:
-        extra = {str(t) for pool in T_EXTRA_LEVELS for t in pool[api]}
+        extra = {str(t) for pool in T_EXTRA_LEVELS + tuple(p[0] for p in LATE_POOLS.values()) for t in pool[api]}
         assert not extra & set(map(str, T[api]["test"])), "a test template among the extra ones: " + api
+    check_extra_distance()
     train, test = generate(args.train, args.test, args.seed, args.augment, args.variety,
                            args.sample)
     # self-checks of the split
