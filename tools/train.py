@@ -466,7 +466,8 @@ def rouge_1_l(pred, ref):
 
 
 def evaluate(model, sp, recs, limit=None, log=None, dump=None):
-    """Greedy decoding of recs through the model (left in eval mode): the paper's metrics."""
+    """Greedy decoding of recs through the model: the paper's metrics (the model is back in
+    training mode afterwards)."""
     with model.frozen_embedding():
         return evaluate_greedy(model, sp, recs, limit, log, dump)
 
