@@ -180,13 +180,14 @@ class TinyMobileLLM(nn.Module):
         return self.norm(h), new_past
 
     # training forward with a shared prefix
-    def forward_prefixed(self, prefix, body, tgt_b, tgt_t):
+    def forward_prefixed(self, prefix, body, tgt_b, tgt_t, emb=None):
         """prefix [P] (shared); body [B,T] right-padded; loss positions (tgt_b, tgt_t) index the
-        body positions whose next token is a target. Returns gathered final hidden [N, D]."""
+        body positions whose next token is a target; emb: emb_weight() when the caller has it
+        (a training step builds it once for input and head). Returns gathered final hidden [N, D]."""
         c = self.c
         P = prefix.shape[0]
         B, T = body.shape
-        w = self.emb_weight()  # built once for prefix and body (RareRows rebuilds the rare rows)
+        w = self.emb_weight() if emb is None else emb  # once for prefix and body (RareRows rebuilds rows)
         hp = F.embedding(prefix, w)[None]
         hb = F.embedding(body, w)
         cos_p, sin_p = rope_cos_sin(torch.arange(P), c["head_dim"], c["rope_theta"])
@@ -654,12 +655,13 @@ def main():
     vocab_t = torch.tensor(vocab_ids)
     print("training softmax over %d token ids" % len(vocab_ids), flush=True)
 
-    def head_loss(h, lab, w):
+    def head_loss(h, lab, w, emb):
+        """emb: the step's model.emb_weight(), the tied head."""
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             if args.full_softmax:  # the whole head: no row gather, ids as they are
-                logits = model.head(h)
+                logits = h @ emb.t()
             else:
-                logits, lab = h @ model.emb_weight()[vocab_t].t(), remap[lab]
+                logits, lab = h @ emb[vocab_t].t(), remap[lab]
         return (F.cross_entropy(logits.float(), lab, reduction="none") * w).sum() / w.sum()
 
     decay, no_decay, embed = [], [], []
@@ -726,11 +728,12 @@ def main():
         model.eval()
         tot = cnt = 0.0
         bs = make_batches(ex_test, args.token_budget, random.Random(0))
-        for b in bs:
-            body, tb, tt, lab, _, _ = collate(ex_test, b)
-            h = model.forward_prefixed(prefix_t, body, tb, tt)
-            tot += F.cross_entropy(model.head(h), lab, reduction="sum").item()  # full softmax
-            cnt += lab.numel()
+        with model.frozen_embedding():
+            for b in bs:
+                body, tb, tt, lab, _, _ = collate(ex_test, b)
+                h = model.forward_prefixed(prefix_t, body, tb, tt)
+                tot += F.cross_entropy(model.head(h), lab, reduction="sum").item()  # full softmax
+                cnt += lab.numel()
         model.train()
         return tot / cnt
 
@@ -753,8 +756,9 @@ def main():
                 g["lr"] = lr
             body, tb, tt, lab, w, n_real = collate(ex, b, args.call_weight)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                h = model.forward_prefixed(prefix_t, body, tb, tt)
-            loss = head_loss(h, lab, w)
+                emb = model.emb_weight()  # once per step: input embedding and tied head
+                h = model.forward_prefixed(prefix_t, body, tb, tt, emb)
+            loss = head_loss(h, lab, w, emb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
