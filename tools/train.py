@@ -23,6 +23,7 @@ import math
 import os
 import random
 import re
+import shutil
 import sys
 import time
 
@@ -527,6 +528,12 @@ def save_checkpoint(model, opt, cfg, step, train_path, path):
                 "train": os.path.abspath(train_path)}, path)
 
 
+def kept_checkpoint_path(ckpt_path, step):
+    """/w/ckpt.pt at step 500 -> /w/ckpt-500.pt (--keep-checkpoints)."""
+    root, ext = os.path.splitext(ckpt_path)
+    return "%s-%d%s" % (root, step, ext)
+
+
 def lr_at(step, total, base, warmup, min_ratio=0.1, time_frac=0.0):
     """Linear warmup, then cosine to min_ratio*base. Progress is the larger of the step fraction
     and time_frac (elapsed / --time-budget-min), so that on a busy machine the schedule still
@@ -580,6 +587,9 @@ def main():
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
     ap.add_argument("--workdir", default="/tmp/mobilellm-train")
     ap.add_argument("--ckpt", default=None)
+    ap.add_argument("--keep-checkpoints", action="store_true",
+                    help="also keep each 500-step checkpoint as ckpt-<step>.pt beside --ckpt (the "
+                         "checkpoint file is rewritten each time), for average_checkpoints.py")
     ap.add_argument("--smoke", action="store_true", help="run ~2 minutes and report throughput")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early after this wall time")
     ap.add_argument("--time-budget-min", type=float, default=0,
@@ -775,6 +785,8 @@ def main():
             if step % 500 == 0:
                 log("# step %d test_loss(300 test conv) %.4f" % (step, test_loss()))
                 save_checkpoint(model, opt, cfg, step, args.train, ckpt_path)
+                if args.keep_checkpoints:
+                    shutil.copyfile(ckpt_path, kept_checkpoint_path(ckpt_path, step))
             if step >= total or (max_sec and time.time() - t_start > max_sec) or tf >= 1.0:
                 done = True
                 break
