@@ -1371,16 +1371,95 @@ NOCALL_EXTRA5 = {
     "bye": ["that's it for now"],
     "nevermind": ["leave it", "drop it"],
 }
+# A sixth set (--variety 8, run 37 and after): the value where the earlier pools seldom put it
+# (first, or between two clauses), beside words that look like values (an app, a day, a verb),
+# and requests framed as a plan, a complaint or a note to self. Checked like the fifth set.
+T_EXTRA6 = {
+    "set_alarm": [
+        "alarm please - {time}[ {day}]", "buzz me awake at {time}[ {day}]",
+        "i keep oversleeping, so {time}[ {day}] alarm", "make sure i'm awake by {time}[ {day}]",
+        "new alarm: {time}[ {day}][, label {label}]", "big day ahead, wake-up call at {time}[ {day}]",
+        "gym before work, alarm {time}[ {day}]", "name it {label} and ring at {time}[ {day}]",
+    ],
+    "set_timer": [
+        "{duration} countdown[ for the {label}]", "buzz when {duration} have passed",
+        "i'm boiling {label}, {duration} please", "after {duration} let me know",
+        "the oven needs {duration}, keep track", "{duration} of focus time, timer on",
+        "nap for {duration}, wake me with a timer", "{label} in the pan, {duration} and beep me",
+    ],
+    "create_reminder": [
+        "note to self: {text}, {time}[ {day}]", "{time}[ {day}] reminder that i {text}",
+        "jot down that i {text}, alert me at {time}[ {day}]",
+        "i'll probably forget, so nudge me at {time}[ {day}] to {text}", "heads-up at {time}[ {day}]: {text}",
+    ],
+    "send_message": [
+        "{text} - send that to {recipient}[ via {app}]", "message {recipient}[ over {app}]: {text}",
+        "{recipient} should hear from me[ on {app}]: {text}", "shoot {recipient} a quick note[ on {app}]: {text}",
+        "send this to {recipient}[ through {app}]: {text}", "tell {recipient} via text: {text}",
+        "over to {recipient}[ on {app}]: {text}", "{recipient} needs a message[ on {app}] saying {text}",
+    ],
+    "call_contact": [
+        "dial up {name} for me", "i must speak to {name}", "ring up {name} right away", "voice call {name}",
+        "could you connect a video call to {name}{video}", "urgent, i need {name} on the phone",
+        "video with {name} so we can see each other{video}", "{name} wants to see me, start the video{video}",
+    ],
+    "get_weather": [
+        "rain or shine in {city}[ {day}]?", "weather update, {city}[ {day}]",
+        "tell me about the skies over {city}[ {day}]", "any storms in {city}[ {day}]",
+        "degrees in {city}[ {day}]", "how warm is {city}[ {day}]", "will it pour in {city}[ {day}]",
+    ],
+    "create_event": [
+        "{title} is on {day}[ at {time}][ at {location}], put it in",
+        "{day}[ at {time}] i have {title}, add that", "new event {title}[ at {location}] on {day}[ at {time}]",
+        "stick {title} in the diary for {day}[ at {time}]",
+        "{day}[ at {time}] is booked for {title}, note the event",
+    ],
+    "play_music": [
+        "queue {query}", "{query} in random order please{shuffle}", "jam to {query}",
+        "shuffle mode, {query}{shuffle}", "background music: {query}", "my ears want {query}",
+        "i feel like hearing {query} right now",
+    ],
+    "set_volume": [
+        "{level} on the volume please", "louder or quieter, whatever gets it to {level}",
+        "change the loudness setting to {level}", "speaker level {level}, thanks",
+        "i'd like {level} for the sound",
+    ],
+    "navigate": [
+        "{destination} - route me there[ {mode_by}]", "i'm going to {destination}[ {mode_by}], navigate",
+        "need a route over to {destination}[ {mode_by}]", "point me towards {destination}[ {mode_by}]",
+        "steer me to {destination}[ {mode_by}]",
+    ],
+    "toggle_setting": [
+        ("{setting}: on", True), ("{setting}, enable it", True),
+        ("{setting} is draining my battery, off with it", False),
+        ("i'd rather have {setting} off", False),
+    ],
+    "search_web": [
+        "{query} - search it", "quick search on {query}", "google {query} for me",
+        "can you check the web for {query}", "look something up: {query}",
+    ],
+}
+NOCALL_EXTRA6 = {
+    "thanks": ["appreciate it a lot", "great stuff"],
+    "hello": ["morning!", "yo assistant"],
+    "howareyou": ["how are things on your end"],
+    "who": ["who made you"],
+    "can": ["give me a rundown of your features"],
+    "cant": ["do my taxes", "order a pizza", "paint the fence"],
+    "joke": ["make me laugh"],
+    "bye": ["talk soon", "see ya"],
+    "nevermind": ["forget about it", "cancel that"],
+}
 # The --variety levels in order: level n adds the n-th pool of call and of no-call phrasings.
 T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
 NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
-# Gen.first_word_noise); level 7 the fifth pool (after the others, so that levels 1-6 draw
-# exactly what they drew before it existed).
-MAX_VARIETY = len(T_EXTRA_LEVELS) + 3
-LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5)}  # level -> (call pool, no-call pool)
-# check_extra_distance: a fifth-pool phrasing shares less than this share of its words (Jaccard,
+# Gen.first_word_noise); level 7 the fifth pool and level 8 the sixth (after the others, so that
+# each lower level draws exactly what it drew before a later pool existed).
+MAX_VARIETY = len(T_EXTRA_LEVELS) + 4
+LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6)}  # level -> (call, no-call pool)
+# check_extra_distance: a late-pool phrasing shares less than this share of its words (Jaccard,
 # slots left out) with every test phrasing of its API or no-call category.
 EXTRA_MAX_OVERLAP = 0.4
 # Lead-in clauses before a request (--variety 4): the extra words before it in the task's list.
@@ -2160,7 +2239,7 @@ def main():
                          "values, run 11) or 6 (more unknown words: swapped and inserted ones in "
                          "messages, pseudo-word first words in names, places and songs, run 19) or 7 (a "
                          "fifth set of phrasings, each checked to be far from every test phrasing, "
-                         "run 35); needs --augment")
+                         "run 35) or 8 (a sixth set, checked the same way); needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
