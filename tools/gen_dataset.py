@@ -1457,8 +1457,8 @@ assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
 # Gen.first_word_noise); level 7 the fifth pool and level 8 the sixth (after the others, so that
 # each lower level draws exactly what it drew before a later pool existed).
-MAX_VARIETY = len(T_EXTRA_LEVELS) + 4
 LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6)}  # level -> (call, no-call pool)
+MAX_VARIETY = max(LATE_POOLS)
 # check_extra_distance: a late-pool phrasing shares less than this share of its words (Jaccard,
 # slots left out) with every test phrasing of its API or no-call category.
 EXTRA_MAX_OVERLAP = 0.4
