@@ -594,7 +594,8 @@ def main():
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early after this wall time")
     ap.add_argument("--time-budget-min", type=float, default=0,
                     help="wall-time budget: the cosine schedule ends by then and training stops")
-    ap.add_argument("--resume", default=None, help="checkpoint to start from (model [+ optimizer])")
+    ap.add_argument("--resume", default=None,
+                    help="checkpoint to start from (model [+ optimizer]), in its own configuration")
     ap.add_argument("--start-step", type=int, default=0, help="step number to resume at")
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--eval-limit", type=int, default=0)
@@ -612,6 +613,9 @@ def main():
     sp = chat_template.load_tokenizer()
     test = load_jsonl(args.test)
     cfg = dict(DEFAULT_CFG)
+    resume_st = torch.load(args.resume) if args.resume else None
+    if resume_st is not None and "config" in resume_st:
+        cfg.update(resume_st["config"])  # the checkpoint's shape (e.g. grown by grow_depth.py)
     model = TinyMobileLLM(cfg, args.dropout)
 
     if args.eval_only:
@@ -698,7 +702,7 @@ def main():
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
     rng = random.Random(args.seed)
     if args.resume:
-        st = torch.load(args.resume)
+        st = resume_st
         model.load_state_dict(st["model"])
         fresh_opt = "opt" not in st or len(st["opt"]["param_groups"]) != len(opt.param_groups)
         if not fresh_opt:
