@@ -615,7 +615,7 @@ def main():
     cfg = dict(DEFAULT_CFG)
     resume_st = torch.load(args.resume) if args.resume else None
     if resume_st is not None and "config" in resume_st:
-        cfg.update(resume_st["config"])  # the checkpoint's shape (e.g. grown by grow_depth.py)
+        cfg.update(resume_st["config"])  # the checkpoint's shape (e.g. grown by grow_model.py)
     model = TinyMobileLLM(cfg, args.dropout)
 
     if args.eval_only:
