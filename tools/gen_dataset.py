@@ -1450,14 +1450,100 @@ NOCALL_EXTRA6 = {
     "bye": ["talk soon", "see ya"],
     "nevermind": ["forget about it", "cancel that"],
 }
+# A seventh set (--variety 9, run 41 and after): more of the verbs and nouns a request can hang
+# on (the model confuses a call with music, weather with directions, when the one word that says
+# which is new to it). Written by a session that had read dev errors: it kept out the words of
+# the requests it had read (such as "spin", "calling", "around"), and it is checked like the
+# fifth set: of a first draft of 108, 27 were too close to a test phrasing (three identical to
+# one, written from memory: "blast {query}", "crank up {query}", "catch you later") and 19 repeated
+# an earlier training phrasing; all were dropped or rewritten.
+T_EXTRA7 = {
+    "set_alarm": [
+        "rouse me at {time}[ {day}]", "alarm clock on for {time}[ {day}]",
+        "i'm getting up at {time}[ {day}], sound the alarm then",
+        "{time}[ {day}] is when i wake, set it", "beep me out of bed at {time}[ {day}]",
+        "i oversleep a lot, {time}[ {day}] alarm, label it {label}",
+        "program an alarm, {time}[ {day}]", "sleeping in is not an option, {time}[ {day}]",
+    ],
+    "set_timer": [
+        "stopwatch style countdown, {duration}", "give it {duration} then alert me",
+        "count down from {duration}[ for my {label}]", "time my {label}, {duration}",
+        "alert after {duration} are up", "kitchen timer for {duration}",
+        "{duration} until the {label} is done, count it", "egg timer mode: {duration}",
+    ],
+    "create_reminder": [
+        "memo for {time}[ {day}]: {text}", "flag {time}[ {day}] for me to {text}",
+        "my brain is full, {time}[ {day}] prompt me to {text}",
+        "{text} is due at {time}[ {day}], alert me", "a reminder, {time}[ {day}], saying {text}",
+        "i need a poke at {time}[ {day}] to {text}",
+    ],
+    "send_message": [
+        "inform {recipient}[ by {app}] that {text}", "sms {recipient} the words {text}",
+        "forward to {recipient}[ through {app}] this: {text}",
+        "contact {recipient} in writing[ via {app}]: {text}",
+        "{recipient}, text them[ on {app}]: {text}", "compose a text for {recipient}: {text}",
+        "write {recipient} these words[ via {app}]: {text}",
+    ],
+    "call_contact": [
+        "phone {name} up", "i'd love to chat with {name}, ring them", "make a phone call, {name}",
+        "ring {name}'s number", "contact {name} with a call", "audio call to {name}",
+        "see {name} face to face on camera{video}", "camera call, {name}{video}",
+        "{name} and me on webcam{video}",
+    ],
+    "get_weather": [
+        "is it t-shirt weather in {city}[ {day}]", "how's the sky looking over {city}[ {day}]",
+        "is {city} freezing[ {day}]", "forecast check: {city}[ {day}]",
+        "do i need sunscreen in {city}[ {day}]", "what's the climate doing in {city}[ {day}]",
+        "heading out in {city}[ {day}], is it wet", "umbrella or sunglasses for {city}[ {day}]",
+    ],
+    "create_event": [
+        "block out {day}[ at {time}] for {title}",
+        "{title} happens {day}[ at {time}][ at {location}], save the date",
+        "i'm booked {day}[ at {time}] with {title}, log it",
+        "diary: {title}, {day}[, {time}][, {location}]",
+    ],
+    "play_music": [
+        "tunes: {query}", "cue up {query}", "{query} would be nice to hear",
+        "play me some {query} in any order{shuffle}", "randomize {query}{shuffle}",
+    ],
+    "set_volume": [
+        "adjust the speaker to {level}", "{level} for the speakers", "audio at {level}",
+    ],
+    "navigate": [
+        "take me over to {destination}[ {mode_by}]", "how far is {destination}[ {mode_by}], lead the way",
+        "{destination} is where i'm headed[ {mode_by}]", "route please, {destination}[ {mode_by}]",
+        "directions, destination {destination}[ {mode_by}]",
+    ],
+    "toggle_setting": [
+        ("activate {setting}", True), ("power up {setting}", True),
+        ("deactivate {setting}", False), ("{setting} back on please", True),
+        ("no more {setting} for now", False),
+    ],
+    "search_web": [
+        "hunt online for {query}", "web lookup {query}", "search engine, {query}",
+        "what can you find about {query}",
+    ],
+}
+NOCALL_EXTRA7 = {
+    "thanks": ["you're a star", "much obliged"],
+    "hello": ["oh hi", "hiya there"],
+    "howareyou": ["how do you feel today"],
+    "who": ["are you an ai"],
+    "can": ["what are you good for"],
+    "cant": ["walk the dog", "fold my laundry", "fetch my mail"],
+    "joke": ["crack a joke"],
+    "bye": ["signing off", "i'm off"],
+    "nevermind": ["scrap that", "undo that request"],
+}
 # The --variety levels in order: level n adds the n-th pool of call and of no-call phrasings.
 T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
 NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
-# Gen.first_word_noise); level 7 the fifth pool and level 8 the sixth (after the others, so that
+# Gen.first_word_noise); level 7 the fifth pool, level 8 the sixth and level 9 the seventh, with
+# more words before and after a request (PREFIXES_EXTRA, SUFFIXES_EXTRA) (after the others, so that
 # each lower level draws exactly what it drew before a later pool existed).
-LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6)}  # level -> (call, no-call pool)
+LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6), 9: (T_EXTRA7, NOCALL_EXTRA7)}  # level -> (call, no-call pool)
 MAX_VARIETY = max(LATE_POOLS)
 # check_extra_distance: a late-pool phrasing shares less than this share of its words (Jaccard,
 # slots left out) with every test phrasing of its API or no-call category.
@@ -1469,6 +1555,14 @@ LEAD_INS_EXTRA = ["i'm cooking,", "one more thing:", "before i forget,", "while 
 # Prefixes that only fit a request starting with a verb (like "could you"): training, --variety.
 IMPERATIVE_PREFIXES_EXTRA = ["i need you to", "would you", "can you", "kindly", "do me a favor and",
                              "i'd like you to", "please can you"]
+
+# Words before and after a request at --variety 9, besides PREFIXES and SUFFIXES["train"]; checked
+# against the test ones like the late pools.
+PREFIXES_EXTRA = ["hey buddy,", "ok then,", "so yeah,", "another thing,", "hey again,", "erm",
+                  "good evening,", "ahem,", "quick thing,", "please,", "and also", "sup,"]
+SUFFIXES_EXTRA = ["ok?", "if that's alright", "much obliged", "straight away", "quickly",
+                  "pretty please", "no rush", "cheers!", "ta", "okay", "asap please", "please and thanks",
+                  "at once", "xx", "lol", "would be great"]
 
 # Free-text slots: no suffix wrapper is added right after one of these.
 FREE_SLOTS = {"text", "query", "title", "location", "destination", "label"}
@@ -1737,12 +1831,12 @@ def finish_message(text, rng, split, last_slot, style, variety=0):
     elif variety >= 4 and rng.random() < 0.08:
         text = rng.choice(LEAD_INS_EXTRA) + " " + text
     elif rng.random() < 0.18:
-        pre = rng.choice(PREFIXES[split])
+        pre = rng.choice(PREFIXES[split] + (PREFIXES_EXTRA if variety >= 9 else []))
         if pre == "could you" and not IMPERATIVE_START.match(text):
             pre = "hey"
         text = pre + " " + text
     if rng.random() < 0.18 and last_slot not in FREE_SLOTS and not text.endswith("?"):
-        text = text + (", " if rng.random() < 0.5 else " ") + rng.choice(SUFFIXES[split])
+        text = text + (", " if rng.random() < 0.5 else " ") + rng.choice(SUFFIXES[split] + (SUFFIXES_EXTRA if variety >= 9 else []))
     if style.get("cap") and text[:1].isalpha() and text[:1].islower():
         text = text[0].upper() + text[1:]
     if not text.endswith(("?", "!", ".", ":")) and last_slot not in FREE_SLOTS:
@@ -2140,6 +2234,10 @@ def check_extra_distance():
     def near(t, tests):
         w = template_words(t)
         return [x for x in tests if len(w & template_words(x)) >= EXTRA_MAX_OVERLAP * len(w | template_words(x))]
+    for extra, tests in ((PREFIXES_EXTRA, PREFIXES["test"]), (SUFFIXES_EXTRA, SUFFIXES["test"])):
+        for t in extra:
+            close = near(t, tests)
+            assert not close, "level 9 wrapper %r is too close to test %r" % (t, close[0])
     for level, (calls, nocalls) in LATE_POOLS.items():
         for api, pool in calls.items():
             for t in pool:
@@ -2239,7 +2337,9 @@ def main():
                          "values, run 11) or 6 (more unknown words: swapped and inserted ones in "
                          "messages, pseudo-word first words in names, places and songs, run 19) or 7 (a "
                          "fifth set of phrasings, each checked to be far from every test phrasing, "
-                         "run 35) or 8 (a sixth set, checked the same way); needs --augment")
+                         "run 35) or 8 (a sixth set, checked the same way, run 37) or 9 (a seventh "
+                         "set and more words before and after a request, checked the same way, "
+                         "run 41); needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
