@@ -20,6 +20,8 @@ import os
 
 import torch
 
+import train  # load_checkpoint (tools/ is on the path: it holds this script)
+
 
 def average(states):
     """The uniform mean of the "model" tensors of states, in each tensor's own dtype."""
@@ -42,14 +44,7 @@ def main():
         ap.error("give at least two checkpoints")
     if any(os.path.abspath(args.out) == os.path.abspath(p) for p in args.ckpts):
         ap.error("--out must differ from every input")
-    states = []
-    for p in args.ckpts:
-        if not os.path.isfile(p):
-            ap.error("checkpoint not found: %s" % p)
-        st = torch.load(p, map_location="cpu")
-        if "model" not in st or "config" not in st:
-            ap.error("%s is not a train.py checkpoint (no model or config)" % p)
-        states.append(st)
+    states = [train.load_checkpoint(p, ap.error) for p in args.ckpts]
     cfg = states[0]["config"]
     names = set(states[0]["model"])
     for p, st in zip(args.ckpts[1:], states[1:]):

@@ -124,7 +124,7 @@ def main():
     ap.add_argument("--ckpt", default="/tmp/mobilellm-train/ckpt.pt")
     ap.add_argument("--out", default=OUT_DIR)
     args = ap.parse_args()
-    st = torch.load(args.ckpt)
+    st = train.load_checkpoint(args.ckpt, ap.error)
     cfg = st["config"]
     model = train.TinyMobileLLM(cfg)
     model.load_state_dict(st["model"])

@@ -32,6 +32,8 @@ import os
 
 import torch
 
+import train  # load_checkpoint (tools/ is on the path: it holds this script)
+
 
 def grow_depth(state, cfg, after):
     """-> (state dict, config) with one zero-output copy of block i inserted after each i in after."""
@@ -89,11 +91,7 @@ def main():
     args = ap.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.ckpt):
         ap.error("--out must differ from --ckpt")
-    if not os.path.isfile(args.ckpt):
-        ap.error("checkpoint not found: %s" % args.ckpt)
-    st = torch.load(args.ckpt, map_location="cpu")
-    if "model" not in st or "config" not in st:
-        ap.error("%s is not a train.py checkpoint (no model or config)" % args.ckpt)
+    st = train.load_checkpoint(args.ckpt, ap.error)
     cfg = st["config"]
     if not args.heads and not args.after:
         ap.error("give --heads, --after or both")

@@ -34,6 +34,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import chat_template  # noqa: E402
+import train  # noqa: E402
 
 EMBED = "embed_tokens.weight"
 
@@ -73,7 +74,7 @@ def main():
     args = ap.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.ckpt):
         ap.error("--out must differ from --ckpt")
-    st = torch.load(args.ckpt, map_location="cpu")
+    st = train.load_checkpoint(args.ckpt, ap.error)
     recorded = st.get("train")
     if not args.train:
         if not recorded:

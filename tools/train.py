@@ -528,6 +528,20 @@ def save_checkpoint(model, opt, cfg, step, train_path, path):
                 "train": os.path.abspath(train_path)}, path)
 
 
+def load_checkpoint(path, fail):
+    """A checkpoint save_checkpoint wrote (or average_checkpoints.py, grow_model.py), on the CPU;
+    anything else is reported through fail(message), e.g. an ArgumentParser's error."""
+    if not os.path.isfile(path):
+        fail("checkpoint not found: %s" % path)
+    try:
+        st = torch.load(path, map_location="cpu")
+    except Exception as e:  # pickle, zip and torch errors alike: the file is not one torch wrote
+        fail("%s is not a torch checkpoint (%s)" % (path, e))
+    if not isinstance(st, dict) or "model" not in st or "config" not in st:
+        fail("%s is not a train.py checkpoint (no model or config)" % path)
+    return st
+
+
 def kept_checkpoint_path(ckpt_path, step):
     """/w/ckpt.pt at step 500 -> /w/ckpt-500.pt (--keep-checkpoints)."""
     root, ext = os.path.splitext(ckpt_path)
@@ -613,8 +627,8 @@ def main():
     sp = chat_template.load_tokenizer()
     test = load_jsonl(args.test)
     cfg = dict(DEFAULT_CFG)
-    resume_st = torch.load(args.resume) if args.resume else None
-    if resume_st is not None and "config" in resume_st:
+    resume_st = load_checkpoint(args.resume, ap.error) if args.resume else None
+    if resume_st is not None:
         cfg.update(resume_st["config"])  # the checkpoint's shape (e.g. grown by grow_model.py)
     model = TinyMobileLLM(cfg, args.dropout)
 
