@@ -1452,8 +1452,9 @@ NOCALL_EXTRA6 = {
 }
 # A seventh set (--variety 9, run 41 and after): more of the verbs and nouns a request can hang
 # on (the model confuses a call with music, weather with directions, when the one word that says
-# which is new to it). Written by a session that had read dev errors: it kept out the words of
-# the requests it had read (such as "spin", "calling", "around"), and it is checked like the
+# which is new to it). Written by a session that had read dev errors: it kept out the key words
+# of the requests it had read (such as "spin", "calling", "around"; two common ones slipped in,
+# "hear" and "way", and stay so that run 41's draw can be made again), and it is checked like the
 # fifth set: of a first draft of 108, 27 were too close to a test phrasing (three identical to
 # one, written from memory: "blast {query}", "crank up {query}", "catch you later") and 19 repeated
 # an earlier training phrasing; all were dropped or rewritten.
