@@ -1837,7 +1837,8 @@ def finish_message(text, rng, split, last_slot, style, variety=0):
             pre = "hey"
         text = pre + " " + text
     if rng.random() < 0.18 and last_slot not in FREE_SLOTS and not text.endswith("?"):
-        text = text + (", " if rng.random() < 0.5 else " ") + rng.choice(SUFFIXES[split] + (SUFFIXES_EXTRA if variety >= 9 else []))
+        suffixes = SUFFIXES[split] + (SUFFIXES_EXTRA if variety >= 9 else [])
+        text = text + (", " if rng.random() < 0.5 else " ") + rng.choice(suffixes)
     if style.get("cap") and text[:1].isalpha() and text[:1].islower():
         text = text[0].upper() + text[1:]
     if not text.endswith(("?", "!", ".", ":")) and last_slot not in FREE_SLOTS:

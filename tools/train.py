@@ -530,7 +530,8 @@ def save_checkpoint(model, opt, cfg, step, train_path, path):
 
 def load_checkpoint(path, fail):
     """A checkpoint save_checkpoint wrote (or average_checkpoints.py, grow_model.py), on the CPU;
-    anything else is reported through fail(message), e.g. an ArgumentParser's error."""
+    anything else is reported through fail(message), which must not return (an ArgumentParser's
+    error)."""
     if not os.path.isfile(path):
         fail("checkpoint not found: %s" % path)
     try:
