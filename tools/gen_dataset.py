@@ -2236,19 +2236,15 @@ def check_extra_distance():
     def near(t, tests):
         w = template_words(t)
         return [x for x in tests if len(w & template_words(x)) >= EXTRA_MAX_OVERLAP * len(w | template_words(x))]
-    for extra, tests in ((PREFIXES_EXTRA, PREFIXES["test"]), (SUFFIXES_EXTRA, SUFFIXES["test"])):
-        for t in extra:
-            close = near(t, tests)
-            assert not close, "level 9 wrapper %r is too close to test %r" % (t, close[0])
+    checks = [("level 9 wrapper", PREFIXES_EXTRA, PREFIXES["test"]),
+              ("level 9 wrapper", SUFFIXES_EXTRA, SUFFIXES["test"])]  # (what, phrasings, tests)
     for level, (calls, nocalls) in LATE_POOLS.items():
-        for api, pool in calls.items():
-            for t in pool:
-                close = near(t, T[api]["test"])
-                assert not close, "level %d phrasing %r is too close to test %r" % (level, t, close[0])
-        for cat, pool in nocalls.items():
-            for t in pool:
-                close = near(t, NOCALL[cat][1])
-                assert not close, "level %d phrasing %r is too close to test %r" % (level, t, close[0])
+        checks += [("level %d phrasing" % level, pool, T[api]["test"]) for api, pool in calls.items()]
+        checks += [("level %d phrasing" % level, pool, NOCALL[cat][1]) for cat, pool in nocalls.items()]
+    for what, pool, tests in checks:
+        for t in pool:
+            close = near(t, tests)
+            assert not close, "%s %r is too close to test %r" % (what, t, close[0])
 
 
 def user_texts(rec):
