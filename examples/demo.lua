@@ -36,6 +36,11 @@ end
 -- that exists, with valid argument names and types, and (set_source) string
 -- values copied from the request, as the task wants them; one call per answer at most.
 local constraint = mllm.constraint(apis, model, { max_string = 96, max_calls = 1 })
+-- The copy pointer the model ships (copy_pointer.json): attention heads that look at the word
+-- a value starts with, read from the session's attention probe while it generates.
+local pointer = chat.load_pointer(dir)
+local tok = model:tokenizer()
+local piece = function(id) return tok:piece(id) end
 
 local requests = {
   "wake me up at 6:45 am tomorrow please",
@@ -46,9 +51,16 @@ local requests = {
 }
 
 for _, request in ipairs(requests) do
-  local prompt = chat.prompt_text({ { role = "user", content = request } }, apis)
-  constraint:set_source(request)
-  local answer, info = model:generate(prompt, { max_tokens = 96, temperature = 0, constraint = constraint })
+  local messages = { { role = "user", content = request } }
+  local ids = tok:encode(chat.prompt_text(messages, apis), { bos = true })
+  local session <close> = model:session()
+  local source, positions = nil, nil
+  if pointer then
+    source, positions = chat.copy_positions(messages, ids, piece, apis)
+    session:set_probe(source and pointer.heads or nil)
+  end
+  if positions then constraint:set_source(source, positions, pointer.weight) else constraint:set_source(request) end
+  local answer, info = session:generate(ids, { max_tokens = 96, temperature = 0, constraint = constraint })
   local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)
   print("Assistant: " .. answer)

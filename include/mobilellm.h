@@ -225,6 +225,19 @@ mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err
  * is reset). MLLM_ERR_FORMAT for a file made for another model, a corrupt
  * or truncated file; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
 mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen);
+/* Attention probe: after each eval, the attention weights of the last evaluated token over
+ * positions [0, pos), averaged over n (executed layer, query head) pairs (0-based; executed
+ * layer l runs stored block l / 2 with layer sharing). Some heads of a trained model look at
+ * the words the next token copies, which makes the probe a pointer into the prompt (the copy
+ * constraint's, mllm_constraint_set_source_tokens). n = 0 turns it off. MLLM_ERR_ARG for n
+ * above MLLM_MAX_PROBE_HEADS or a layer or head out of range; MLLM_ERR_NOMEM. A fork keeps the
+ * heads and the weights. */
+#define MLLM_MAX_PROBE_HEADS 16
+mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int *heads, int n,
+                                   char *err, size_t errlen);
+/* The probe's weights for the last evaluated token (*n_pos of them, summing to 1), or NULL
+ * when the probe is off or nothing was evaluated since it was set or the session rewound. */
+const float *mllm_session_probe(const mllm_session *s, int *n_pos);
 /* 64-bit fingerprint of the model's shape and weights. */
 uint64_t mllm_model_fingerprint(const mllm_model *m);
 

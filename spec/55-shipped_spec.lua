@@ -31,6 +31,27 @@ describe("the shipped model", function()
     end)
   end
 
+  it("ships a copy pointer whose attention probe matches PyTorch's (max abs diff <= 1e-4)", function()
+    local pointer = assert(chat.load_pointer(MODEL))
+    assert.are.same(expected.probe_heads, pointer.heads)
+    assert.is_true(pointer.weight > 0)
+    for i, case in ipairs(expected.cases) do
+      for _, kv in ipairs({ "f32", "f16" }) do
+        local s = model:session({ kv_type = kv }):set_probe(pointer.heads)
+        assert(s:eval(case.prompt))
+        local got, want = s:probe(), expected.probe[i]
+        assert.are.equal(#want, #got)
+        local d, sum = 0, 0
+        for p = 1, #want do
+          d = math.max(d, math.abs(got[p] - want[p]))
+          sum = sum + got[p]
+        end
+        assert.is_true(d <= (kv == "f32" and 1e-4 or 2e-3), string.format("case %d, %s cache: max abs diff %.3g", i, kv, d))
+        assert.is_true(math.abs(sum - 1) < 1e-4)
+      end
+    end
+  end)
+
   it("builds each test prompt with the Lua chat template exactly as tools/chat_template.py did", function()
     local apis = assert(chat.load_apis("data/api-calling/apis.json"))
     local want = {}

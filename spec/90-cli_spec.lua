@@ -414,7 +414,8 @@ describe("mobilellm (in-process)", function()
 
     -- The shipped model, with constrained decoding (--constrain) and copied values (--copy):
     -- the calls shown are those mobilellm.agent makes with the same options, every call is
-    -- well formed and valid, and with --copy every string value is a piece of the user's words.
+    -- well formed and valid, and with --copy every string value is a piece of the user's words
+    -- (and the model directory's copy pointer is used, as the agent's option pointer).
     local SHIPPED = "models/mobilellm-tiny-api"
     local requests = { "wake me up at 7:30 am", "what is the weather in Lisbon", "play some jazz by Nina Simone" }
     for _, flag in ipairs({ "--constrain", "--copy" }) do
@@ -436,7 +437,8 @@ describe("mobilellm (in-process)", function()
         local shipped = assert(mllm.load(SHIPPED, { threads = 1 }))
         local apis = assert(chat.load_apis(APIS))
         local a = agent.new(shipped, { tools = apis, handlers = cli.demo_handlers(apis), constrain = true,
-                                     copy = flag == "--copy", feedback = cli.demo_feedback })
+                                     copy = flag == "--copy", feedback = cli.demo_feedback,
+                                     pointer = flag == "--copy" and chat.load_pointer(SHIPPED) or nil })
         local conv, want = a:conversation(), {}
         for _, r in ipairs(requests) do
           for _, c in ipairs(conv:send(r).calls) do

@@ -176,4 +176,19 @@ void mllm_constraint_reset_stats(mllm_constraint *c);
  * Returns 0. */
 int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len);
 
+/* Pointer for copied values, over the source set last: token_pos[i] is the prompt position of
+ * the token that holds source byte i (-1: none), n the source's length. While a generation runs
+ * on a session bound with mllm_constraint_bind that has an attention probe
+ * (mllm_session_set_probe), the first token of each copied value gets weight * log(a + 1e-9)
+ * added to its logit, a being the probe's weight on the source word that token starts (summed
+ * over the word's tokens; the largest when the token starts several words). The model's own
+ * choice of a value's first piece needs it to know how an unseen word is spelt without its
+ * leading space; the heads that look at the word do not. weight 0 (or a new source) removes
+ * it. Returns -1 when n is not the source's length, weight is negative or not finite, or a
+ * position is below -1. */
+int mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n, float weight);
+/* The session whose probe the pointer reads (NULL: none); the generation binds its session
+ * for as long as it runs. */
+void mllm_constraint_bind(mllm_constraint *c, const mllm_session *s);
+
 #endif

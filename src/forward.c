@@ -53,6 +53,7 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
     float *x = s->x, *xb = s->xb;
 
     for (int t = 0; t < T; t++) mllm_weight_row_f32(&m->embed, ids[t], x + (size_t)t * dim);
+    if (s->probe_n) memset(s->probe, 0, (size_t)(pos + T) * sizeof *s->probe);
 
     for (int l = 0; l < c->n_exec_layers; l++) {
         const mllm_block *b = &m->blocks[c->layer_sharing ? l / 2 : l];
@@ -77,6 +78,7 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
         mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kv_at(s, s->k_cache, layer_off),
                              kv_at(s, s->v_cache, layer_off), s->kv_f16, pos, T, hd, head_stride, c->n_heads,
                              c->n_kv_heads, hd, s->scores, s->n_ctx);
+        if (s->probe_n) mllm_probe_layer(s, l, layer_off, head_stride, T);
         mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo, NULL };
         matmul(s, &o, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
@@ -98,4 +100,5 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
     matmul(s, &h, 1, 1);
     s->pos = pos + T;
     s->has_logits = true;
+    s->probe_pos = s->probe_n ? pos + T : 0;
 }

@@ -76,11 +76,21 @@ struct mllm_session {
     size_t tile_floats;
     block_q8 *xq;             /* quantized activations (n_batch, max_cols / 32) */
     mllm_xaux *xa;            /* their scales and sums, same shape */
+    /* attention probe (probe.c): mean attention of the last evaluated token over the
+     * chosen (executed layer, query head) pairs */
+    int probe_n;
+    int probe_layer[MLLM_MAX_PROBE_HEADS], probe_head[MLLM_MAX_PROBE_HEADS];
+    float *probe;             /* (2 * n_ctx + head_dim): the weights, then scratch; NULL until set */
+    int probe_pos;            /* positions the weights cover; 0 = none */
 };
 
 /* forward.c: runs n tokens (n <= s->n_batch) at s->pos, advances s->pos and
  * leaves the last token's logits in s->logits. Ids are already validated. */
 void mllm_forward(mllm_session *s, const int32_t *ids, int n);
+
+/* probe.c: adds executed layer l's probed heads to s->probe for the last of the T tokens
+ * forward() is running at s->pos (keys of layer l at element layer_off of the cache). */
+void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int T);
 
 /* Monotonic seconds. */
 double mllm_now(void);

@@ -544,16 +544,41 @@ static int constraint_count(lua_State *L)
     return 1;
 }
 
-/* c:set_source(text | nil) -> c: string values must be runs of whole words of text (the
- * user's words, which the task copies verbatim); nil removes the rule */
+/* c:set_source(text | nil [, positions, weight]) -> c: string values must be runs of whole
+ * words of text (the user's words, which the task copies verbatim); nil removes the rule.
+ * positions (one per byte of text: the 0-based prompt position of the token holding it, -1
+ * for none) and weight > 0 add the pointer: a value's first token is pushed towards the word
+ * the session's attention probe looks at (mllm_constraint_set_source_tokens). */
 static int constraint_set_source(lua_State *L)
 {
     lconstraint *lc = check_constraint(L, 1);
     size_t len = 0;
     const char *text = luaL_optlstring(L, 2, NULL, &len);
+    bool pointer = !lua_isnoneornil(L, 3);
+    double weight = pointer ? luaL_checknumber(L, 4) : 0.0;
+    if (pointer) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if ((size_t)luaL_len(L, 3) != len)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "%d positions for a source of %d bytes",
+                                                       (int)luaL_len(L, 3), (int)len));
+        if (!(weight >= 0.0 && weight <= 1e6)) return luaL_argerror(L, 4, "weight must be in [0, 1e6]");
+    }
+    int32_t pos[MLLM_CST_MAX_SOURCE];
+    for (size_t i = 0; pointer && i < len && i < MLLM_CST_MAX_SOURCE; i++) {
+        lua_geti(L, 3, (lua_Integer)i + 1);
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint || v < -1 || v > MLLM_MAX_CONTEXT)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "position %d must be an integer in [-1, %d]",
+                                                       (int)i + 1, MLLM_MAX_CONTEXT));
+        pos[i] = (int32_t)v;
+        lua_pop(L, 1);
+    }
     if (mllm_constraint_set_source(lc->c, text, len) != 0)
         return luaL_argerror(L, 2, lua_pushfstring(L, "source text of %d bytes is longer than %d",
                                                    (int)len, MLLM_CST_MAX_SOURCE));
+    if (pointer && mllm_constraint_set_source_tokens(lc->c, pos, len, (float)weight) != 0)
+        return luaL_error(L, "set_source: the pointer was refused");  /* checked above: not reached */
     lua_settop(L, 1);
     return 1;
 }
@@ -586,6 +611,13 @@ static void lua_hook(void *ud, float *logits, int n_vocab, const char *text, siz
 {
     lconstraint *lc = ud;
     if (lc->c) mllm_constraint_hook(lc->c, logits, n_vocab, text, len);
+}
+
+/* The session a generation with this hook's constraint runs on (NULL when it ends). */
+void mllm_lua_bind_constraint(void *ud, const mllm_session *s)
+{
+    lconstraint *lc = ud;
+    if (lc && lc->c) mllm_constraint_bind(lc->c, s);
 }
 
 int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud)

@@ -30,6 +30,7 @@ int mllm_lua_open_calls(lua_State *L);
 int mllm_lua_open_json(lua_State *L);
 int mllm_lua_open_constrain(lua_State *L);
 int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
+void mllm_lua_bind_constraint(void *ud, const mllm_session *s);
 int mllm_lua_open_convert(lua_State *L);
 
 typedef struct { mllm_model *m; } lmodel;
@@ -43,6 +44,7 @@ typedef struct {
     mllm_generator *g;
     lsession *sess;     /* the session it runs on (pinned in the user value) */
     bool owns_session;  /* created by model:stream, closed with the stream */
+    void *constraint;   /* its hook's user data (pinned in the user value), bound to the session */
     mllm_generate_info info;
 } lstream;
 
@@ -651,6 +653,58 @@ static int session_logits(lua_State *L)
     return 1;
 }
 
+/* s:set_probe({ {layer, head}, ... } | nil) -> s: after each evaluation, the attention of the
+ * last token averaged over these (executed layer, query head) pairs, 0-based (s:probe()); an
+ * empty table or nil turns it off */
+static int session_set_probe(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    int layers[MLLM_MAX_PROBE_HEADS], heads[MLLM_MAX_PROBE_HEADS];
+    lua_Integer n = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        n = luaL_len(L, 2);
+        if (n > MLLM_MAX_PROBE_HEADS)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "%I heads (limit %d)", (LUAI_UACINT)n, MLLM_MAX_PROBE_HEADS));
+        for (lua_Integer i = 0; i < n; i++) {
+            int isint1, isint2;
+            if (lua_geti(L, 2, i + 1) != LUA_TTABLE)
+                return luaL_argerror(L, 2, lua_pushfstring(L, "entry %I must be a table {layer, head}", (LUAI_UACINT)i + 1));
+            lua_geti(L, -1, 1);
+            lua_geti(L, -2, 2);
+            lua_Integer l = lua_tointegerx(L, -2, &isint1), h = lua_tointegerx(L, -1, &isint2);
+            if (!isint1 || !isint2 || l < 0 || l > 1 << 20 || h < 0 || h > 1 << 20)
+                return luaL_argerror(L, 2, lua_pushfstring(L, "entry %I must hold two integers {layer, head}",
+                                                           (LUAI_UACINT)i + 1));
+            layers[i] = (int)l;
+            heads[i] = (int)h;
+            lua_pop(L, 3);
+        }
+    }
+    if (!ls->s) return luaL_error(L, "attempt to use a closed session");  /* __index may have closed it */
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_set_probe(ls->s, layers, heads, (int)n, err, sizeof err);
+    if (st) return luaL_error(L, "%s", err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* s:probe() -> array of the probe's weights (weights[pos + 1] for each position), or nil when the
+ * probe is off or nothing was evaluated since */
+static int session_probe(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    int n;
+    const float *w = mllm_session_probe(ls->s, &n);
+    if (!w) return 0;
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushnumber(L, w[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static int session_pos(lua_State *L)
 {
     lua_pushinteger(L, mllm_session_pos(checksession(L, 1)->s));
@@ -768,6 +822,10 @@ static void stream_release(lstream *st)
         mllm_generator_free(st->g);
         st->g = NULL;
     }
+    if (st->constraint) {
+        mllm_lua_bind_constraint(st->constraint, NULL);
+        st->constraint = NULL;
+    }
     if (st->owns_session && st->sess && st->sess->s) {
         mllm_session_free(st->sess->s);
         st->sess->s = NULL;
@@ -845,6 +903,10 @@ static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, i
     }
     st->sess = ls;
     st->owns_session = owns;
+    if (gp.logits_hook) {  /* the constraint's pointer reads this session's attention probe */
+        st->constraint = gp.hook_ud;
+        mllm_lua_bind_constraint(st->constraint, ls->s);
+    }
     char err[MLLM_ERRLEN];
     mllm_status s = mllm_generator_new(ls->s, ids, n, &gp, &st->g, err, sizeof err);
     if (s) {
@@ -975,6 +1037,8 @@ static const luaL_Reg session_methods[] = {
     { "logits", session_logits },
     { "score", session_score },
     { "pos", session_pos },
+    { "set_probe", session_set_probe },
+    { "probe", session_probe },
     { "n_ctx", session_n_ctx },
     { "rewind", session_rewind },
     { "fork", session_fork },

@@ -46,6 +46,7 @@ void mllm_session_free(mllm_session *s)
     free(s->tiles);
     free(s->xq);
     free(s->xa);
+    free(s->probe);
     mllm_pool_free(s->pool);
     mllm_model_release(s->model);
     free(s);
@@ -203,6 +204,7 @@ mllm_status mllm_session_rewind(mllm_session *s, int pos)
     if (pos < 0 || pos > s->pos) return MLLM_ERR_ARG;
     s->pos = pos;
     s->has_logits = false;  /* the logits belonged to the old end */
+    s->probe_pos = 0;       /* and so did the probe's weights */
     return MLLM_OK;
 }
 
@@ -228,6 +230,16 @@ mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *e
     memcpy(f->logits, s->logits, (size_t)c->vocab_size * sizeof(float));
     f->has_logits = s->has_logits;
     f->pos = s->pos;
+    if (s->probe_n) {
+        st = mllm_session_set_probe(f, s->probe_layer, s->probe_head, s->probe_n, err, errlen);
+        if (st) {
+            mllm_session_free(f);
+            *out = NULL;
+            return st;
+        }
+        memcpy(f->probe, s->probe, (size_t)s->probe_pos * sizeof *s->probe);
+        f->probe_pos = s->probe_pos;
+    }
     return MLLM_OK;
 }
 
@@ -308,9 +320,11 @@ mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, s
     if (st) {
         s->pos = 0;  /* never half a state */
         s->has_logits = false;
+        s->probe_pos = 0;
         return st;
     }
     s->pos = h.pos;
     s->has_logits = h.has_logits != 0;
+    s->probe_pos = 0;  /* the probe's weights are not saved */
     return MLLM_OK;
 }

@@ -1,11 +1,13 @@
 -- eval.lua — the paper's API-calling metrics, through our own engine.
 --
 --   lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]
---                         [--threads N] [--limit N] [--constrain] [--copy] [--json] [--verbose]
+--                         [--threads N] [--limit N] [--constrain] [--copy [--no-pointer]] [--json] [--verbose]
 --
 -- --constrain restricts calls to the tools' grammar; --copy adds that string
 -- values must be runs of whole words of the conversation's user messages
--- (chat.copy_source, as the agent's copy = true).
+-- (chat.copy_source, as the agent's copy = true), and, when the model directory
+-- has a copy_pointer.json, chooses each value's first word with the attention of
+-- the heads it names too (--no-pointer: without).
 --
 -- Runs a model (default: the shipped one) over an evaluation file in the shared
 -- format (default: the held-out test set) with the project's chat template and
@@ -29,9 +31,10 @@ while i <= #arg do
   elseif a == "--verbose" then opts.verbose = true
   elseif a == "--constrain" then opts.constrain = true
   elseif a == "--copy" then opts.constrain, opts.copy = true, true
+  elseif a == "--no-pointer" then opts.pointer = false
   elseif a == "--help" or a == "-h" then
     print("usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T] [--threads N]"
-      .. " [--limit N] [--constrain] [--copy] [--json] [--verbose]")
+      .. " [--limit N] [--constrain] [--copy [--no-pointer]] [--json] [--verbose]")
     os.exit(0)
   elseif a:match("^%-%-") and arg[i + 1] then
     local k = a:sub(3)

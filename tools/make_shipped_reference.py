@@ -10,6 +10,8 @@ data/api-calling/test.jsonl, and writes
                          n_vocab = 32000, greedy = {...} }
   caseK.f32     the last-position logits, 32000 little-endian float32
 greedy: the greedy continuation of case 1 (ids up to and including </s> = 2, at most 48).
+probe (when the model has copy_pointer.json): per case, the attention of the last prompt
+position averaged over the pointer's heads (the engine's s:probe()), one weight per position.
 It also recomputes case 1 with tools/reference.py (float64 numpy, an independent implementation)
 and prints the largest logit difference and the smallest top-2 margin of the greedy steps.
 """
@@ -56,6 +58,27 @@ def pick_cases(recs, first=None):
 def last_logits(model, ids):
     h, _ = model.forward_full(torch.tensor([ids]))
     return model.head(h[0, -1]).to(torch.float32).numpy()
+
+
+@torch.no_grad()
+def probe(model, ids, heads):
+    """The attention of the last position, averaged over heads [(executed layer, query head)]."""
+    import math
+    import train
+    rec = []
+    orig = train.Block.attend
+
+    def attend(self, q, k, v, mask):
+        kk = k.repeat_interleave(self.nh // self.nkv, dim=1)
+        s = torch.matmul(q[:, :, -1:], kk.transpose(-1, -2)) / math.sqrt(self.hd)
+        rec.append(torch.softmax(s, -1)[0, :, 0])
+        return orig(self, q, k, v, mask)
+    train.Block.attend = attend
+    try:
+        model.forward_full(torch.tensor([ids]))
+    finally:
+        train.Block.attend = orig
+    return (sum(rec[l][h] for l, h in heads) / len(heads)).numpy()
 
 
 @torch.no_grad()
@@ -118,6 +141,16 @@ def main():
     lines.append("  -- greedy continuation of case 1: %s" % json.dumps(text, ensure_ascii=False))
     lines.append("  greedy = %s," % lua_list(g))
     lines.append("  greedy_min_margin = %.4f," % min(margins))
+    pointer_path = os.path.join(args.model, "copy_pointer.json")
+    if os.path.exists(pointer_path):
+        with open(pointer_path, encoding="utf-8") as f:
+            heads = [tuple(h) for h in json.load(f)["heads"]]
+        lines.append("  -- the attention probe of each case's last position, heads %s" % json.dumps(heads))
+        lines.append("  probe_heads = {%s}," % ", ".join("{%d, %d}" % h for h in heads))
+        lines.append("  probe = {")
+        for ids in prompts:
+            lines.append("    {%s}," % ", ".join("%.7g" % x for x in probe(model, ids, heads)))
+        lines.append("  },")
     lines.append("}")
     with open(os.path.join(args.out, "expected.lua"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -80,6 +80,9 @@ local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "
 --   `copy` (false, needs `constrain`): string arguments must be copied from the user's words
 --   (the conversation's user messages, latest first, up to 256 bytes; a longer last message
 --   lifts the rule for that turn);
+--   `pointer` (needs `copy`): `{ heads = {{layer, head}, ...}, weight = w }`, the copy
+--   pointer (`chat.load_pointer` reads the one a model directory ships): a value's first
+--   word is chosen with the attention of those heads too (`constraint:set_source`);
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
 --   `stop` ({"\n"}): strings that end a turn; `n_ctx`, `kv_type`: context and cache type of the sessions;
@@ -114,6 +117,13 @@ function M.new(model, opts)
   }, Agent)
   if type(self.stop) == "string" then self.stop = { self.stop } end
   if opts.copy and not opts.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
+  if opts.pointer ~= nil then
+    local p = opts.pointer
+    if not opts.copy then error("agent.new: option 'pointer' needs 'copy'", 2) end
+    if type(p) ~= "table" or type(p.heads) ~= "table" or type(p.weight) ~= "number" then
+      error("agent.new: option 'pointer' must be { heads = {{layer, head}, ...}, weight = number }", 2)
+    end
+  end
   if opts.constrain then
     if not core.constraint then error("agent.new: this build has no constrained decoding (mllm.constraint)", 2) end
     self.constraint = core.constraint(reg, model, { max_string = opts.max_string })
@@ -344,13 +354,20 @@ end
 
 -- A turn of the conversation `messages` on session s (holding `held`).
 function Agent:respond(s, held, messages, hooks)
-  if self.opts.copy then
-    local src = chat.copy_source(messages)  -- nil (no copy rule) when the last message is too long
-    self.constraint:set_source(src)
-    if self.first_constraint then self.first_constraint:set_source(src) end
-  end
   local text = chat.prompt_text(messages, self.apis)
   local ids = self.model:tokenize(text, { bos = true })
+  if self.opts.copy then
+    local src, positions, ptr = nil, nil, self.opts.pointer
+    if ptr and s.set_probe then
+      src, positions = chat.copy_positions(messages, ids, function(id) return self.model:token_piece(id) end,
+        self.apis)
+      s:set_probe(src and ptr.heads or nil)
+    end
+    if not src then src = chat.copy_source(messages) end  -- nil (no copy rule): the last message is too long
+    for _, c in ipairs({ self.constraint, self.first_constraint }) do
+      if positions then c:set_source(src, positions, ptr.weight) else c:set_source(src) end
+    end
+  end
   local prompt, reused = align(s, held, ids)
   self.stats.requests = self.stats.requests + 1
   self.stats.reused_tokens = self.stats.reused_tokens + reused

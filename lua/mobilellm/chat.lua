@@ -119,19 +119,83 @@ end
 -- @tparam table messages the conversation (`{ role =, content = }`)
 -- @tparam[opt=256] integer limit
 -- @treturn ?string
-function M.copy_source(messages, limit)
-  limit = limit or 256
-  local parts, len = {}, 0
+-- The indices of the user messages copy_source joins, in order.
+local function source_messages(messages, limit)
+  local picked, len = {}, 0
   for i = #messages, 1, -1 do
     local m = messages[i]
     if m.role == "user" then
-      local add = #m.content + (#parts > 0 and 1 or 0)
+      local add = #m.content + (#picked > 0 and 1 or 0)
       if len + add > limit then break end
-      table.insert(parts, 1, m.content)
+      table.insert(picked, 1, i)
       len = len + add
     end
   end
+  return picked
+end
+
+function M.copy_source(messages, limit)
+  local parts = {}
+  for _, i in ipairs(source_messages(messages, limit or 256)) do parts[#parts + 1] = messages[i].content end
   return #parts > 0 and table.concat(parts, "\n") or nil
+end
+
+--- Where each byte of the copy source sits in the prompt, for the copy constraint's pointer
+-- (`c:set_source(source, positions, weight)`): positions[i] is the 0-based position of the
+-- prompt token that holds byte i of the source (-1 for the newlines that join messages).
+-- @tparam table messages the conversation
+-- @tparam table ids the prompt's token ids (`prompt_text(messages, apis)` encoded with BOS)
+-- @tparam function piece id -> the token's text (`tokenizer:piece`)
+-- @tparam[opt] table apis as for `prompt_text`
+-- @tparam[opt=256] integer limit as for `copy_source`
+-- @return source, positions; or nil when there is no source or the tokens do not spell the prompt
+function M.copy_positions(messages, ids, piece, apis, limit)
+  local picked = source_messages(messages, limit or 256)
+  if #picked == 0 then return nil end
+  -- byte offset of each message's content in the prompt text (as prompt_text writes it)
+  local at, start = #M.tools_line(apis), {}
+  for i, m in ipairs(messages) do
+    if m.role == "user" then
+      start[i] = at + #"User: "
+      at = at + #"User: " + #m.content + 1
+    else
+      at = at + #("Assistant: " .. M.render_assistant(m.call, m.content, apis) .. "\n")
+    end
+  end
+  -- the token holding each prompt byte: the tokens spell " " .. prompt (SentencePiece's dummy space)
+  local owner, spelt = {}, {}
+  for k, id in ipairs(ids) do
+    local p = piece(id)
+    spelt[#spelt + 1] = p
+    for _ = 1, #p do owner[#owner + 1] = k - 1 end
+  end
+  local text = M.prompt_text(messages, apis)
+  if table.concat(spelt) ~= " " .. text then return nil end
+  local source, positions = {}, {}
+  for n, i in ipairs(picked) do
+    if n > 1 then positions[#positions + 1] = -1 end
+    source[#source + 1] = messages[i].content
+    for b = 1, #messages[i].content do positions[#positions + 1] = owner[start[i] + b + 1] end
+  end
+  return table.concat(source, "\n"), positions
+end
+
+--- The copy pointer a model directory ships (`copy_pointer.json`: `{"heads": [[layer, head],
+-- ...], "weight": w}`, 0-based executed layers and query heads), or nil when it has none.
+-- @tparam string dir
+-- @return `{ heads = {{l, h}, ...}, weight = w }`, or nil (and a message when the file is bad)
+function M.load_pointer(dir)
+  local f = io.open(dir .. "/copy_pointer.json", "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local doc, err = core.json_decode(text)
+  local path = dir .. "/copy_pointer.json"
+  if not doc then return nil, path .. ": " .. err end
+  if type(doc) ~= "table" or type(doc.heads) ~= "table" or type(doc.weight) ~= "number" then
+    return nil, path .. ": needs \"heads\" (an array of [layer, head]) and \"weight\" (a number)"
+  end
+  return { heads = doc.heads, weight = doc.weight }
 end
 
 --- Splits a model answer into its call (via the C parser) and its reply text.

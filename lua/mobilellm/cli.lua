@@ -626,10 +626,16 @@ function M.demo_feedback(call)
 end
 
 -- With mobilellm.agent: its loop runs the tools and feeds text results back.
-local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner)
+local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner, dir)
+  local pointer = nil
+  if opts.copy then  -- the copy pointer the model directory ships, if any
+    local err
+    pointer, err = chat.load_pointer(dir)
+    if err then fail(err) end
+  end
   local a = agent_mod.new(model, {
     tools = apis, handlers = M.demo_handlers(apis), constrain = (opts.constrain or opts.copy) or nil,
-    copy = opts.copy or nil,
+    copy = opts.copy or nil, pointer = pointer,
     max_tokens = gopts.max_tokens, temperature = gopts.temperature, top_k = gopts.top_k, top_p = gopts.top_p,
     min_p = gopts.min_p, repeat_penalty = gopts.repeat_penalty, seed = gopts.seed, stop = gopts.stop,
     n_ctx = opts.n_ctx, kv_type = opts.kv_type, feedback = M.demo_feedback,
@@ -675,7 +681,7 @@ local function cmd_agent(ctx, opts, pos)
     chat.tools_line(apis):gsub("^Tools: ", ""):gsub("\n$", ""))
   local ok, agent_mod = pcall(require, "mobilellm.agent")
   if ok and type(agent_mod) == "table" and agent_mod.new then
-    return agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner)
+    return agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner, dir)
   end
   if opts.constrain or opts.copy then
     fail("--" .. (opts.copy and "copy" or "constrain") .. " needs mobilellm.agent, which this installation lacks")

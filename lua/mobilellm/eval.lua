@@ -88,7 +88,9 @@ local function is_call(c) return type(c) == "table" and type(c.name) == "string"
 
 --- Evaluates a model on a data file.
 -- @tparam table opts `model` (a directory), `data`, `apis`, `threads`, `dtype`,
---   `limit`, `constrain`, `verbose` (defaults: `DEFAULTS`); `loaded` (an already
+--   `limit`, `constrain`, `copy`, `pointer` (the copy pointer `{ heads =, weight = }`;
+--   default the model directory's, `chat.load_pointer`; false: none), `verbose`
+--   (defaults: `DEFAULTS`); `loaded` (an already
 --   loaded model to use instead of loading `model`); `log(text)` for verbose
 --   output (default: standard error); `on_example(n)` after each example
 -- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
@@ -122,6 +124,17 @@ function M.run(opts)
     and mllm.constraint(apis, model, { max_string = 96, max_calls = 1 }) or nil
   if o.constrain and not constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
 
+  -- The copy constraint's pointer: heads whose attention finds the word a value starts with
+  -- (`pointer`, else the model directory's copy_pointer.json; false: none)
+  local pointer = nil
+  if o.copy and o.pointer ~= false then
+    local perr
+    pointer = o.pointer
+    if pointer == nil and o.model then pointer, perr = chat.load_pointer(o.model) end
+    if perr then return nil, perr end
+  end
+  local piece = function(id) return tok:piece(id) end
+
   local f = io.open(o.data, "rb")
   if not f then return nil, "cannot open " .. o.data end
   local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
@@ -142,7 +155,15 @@ function M.run(opts)
         s = model:session({ n_ctx = model.config.max_seq_len })
         feed = prompt_ids
       end
-      if constraint and o.copy then constraint:set_source(chat.copy_source(ex.messages)) end
+      if constraint and o.copy then
+        local src, positions = nil, nil
+        if pointer then
+          src, positions = chat.copy_positions(ex.messages, prompt_ids, piece, apis)
+          s:set_probe(src and pointer.heads or nil)
+        end
+        if src then constraint:set_source(src, positions, pointer.weight)
+        else constraint:set_source(chat.copy_source(ex.messages)) end
+      end
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
         constraint = constraint })
       if not answer then f:close() return nil, info end
