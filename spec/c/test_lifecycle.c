@@ -91,10 +91,31 @@ static void cycle(int k)
     st = mllm_tokenizer_decode(tok, &bad, 1, &text, &tlen, err, sizeof err);
     check(st == MLLM_ERR_ARG && text == NULL, "decode refuses an id outside the vocabulary");
 
+    /* the attention probe: weights over every position, summing to 1; bad heads refused */
+    int layers[2] = { 0, 1 }, heads[2] = { 0, 1 }, n_pos = -1;
+    check(mllm_session_probe(s, &n_pos) == NULL && n_pos == 0, "no probe before it is set");
+    st = mllm_session_set_probe(s, layers, heads, 2, err, sizeof err);
+    check(st == MLLM_OK && mllm_session_probe(s, NULL) == NULL, "probe set, no weights before an eval");
+    int32_t one = 11;
+    st = mllm_session_eval(s, &one, 1, err, sizeof err);
+    const float *w = mllm_session_probe(s, &n_pos);
+    double sum = 0.0;
+    for (int i = 0; w && i < n_pos; i++) sum += w[i];
+    check(st == MLLM_OK && w && n_pos == mllm_session_pos(s) && sum > 0.9999 && sum < 1.0001,
+          "probe weights over every position sum to 1");
+    layers[1] = 99;
+    check(mllm_session_set_probe(s, layers, heads, 2, err, sizeof err) == MLLM_ERR_ARG && strstr(err, "layer 99"),
+          "probe refuses a layer out of range");
+    check(mllm_session_set_probe(s, layers, heads, MLLM_MAX_PROBE_HEADS + 1, err, sizeof err) == MLLM_ERR_ARG,
+          "probe refuses too many heads");
+
     /* fork, save, restore: the copies give the same logits */
     mllm_session *f = NULL;
     st = mllm_session_fork(s, &f, err, sizeof err);
     check(st == MLLM_OK && mllm_session_pos(f) == mllm_session_pos(s), "fork");
+    int f_pos = -1;
+    const float *fw = f ? mllm_session_probe(f, &f_pos) : NULL;
+    check(fw && f_pos == n_pos && memcmp(fw, w, (size_t)n_pos * sizeof *fw) == 0, "a fork keeps the probe");
     char path[64];
     snprintf(path, sizeof path, "/tmp/mllm-lifecycle-%ld-%d.state", (long)getpid(), k);
     st = mllm_session_save(s, path, err, sizeof err);
