@@ -111,14 +111,6 @@ function M.prompt_text(messages, apis)
   return table.concat(parts)
 end
 
---- The text a call's string values may be copied from (the copy constraint's source,
--- `c:set_source`): the conversation's user messages, latest first, joined by newlines while
--- they fit in `limit` bytes (default 256, the constraint's limit); nil when even the last one
--- does not. Earlier messages count: a request may name the recipient in one turn and the
--- message in the next.
--- @tparam table messages the conversation (`{ role =, content = }`)
--- @tparam[opt=256] integer limit
--- @treturn ?string
 -- The indices of the user messages copy_source joins, in order.
 local function source_messages(messages, limit)
   local picked, len = {}, 0
@@ -134,6 +126,14 @@ local function source_messages(messages, limit)
   return picked
 end
 
+--- The text a call's string values may be copied from (the copy constraint's source,
+-- `c:set_source`): the conversation's user messages, latest first, joined by newlines while
+-- they fit in `limit` bytes (default 256, the constraint's limit); nil when even the last one
+-- does not. Earlier messages count: a request may name the recipient in one turn and the
+-- message in the next.
+-- @tparam table messages the conversation (`{ role =, content = }`)
+-- @tparam[opt=256] integer limit
+-- @treturn ?string
 function M.copy_source(messages, limit)
   local parts = {}
   for _, i in ipairs(source_messages(messages, limit or 256)) do parts[#parts + 1] = messages[i].content end
