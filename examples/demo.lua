@@ -54,12 +54,7 @@ for _, request in ipairs(requests) do
   local messages = { { role = "user", content = request } }
   local ids = tok:encode(chat.prompt_text(messages, apis), { bos = true })
   local session <close> = model:session()
-  local source, positions = nil, nil
-  if pointer then
-    source, positions = chat.copy_positions(messages, ids, piece, apis)
-    session:set_probe(source and pointer.heads or nil)
-  end
-  if positions then constraint:set_source(source, positions, pointer.weight) else constraint:set_source(request) end
+  chat.set_copy_rule({ constraint }, session, messages, ids, piece, apis, pointer)
   local answer, info = session:generate(ids, { max_tokens = 96, temperature = 0, constraint = constraint })
   local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)

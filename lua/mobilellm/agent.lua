@@ -357,16 +357,8 @@ function Agent:respond(s, held, messages, hooks)
   local text = chat.prompt_text(messages, self.apis)
   local ids = self.model:tokenize(text, { bos = true })
   if self.opts.copy then
-    local src, positions, ptr = nil, nil, self.opts.pointer
-    if ptr and s.set_probe then
-      src, positions = chat.copy_positions(messages, ids, function(id) return self.model:token_piece(id) end,
-        self.apis)
-      s:set_probe(src and ptr.heads or nil)
-    end
-    if not src then src = chat.copy_source(messages) end  -- nil (no copy rule): the last message is too long
-    for _, c in ipairs({ self.constraint, self.first_constraint }) do
-      if positions then c:set_source(src, positions, ptr.weight) else c:set_source(src) end
-    end
+    chat.set_copy_rule({ self.constraint, self.first_constraint }, s, messages, ids,
+      function(id) return self.model:token_piece(id) end, self.apis, self.opts.pointer)
   end
   local prompt, reused = align(s, held, ids)
   self.stats.requests = self.stats.requests + 1

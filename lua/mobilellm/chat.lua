@@ -180,6 +180,29 @@ function M.copy_positions(messages, ids, piece, apis, limit)
   return table.concat(source, "\n"), positions
 end
 
+--- Sets a turn's copy rule: each constraint's source (`copy_source`); with `pointer` also the
+-- source's prompt positions (`copy_positions`) and the pointer's weight, and the session's
+-- attention probe on the pointer's heads (turned off, and the plain rule kept, when the tokens
+-- do not spell the prompt or the session has no probe).
+-- @tparam table constraints an array of constraints (`mllm.constraint`)
+-- @param session the session that will generate the turn
+-- @tparam table messages the conversation
+-- @tparam table ids the prompt's token ids (`prompt_text(messages, apis)` encoded with BOS)
+-- @tparam function piece id -> the token's text (`tokenizer:piece`)
+-- @tparam[opt] table apis as for `prompt_text`
+-- @tparam[opt] table pointer `{ heads =, weight = }` (`load_pointer`), or nil for none
+function M.set_copy_rule(constraints, session, messages, ids, piece, apis, pointer)
+  local src, positions = nil, nil
+  if pointer and session.set_probe then
+    src, positions = M.copy_positions(messages, ids, piece, apis)
+    session:set_probe(src and pointer.heads or nil)
+  end
+  if not src then src = M.copy_source(messages) end  -- nil (no copy rule): the last message is too long
+  for _, c in ipairs(constraints) do
+    if positions then c:set_source(src, positions, pointer.weight) else c:set_source(src) end
+  end
+end
+
 --- The copy pointer a model directory ships (`copy_pointer.json`: `{"heads": [[layer, head],
 -- ...], "weight": w}`, 0-based executed layers and query heads), or nil when it has none.
 -- @tparam string dir

@@ -156,13 +156,7 @@ function M.run(opts)
         feed = prompt_ids
       end
       if constraint and o.copy then
-        local src, positions = nil, nil
-        if pointer then
-          src, positions = chat.copy_positions(ex.messages, prompt_ids, piece, apis)
-          s:set_probe(src and pointer.heads or nil)
-        end
-        if src then constraint:set_source(src, positions, pointer.weight)
-        else constraint:set_source(chat.copy_source(ex.messages)) end
+        chat.set_copy_rule({ constraint }, s, ex.messages, prompt_ids, piece, apis, pointer)
       end
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
         constraint = constraint })
