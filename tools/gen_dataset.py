@@ -1536,15 +1536,96 @@ NOCALL_EXTRA7 = {
     "bye": ["signing off", "i'm off"],
     "nevermind": ["scrap that", "undo that request"],
 }
+# An eighth set (--variety 10, run 46 and after): more ways to name each action, and requests
+# whose value sits after a colon, a dash or a closing clause. Written by a session that had read
+# dev and test errors: it keeps out their key words (such as "blast", "calling", "spin", "mix up",
+# "woken", "jacket", "going", "random") and no phrasing was written to answer one of them; checked
+# like the fifth to seventh sets.
+T_EXTRA8 = {
+    "set_alarm": [
+        "pull me out of sleep at {time}[ {day}]", "my day starts at {time}[ {day}], alarm accordingly",
+        "put an alarm at {time}[ {day}] with the name {label}", "early start: {time}[ {day}], ring me",
+        "morning alarm {time}[ {day}]", "{time}[ {day}] is my wake time, make the phone ring",
+        "an alarm called {label}, {time}[ {day}]", "arm an alarm for {time}[ {day}]",
+    ],
+    "set_timer": [
+        "clock {duration}[ for the {label}] and chime", "ping me once {duration} is over",
+        "let {duration} run down, then ring", "{label}: {duration}, count it down",
+        "watch the clock for {duration}", "tell me when {duration} has gone by",
+        "begin a {duration} countdown", "{duration} for the {label}, start now",
+    ],
+    "create_reminder": [
+        "come {time}[ {day}], prod me to {text}", "lest i forget: {text}, {time}[ {day}]",
+        "tap me on the shoulder at {time}[ {day}] to {text}", "{time}[ {day}] i must {text}, make a note",
+        "schedule a prompt, {time}[ {day}], {text}", "i swore i'd {text}, pester me at {time}[ {day}]",
+    ],
+    "send_message": [
+        "dispatch a text to {recipient}[ on {app}]: {text}", "let {recipient} know[ via {app}] that {text}",
+        "ping {recipient}[ on {app}] with this: {text}", "to {recipient}[ over {app}], content: {text}",
+        "pass a note to {recipient}[ through {app}]: {text}", "my words for {recipient}[ on {app}]: {text}",
+        "reach out to {recipient}[ via {app}] and write {text}",
+    ],
+    "call_contact": [
+        "patch me to {name}", "buzz {name} on the phone", "initiate a call with {name}",
+        "i want to talk to {name}, dial them", "hook me up with {name} by phone",
+        "turn on the camera and connect me with {name}{video}", "face to face with {name} over video{video}",
+        "i'd like {name} on speakerphone",
+    ],
+    "get_weather": [
+        "is it mild in {city}[ {day}]", "thermometer reading for {city}[ {day}]",
+        "is there sun in {city}[ {day}]", "conditions in {city}[ {day}], please",
+        "check if it's snowing in {city}[ {day}]", "humidity and wind in {city}[ {day}]",
+        "outlook for {city}[ {day}]",
+    ],
+    "create_event": [
+        "log {title} for {day}[ at {time}][ at {location}] in my planner",
+        "planner: {title}, {day}[ at {time}]",
+        "i've got {title} {day}[ at {time}][ at {location}], schedule it",
+        "add an appointment, {title}, {day}[ at {time}]",
+    ],
+    "play_music": [
+        "my vibe right now is {query}", "kick off {query} on the stereo", "soundtrack for now: {query}",
+        "give me {query} on the speakers", "pipe {query} through the speakers", "{query}, play that",
+        "play {query} in a jumbled order{shuffle}", "{query} with shuffle on{shuffle}",
+    ],
+    "set_volume": [
+        "output level {level}", "the speakers should sit at {level}", "set loudness {level}",
+    ],
+    "navigate": [
+        "show me how to reach {destination}[ {mode_by}]", "map a path to {destination}[ {mode_by}]",
+        "gps to {destination}[ {mode_by}]", "what route gets me to {destination}[ {mode_by}]",
+        "start navigation: {destination}[ {mode_by}]",
+    ],
+    "toggle_setting": [
+        ("enable {setting} now", True), ("{setting} can rest now", False), ("put {setting} to sleep", False),
+        ("bring {setting} online", True), ("drop {setting}", False),
+    ],
+    "search_web": [
+        "dig up facts about {query}", "internet query: {query}", "trawl online sources about {query}",
+        "scour the internet for {query}", "pull up results for {query}",
+    ],
+}
+NOCALL_EXTRA8 = {
+    "thanks": ["that's perfect, thanks a ton", "nice one"],
+    "hello": ["salutations", "ahoy"],
+    "howareyou": ["feeling good today?"],
+    "who": ["tell me your name"],
+    "can": ["your skills, briefly"],
+    "cant": ["iron my shirts", "mow the lawn", "wash the car"],
+    "joke": ["got any jokes"],
+    "bye": ["later gator", "that's all for now"],
+    "nevermind": ["actually no", "ignore that"],
+}
 # The --variety levels in order: level n adds the n-th pool of call and of no-call phrasings.
 T_EXTRA_LEVELS = (T_EXTRA, T_EXTRA2, T_EXTRA3, T_EXTRA4)
 NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4)
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
-# Gen.first_word_noise); level 7 the fifth pool, level 8 the sixth and level 9 the seventh, with
-# more words before and after a request (PREFIXES_EXTRA, SUFFIXES_EXTRA) (after the others, so that
-# each lower level draws exactly what it drew before a later pool existed).
-LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6), 9: (T_EXTRA7, NOCALL_EXTRA7)}  # level -> (call, no-call pool)
+# Gen.first_word_noise); level 7 the fifth pool, level 8 the sixth, level 9 the seventh, with
+# more words before and after a request (PREFIXES_EXTRA, SUFFIXES_EXTRA), and level 10 the eighth
+# (after the others, so that each lower level draws exactly what it drew before a later pool existed).
+LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6), 9: (T_EXTRA7, NOCALL_EXTRA7),
+              10: (T_EXTRA8, NOCALL_EXTRA8)}  # level -> (call, no-call pool)
 MAX_VARIETY = max(LATE_POOLS)
 # check_extra_distance: a late-pool phrasing shares less than this share of its words (Jaccard,
 # slots left out) with every test phrasing of its API or no-call category.
@@ -2337,7 +2418,7 @@ def main():
                          "fifth set of phrasings, each checked to be far from every test phrasing, "
                          "run 35) or 8 (a sixth set, checked the same way, run 37) or 9 (a seventh "
                          "set and more words before and after a request, checked the same way, "
-                         "run 41); needs --augment")
+                         "run 41) or 10 (an eighth set, checked the same way, run 46); needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
