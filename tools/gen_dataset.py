@@ -1622,8 +1622,8 @@ NOCALL_EXTRA_LEVELS = (NOCALL_EXTRA, NOCALL_EXTRA2, NOCALL_EXTRA3, NOCALL_EXTRA4
 assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
 # Gen.first_word_noise); level 7 the fifth pool, level 8 the sixth, level 9 the seventh, with
-# more words before and after a request (PREFIXES_EXTRA, SUFFIXES_EXTRA), and level 10 the eighth
-# (after the others, so that each lower level draws exactly what it drew before a later pool existed).
+# more words before and after a request (PREFIXES_EXTRA, SUFFIXES_EXTRA), and level 10 the eighth,
+# with a request's first word swapped in a fifth of the calls (augment_literal) (after the others, so that each lower level draws exactly what it drew before a later pool existed).
 LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6), 9: (T_EXTRA7, NOCALL_EXTRA7),
               10: (T_EXTRA8, NOCALL_EXTRA8)}  # level -> (call, no-call pool)
 MAX_VARIETY = max(LATE_POOLS)
@@ -1847,16 +1847,23 @@ KEEP_WORDS = {"video", "facetime", "shuffle", "shuffled", "random", "enable", "d
               "deactivate", "switch", "turn", "shut", "kill", "start", "stop", "power"}
 
 
-def augment_literal(text, style):
+def augment_literal(text, style, first=False):
     """Training-only noise on a literal piece (never on a slot value), drawn from the style's own
     generator so that the rest of the data, and the whole test split, stay as they were: one
     filler word inserted between two words, or one short word dropped, at most once a message;
     with --variety also one word swapped for a random vocabulary word (an unknown word the model
-    must read past, as it meets in held-out phrasings)."""
+    must read past, as it meets in held-out phrasings). With --variety 10 the first word of a
+    request (first: the piece starts the template) may be swapped so: a held-out request often
+    opens with a verb the model never saw, capitalised like a name ("Check Cebu weather"), and
+    the model took it for the value's first word."""
     aug = style.get("aug")
     if not aug:
         return text
     words = text.split(" ")
+    if first and style.get("swap_first"):
+        if words[0].isalpha() and len(words[0]) >= 3 and words[0].lower() not in KEEP_WORDS:
+            words[0] = aug.choice(style["swap_words"])
+        style["swap_first"] = False
     inner = [i for i in range(1, len(words)) if words[i - 1] and words[i]]
     if style.get("filler") and inner:
         i = aug.choice(inner)
@@ -1878,9 +1885,9 @@ def augment_literal(text, style):
     return " ".join(words)
 
 
-def style_literal(text, rng, style):
+def style_literal(text, rng, style, first=False):
     """Casing / typos on a literal (non-slot) piece of a user message."""
-    text = augment_literal(text, style)
+    text = augment_literal(text, style, first)
     if style.get("typo") and rng.random() < 0.5:
         words = text.split(" ")
         cands = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
@@ -1898,7 +1905,7 @@ def fill_template(tmpl, slots, rng, style):
     out = []
     for i, part in enumerate(parts):
         if i % 2 == 0:
-            out.append(style_literal(part, rng, style))
+            out.append(style_literal(part, rng, style, first=(i == 0)))
         else:
             out.append(slots[part])
     return "".join(out)
@@ -2146,6 +2153,8 @@ class Gen:
         if api == "toggle_setting":
             args["on"] = on
         style = self.style(r)
+        if self.variety >= 10:
+            style["swap_first"] = self.aug.random() < 0.2
         text = fill_template(tmpl, surf, r, style)
         core = re.sub(r"(\{video\}|\{shuffle\})$", "", tmpl.rstrip(" ?!.,"))
         m = re.search(r"\{(\w+)\}$", core)
@@ -2418,7 +2427,9 @@ def main():
                          "fifth set of phrasings, each checked to be far from every test phrasing, "
                          "run 35) or 8 (a sixth set, checked the same way, run 37) or 9 (a seventh "
                          "set and more words before and after a request, checked the same way, "
-                         "run 41) or 10 (an eighth set, checked the same way, run 46); needs --augment")
+                         "run 41) or 10 (an eighth set, checked the same way, and in a fifth of the "
+                         "call requests the first word swapped for a vocabulary word, run 46); "
+                         "needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "
                          "the value split and the test file are those of --seed, unchanged")
