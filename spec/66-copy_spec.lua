@@ -55,6 +55,18 @@ describe("constraint:set_source", function()
     assert.is_not_nil(c:check('<tool_call>get_weather(city="Tis")'))
   end)
 
+  it("keeps the period of a title before a name inside its word", function()
+    c:set_source("video Dr. Megan and mr. young at 5. Then Ms.")
+    local function ok(value) return c:check('<tool_call>call_contact(name="' .. value .. '")') ~= nil end
+    assert.is_true(ok("Dr. Megan"))
+    assert.is_true(ok("mr. young"))
+    assert.is_false(ok("Dr"))       -- no value stops at "Dr" of "Dr. Megan"
+    assert.is_false(ok("mr"))
+    assert.is_false(ok(". Megan"))  -- or starts at its period
+    assert.is_true(ok("5"))         -- a sentence's period is not a title's
+    assert.is_true(ok("Ms"))        -- nor a title's with no name after it
+  end)
+
   it("lets generation copy only, whatever the weights want", function()
     local src = "call Mom on video please at 9 pm from Lisbon"
     local checked = 0

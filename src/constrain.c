@@ -572,14 +572,34 @@ static bool word_byte(unsigned char b)
     return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80;
 }
 
-/* Whether source byte p is inside a word: a word byte, or an ASCII apostrophe between two
+/* Whether the period at source byte p ends a title before a name ("Dr. Megan", "mr. young"):
+ * the title is the whole word before it and a word follows after one space. */
+static bool title_period(const mllm_constraint *c, size_t p)
+{
+    static const char *const titles[] = { "mr", "mrs", "ms", "mx", "dr", "prof" };
+    const unsigned char *s = c->source;
+    if (s[p] != '.' || p + 2 >= c->source_len || s[p + 1] != ' ' || !word_byte(s[p + 2])) return false;
+    size_t q = p;
+    while (q > 0 && word_byte(s[q - 1])) q--;
+    for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++) {
+        size_t n = strlen(titles[i]), k = 0;
+        if (p - q != n) continue;
+        while (k < n && (s[q + k] | 0x20) == (unsigned char)titles[i][k]) k++;
+        if (k == n) return true;
+    }
+    return false;
+}
+
+/* Whether source byte p is inside a word: a word byte, an ASCII apostrophe between two
  * ("how's" and "Nina's" are one word each, as they already are with U+2019 for an apostrophe),
- * so that no value starts at "s the" of "how's the" or stops at "Nina" of "Nina's house". */
+ * so that no value starts at "s the" of "how's the" or stops at "Nina" of "Nina's house", or
+ * the period of a title before a name, so that no value stops at "Dr" of "Dr. Megan". */
 static bool in_word(const mllm_constraint *c, size_t p)
 {
     const unsigned char *s = c->source;
     if (p >= c->source_len) return false;
     if (word_byte(s[p])) return true;
+    if (s[p] == '.') return title_period(c, p);
     return s[p] == '\'' && p > 0 && p + 1 < c->source_len && word_byte(s[p - 1]) && word_byte(s[p + 1]);
 }
 
