@@ -171,7 +171,8 @@ void mllm_constraint_reset_stats(mllm_constraint *c);
  * be a non-empty run of whole words of text (the user's words: the task copies
  * string values verbatim): it starts where a word of text starts and ends where
  * one ends (letters, digits and UTF-8 bytes make words; an ASCII apostrophe between two such
- * bytes is inside its word, so "Nina's" is one word). text is at most MLLM_CST_MAX_SOURCE bytes (longer text: the
+ * bytes is inside its word, so "Nina's" is one word, and so is the period of a title before a
+ * name, "Dr. Megan": mr, mrs, ms, mx, dr, prof, any case). text is at most MLLM_CST_MAX_SOURCE bytes (longer text: the
  * constraint returns -1 and keeps no source). len 0 (or NULL) removes it.
  * Returns 0. */
 int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len);
