@@ -1623,7 +1623,8 @@ assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # Level 5 adds no phrasings, only pseudo-word values; level 6 only more unknown words (Gen.style,
 # Gen.first_word_noise); level 7 the fifth pool, level 8 the sixth, level 9 the seventh, with
 # more words before and after a request (PREFIXES_EXTRA, SUFFIXES_EXTRA), and level 10 the eighth,
-# with a request's first word swapped in a fifth of the calls (augment_literal) (after the others, so that each lower level draws exactly what it drew before a later pool existed).
+# with a request's first word swapped in a fifth of the calls (augment_literal); each after the
+# others, so that a lower level draws exactly what it drew before a later one existed.
 LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6), 9: (T_EXTRA7, NOCALL_EXTRA7),
               10: (T_EXTRA8, NOCALL_EXTRA8)}  # level -> (call, no-call pool)
 MAX_VARIETY = max(LATE_POOLS)
@@ -1853,7 +1854,7 @@ def augment_literal(text, style, first=False):
     filler word inserted between two words, or one short word dropped, at most once a message;
     with --variety also one word swapped for a random vocabulary word (an unknown word the model
     must read past, as it meets in held-out phrasings). With --variety 10 the first word of a
-    request (first: the piece starts the template) may be swapped so: a held-out request often
+    request (first: the piece starts the template) may be swapped the same way: a held-out request often
     opens with a verb the model never saw, capitalised like a name ("Check Cebu weather"), and
     the model took it for the value's first word."""
     aug = style.get("aug")
