@@ -95,20 +95,31 @@ function M.render_assistant(call, reply, apis)
   return head .. (reply or "")
 end
 
---- The prompt text for a conversation (an array of `{role=, content=, call=}`).
-function M.prompt_text(messages, apis)
-  local parts = { M.tools_line(apis) }
-  for _, m in ipairs(messages) do
+-- The prompt text, and the 0-based byte offset in it of each user message's content
+-- (starts[i] for messages[i]), which copy_positions needs.
+local function prompt_layout(messages, apis)
+  local parts, starts = { M.tools_line(apis) }, {}
+  local at = #parts[1]
+  for i, m in ipairs(messages) do
+    local part
     if m.role == "user" then
-      parts[#parts + 1] = "User: " .. m.content .. "\n"
+      starts[i] = at + #"User: "
+      part = "User: " .. m.content .. "\n"
     elseif m.role == "assistant" then
-      parts[#parts + 1] = "Assistant: " .. M.render_assistant(m.call, m.content, apis) .. "\n"
+      part = "Assistant: " .. M.render_assistant(m.call, m.content, apis) .. "\n"
     else
       error("unknown role '" .. tostring(m.role) .. "'")
     end
+    parts[#parts + 1] = part
+    at = at + #part
   end
   parts[#parts + 1] = "Assistant:"
-  return table.concat(parts)
+  return table.concat(parts), starts
+end
+
+--- The prompt text for a conversation (an array of `{role=, content=, call=}`).
+function M.prompt_text(messages, apis)
+  return (prompt_layout(messages, apis))
 end
 
 -- The indices of the user messages copy_source joins, in order.
@@ -152,16 +163,7 @@ end
 function M.copy_positions(messages, ids, piece, apis, limit)
   local picked = source_messages(messages, limit or 256)
   if #picked == 0 then return nil end
-  -- byte offset of each message's content in the prompt text (as prompt_text writes it)
-  local at, start = #M.tools_line(apis), {}
-  for i, m in ipairs(messages) do
-    if m.role == "user" then
-      start[i] = at + #"User: "
-      at = at + #"User: " + #m.content + 1
-    else
-      at = at + #("Assistant: " .. M.render_assistant(m.call, m.content, apis) .. "\n")
-    end
-  end
+  local text, start = prompt_layout(messages, apis)
   -- the token holding each prompt byte: the tokens spell " " .. prompt (SentencePiece's dummy space)
   local owner, spelt = {}, {}
   for k, id in ipairs(ids) do
@@ -169,7 +171,6 @@ function M.copy_positions(messages, ids, piece, apis, limit)
     spelt[#spelt + 1] = p
     for _ = 1, #p do owner[#owner + 1] = k - 1 end
   end
-  local text = M.prompt_text(messages, apis)
   if table.concat(spelt) ~= " " .. text then return nil end
   local source, positions = {}, {}
   for n, i in ipairs(picked) do
