@@ -46,6 +46,17 @@ describe("session:set_probe and session:probe", function()
     for p = 1, #ids do assert.is_true(math.abs(ab[p] - (a[p] + b[p]) / 2) < 1e-6) end
   end)
 
+  it("reads an f16 key cache as it reads an f32 one", function()
+    local ids, hs = { 1, 300, 301, 302, 303, 304 }, { { 0, 0 }, { layers - 1, heads - 1 } }
+    local a = model:session():set_probe(hs)
+    local b = model:session({ kv_type = "f16" }):set_probe(hs)
+    assert(a:eval(ids))
+    assert(b:eval(ids))
+    local wa, wb = a:probe(), b:probe()
+    assert.are.equal(#wa, #wb)
+    for p = 1, #ids do assert.is_true(math.abs(wa[p] - wb[p]) < 2e-3, p) end
+  end)
+
   it("refuses heads and layers out of range, and bad entries", function()
     local s = model:session()
     assert.has_error(function() s:set_probe({ { layers, 0 } }) end)

@@ -80,7 +80,7 @@ struct mllm_session {
      * chosen (executed layer, query head) pairs */
     int probe_n;
     int probe_layer[MLLM_MAX_PROBE_HEADS], probe_head[MLLM_MAX_PROBE_HEADS];
-    float *probe;             /* (2 * n_ctx + head_dim): the weights, then scratch; NULL until set */
+    float *probe;             /* (2 * n_ctx): the weights, then a score row; NULL until set */
     int probe_pos;            /* positions the weights cover; 0 = none */
 };
 

@@ -1,6 +1,6 @@
 /* probe.c — the attention probe: what chosen heads of the last evaluated token attend to.
- * Recomputed from the cache (one softmax per probed head and token, next to the full
- * attention), so the attention kernels stay as they are. Used as a pointer by the copy
+ * Recomputed from the cache with the attention kernels (one score row and softmax per probed
+ * head and token, next to the full attention), so the attention code stays as it is. Used as a pointer by the copy
  * constraint: heads that look at the word a call's value copies. */
 #include "internal.h"
 #include "kernels/kernels.h"
@@ -23,7 +23,7 @@ mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int
             return mllm_fail(err, errlen, MLLM_ERR_ARG, "probe: head %d outside [0, %d)", heads[i], c->n_heads);
     }
     if (n && !s->probe) {
-        s->probe = malloc((2 * (size_t)s->n_ctx + (size_t)c->head_dim) * sizeof *s->probe);
+        s->probe = malloc(2 * (size_t)s->n_ctx * sizeof *s->probe);
         if (!s->probe) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "probe: out of memory");
     }
     for (int i = 0; i < n; i++) {
@@ -44,29 +44,19 @@ const float *mllm_session_probe(const mllm_session *s, int *n_pos)
 void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int T)
 {
     const mllm_config *c = &s->model->cfg;
+    const mllm_kernels *k = s->model->kernels;
     int hd = c->head_dim, n_pos = s->pos + T, group = c->n_heads / c->n_kv_heads;
-    float scale = 1.0f / sqrtf((float)hd), *p = s->probe + s->n_ctx, *krow = p + s->n_ctx;
+    float scale = 1.0f / sqrtf((float)hd), *p = s->probe + s->n_ctx;
     for (int i = 0; i < s->probe_n; i++) {
         if (s->probe_layer[i] != l) continue;
         int h = s->probe_head[i];
         const float *q = s->q + (size_t)(T - 1) * c->n_heads * hd + (size_t)h * hd;
         size_t base = layer_off + (size_t)(h / group) * head_stride;
-        float max = -INFINITY;
-        for (int j = 0; j < n_pos; j++) {
-            const float *k;
-            if (s->kv_f16) {
-                mllm_f16_to_f32((const uint16_t *)s->k_cache + base + (size_t)j * hd, krow, (size_t)hd);
-                k = krow;
-            } else {
-                k = (const float *)s->k_cache + base + (size_t)j * hd;
-            }
-            float d = 0.0f;
-            for (int e = 0; e < hd; e++) d += q[e] * k[e];
-            p[j] = d * scale;
-            if (p[j] > max) max = p[j];
-        }
-        double sum = 0.0;
-        for (int j = 0; j < n_pos; j++) sum += (p[j] = expf(p[j] - max));
+        if (s->kv_f16) k->attn_scores_f16(q, (const uint16_t *)s->k_cache + base, (size_t)hd, n_pos, hd, scale, p);
+        else k->attn_scores(q, (const float *)s->k_cache + base, (size_t)hd, n_pos, hd, scale, p);
+        float max = p[0];
+        for (int j = 1; j < n_pos; j++) max = p[j] > max ? p[j] : max;
+        double sum = k->exp_sum(p, n_pos, max);
         float w = (float)(1.0 / (sum * s->probe_n));
         for (int j = 0; j < n_pos; j++) s->probe[j] += p[j] * w;
     }
