@@ -59,6 +59,10 @@ extern "C" {
 #define MLLM_MAX_CONTEXT     131072
 #define MLLM_MAX_HEADER      (100u * 1024u * 1024u) /* safetensors JSON header */
 #define MLLM_MAX_STOPS       16        /* stop strings per generation */
+#define MLLM_MAX_PATH        4096      /* bytes of a path, with the file name joined to its directory */
+#define MLLM_MAX_CONFIG_BYTES    (16u << 20)  /* config.json */
+#define MLLM_MAX_INDEX_BYTES     (64u << 20)  /* model.safetensors.index.json, pytorch_model.bin.index.json */
+#define MLLM_MAX_TOKENIZER_BYTES (64u << 20)  /* tokenizer.model */
 #define MLLM_ERRLEN          512       /* size of an error buffer that never truncates */
 
 typedef enum mllm_status {

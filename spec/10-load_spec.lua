@@ -185,7 +185,7 @@ describe("mllm.load", function()
       os.remove(dir .. "/model.safetensors")
       local m, err = mllm.load(dir)
       assert.is_nil(m)
-      assert.matches("gone.safetensors: No such file", err, 1, true)
+      assert.matches("gone.safetensors: cannot open: No such file", err, 1, true)
       H.rmdir(dir)
     end)
 

@@ -223,7 +223,7 @@ describe("the loader refuses hostile checkpoints", function()
         refused(dir, "config.json: not a valid JSON object")
       end
       H.write(dir .. "/config.json", "{" .. (" "):rep(17 * 1024 * 1024) .. "}")
-      refused(dir, "config.json: larger than 16 MiB")
+      refused(dir, "config.json: 17825794 bytes, larger than the limit of 16777216 bytes (MLLM_MAX_CONFIG_BYTES)")
       H.rmdir(dir)
     end)
     it("a directory named config.json", function()

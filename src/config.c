@@ -1,5 +1,6 @@
 /* config.c — config.json → mllm_config (cJSON), every value bounded. */
 #define _POSIX_C_SOURCE 200809L
+#include "fileio.h"
 #include "internal.h"
 
 #include <cjson/cJSON.h>
@@ -164,32 +165,12 @@ mllm_status mllm_config_parse(const char *json, size_t len, const char *path, ml
 mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open (missing config.json?)", path);
-    const size_t limit = 16u << 20;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (len > limit) {
-                free(buf);
-                fclose(fp);
-                return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: larger than 16 MiB", path);
-            }
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) { free(buf); fclose(fp); return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path); }
-            buf = nb;
-        }
-        size_t r = fread(buf + len, 1, cap - len, fp);
-        len += r;
-        if (r == 0) break;
-    }
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) { free(buf); return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: read error", path); }
-    if (len > limit) { free(buf); return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: larger than 16 MiB", path); }
-    mllm_status st = mllm_config_parse(buf, len, path, cfg, err, errlen);
+    char *buf;
+    size_t len;
+    mllm_status st = mllm_read_file(path, MLLM_MAX_CONFIG_BYTES, "MLLM_MAX_CONFIG_BYTES", &buf, &len, err, errlen);
+    if (st == MLLM_ERR_FORMAT) st = MLLM_ERR_CONFIG;
+    if (st) return st;
+    st = mllm_config_parse(buf, len, path, cfg, err, errlen);
     free(buf);
     return st;
 }

@@ -1,5 +1,6 @@
 /* model.c — a checkpoint directory → immutable, refcounted weights. */
 #define _DEFAULT_SOURCE
+#include "fileio.h"
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "torch_bin.h"
@@ -12,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PATH_CAP 4096
+#define PATH_CAP MLLM_MAX_PATH
 
 const char *mllm_dtype_name(mllm_dtype t)
 {
@@ -85,19 +86,11 @@ static bool safe_shard_name(const char *s)
 static mllm_status open_sharded(st_file **files, size_t *n, open_fn open_file, const char *dir,
                                 const char *index_path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(index_path, "rb");
-    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open", index_path);
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    if (len < 0 || len > (64L << 20)) {
-        fclose(fp);
-        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: unreadable or larger than 64 MiB", index_path);
-    }
-    char *buf = malloc((size_t)len + 1);
-    if (!buf) { fclose(fp); return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory"); }
-    size_t got = fread(buf, 1, (size_t)len, fp);
-    fclose(fp);
+    char *buf;
+    size_t got;
+    mllm_status rst = mllm_read_file(index_path, MLLM_MAX_INDEX_BYTES, "MLLM_MAX_INDEX_BYTES", &buf, &got, err,
+                                     errlen);
+    if (rst) return rst;
     cJSON *root = cJSON_ParseWithLength(buf, got);
     free(buf);
     cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;

@@ -1,5 +1,6 @@
 /* safetensors.c — header parsing (cJSON) and memory mapping. */
 #define _POSIX_C_SOURCE 200809L
+#include "fileio.h"
 #include "internal.h"
 #include "utf8.h"
 
@@ -277,20 +278,10 @@ mllm_status st_map(const char *path, size_t min_size, const char *too_small, st_
                    size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
+    int fd;
+    size_t size;
+    mllm_status st = mllm_open_regular(path, &fd, &size, err, errlen);
+    if (st) return st;
     if (size < min_size) {
         close(fd);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated (%zu bytes, %s)", path, size,
