@@ -15,6 +15,8 @@
  */
 #include "constrain.h"
 
+#include "lua_opts.h"
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -398,39 +400,19 @@ static lconstraint *check_constraint(lua_State *L, int i)
  */
 static int l_constraint(lua_State *L)
 {
+    static const char *const names[] = { "call", "open", "close", "max_string", "max_calls", NULL };
     luaL_checktype(L, 1, LUA_TTABLE);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
+    mllm_lua_opts(L, 3, names, "constraint"); /* index 4: the options, anchoring their strings */
+    lua_replace(L, 3);
     mllm_constraint_params p = mllm_constraint_default_params();
-    if (!lua_isnil(L, 3)) {
-        if (lua_getfield(L, 3, "call") != LUA_TNIL) {
-            const char *m = lua_tostring(L, -1);
-            if (m && strcmp(m, "required") == 0) p.mode = MLLM_CONSTRAIN_REQUIRED;
-            else if (!m || strcmp(m, "auto") != 0)
-                luaL_error(L, "option 'call' must be \"auto\" or \"required\"");
-        }
-        if (lua_getfield(L, 3, "open") != LUA_TNIL) {
-            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option 'open' must be a string");
-            p.open = lua_tostring(L, -1);
-        }
-        if (lua_getfield(L, 3, "close") != LUA_TNIL) {
-            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option 'close' must be a string");
-            p.close = lua_tostring(L, -1);
-        }
-        if (lua_getfield(L, 3, "max_string") != LUA_TNIL) {
-            int isint;
-            lua_Integer v = lua_tointegerx(L, -1, &isint);
-            if (!isint || v < 4 || v > 1 << 20) luaL_error(L, "option 'max_string' must be an integer in [4, 1048576]");
-            p.max_string = (size_t)v;
-        }
-        if (lua_getfield(L, 3, "max_calls") != LUA_TNIL) {
-            int isint;
-            lua_Integer v = lua_tointegerx(L, -1, &isint);
-            if (!isint || v < 0 || v > 1 << 20) luaL_error(L, "option 'max_calls' must be an integer in [0, 1048576]");
-            p.max_calls = (size_t)v;
-        }
-        lua_settop(L, 3); /* the option strings stay referenced by the table */
-    }
+    const char *mode = mllm_lua_opt_str(L, 3, "call", NULL);  /* NULL: "auto" */
+    if (mode && strcmp(mode, "required") == 0) p.mode = MLLM_CONSTRAIN_REQUIRED;
+    else if (mode && strcmp(mode, "auto") != 0) luaL_error(L, "option 'call' must be \"auto\" or \"required\"");
+    p.open = mllm_lua_opt_str(L, 3, "open", NULL);  /* NULL: the default tag */
+    p.close = mllm_lua_opt_str(L, 3, "close", NULL);
+    p.max_string = (size_t)mllm_lua_opt_int(L, 3, "max_string", (lua_Integer)p.max_string, 4, 1 << 20);
+    p.max_calls = (size_t)mllm_lua_opt_int(L, 3, "max_calls", (lua_Integer)p.max_calls, 0, 1 << 20);
     const mllm_vocab_trie *vocab = NULL;
     if (!lua_isnil(L, 2)) vocab = push_vocab(L, 2)->v; /* index 4 */
     else lua_pushnil(L);

@@ -6,6 +6,7 @@
  *
  * Misuse (a non-string argument, an empty or too long path) raises; a missing,
  * corrupt or refused checkpoint, or an unwritable output, returns nil, message. */
+#include "lua_opts.h"
 #include "mobilellm.h"
 
 #include <lauxlib.h>
@@ -20,8 +21,8 @@ int mllm_lua_open_convert(lua_State *L);
  * @return true, or nil and a message naming the file at fault */
 static int l_convert(lua_State *L)
 {
-    const char *dir = luaL_checkstring(L, 1);
-    const char *out = luaL_checkstring(L, 2);
+    const char *dir = mllm_lua_check_path(L, 1);
+    const char *out = mllm_lua_check_path(L, 2);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_checkpoint_convert(dir, out, err, sizeof err);
     if (st == MLLM_OK) {

@@ -10,6 +10,7 @@
  * memory that a Lua error could strand lives in a Lua-owned box. */
 #include "mobilellm.h"
 #include "internal.h"
+#include "lua_opts.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -34,7 +35,10 @@ void mllm_lua_bind_constraint(void *ud, const mllm_session *s);
 int mllm_lua_open_convert(lua_State *L);
 
 typedef struct { mllm_model *m; } lmodel;
-typedef struct { mllm_session *s; } lsession;
+typedef struct {
+    mllm_session *s;
+    bool busy;  /* a stream runs on it: calls that would move the session under it raise */
+} lsession;
 typedef struct {
     const mllm_tokenizer *t;  /* NULL when closed */
     mllm_tokenizer *owned;    /* loaded on its own: freed on close */
@@ -92,77 +96,16 @@ static lsession *checksession(lua_State *L, int i)
     return ls;
 }
 
-/* Option readers: nil → default; a wrong type or value raises naming the option. */
-static lua_Integer opt_int(lua_State *L, int t, const char *key, lua_Integer def, lua_Integer lo,
-                           lua_Integer hi)
+/* Raises when a stream runs on the session at index i: evaluating, scoring,
+ * rewinding or starting another generation there would change what that
+ * stream produces (e.g. s:eval from its own on_token). */
+static lsession *checkidle(lua_State *L, int i)
 {
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, key);
-    lua_Integer v = def;
-    if (!lua_isnil(L, -1)) {
-        int isint;
-        v = lua_tointegerx(L, -1, &isint);
-        if (!isint) luaL_error(L, "option '%s' must be an integer, got %s", key, luaL_typename(L, -1));
-        if (v < lo || v > hi)
-            luaL_error(L, "option '%s' must be in [%I, %I], got %I", key, (LUAI_UACINT)lo, (LUAI_UACINT)hi,
-                       (LUAI_UACINT)v);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static double opt_num(lua_State *L, int t, const char *key, double def, double lo, double hi)
-{
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, key);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        int isnum;
-        v = lua_tonumberx(L, -1, &isnum);
-        if (!isnum || lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "option '%s' must be a number, got %s", key, luaL_typename(L, -1));
-        if (!(v >= lo && v <= hi)) {
-            char msg[160];  /* lua_pushfstring has no %g */
-            snprintf(msg, sizeof msg, "option '%s' must be in [%g, %g], got %g", key, lo, hi, v);
-            luaL_error(L, "%s", msg);
-        }
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static bool opt_bool(lua_State *L, int t, const char *key, bool def)
-{
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, key);
-    bool v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1))
-            luaL_error(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
-        v = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-/* A string option; the returned pointer stays valid while the table holds it. */
-static const char *opt_str(lua_State *L, int t, const char *key)
-{
-    if (lua_isnoneornil(L, t)) return NULL;
-    lua_getfield(L, t, key);
-    const char *v = NULL;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "option '%s' must be a string, got %s", key, luaL_typename(L, -1));
-        v = lua_tostring(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static void check_opts(lua_State *L, int i)
-{
-    if (!lua_isnoneornil(L, i)) luaL_checktype(L, i, LUA_TTABLE);
+    lsession *ls = checksession(L, i);
+    if (ls->busy)
+        luaL_error(L, "the session is busy: a generation is running on it (close its stream, or let it "
+                      "finish, before using the session again)");
+    return ls;
 }
 
 /* Reads an array of token ids into Lua-owned memory (the userdata is left on
@@ -252,25 +195,21 @@ static bool lua_progress(float fraction, void *ud)
 /* mllm.load(dir [, opts]) -> model | nil, message */
 static int l_load(lua_State *L)
 {
-    const char *dir = luaL_checkstring(L, 1);
-    check_opts(L, 2);
+    static const char *const names[] = { "threads", "tokenizer", "require_tokenizer", "dtype", "on_progress",
+                                          NULL };
+    const char *dir = mllm_lua_check_path(L, 1);
+    int o = mllm_lua_opts(L, 2, names, "load");
     mllm_model_params p = mllm_model_default_params();
-    p.n_threads = (int)opt_int(L, 2, "threads", 0, 0, 1024);
-    p.tokenizer_path = opt_str(L, 2, "tokenizer");
-    p.require_tokenizer = opt_bool(L, 2, "require_tokenizer", false);
-    p.dtype = opt_str(L, 2, "dtype");
+    p.n_threads = (int)mllm_lua_opt_int(L, o, "threads", 0, 0, 1024);
+    p.tokenizer_path = mllm_lua_opt_str(L, o, "tokenizer", NULL);
+    p.require_tokenizer = mllm_lua_opt_bool(L, o, "require_tokenizer", false);
+    p.dtype = mllm_lua_opt_str(L, o, "dtype", NULL);
     progress_ctx pc = { L, 0, 0 };
-    if (!lua_isnoneornil(L, 2)) {
-        lua_getfield(L, 2, "on_progress");
-        if (lua_isfunction(L, -1)) {
-            pc.fn = lua_gettop(L);
-            p.progress = lua_progress;
-            p.progress_ud = &pc;
-        } else if (!lua_isnil(L, -1)) {
-            return luaL_error(L, "option 'on_progress' must be a function, got %s", luaL_typename(L, -1));
-        } else {
-            lua_pop(L, 1);
-        }
+    if (mllm_lua_opt_func(L, o, "on_progress")) {
+        mllm_lua_opt_push(L, o, "on_progress");
+        pc.fn = lua_gettop(L);
+        p.progress = lua_progress;
+        p.progress_ud = &pc;
     }
     lmodel *lm = lua_newuserdatauv(L, sizeof *lm, 1);  /* created closed, then filled */
     lm->m = NULL;
@@ -353,8 +292,9 @@ static int tokenize_with(lua_State *L, tok_getter get)
     get(L, 1);
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
-    check_opts(L, 3);
-    bool bos = opt_bool(L, 3, "bos", false);
+    static const char *const names[] = { "bos", NULL };
+    int o = mllm_lua_opts(L, 3, names, "tokenize");
+    bool bos = mllm_lua_opt_bool(L, o, "bos", false);
     const mllm_tokenizer *t = get(L, 1);
     void **box = newbox(L);
     size_t n;
@@ -445,7 +385,7 @@ static ltokenizer *new_tokenizer(lua_State *L)
 /* mllm.tokenizer(path) -> tokenizer | nil, message */
 static int l_tokenizer(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = mllm_lua_check_path(L, 1);
     ltokenizer *lt = new_tokenizer(L);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_tokenizer_load(path, &lt->owned, err, sizeof err);
@@ -470,16 +410,16 @@ static int model_tokenizer(lua_State *L)
  * file; f(fraction) is called as bytes are written, returning false cancels */
 static int model_save(lua_State *L)
 {
-    lmodel *lm = checkmodel(L, 1);
-    const char *path = luaL_checkstring(L, 2);
-    check_opts(L, 3);
+    checkmodel(L, 1);
+    const char *path = mllm_lua_check_path(L, 2);
+    static const char *const names[] = { "on_progress", NULL };
+    int o = mllm_lua_opts(L, 3, names, "save");
     progress_ctx pc = { L, 0, 0 };
-    if (!lua_isnoneornil(L, 3)) {
-        lua_getfield(L, 3, "on_progress");
-        if (lua_isfunction(L, -1)) pc.fn = lua_gettop(L);
-        else if (!lua_isnil(L, -1))
-            return luaL_error(L, "option 'on_progress' must be a function, got %s", luaL_typename(L, -1));
+    if (mllm_lua_opt_func(L, o, "on_progress")) {
+        mllm_lua_opt_push(L, o, "on_progress");
+        pc.fn = lua_gettop(L);
     }
+    lmodel *lm = checkmodel(L, 1);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_model_save_progress(lm->m, path, pc.fn ? lua_progress : NULL, &pc, err, sizeof err);
     if (pc.failed) return lua_error(L);
@@ -497,6 +437,7 @@ static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, const
     lmodel *lm = checkmodel(L, mi);
     lsession *ls = lua_newuserdatauv(L, sizeof *ls, 1);
     ls->s = NULL;
+    ls->busy = false;
     luaL_setmetatable(L, SESSION_MT);
     lua_pushvalue(L, mi);
     lua_setiuservalue(L, -2, 1);  /* pin the model userdata */
@@ -513,22 +454,23 @@ static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, const
     return ls;
 }
 
-static int session_opts_ctx(lua_State *L, int t, const mllm_config *c)
+static int session_opts_ctx(lua_State *L, int o, const mllm_config *c)
 {
-    return (int)opt_int(L, t, "n_ctx", 0, 0, c->max_seq_len);
+    return (int)mllm_lua_opt_int(L, o, "n_ctx", 0, 0, c->max_seq_len);
 }
 
 /* model:session([{ n_ctx = max_seq_len, n_batch = 64, kv_type = "auto", restore = path }])
  * -> session | nil, message */
 static int model_session(lua_State *L)
 {
-    lmodel *lm = checkmodel(L, 1);
-    check_opts(L, 2);
-    const mllm_config *c = mllm_model_config(lm->m);
-    int n_ctx = session_opts_ctx(L, 2, c);
-    int n_batch = (int)opt_int(L, 2, "n_batch", 0, 0, 4096);
-    const char *kv_type = opt_str(L, 2, "kv_type");
-    const char *restore = opt_str(L, 2, "restore");
+    static const char *const names[] = { "n_ctx", "n_batch", "kv_type", "restore", NULL };
+    checkmodel(L, 1);
+    int o = mllm_lua_opts(L, 2, names, "session");
+    const mllm_config *c = mllm_model_config(checkmodel(L, 1)->m);
+    int n_ctx = session_opts_ctx(L, o, c);
+    int n_batch = (int)mllm_lua_opt_int(L, o, "n_batch", 0, 0, 4096);
+    const char *kv_type = mllm_lua_opt_str(L, o, "kv_type", NULL);
+    const char *restore = mllm_lua_opt_str(L, o, "restore", NULL);
     int nret = 0;
     lsession *ls = new_session(L, 1, n_ctx, n_batch, kv_type, &nret);
     if (!ls) return nret;
@@ -546,6 +488,7 @@ static int session_fork(lua_State *L)
     lsession *ls = checksession(L, 1);
     lsession *nf = lua_newuserdatauv(L, sizeof *nf, 1);
     nf->s = NULL;
+    nf->busy = false;
     luaL_setmetatable(L, SESSION_MT);
     lua_getiuservalue(L, 1, 1);
     lua_setiuservalue(L, -2, 1);  /* pin the same model userdata */
@@ -559,7 +502,7 @@ static int session_fork(lua_State *L)
 static int session_save(lua_State *L)
 {
     lsession *ls = checksession(L, 1);
-    const char *path = luaL_checkstring(L, 2);
+    const char *path = mllm_lua_check_path(L, 2);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_save(ls->s, path, err, sizeof err);
     if (st) return fail(L, st, err);
@@ -595,7 +538,7 @@ static int32_t *session_ids(lua_State *L, lsession **ls, size_t *n, const char *
 {
     const mllm_config *c = mllm_model_config(mllm_session_model(checksession(L, 1)->s));
     int32_t *ids = read_ids(L, 2, c->vocab_size, n);
-    *ls = checksession(L, 1);  /* reading the ids may have run Lua code */
+    *ls = checkidle(L, 1);  /* reading the ids may have run Lua code */
     if (*n == 0) luaL_argerror(L, 2, lua_pushfstring(L, "no tokens to %s", what));
     return ids;
 }
@@ -720,7 +663,7 @@ static int session_n_ctx(lua_State *L)
 /* s:rewind(pos): forget everything from position pos on (0 = reset) */
 static int session_rewind(lua_State *L)
 {
-    lsession *ls = checksession(L, 1);
+    lsession *ls = checkidle(L, 1);
     lua_Integer pos = luaL_optinteger(L, 2, 0);
     if (pos < 0 || pos > mllm_session_pos(ls->s))
         return luaL_argerror(L, 2, lua_pushfstring(L, "position must be in [0, %d]", mllm_session_pos(ls->s)));
@@ -737,49 +680,68 @@ static int session_model(lua_State *L)
 
 /* ------------------------------------------------------------ generation */
 
-/* Reads generation options from table t into p; stop strings stay owned by
- * the table (the generator copies them). */
-static void read_generate_opts(lua_State *L, int t, mllm_generate_params *p)
+/* The options of a generation: gen_names for s:stream, with "on_token" for
+ * s:generate, and the session's for the one-off model:stream / model:generate. */
+#define GEN_NAMES "max_tokens", "stop_at_eos", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", \
+                  "repeat_last_n", "seed", "constraint", "stop", "bos"
+#define ONEOFF_NAMES "n_ctx", "n_batch", "kv_type"
+static const char *const stream_names[] = { GEN_NAMES, NULL };
+static const char *const generate_names[] = { GEN_NAMES, "on_token", NULL };
+static const char *const model_stream_names[] = { GEN_NAMES, ONEOFF_NAMES, NULL };
+static const char *const model_generate_names[] = { GEN_NAMES, ONEOFF_NAMES, "on_token", NULL };
+
+/* Reads generation options from the snapshot o (mllm_lua_opts) into p. The
+ * stop strings are copied into a table pushed on the stack, which anchors
+ * them until the generator has copied them; returns its index. */
+static int read_generate_opts(lua_State *L, int o, mllm_generate_params *p)
 {
     *p = mllm_generate_default_params();
-    if (lua_isnoneornil(L, t)) return;
-    p->max_tokens = (int)opt_int(L, t, "max_tokens", 256, 0, MLLM_MAX_CONTEXT);
-    p->stop_at_eos = opt_bool(L, t, "stop_at_eos", true);
-    p->sampler.temperature = (float)opt_num(L, t, "temperature", 0.0, 0.0, 1e6);
-    p->sampler.top_k = (int)opt_int(L, t, "top_k", 0, 0, MLLM_MAX_VOCAB);
-    p->sampler.top_p = (float)opt_num(L, t, "top_p", 1.0, 1e-9, 1.0);
-    p->sampler.min_p = (float)opt_num(L, t, "min_p", 0.0, 0.0, 0.999999);
-    p->sampler.repeat_penalty = (float)opt_num(L, t, "repeat_penalty", 1.0, 1e-6, 1e6);
-    p->sampler.repeat_last_n = (int)opt_int(L, t, "repeat_last_n", 64, -1, MLLM_MAX_CONTEXT);
-    lua_getfield(L, t, "seed");
-    if (!lua_isnil(L, -1)) {
-        int isint;
-        lua_Integer seed = lua_tointegerx(L, -1, &isint);
-        if (!isint) luaL_error(L, "option 'seed' must be an integer, got %s", luaL_typename(L, -1));
-        p->sampler.seed = (uint64_t)seed;
-    }
+    p->max_tokens = (int)mllm_lua_opt_int(L, o, "max_tokens", 256, 0, MLLM_MAX_CONTEXT);
+    p->stop_at_eos = mllm_lua_opt_bool(L, o, "stop_at_eos", true);
+    p->sampler.temperature = (float)mllm_lua_opt_num(L, o, "temperature", 0.0, 0.0, 1e6);
+    p->sampler.top_k = (int)mllm_lua_opt_int(L, o, "top_k", 0, 0, MLLM_MAX_VOCAB);
+    p->sampler.top_p = (float)mllm_lua_opt_num(L, o, "top_p", 1.0, 1e-9, 1.0);
+    p->sampler.min_p = (float)mllm_lua_opt_num(L, o, "min_p", 0.0, 0.0, 0.999999);
+    p->sampler.repeat_penalty = (float)mllm_lua_opt_num(L, o, "repeat_penalty", 1.0, 1e-6, 1e6);
+    p->sampler.repeat_last_n = (int)mllm_lua_opt_int(L, o, "repeat_last_n", 64, -1, MLLM_MAX_CONTEXT);
+    p->sampler.seed = (uint64_t)mllm_lua_opt_int(L, o, "seed", (lua_Integer)p->sampler.seed, LUA_MININTEGER,
+                                                 LUA_MAXINTEGER);
+    /* constraint: a mobilellm.Constraint, anchored in the snapshot */
+    if (mllm_lua_opt_push(L, o, "constraint") != LUA_TNIL)
+        mllm_lua_get_constraint(L, lua_gettop(L), &p->logits_hook, &p->hook_ud);
     lua_pop(L, 1);
-    /* constraint: a mobilellm.Constraint; the options table keeps it alive */
-    lua_getfield(L, t, "constraint");
-    if (!lua_isnil(L, -1)) mllm_lua_get_constraint(L, lua_gettop(L), &p->logits_hook, &p->hook_ud);
-    lua_pop(L, 1);
-    lua_getfield(L, t, "stop");
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        p->stops[0] = lua_tostring(L, -1);  /* still referenced by the table */
-        p->n_stops = 1;
-    } else if (lua_istable(L, -1)) {
-        lua_Integer n = luaL_len(L, -1);
-        if (n > MLLM_MAX_STOPS) luaL_error(L, "option 'stop' has %I strings (limit %d)", (LUAI_UACINT)n, MLLM_MAX_STOPS);
-        for (lua_Integer i = 1; i <= n; i++) {
-            if (lua_geti(L, -1, i) != LUA_TSTRING) luaL_error(L, "option 'stop' must hold strings (entry %I)", (LUAI_UACINT)i);
-            if (lua_rawlen(L, -1) == 0) luaL_error(L, "option 'stop' has an empty string (entry %I)", (LUAI_UACINT)i);
-            p->stops[p->n_stops++] = lua_tostring(L, -1);
-            lua_pop(L, 1);
+    lua_newtable(L);
+    int stops = lua_gettop(L);
+    int t = mllm_lua_opt_push(L, o, "stop");
+    lua_Integer n = 0;
+    if (t == LUA_TSTRING) {
+        lua_rawseti(L, stops, ++n);
+    } else if (t == LUA_TTABLE) {
+        lua_Integer len = luaL_len(L, -1);
+        if (len > MLLM_MAX_STOPS)
+            luaL_error(L, "option 'stop' has %I strings (limit %d)", (LUAI_UACINT)len, MLLM_MAX_STOPS);
+        for (lua_Integer i = 1; i <= len; i++) {
+            if (lua_geti(L, -1, i) != LUA_TSTRING)
+                luaL_error(L, "option 'stop' must hold strings (entry %I)", (LUAI_UACINT)i);
+            lua_rawseti(L, stops, ++n);
         }
-    } else if (!lua_isnil(L, -1)) {
-        luaL_error(L, "option 'stop' must be a string or an array of strings, got %s", luaL_typename(L, -1));
+        lua_pop(L, 1);
+    } else {
+        if (t != LUA_TNIL)
+            luaL_error(L, "option 'stop' must be a string or an array of strings, got %s", luaL_typename(L, -1));
+        lua_pop(L, 1);
     }
-    lua_pop(L, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, stops, i);
+        size_t len;
+        const char *stop = lua_tolstring(L, -1, &len);
+        lua_pop(L, 1);  /* the stops table holds it */
+        if (len == 0) luaL_error(L, "option 'stop' has an empty string (entry %I)", (LUAI_UACINT)i);
+        if (strlen(stop) != len)
+            luaL_error(L, "option 'stop' holds a NUL byte (entry %I, byte %d)", (LUAI_UACINT)i, (int)strlen(stop) + 1);
+        p->stops[p->n_stops++] = stop;
+    }
+    return stops;
 }
 
 /* The prompt at index pi (string or id array) as Lua-owned ids; pushes one value. */
@@ -826,6 +788,7 @@ static void stream_release(lstream *st)
         mllm_lua_bind_constraint(st->constraint, NULL);
         st->constraint = NULL;
     }
+    if (st->sess) st->sess->busy = false;
     if (st->owns_session && st->sess && st->sess->s) {
         mllm_session_free(st->sess->s);
         st->sess->s = NULL;
@@ -854,7 +817,9 @@ static int stream_info(lua_State *L)
     return 1;
 }
 
-/* One step of the iterator: piece, id | nil at the end. Upvalue 1: the stream. */
+/* One step of the iterator: piece, id | nil at the end. Upvalue 1: the stream.
+ * A failure of the model (non-finite logits) raises like misuse: an iterator
+ * has no other way to say it; generate turns it into nil, message. */
 static int stream_step(lua_State *L)
 {
     lstream *st = luaL_checkudata(L, lua_upvalueindex(1), STREAM_MT);
@@ -869,40 +834,41 @@ static int stream_step(lua_State *L)
         stream_release(st);
         return 0;
     }
-    if (s != MLLM_OK) return luaL_error(L, "%s", err);
+    if (s != MLLM_OK) {
+        stream_release(st);  /* the session is free again for whatever handles the error */
+        return luaL_error(L, "%s", err);
+    }
     lua_pushlstring(L, piece, len);
     if (id >= 0) lua_pushinteger(L, id);
     else lua_pushnil(L);
     return 2;
 }
 
-/* Starts a generator on session ls (at index si); pushes iterator, nil, nil,
- * stream (a to-be-closed value), or nil, message. */
-static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, int opts)
+/* Starts a generator on session ls (at index si) with the options snapshot o;
+ * pushes iterator, nil, nil, stream (a to-be-closed value), or nil, message. */
+static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, int o)
 {
-    bool has_opts = !lua_isnoneornil(L, opts);  /* before anything is pushed over index opts */
     mllm_generate_params gp;
-    read_generate_opts(L, opts, &gp);
-    bool bos = opt_bool(L, opts, "bos", true);
-    /* Reading options or an id array may run Lua code (metamethods) that
-     * closes the session: check it again before each use. */
+    read_generate_opts(L, o, &gp);  /* pushes the stop strings, anchored until this returns */
+    bool bos = mllm_lua_opt_bool(L, o, "bos", true);
+    /* Reading an id array may run Lua code (metamethods) that closes the
+     * session or starts a generation on it: check it again after. */
     if (!ls->s) return luaL_error(L, "attempt to use a closed session");
     size_t n;
     int32_t *ids = read_prompt(L, mllm_session_model(ls->s), pi, bos, &n);
-    if (!ls->s) return luaL_error(L, "attempt to use a closed session");
+    checkidle(L, si);
     lstream *st = lua_newuserdatauv(L, sizeof *st, 2);
     memset(st, 0, sizeof *st);
     luaL_setmetatable(L, STREAM_MT);
     lua_pushvalue(L, si);
     lua_setiuservalue(L, -2, 1);  /* pin the session (and through it the model) */
-    if (has_opts) {
-        /* pin the constraint: its hook runs at every step, after the options
-           table may have been collected */
-        lua_getfield(L, opts, "constraint");
-        lua_setiuservalue(L, -2, 2);
-    }
+    /* pin the constraint that read_generate_opts hooked (the same object: the
+       snapshot holds it): its hook runs at every step */
+    mllm_lua_opt_push(L, o, "constraint");
+    lua_setiuservalue(L, -2, 2);
     st->sess = ls;
     st->owns_session = owns;
+    ls->busy = true;
     if (gp.logits_hook) {  /* the constraint's pointer reads this session's attention probe */
         st->constraint = gp.hook_ud;
         mllm_lua_bind_constraint(st->constraint, ls->s);
@@ -923,71 +889,96 @@ static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, i
 }
 
 /* Context for a one-off generation: the prompt plus max_tokens, within the model's limit. */
-static int oneoff_ctx(lua_State *L, const mllm_model *m, int pi, int opts)
+static int oneoff_ctx(lua_State *L, const mllm_model *m, int o)
 {
     const mllm_config *c = mllm_model_config(m);
-    int max = c->max_seq_len;  /* read before the option: its __index may close the model */
-    int n_ctx = session_opts_ctx(L, opts, c);
+    int n_ctx = session_opts_ctx(L, o, c);
     if (n_ctx) return n_ctx;
-    return max;  /* the cache grows lazily in memory: pages are touched as used */
+    return c->max_seq_len;  /* the cache grows lazily in memory: pages are touched as used */
+}
+
+/* model:stream / model:generate on a session of their own; names: the options they take. */
+static int model_start(lua_State *L, const char *const *names, const char *what, int *o)
+{
+    lua_settop(L, 3);
+    checkmodel(L, 1);
+    *o = mllm_lua_opts(L, 3, names, what);
+    lmodel *lm = checkmodel(L, 1);  /* the options' __index may have closed it */
+    int n_ctx = oneoff_ctx(L, lm->m, *o);
+    int n_batch = (int)mllm_lua_opt_int(L, *o, "n_batch", 0, 0, 4096);
+    int nret = 0;
+    lsession *ls = new_session(L, 1, n_ctx, n_batch, mllm_lua_opt_str(L, *o, "kv_type", NULL), &nret);
+    if (!ls) return nret;
+    return start_stream(L, lua_gettop(L), ls, true, 2, *o);
+}
+
+static int session_start(lua_State *L, const char *const *names, const char *what, int *o)
+{
+    lua_settop(L, 3);
+    checkidle(L, 1);
+    *o = mllm_lua_opts(L, 3, names, what);
+    return start_stream(L, 1, checkidle(L, 1), false, 2, *o);
 }
 
 /* model:stream(prompt [, opts]) -> iterator, nil, nil, closer */
 static int model_stream(lua_State *L)
 {
-    lua_settop(L, 3);  /* index 3 is the options or nil, never a value pushed later */
-    lmodel *lm = checkmodel(L, 1);
-    check_opts(L, 3);
-    int n_ctx = oneoff_ctx(L, lm->m, 2, 3);
-    int nret = 0;
-    int n_batch = (int)opt_int(L, 3, "n_batch", 0, 0, 4096);
-    lsession *ls = new_session(L, 1, n_ctx, n_batch, opt_str(L, 3, "kv_type"), &nret);
-    if (!ls) return nret;
-    return start_stream(L, lua_gettop(L), ls, true, 2, 3);
+    int o;
+    return model_start(L, model_stream_names, "stream", &o);
 }
 
 /* s:stream(prompt [, opts]) -> iterator, nil, nil, closer (continues the session) */
 static int session_stream(lua_State *L)
 {
-    lua_settop(L, 3);  /* index 3 is the options or nil, never a value pushed later */
-    lsession *ls = checksession(L, 1);
-    check_opts(L, 3);
-    return start_stream(L, 1, ls, false, 2, 3);
+    int o;
+    return session_start(L, stream_names, "stream", &o);
 }
 
 /* Runs the stream that start_stream pushed (n == 4) to its end; returns
- * text, info. opts.on_token(piece, id) is called after each token; returning
- * false from it stops generation early. */
-static int generate_common(lua_State *L, int n, int opts)
+ * text, info. o.on_token(piece, id) is called after each token; returning
+ * false from it stops generation early. A failure of the model during the
+ * generation (non-finite logits) returns nil, message like any failure of
+ * the environment; errors of on_token itself propagate. */
+static int generate_common(lua_State *L, int n, int o)
 {
     if (n != 4) return n;  /* nil, message */
-    int closer = lua_gettop(L), iter = closer - 3;
+    int closer = lua_gettop(L);
     lstream *st = luaL_checkudata(L, closer, STREAM_MT);
     lua_toclose(L, closer);  /* an error in a callback still frees the generator */
     int cb = 0;
-    if (!lua_isnoneornil(L, opts)) {
-        lua_getfield(L, opts, "on_token");
-        if (lua_isnil(L, -1)) lua_pop(L, 1);
-        else if (!lua_isfunction(L, -1)) return luaL_error(L, "option 'on_token' must be a function");
-        else cb = lua_gettop(L);
+    if (mllm_lua_opt_func(L, o, "on_token")) {
+        mllm_lua_opt_push(L, o, "on_token");
+        cb = lua_gettop(L);
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (;;) {
-        lua_pushvalue(L, iter);
-        lua_call(L, 0, 2);                 /* piece, id */
-        if (lua_isnil(L, -2)) { lua_pop(L, 2); break; }
+        if (!st->g) break;
+        if (!st->sess || !st->sess->s) return luaL_error(L, "attempt to use a closed session");
+        const char *piece;
+        size_t len;
+        int32_t id;
+        char err[MLLM_ERRLEN];
+        mllm_status s = mllm_generator_next(st->g, &piece, &len, &id, err, sizeof err);
+        if (s == MLLM_DONE) {
+            stream_release(st);
+            break;
+        }
+        if (s != MLLM_OK) {
+            stream_release(st);
+            return fail(L, s, err);
+        }
         bool stop = false;
         if (cb) {
             lua_pushvalue(L, cb);
-            lua_pushvalue(L, -3);
-            lua_pushvalue(L, -3);
+            lua_pushlstring(L, piece, len);
+            if (id >= 0) lua_pushinteger(L, id);
+            else lua_pushnil(L);
             lua_call(L, 2, 1);
             stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
             lua_pop(L, 1);
         }
-        lua_pop(L, 1);                     /* id */
-        luaL_addvalue(&b);                 /* piece */
+        luaL_addlstring(&b, piece, len);
         if (stop) break;
     }
     luaL_pushresult(&b);
@@ -998,15 +989,17 @@ static int generate_common(lua_State *L, int n, int opts)
 /* model:generate(prompt [, opts]) -> text, info | nil, message */
 static int model_generate(lua_State *L)
 {
-    lua_settop(L, 3);
-    return generate_common(L, model_stream(L), 3);
+    int o;
+    int n = model_start(L, model_generate_names, "generate", &o);
+    return generate_common(L, n, o);
 }
 
 /* s:generate(prompt [, opts]) -> text, info | nil, message */
 static int session_generate(lua_State *L)
 {
-    lua_settop(L, 3);
-    return generate_common(L, session_stream(L), 3);
+    int o;
+    int n = session_start(L, generate_names, "generate", &o);
+    return generate_common(L, n, o);
 }
 
 /* ------------------------------------------------------------ module */
