@@ -216,6 +216,9 @@ mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, do
                                char *err, size_t errlen);
 int mllm_session_pos(const mllm_session *s);
 int mllm_session_n_ctx(const mllm_session *s);
+/* Bytes of memory the session allocated (KV cache and scratch): what a host's
+ * garbage collector should count it as. */
+size_t mllm_session_bytes(const mllm_session *s);
 const mllm_model *mllm_session_model(const mllm_session *s);
 /* Forgets everything from position pos on (0 = a fresh session). */
 mllm_status mllm_session_rewind(mllm_session *s, int pos);

@@ -62,9 +62,10 @@ struct mllm_session {
     int kv_dim;               /* n_kv_heads * head_dim */
     /* (n_exec_layers, n_kv_heads, n_ctx, head_dim): head-major, so that the
      * attention of one kv head streams one contiguous block of rows */
-    void *k_cache;            /* float, or uint16_t f16 when kv_f16 */
+    void *k_cache;            /* float, or uint16_t f16 when kv_f16 (bigbuf.h) */
     void *v_cache;
     bool kv_f16;
+    size_t bytes;             /* memory it allocated (mllm_session_bytes) */
     /* scratch for a batch of up to n_batch tokens */
     float *rope_cos, *rope_sin; /* (n_ctx, head_dim / 2) */
     float *x, *xb, *q, *k, *v, *att_out, *gate, *up, *scores;

@@ -34,9 +34,10 @@ int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **
 void mllm_lua_bind_constraint(void *ud, const mllm_session *s);
 int mllm_lua_open_convert(lua_State *L);
 
-typedef struct { mllm_model *m; } lmodel;
+typedef struct { mllm_model *m; size_t charged; } lmodel;
 typedef struct {
     mllm_session *s;
+    size_t charged; /* bytes told to the collector (gc_charge) */
     bool busy;  /* a stream runs on it: calls that would move the session under it raise */
 } lsession;
 typedef struct {
@@ -106,6 +107,48 @@ static lsession *checkidle(lua_State *L, int i)
         luaL_error(L, "the session is busy: a generation is running on it (close its stream, or let it "
                       "finish, before using the session again)");
     return ls;
+}
+
+/* The C memory behind models and sessions, told to the collector. Lua sees
+ * only their small userdata, so a program that leaves them to the collector
+ * would pile up megabytes per object before a cycle runs (and an incremental
+ * step does not finish one). The ledger counts the bytes of live objects and
+ * those made since the last full collection; once the new ones outweigh what
+ * was live then (and LEDGER_MIN), a full collection runs: garbage held in C
+ * stays within about the live amount, at the cost of one collection each time
+ * C memory doubles, as Lua's own pause does for its heap. */
+#define LEDGER_MIN (16u << 20)
+static const char LEDGER_KEY = 'L';
+typedef struct { size_t live, since, live_after_collect; } gc_ledger;
+
+static gc_ledger *ledger(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &LEDGER_KEY);
+    gc_ledger *g = lua_touserdata(L, -1);  /* made by luaopen; the registry keeps it */
+    lua_pop(L, 1);
+    return g;
+}
+
+/* Counts bytes for a new object that is already anchored on the stack. */
+static size_t gc_charge(lua_State *L, size_t bytes)
+{
+    gc_ledger *g = ledger(L);
+    g->live += bytes;
+    g->since += bytes;
+    size_t limit = g->live_after_collect > LEDGER_MIN ? g->live_after_collect : LEDGER_MIN;
+    if (g->since > limit) {
+        g->since = 0;
+        lua_gc(L, LUA_GCCOLLECT);  /* finalizers of dead models and sessions credit the ledger */
+        g->live_after_collect = g->live;
+    }
+    return bytes;
+}
+
+static void gc_credit(lua_State *L, size_t *charged)
+{
+    gc_ledger *g = ledger(L);
+    g->live -= *charged < g->live ? *charged : g->live;
+    *charged = 0;
 }
 
 /* Reads an array of token ids into Lua-owned memory (the userdata is left on
@@ -213,6 +256,7 @@ static int l_load(lua_State *L)
     }
     lmodel *lm = lua_newuserdatauv(L, sizeof *lm, 1);  /* created closed, then filled */
     lm->m = NULL;
+    lm->charged = 0;
     luaL_setmetatable(L, MODEL_MT);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_model_load(dir, &p, &lm->m, err, sizeof err);
@@ -220,6 +264,7 @@ static int l_load(lua_State *L)
     if (st) return fail(L, st, err);
     push_config(L, lm->m);
     lua_setiuservalue(L, -2, 1);
+    lm->charged = gc_charge(L, mllm_model_weight_bytes(lm->m));
     return 1;
 }
 
@@ -229,6 +274,7 @@ static int model_close(lua_State *L)
     if (lm->m) {
         mllm_model_release(lm->m);  /* sessions keep their own reference */
         lm->m = NULL;
+        gc_credit(L, &lm->charged);
     }
     return 0;
 }
@@ -437,6 +483,7 @@ static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, const
     lmodel *lm = checkmodel(L, mi);
     lsession *ls = lua_newuserdatauv(L, sizeof *ls, 1);
     ls->s = NULL;
+    ls->charged = 0;
     ls->busy = false;
     luaL_setmetatable(L, SESSION_MT);
     lua_pushvalue(L, mi);
@@ -451,6 +498,7 @@ static lsession *new_session(lua_State *L, int mi, int n_ctx, int n_batch, const
         *nret = fail(L, st, err);
         return NULL;
     }
+    ls->charged = gc_charge(L, mllm_session_bytes(ls->s));
     return ls;
 }
 
@@ -488,6 +536,7 @@ static int session_fork(lua_State *L)
     lsession *ls = checksession(L, 1);
     lsession *nf = lua_newuserdatauv(L, sizeof *nf, 1);
     nf->s = NULL;
+    nf->charged = 0;
     nf->busy = false;
     luaL_setmetatable(L, SESSION_MT);
     lua_getiuservalue(L, 1, 1);
@@ -495,6 +544,7 @@ static int session_fork(lua_State *L)
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_fork(ls->s, &nf->s, err, sizeof err);
     if (st) return fail(L, st, err);
+    nf->charged = gc_charge(L, mllm_session_bytes(nf->s));
     return 1;
 }
 
@@ -510,13 +560,18 @@ static int session_save(lua_State *L)
     return 1;
 }
 
-static int session_close(lua_State *L)
+static void session_free(lua_State *L, lsession *ls)
 {
-    lsession *ls = luaL_checkudata(L, 1, SESSION_MT);
     if (ls->s) {
         mllm_session_free(ls->s);
         ls->s = NULL;
+        gc_credit(L, &ls->charged);
     }
+}
+
+static int session_close(lua_State *L)
+{
+    session_free(L, luaL_checkudata(L, 1, SESSION_MT));
     return 0;
 }
 
@@ -777,7 +832,7 @@ static void push_info(lua_State *L, const mllm_generate_info *info)
 }
 
 /* Frees the generator (keeping its info) and a session the stream owns. */
-static void stream_release(lstream *st)
+static void stream_release(lua_State *L, lstream *st)
 {
     if (st->g) {
         st->info = *mllm_generator_info(st->g);
@@ -789,16 +844,13 @@ static void stream_release(lstream *st)
         st->constraint = NULL;
     }
     if (st->sess) st->sess->busy = false;
-    if (st->owns_session && st->sess && st->sess->s) {
-        mllm_session_free(st->sess->s);
-        st->sess->s = NULL;
-    }
+    if (st->owns_session && st->sess) session_free(L, st->sess);
     st->sess = NULL;
 }
 
 static int stream_close(lua_State *L)
 {
-    stream_release(luaL_checkudata(L, 1, STREAM_MT));
+    stream_release(L, luaL_checkudata(L, 1, STREAM_MT));
     return 0;
 }
 
@@ -831,11 +883,11 @@ static int stream_step(lua_State *L)
     char err[MLLM_ERRLEN];
     mllm_status s = mllm_generator_next(st->g, &piece, &len, &id, err, sizeof err);
     if (s == MLLM_DONE) {
-        stream_release(st);
+        stream_release(L, st);
         return 0;
     }
     if (s != MLLM_OK) {
-        stream_release(st);  /* the session is free again for whatever handles the error */
+        stream_release(L, st);  /* the session is free again for whatever handles the error */
         return luaL_error(L, "%s", err);
     }
     lua_pushlstring(L, piece, len);
@@ -876,7 +928,7 @@ static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, i
     char err[MLLM_ERRLEN];
     mllm_status s = mllm_generator_new(ls->s, ids, n, &gp, &st->g, err, sizeof err);
     if (s) {
-        stream_release(st);
+        stream_release(L, st);
         return fail(L, s, err);
     }
     int stream_idx = lua_gettop(L);
@@ -961,11 +1013,11 @@ static int generate_common(lua_State *L, int n, int o)
         char err[MLLM_ERRLEN];
         mllm_status s = mllm_generator_next(st->g, &piece, &len, &id, err, sizeof err);
         if (s == MLLM_DONE) {
-            stream_release(st);
+            stream_release(L, st);
             break;
         }
         if (s != MLLM_OK) {
-            stream_release(st);
+            stream_release(L, st);
             return fail(L, s, err);
         }
         bool stop = false;
@@ -1112,6 +1164,11 @@ static const luaL_Reg functions[] = {
 
 int luaopen_mobilellm_core(lua_State *L)
 {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LEDGER_KEY) == LUA_TNIL) {  /* once per Lua state */
+        memset(lua_newuserdatauv(L, sizeof(gc_ledger), 0), 0, sizeof(gc_ledger));
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &LEDGER_KEY);
+    }
+    lua_pop(L, 1);
     luaL_newmetatable(L, BOX_MT);
     lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");

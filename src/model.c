@@ -1,5 +1,6 @@
 /* model.c — a checkpoint directory → immutable, refcounted weights. */
 #define _DEFAULT_SOURCE
+#include "bigbuf.h"
 #include "fileio.h"
 #include "internal.h"
 #include "kernels/kernels.h"
@@ -186,7 +187,7 @@ static void *own(mllm_model *m, size_t bytes)
         m->owned = no;
         m->cap_owned = cap;
     }
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = mllm_bigbuf_alloc(bytes);  /* back to the system when the model is freed */
     if (p) {
         m->owned[m->n_owned++] = p;
         m->owned_bytes += bytes;
@@ -418,7 +419,7 @@ static void release_unused_files(mllm_model *m)
 static void model_free(mllm_model *m)
 {
     if (!m) return;
-    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    for (size_t i = 0; i < m->n_owned; i++) mllm_bigbuf_free(m->owned[i]);
     free(m->owned);
     for (size_t i = 0; i < m->n_files; i++) st_close(&m->files[i]);
     free(m->files);

@@ -1,5 +1,6 @@
 /* session.c — one conversation: KV cache, position, scratch buffers. */
 #define _POSIX_C_SOURCE 200809L
+#include "bigbuf.h"
 #include "internal.h"
 
 #include <math.h>
@@ -37,8 +38,8 @@ static size_t kv_elem(const mllm_session *s)
 void mllm_session_free(mllm_session *s)
 {
     if (!s) return;
-    free(s->k_cache);
-    free(s->v_cache);
+    mllm_bigbuf_free(s->k_cache);
+    mllm_bigbuf_free(s->v_cache);
     free(s->rope_cos);
     free(s->rope_sin);
     free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v);
@@ -98,8 +99,9 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     size_t cache = (size_t)c->n_exec_layers * s->n_ctx * s->kv_dim;
     size_t half = (size_t)c->head_dim / 2;
     bool ok = true;
-    s->k_cache = alloc_bytes(cache * kv_elem(s), &ok);
-    s->v_cache = alloc_bytes(cache * kv_elem(s), &ok);
+    if (!(s->k_cache = mllm_bigbuf_alloc(cache * kv_elem(s)))) ok = false;
+    if (!(s->v_cache = mllm_bigbuf_alloc(cache * kv_elem(s)))) ok = false;
+    s->bytes = 2 * cache * kv_elem(s);
     s->rope_cos = alloc_floats((size_t)s->n_ctx * half, &ok);
     s->rope_sin = alloc_floats((size_t)s->n_ctx * half, &ok);
     s->x = alloc_floats(B * c->dim, &ok);
@@ -121,6 +123,10 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     s->xq = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(block_q8));
     s->xa = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(mllm_xaux));
     if (!s->xq || !s->xa) ok = false;
+    /* what the collector of a host language should count this session as */
+    s->bytes += (2 * (size_t)s->n_ctx * half + B * (2 * c->dim + 2 * qd + 2 * s->kv_dim + 2 * c->ffn_dim) +
+                 (size_t)c->vocab_size + s->tile_floats * s->n_threads) * sizeof(float) +
+                B * ((size_t)m->max_cols / MLLM_QK + 1) * (sizeof(block_q8) + sizeof(mllm_xaux));
     if (!ok) {
         mllm_session_free(s);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a session of n_ctx %d",
@@ -197,6 +203,7 @@ mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, do
 const float *mllm_session_logits(const mllm_session *s) { return s->has_logits ? s->logits : NULL; }
 int mllm_session_pos(const mllm_session *s) { return s->pos; }
 int mllm_session_n_ctx(const mllm_session *s) { return s->n_ctx; }
+size_t mllm_session_bytes(const mllm_session *s) { return s->bytes; }
 const mllm_model *mllm_session_model(const mllm_session *s) { return s->model; }
 
 mllm_status mllm_session_rewind(mllm_session *s, int pos)

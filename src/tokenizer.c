@@ -1,5 +1,6 @@
 /* tokenizer.c — the public tokenizer API: checks input, then asks the
  * sentencepiece shim (tokenizer_sp.cpp). */
+#include "bigbuf.h"
 #include "internal.h"
 #include "utf8.h"
 
@@ -30,6 +31,7 @@ void mllm_tokenizer_free(mllm_tokenizer *t)
     if (!t) return;
     mllm_sp_free(t->sp);
     free(t);
+    mllm_heap_trim();
 }
 
 int mllm_tokenizer_vocab_size(const mllm_tokenizer *t) { return t->n_vocab; }
