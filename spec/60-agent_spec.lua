@@ -518,14 +518,14 @@ describe("agent loop edge cases (scripted model)", function()
   end)
 
   it("cuts at a UTF-8 character boundary, and only past the limit", function()
-    local cases = {
+    local cuts = {
       { "ééé", 5, "éé... [result cut: 6 bytes, first 4 kept]", { bytes = 6, kept = 4 } },
       { "a€b", 3, "a... [result cut: 5 bytes, first 1 kept]", { bytes = 5, kept = 1 } },
       { "€", 2, "... [result cut: 3 bytes, first 0 kept]", { bytes = 3, kept = 0 } },
       { "ééé", 6, "ééé", nil },
       { "a\nb", 3, "a b", nil }, -- new lines become spaces first
     }
-    for _, case in ipairs(cases) do
+    for _, case in ipairs(cuts) do
       local model = fake_model { " <tool_call>say()</tool_call>", "" }
       local reg = tools.registry { { name = "say", fn = function() return case[1] end } }
       local r = agent.new(model, { tools = reg, max_result_bytes = case[2] }):run("say")

@@ -460,7 +460,7 @@ end
 --   from inside its own run (a tool called it?)", which that call then reports as its error),
 --   or from another coroutine while a run is suspended there
 function Agent:run(request, hooks)
-  local running <close> = self:enter("agent:run", "its own")
+  local _ <close> = self:enter("agent:run", "its own") -- released on every exit
   local messages = { { role = "user", content = request } }
   local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
   local s <close>, held = self:new_session(ids)
@@ -482,7 +482,7 @@ end
 function Conversation:send(text, hooks)
   if self.closed then error("attempt to use a closed conversation", 2) end
   local a = self.agent
-  local running <close> = a:enter("conversation:send", "its agent's")
+  local _ <close> = a:enter("conversation:send", "its agent's")
   self.messages[#self.messages + 1] = { role = "user", content = text }
   if not self.session then
     local ids = a.model:tokenize(chat.prompt_text(self.messages, a.apis), { bos = true })
