@@ -73,8 +73,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mllm_calls_error werr;
     memset(&werr, 0, sizeof werr);
     int wr = mllm_calls_parse(text, len, &opts, &res, &werr);
-    if (wr == MLLM_CALLS_OK) {
+    /* too many calls: a result (the first MLLM_CALLS_MAX_CALLS) and an error */
+    int partial = wr == MLLM_CALLS_ERR_LIMIT && res != NULL;
+    if (partial && (res->n_calls != MLLM_CALLS_MAX_CALLS || res->n_skipped == 0 || !werr.message[0]))
+        abort();
+    if (wr == MLLM_CALLS_OK || partial) {
         if (!res || res->text[res->text_len] != '\0' || res->text_len > len) abort();
+        if (wr == MLLM_CALLS_OK && res->n_skipped) abort();
         for (size_t i = 0; i < res->n_calls; i++) {
             const mllm_call *c = &res->calls[i];
             size_t nl = strlen(c->name);
@@ -119,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (!ev.call || ev.call->last >= fed || ev.text_len != ev.call->last - ev.call->first + 1 ||
                     memcmp(ev.text, text + ev.call->first, ev.text_len) != 0)
                     abort();
-                if (wr == MLLM_CALLS_OK && (n_calls >= res->n_calls || !call_eq(ev.call, &res->calls[n_calls])))
+                if (res && (n_calls >= res->n_calls || !call_eq(ev.call, &res->calls[n_calls])))
                     abort();
                 n_calls++;
             } else if (ev.type == MLLM_CALLS_EVENT_ERROR) {
@@ -134,10 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
     }
+    if (res && (n_calls != res->n_calls || got_len != res->text_len || memcmp(got, res->text, got_len) != 0))
+        abort();
     if (wr == MLLM_CALLS_OK) {
-        if (sr != MLLM_CALLS_OK || n_calls != res->n_calls || got_len != res->text_len ||
-            memcmp(got, res->text, got_len) != 0)
-            abort();
+        if (sr != MLLM_CALLS_OK) abort();
     } else {
         if (sr != wr) abort();
         if (wr != MLLM_CALLS_ERR_NOMEM &&

@@ -41,7 +41,8 @@ extern "C" {
 
 /* Deepest nesting of brackets in one call; the call's own '(' or '{' counts as one level. */
 #define MLLM_CALLS_MAX_DEPTH 64
-/* Most calls in one parse or one stream. */
+/* Most calls in one parse or one stream: later calls are counted, not parsed (see
+   mllm_calls_parse). */
 #define MLLM_CALLS_MAX_CALLS 1024
 /* Longest call name, in bytes (the limit OpenAI puts on function names). */
 #define MLLM_CALLS_MAX_NAME 64
@@ -144,18 +145,26 @@ typedef struct mllm_calls_result {
     const char *text;         /* the text outside the calls, concatenated, tags removed;
                                  NUL-terminated (never NULL) */
     size_t text_len;
+    size_t n_skipped;         /* calls after the first MLLM_CALLS_MAX_CALLS: found (their
+                                 tags or brackets) but not parsed, not in calls[], and not
+                                 in text; nonzero only with MLLM_CALLS_ERR_LIMIT */
 } mllm_calls_result;
 
 /*
  * Parse text[0..len) and return every call in it and the text outside the calls.
  * On success returns MLLM_CALLS_OK and sets *out to a result that the caller frees with
  * mllm_calls_result_free(); everything reachable from it lives as long as it does.
- * On failure sets *out to NULL, fills *err (when err is not NULL) and returns
+ * On failure fills *err (when err is not NULL) and returns
  *   MLLM_CALLS_ERR_SYNTAX  a malformed call (the first one in the text)
- *   MLLM_CALLS_ERR_LIMIT   nesting deeper than MLLM_CALLS_MAX_DEPTH, more than
- *                          MLLM_CALLS_MAX_CALLS calls, a name or number too long
+ *   MLLM_CALLS_ERR_LIMIT   nesting deeper than MLLM_CALLS_MAX_DEPTH, a name or number too
+ *                          long; or more than MLLM_CALLS_MAX_CALLS calls - then, alone among
+ *                          failures, *out is still a result: the first MLLM_CALLS_MAX_CALLS
+ *                          calls, all the text outside calls, and n_skipped; the error is
+ *                          "N more calls after the limit of 1024 (MLLM_CALLS_MAX_CALLS) were
+ *                          not parsed" at the first of them
  *   MLLM_CALLS_ERR_NOMEM   out of memory
  *   MLLM_CALLS_ERR_ARG     out is NULL, text is NULL with len > 0, or bad opts
+ * and sets *out to NULL (except for too many calls): freeing *out after any return is right.
  * Runs in time linear in len (times at most MLLM_CALLS_MAX_TAG for tag matching).
  */
 int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
@@ -196,6 +205,8 @@ int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
  * the events it can decide: text as soon as it cannot be the start of a tag (or, in bare mode,
  * of a call) - only a possible start and an incomplete trailing UTF-8 sequence are held back -
  * and each call as soon as its closing tag (bare mode: its closing bracket) arrives.
+ * Calls after the first MLLM_CALLS_MAX_CALLS are counted, not parsed: no CALL event, and
+ * their text is not reported (as in mllm_calls_parse); finish reports them.
  * Returns
  *   MLLM_CALLS_OK          (events may have been queued)
  *   MLLM_CALLS_ERR_SYNTAX  a malformed call; an ERROR event is queued and the stream has
@@ -210,7 +221,9 @@ int mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len);
 
 /*
  * End of input: flushes the held-back text. A call whose closing tag never came queues an
- * ERROR event. Returns as mllm_calls_stream_feed(); finishing twice is harmless (MLLM_CALLS_OK).
+ * ERROR event. When calls were skipped past MLLM_CALLS_MAX_CALLS, queues the ERROR event
+ * that mllm_calls_parse() reports for them and returns MLLM_CALLS_ERR_LIMIT (the stream has
+ * failed). Returns as mllm_calls_stream_feed(); finishing twice is harmless (the same code).
  */
 int mllm_calls_stream_finish(mllm_calls_stream *s);
 

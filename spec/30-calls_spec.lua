@@ -48,18 +48,20 @@ end
 local function bytes() return 1 end
 local function random_sizes(max) return function() return math.random(1, max) end end
 
--- The stream must agree with the whole parse: same calls and text, or same error.
+-- The stream must agree with the whole parse: same calls and text (and, past
+-- MLLM_CALLS_MAX_CALLS, the same error with them), or same error.
 local function assert_stream_matches(text, next_size, opts)
-  local want, want_text, want_pos = mllm.parse_calls(text, opts)
+  local want, want_text, want_message, want_pos = mllm.parse_calls(text, opts)
   local got, got_text, err = stream(text, next_size, opts)
   if want then
-    assert.is_nil(err and err.message)
     assert.same(want, got)
     assert.is_true(want_text == got_text, "text differs")
+    assert.equal(want_message, err and err.message)
+    assert.equal(want_pos, err and err.position)
   else
     assert.is_table(err)
     assert.equal(want_text, err.message)
-    assert.equal(want_pos, err.position)
+    assert.equal(want_message, err.position)
   end
 end
 
@@ -459,16 +461,59 @@ describe("parse_calls", function()
       assert.equal(68, position)
     end)
 
-    it("accepts MLLM_CALLS_MAX_CALLS (1024) calls and no more", function()
+    it("accepts MLLM_CALLS_MAX_CALLS (1024) calls with no error", function()
       local many = ("x" .. tagged("f()")):rep(1024)
-      local calls, rest = mllm.parse_calls(many)
+      local calls, rest, message = mllm.parse_calls(many)
       assert.equal(1024, #calls)
       assert.equal(("x"):rep(1024), rest)
-      local message, position
-      calls, message, position = mllm.parse_calls(many .. "x" .. tagged("f()"))
-      assert.is_nil(calls)
+      assert.is_nil(message)
+    end)
+
+    it("past MLLM_CALLS_MAX_CALLS (1024) returns the first 1024 calls, all the text and an error", function()
+      local many = ("x" .. tagged("f(n=1)")):rep(1024)
+      -- a malformed call after the limit is not parsed, so it is only counted
+      local more = "y" .. tagged("g()") .. "z" .. tagged("h(") .. "w"
+      local calls, rest, message, position = mllm.parse_calls(many .. more)
+      assert.equal(1024, #calls)
+      assert.same({ n = 1 }, calls[1024].args)
+      assert.equal(("x"):rep(1024) .. "yzw", rest)
       assert.equal(#many + 2, position)
-      assert.equal("more than MLLM_CALLS_MAX_CALLS (1024) calls at byte " .. position, message)
+      assert.equal("2 more calls after the limit of 1024 (MLLM_CALLS_MAX_CALLS) were not parsed at byte "
+                   .. position, message)
+      -- an unclosed call at the end counts too; one call is "1 more call ... was"
+      calls, rest, message = mllm.parse_calls(many .. "y" .. T .. "g(")
+      assert.equal(1024, #calls)
+      assert.equal(("x"):rep(1024) .. "y", rest)
+      assert.equal("1 more call after the limit of 1024 (MLLM_CALLS_MAX_CALLS) was not parsed at byte "
+                   .. #many + 2, message)
+      -- bare mode: the same
+      calls, rest, message = mllm.parse_calls(("x f() "):rep(1025) .. "end", { bare = true })
+      assert.equal(1024, #calls)
+      assert.equal(("x  "):rep(1025) .. "end", rest)
+      assert.equal("1 more call after the limit of 1024 (MLLM_CALLS_MAX_CALLS) was not parsed at byte "
+                   .. 1024 * 6 + 3, message)
+      -- a malformed call before the limit still fails the whole parse
+      calls, message = mllm.parse_calls(tagged("f(") .. many .. more)
+      assert.is_nil(calls)
+      assert.matches("^expected", message)
+    end)
+
+    it("streams the same past MLLM_CALLS_MAX_CALLS: 1024 call events, all the text, then the error", function()
+      local one = "x" .. tagged("f()")
+      local text = one:rep(1030) .. "end"
+      assert_stream_matches(text, random_sizes(40))
+      local calls, rest, err = stream(text, random_sizes(40))
+      assert.equal(1024, #calls)
+      assert.equal(("x"):rep(1030) .. "end", rest)
+      assert.equal("6 more calls after the limit of 1024 (MLLM_CALLS_MAX_CALLS) were not parsed at byte "
+                   .. 1024 * #one + 2, err.message)
+      assert_stream_matches(("x f() "):rep(1030) .. "end", random_sizes(40), { bare = true })
+      -- the parser is spent after it
+      local p = mllm.call_parser()
+      p:feed(text)
+      local events = p:finish()
+      assert.equal("error", events[#events].type)
+      assert.same({}, p:finish())
     end)
 
     it("accepts a name of MLLM_CALLS_MAX_NAME (64) bytes", function()

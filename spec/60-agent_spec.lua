@@ -391,6 +391,157 @@ describe("agent loop (scripted model)", function()
   end)
 end)
 
+-- ---------------------------------------------------------------- edge cases of the loop
+
+describe("agent loop edge cases (scripted model)", function()
+  -- an object whose __tostring raises `raised` (an error value), or returns it (not a string)
+  local function raising(raised) return setmetatable({}, { __tostring = function() error(raised, 0) end }) end
+  local function returning(v) return setmetatable({}, { __tostring = function() return v end }) end
+  local no_json = function() end -- cjson cannot encode a function
+
+  -- { description, what the tool does, the call's error (nil: the call succeeds), fed back }
+  local cases = {
+    { "an error object whose __tostring raises", function() error(raising("no text for you")) end,
+      "tool 'odd' raised an error that cannot be shown: no text for you" },
+    { "an error object whose __tostring raises a table", function() error(raising({})) end,
+      "tool 'odd' raised an error that cannot be shown: (a table was raised)" },
+    { "an error object whose __tostring returns a table", function() error(returning({})) end,
+      "tool 'odd' raised an error that cannot be shown: '__tostring' must return a string" },
+    { "a result cjson cannot encode whose __tostring raises",
+      function() return setmetatable({ f = no_json }, getmetatable(raising("nope"))) end,
+      "tool 'odd' returned a value that cannot be shown: nope" },
+    { "a result cjson cannot encode whose __tostring returns a table",
+      function() return setmetatable({ f = no_json }, getmetatable(returning({}))) end,
+      "tool 'odd' returned a value that cannot be shown: '__tostring' must return a string" },
+    { "a table cjson can encode, as JSON whatever its __tostring does",
+      function() return setmetatable({ n = 1 }, getmetatable(raising("nope"))) end, nil, '{"n":1}' },
+    { "a result cjson cannot encode, shown with its __tostring",
+      function() return setmetatable({ f = no_json }, getmetatable(returning("a thing"))) end,
+      nil, "a thing" },
+  }
+  for _, case in ipairs(cases) do
+    it("reports " .. case[1] .. " and goes on", function()
+      local model = fake_model { " <tool_call>odd()</tool_call>", " Sorry." }
+      local reg = tools.registry { { name = "odd", fn = case[2] } }
+      local a = agent.new(model, { tools = reg })
+      local r = a:run("do it")
+      assert.are.equal(1, #r.calls)
+      assert.are.equal("eos", r.stop)
+      local fed = case[4]
+      if case[3] then
+        assert.is_false(r.calls[1].ok)
+        assert.are.equal(case[3], r.calls[1].error)
+        fed = "Error: " .. case[3]
+      else
+        assert.is_true(r.calls[1].ok, r.calls[1].error)
+      end
+      assert.are.equal(fed .. " Sorry.", r.reply)
+      assert.truthy(model.contexts[2]:find("</tool_call> " .. fed, 1, true), model.contexts[2])
+    end)
+  end
+
+  it("never raises from default_feedback or the registry's call, whatever the tool gives back", function()
+    local odd = setmetatable({ f = no_json }, getmetatable(raising("boom")))
+    assert.are.equal("Error: an error that cannot be shown: boom", agent.default_feedback { ok = false, error = odd })
+    assert.are.equal("Error: tool 'x' returned a value that cannot be shown: boom",
+      agent.default_feedback { ok = true, name = "x", result = odd })
+    local reg = tools.registry { { name = "odd", fn = function() error(odd) end } }
+    assert.are.same({ false, "tool 'odd' raised an error that cannot be shown: boom" },
+      { reg:call { name = "odd", args = {} } })
+  end)
+
+  it("reports a feedback value that cannot be shown as the text fed back", function()
+    local model = fake_model { " <tool_call>ping()</tool_call>", " OK." }
+    local reg = tools.registry { { name = "ping", fn = function() return "pong" end } }
+    local a = agent.new(model, { tools = reg, feedback = function() return raising("bad") end })
+    local r = a:run("ping")
+    assert.are.equal("Error: the feedback for this call cannot be shown: bad OK.", r.reply)
+  end)
+
+  it("refuses a run from inside its own run: the tool's call fails and the outer run completes", function()
+    local a, inner
+    local reg = tools.registry {
+      { name = "again", fn = function() return a:run("again") end },
+      { name = "talk", fn = function() return a:conversation():send("hi") end },
+    }
+    local model = fake_model { " <tool_call>again()</tool_call>", " <tool_call>talk()</tool_call>", " Done.", "Next." }
+    a = agent.new(model, { tools = reg, on_result = function(c) inner = inner or c.error end })
+    local r = a:run("go")
+    assert.are.equal(2, #r.calls)
+    assert.is_false(r.calls[1].ok)
+    assert.truthy(r.calls[1].error:find("^again: .*agent:run called from inside its own run %(a tool called it%?%)$"),
+      r.calls[1].error)
+    assert.is_false(r.calls[2].ok)
+    assert.truthy(r.calls[2].error:find("conversation:send called from inside its agent's run (a tool called it?)", 1, true),
+      r.calls[2].error)
+    assert.are.equal(r.calls[1].error, inner)
+    assert.truthy(r.reply:find("Done.$"))
+    assert.are.equal("eos", r.stop)
+    assert.are.equal(3, #model.contexts) -- the refused runs generated nothing
+    -- the guard was released: the agent runs again
+    assert.are.equal("Next.", a:run("next").reply)
+  end)
+
+  it("releases the run guard when a run raises", function()
+    local model = fake_model { "first", "second" }
+    local a = agent.new(model, { tools = tools.registry() })
+    assert.error_matches(function() a:run("x", { on_text = function() error("hook failed") end }) end, "hook failed")
+    assert.are.equal("second", a:run("y").reply)
+  end)
+
+  it("refuses a run while another coroutine's run is suspended, until that one is closed", function()
+    local model = fake_model { "slow answer", "quick" }
+    local a = agent.new(model, { tools = tools.registry() })
+    local co = coroutine.create(function() return a:run("x", { on_token = function() coroutine.yield() end }) end)
+    assert.is_true(coroutine.resume(co))
+    assert.has_error(function() a:run("y") end,
+      "agent:run called while the agent runs in another coroutine (one run at a time)")
+    assert.is_true(coroutine.close(co))
+    assert.are.equal("quick", a:run("y").reply)
+  end)
+
+  it("cuts a 1 MB result to max_result_bytes and says so in the prompt and the transcript", function()
+    local big = ("x"):rep(1024 * 1024)
+    local model = fake_model { " <tool_call>dump()</tool_call>", " That is all." }
+    local reg = tools.registry { { name = "dump", fn = function() return big end } }
+    local seen = {}
+    local a = agent.new(model, { tools = reg, on_text = function(t) seen[#seen + 1] = t end })
+    assert.are.equal(1000, agent.MAX_RESULT_BYTES)
+    local r = a:run("dump it all")
+    local fed = ("x"):rep(1000) .. "... [result cut: 1048576 bytes, first 1000 kept]"
+    assert.are.equal(" " .. fed, model.prompts[2]) -- the prompt stays small
+    assert.are.equal("<tool_call>dump()</tool_call> " .. fed .. " That is all.", r.text)
+    assert.are.equal(fed .. " That is all.", r.reply)
+    assert.are.equal(" " .. fed .. " That is all.", table.concat(seen))
+    assert.are.same({ bytes = 1048576, kept = 1000 }, r.calls[1].cut)
+    assert.is_true(r.calls[1].result == big) -- the caller still gets the whole value
+  end)
+
+  it("cuts at a UTF-8 character boundary, and only past the limit", function()
+    local cuts = {
+      { "ééé", 5, "éé... [result cut: 6 bytes, first 4 kept]", { bytes = 6, kept = 4 } },
+      { "a€b", 3, "a... [result cut: 5 bytes, first 1 kept]", { bytes = 5, kept = 1 } },
+      { "€", 2, "... [result cut: 3 bytes, first 0 kept]", { bytes = 3, kept = 0 } },
+      { "ééé", 6, "ééé", nil },
+      { "a\nb", 3, "a b", nil }, -- new lines become spaces first
+    }
+    for _, case in ipairs(cuts) do
+      local model = fake_model { " <tool_call>say()</tool_call>", "" }
+      local reg = tools.registry { { name = "say", fn = function() return case[1] end } }
+      local r = agent.new(model, { tools = reg, max_result_bytes = case[2] }):run("say")
+      assert.are.equal(case[3], r.reply)
+      assert.are.same(case[4], r.calls[1].cut)
+    end
+  end)
+
+  it("rejects a max_result_bytes that is not a positive integer", function()
+    for _, v in ipairs({ 0, -1, 1.5, "10", true }) do
+      assert.has_error(function() agent.new(fake_model {}, { max_result_bytes = v }) end,
+        "agent.new: option 'max_result_bytes' must be a positive integer")
+    end
+  end)
+end)
+
 -- ---------------------------------------------------------------- a real model
 
 describe("agent loop (real model, random weights)", function()

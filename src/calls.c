@@ -944,6 +944,8 @@ struct mllm_calls_stream {
     char stack[MLLM_CALLS_MAX_DEPTH + 1];
 
     size_t n_calls;
+    size_t n_skipped;                     /* calls found after the MLLM_CALLS_MAX_CALLS-th */
+    size_t first_skipped;                 /* offset of the first of them */
     int code;                             /* FAILED: the return code */
     mllm_calls_error error;
 
@@ -1016,9 +1018,6 @@ static int out_call(mllm_calls_stream *s, const mllm_call *call)
     char *raw;
     size_t n = call->last - call->first + 1;
 
-    if (s->n_calls == MLLM_CALLS_MAX_CALLS)
-        return set_error(&s->error, MLLM_CALLS_ERR_LIMIT, call->first,
-                         "more than MLLM_CALLS_MAX_CALLS (%d) calls", MLLM_CALLS_MAX_CALLS);
     if (s->collect) {
         if (!(c = (mllm_call *)grow(s->calls, &s->cap_calls, s->n_calls + 1, sizeof *c)))
             return MLLM_CALLS_ERR_NOMEM;
@@ -1158,6 +1157,15 @@ static int finish_call(mllm_calls_stream *s, size_t content_end, size_t end, int
     mllm_call call;
     parser p;
 
+    if (s->n_calls == MLLM_CALLS_MAX_CALLS) {
+        /* past the limit a call is only counted: not parsed, and its text is not reported */
+        if (s->n_skipped++ == 0)
+            s->first_skipped = s->base + s->region;
+        s->prev_word = is_word(byte_at(s->d, end - 1));
+        s->head = end;
+        s->state = ST_TEXT;
+        return STEP_GO;
+    }
     memset(&call, 0, sizeof call);
     memset(&p, 0, sizeof p);
     p.d = s->d;
@@ -1286,6 +1294,22 @@ static int process(mllm_calls_stream *s, int final)
     }
 }
 
+/* The end of the input was processed without error: when calls were skipped, the stream
+   fails with the error that counts them (the calls before the limit stand). */
+static int report_skipped(mllm_calls_stream *s)
+{
+    if (!s->n_skipped)
+        return MLLM_CALLS_OK;
+    s->state = ST_FAILED;
+    s->code = set_error(&s->error, MLLM_CALLS_ERR_LIMIT, s->first_skipped,
+                        "%zu more call%s after the limit of %d (MLLM_CALLS_MAX_CALLS) %s not parsed",
+                        s->n_skipped, s->n_skipped == 1 ? "" : "s", MLLM_CALLS_MAX_CALLS,
+                        s->n_skipped == 1 ? "was" : "were");
+    if (!s->collect && push_event(s, MLLM_CALLS_EVENT_ERROR, NULL, 0, NULL))
+        s->code = MLLM_CALLS_ERR_NOMEM;
+    return s->code;
+}
+
 static int stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts, mllm_calls_error *err)
 {
     mllm_calls_opts o = mllm_calls_default_opts();
@@ -1362,7 +1386,7 @@ int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
 {
     mllm_calls_stream s;
     result_impl *res = NULL;
-    int r;
+    int r, partial;
 
     if (out)
         *out = NULL;
@@ -1374,16 +1398,20 @@ int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
     s.d = text ? text : "";
     s.len = len;
     r = process(&s, 1);
-    if (!r && !(res = (result_impl *)malloc(sizeof *res)))
+    partial = !r && s.n_skipped;          /* too many calls: a result and an error */
+    if (!r)
+        r = report_skipped(&s);
+    if ((!r || partial) && !(res = (result_impl *)malloc(sizeof *res)))
         r = set_error(&s.error, MLLM_CALLS_ERR_NOMEM, 0, "not enough memory");
-    if (r) {
-        if (err)
-            *err = s.error;
+    if (r && err)
+        *err = s.error;
+    if (!res) {
         stream_release(&s);
         return r;
     }
     res->pub.calls = s.calls;
     res->pub.n_calls = s.n_calls;
+    res->pub.n_skipped = s.n_skipped;
     res->pub.text = s.text ? s.text : "";
     res->pub.text_len = s.text_len;
     res->arena = s.arena;
@@ -1394,7 +1422,7 @@ int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
     s.text = NULL;
     stream_release(&s);
     *out = &res->pub;
-    return MLLM_CALLS_OK;
+    return r;
 }
 
 void mllm_calls_result_free(mllm_calls_result *result)
@@ -1490,6 +1518,8 @@ int mllm_calls_stream_finish(mllm_calls_stream *s)
         return MLLM_CALLS_OK;
     start_batch(s);
     r = process(s, 1);
+    if (!r)
+        r = report_skipped(s);
     if (!r)
         s->state = ST_FINISHED;
     return r;

@@ -2,7 +2,8 @@
  * lua_calls.c - the Lua 5.4 binding of the call parser (include/mobilellm_calls.h).
  *
  * mllm_lua_open_calls(L) adds to the module table on top of the stack:
- *   parse_calls(text [, opts])  -> calls, text_outside | nil, message, position
+ *   parse_calls(text [, opts])  -> calls, text_outside [, message, position]
+ *                                | nil, message, position
  *   call_parser([opts])         -> a mobilellm.CallParser (streaming)
  *   null                        -> the sentinel for JSON null / Python None
  *
@@ -173,6 +174,10 @@ static int result_box_free(lua_State *L)
  *   positional = { ... }, raw = "<tool_call>...</tool_call>", first = i, last = j }` where
  *   `text:sub(first, last) == raw`; JSON null and None are `mllm.null`
  * @treturn string the text outside the calls, concatenated, tags removed
+ * @treturn[opt] string only past MLLM_CALLS_MAX_CALLS (1024) calls: the calls are the first
+ *   1024, the text is all the text outside calls, and this says what was left out ("3 more
+ *   calls after the limit of 1024 (MLLM_CALLS_MAX_CALLS) were not parsed at byte 14337")
+ * @treturn[opt] integer then the 1-based position of the first call left out
  * @error nil, message, position on a malformed call: `message` says what was expected where
  *   ("expected ',' or ')' after argument 'time' at byte 31"), `position` is 1-based
  * @raise on a wrong argument or option
@@ -197,7 +202,7 @@ static int l_parse_calls(lua_State *L)
         return luaL_argerror(L, 2, err.message);
     if (r == MLLM_CALLS_ERR_NOMEM)
         return luaL_error(L, "not enough memory");
-    if (r) {
+    if (r && !box->res) {
         lua_pushnil(L);
         push_message(L, &err);
         lua_pushinteger(L, (lua_Integer)err.position + 1);
@@ -211,7 +216,11 @@ static int l_parse_calls(lua_State *L)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_pushlstring(L, res->text, res->text_len);
-    return 2;                             /* the box is closed on return: frees res */
+    if (!r)
+        return 2;                         /* the box is closed on return: frees res */
+    push_message(L, &err);                /* too many calls: what was left out */
+    lua_pushinteger(L, (lua_Integer)err.position + 1);
+    return 4;
 }
 
 /* ---- CallParser ---------------------------------------------------------------------------- */
@@ -302,7 +311,9 @@ static int l_call_parser(lua_State *L)
  * @treturn table an array of events, in order: `{ type = "text", text = "..." }`,
  *   `{ type = "call", call = { ...as from parse_calls... } }`,
  *   `{ type = "error", message = "...", position = n }`. After an error event the parser is
- *   spent: later `feed` and `finish` return no events.
+ *   spent: later `feed` and `finish` return no events. Calls after the 1024th
+ *   (MLLM_CALLS_MAX_CALLS) give no event and their text is not reported; `finish` then ends
+ *   with the error event `parse_calls` reports for them.
  * @raise when closed or finished
  */
 static int l_feed(lua_State *L)

@@ -11,6 +11,9 @@
 -- (or the error) back → continue generating, until the turn ends (EOS, a new line, the token
 -- budget) or `max_steps` calls have run. Invalid arguments, unknown tools, malformed calls and
 -- tool errors never stop the loop: they are recorded in `r.calls` and fed back as errors.
+-- Nor does a result or an error object that cannot be shown (its `__tostring` raises): every
+-- conversion of what a tool gives back runs under pcall. A tool that calls `run` (or `send`)
+-- on its own agent gets an error, which becomes that call's error.
 --
 -- The prompt is `mobilellm.chat`'s format (the shipped model's). How a result is fed back —
 -- the convention, chosen to stay inside that format: a turn is
@@ -22,12 +25,16 @@
 --   * the tool returned nil: nothing is added and the model writes its reply as it was
 --     trained to (a confirmation such as "Alarm set for 7:30.");
 --   * it returned a string: that string is added (" 21 °C and sunny in Porto.") and the model
---     continues after it; a table is added as JSON, other values with tostring;
+--     continues after it; a table is added as JSON (else with tostring), other values with
+--     tostring; a value that cannot be shown that way fails the call;
 --   * the arguments were invalid, the tool raised, or the call was malformed:
 --     "Error: <message>" is added.
 -- `opts.feedback(call)` may render results differently (return a string, or nil for
--- nothing). The whole turn text, results included, stays in the conversation, so later turns
--- see them. A model may write several calls in one turn; each is a step.
+-- nothing). What is added is one line of at most `max_result_bytes`: a longer text is cut at a
+-- UTF-8 character boundary and says so ("... [result cut: 1048576 bytes, first 1000 kept]"), in
+-- the prompt and in the turn's text alike, and the call gets `cut = { bytes =, kept = }`.
+-- The whole turn text, results included, stays in the conversation, so later turns see them.
+-- A model may write several calls in one turn; each is a step.
 --
 -- Prompt reuse: the tool list is the prompt's first line. It is evaluated once into a base
 -- session; every request starts from `base:fork()` (a copy of its KV cache), so only the
@@ -51,17 +58,36 @@ local tools = require("mobilellm.tools")
 
 local M = {}
 
---- The default rendering of a call's outcome as text fed back to the model (nil: nothing).
-function M.default_feedback(call)
-  if not call.ok then return "Error: " .. tostring(call.error) end
-  local v = call.result
-  if v == nil then return nil end
-  if type(v) == "string" then return v end
+--- Fed-back text longer than this many bytes is cut (the option `max_result_bytes`): a few
+-- hundred tokens, so a result leaves room for the reply in the shipped model's 512.
+M.MAX_RESULT_BYTES = 1000
+
+-- A tool's result as the default feedback shows it: nil for nil, a string as it is, a table
+-- as JSON (else with tostring), another value with tostring. Never raises: returns nil and why
+-- for a value that cannot be shown.
+local function result_text(v)
+  if v == nil or type(v) == "string" then return v end
   if type(v) == "table" then
     local ok, json = pcall(core.json_encode, v)
-    return ok and json or tostring(v)
+    if ok and type(json) == "string" then return json end
   end
-  return tostring(v)
+  return tools.to_text(v)
+end
+
+local function unshowable(name, why)
+  return "tool '" .. (tools.to_text(name) or "?") .. "' returned a value that cannot be shown: " .. why
+end
+
+--- The default rendering of a call's outcome as text fed back to the model (nil: nothing).
+-- Never raises, whatever the call holds.
+function M.default_feedback(call)
+  if not call.ok then
+    local text, why = tools.to_text(call.error)
+    return "Error: " .. (text or "an error that cannot be shown: " .. why)
+  end
+  local text, why = result_text(call.result)
+  if why then return "Error: " .. unshowable(call.name, why) end
+  return text
 end
 
 local Agent = {}
@@ -69,6 +95,9 @@ Agent.__index = Agent
 Agent.__name = "mobilellm.Agent"
 
 local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "seed" }
+
+-- Held while the agent runs a turn; its release (a to-be-closed value) runs on every exit.
+local RunGuard = { __close = function(g) g.agent.running = nil end }
 
 --- A new agent.
 -- @param model a model (`mllm.load`), or any object with the same `tokenize`, `session`
@@ -85,6 +114,7 @@ local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "
 --   word is chosen with the attention of those heads too (`constraint:set_source`);
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
+--   `max_result_bytes` (`MAX_RESULT_BYTES`, 1000): longest text fed back after a call;
 --   `stop` ({"\n"}): strings that end a turn; `n_ctx`, `kv_type`: context and cache type of the sessions;
 --   generation options `temperature` (0), `top_k`, `top_p`, `min_p`, `repeat_penalty`, `seed`;
 --   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
@@ -113,8 +143,13 @@ function M.new(model, opts)
     max_tokens = opts.max_tokens or 128,
     stop = opts.stop or { "\n" },
     feedback = opts.feedback or M.default_feedback,
+    max_result_bytes = opts.max_result_bytes or M.MAX_RESULT_BYTES,
     stats = { requests = 0, base_tokens = 0, base_seconds = 0, reused_tokens = 0, prefilled_tokens = 0 },
   }, Agent)
+  self.guard = setmetatable({ agent = self }, RunGuard)
+  if math.type(self.max_result_bytes) ~= "integer" or self.max_result_bytes < 1 then
+    error("agent.new: option 'max_result_bytes' must be a positive integer", 2)
+  end
   if type(self.stop) == "string" then self.stop = { self.stop } end
   if opts.copy and not opts.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
   if opts.pointer ~= nil then
@@ -216,6 +251,45 @@ local function align(s, held, ids)
   return slice(ids, n + 1), n
 end
 
+-- Takes the run guard for `what` ("agent:run"); to be held in a to-be-closed variable.
+-- Raises when a run is under way: from a tool of this agent (a run inside the same coroutine),
+-- or in another coroutine (a run left suspended there holds the agent until it is resumed to
+-- its end or closed with coroutine.close).
+function Agent:enter(what, whose)
+  local co = coroutine.running()
+  if self.running == co then
+    error(what .. " called from inside " .. whose .. " run (a tool called it?)", 3)
+  elseif self.running then
+    error(what .. " called while the agent runs in another coroutine (one run at a time)", 3)
+  end
+  self.running = co
+  return self.guard
+end
+
+-- The bytes of s that fit in max without splitting a UTF-8 sequence.
+local function utf8_fit(s, max)
+  local n = max
+  while n > 0 and ((s:byte(n + 1) or 0) & 0xC0) == 0x80 do n = n - 1 end
+  return n
+end
+
+-- The text fed back after call `rec`: the feedback's rendering on one line (a turn is one
+-- line), cut to max_result_bytes; nil for nothing.
+function Agent:feedback_text(rec)
+  local fb = self.feedback(rec)
+  if fb == nil or fb == "" then return nil end
+  local text, why = tools.to_text(fb)
+  if not text then text = "Error: the feedback for this call cannot be shown: " .. why end
+  text = text:gsub("[\r\n]+", " ")
+  local n = #text
+  if n > self.max_result_bytes then
+    local kept = utf8_fit(text, self.max_result_bytes)
+    rec.cut = { bytes = n, kept = kept }
+    text = string.format("%s... [result cut: %d bytes, first %d kept]", text:sub(1, kept), n, kept)
+  end
+  return text
+end
+
 -- Generation options for one stretch of a turn.
 function Agent:gen_opts(first, budget, no_more_calls)
   local o = { max_tokens = budget, temperature = self.opts.temperature or 0 }
@@ -310,7 +384,13 @@ function Agent:turn(s, held, prompt, hooks)
         else
           local ok, res = pcall(tool.fn, args, rec)
           rec.ok = ok
-          if ok then rec.result = res else rec.error = call.name .. ": " .. tostring(res) end
+          if not ok then
+            rec.error = tools.error_message(call.name, res)
+          else
+            rec.result = res
+            local _, why = result_text(res)
+            if why then rec.ok, rec.error = false, unshowable(call.name, why) end
+          end
         end
       end
     elseif perr then
@@ -329,10 +409,9 @@ function Agent:turn(s, held, prompt, hooks)
     if cancelled then r.stop = "cancelled" break end
     if budget <= 0 then r.stop = "length" break end
     -- feed the outcome back as the beginning of the reply, then continue
-    local fb = self.feedback(rec)
+    local fb = self:feedback_text(rec)
     prompt = {}
-    if fb and fb ~= "" then
-      fb = tostring(fb):gsub("[\r\n]+", " ") -- a turn is one line
+    if fb then
       -- the template has a space after "</tool_call>": sentencepiece's dummy prefix gives it;
       -- a tokenizer without one gets it written out
       local text
@@ -372,11 +451,16 @@ end
 --- Answers one request in a fresh conversation (started from a fork of the base session).
 -- @tparam string request the user's words
 -- @tparam[opt] table hooks overrides of the agent's hooks for this request
--- @return `{ reply =, text =, calls = { { name =, args =, ok =, result =, error =, raw = } },
---   steps =, stop =, info = }`: `reply` the text outside calls (results included), `text` the
---   turn as written, `stop` "eos", "stop" (a stop string: the end of the line), "length",
---   "context", "steps" (max_steps reached) or "cancelled" (on_token returned false)
+-- @return `{ reply =, text =, calls = { { name =, args =, ok =, result =, error =, raw =,
+--   cut = } }, steps =, stop =, info = }`: `reply` the text outside calls (results included),
+--   `text` the turn as written, `stop` "eos", "stop" (a stop string: the end of the line),
+--   "length", "context", "steps" (max_steps reached) or "cancelled" (on_token returned false);
+--   a call's `cut` is `{ bytes =, kept = }` when its fed-back text was cut to max_result_bytes
+-- @raise when the agent is already running: called by one of its tools ("agent:run called
+--   from inside its own run (a tool called it?)", which that call then reports as its error),
+--   or from another coroutine while a run is suspended there
 function Agent:run(request, hooks)
+  local _ <close> = self:enter("agent:run", "its own") -- released on every exit
   local messages = { { role = "user", content = request } }
   local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
   local s <close>, held = self:new_session(ids)
@@ -398,6 +482,7 @@ end
 function Conversation:send(text, hooks)
   if self.closed then error("attempt to use a closed conversation", 2) end
   local a = self.agent
+  local _ <close> = a:enter("conversation:send", "its agent's")
   self.messages[#self.messages + 1] = { role = "user", content = text }
   if not self.session then
     local ids = a.model:tokenize(chat.prompt_text(self.messages, a.apis), { bos = true })

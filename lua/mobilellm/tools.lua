@@ -307,6 +307,24 @@ function Registry:validate(call)
   return out, tool
 end
 
+--- The text of a value that may refuse to become text: a string as it is, anything else
+-- through `tostring` under pcall (a `__tostring` may raise, or return a table).
+-- @return the text; or nil and why it cannot be shown
+function M.to_text(v)
+  if type(v) == "string" then return v end
+  local ok, s = pcall(tostring, v)
+  if ok then return type(s) == "string" and s or tostring(s) end -- __tostring may return a number
+  return nil, type(s) == "string" and s or "(a " .. type(s) .. " was raised)"
+end
+
+--- The message of an error raised by tool `name`, as "name: message"; never raises (an error
+-- object whose `__tostring` fails gives "tool 'name' raised an error that cannot be shown: why").
+function M.error_message(name, e)
+  local text, why = M.to_text(e)
+  if text then return name .. ": " .. text end
+  return "tool '" .. name .. "' raised an error that cannot be shown: " .. why
+end
+
 --- Validates a call and runs its tool under pcall.
 -- @return true, result (the function's first return value); or false, message (invalid
 --   arguments, no function, or the error the function raised)
@@ -315,10 +333,7 @@ function Registry:call(call)
   if not args then return false, tool end
   if not tool.fn then return false, tool.name .. ": the tool has no function" end
   local ok, res = pcall(tool.fn, args, call)
-  if not ok then
-    if type(res) ~= "string" then res = tostring(res) end
-    return false, tool.name .. ": " .. res
-  end
+  if not ok then return false, M.error_message(tool.name, res) end
   return true, res
 end
 

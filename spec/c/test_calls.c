@@ -243,6 +243,62 @@ static void test_big(void)
     free(text);
 }
 
+/* Past MLLM_CALLS_MAX_CALLS: the first calls and all the text come back with the error, from
+   the whole parse and from the stream alike. */
+static void test_too_many_calls(void)
+{
+    static const char one[] = "x<tool_call>f(n=1)</tool_call>";
+    size_t n_one = sizeof one - 1, total = MLLM_CALLS_MAX_CALLS + 3, i, n_events = 0, got = 0;
+    size_t len = n_one * total + 3;
+    char *text = (char *)malloc(len + 1);
+    mllm_calls_result *res = NULL;
+    mllm_calls_stream *s = NULL;
+    mllm_calls_error err;
+    mllm_calls_event ev;
+    char want[160];
+    int r, ok;
+
+    if (!text) {
+        check(0, "malloc");
+        return;
+    }
+    for (i = 0; i < total; i++)
+        memcpy(text + i * n_one, one, n_one);
+    memcpy(text + total * n_one, "end", 4);
+    snprintf(want, sizeof want, "3 more calls after the limit of %d (MLLM_CALLS_MAX_CALLS) were "
+             "not parsed", MLLM_CALLS_MAX_CALLS);
+
+    r = mllm_calls_parse(text, len, NULL, &res, &err);
+    check(r == MLLM_CALLS_ERR_LIMIT && res && res->n_calls == MLLM_CALLS_MAX_CALLS
+          && res->n_skipped == 3, "too many calls: the first MLLM_CALLS_MAX_CALLS come back");
+    check(res && res->text_len == total + 3 && memcmp(res->text + total, "end", 4) == 0
+          && mllm_value_get(&res->calls[MLLM_CALLS_MAX_CALLS - 1].args, "n") != NULL,
+          "too many calls: all the text outside calls");
+    check(strcmp(err.message, want) == 0 && err.position == MLLM_CALLS_MAX_CALLS * n_one + 1,
+          "too many calls: the error counts them and names the limit");
+    mllm_calls_result_free(res);
+
+    r = mllm_calls_stream_new(NULL, &s, NULL);
+    for (i = 0; r == MLLM_CALLS_OK && i < len; i += 5)
+        r = mllm_calls_stream_feed(s, text + i, len - i < 5 ? len - i : 5);
+    ok = r == MLLM_CALLS_OK;
+    r = mllm_calls_stream_finish(s);
+    while (mllm_calls_stream_next(s, &ev)) {
+        if (ev.type == MLLM_CALLS_EVENT_CALL)
+            n_events++;
+        else if (ev.type == MLLM_CALLS_EVENT_TEXT)
+            got += ev.text_len;
+        else
+            ok = ok && strcmp(ev.error->message, want) == 0
+                 && ev.error->position == MLLM_CALLS_MAX_CALLS * n_one + 1;
+    }
+    check(ok && r == MLLM_CALLS_ERR_LIMIT && n_events == MLLM_CALLS_MAX_CALLS
+          && got == total + 3, "too many calls: the stream agrees, its finish reports them");
+    check(mllm_calls_stream_finish(s) == MLLM_CALLS_ERR_LIMIT, "and stays failed");
+    mllm_calls_stream_free(s);
+    free(text);
+}
+
 int main(void)
 {
     test_python_call();
@@ -250,6 +306,7 @@ int main(void)
     test_errors();
     test_stream();
     test_big();
+    test_too_many_calls();
     printf("1..%d\n", n_checks);
     if (n_failed)
         printf("# %d of %d checks failed\n", n_failed, n_checks);
