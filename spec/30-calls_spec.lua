@@ -610,21 +610,21 @@ describe("parse_calls", function()
     end)
 
     local bad_opts = {
-      { "opts not a table", "x", "bad argument #2 to 'parse_calls' (table expected, got string)" },
+      { "opts not a table", "x", "bad argument #2 to 'parse_calls' (table of options expected, got string)" },
       { "open not a string", { open = 1 },
-        "bad argument #2 to 'parse_calls' (option 'open' must be a string, got number)" },
+        "option 'open' must be a string, got number" },
       { "close not a string", { close = true },
-        "bad argument #2 to 'parse_calls' (option 'close' must be a string, got boolean)" },
+        "option 'close' must be a string, got boolean" },
       { "empty open", { open = "" },
         "bad argument #2 to 'parse_calls' (option 'open' must be 1 to 64 bytes (MLLM_CALLS_MAX_TAG))" },
       { "close too long", { close = ("x"):rep(65) },
         "bad argument #2 to 'parse_calls' (option 'close' must be 1 to 64 bytes (MLLM_CALLS_MAX_TAG))" },
       { "open with a zero byte", { open = "a\0b" },
-        "bad argument #2 to 'parse_calls' (option 'open' must not contain '\\0')" },
+        "option 'open' holds a NUL byte (at byte 2)" },
       { "bare not a boolean", { bare = "yes" },
-        "bad argument #2 to 'parse_calls' (option 'bare' must be a boolean, got string)" },
-      { "unknown option", { opne = "<x>" }, "bad argument #2 to 'parse_calls' (unknown option 'opne')" },
-      { "non-string key", { [1] = true }, "bad argument #2 to 'parse_calls' (unknown option '1')" },
+        "option 'bare' must be a boolean, got string" },
+      { "unknown option", { opne = "<x>" }, "unknown option 'opne' to parse_calls (known: open, close, bare)" },
+      { "non-string key", { [1] = true }, "unknown option key of type number to parse_calls (known: open, close, bare)" },
     }
     for _, case in ipairs(bad_opts) do
       it("rejects " .. case[1], function()
@@ -836,9 +836,9 @@ describe("call_parser", function()
       assert.has_error(function() mllm.call_parser({ open = "" }) end,
         "bad argument #1 to 'call_parser' (option 'open' must be 1 to 64 bytes (MLLM_CALLS_MAX_TAG))")
       assert.has_error(function() mllm.call_parser({ bare = 1 }) end,
-        "bad argument #1 to 'call_parser' (option 'bare' must be a boolean, got number)")
+        "option 'bare' must be a boolean, got number")
       assert.has_error(function() mllm.call_parser(3) end,
-        "bad argument #1 to 'call_parser' (table expected, got number)")
+        "bad argument #1 to 'call_parser' (table of options expected, got number)")
     end)
 
     it("is collected without being closed", function()

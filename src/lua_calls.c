@@ -14,6 +14,8 @@
  */
 #include "mobilellm_calls.h"
 
+#include "lua_opts.h"
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -100,53 +102,17 @@ static void push_message(lua_State *L, const mllm_calls_error *err)
 
 /* ---- options ------------------------------------------------------------------------------- */
 
-/* opts[name]: absent keeps *s; otherwise a string without '\0'. The string is left on the stack,
-   so it outlives any change to the table while the C code runs. */
-static void opt_string(lua_State *L, int arg, const char *name, const char **s)
-{
-    size_t len;
-    const char *v;
-    if (lua_getfield(L, arg, name) == LUA_TNIL)
-        return;
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a string, got %s", name,
-                                              luaL_typename(L, -1)));
-    v = lua_tolstring(L, -1, &len);
-    if (strlen(v) != len)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must not contain '\\0'", name));
-    *s = v;
-}
-
-/* The options table at arg (none or nil: the defaults): { open =, close =, bare = }. */
-static void check_opts(lua_State *L, int arg, mllm_calls_opts *o)
+/* The options table at arg (none or nil: the defaults): { open =, close =, bare = }, read by the
+   binding's one option reader; the snapshot it pushes keeps the strings alive while C uses them. */
+static void check_opts(lua_State *L, int arg, mllm_calls_opts *o, const char *what)
 {
     static const char *const known[] = { "open", "close", "bare", NULL };
     *o = mllm_calls_default_opts();
-    if (lua_isnoneornil(L, arg))
-        return;
-    luaL_checktype(L, arg, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-        int i = 0;
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (i = 0; known[i] && strcmp(known[i], lua_tostring(L, -1)) != 0; i++) {}
-        if (lua_type(L, -1) != LUA_TSTRING || !known[i]) {
-            lua_pushvalue(L, -1);
-            luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
-                                                  luaL_tolstring(L, -1, NULL)));
-        }
-    }
-    opt_string(L, arg, "open", &o->open);
-    opt_string(L, arg, "close", &o->close);
-    lua_getfield(L, arg, "bare");
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1))
-            luaL_argerror(L, arg, lua_pushfstring(L, "option 'bare' must be a boolean, got %s",
-                                                  luaL_typename(L, -1)));
-        o->bare = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
+    int snap = mllm_lua_opts(L, arg, known, what);
+    const char *v;
+    if ((v = mllm_lua_opt_str(L, snap, "open", NULL))) o->open = v;
+    if ((v = mllm_lua_opt_str(L, snap, "close", NULL))) o->close = v;
+    o->bare = mllm_lua_opt_bool(L, snap, "bare", o->bare);
 }
 
 /* ---- parse_calls --------------------------------------------------------------------------- */
@@ -192,7 +158,7 @@ static int l_parse_calls(lua_State *L)
     result_box *box;
     int r;
 
-    check_opts(L, 2, &opts);
+    check_opts(L, 2, &opts, "parse_calls");
     box = (result_box *)lua_newuserdatauv(L, sizeof *box, 0);
     box->res = NULL;
     luaL_setmetatable(L, RESULT_MT);
@@ -291,7 +257,7 @@ static int l_call_parser(lua_State *L)
     call_parser *p;
     int r;
 
-    check_opts(L, 1, &opts);
+    check_opts(L, 1, &opts, "call_parser");
     p = (call_parser *)lua_newuserdatauv(L, sizeof *p, 0);
     p->s = NULL;                          /* closed until the stream exists */
     p->finished = 0;
