@@ -1,0 +1,130 @@
+-- Saved files that cannot be half-written: model:save replaces its file
+-- atomically, even the file a loaded model maps.
+local mllm = require("mobilellm")
+local H = require("support.helpers")
+
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Runs a Lua script in a child lua5.4 (so that a crash, a limit or a hang
+-- stays there), after the shell commands in prefix; returns its output
+-- (stdout and stderr) and exit status.
+local function run_child(dir, code, prefix)
+  local script = dir .. "/child.lua"
+  H.write(script, "local mllm = require('mobilellm')\n" .. code)
+  local p = assert(io.popen("cd . && " .. (prefix or "") .. " lua5.4 " .. sh_quote(script) .. " 2>&1; echo \"exit $?\""))
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("exit (%d+)%s*$"))
+  return out, status
+end
+
+-- The names in a directory other than the child's script.
+local function listing(dir)
+  local p = assert(io.popen("ls -A " .. sh_quote(dir)))
+  local names = {}
+  for name in p:lines() do if name ~= "child.lua" then names[#names + 1] = name end end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+describe("model:save", function()
+  local e = H.expected("f32-ls")
+
+  it("saves onto the file the loaded model maps: the model keeps running, the file reloads the same", function()
+    local dir = H.tmpdir()
+    H.copy_dir(e.dir, dir)
+    local path = dir .. "/model.safetensors"
+    local m = assert(mllm.load(dir, { threads = 1 }))  -- f32 as stored: its weights are the mapping itself
+    local before = m:session()
+    assert(before:eval(e.prompt))
+    assert.is_true(m:save(path))
+    -- the old inode stays mapped: the loaded model still computes the same
+    local s = m:session()
+    assert(s:eval(e.prompt))
+    assert.are.same(before:logits(), s:logits())
+    local ids = {}
+    for _, id in s:stream({}, { max_tokens = 5, stop_at_eos = false }) do ids[#ids + 1] = id end
+    assert.are.same({ table.unpack(e.greedy, 1, 5) }, ids)
+    local r = assert(mllm.load(dir, { threads = 1 })):session()
+    assert(r:eval(e.prompt))
+    assert.are.same(before:logits(), r:logits())
+    assert.is_true(#H.read(path) > 4096)
+    assert.are.same({ "config.json", "expected.lua", "logits.f32", "model.safetensors" }, listing(dir))
+    H.rmdir(dir)
+  end)
+
+  it("keeps the previous file when a write fails half-way, and leaves no temporary file", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/model.safetensors"
+    assert(assert(mllm.load(e.dir)):save(path))
+    local good = H.read(path)
+    -- a file size limit of 8 KiB (the model is 290 KB): write() fails with EFBIG
+    local out = run_child(dir, ([[
+      local m = assert(mllm.load(%q))
+      print(m:save(%q))
+    ]]):format(e.dir, path), "trap '' XFSZ; ulimit -f 16;")
+    assert.matches("nil\t" .. path .. ": write failed: File too large", out, 1, true)
+    assert.are.equal(good, H.read(path))
+    assert.are.same({ "model.safetensors" }, listing(dir))
+    H.rmdir(dir)
+  end)
+
+  it("keeps the previous file when the process is killed in the middle of a save", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/model.safetensors"
+    assert(assert(mllm.load(e.dir)):save(path))
+    local good = H.read(path)
+    local out, status = run_child(dir, ([[
+      local m = assert(mllm.load(%q, { dtype = "f16" }))
+      m:save(%q, { on_progress = function(f) if f > 0.5 then os.exit(7) end end })
+    ]]):format(e.dir, path))
+    assert.are.equal(7, status, out)
+    assert.are.equal(good, H.read(path))
+    H.rmdir(dir)
+  end)
+
+  it("keeps the previous file when the save is cancelled or on_progress raises", function()
+    local m = assert(mllm.load(e.dir, { dtype = "q8" }))
+    local dir = H.tmpdir()
+    local path = dir .. "/model.safetensors"
+    assert(m:save(path))
+    local good = H.read(path)
+    local f16 = assert(mllm.load(e.dir, { dtype = "f16" }))
+    local ok, err = pcall(f16.save, f16, path, { on_progress = function(f) return f < 0.5 end })
+    assert.is_false(ok)
+    assert.matches("saving cancelled", err, 1, true)
+    assert.has_error(function() f16:save(path, { on_progress = function() error("stop here") end }) end)
+    assert.are.equal(good, H.read(path))
+    assert.are.same({ "model.safetensors" }, listing(dir))
+    H.rmdir(dir)
+  end)
+
+  it("refuses a path that is a directory, and leaves it as it was", function()
+    local m = assert(mllm.load(e.dir))
+    local dir = H.tmpdir()
+    assert(os.execute("mkdir " .. sh_quote(dir .. "/model.safetensors")))
+    H.write(dir .. "/model.safetensors/keep", "x")
+    local ok, err = m:save(dir .. "/model.safetensors")
+    assert.is_nil(ok)
+    assert.matches("model.safetensors: cannot write: not a regular file (a directory)", err, 1, true)
+    assert.are.equal("x", H.read(dir .. "/model.safetensors/keep"))
+    assert.are.same({ "model.safetensors" }, listing(dir))
+    H.rmdir(dir)
+  end)
+
+  it("writes through a symlink to its target, and keeps the target's permissions", function()
+    local m = assert(mllm.load(e.dir, { dtype = "q8" }))
+    local dir = H.tmpdir()
+    H.write(dir .. "/target.safetensors", "old")
+    assert(os.execute("chmod 600 " .. sh_quote(dir .. "/target.safetensors")))
+    assert(os.execute("ln -s target.safetensors " .. sh_quote(dir .. "/model.safetensors")))
+    assert.is_true(m:save(dir .. "/model.safetensors"))
+    assert.is_true(os.execute("test -L " .. sh_quote(dir .. "/model.safetensors")))
+    assert.is_true(#H.read(dir .. "/target.safetensors") > 4096)
+    local p = io.popen("stat -c %a " .. sh_quote(dir .. "/target.safetensors"))
+    assert.are.equal("600", p:read("l"))
+    p:close()
+    H.rmdir(dir)
+  end)
+end)
