@@ -1,5 +1,6 @@
--- Saved files that cannot be half-written: model:save replaces its file
--- atomically, even the file a loaded model maps.
+-- Saved files that cannot be half-written or mistaken: model:save replaces its
+-- file atomically (even the file a loaded model maps), and a session file is
+-- tagged with a fingerprint of every weight.
 local mllm = require("mobilellm")
 local H = require("support.helpers")
 
@@ -26,6 +27,15 @@ local function listing(dir)
   p:close()
   table.sort(names)
   return names
+end
+
+-- The offset (0-based, from the start of the file) of a tensor's data in a safetensors file.
+local function tensor_offset(data, name)
+  local hlen = string.unpack("<I8", data)
+  local header = data:sub(9, 8 + hlen)
+  local from = header:match('"' .. name:gsub("%.", "%%.") .. '"%s*:%s*{[^}]-"data_offsets"%s*:%s*%[(%d+)')
+  assert(from, "no tensor " .. name)
+  return 8 + hlen + tonumber(from)
 end
 
 describe("model:save", function()
@@ -125,6 +135,41 @@ describe("model:save", function()
     local p = io.popen("stat -c %a " .. sh_quote(dir .. "/target.safetensors"))
     assert.are.equal("600", p:read("l"))
     p:close()
+    H.rmdir(dir)
+  end)
+end)
+
+describe("session files", function()
+  local e = H.expected("f32-ls")
+  local model = assert(mllm.load(e.dir, { threads = 1 }))
+
+  local function saved(dir, opts)
+    local s = model:session(opts)
+    assert(s:eval(e.prompt))
+    local path = dir .. "/state.bin"
+    assert.is_true(s:save(path))
+    return path, H.read(path), s
+  end
+
+  it("refuses a state saved with a model that differs in one MLP weight", function()
+    local dir = H.tmpdir()
+    H.copy_dir(e.dir, dir .. "/tuned")
+    -- one value of layer 1's down_proj, in the middle of the tensor, scaled by 1.5
+    local file = dir .. "/tuned/model.safetensors"
+    local data = H.read(file)
+    local at = tensor_offset(data, "model.layers.1.mlp.down_proj.weight") + 4 * 700
+    local v = string.unpack("<f", data, at + 1)
+    H.write(file, data:sub(1, at) .. string.pack("<f", v * 1.5) .. data:sub(at + 5))
+    local tuned = assert(mllm.load(dir .. "/tuned", { threads = 1 }))
+    local a, b = model:session(), tuned:session()
+    assert(a:eval(e.prompt))
+    assert(b:eval(e.prompt))
+    assert.are_not.same(a:logits(), b:logits())  -- the change matters
+    local path = saved(dir)
+    local r, err = tuned:session({ restore = path })
+    assert.is_nil(r)
+    assert.matches("state.bin: the session was saved with another model", err, 1, true)
+    assert(model:session({ restore = path }))
     H.rmdir(dir)
   end)
 end)

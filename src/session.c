@@ -263,7 +263,7 @@ mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err
     session_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, SESSION_MAGIC, 8);
-    h.fingerprint = s->model->fingerprint;
+    h.fingerprint = mllm_model_fingerprint(s->model);
     h.pos = s->pos;
     h.kv_dim = s->kv_dim;
     h.n_exec_layers = c->n_exec_layers;
@@ -297,7 +297,7 @@ mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, s
                        "%s: a session saved by an older mobilellm (another cache layout): save it again", path);
     } else if (!got || memcmp(h.magic, SESSION_MAGIC, 8) != 0) {
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: not a saved mobilellm session", path);
-    } else if (h.fingerprint != s->model->fingerprint || h.kv_dim != s->kv_dim ||
+    } else if (h.fingerprint != mllm_model_fingerprint(s->model) || h.kv_dim != s->kv_dim ||
                h.n_exec_layers != c->n_exec_layers || h.vocab_size != c->vocab_size) {
         st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with another model", path);
     } else if ((h.kv_f16 != 0) != s->kv_f16) {
