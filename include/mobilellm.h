@@ -228,11 +228,16 @@ mllm_status mllm_session_rewind(mllm_session *s, int pos);
  * compute a long shared prefix (a system prompt) once, then fork per request. */
 mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
 /* Writes the session's state (KV cache up to pos, logits) to a file, tagged
- * with the model's fingerprint. */
+ * with the model's fingerprint and ending in an XXH3-64 checksum of all of
+ * it. Replaces path atomically, as mllm_model_save: a failure leaves the old
+ * file. MLLM_ERR_IO naming path. */
 mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen);
 /* Loads a state written by mllm_session_save into s (which must be fresh or
- * is reset). MLLM_ERR_FORMAT for a file made for another model, a corrupt
- * or truncated file; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
+ * is reset; a failure leaves it at position 0). MLLM_ERR_IO for a path that
+ * is missing or not a regular file (a FIFO is refused without blocking);
+ * MLLM_ERR_FORMAT for a file made for another model (another fingerprint),
+ * another kv_type or an older mobilellm, a checksum mismatch, a truncated
+ * file or trailing bytes; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
 mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen);
 /* Attention probe: after each eval, the attention weights of the last evaluated token over
  * positions [0, pos), averaged over n (executed layer, query head) pairs (0-based; executed

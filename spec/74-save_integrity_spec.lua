@@ -1,6 +1,7 @@
--- Saved files that cannot be half-written or mistaken: model:save replaces its
--- file atomically (even the file a loaded model maps), and a session file is
--- tagged with a fingerprint of every weight.
+-- Saved files that cannot be half-written or mistaken: model:save and s:save
+-- replace their file atomically (even the file a loaded model maps), a session
+-- file is checksummed and tagged with a fingerprint of every weight, and
+-- restore never blocks on a FIFO.
 local mllm = require("mobilellm")
 local H = require("support.helpers")
 
@@ -36,6 +37,12 @@ local function tensor_offset(data, name)
   local from = header:match('"' .. name:gsub("%.", "%%.") .. '"%s*:%s*{[^}]-"data_offsets"%s*:%s*%[(%d+)')
   assert(from, "no tensor " .. name)
   return 8 + hlen + tonumber(from)
+end
+
+-- data with bit `mask` of byte `offset` (0-based) flipped.
+local function flip(data, offset, mask)
+  local b = data:byte(offset + 1)
+  return data:sub(1, offset) .. string.char(b ~ mask) .. data:sub(offset + 2)
 end
 
 describe("model:save", function()
@@ -170,6 +177,82 @@ describe("session files", function()
     assert.is_nil(r)
     assert.matches("state.bin: the session was saved with another model", err, 1, true)
     assert(model:session({ restore = path }))
+    H.rmdir(dir)
+  end)
+
+  for _, kv in ipairs({ "f32", "f16" }) do
+    it("refuses a " .. kv .. " state with one flipped bit in the KV cache or the logits, naming the checksum",
+      function()
+        local dir = H.tmpdir()
+        local path, data = saved(dir, { kv_type = kv })
+        local width = kv == "f32" and 4 or 2
+        local logits = #data - 8 - 4 * e.n_vocab
+        -- an exponent bit (the top byte of a little-endian value) of a key, a value and a logit
+        for _, at in ipairs({ 40 + 10 * width + width - 1, logits - width - 1, logits + 4 * 100 + 3 }) do
+          H.write(dir .. "/flipped.bin", flip(data, at, 0x20))
+          local r, err = model:session({ kv_type = kv, restore = dir .. "/flipped.bin" })
+          assert.is_nil(r, "byte " .. at)
+          assert.matches("flipped.bin: checksum mismatch (XXH3-64 of the saved state): the file is corrupted", err,
+            1, true)
+        end
+        assert(model:session({ kv_type = kv, restore = path }))
+        H.rmdir(dir)
+      end)
+  end
+
+  it("refuses truncated files, trailing bytes and the previous format", function()
+    local dir = H.tmpdir()
+    local path, data = saved(dir)
+    local cases = {
+      { data:sub(1, 20), "file is truncated" },               -- inside the header
+      { data:sub(1, 100), "file is truncated" },              -- inside the cache
+      { data:sub(1, #data - 8), "file is truncated" },        -- without its checksum
+      { data .. "\0", "trailing bytes after the session state" },
+      { "MLLMSES2" .. data:sub(9, #data - 8), "saved by an older mobilellm (format MLLMSES2, this one reads MLLMSES3)" },
+      { "", "not a saved mobilellm session" },
+    }
+    for i, c in ipairs(cases) do
+      H.write(dir .. "/case.bin", c[1])
+      local r, err = model:session({ restore = dir .. "/case.bin" })
+      assert.is_nil(r, "case " .. i)
+      assert.matches(c[2], err, 1, true)
+    end
+    assert(model:session({ restore = path }))
+    H.rmdir(dir)
+  end)
+
+  it("keeps the previous state file when a save fails half-way", function()
+    local dir = H.tmpdir()
+    local path, good = saved(dir)
+    assert.is_true(#good > 4096)
+    local out = run_child(dir, ([[
+      local s = assert(mllm.load(%q)):session()
+      assert(s:eval({ %s }))
+      print(s:save(%q))
+    ]]):format(e.dir, table.concat(e.prompt, ", "), path), "trap '' XFSZ; ulimit -f 4;")
+    assert.matches("nil\t" .. path .. ": write failed: File too large", out, 1, true)
+    assert.are.equal(good, H.read(path))
+    assert.are.same({ "state.bin" }, listing(dir))
+    -- a directory in the way is refused before anything is written
+    assert(os.execute("mkdir " .. sh_quote(dir .. "/sub")))
+    local s = model:session()
+    local ok, err = s:save(dir .. "/sub")
+    assert.is_nil(ok)
+    assert.matches("sub: cannot write: not a regular file (a directory)", err, 1, true)
+    H.rmdir(dir)
+  end)
+
+  it("refuses a FIFO as a file to restore, without blocking on it", function()
+    local dir = H.tmpdir()
+    local fifo = dir .. "/state.fifo"
+    assert(os.execute("mkfifo " .. sh_quote(fifo)))
+    -- in a child under `timeout`: without the check, open() waits for a writer forever
+    local out, status = run_child(dir, ([[
+      local s, err = assert(mllm.load(%q)):session({ restore = %q })
+      print(s, err)
+    ]]):format(e.dir, fifo), "timeout 10")
+    assert.are.equal(0, status, out)
+    assert.matches("nil\t" .. fifo .. ": not a regular file (a FIFO)", out, 1, true)
     H.rmdir(dir)
   end)
 end)
