@@ -7,12 +7,12 @@ BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
 CXX        ?= g++
 PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
-              tmux
+              tmux libxxhash-dev
 OPT        ?= -O2
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
 CXXFLAGS_ALL := -std=c++17 $(OPT) -g -fPIC -Wall -Wextra -Iinclude -Isrc $(CXXFLAGS)
-LIBS       := -lopenblas -lsentencepiece -lcjson -lstdc++ -lm -lpthread
+LIBS       := -lopenblas -lsentencepiece -lcjson -lxxhash -lstdc++ -lm -lpthread
 
 BUILD      := build
 MODULE     := $(BUILD)/mobilellm/core.so

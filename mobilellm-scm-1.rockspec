@@ -23,6 +23,7 @@ external_dependencies = {
    OPENBLAS = { library = "openblas" },
    SENTENCEPIECE = { library = "sentencepiece" },
    CJSON = { library = "cjson" },
+   XXHASH = { library = "xxhash" },
 }
 build = {
    type = "make",
@@ -31,7 +32,7 @@ build = {
    install_target = "install-rock",
    build_variables = {
       CFLAGS = "-I$(LUA_INCDIR)",
-      LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR)",
+      LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR) -L$(XXHASH_LIBDIR)",
    },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",

@@ -140,12 +140,17 @@ int mllm_model_n_threads(const mllm_model *m);
 /* Writes the model's weights as they are in memory — matrices in the compute
  * format (so a quantized model is saved quantized and loads without
  * re-quantizing), norms in F32 — to a safetensors file with the Hugging Face
- * tensor names. config.json and tokenizer.model are the caller's to copy. */
+ * tensor names. config.json and tokenizer.model are the caller's to copy.
+ * The file is written beside path, synced and renamed over it: path may be
+ * the file this model is mapped from (the model keeps its old mapping), and
+ * a failure (MLLM_ERR_IO naming path: a missing directory, a full disk, a
+ * directory or FIFO at path) leaves what was at path untouched. A symlink at
+ * path is written through: its target is replaced, the link stays. */
 mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen);
 /* mllm_model_save with a progress callback, called with the fraction of bytes
  * written (0..1) as the file is written; returning false cancels: the partial
- * file is removed and the call fails with MLLM_ERR_ARG and "saving cancelled".
- * progress may be NULL. */
+ * file is removed (the old one stays) and the call fails with MLLM_ERR_ARG
+ * and "saving cancelled". progress may be NULL. */
 mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
                                      bool (*progress)(float fraction, void *ud), void *ud,
                                      char *err, size_t errlen);
@@ -226,11 +231,16 @@ mllm_status mllm_session_rewind(mllm_session *s, int pos);
  * compute a long shared prefix (a system prompt) once, then fork per request. */
 mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
 /* Writes the session's state (KV cache up to pos, logits) to a file, tagged
- * with the model's fingerprint. */
+ * with the model's fingerprint and ending in an XXH3-64 checksum of all of
+ * it. Replaces path atomically, as mllm_model_save: a failure leaves the old
+ * file. MLLM_ERR_IO naming path. */
 mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen);
 /* Loads a state written by mllm_session_save into s (which must be fresh or
- * is reset). MLLM_ERR_FORMAT for a file made for another model, a corrupt
- * or truncated file; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
+ * is reset; a failure leaves it at position 0). MLLM_ERR_IO for a path that
+ * is missing or not a regular file (a FIFO is refused without blocking);
+ * MLLM_ERR_FORMAT for a file made for another model (another fingerprint),
+ * another kv_type or an older mobilellm, a checksum mismatch, a truncated
+ * file or trailing bytes; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
 mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen);
 /* Attention probe: after each eval, the attention weights of the last evaluated token over
  * positions [0, pos), averaged over n (executed layer, query head) pairs (0-based; executed
@@ -245,7 +255,11 @@ mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int
 /* The probe's weights for the last evaluated token (*n_pos of them, summing to 1), or NULL
  * when the probe is off or nothing was evaluated since it was set or the session rewound. */
 const float *mllm_session_probe(const mllm_session *s, int *n_pos);
-/* 64-bit fingerprint of the model's shape and weights. */
+/* 64-bit fingerprint of the model: XXH3-64 of its shape, compute format,
+ * rope_theta, rms_norm_eps and every weight as mllm_model_save writes it.
+ * Hashed on the first call (from any thread; the others wait), so loading
+ * stays lazy: about 0.1 s for the 125M shape in f32 from the page cache,
+ * 0.3 s from disk. */
 uint64_t mllm_model_fingerprint(const mllm_model *m);
 
 /* -------------------------------------------------------------- sampler */

@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 #include "threadpool.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 
 /* Writes a formatted message into err (if any) and returns status. */
@@ -49,7 +50,13 @@ struct mllm_model {
     size_t n_owned, cap_owned;
     size_t owned_bytes, mapped_bytes, n_params;
     mllm_tokenizer *tok;      /* NULL when the directory has no tokenizer */
-    uint64_t fingerprint;     /* shape + sampled weights, tags saved sessions */
+    /* XXH3-64 of the shape and every weight, tags saved sessions: hashed on
+     * first use (mllm_model_fingerprint), under fingerprint_lock, so that a
+     * load stays lazy over the mapped file */
+    uint64_t fingerprint;
+    int fingerprint_ready;    /* atomic: fingerprint is set */
+    pthread_mutex_t fingerprint_lock;
+    void *fingerprint_state;  /* the XXH3 state, made at load (no failure later); NULL once used */
     int n_threads;
     mllm_wtype wtype;         /* compute format of the matrices */
     const mllm_kernels *kernels;

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define PATH_CAP MLLM_MAX_PATH
 
@@ -425,35 +426,78 @@ static void model_free(mllm_model *m)
     free(m->files);
     free(m->blocks);
     mllm_tokenizer_free(m->tok);
+    XXH3_freeState(m->fingerprint_state);
+    pthread_mutex_destroy(&m->fingerprint_lock);
     free(m);
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+/* Feeds a matrix to the hash as model:save writes it: rows of plain blocks,
+ * whatever this CPU's kernels interleave in memory, so that a session saved
+ * on one machine restores on another with the same weights. */
+static void hash_matrix(XXH3_state_t *h, const mllm_weight *w)
 {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
+    size_t row = mllm_weight_row_bytes(w->type, w->cols);
+    if (!mllm_wtype_rows8(w->type)) {
+        XXH3_64bits_update(h, w->data, row * (size_t)w->rows);
+        return;
+    }
+    /* an 8-row group is nb interleaved blocks; row r comes back out of it
+       CHUNK blocks at a time */
+    enum { CHUNK = 64 };
+    unsigned char buf[CHUNK * sizeof(block_q8)];
+    int nb = w->cols / MLLM_QK;
+    size_t block = row / (size_t)nb, group_block = MLLM_ROWS8 * block;  /* plain and interleaved */
+    for (int g = 0; g < w->rows / MLLM_ROWS8; g++) {
+        const unsigned char *group = (const unsigned char *)w->data + (size_t)g * MLLM_ROWS8 * row;
+        for (int r = 0; r < MLLM_ROWS8; r++)
+            for (int b = 0; b < nb; b += CHUNK) {
+                int k = nb - b < CHUNK ? nb - b : CHUNK;
+                mllm_unpack_rows8(w->type, group + (size_t)b * group_block, r, k, buf);
+                XXH3_64bits_update(h, buf, (size_t)k * block);
+            }
+    }
 }
 
-/* Shape plus a sample of the weights: enough to tell two checkpoints apart
- * without reading all of them. */
-static uint64_t fingerprint(const mllm_model *m)
+/* The shape, the compute format and every weight, in a fixed order. */
+static uint64_t hash_model(const mllm_model *m, XXH3_state_t *h)
 {
     const mllm_config *c = &m->cfg;
-    int shape[] = { c->n_layers, c->n_exec_layers, c->dim, c->n_heads, c->n_kv_heads, c->head_dim,
-                    c->ffn_dim, c->vocab_size, c->layer_sharing, c->share_embedding };
-    uint64_t h = fnv1a(0xcbf29ce484222325ULL, shape, sizeof shape);
-    size_t n = mllm_weight_row_bytes(m->embed.type, c->dim) * (size_t)c->vocab_size, k = n < 16384 ? n : 16384;
-    h = fnv1a(h, &m->wtype, sizeof m->wtype);
-    h = fnv1a(h, m->embed.data, k);
-    h = fnv1a(h, (const char *)m->embed.data + n - k, k);
-    h = fnv1a(h, m->final_norm, (size_t)c->dim * sizeof(float));
-    for (int l = 0; l < c->n_layers; l++)
-        h = fnv1a(h, m->blocks[l].wo.data, mllm_weight_row_bytes(m->blocks[l].wo.type, m->blocks[l].wo.cols));
-    return h;
+    int32_t shape[] = { c->n_layers, c->n_exec_layers, c->dim, c->n_heads, c->n_kv_heads, c->head_dim,
+                        c->ffn_dim, c->vocab_size, c->layer_sharing, c->share_embedding, (int32_t)m->wtype };
+    float rope[] = { c->rope_theta, c->norm_eps };  /* the cached keys depend on them too */
+    size_t norm = (size_t)c->dim * sizeof(float);
+    XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, shape, sizeof shape);
+    XXH3_64bits_update(h, rope, sizeof rope);
+    hash_matrix(h, &m->embed);
+    XXH3_64bits_update(h, m->final_norm, norm);
+    if (!c->share_embedding) hash_matrix(h, &m->head);
+    for (int l = 0; l < c->n_layers; l++) {
+        const mllm_block *b = &m->blocks[l];
+        XXH3_64bits_update(h, b->attn_norm, norm);
+        XXH3_64bits_update(h, b->ffn_norm, norm);
+        const mllm_weight *mats[] = { &b->wq, &b->wk, &b->wv, &b->wo, &b->wg, &b->wu, &b->wd };
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) hash_matrix(h, mats[i]);
+    }
+    return XXH3_64bits_digest(h);
 }
 
-uint64_t mllm_model_fingerprint(const mllm_model *m) { return m->fingerprint; }
+uint64_t mllm_model_fingerprint(const mllm_model *cm)
+{
+    /* computed once, by the first caller; the model is const to its users,
+       this cache is the one thing written after the load */
+    mllm_model *m = (mllm_model *)cm;
+    if (__atomic_load_n(&m->fingerprint_ready, __ATOMIC_ACQUIRE)) return m->fingerprint;
+    pthread_mutex_lock(&m->fingerprint_lock);
+    if (!m->fingerprint_ready) {
+        m->fingerprint = hash_model(m, m->fingerprint_state);
+        XXH3_freeState(m->fingerprint_state);
+        m->fingerprint_state = NULL;
+        __atomic_store_n(&m->fingerprint_ready, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&m->fingerprint_lock);
+    return m->fingerprint;
+}
 
 
 mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, mllm_model **out,
@@ -472,11 +516,16 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     if (!m) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     m->refs = 1;
     m->wtype = (mllm_wtype)-1;
+    pthread_mutex_init(&m->fingerprint_lock, NULL);
+    if (!(m->fingerprint_state = XXH3_createState())) {
+        model_free(m);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    }
     if (p.dtype && strcmp(p.dtype, "auto") != 0) {
         size_t i = 0;
         while (i < sizeof wtype_names / sizeof wtype_names[0] && strcmp(p.dtype, wtype_names[i]) != 0) i++;
         if (i == sizeof wtype_names / sizeof wtype_names[0]) {
-            free(m);
+            model_free(m);
             return mllm_fail(err, errlen, MLLM_ERR_ARG,
                              "dtype must be \"auto\", \"f32\", \"f16\", \"bf16\", \"q8\" or \"q4\", got \"%s\"", p.dtype);
         }
@@ -522,7 +571,6 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model", dir);
         goto fail;
     }
-    m->fingerprint = fingerprint(m);
     release_unused_files(m);
     if (p.progress && !p.progress(1.0f, p.progress_ud)) {
         st = mllm_fail(err, errlen, MLLM_ERR_ARG, "loading cancelled");

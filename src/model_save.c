@@ -1,9 +1,11 @@
 /* model_save.c — a loaded model's weights → one safetensors file, in the
  * compute format (a quantized model stays quantized: "Q8_0"/"Q4_0"). */
 #define _POSIX_C_SOURCE 200809L
+#include "atomic_file.h"
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,11 +157,12 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
     size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8;
-    FILE *fp = fopen(path, "wb");
-    mllm_status st = MLLM_OK;
-    if (!fp) {
-        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open for writing", path);
-    } else {
+    /* written beside path and renamed over it: path may be the file this
+       model's weights are mapped from, and a failure keeps the old file */
+    mllm_atomic_file af;
+    mllm_status st = mllm_atomic_open(&af, path, err, errlen);
+    if (!st) {
+        FILE *fp = af.fp;
         unsigned char len8[8];
         for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
         bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(json, 1, hlen, fp) == hlen;
@@ -171,13 +174,15 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
             if (r < 0) ok = false;
             cancelled = r > 0;
         }
-        ok = (fclose(fp) == 0) && ok;
+        int e = errno;
         if (cancelled) {
-            remove(path);
+            mllm_atomic_discard(&af);
             st = mllm_fail(err, errlen, MLLM_ERR_ARG, "saving cancelled");
         } else if (!ok) {
-            remove(path);
-            st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed", path);
+            mllm_atomic_discard(&af);
+            st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        } else {
+            st = mllm_atomic_commit(&af, err, errlen);
         }
     }
     free(json);

@@ -1,13 +1,18 @@
 /* session.c — one conversation: KV cache, position, scratch buffers. */
 #define _POSIX_C_SOURCE 200809L
+#include "atomic_file.h"
 #include "bigbuf.h"
+#include "fileio.h"
 #include "internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #define DEFAULT_BATCH 64
 
@@ -250,88 +255,170 @@ mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *e
     return MLLM_OK;
 }
 
-/* Saved state: header, then per executed layer and kv head the K and V rows
- * [0, pos), then logits. Version 1 (MLLMSES1) stored whole cache rows per
- * layer; its files are refused with a message. */
-#define SESSION_MAGIC "MLLMSES2"
-#define SESSION_MAGIC_V1 "MLLMSES1"
+/* Saved state, version 3: the header, then per executed layer and kv head
+ * the K and V rows [0, pos), then the logits, then the XXH3-64 of all the
+ * bytes before it (8 bytes, little-endian). Version 1 (MLLMSES1) stored whole
+ * cache rows per layer, version 2 (MLLMSES2) had no checksum and a
+ * fingerprint of a sample of the weights; their files are refused with a
+ * message. */
+#define SESSION_MAGIC "MLLMSES3"
+static const char *const old_magics[] = { "MLLMSES1", "MLLMSES2" };
 
 typedef struct {
     char magic[8];
-    uint64_t fingerprint;
+    uint64_t fingerprint;  /* mllm_model_fingerprint: the shape and every weight */
     int32_t pos, kv_dim, n_exec_layers, vocab_size, has_logits, kv_f16;
 } session_header;
+_Static_assert(sizeof(session_header) == 40, "the session header has no padding");
 
-mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen)
+#define CHECKSUM_BYTES 8
+
+/* Writes n bytes and adds them to the checksum. */
+static bool put(FILE *fp, XXH3_state_t *sum, const void *p, size_t n)
+{
+    XXH3_64bits_update(sum, p, n);
+    return fwrite(p, 1, n, fp) == n;
+}
+
+/* Reads n bytes into dst and adds them to the checksum. */
+static bool get(FILE *fp, XXH3_state_t *sum, void *dst, size_t n)
+{
+    if (fread(dst, 1, n, fp) != n) return false;
+    XXH3_64bits_update(sum, dst, n);
+    return true;
+}
+
+/* Writes the state to fp; false on a write error (errno tells which). */
+static bool write_state(const mllm_session *s, FILE *fp, XXH3_state_t *sum)
 {
     const mllm_config *c = &s->model->cfg;
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open for writing", path);
     session_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, SESSION_MAGIC, 8);
-    h.fingerprint = s->model->fingerprint;
+    h.fingerprint = mllm_model_fingerprint(s->model);
     h.pos = s->pos;
     h.kv_dim = s->kv_dim;
     h.n_exec_layers = c->n_exec_layers;
     h.vocab_size = c->vocab_size;
     h.has_logits = s->has_logits;
     h.kv_f16 = s->kv_f16;
-    bool ok = fwrite(&h, sizeof h, 1, fp) == 1;
-    size_t e = kv_elem(s), used = (size_t)s->pos * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim * e;
+    XXH3_64bits_reset(sum);
+    bool ok = put(fp, sum, &h, sizeof h);
+    size_t e = kv_elem(s), used = (size_t)s->pos * c->head_dim * e, seg = (size_t)s->n_ctx * c->head_dim * e;
     for (size_t i = 0; ok && i < n_segments(c); i++)
-        ok = fwrite((const char *)s->k_cache + i * seg, e, used, fp) == used &&
-             fwrite((const char *)s->v_cache + i * seg, e, used, fp) == used;
-    ok = ok && fwrite(s->logits, sizeof(float), (size_t)c->vocab_size, fp) == (size_t)c->vocab_size;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok) {
-        remove(path);
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed", path);
+        ok = put(fp, sum, (const char *)s->k_cache + i * seg, used) &&
+             put(fp, sum, (const char *)s->v_cache + i * seg, used);
+    /* without logits (a fresh or rewound session) their buffer is stale: zeros instead */
+    static const float zeros[256];
+    for (size_t i = 0, n = (size_t)c->vocab_size; ok && i < n; i += 256) {
+        size_t k = n - i < 256 ? n - i : 256;
+        ok = put(fp, sum, s->has_logits ? s->logits + i : zeros, k * sizeof(float));
     }
+    uint64_t digest = XXH3_64bits_digest(sum);
+    unsigned char le[CHECKSUM_BYTES];
+    for (int i = 0; i < CHECKSUM_BYTES; i++) le[i] = (unsigned char)(digest >> (8 * i));
+    return ok && fwrite(le, 1, sizeof le, fp) == sizeof le;
+}
+
+mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen)
+{
+    XXH3_state_t *sum = XXH3_createState();
+    if (!sum) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    /* beside path, renamed over it: a failure keeps the old file */
+    mllm_atomic_file af;
+    mllm_status st = mllm_atomic_open(&af, path, err, errlen);
+    if (!st) {
+        if (write_state(s, af.fp, sum)) {
+            st = mllm_atomic_commit(&af, err, errlen);
+        } else {
+            int e = errno;
+            mllm_atomic_discard(&af);
+            st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        }
+    }
+    XXH3_freeState(sum);
+    return st;
+}
+
+/* Reads a saved state into s; on failure s may hold part of it (the caller resets). */
+static mllm_status read_state(mllm_session *s, FILE *fp, size_t size, XXH3_state_t *sum, const char *path,
+                              char *err, size_t errlen)
+{
+    const mllm_config *c = &s->model->cfg;
+    session_header h;
+    size_t got = fread(&h, 1, sizeof h, fp);
+    for (size_t i = 0; got >= 8 && i < sizeof old_magics / sizeof old_magics[0]; i++)
+        if (memcmp(h.magic, old_magics[i], 8) == 0)
+            return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                             "%s: a session saved by an older mobilellm (format %.8s, this one reads %s): save it "
+                             "again", path, old_magics[i], SESSION_MAGIC);
+    if (got < 8 || memcmp(h.magic, SESSION_MAGIC, 8) != 0)
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: not a saved mobilellm session", path);
+    if (got < sizeof h) return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
+    if (h.kv_dim != s->kv_dim || h.n_exec_layers != c->n_exec_layers || h.vocab_size != c->vocab_size)
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with another model", path);
+    if ((h.kv_f16 != 0) != s->kv_f16)
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with kv_type %s, this one has %s",
+                         path, h.kv_f16 ? "f16" : "f32", mllm_session_kv_type(s));
+    if (h.pos < 0) return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: corrupt header (position %d)", path, h.pos);
+    if (h.pos > s->n_ctx)
+        return mllm_fail(err, errlen, MLLM_ERR_CONTEXT, "%s: %d saved positions do not fit n_ctx %d", path, h.pos,
+                         s->n_ctx);
+    /* the size the header implies, before reading it into the cache */
+    size_t e = kv_elem(s), used = (size_t)h.pos * c->head_dim * e, seg = (size_t)s->n_ctx * c->head_dim * e;
+    size_t logits = (size_t)c->vocab_size * sizeof(float);
+    size_t expect = sizeof h + 2 * n_segments(c) * used + logits + CHECKSUM_BYTES;
+    if (size < expect) return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
+    if (size > expect)
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: trailing bytes after the session state", path);
+    XXH3_64bits_reset(sum);
+    XXH3_64bits_update(sum, &h, sizeof h);
+    bool ok = true;
+    for (size_t i = 0; ok && i < n_segments(c); i++)
+        ok = get(fp, sum, (char *)s->k_cache + i * seg, used) && get(fp, sum, (char *)s->v_cache + i * seg, used);
+    ok = ok && get(fp, sum, s->logits, logits);
+    unsigned char le[CHECKSUM_BYTES];
+    if (!ok || fread(le, 1, sizeof le, fp) != sizeof le)  /* it shrank since fstat */
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
+    uint64_t stored = 0;
+    for (int i = CHECKSUM_BYTES - 1; i >= 0; i--) stored = stored << 8 | le[i];
+    if (stored != XXH3_64bits_digest(sum))
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                         "%s: checksum mismatch (XXH3-64 of the saved state): the file is corrupted", path);
+    if (fgetc(fp) != EOF)  /* it grew since fstat */
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: trailing bytes after the session state", path);
+    /* checked after the checksum: an intact file with another fingerprint is another model's */
+    if (h.fingerprint != mllm_model_fingerprint(s->model))
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with another model", path);
+    s->pos = h.pos;
+    s->has_logits = h.has_logits != 0;
     return MLLM_OK;
 }
 
 mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen)
 {
-    const mllm_config *c = &s->model->cfg;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: cannot open", path);
-    session_header h;
-    mllm_status st = MLLM_OK;
-    bool got = fread(&h, sizeof h, 1, fp) == 1;
-    if (got && memcmp(h.magic, SESSION_MAGIC_V1, 8) == 0) {
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
-                       "%s: a session saved by an older mobilellm (another cache layout): save it again", path);
-    } else if (!got || memcmp(h.magic, SESSION_MAGIC, 8) != 0) {
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: not a saved mobilellm session", path);
-    } else if (h.fingerprint != s->model->fingerprint || h.kv_dim != s->kv_dim ||
-               h.n_exec_layers != c->n_exec_layers || h.vocab_size != c->vocab_size) {
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with another model", path);
-    } else if ((h.kv_f16 != 0) != s->kv_f16) {
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: the session was saved with kv_type %s, this one has %s",
-                       path, h.kv_f16 ? "f16" : "f32", mllm_session_kv_type(s));
-    } else if (h.pos < 0 || h.pos > s->n_ctx) {
-        st = mllm_fail(err, errlen, MLLM_ERR_CONTEXT, "%s: %d saved positions do not fit n_ctx %d", path,
-                       h.pos, s->n_ctx);
-    }
-    size_t e = kv_elem(s), used = (size_t)(st ? 0 : h.pos) * c->head_dim, seg = (size_t)s->n_ctx * c->head_dim * e;
-    for (size_t i = 0; !st && i < n_segments(c); i++)
-        if (fread((char *)s->k_cache + i * seg, e, used, fp) != used ||
-            fread((char *)s->v_cache + i * seg, e, used, fp) != used)
-            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
-    if (!st && fread(s->logits, sizeof(float), (size_t)c->vocab_size, fp) != (size_t)c->vocab_size)
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated", path);
-    if (!st && fgetc(fp) != EOF)
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: trailing bytes after the session state", path);
-    fclose(fp);
-    if (st) {
-        s->pos = 0;  /* never half a state */
-        s->has_logits = false;
-        s->probe_pos = 0;
-        return st;
-    }
-    s->pos = h.pos;
-    s->has_logits = h.has_logits != 0;
+    /* never half a state: a failure leaves a fresh session */
+    s->pos = 0;
+    s->has_logits = false;
     s->probe_pos = 0;  /* the probe's weights are not saved */
-    return MLLM_OK;
+    int fd;
+    size_t size;
+    mllm_status st = mllm_open_regular(path, &fd, &size, err, errlen);  /* never blocks on a FIFO */
+    if (st) return st;
+    FILE *fp = fdopen(fd, "rb");
+    XXH3_state_t *sum = XXH3_createState();
+    if (!fp || !sum) {
+        if (fp) fclose(fp);
+        else close(fd);
+        XXH3_freeState(sum);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
+    }
+    st = read_state(s, fp, size, sum, path, err, errlen);
+    fclose(fp);
+    XXH3_freeState(sum);
+    if (st) {
+        s->pos = 0;
+        s->has_logits = false;
+    }
+    return st;
 }

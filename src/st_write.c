@@ -8,6 +8,7 @@
  * padded with spaces to a multiple of 8, "__metadata__": {"format": "pt"} as
  * Hugging Face writes it. */
 #define _POSIX_C_SOURCE 200809L
+#include "atomic_file.h"
 #include "internal.h"
 #include "torch_bin.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* The safetensors dtype of a checkpoint tensor (pre-quantized Q8_0/Q4_0 ones
  * included); NULL for one the format has no name for. */
@@ -116,12 +116,9 @@ mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char 
     st_file *files = NULL;
     size_t n_files = 0, n = 0, hlen = 0;
     const st_tensor **t = NULL;
-    char *header = NULL, tmp[4096];
-    FILE *fp = NULL;
-    bool created = false;
+    char *header = NULL;
+    mllm_atomic_file af = { .fp = NULL };
     mllm_status st;
-    int w = snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_path, (long)getpid());
-    if (w < 0 || (size_t)w >= sizeof tmp) return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long", out_path);
     if ((st = mllm_checkpoint_open(dir, &files, &n_files, err, errlen))) return st;
     if ((st = collect(files, n_files, &t, &n, err, errlen))) goto done;
     if (!(header = make_header(t, n, &hlen))) {
@@ -133,32 +130,19 @@ mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char 
                        out_path, hlen, (unsigned)MLLM_MAX_HEADER);
         goto done;
     }
-    if (!(fp = fopen(tmp, "wb"))) {
-        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    created = true;
+    /* beside out_path, renamed over it: out_path may be a file of the
+       checkpoint being read (mapped), and a failure keeps the old file */
+    if ((st = mllm_atomic_open(&af, out_path, err, errlen))) goto done;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    if ((st = write_all(fp, len8, 8, tmp, err, errlen)) || (st = write_all(fp, header, hlen, tmp, err, errlen)))
+    if ((st = write_all(af.fp, len8, 8, out_path, err, errlen)) ||
+        (st = write_all(af.fp, header, hlen, out_path, err, errlen)))
         goto done;
     for (size_t i = 0; i < n; i++)
-        if ((st = write_all(fp, t[i]->data, t[i]->nbytes, tmp, err, errlen))) goto done;
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    int rc = fclose(fp);
-    fp = NULL;
-    if (rc != 0) {
-        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, out_path) != 0)
-        st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: %s", out_path, strerror(errno));
+        if ((st = write_all(af.fp, t[i]->data, t[i]->nbytes, out_path, err, errlen))) goto done;
+    st = mllm_atomic_commit(&af, err, errlen);
 done:
-    if (fp) fclose(fp);
-    if (st != MLLM_OK && created) remove(tmp);  /* never leave a partial file behind */
+    mllm_atomic_discard(&af);  /* never leave a partial file behind (nothing to do after a commit) */
     free(header);
     free(t);
     mllm_checkpoint_close(files, n_files);
