@@ -162,23 +162,31 @@ typedef struct mllm_tokenizer mllm_tokenizer;
 
 mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen);
 void mllm_tokenizer_free(mllm_tokenizer *t);
+/* The ids the tokenizer takes: its pieces, or for a model's tokenizer the
+ * model's vocab_size, which may be larger (a vocabulary padded for the
+ * matrices' sake). The ids past the pieces have no text: decode and piece
+ * give nothing for them, as the generator does. */
 int mllm_tokenizer_vocab_size(const mllm_tokenizer *t);
+/* The pieces of tokenizer.model (<= mllm_tokenizer_vocab_size). */
+int mllm_tokenizer_n_pieces(const mllm_tokenizer *t);
 int mllm_tokenizer_bos(const mllm_tokenizer *t);
 int mllm_tokenizer_eos(const mllm_tokenizer *t);
-/* The model's tokenizer, or NULL; valid as long as the model is. */
+/* The model's tokenizer, or NULL; valid as long as the model is. Its
+ * vocab_size is the model's. */
 const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m);
 
 /* Encodes UTF-8 text (not NUL-terminated; invalid UTF-8 is MLLM_ERR_ARG) as
  * sentencepiece does. *ids is malloc'd; free it with free(). */
 mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
                                   int32_t **ids, size_t *n_ids, char *err, size_t errlen);
-/* Decodes ids as sentencepiece does (control tokens vanish); an id outside the
- * vocabulary is MLLM_ERR_ARG. *text is malloc'd and NUL-terminated. */
+/* Decodes ids as sentencepiece does (control tokens and padding ids vanish); an
+ * id outside [0, vocab_size) is MLLM_ERR_ARG. *text is malloc'd and NUL-terminated. */
 mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, size_t n_ids,
                                   char **text, size_t *len, char *err, size_t errlen);
 /* The bytes one token stands for in running text ("▁" becomes a space, byte
- * tokens their byte, control tokens nothing). Returns the byte count (which may
- * exceed cap: then nothing is written past cap), or -1 for a bad id. */
+ * tokens their byte, control tokens and padding ids nothing). Returns the byte
+ * count (which may exceed cap: then nothing is written past cap), or -1 for an
+ * id outside [0, vocab_size). */
 int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap);
 
 /* -------------------------------------------------------------- session */

@@ -17,6 +17,10 @@ mllm_status mllm_fail(char *err, size_t errlen, mllm_status status, const char *
 #endif
     ;
 
+/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
+ * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
+void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
+
 /* Reads config.json into cfg; every bound checked. */
 mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size_t errlen);
 /* Checks values that must hold whatever their source. */

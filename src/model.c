@@ -517,6 +517,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
                            m->cfg.vocab_size);
             goto fail;
         }
+        mllm_tokenizer_pad(m->tok, m->cfg.vocab_size);  /* the ids past its pieces decode to nothing */
     } else if (p.require_tokenizer) {
         st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model", dir);
         goto fail;
