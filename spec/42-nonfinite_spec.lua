@@ -1,8 +1,9 @@
 -- Corrupt weights (issue 34, item 6): NaN in the embedding used to make generation print
 -- "⁇ ⁇ …" (an argmax over NaN answers id 0) and s:score return nan without a word. Now
--- generation and scoring stop with a message naming the position. (spec/c/test_nonfinite.c
--- checks the C API and the weight check.)
+-- generation and scoring stop with a message naming the position; `mobilellm info` loads
+-- with the weight check. (spec/c/test_nonfinite.c checks the C API and the check itself.)
 local mllm = require("mobilellm")
+local cli = require("mobilellm.cli")
 local H = require("support.helpers")
 
 -- A copy of fixture `name` with `values` (float32) written into tensor `tensor` from
@@ -79,5 +80,65 @@ describe("a model with NaN weights", function()
     assert.is_nil(none)
     assert.are.equal("the model produced NaN logits at position 10 (scoring token 5 of 5): its weights may be "
       .. "corrupt (load with check = true to find them)", err)
+  end)
+end)
+
+-- `mobilellm info` in-process, with its streams captured.
+local function run_cli(argv)
+  local out, err = {}, {}
+  local function sink(t)
+    return { write = function(self, ...) for _, s in ipairs({ ... }) do t[#t + 1] = tostring(s) end return self end,
+             flush = function() end }
+  end
+  local code = cli.main(argv, { out = sink(out), err = sink(err), inp = { read = function() end }, tty = false,
+                                interactive = false, getenv = function() end })
+  return code, table.concat(out), table.concat(err)
+end
+
+describe("mobilellm info", function()
+  -- runs body with mllm.load recording the options info passes; answer(dir, opts), when
+  -- given, stands in for the load
+  local function with_load(answer, body)
+    local real, seen = mllm.load, {}
+    mllm.load = function(dir, opts)
+      seen[#seen + 1] = opts
+      if answer then return answer(dir, opts) end
+      return real(dir, opts)
+    end
+    local ok, a, b, c = pcall(body)
+    mllm.load = real
+    assert(ok, a)
+    return seen, a, b, c
+  end
+
+  it("loads with check = true and says the weights were checked", function()
+    local seen, code, out, err = with_load(nil, function()
+      return run_cli({ "info", H.FIXTURES .. "/f32-basic", "--threads", "1" })
+    end)
+    assert.are.equal(0, code, err)
+    assert.are.equal(1, #seen)
+    assert.is_true(seen[1].check)
+    assert.matches("weights       checked: no NaN or infinity\n", out, 1, true)
+    assert.matches("load time     [%d.]+ s %(with the weight check%)\n", out)
+  end)
+
+  it("fails with the check's message, as one error line", function()
+    local msg = "m/model.safetensors: tensor 'model.embed_tokens.weight' holds NaN at index 11091 (row 231, "
+      .. "column 3): the checkpoint is corrupt"
+    local _, code, out, err = with_load(function(_, opts)
+      assert(opts.check)
+      return nil, msg
+    end, function() return run_cli({ "info", H.FIXTURES .. "/f32-basic" }) end)
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.are.equal("mobilellm: " .. msg .. "\n", err)
+  end)
+
+  it("says so in --json", function()
+    local _, code, out = with_load(nil, function()
+      return run_cli({ "info", H.FIXTURES .. "/f32-basic", "--json", "--threads", "1" })
+    end)
+    assert.are.equal(0, code)
+    assert.is_true(assert(mllm.json_decode(out)).weights_checked)
   end)
 end)
