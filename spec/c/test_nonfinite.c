@@ -231,6 +231,13 @@ static void check_each_dtype(void)
     st = load(dir, true, &m, err, sizeof err);
     check_err(st == MLLM_ERR_TENSOR && strstr(err, "tensor 'model.norm.weight' holds -Inf at index 3: "),
               "BF16: -Inf in a vector named", err);
+    check(copy_fixture("bf16-headdim", dir, sizeof dir), "copied bf16-headdim again");
+    uint16_t bf16_nan = 0x7fc1;
+    check(patch_tensor(dir, "model.embed_tokens.weight", 2 * 5000, &bf16_nan, 2), "NaN written (BF16, 5th chunk)");
+    st = load(dir, true, &m, err, sizeof err);
+    check_err(st == MLLM_ERR_TENSOR && strstr(err, "tensor 'model.embed_tokens.weight' holds NaN at index 5000 "
+                                                   "(row 78, column 8)"),
+              "BF16: NaN far into a matrix named", err);
 
     /* Q8_0 and Q4_0 checkpoints of f32-basic written by mllm_model_save; q_proj is
      * [64, 64]: two blocks a row, block 5 holds values 160..191 (row 2, from column 32) */
