@@ -232,6 +232,12 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     if (!s->has_logits)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits (was it rewound?)");
 
+    /* Logits of corrupt weights: every token sampled from them would be
+       noise (an argmax over NaN is id 0), so generation stops here. */
+    int step = g->info.generated_tokens + 1;
+    mllm_status bad = mllm_check_logits(s->logits, m->cfg.vocab_size, s->pos - 1, err, errlen,
+                                        "token %d of the generation", step);
+    if (bad) return bad;
     double t0 = mllm_now();
     const float *logits = s->logits;
     if (g->hook) {
@@ -245,6 +251,10 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
         logits = g->hook_logits;
     }
     int32_t tok = mllm_sampler_sample(g->sampler, logits, g->history, g->n_history);
+    if (tok < 0)  /* the model's logits were finite: the hook put the NaN there */
+        return mllm_fail(err, errlen, MLLM_ERR_NUMERIC,
+                         "the logits hook left NaN in the logits at position %d (token %d of the generation)",
+                         s->pos - 1, step);
     g->info.generated_tokens++;
     if (!push_id(g, tok)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     /* Every sampled token goes into the session, so a conversation continues

@@ -18,6 +18,20 @@ mllm_status mllm_fail(char *err, size_t errlen, mllm_status status, const char *
 #endif
     ;
 
+/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
+ * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
+void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
+
+/* sampler.c: MLLM_ERR_NUMERIC when the logits of position pos hold NaN or
+ * infinity, with a message that names the position and, after it in
+ * parentheses, the step (what_fmt: "token 5 of the generation"). */
+mllm_status mllm_check_logits(const float *logits, int n_vocab, int pos, char *err, size_t errlen,
+                              const char *what_fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+
 /* Reads config.json into cfg; every bound checked. */
 mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size_t errlen);
 /* Checks values that must hold whatever their source. */

@@ -32,13 +32,13 @@ const char *mllm_dtype_name(mllm_dtype t)
 const char *mllm_status_name(mllm_status s)
 {
     static const char *const names[] = { "ok", "io", "format", "config", "tensor",
-                                         "nomem", "arg", "context", "tokenizer", "done" };
+                                         "nomem", "arg", "context", "tokenizer", "done", "numeric" };
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
 mllm_model_params mllm_model_default_params(void)
 {
-    mllm_model_params p = { 0, NULL, false, NULL, NULL, NULL };
+    mllm_model_params p = { 0, NULL, false, NULL, NULL, NULL, false };
     return p;
 }
 
@@ -391,6 +391,120 @@ static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char 
     return MLLM_OK;
 }
 
+/* ---------------------------------------------------------- weight check */
+
+/* How the values of a stored dtype are laid out for the check: a float of
+ * `width` bytes every `stride` bytes (a Q8_0/Q4_0 block's f16 scale leads its
+ * block; its integer values are always finite). In each format a value is
+ * NaN or infinite when its bits without the sign are >= `inf` (the exponent
+ * all ones); NaN when they are above it. */
+typedef struct { size_t stride; int width; uint32_t inf, sign; } value_layout;
+
+static value_layout layout_of(mllm_dtype d)
+{
+    switch (d) {
+    case MLLM_F32: return (value_layout){ 4, 4, 0x7f800000u, 0x80000000u };
+    case MLLM_BF16: return (value_layout){ 2, 2, 0x7f80u, 0x8000u };
+    case MLLM_F16: return (value_layout){ 2, 2, 0x7c00u, 0x8000u };
+    case MLLM_Q8_0: return (value_layout){ sizeof(block_q8), 2, 0x7c00u, 0x8000u };
+    case MLLM_Q4_0: return (value_layout){ sizeof(block_q4), 2, 0x7c00u, 0x8000u };
+    }
+    return (value_layout){ 0, 0, 0, 0 };
+}
+
+static uint32_t value_bits(const unsigned char *p, int width)
+{
+    if (width == 4) {
+        uint32_t b;
+        memcpy(&b, p, sizeof b);
+        return b;
+    }
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return h;
+}
+
+/* Whether any of CHECK_CHUNK packed floats has its exponent all ones (NaN or
+ * infinity). Loops with a fixed trip count, which the compiler vectorizes:
+ * an OR of compares for f32; for 16-bit values the largest magnitude, a
+ * signed max (one SSE2 instruction on 16-bit lanes, pmaxsw), which measured
+ * faster than the compares there. */
+enum { CHECK_CHUNK = 1024 };
+
+static bool any_nonfinite_f32(const unsigned char *p)
+{
+    unsigned bad = 0;
+    for (int i = 0; i < CHECK_CHUNK; i++) {
+        uint32_t b;
+        memcpy(&b, p + 4 * i, sizeof b);
+        bad |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad;
+}
+
+static bool any_nonfinite_16(const unsigned char *p, uint16_t exponent)
+{
+    int16_t max = 0;
+    for (int i = 0; i < CHECK_CHUNK; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        int16_t magnitude = (int16_t)(h & 0x7fffu);
+        max = magnitude > max ? magnitude : max;
+    }
+    return (uint16_t)max >= exponent;
+}
+
+/* The index of the first of n values that is NaN or infinite, or n. Packed
+ * floats are tested a chunk at a time; only a chunk that holds a bad value,
+ * the tail and the strided block scales are read one by one. */
+static size_t first_nonfinite_value(const unsigned char *data, size_t n, value_layout v)
+{
+    size_t at = 0;
+    if (v.stride == (size_t)v.width)
+        for (; at + CHECK_CHUNK <= n; at += CHECK_CHUNK) {
+            const unsigned char *p = data + at * v.stride;
+            if (v.width == 4 ? any_nonfinite_f32(p) : any_nonfinite_16(p, (uint16_t)v.inf)) break;
+        }
+    for (; at < n; at++)
+        if ((value_bits(data + v.stride * at, v.width) & ~v.sign) >= v.inf) return at;
+    return n;
+}
+
+/* Reads every tensor of the checkpoint (those the model uses and any other)
+ * and fails at the first NaN or infinity, naming the file, the tensor and
+ * where in it. */
+static mllm_status check_weights(const mllm_model *m, char *err, size_t errlen)
+{
+    for (size_t f = 0; f < m->n_files; f++) {
+        const st_file *file = &m->files[f];
+        for (size_t k = 0; k < file->n_tensors; k++) {
+            const st_tensor *t = &file->tensors[k];
+            value_layout v = layout_of(t->dtype);
+            if (!v.stride) continue;
+            size_t n = t->nbytes / v.stride;
+            size_t i = first_nonfinite_value(t->data, n, v);
+            if (i == n) continue;
+            uint32_t bits = value_bits((const unsigned char *)t->data + v.stride * i, v.width);
+            const char *what = (bits & ~v.sign) > v.inf ? "NaN" : (bits & v.sign) ? "-Inf" : "+Inf";
+            bool blocked = t->dtype == MLLM_Q8_0 || t->dtype == MLLM_Q4_0;
+            size_t first = blocked ? i * MLLM_QK : i;  /* index of the (first) value */
+            char rowcol[64] = "";
+            if (t->ndim == 2 && t->shape[1] > 0)
+                snprintf(rowcol, sizeof rowcol, "row %lld, column %lld", (long long)(first / (size_t)t->shape[1]),
+                         (long long)(first % (size_t)t->shape[1]));
+            if (blocked)
+                return mllm_fail(err, errlen, MLLM_ERR_TENSOR,
+                                 "%s: tensor '%s' has a %s block scale at block %zu (values %zu..%zu%s%s): "
+                                 "the checkpoint is corrupt", file->path, t->name, what, i, first,
+                                 first + MLLM_QK - 1, rowcol[0] ? ", from " : "", rowcol);
+            return mllm_fail(err, errlen, MLLM_ERR_TENSOR,
+                             "%s: tensor '%s' holds %s at index %zu%s%s%s: the checkpoint is corrupt", file->path,
+                             t->name, what, first, rowcol[0] ? " (" : "", rowcol, rowcol[0] ? ")" : "");
+        }
+    }
+    return MLLM_OK;
+}
+
 static bool points_into(const void *p, const st_file *f)
 {
     return f->map && (const char *)p >= (const char *)f->map && (const char *)p < (const char *)f->map + f->size;
@@ -542,6 +656,8 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
 
     if ((st = mllm_checkpoint_open(dir, &m->files, &m->n_files, err, errlen))) goto fail;
     for (size_t i = 0; i < m->n_files; i++) m->mapped_bytes += m->files[i].size;
+    /* before the conversion, which then finds the pages already read */
+    if (p.check_weights && (st = check_weights(m, err, errlen))) goto fail;
 
     if ((st = load_weights(m, &p, err, errlen))) {
         if (m->n_files == 1 && err && errlen) {  /* name the file the tensor was looked for in */
@@ -567,6 +683,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
                            m->cfg.vocab_size);
             goto fail;
         }
+        mllm_tokenizer_pad(m->tok, m->cfg.vocab_size);  /* the ids past its pieces decode to nothing */
     } else if (p.require_tokenizer) {
         st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model", dir);
         goto fail;

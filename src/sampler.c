@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,9 +135,13 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
             if (history[i] >= 0 && history[i] < n) s->seen[history[i]] = 0;
     }
 
+    /* NaN compares false with everything: an argmax over it would answer id 0 */
+    if (isnan(buf[0])) return -1;
     int32_t best = 0;
-    for (int i = 1; i < n; i++)
+    for (int i = 1; i < n; i++) {
+        if (isnan(buf[i])) return -1;
         if (buf[i] > buf[best]) best = i;
+    }
     if (p->temperature == 0.0f) return best;
 
     float max = buf[best] / p->temperature;
@@ -185,4 +191,20 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
         if (r < acc) return s->cand[i].id;
     }
     return s->cand[nc - 1].id;
+}
+
+mllm_status mllm_check_logits(const float *logits, int n_vocab, int pos, char *err, size_t errlen,
+                              const char *what_fmt, ...)
+{
+    int bad = 0;
+    while (bad < n_vocab && isfinite(logits[bad])) bad++;
+    if (bad == n_vocab) return MLLM_OK;
+    char what[128];
+    va_list ap;
+    va_start(ap, what_fmt);
+    vsnprintf(what, sizeof what, what_fmt, ap);
+    va_end(ap);
+    return mllm_fail(err, errlen, MLLM_ERR_NUMERIC,
+                     "the model produced %s logits at position %d (%s): its weights may be corrupt "
+                     "(load with check = true to find them)", isnan(logits[bad]) ? "NaN" : "infinite", pos, what);
 }

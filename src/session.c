@@ -199,6 +199,10 @@ mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, do
     /* One token at a time: each needs the logits of the position before it,
      * and a batched forward keeps only the last position's. */
     for (size_t i = 0; i < n; i++) {
+        /* NaN logits would make every log-probability after them NaN */
+        st = mllm_check_logits(s->logits, c->vocab_size, s->pos - 1, err, errlen, "scoring token %zu of %zu",
+                               i + 1, n);
+        if (st) return st;
         logprobs[i] = log_prob(s->logits, c->vocab_size, ids[i]);
         mllm_forward(s, ids + i, 1);
     }

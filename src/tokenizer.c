@@ -9,7 +9,8 @@
 
 struct mllm_tokenizer {
     mllm_sp *sp;
-    int n_vocab;
+    int n_vocab;   /* pieces of tokenizer.model */
+    int n_padded;  /* 0, or a model's vocab_size past n_vocab (mllm_tokenizer_pad) */
 };
 
 mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen)
@@ -34,7 +35,16 @@ void mllm_tokenizer_free(mllm_tokenizer *t)
     mllm_heap_trim();
 }
 
-int mllm_tokenizer_vocab_size(const mllm_tokenizer *t) { return t->n_vocab; }
+/* The ids the tokenizer takes: the pieces, then a model's padding ids. */
+static int id_limit(const mllm_tokenizer *t)
+{
+    return t->n_padded > t->n_vocab ? t->n_padded : t->n_vocab;
+}
+
+void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size) { t->n_padded = vocab_size; }
+
+int mllm_tokenizer_vocab_size(const mllm_tokenizer *t) { return id_limit(t); }
+int mllm_tokenizer_n_pieces(const mllm_tokenizer *t) { return t->n_vocab; }
 int mllm_tokenizer_bos(const mllm_tokenizer *t) { return mllm_sp_bos(t->sp); }
 int mllm_tokenizer_eos(const mllm_tokenizer *t) { return mllm_sp_eos(t->sp); }
 
@@ -70,16 +80,32 @@ mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, s
 {
     *text = NULL;
     *len = 0;
-    for (size_t i = 0; i < n_ids; i++)
-        if (ids[i] < 0 || ids[i] >= t->n_vocab)
+    int limit = id_limit(t);
+    size_t n_pieces = 0;  /* ids that are pieces, not padding */
+    for (size_t i = 0; i < n_ids; i++) {
+        if (ids[i] < 0 || ids[i] >= limit)
             return mllm_fail(err, errlen, MLLM_ERR_ARG,
                              "token id %ld at index %zu is outside the vocabulary [0, %d)", (long)ids[i], i + 1,
-                             t->n_vocab);
-    if (mllm_sp_decode(t->sp, ids, n_ids, text, len, err, errlen) != 0) return MLLM_ERR_TOKENIZER;
-    return MLLM_OK;
+                             limit);
+        n_pieces += ids[i] < t->n_vocab;
+    }
+    if (n_pieces == n_ids) {
+        if (mllm_sp_decode(t->sp, ids, n_ids, text, len, err, errlen) != 0) return MLLM_ERR_TOKENIZER;
+        return MLLM_OK;
+    }
+    /* padding ids have no text: decode the others, as if they were not there */
+    int32_t *pieces = malloc((n_pieces ? n_pieces : 1) * sizeof *pieces);
+    if (!pieces) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n_ids; i++)
+        if (ids[i] < t->n_vocab) pieces[k++] = ids[i];
+    int rc = mllm_sp_decode(t->sp, pieces, n_pieces, text, len, err, errlen);
+    free(pieces);
+    return rc != 0 ? MLLM_ERR_TOKENIZER : MLLM_OK;
 }
 
 int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap)
 {
+    if (id >= t->n_vocab && id < id_limit(t)) return 0;  /* padding: no text */
     return mllm_sp_piece_bytes(t->sp, id, buf, cap);
 }

@@ -258,7 +258,8 @@ local function file_exists(path)
 end
 
 -- Loads the model in dir under a status line.
-local function load_model(ctx, dir, opts)
+-- extra: more options for mllm.load (info's `check`).
+local function load_model(ctx, dir, opts, extra)
   if not file_exists(dir .. "/config.json") then
     local f = io.open(dir, "rb")
     if not f then fail(dir .. ": no such directory") end
@@ -268,11 +269,13 @@ local function load_model(ctx, dir, opts)
   local done = status(ctx, "loading " .. dir)
   local bar  -- drawn over the status line once the loader reports progress (a fraction)
   local t0 = mllm.clock()
-  local model, err = mllm.load(dir, { threads = opts.threads, dtype = opts.dtype, tokenizer = opts.tokenizer,
-                                      require_tokenizer = opts.tokenizer ~= nil, on_progress = ctx.tty and function(f)
+  local load_opts = { threads = opts.threads, dtype = opts.dtype, tokenizer = opts.tokenizer,
+                      require_tokenizer = opts.tokenizer ~= nil, on_progress = ctx.tty and function(f)
     bar = bar or new_bar(ctx, "loading", 1000)
     bar:update(math.floor(f * 1000 + 0.5))
-  end or nil })
+  end or nil }
+  for k, v in pairs(extra or {}) do load_opts[k] = v end
+  local model, err = mllm.load(dir, load_opts)
   if bar then bar:finish() end
   done()
   if not model then fail(err) end
@@ -357,12 +360,14 @@ end
 
 local function cmd_info(ctx, opts, pos)
   local dir = pos[1]
-  local model, load_s = load_model(ctx, dir, opts)
+  -- every weight is read once for NaN and infinity: a corrupt checkpoint fails
+  -- here with the tensor and index, not later as "⁇ ⁇ ⁇" text
+  local model, load_s = load_model(ctx, dir, opts, { check = true })
   local c = model.config
   if opts.json then
     local t = {}
     for k, v in pairs(c) do t[k] = v end
-    t.path, t.load_seconds = dir, load_s
+    t.path, t.load_seconds, t.weights_checked = dir, load_s, true
     ctx.out:write(mllm.json_encode(t), "\n")
     return 0
   end
@@ -385,7 +390,8 @@ local function cmd_info(ctx, opts, pos)
     { "kernels", string.format("%s, %d thread%s", c.kernels, c.threads, c.threads == 1 and "" or "s") },
     { "memory", string.format("weights %s; KV cache %s per token, %s at the full context", human_bytes(c.weight_bytes),
       human_bytes(kv_per_token), human_bytes(kv_per_token * c.max_seq_len)) },
-    { "load time", string.format("%.2f s", load_s) },
+    { "weights", "checked: no NaN or infinity" },
+    { "load time", string.format("%.2f s (with the weight check)", load_s) },
   }
   for _, r in ipairs(rows) do ctx.out:write(string.format("%-13s %s\n", r[1], r[2])) end
   model:close()
@@ -889,6 +895,8 @@ M.COMMANDS = {
   { name = "info", args = { "DIR" }, run = cmd_info,
     brief = "architecture, parameters, layer sharing, dtype, kernels, memory",
     summary = "Show a model's architecture, parameters, layer sharing, dtype, kernels and memory.",
+    details = "Every weight is checked for NaN and infinity as the model loads: a corrupt checkpoint "
+      .. "fails with the tensor and the index of the first bad value.",
     options = concat_opts(LOAD_OPTS, { { "json", kind = "flag", help = "print the configuration as JSON" } }) },
   { name = "run", args = { "DIR", "PROMPT" }, run = cmd_run, defaults = { max_tokens = 256 },
     brief = "continue a prompt, streaming the text; then the speed",

@@ -23,7 +23,8 @@ M.version = core.version
 -- @function load
 -- @tparam string dir the checkpoint directory
 -- @tparam[opt] table opts `threads` (default: all cores), `tokenizer` (path to a
---   tokenizer.model elsewhere), `require_tokenizer` (fail without one)
+--   tokenizer.model elsewhere), `require_tokenizer` (fail without one), `check` (read every
+--   weight first: NaN or infinity fails the load, naming the tensor and the index)
 -- @return a model, or nil and a message naming the file and tensor at fault
 M.load = core.load
 
