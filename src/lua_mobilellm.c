@@ -239,7 +239,7 @@ static bool lua_progress(float fraction, void *ud)
 static int l_load(lua_State *L)
 {
     static const char *const names[] = { "threads", "tokenizer", "require_tokenizer", "dtype", "on_progress",
-                                          NULL };
+                                          "check", NULL };
     const char *dir = mllm_lua_check_path(L, 1);
     int o = mllm_lua_opts(L, 2, names, "load");
     mllm_model_params p = mllm_model_default_params();
@@ -247,6 +247,7 @@ static int l_load(lua_State *L)
     p.tokenizer_path = mllm_lua_opt_str(L, o, "tokenizer", NULL);
     p.require_tokenizer = mllm_lua_opt_bool(L, o, "require_tokenizer", false);
     p.dtype = mllm_lua_opt_str(L, o, "dtype", NULL);
+    p.check_weights = mllm_lua_opt_bool(L, o, "check", false);
     progress_ctx pc = { L, 0, 0 };
     if (mllm_lua_opt_func(L, o, "on_progress")) {
         mllm_lua_opt_push(L, o, "on_progress");
@@ -416,7 +417,7 @@ static int tok_tostring(lua_State *L)
 {
     ltokenizer *lt = luaL_checkudata(L, 1, TOKENIZER_MT);
     if (!lt->t) lua_pushstring(L, "mobilellm.Tokenizer (closed)");
-    else lua_pushfstring(L, "mobilellm.Tokenizer (%d pieces)", mllm_tokenizer_vocab_size(lt->t));
+    else lua_pushfstring(L, "mobilellm.Tokenizer (%d pieces)", mllm_tokenizer_n_pieces(lt->t));
     return 1;
 }
 
