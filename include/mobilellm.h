@@ -172,6 +172,10 @@ const char *mllm_model_kernels(const mllm_model *m);
  * use from several threads. A model owns one when its directory has it. */
 typedef struct mllm_tokenizer mllm_tokenizer;
 
+/* Loads tokenizer.model from path, a regular file of at most MLLM_MAX_TOKENIZER_BYTES:
+ * MLLM_ERR_IO when it cannot be opened or is not a regular file (a FIFO, a
+ * device), MLLM_ERR_FORMAT when it is larger, MLLM_ERR_TOKENIZER when it is
+ * not a sentencepiece model. */
 mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen);
 void mllm_tokenizer_free(mllm_tokenizer *t);
 /* The ids the tokenizer takes: its pieces, or for a model's tokenizer the

@@ -47,16 +47,48 @@ describe("tokenizer", function()
     assert.has_error(function() tok:piece(-1) end)
   end)
 
-  it("returns nil, message for a missing or corrupt tokenizer file", function()
-    local t, err = mllm.tokenizer("/nonexistent/tokenizer.model")
-    assert.is_nil(t)
-    assert.matches("/nonexistent/tokenizer.model: cannot load tokenizer", err, 1, true)
-    local dir = H.tmpdir()
-    H.write(dir .. "/tokenizer.model", "this is not a protobuf")
-    t, err = mllm.tokenizer(dir .. "/tokenizer.model")
-    assert.is_nil(t)
-    assert.matches("cannot load tokenizer", err, 1, true)
-    H.rmdir(dir)
+  describe("returns nil, message for a tokenizer file it cannot use", function()
+    local dir
+    before_each(function() dir = H.tmpdir() end)
+    after_each(function() H.rmdir(dir) end)
+
+    it("a missing file", function()
+      local t, err = mllm.tokenizer("/nonexistent/tokenizer.model")
+      assert.is_nil(t)
+      assert.are.equal("/nonexistent/tokenizer.model: cannot open: No such file or directory", err)
+    end)
+
+    it("a file that is not a sentencepiece model, or a truncated one", function()
+      local path = dir .. "/tokenizer.model"
+      for _, bytes in ipairs { "this is not a protobuf", "", H.read(H.TOKENIZER):sub(1, 1000) } do
+        H.write(path, bytes)
+        local t, err = mllm.tokenizer(path)
+        assert.is_nil(t)
+        assert.matches(path .. ": cannot load tokenizer: ", err, 1, true)
+      end
+    end)
+
+    it("a file larger than MLLM_MAX_TOKENIZER_BYTES, refused by its size alone", function()
+      -- sparse: 64 MiB + 1 of holes, which the check must not read (it would find only zeros)
+      local path = dir .. "/tokenizer.model"
+      assert(os.execute("truncate -s " .. (64 * 1024 * 1024 + 1) .. " '" .. path .. "'"))
+      local t, err = mllm.tokenizer(path)
+      assert.is_nil(t)
+      assert.are.equal(path .. ": 67108865 bytes, larger than the limit of 67108864 bytes (MLLM_MAX_TOKENIZER_BYTES)",
+        err)
+      local m
+      m, err = mllm.load(H.FIXTURES .. "/f32-basic", { tokenizer = path })
+      assert.is_nil(m)
+      assert.matches("(MLLM_MAX_TOKENIZER_BYTES)", err, 1, true)
+    end)
+
+    it("a file at the limit is read and parsed", function()
+      local path = dir .. "/tokenizer.model"
+      assert(os.execute("truncate -s " .. (64 * 1024 * 1024) .. " '" .. path .. "'"))
+      local t, err = mllm.tokenizer(path)
+      assert.is_nil(t)
+      assert.matches(path .. ": cannot load tokenizer: ", err, 1, true)
+    end)
   end)
 
   it("refuses use after close", function()

@@ -47,18 +47,29 @@ static const char *const wtype_names[] = { "f32", "f16", "bf16", "q8", "q4" };
 const char *mllm_model_compute_type(const mllm_model *m) { return wtype_names[m->wtype]; }
 const char *mllm_model_kernels(const mllm_model *m) { return m->kernels->name; }
 
-static bool file_exists(const char *path)
+/* Whether dir has an entry of that name, of any kind: a FIFO or a directory
+ * where a file belongs is then opened and refused by name (fileio.c), not
+ * passed over as if it were missing. */
+static bool entry_exists(const char *path)
 {
     struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    return stat(path, &sb) == 0;
 }
 
-static mllm_status join(char *out, const char *dir, const char *name, char *err, size_t errlen)
+/* dir/name into out (PATH_CAP bytes); false when it does not fit. */
+static bool join(char *out, const char *dir, const char *name)
 {
     int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
-    if (n < 0 || n >= PATH_CAP)
-        return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long", dir);
-    return MLLM_OK;
+    return n >= 0 && n < PATH_CAP;
+}
+
+/* join for a file of the caller's directory: too long a directory is the
+ * caller's argument. */
+static mllm_status join_dir(char *out, const char *dir, const char *name, char *err, size_t errlen)
+{
+    if (join(out, dir, name)) return MLLM_OK;
+    return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long: %s in it passes MLLM_MAX_PATH (%d bytes)", dir,
+                     name, MLLM_MAX_PATH);
 }
 
 /* How one checkpoint file is mapped: st_open (safetensors) or torch_open
@@ -118,8 +129,13 @@ static mllm_status open_sharded(st_file **files, size_t *n, open_fn open_file, c
             if (strcmp(prev->valuestring, shard) == 0) { seen = true; break; }
         if (seen) continue;
         char path[PATH_CAP];
-        if ((st = join(path, dir, shard, err, errlen)) == MLLM_OK)
-            st = add_file(files, n, open_file, path, err, errlen);
+        if (!join(path, dir, shard)) {  /* bad input from a file, not the caller's argument */
+            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                           "%s: shard name '%.40s...' (%zu bytes) is too long: its path passes MLLM_MAX_PATH (%d bytes)",
+                           index_path, shard, strlen(shard), MLLM_MAX_PATH);
+            break;
+        }
+        st = add_file(files, n, open_file, path, err, errlen);
     }
     cJSON_Delete(root);
     if (st == MLLM_OK && *n == 0)
@@ -146,9 +162,9 @@ mllm_status mllm_checkpoint_open(const char *dir, st_file **files, size_t *n_fil
     *n_files = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char path[PATH_CAP];
-        mllm_status st = join(path, dir, kinds[i].name, err, errlen);
+        mllm_status st = join_dir(path, dir, kinds[i].name, err, errlen);
         if (st) return st;
-        if (!file_exists(path)) continue;
+        if (!entry_exists(path)) continue;
         st = kinds[i].index ? open_sharded(files, n_files, kinds[i].open_file, dir, path, err, errlen)
                             : add_file(files, n_files, kinds[i].open_file, path, err, errlen);
         if (st) {
@@ -650,7 +666,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     m->n_threads = p.n_threads ? p.n_threads : (cores > 0 ? (int)cores : 1);
 
     char path[PATH_CAP];
-    mllm_status st = join(path, dir, "config.json", err, errlen);
+    mllm_status st = join_dir(path, dir, "config.json", err, errlen);
     if (!st) st = mllm_config_load(path, &m->cfg, err, errlen);
     if (st) goto fail;
 
@@ -671,8 +687,8 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     const char *tok_path = p.tokenizer_path;
     char tp[PATH_CAP];
     if (!tok_path) {
-        if ((st = join(tp, dir, "tokenizer.model", err, errlen))) goto fail;
-        if (file_exists(tp)) tok_path = tp;
+        if ((st = join_dir(tp, dir, "tokenizer.model", err, errlen))) goto fail;
+        if (entry_exists(tp)) tok_path = tp;
     }
     if (tok_path) {
         if ((st = mllm_tokenizer_load(tok_path, &m->tok, err, errlen))) goto fail;

@@ -1,6 +1,7 @@
 /* tokenizer.c — the public tokenizer API: checks input, then asks the
  * sentencepiece shim (tokenizer_sp.cpp). */
 #include "bigbuf.h"
+#include "fileio.h"
 #include "internal.h"
 #include "utf8.h"
 
@@ -13,12 +14,25 @@ struct mllm_tokenizer {
     int n_padded;  /* 0, or a model's vocab_size past n_vocab (mllm_tokenizer_pad) */
 };
 
+/* The file is read here, capped and refused unless it is a regular file (a
+ * FIFO or /dev/zero must neither block nor fill memory); sentencepiece only
+ * parses the bytes. */
 mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen)
 {
     *out = NULL;
+    char *bytes;
+    size_t len;
+    mllm_status st = mllm_read_file(path, MLLM_MAX_TOKENIZER_BYTES, "MLLM_MAX_TOKENIZER_BYTES", &bytes, &len, err,
+                                    errlen);
+    if (st) return st;
     mllm_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    if (mllm_sp_load(path, &t->sp, err, errlen) != 0) {
+    if (!t) {
+        free(bytes);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    }
+    int failed = mllm_sp_load(path, bytes, len, &t->sp, err, errlen);
+    free(bytes);
+    if (failed) {
         free(t);
         return MLLM_ERR_TOKENIZER;
     }

@@ -12,8 +12,10 @@ extern "C" {
 
 typedef struct mllm_sp mllm_sp;
 
-/* 0 on success; otherwise err holds the reason. */
-int mllm_sp_load(const char *path, mllm_sp **out, char *err, size_t errlen);
+/* Parses a serialized sentencepiece model (the bytes of a tokenizer.model,
+ * which the caller has read: the shim opens no file). name only labels the
+ * messages. 0 on success; otherwise err holds the reason. */
+int mllm_sp_load(const char *name, const void *data, size_t len, mllm_sp **out, char *err, size_t errlen);
 void mllm_sp_free(mllm_sp *sp);
 int mllm_sp_vocab_size(const mllm_sp *sp);
 int mllm_sp_bos(const mllm_sp *sp);

@@ -21,23 +21,25 @@ static void set_err(char *err, size_t errlen, const std::string &msg)
     if (err && errlen) std::snprintf(err, errlen, "%s", msg.c_str());
 }
 
-extern "C" int mllm_sp_load(const char *path, mllm_sp **out, char *err, size_t errlen)
+extern "C" int mllm_sp_load(const char *name, const void *data, size_t len, mllm_sp **out, char *err,
+                            size_t errlen)
 {
     *out = nullptr;
     try {
         mllm_sp *sp = new mllm_sp;
-        auto status = sp->proc.Load(path);
+        auto status = sp->proc.LoadFromSerializedProto(
+            absl::string_view(static_cast<const char *>(data), len));
         if (!status.ok()) {
-            set_err(err, errlen, std::string(path) + ": cannot load tokenizer: " + status.ToString());
+            set_err(err, errlen, std::string(name) + ": cannot load tokenizer: " + status.ToString());
             delete sp;
             return -1;
         }
         *out = sp;
         return 0;
     } catch (const std::exception &e) {
-        set_err(err, errlen, std::string(path) + ": cannot load tokenizer: " + e.what());
+        set_err(err, errlen, std::string(name) + ": cannot load tokenizer: " + e.what());
     } catch (...) {
-        set_err(err, errlen, std::string(path) + ": cannot load tokenizer");
+        set_err(err, errlen, std::string(name) + ": cannot load tokenizer");
     }
     return -1;
 }

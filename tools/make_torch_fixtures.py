@@ -13,6 +13,8 @@ spec/fixtures/torch/hostile/               config.json + <case>.bin: archives th
                                            refuse with a clear message (see HOSTILE below)
 fuzz/corpus/unpickle/                      seeds for fuzz/fuzz_unpickle.c: data.pkl of the
                                            fixtures, crafted pickles, and two whole archives
+                                           (the seeds named by a SHA-1 are minimised fuzzer
+                                           finds, kept when this script runs again)
 
 Variants (vocab 256; dims kept tiny so that everything stays a few hundred KB):
     f32           llama, untied lm_head, F32, saved to a file object (archive prefix "archive/")
@@ -406,7 +408,10 @@ def main():
     # a few pickles of other shapes the opcodes allow
     seeds["list-appends"] = pickle.dumps([1, 2, [3, 4], {"a": None, "b": True}], protocol=2)
     seeds["long1"] = pickle.dumps({"a": 2 ** 40, "b": -2 ** 40, "c": 70000}, protocol=2)
-    fresh_dir(CORPUS)
+    os.makedirs(CORPUS, exist_ok=True)
+    for name in os.listdir(CORPUS):  # this script's seeds; those the fuzzer found (SHA-1 names) stay
+        if name.endswith(".pkl") or name.startswith("archive-"):
+            os.remove(os.path.join(CORPUS, name))
     for name, pkl in sorted(seeds.items()):
         open(os.path.join(CORPUS, name + ".pkl"), "wb").write(pkl)
     # whole archives: the harness runs the zip reader on inputs that start with "PK"
