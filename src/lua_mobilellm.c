@@ -9,6 +9,7 @@
  * NULL pointer; close, __close and __gc share one idempotent function. C
  * memory that a Lua error could strand lives in a Lua-owned box. */
 #include "mobilellm.h"
+#include "fileio.h"
 #include "internal.h"
 #include "lua_opts.h"
 
@@ -1149,6 +1150,25 @@ static const luaL_Reg tok_meta[] = {
     { NULL, NULL },
 };
 
+/* mllm.read_file(path [, max_bytes = 16 MiB]) -> contents | nil, message: a whole
+ * regular file, as the engine reads its own (a FIFO, a device or a directory
+ * is refused before anything is read, so the call never blocks; a larger file
+ * is refused naming the limit). For the files the Lua side reads from a model
+ * directory or a user's path: tool lists, copy_pointer.json, prompts. */
+static int l_read_file(lua_State *L)
+{
+    const char *path = mllm_lua_check_path(L, 1);
+    lua_Integer limit = luaL_optinteger(L, 2, MLLM_MAX_CONFIG_BYTES);
+    luaL_argcheck(L, limit >= 0, 2, "max_bytes must be >= 0");
+    void **box = newbox(L);
+    size_t len;
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_read_file(path, (size_t)limit, "max_bytes", (char **)box, &len, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lua_pushlstring(L, *box, len);
+    return 1;
+}
+
 /* mllm.clock() -> monotonic seconds (wall time, for benchmarks) */
 static int l_clock(lua_State *L)
 {
@@ -1159,6 +1179,7 @@ static int l_clock(lua_State *L)
 static const luaL_Reg functions[] = {
     { "load", l_load },
     { "clock", l_clock },
+    { "read_file", l_read_file },
     { "tokenizer", l_tokenizer },
     { NULL, NULL },
 };

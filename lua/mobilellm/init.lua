@@ -42,6 +42,14 @@ M.parse_calls = core.parse_calls
 -- @function call_parser
 M.call_parser = core.call_parser
 
+--- Reads a whole regular file: a FIFO, a device or a directory is refused before
+-- anything is read (so the call never blocks), a file over `max_bytes` is refused.
+-- @function read_file
+-- @tparam string path
+-- @tparam[opt=16777216] integer max_bytes
+-- @return the contents, or nil and a message naming the file
+M.read_file = core.read_file
+
 --- The JSON null sentinel used in parsed call arguments.
 M.null = core.null
 
