@@ -627,7 +627,8 @@ describe("parse_calls", function()
       { "non-string key", { [1] = true }, "unknown option key of type number to parse_calls (known: open, close, bare)" },
     }
     for _, case in ipairs(bad_opts) do
-      it("rejects " .. case[1], function()
+      -- unknown keys show only in a table's own keys: the proxy run of test-asan leaves those out
+      it("rejects " .. case[1] .. ((case[1]:find("key") or case[1]:find("unknown")) and " #raw_keys" or ""), function()
         assert.has_error(function() mllm.parse_calls("x", case[2]) end, case[3])
       end)
     end
