@@ -9,13 +9,14 @@ CXX        ?= g++
 PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
               tmux libxxhash-dev
 OPT        ?= -O2
-CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -Wall -Wextra -Wshadow -Wno-unused-parameter \
+CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
-CXXFLAGS_ALL := -std=c++17 $(OPT) -g -fPIC -Wall -Wextra -Iinclude -Isrc $(CXXFLAGS)
+CXXFLAGS_ALL := -std=c++17 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Iinclude -Isrc $(CXXFLAGS)
 LIBS       := -lopenblas -lsentencepiece -lcjson -lxxhash -lstdc++ -lm -lpthread
 
 BUILD      := build
 MODULE     := $(BUILD)/mobilellm/core.so
+CLIB       := $(BUILD)/libmobilellm.so
 CORE_SRC   := $(filter-out src/lua_%.c,$(wildcard src/*.c)) $(wildcard src/kernels/*.c)
 LUA_SRC    := $(wildcard src/lua_*.c)
 CXX_SRC    := src/tokenizer_sp.cpp
@@ -34,7 +35,7 @@ INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(PREFIX)/share/lua/5.4
 INST_BINDIR ?= $(PREFIX)/bin
 
-all: $(MODULE)
+all: $(MODULE) $(CLIB)
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -44,9 +45,16 @@ $(BUILD)/obj/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
-$(MODULE): $(CORE_OBJ) $(LUA_OBJ)
+# The Lua module exports luaopen_mobilellm_core alone (src/module.map); the C
+# library, for hosts without Lua, exactly the MLLM_API functions of include/.
+$(MODULE): $(CORE_OBJ) $(LUA_OBJ) src/module.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/module.map -o $@ $(CORE_OBJ) $(LUA_OBJ) $(LIBS)
+
+$(CLIB): $(CORE_OBJ) src/libmobilellm.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libmobilellm.so -Wl,--version-script=src/libmobilellm.map -o $@ \
+	  $(CORE_OBJ) $(LIBS)
 
 $(BUILD)/ctest/%: spec/c/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -107,6 +115,9 @@ $(BUILD)/membw: tools/membw.c
 install install-rock: all
 	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm" "$(DESTDIR)$(INST_BINDIR)"
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
+	install -d "$(DESTDIR)$(PREFIX)/lib" "$(DESTDIR)$(PREFIX)/include"
+	install -m 755 $(CLIB) "$(DESTDIR)$(PREFIX)/lib/libmobilellm.so"
+	install -m 644 include/mobilellm.h include/mobilellm_calls.h "$(DESTDIR)$(PREFIX)/include/"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	sed 's|^local LUADIR, LIBDIR = nil, nil.*|local LUADIR, LIBDIR = "$(INST_LUADIR)", "$(INST_LIBDIR)"|' \
 	  bin/mobilellm > "$(DESTDIR)$(INST_BINDIR)/mobilellm"
@@ -201,7 +212,7 @@ fuzz-smoke: fuzz-build
 
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 CFLAGS="$(ASAN_FLAGS)" \
-	  CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(ASAN_BUILD)/mobilellm/core.so \
+	  CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(ASAN_BUILD)/mobilellm/core.so $(ASAN_BUILD)/libmobilellm.so \
 	  $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS))
 	@set -e; for t in $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS)); do \
 	  echo "== $$t"; $(ASAN_ENV) $$t >$(ASAN_BUILD)/ctest.log 2>&1 || { tail -n 80 $(ASAN_BUILD)/ctest.log; exit 1; }; \

@@ -52,6 +52,16 @@ extern "C" {
 
 #define MLLM_VERSION "0.1.0"
 
+/* Marks the public API: the library is built with -fvisibility=hidden, so it
+ * exports these and nothing else (spec/86-symbols_spec.lua checks the list). */
+#ifndef MLLM_API
+#if defined(__GNUC__)
+#define MLLM_API __attribute__((visibility("default")))
+#else
+#define MLLM_API
+#endif
+#endif
+
 /* Limits: every error that hits one names it and its value. */
 #define MLLM_MAX_LAYERS      1024      /* stored blocks */
 #define MLLM_MAX_DIM         65536
@@ -84,8 +94,8 @@ typedef enum mllm_status {
  * written by mllm_model_save): rows of 32-value blocks, see the README. */
 typedef enum mllm_dtype { MLLM_F32 = 0, MLLM_F16 = 1, MLLM_BF16 = 2, MLLM_Q8_0 = 3, MLLM_Q4_0 = 4 } mllm_dtype;
 
-const char *mllm_dtype_name(mllm_dtype t);
-const char *mllm_status_name(mllm_status s);
+MLLM_API const char *mllm_dtype_name(mllm_dtype t);
+MLLM_API const char *mllm_status_name(mllm_status s);
 
 /* ---------------------------------------------------------------- model */
 
@@ -130,20 +140,20 @@ typedef struct mllm_model_params {
     bool check_weights;
 } mllm_model_params;
 
-mllm_model_params mllm_model_default_params(void);
+MLLM_API mllm_model_params mllm_model_default_params(void);
 
 /* Loads a Hugging Face style directory: config.json, model.safetensors (or the
  * shards named by model.safetensors.index.json) and tokenizer.model. F32 weights
  * are used straight from the memory-mapped file; F16/BF16 are widened to F32.
  * On success *out holds a model with one reference. */
-mllm_status mllm_model_load(const char *dir, const mllm_model_params *params,
+MLLM_API mllm_status mllm_model_load(const char *dir, const mllm_model_params *params,
                             mllm_model **out, char *err, size_t errlen);
-mllm_model *mllm_model_retain(mllm_model *m);
-void mllm_model_release(mllm_model *m);     /* frees at the last reference */
-const mllm_config *mllm_model_config(const mllm_model *m);
-size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
-size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
-int mllm_model_n_threads(const mllm_model *m);
+MLLM_API mllm_model *mllm_model_retain(mllm_model *m);
+MLLM_API void mllm_model_release(mllm_model *m);     /* frees at the last reference */
+MLLM_API const mllm_config *mllm_model_config(const mllm_model *m);
+MLLM_API size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
+MLLM_API size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
+MLLM_API int mllm_model_n_threads(const mllm_model *m);
 /* Writes the model's weights as they are in memory — matrices in the compute
  * format (so a quantized model is saved quantized and loads without
  * re-quantizing), norms in F32 — to a safetensors file with the Hugging Face
@@ -153,18 +163,18 @@ int mllm_model_n_threads(const mllm_model *m);
  * a failure (MLLM_ERR_IO naming path: a missing directory, a full disk, a
  * directory or FIFO at path) leaves what was at path untouched. A symlink at
  * path is written through: its target is replaced, the link stays. */
-mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen);
+MLLM_API mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen);
 /* mllm_model_save with a progress callback, called with the fraction of bytes
  * written (0..1) as the file is written; returning false cancels: the partial
  * file is removed (the old one stays) and the call fails with MLLM_ERR_ARG
  * and "saving cancelled". progress may be NULL. */
-mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
+MLLM_API mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
                                      bool (*progress)(float fraction, void *ud), void *ud,
                                      char *err, size_t errlen);
 /* Compute format of the matrices ("f32", "f16", "bf16", "q8", "q4") and the
  * kernel set chosen for this CPU ("avx512", "avx2", "neon", "scalar"). */
-const char *mllm_model_compute_type(const mllm_model *m);
-const char *mllm_model_kernels(const mllm_model *m);
+MLLM_API const char *mllm_model_compute_type(const mllm_model *m);
+MLLM_API const char *mllm_model_kernels(const mllm_model *m);
 
 /* ------------------------------------------------------------ tokenizer */
 
@@ -176,34 +186,34 @@ typedef struct mllm_tokenizer mllm_tokenizer;
  * MLLM_ERR_IO when it cannot be opened or is not a regular file (a FIFO, a
  * device), MLLM_ERR_FORMAT when it is larger, MLLM_ERR_TOKENIZER when it is
  * not a sentencepiece model. */
-mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen);
-void mllm_tokenizer_free(mllm_tokenizer *t);
+MLLM_API mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen);
+MLLM_API void mllm_tokenizer_free(mllm_tokenizer *t);
 /* The ids the tokenizer takes: its pieces, or for a model's tokenizer the
  * model's vocab_size, which may be larger (a vocabulary padded for the
  * matrices' sake). The ids past the pieces have no text: decode and piece
  * give nothing for them, as the generator does. */
-int mllm_tokenizer_vocab_size(const mllm_tokenizer *t);
+MLLM_API int mllm_tokenizer_vocab_size(const mllm_tokenizer *t);
 /* The pieces of tokenizer.model (<= mllm_tokenizer_vocab_size). */
-int mllm_tokenizer_n_pieces(const mllm_tokenizer *t);
-int mllm_tokenizer_bos(const mllm_tokenizer *t);
-int mllm_tokenizer_eos(const mllm_tokenizer *t);
+MLLM_API int mllm_tokenizer_n_pieces(const mllm_tokenizer *t);
+MLLM_API int mllm_tokenizer_bos(const mllm_tokenizer *t);
+MLLM_API int mllm_tokenizer_eos(const mllm_tokenizer *t);
 /* The model's tokenizer, or NULL; valid as long as the model is. Its
  * vocab_size is the model's. */
-const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m);
+MLLM_API const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m);
 
 /* Encodes UTF-8 text (not NUL-terminated; invalid UTF-8 is MLLM_ERR_ARG) as
  * sentencepiece does. *ids is malloc'd; free it with free(). */
-mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
+MLLM_API mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
                                   int32_t **ids, size_t *n_ids, char *err, size_t errlen);
 /* Decodes ids as sentencepiece does (control tokens and padding ids vanish); an
  * id outside [0, vocab_size) is MLLM_ERR_ARG. *text is malloc'd and NUL-terminated. */
-mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, size_t n_ids,
+MLLM_API mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, size_t n_ids,
                                   char **text, size_t *len, char *err, size_t errlen);
 /* The bytes one token stands for in running text ("▁" becomes a space, byte
  * tokens their byte, control tokens and padding ids nothing). Returns the byte
  * count (which may exceed cap: then nothing is written past cap), or -1 for an
  * id outside [0, vocab_size). */
-int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap);
+MLLM_API int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap);
 
 /* -------------------------------------------------------------- session */
 
@@ -218,19 +228,19 @@ typedef struct mllm_session_params {
                              f16 for q8/q4 weights, f32 for float weights */
 } mllm_session_params;
 
-mllm_session_params mllm_session_default_params(void);
+MLLM_API mllm_session_params mllm_session_default_params(void);
 /* "f32" or "f16" */
-const char *mllm_session_kv_type(const mllm_session *s);
+MLLM_API const char *mllm_session_kv_type(const mllm_session *s);
 /* A session retains its model. */
-mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params,
+MLLM_API mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params,
                              mllm_session **out, char *err, size_t errlen);
-void mllm_session_free(mllm_session *s);
+MLLM_API void mllm_session_free(mllm_session *s);
 /* Feeds n tokens at the current position (batched prefill for n > 1) and
  * leaves the logits of the last one. MLLM_ERR_CONTEXT if they do not fit,
  * MLLM_ERR_ARG for an id outside the vocabulary; the session is unchanged then. */
-mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n,
+MLLM_API mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n,
                               char *err, size_t errlen);
-const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eval */
+MLLM_API const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eval */
 /* Scores n tokens as the continuation of what the session holds: logprobs[i]
  * = log p(ids[i] | everything before it), from the model's full softmax. The
  * tokens are then in the session, as after eval. Needs logits (an earlier eval):
@@ -238,31 +248,31 @@ const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eva
  * MLLM_ERR_CONTEXT if they do not fit; the session is unchanged then.
  * MLLM_ERR_NUMERIC when the logits a token is scored with hold NaN or infinity
  * (the message names the position); the tokens before it stay in the session. */
-mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs,
+MLLM_API mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs,
                                char *err, size_t errlen);
-int mllm_session_pos(const mllm_session *s);
-int mllm_session_n_ctx(const mllm_session *s);
+MLLM_API int mllm_session_pos(const mllm_session *s);
+MLLM_API int mllm_session_n_ctx(const mllm_session *s);
 /* Bytes of memory the session allocated (KV cache and scratch): what a host's
  * garbage collector should count it as. */
-size_t mllm_session_bytes(const mllm_session *s);
-const mllm_model *mllm_session_model(const mllm_session *s);
+MLLM_API size_t mllm_session_bytes(const mllm_session *s);
+MLLM_API const mllm_model *mllm_session_model(const mllm_session *s);
 /* Forgets everything from position pos on (0 = a fresh session). */
-mllm_status mllm_session_rewind(mllm_session *s, int pos);
+MLLM_API mllm_status mllm_session_rewind(mllm_session *s, int pos);
 /* A new session with the same context size, KV state, position and logits:
  * compute a long shared prefix (a system prompt) once, then fork per request. */
-mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
+MLLM_API mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
 /* Writes the session's state (KV cache up to pos, logits) to a file, tagged
  * with the model's fingerprint and ending in an XXH3-64 checksum of all of
  * it. Replaces path atomically, as mllm_model_save: a failure leaves the old
  * file. MLLM_ERR_IO naming path. */
-mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen);
+MLLM_API mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen);
 /* Loads a state written by mllm_session_save into s (which must be fresh or
  * is reset; a failure leaves it at position 0). MLLM_ERR_IO for a path that
  * is missing or not a regular file (a FIFO is refused without blocking);
  * MLLM_ERR_FORMAT for a file made for another model (another fingerprint),
  * another kv_type or an older mobilellm, a checksum mismatch, a truncated
  * file or trailing bytes; MLLM_ERR_CONTEXT when it does not fit s's n_ctx. */
-mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen);
+MLLM_API mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen);
 /* Attention probe: after each eval, the attention weights of the last evaluated token over
  * positions [0, pos), averaged over n (executed layer, query head) pairs (0-based; executed
  * layer l runs stored block l / 2 with layer sharing). Some heads of a trained model look at
@@ -271,17 +281,17 @@ mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, s
  * above MLLM_MAX_PROBE_HEADS or a layer or head out of range; MLLM_ERR_NOMEM. A fork keeps the
  * heads and the weights. */
 #define MLLM_MAX_PROBE_HEADS 16
-mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int *heads, int n,
+MLLM_API mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int *heads, int n,
                                    char *err, size_t errlen);
 /* The probe's weights for the last evaluated token (*n_pos of them, summing to 1), or NULL
  * when the probe is off or nothing was evaluated since it was set or the session rewound. */
-const float *mllm_session_probe(const mllm_session *s, int *n_pos);
+MLLM_API const float *mllm_session_probe(const mllm_session *s, int *n_pos);
 /* 64-bit fingerprint of the model: XXH3-64 of its shape, compute format,
  * rope_theta, rms_norm_eps and every weight as mllm_model_save writes it.
  * Hashed on the first call (from any thread; the others wait), so loading
  * stays lazy: about 0.1 s for the 125M shape in f32 from the page cache,
  * 0.3 s from disk. */
-uint64_t mllm_model_fingerprint(const mllm_model *m);
+MLLM_API uint64_t mllm_model_fingerprint(const mllm_model *m);
 
 /* -------------------------------------------------------------- sampler */
 
@@ -297,15 +307,15 @@ typedef struct mllm_sampler_params {
 
 typedef struct mllm_sampler mllm_sampler;
 
-mllm_sampler_params mllm_sampler_default_params(void);
+MLLM_API mllm_sampler_params mllm_sampler_default_params(void);
 /* Validates params (NaN, negative values...) and names the bad one in err. */
-mllm_status mllm_sampler_new(const mllm_sampler_params *p, int n_vocab, mllm_sampler **out,
+MLLM_API mllm_status mllm_sampler_new(const mllm_sampler_params *p, int n_vocab, mllm_sampler **out,
                              char *err, size_t errlen);
-void mllm_sampler_free(mllm_sampler *s);
+MLLM_API void mllm_sampler_free(mllm_sampler *s);
 /* Picks a token from logits (not modified). history/n_history feed the
  * repetition penalty. Returns -1 when the logits hold NaN: no token can be
  * chosen (-INFINITY is a forbidden token, +INFINITY a certain one). */
-int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits,
+MLLM_API int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits,
                             const int32_t *history, size_t n_history);
 
 /* ------------------------------------------------------------ generator */
@@ -328,7 +338,7 @@ typedef enum mllm_stop_reason {
     MLLM_STOP_NONE = 0, MLLM_STOP_EOS, MLLM_STOP_STRING, MLLM_STOP_LENGTH, MLLM_STOP_CONTEXT
 } mllm_stop_reason;
 
-const char *mllm_stop_reason_name(mllm_stop_reason r);
+MLLM_API const char *mllm_stop_reason_name(mllm_stop_reason r);
 
 typedef struct mllm_generate_info {
     int prompt_tokens;
@@ -339,11 +349,11 @@ typedef struct mllm_generate_info {
 
 typedef struct mllm_generator mllm_generator;
 
-mllm_generate_params mllm_generate_default_params(void);
+MLLM_API mllm_generate_params mllm_generate_default_params(void);
 /* Evaluates the prompt ids on the session (they continue its history) and
  * prepares generation. The generator borrows the session: free the generator
  * before the session. Stop strings are copied. */
-mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+MLLM_API mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
                                const mllm_generate_params *p, mllm_generator **out,
                                char *err, size_t errlen);
 /* Produces the next piece of text. MLLM_OK: *piece and *len hold text (valid until
@@ -352,10 +362,10 @@ mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_
  * (any held-back text has already been returned). MLLM_ERR_NUMERIC: the
  * model's logits hold NaN or infinity (or the logits hook left NaN in them);
  * the message names the position. */
-mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len,
+MLLM_API mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len,
                                 int32_t *id, char *err, size_t errlen);
-const mllm_generate_info *mllm_generator_info(const mllm_generator *g);
-void mllm_generator_free(mllm_generator *g);
+MLLM_API const mllm_generate_info *mllm_generator_info(const mllm_generator *g);
+MLLM_API void mllm_generator_free(mllm_generator *g);
 
 /* ------------------------------------------------ PyTorch checkpoints */
 
@@ -379,7 +389,7 @@ void mllm_generator_free(mllm_generator *g);
  * file of the checkpoint itself. MLLM_ERR_IO for a missing or unwritable
  * file, MLLM_ERR_FORMAT for a corrupt or refused checkpoint, MLLM_ERR_TENSOR
  * for a name stored in two shards, MLLM_ERR_ARG for a path that is too long. */
-mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char *err, size_t errlen);
+MLLM_API mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef MLLM_API /* the export mark of the public API, as in mobilellm.h */
+#if defined(__GNUC__)
+#define MLLM_API __attribute__((visibility("default")))
+#else
+#define MLLM_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,7 +76,7 @@ enum {
 };
 
 /* A short description of a return code ("syntax error", ...); never NULL. */
-const char *mllm_calls_strerror(int code);
+MLLM_API const char *mllm_calls_strerror(int code);
 
 typedef struct mllm_calls_error {
     size_t position;                      /* 0-based byte offset where the problem is */
@@ -114,7 +122,7 @@ struct mllm_value_member {
 
 /* The member `key` of an OBJECT value, or NULL when absent or when `object` is not an object.
    Linear in the number of members. */
-const mllm_value *mllm_value_get(const mllm_value *object, const char *key);
+MLLM_API const mllm_value *mllm_value_get(const mllm_value *object, const char *key);
 
 /* ---- calls ------------------------------------------------------------------------------- */
 
@@ -135,7 +143,7 @@ typedef struct mllm_calls_opts {
 } mllm_calls_opts;
 
 /* { "<tool_call>", "</tool_call>", 0 }. Passing NULL for opts anywhere means the same. */
-mllm_calls_opts mllm_calls_default_opts(void);
+MLLM_API mllm_calls_opts mllm_calls_default_opts(void);
 
 /* ---- whole-text parse -------------------------------------------------------------------- */
 
@@ -167,11 +175,11 @@ typedef struct mllm_calls_result {
  * and sets *out to NULL (except for too many calls): freeing *out after any return is right.
  * Runs in time linear in len (times at most MLLM_CALLS_MAX_TAG for tag matching).
  */
-int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
+MLLM_API int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
                      mllm_calls_result **out, mllm_calls_error *err);
 
 /* Frees a result and everything in it; NULL is accepted. */
-void mllm_calls_result_free(mllm_calls_result *result);
+MLLM_API void mllm_calls_result_free(mllm_calls_result *result);
 
 /* ---- streaming parse --------------------------------------------------------------------- */
 
@@ -197,7 +205,7 @@ typedef struct mllm_calls_event {
  * Create a stream. Returns MLLM_CALLS_OK and sets *out, or sets *out to NULL and returns
  * MLLM_CALLS_ERR_ARG (bad opts, described in *err) or MLLM_CALLS_ERR_NOMEM.
  */
-int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
+MLLM_API int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
                           mllm_calls_error *err);
 
 /*
@@ -217,7 +225,7 @@ int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
  * Each piece costs time linear in its length plus at most MLLM_CALLS_LOOKAHEAD bytes
  * rescanned; a call is parsed once, when complete.
  */
-int mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len);
+MLLM_API int mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len);
 
 /*
  * End of input: flushes the held-back text. A call whose closing tag never came queues an
@@ -225,17 +233,17 @@ int mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len);
  * that mllm_calls_parse() reports for them and returns MLLM_CALLS_ERR_LIMIT (the stream has
  * failed). Returns as mllm_calls_stream_feed(); finishing twice is harmless (the same code).
  */
-int mllm_calls_stream_finish(mllm_calls_stream *s);
+MLLM_API int mllm_calls_stream_finish(mllm_calls_stream *s);
 
 /*
  * Take the next queued event, in order. Returns 1 and fills *ev, or 0 when the queue is empty.
  * The event's pointers stay valid until the next feed, finish or free of the stream. Events
  * not taken before the next feed or finish stay queued.
  */
-int mllm_calls_stream_next(mllm_calls_stream *s, mllm_calls_event *ev);
+MLLM_API int mllm_calls_stream_next(mllm_calls_stream *s, mllm_calls_event *ev);
 
 /* Frees the stream, its queue and every event's data; NULL is accepted. */
-void mllm_calls_stream_free(mllm_calls_stream *s);
+MLLM_API void mllm_calls_stream_free(mllm_calls_stream *s);
 
 #ifdef __cplusplus
 }

@@ -1184,6 +1184,8 @@ static const luaL_Reg functions[] = {
     { NULL, NULL },
 };
 
+/* The one exported symbol of the module (-fvisibility=hidden, src/module.map). */
+__attribute__((visibility("default"))) int luaopen_mobilellm_core(lua_State *L);
 int luaopen_mobilellm_core(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &LEDGER_KEY) == LUA_TNIL) {  /* once per Lua state */

@@ -15,7 +15,12 @@ end
 
 local function proxy_opts(t)
   return setmetatable({}, {
-    __index = function(_, k) collectgarbage(); return fresh(t[k]) end,
+    __index = function(_, k)
+      local v = t[k]
+      -- only a collectable value can be freed under C: numbers, booleans and nil need no collection
+      if v ~= nil and type(v) ~= "number" and type(v) ~= "boolean" then collectgarbage() end
+      return fresh(v)
+    end,
     __pairs = function() return next, t, nil end,
     __name = "proxy options",
   })
