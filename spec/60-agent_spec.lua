@@ -232,7 +232,7 @@ describe("tools registry", function()
     local send = reg:get("send_message")
     assert.are.same({ "sms", "whatsapp", "email" }, send.by_name.app.values)
     assert.are.equal("sms", send.by_name.app.default)
-    assert.are.same({ nil, "no.json: No such file or directory" }, { tools.from_apis("no.json") })
+    assert.are.same({ nil, "no.json: cannot open: No such file or directory" }, { tools.from_apis("no.json") })
   end)
 end)
 

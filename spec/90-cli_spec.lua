@@ -139,7 +139,7 @@ describe("mobilellm (in-process)", function()
       { { "info", "spec" }, 1, "spec: not a model directory (no config.json)" },
       { { "run", H.FIXTURES .. "/f32-basic", "hi" }, 1, "f32-basic: no tokenizer.model; run needs one" },
       { { "info", VOCAB32K, "--dtype", "q8" }, 1, "dtype q8 needs rows that are a multiple of 32 values" },
-      { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--threads", "1" }, 1, "cannot open /nonexistent.jsonl" },
+      { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--threads", "1" }, 1, "/nonexistent.jsonl: cannot open: No such file or directory" },
       { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json" },
       { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model" },
     }

@@ -174,12 +174,15 @@ function Agent:base_text()
   return chat.tools_line(self.apis)
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
+-- The text saved beside a prompt cache (the tool line its session holds), if it can be
+-- `text`: nil when the file is absent, unreadable or longer than `text` (then the cache is
+-- rebuilt and the file rewritten). Something there that is not a regular file (a FIFO
+-- would block the read and the rewrite) raises, naming it.
+local function cached_text(path, text)
+  local saved, err = core.read_file(path, #text)
+  if saved then return saved end
+  if err:find(": not a regular file (", 1, true) then error("agent: prompt_cache: " .. err, 0) end
+  return nil
 end
 
 -- The base session (the tool list evaluated once) and its ids.
@@ -190,7 +193,7 @@ function Agent:base()
   local t0 = os.clock()
   local s
   local path = self.opts.prompt_cache
-  if path and slurp(path .. ".txt") == text then
+  if path and cached_text(path .. ".txt", text) == text then
     local r = model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type, restore = path })
     if r and r:pos() == #ids then s = r elseif r then r:close() end
     self.stats.base_restored = s ~= nil

@@ -16,14 +16,33 @@ local core = require("mobilellm.core")
 
 local M = {}
 
---- Reads an APIs file in the shared format (`{"syntax": ..., "apis": [...]}`).
+--- Largest tool list (apis.json) read, in bytes: the shipped one is 3 KiB.
+M.MAX_APIS_BYTES = 4 << 20
+
+--- Largest copy_pointer.json read, in bytes: the shipped one is 61 bytes.
+M.MAX_POINTER_BYTES = 1 << 20
+
+--- Whether a message of `core.read_file` says that nothing is at the path (no such file,
+-- or a directory on the way is a file), as opposed to something there that cannot be read
+-- (a FIFO, a directory, a device, no permission): that is an error to report, never a
+-- reason to carry on as if the file were absent.
+-- @tparam string message
+-- @treturn boolean
+function M.is_missing(message)
+  -- the engine's own wording around strerror (the C locale's, as lua5.4 leaves it)
+  return message:find(": cannot open: No such file or directory$") ~= nil
+      or message:find(": cannot open: Not a directory$") ~= nil
+end
+
+--- Reads an APIs file in the shared format (`{"syntax": ..., "apis": [...]}`): a regular
+-- file of at most `MAX_APIS_BYTES` (`core.read_file`: a FIFO or a device is refused, never
+-- waited on).
 -- @tparam string path
 -- @return the array of APIs (parameter order kept, see `core.json_keys`), or nil, message
+--   (naming the file)
 function M.load_apis(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
+  local text, err = core.read_file(path, M.MAX_APIS_BYTES)
+  if not text then return nil, err end
   local doc, jerr = core.json_decode(text)
   if not doc then return nil, path .. ": " .. jerr end
   if type(doc) ~= "table" or type(doc.apis) ~= "table" then
@@ -207,14 +226,16 @@ end
 --- The copy pointer a model directory ships (`copy_pointer.json`: `{"heads": [[layer, head],
 -- ...], "weight": w}`, 0-based executed layers and query heads), or nil when it has none.
 -- @tparam string dir
--- @return `{ heads = {{l, h}, ...}, weight = w }`, or nil (and a message when the file is bad)
+-- @return `{ heads = {{l, h}, ...}, weight = w }`, or nil (and a message naming the file when
+--   it is bad, larger than `MAX_POINTER_BYTES` or not a regular file)
 function M.load_pointer(dir)
-  local f = io.open(dir .. "/copy_pointer.json", "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local doc, err = core.json_decode(text)
   local path = dir .. "/copy_pointer.json"
+  local text, rerr = core.read_file(path, M.MAX_POINTER_BYTES)
+  if not text then
+    if M.is_missing(rerr) then return nil end
+    return nil, rerr
+  end
+  local doc, err = core.json_decode(text)
   if not doc then return nil, path .. ": " .. err end
   if type(doc) ~= "table" or type(doc.heads) ~= "table" or type(doc.weight) ~= "number" then
     return nil, path .. ": needs \"heads\" (an array of [layer, head]) and \"weight\" (a number)"

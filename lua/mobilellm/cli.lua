@@ -251,19 +251,27 @@ end
 
 -- ------------------------------------------------------------ shared steps
 
+-- Whether a regular file is at path: true, false when nothing is there, or nil and a message
+-- naming the path when something else is (a FIFO, a directory, a device, no permission).
+-- io.open would block on a FIFO; mllm.read_file with a limit of 0 bytes opens without
+-- blocking, checks what the file is and its size, and reads nothing.
 local function file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
+  local empty, err = mllm.read_file(path, 0)
+  if empty or err:find(" bytes, larger than the limit of 0 bytes %(max_bytes%)$") then return true end
+  if chat.is_missing(err) then return false end
+  return nil, err
 end
 
 -- Loads the model in dir under a status line.
 -- extra: more options for mllm.load (info's `check`).
 local function load_model(ctx, dir, opts, extra)
-  if not file_exists(dir .. "/config.json") then
-    local f = io.open(dir, "rb")
-    if not f then fail(dir .. ": no such directory") end
-    f:close()
+  local present, cerr = file_exists(dir .. "/config.json")
+  if present == nil then fail(cerr) end
+  if not present then
+    local _, derr = mllm.read_file(dir, 0)  -- "not a regular file (a directory)" when it is one
+    if derr and chat.is_missing(derr) then fail(dir .. ": no such directory") end
+    local kind = derr and derr:match(": not a regular file %(([^()]*)%)$")
+    if kind and kind ~= "a directory" then fail(dir .. ": not a directory (" .. kind .. ")") end
     fail(dir .. ": not a model directory (no config.json)")
   end
   local done = status(ctx, "loading " .. dir)
@@ -344,14 +352,13 @@ local function stats_line(st, info)
 end
 
 -- Tools for chat and agent: --apis, else DIR/apis.json, else the repository's task file.
+-- Only a file that is not there at all passes to the next; any other failure is reported.
 local function find_apis(opts, dir)
   local candidates = opts.apis and { opts.apis } or { dir .. "/apis.json", "data/api-calling/apis.json" }
   for _, path in ipairs(candidates) do
-    if opts.apis or file_exists(path) then
-      local apis, err = chat.load_apis(path)
-      if not apis then fail(err) end
-      return apis, path
-    end
+    local apis, err = chat.load_apis(path)
+    if apis then return apis, path end
+    if opts.apis or not chat.is_missing(err) then fail(err) end
   end
   return nil
 end
@@ -744,18 +751,35 @@ end
 local COMPANIONS = { "config.json", "tokenizer.model", "generation_config.json", "tokenizer_config.json",
                      "special_tokens_map.json", "apis.json" }
 
-local function copy_file(from, to)
-  local a, err = io.open(from, "rb")
-  if not a then return nil, err end
-  local b, berr = io.open(to, "wb")
-  if not b then a:close() return nil, berr end
-  while true do
-    local block = a:read(1 << 20)
-    if not block then break end
-    b:write(block)
+-- Largest companion file copied, in bytes: the engine's own cap on tokenizer.model
+-- (MLLM_MAX_TOKENIZER_BYTES), the largest of them.
+local MAX_COMPANION_BYTES = 64 << 20
+
+-- The companion files of dir that are there (name -> contents), read before anything is
+-- written, each a regular file at most MAX_COMPANION_BYTES long whose destination in out is
+-- absent or a regular file: a FIFO would block the read, or the write when it is the
+-- destination, so either fails the command naming it.
+local function read_companions(dir, out)
+  local found = {}
+  for _, name in ipairs(COMPANIONS) do
+    local data, err = mllm.read_file(dir .. "/" .. name, MAX_COMPANION_BYTES)
+    if data then
+      local present, terr = file_exists(out .. "/" .. name)
+      if present == nil then fail(terr) end
+      found[name] = data
+    elseif not chat.is_missing(err) then
+      fail(err)
+    end
   end
-  a:close()
-  return b:close()
+  return found
+end
+
+local function write_file(path, data)
+  local f, oerr = io.open(path, "wb")
+  if not f then fail(oerr) end
+  local ok, werr = f:write(data)
+  if ok then ok, werr = f:close() else f:close() end
+  if not ok then fail(path .. ": " .. tostring(werr)) end
 end
 
 local function same_dir(a, b)
@@ -768,20 +792,18 @@ end
 local function cmd_convert(ctx, opts, pos)
   local dir, out = pos[1], pos[2]
   local target = out .. "/model.safetensors"
-  if file_exists(target) and not opts.force then fail(target .. " already exists (--force replaces it)") end
+  local present, terr = file_exists(target)
+  if present == nil then fail(terr) end
+  if present and not opts.force then fail(target .. " already exists (--force replaces it)") end
+  local companions = not same_dir(dir, out) and read_companions(dir, out) or {}
   local model = load_model(ctx, dir, { dtype = opts.dtype, threads = opts.threads })
   if not os.execute("mkdir -p '" .. out:gsub("'", "'\\''") .. "'") then fail(out .. ": cannot create the directory") end
   local bar = new_bar(ctx, "writing " .. target, 1000)
   local ok, err = model:save(target, { on_progress = function(f) bar:update(math.floor(f * 1000)) end })
   bar:finish()
   if not ok then fail(err) end
-  if not same_dir(dir, out) then
-    for _, name in ipairs(COMPANIONS) do
-      if file_exists(dir .. "/" .. name) then
-        local cok, cerr = copy_file(dir .. "/" .. name, out .. "/" .. name)
-        if not cok then fail(cerr) end
-      end
-    end
+  for _, name in ipairs(COMPANIONS) do
+    if companions[name] then write_file(out .. "/" .. name, companions[name]) end
   end
   local params = model.config.params
   model:close()
@@ -856,15 +878,16 @@ end
 
 -- ------------------------------------------------------------ eval
 
-local function count_lines(path, limit)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
+-- The examples in an evaluation file, up to limit, for the progress bar: 0 when it cannot
+-- be read (eval.run then says why).
+local function count_lines(path, limit, max_bytes)
+  local text = mllm.read_file(path, max_bytes)
+  if not text then return 0 end
   local n = 0
-  for line in f:lines() do
+  for line in text:gmatch("[^\n]+") do
     if line:match("%S") then n = n + 1 end
     if n >= limit then break end
   end
-  f:close()
   return n
 end
 
@@ -872,11 +895,16 @@ local function cmd_eval(ctx, opts, pos)
   local eval = require("mobilellm.eval")
   local dir = pos[1]
   local data = opts.data or eval.DEFAULTS.data
-  local apis = opts.apis or (file_exists(dir .. "/apis.json") and dir .. "/apis.json") or eval.DEFAULTS.apis
+  local apis = opts.apis
+  if not apis then
+    local present, err = file_exists(dir .. "/apis.json")
+    if present == nil then fail(err) end
+    apis = present and dir .. "/apis.json" or eval.DEFAULTS.apis
+  end
   local model = load_model(ctx, dir, opts)
   need_tokenizer(model, dir, "eval")
   local limit = opts.limit or math.huge
-  local bar = ctx.tty and new_bar(ctx, "evaluating", count_lines(data, limit)) or nil
+  local bar = ctx.tty and new_bar(ctx, "evaluating", count_lines(data, limit, eval.MAX_DATA_BYTES)) or nil
   local result, err = eval.run({
     model = dir, loaded = model, data = data, apis = apis, limit = limit, constrain = opts.constrain,
     verbose = opts.verbose, log = function(text) if bar then bar:finish() end ctx.err:write(text) end,

@@ -23,6 +23,10 @@ M.DEFAULTS = {
   apis = "data/api-calling/apis.json", threads = 0, limit = math.huge,
 }
 
+--- Largest evaluation file read, in bytes (it is held in memory whole; the task's
+-- training set, 16 MiB, fits many times over).
+M.MAX_DATA_BYTES = 256 << 20
+
 --- Words for ROUGE: lower-case runs of letters and digits.
 -- @tparam string s
 -- @treturn {string,...}
@@ -101,8 +105,12 @@ function M.run(opts)
   for k, v in pairs(opts or {}) do o[k] = v end
   local log = o.log or function(text) io.stderr:write(text) end
 
-  local apis = chat.load_apis(o.apis)
-  if not apis then return nil, "cannot read " .. o.apis end
+  local apis, aerr = chat.load_apis(o.apis)
+  if not apis then return nil, aerr end
+  -- a regular file only (a FIFO or a device is refused, never waited on), read before the
+  -- model loads so that a bad path fails at once
+  local data, derr = mllm.read_file(o.data, M.MAX_DATA_BYTES)
+  if not data then return nil, derr end
   local model = o.loaded
   if not model then
     local err
@@ -135,15 +143,13 @@ function M.run(opts)
   end
   local piece = function(id) return tok:piece(id) end
 
-  local f = io.open(o.data, "rb")
-  if not f then return nil, "cannot open " .. o.data end
   local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
   local t0 = os.clock()
-  for line in f:lines() do
+  for line in data:gmatch("[^\n]+") do
     if n >= o.limit then break end
     if line:match("%S") then
       local ex, jerr = mllm.json_decode(line)
-      if not ex then f:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. jerr end
+      if not ex then base:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. jerr end
       local prompt_ids = tok:encode(chat.prompt_text(ex.messages, apis), { bos = true })
       local s, feed
       local shared = #prompt_ids > #prefix_ids
@@ -160,7 +166,7 @@ function M.run(opts)
       end
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
         constraint = constraint })
-      if not answer then f:close() return nil, info end
+      if not answer then s:close() base:close() return nil, info end
       s:close()
       local call, reply, perr = chat.parse_answer(answer)
       if answer:find("<tool_call>", 1, true) then
@@ -187,7 +193,6 @@ function M.run(opts)
       if o.on_example then o.on_example(n) end
     end
   end
-  f:close()
   base:close()
   if n == 0 then return nil, o.data .. ": no examples" end
 

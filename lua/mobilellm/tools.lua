@@ -28,6 +28,7 @@
 -- arguments that do not fit return `nil, message`.
 -- @module mobilellm.tools
 local core = require("mobilellm.core")
+local chat = require("mobilellm.chat")  -- for MAX_APIS_BYTES, the cap on an apis.json read
 
 local M = {}
 
@@ -372,16 +373,15 @@ end
 
 --- A registry from APIs in the shared format: an array of `{ name =, description =,
 -- parameters = { p = { type =, required =, values =, default =, min =, max = } } }`, a
--- document `{ apis = [...] }`, or the path of an apis.json file.
+-- document `{ apis = [...] }`, or the path of an apis.json file (a regular file of at most
+-- `chat.MAX_APIS_BYTES`: a FIFO or a device is refused, never waited on).
 -- @tparam[opt] table handlers `handlers[name]` is the function of tool `name`
--- @return a registry, or nil, message when the file cannot be read
+-- @return a registry, or nil, message (naming the file) when the file cannot be read
 -- @raise on malformed APIs
 function M.from_apis(apis, handlers)
   if type(apis) == "string" then
-    local f, err = io.open(apis, "rb")
-    if not f then return nil, err end
-    local text = f:read("a")
-    f:close()
+    local text, err = core.read_file(apis, chat.MAX_APIS_BYTES)
+    if not text then return nil, err end
     local doc, jerr = core.json_decode(text)
     if not doc then return nil, apis .. ": " .. jerr end
     apis = doc
