@@ -17,12 +17,17 @@ LIBS       := -lopenblas -lsentencepiece -lcjson -lxxhash -lstdc++ -lm -lpthread
 BUILD      := build
 MODULE     := $(BUILD)/mobilellm/core.so
 CLIB       := $(BUILD)/libmobilellm.so
-CORE_SRC   := $(filter-out src/lua_%.c,$(wildcard src/*.c)) $(wildcard src/kernels/*.c)
-LUA_SRC    := $(wildcard src/lua_*.c)
-CXX_SRC    := src/tokenizer_sp.cpp
-CORE_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(BUILD)/obj/tokenizer_sp.o
+# src/ by layer, each using only those before it (spec/87): base (status, files, memory,
+# threads), kernels, formats (files of weights), text (tokenizer, UTF-8), core
+# (config, model, session, forward, generate, sampler), calls (parser,
+# constraints), lua (the binding).
+LAYERS     := base kernels text formats core calls
+CORE_SRC   := $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c))
+LUA_SRC    := $(wildcard src/lua/*.c)
+CXX_SRC    := src/text/tokenizer_sp.cpp
+CORE_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(BUILD)/obj/text/tokenizer_sp.o
 LUA_OBJ    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LUA_SRC))
-HEADERS    := $(wildcard include/*.h src/*.h src/kernels/*.h)
+HEADERS    := $(wildcard include/*.h src/*/*.h)
 CTESTS     := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c))
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
@@ -41,15 +46,15 @@ $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/obj/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
+$(BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
-# The Lua module exports luaopen_mobilellm_core alone (src/module.map); the C
+# The Lua module exports luaopen_mobilellm_core alone (src/lua/module.map); the C
 # library, for hosts without Lua, exactly the MLLM_API functions of include/.
-$(MODULE): $(CORE_OBJ) $(LUA_OBJ) src/module.map
+$(MODULE): $(CORE_OBJ) $(LUA_OBJ) src/lua/module.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/module.map -o $@ $(CORE_OBJ) $(LUA_OBJ) $(LIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/lua/module.map -o $@ $(CORE_OBJ) $(LUA_OBJ) $(LIBS)
 
 $(CLIB): $(CORE_OBJ) src/libmobilellm.map
 	@mkdir -p $(dir $@)
@@ -97,7 +102,7 @@ test-neon:
 	@$(MAKE) --no-print-directory deps PKGS="$(NEON_PKGS)"
 	@mkdir -p $(BUILD)/neon
 	aarch64-linux-gnu-gcc -std=c11 -O2 -static -Wall -Wextra -Isrc -Iinclude spec/c/test_kernels.c \
-	  src/kernels/dot_*.c src/kernels/rows8.c src/kernels/cpu.c src/threadpool.c -lm -lpthread -o $(BUILD)/neon/test_kernels
+	  src/kernels/dot_*.c src/kernels/rows8.c src/kernels/cpu.c src/base/threadpool.c -lm -lpthread -o $(BUILD)/neon/test_kernels
 	@qemu-aarch64 $(BUILD)/neon/test_kernels > $(BUILD)/neon/test.log || { cat $(BUILD)/neon/test.log; exit 1; }
 	@grep -c '^ok' $(BUILD)/neon/test.log | sed 's/$$/ NEON kernel checks passed under qemu-aarch64/'
 
@@ -154,7 +159,7 @@ FUZZ_CFLAGS  := -std=c11 -g -O1 -fPIC -Iinclude -Isrc $(FUZZ_SAN) -fsanitize=fuz
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_NAMES))
-FUZZ_OBJ     := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRC)) $(FUZZ_BUILD)/obj/tokenizer_sp.o
+FUZZ_OBJ     := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRC)) $(FUZZ_BUILD)/obj/text/tokenizer_sp.o
 
 # Sanitizers: the module and the C tests built with ASan + UBSan in $(ASAN_BUILD)
 # (the Makefile's own rules with BUILD changed), the whole suite run with them
@@ -175,7 +180,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_BUILD)/obj/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
+$(FUZZ_BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -std=c++17 -g -O1 -fPIC -Iinclude -Isrc $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 

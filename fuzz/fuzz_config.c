@@ -8,7 +8,7 @@
  *
  *   build-fuzz/fuzz_config build-fuzz/corpus/config fuzz/corpus/config
  */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -11,7 +11,7 @@
  *
  *   build-fuzz/fuzz_detokenize build-fuzz/corpus/detokenize fuzz/corpus/detokenize
  */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -19,7 +19,7 @@
  *   build/fuzz/fuzz_model_dir build/fuzz/corpus/model_dir fuzz/corpus/model_dir
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "core/internal.h"
 
 #include <fcntl.h>
 #include <stdint.h>

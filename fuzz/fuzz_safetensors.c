@@ -10,7 +10,7 @@
  *   make fuzz                # every harness for FUZZ_SECONDS (60) each
  *   build-fuzz/fuzz_safetensors build-fuzz/corpus/safetensors fuzz/corpus/safetensors
  */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
  *   build/fuzz/fuzz_tokenizer build/fuzz/corpus/tokenizer fuzz/corpus/tokenizer
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "core/internal.h"
 
 #include <fcntl.h>
 #include <stdint.h>

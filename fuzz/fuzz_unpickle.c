@@ -23,9 +23,9 @@
  *
  * Found so far: qsort(NULL, 0) on an archive with no records (undefined
  * behaviour, fixed; seed archive-empty.zip). */
-#include "internal.h"
-#include "torch_bin.h"
-#include "unpickle.h"
+#include "core/internal.h"
+#include "formats/torch_bin.h"
+#include "formats/unpickle.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * closed must parse (mllm_calls_parse) and validate against the schema.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "constrain.h"
+#include "calls/constrain.h"
 #include "mobilellm_calls.h"
 
 #include <math.h>

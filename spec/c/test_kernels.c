@@ -1,7 +1,7 @@
 /* test_kernels.c — every SIMD kernel against its scalar twin on random data,
  * the f16 converter against the hardware, and the thread pool. */
 #include "kernels/dot.h"
-#include "threadpool.h"
+#include "base/threadpool.h"
 
 #include <math.h>
 #include <stdatomic.h>

@@ -9,7 +9,7 @@
  * exits non-zero when a check fails. */
 #define _POSIX_C_SOURCE 200809L
 #include "mobilellm.h"
-#include "safetensors.h"  /* to find where a tensor's bytes are in the file */
+#include "formats/safetensors.h"  /* to find where a tensor's bytes are in the file */
 
 #include <math.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "dot.h"
-#include "../threadpool.h"
+#include "base/threadpool.h"
 
 void mllm_f16_to_f32(const void *src, float *dst, size_t n);
 void mllm_bf16_to_f32(const void *src, float *dst, size_t n);

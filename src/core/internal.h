@@ -3,24 +3,15 @@
 #define MLLM_INTERNAL_H
 
 #include "mobilellm.h"
-#include "safetensors.h"
-#include "tokenizer.h"
+#include "base/status.h"
+#include "formats/safetensors.h"
+#include "text/tokenizer.h"
 #include "kernels/kernels.h"
-#include "threadpool.h"
+#include "base/threadpool.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 
-/* Writes a formatted message into err (if any) and returns status. */
-mllm_status mllm_fail(char *err, size_t errlen, mllm_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
- * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
-void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
 
 /* sampler.c: MLLM_ERR_NUMERIC when the logits of position pos hold NaN or
  * infinity, with a message that names the position and, after it in

@@ -9,9 +9,9 @@
  * NULL pointer; close, __close and __gc share one idempotent function. C
  * memory that a Lua error could strand lives in a Lua-owned box. */
 #include "mobilellm.h"
-#include "fileio.h"
-#include "internal.h"
-#include "lua_opts.h"
+#include "base/fileio.h"
+#include "core/internal.h"
+#include "opts.h"
 
 #include <lauxlib.h>
 #include <lua.h>

@@ -1,10 +1,11 @@
 /* model.c — a checkpoint directory → immutable, refcounted weights. */
 #define _DEFAULT_SOURCE
-#include "bigbuf.h"
-#include "fileio.h"
+#include "base/bigbuf.h"
+#include "base/fileio.h"
+#include "formats/checkpoint.h"
 #include "internal.h"
 #include "kernels/kernels.h"
-#include "torch_bin.h"
+#include "formats/torch_bin.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define PATH_CAP MLLM_MAX_PATH
 
 const char *mllm_dtype_name(mllm_dtype t)
 {
@@ -29,13 +29,6 @@ const char *mllm_dtype_name(mllm_dtype t)
     return "?";
 }
 
-const char *mllm_status_name(mllm_status s)
-{
-    static const char *const names[] = { "ok", "io", "format", "config", "tensor",
-                                         "nomem", "arg", "context", "tokenizer", "done", "numeric" };
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
-}
-
 mllm_model_params mllm_model_default_params(void)
 {
     mllm_model_params p = { 0, NULL, false, NULL, NULL, NULL, false };
@@ -46,138 +39,6 @@ static const char *const wtype_names[] = { "f32", "f16", "bf16", "q8", "q4" };
 
 const char *mllm_model_compute_type(const mllm_model *m) { return wtype_names[m->wtype]; }
 const char *mllm_model_kernels(const mllm_model *m) { return m->kernels->name; }
-
-/* Whether dir has an entry of that name, of any kind: a FIFO or a directory
- * where a file belongs is then opened and refused by name (fileio.c), not
- * passed over as if it were missing. */
-static bool entry_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-/* dir/name into out (PATH_CAP bytes); false when it does not fit. */
-static bool join(char *out, const char *dir, const char *name)
-{
-    int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
-    return n >= 0 && n < PATH_CAP;
-}
-
-/* join for a file of the caller's directory: too long a directory is the
- * caller's argument. */
-static mllm_status join_dir(char *out, const char *dir, const char *name, char *err, size_t errlen)
-{
-    if (join(out, dir, name)) return MLLM_OK;
-    return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long: %s in it passes MLLM_MAX_PATH (%d bytes)", dir,
-                     name, MLLM_MAX_PATH);
-}
-
-/* How one checkpoint file is mapped: st_open (safetensors) or torch_open
- * (pytorch_model.bin); both give an st_file. */
-typedef mllm_status (*open_fn)(const char *path, st_file *f, char *err, size_t errlen);
-
-static mllm_status add_file(st_file **files, size_t *n, open_fn open_file, const char *path, char *err,
-                            size_t errlen)
-{
-    st_file *nf = realloc(*files, (*n + 1) * sizeof *nf);
-    if (!nf) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    *files = nf;
-    mllm_status st = open_file(path, &nf[*n], err, errlen);
-    if (st == MLLM_OK) (*n)++;
-    return st;
-}
-
-/* A shard name from the index must stay inside the checkpoint directory. */
-static bool safe_shard_name(const char *s)
-{
-    return s[0] && s[0] != '/' && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") != 0 &&
-           strcmp(s, "..") != 0;
-}
-
-/* Opens the shards an index's "weight_map" names (the same format for
- * safetensors and pytorch_model.bin shards). */
-static mllm_status open_sharded(st_file **files, size_t *n, open_fn open_file, const char *dir,
-                                const char *index_path, char *err, size_t errlen)
-{
-    char *buf;
-    size_t got;
-    mllm_status rst = mllm_read_file(index_path, MLLM_MAX_INDEX_BYTES, "MLLM_MAX_INDEX_BYTES", &buf, &got, err,
-                                     errlen);
-    if (rst) return rst;
-    cJSON *root = cJSON_ParseWithLength(buf, got);
-    free(buf);
-    cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
-    if (!cJSON_IsObject(map)) {
-        cJSON_Delete(root);
-        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: no \"weight_map\" object", index_path);
-    }
-    mllm_status st = MLLM_OK;
-    for (cJSON *it = map->child; it && st == MLLM_OK; it = it->next) {
-        if (!cJSON_IsString(it)) {
-            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
-                           index_path, it->string);
-            break;
-        }
-        const char *shard = it->valuestring;
-        if (!safe_shard_name(shard)) {
-            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
-                           "%s: shard '%s' points outside the checkpoint directory", index_path, shard);
-            break;
-        }
-        bool seen = false;
-        for (cJSON *prev = map->child; prev != it; prev = prev->next)
-            if (strcmp(prev->valuestring, shard) == 0) { seen = true; break; }
-        if (seen) continue;
-        char path[PATH_CAP];
-        if (!join(path, dir, shard)) {  /* bad input from a file, not the caller's argument */
-            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
-                           "%s: shard name '%.40s...' (%zu bytes) is too long: its path passes MLLM_MAX_PATH (%d bytes)",
-                           index_path, shard, strlen(shard), MLLM_MAX_PATH);
-            break;
-        }
-        st = add_file(files, n, open_file, path, err, errlen);
-    }
-    cJSON_Delete(root);
-    if (st == MLLM_OK && *n == 0)
-        st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: weight_map names no shard", index_path);
-    return st;
-}
-
-void mllm_checkpoint_close(st_file *files, size_t n_files)
-{
-    for (size_t i = 0; i < n_files; i++) st_close(&files[i]);
-    free(files);
-}
-
-mllm_status mllm_checkpoint_open(const char *dir, st_file **files, size_t *n_files, char *err,
-                                 size_t errlen)
-{
-    static const struct { const char *name; bool index; open_fn open_file; } kinds[] = {
-        { "model.safetensors", false, st_open },
-        { "model.safetensors.index.json", true, st_open },
-        { "pytorch_model.bin", false, torch_open },
-        { "pytorch_model.bin.index.json", true, torch_open },
-    };
-    *files = NULL;
-    *n_files = 0;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        char path[PATH_CAP];
-        mllm_status st = join_dir(path, dir, kinds[i].name, err, errlen);
-        if (st) return st;
-        if (!entry_exists(path)) continue;
-        st = kinds[i].index ? open_sharded(files, n_files, kinds[i].open_file, dir, path, err, errlen)
-                            : add_file(files, n_files, kinds[i].open_file, path, err, errlen);
-        if (st) {
-            mllm_checkpoint_close(*files, *n_files);
-            *files = NULL;
-            *n_files = 0;
-        }
-        return st;
-    }
-    return mllm_fail(err, errlen, MLLM_ERR_IO,
-                     "%s: no model.safetensors or model.safetensors.index.json, nor pytorch_model.bin or "
-                     "pytorch_model.bin.index.json", dir);
-}
 
 /* Finds a tensor in any shard; it must be in exactly one. */
 static mllm_status find_tensor(const mllm_model *m, const char *name, const st_tensor **out, char *err,
@@ -665,8 +526,8 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     m->n_threads = p.n_threads ? p.n_threads : (cores > 0 ? (int)cores : 1);
 
-    char path[PATH_CAP];
-    mllm_status st = join_dir(path, dir, "config.json", err, errlen);
+    char path[MLLM_MAX_PATH];
+    mllm_status st = mllm_path_join_dir(path, dir, "config.json", err, errlen);
     if (!st) st = mllm_config_load(path, &m->cfg, err, errlen);
     if (st) goto fail;
 
@@ -685,10 +546,10 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     }
 
     const char *tok_path = p.tokenizer_path;
-    char tp[PATH_CAP];
+    char tp[MLLM_MAX_PATH];
     if (!tok_path) {
-        if ((st = join_dir(tp, dir, "tokenizer.model", err, errlen))) goto fail;
-        if (entry_exists(tp)) tok_path = tp;
+        if ((st = mllm_path_join_dir(tp, dir, "tokenizer.model", err, errlen))) goto fail;
+        if (mllm_path_exists(tp)) tok_path = tp;
     }
     if (tok_path) {
         if ((st = mllm_tokenizer_load(tok_path, &m->tok, err, errlen))) goto fail;

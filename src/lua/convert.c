@@ -6,7 +6,7 @@
  *
  * Misuse (a non-string argument, an empty or too long path) raises; a missing,
  * corrupt or refused checkpoint, or an unwritable output, returns nil, message. */
-#include "lua_opts.h"
+#include "opts.h"
 #include "mobilellm.h"
 
 #include <lauxlib.h>

@@ -14,9 +14,10 @@
  * linear in the budget whatever the input does. */
 #define _POSIX_C_SOURCE 200809L
 #include "unpickle.h"
-#include "internal.h"
-#include "utf8.h"
+#include "base/status.h"
+#include "text/utf8.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

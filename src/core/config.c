@@ -1,6 +1,6 @@
 /* config.c — config.json → mllm_config (cJSON), every value bounded. */
 #define _POSIX_C_SOURCE 200809L
-#include "fileio.h"
+#include "base/fileio.h"
 #include "internal.h"
 
 #include <cjson/cJSON.h>
@@ -14,17 +14,6 @@
  * calls it; fuzz/fuzz_config.c calls it directly (hence no static). */
 mllm_status mllm_config_parse(const char *json, size_t len, const char *path, mllm_config *cfg,
                               char *err, size_t errlen);
-
-mllm_status mllm_fail(char *err, size_t errlen, mllm_status status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* Reads an integer field; missing → def (or an error when def < 0 means required). */
 static mllm_status get_int(const cJSON *root, const char *key, long def, long lo, long hi, int *out,

@@ -25,7 +25,7 @@
  * safetensors, whose format has no checksum at all. */
 #define _POSIX_C_SOURCE 200809L
 #include "torch_bin.h"
-#include "internal.h"
+#include "base/status.h"
 #include "unpickle.h"
 
 #include <errno.h>

@@ -2,8 +2,8 @@
  * into UTF-8 safe text, watch for EOS, stop strings and max_tokens. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
-#include "grow.h"
-#include "utf8.h"
+#include "base/grow.h"
+#include "text/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>

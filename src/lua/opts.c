@@ -1,5 +1,5 @@
 /* lua_opts.c — the one reader of Lua option tables (lua_opts.h). */
-#include "lua_opts.h"
+#include "opts.h"
 
 #include <lauxlib.h>
 #include <stdio.h>

@@ -1,8 +1,9 @@
 /* tokenizer.c — the public tokenizer API: checks input, then asks the
  * sentencepiece shim (tokenizer_sp.cpp). */
-#include "bigbuf.h"
-#include "fileio.h"
-#include "internal.h"
+#include "base/bigbuf.h"
+#include "base/fileio.h"
+#include "base/status.h"
+#include "tokenizer.h"
 #include "utf8.h"
 
 #include <stdlib.h>

@@ -17,7 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "constrain.h"
-#include "grow.h"
+#include "base/grow.h"
 #include "mobilellm_calls.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* model_save.c — a loaded model's weights → one safetensors file, in the
  * compute format (a quantized model stays quantized: "Q8_0"/"Q4_0"). */
 #define _POSIX_C_SOURCE 200809L
-#include "atomic_file.h"
+#include "base/atomic_file.h"
 #include "internal.h"
 
 #include <cjson/cJSON.h>

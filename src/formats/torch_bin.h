@@ -15,13 +15,4 @@ mllm_status torch_open(const char *path, st_file *f, char *err, size_t errlen);
 mllm_status torch_parse(const unsigned char *base, size_t size, const char *path, st_file *f,
                         char *err, size_t errlen);
 
-/* The checkpoint files of dir, found in this order: model.safetensors,
- * model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json
- * (shards named by "weight_map", inside dir). Defined in model.c, next to the
- * loader that uses it; mllm_checkpoint_convert uses it too. *files is
- * malloc'd; free it with mllm_checkpoint_close. */
-mllm_status mllm_checkpoint_open(const char *dir, st_file **files, size_t *n_files, char *err,
-                                 size_t errlen);
-void mllm_checkpoint_close(st_file *files, size_t n_files);
-
 #endif

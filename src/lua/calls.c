@@ -14,7 +14,7 @@
  */
 #include "mobilellm_calls.h"
 
-#include "lua_opts.h"
+#include "opts.h"
 
 #include <lauxlib.h>
 #include <lua.h>

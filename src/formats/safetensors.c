@@ -1,8 +1,10 @@
 /* safetensors.c — header parsing (cJSON) and memory mapping. */
 #define _POSIX_C_SOURCE 200809L
-#include "fileio.h"
-#include "internal.h"
-#include "utf8.h"
+#include "safetensors.h"
+#include "base/fileio.h"
+#include "base/status.h"
+#include "kernels/kernels.h"
+#include "text/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
 /* session.c — one conversation: KV cache, position, scratch buffers. */
 #define _POSIX_C_SOURCE 200809L
-#include "atomic_file.h"
-#include "bigbuf.h"
-#include "fileio.h"
+#include "base/atomic_file.h"
+#include "base/bigbuf.h"
+#include "base/fileio.h"
 #include "internal.h"
 
 #include <errno.h>

@@ -8,9 +8,9 @@
  * padded with spaces to a multiple of 8, "__metadata__": {"format": "pt"} as
  * Hugging Face writes it. */
 #define _POSIX_C_SOURCE 200809L
-#include "atomic_file.h"
-#include "internal.h"
-#include "torch_bin.h"
+#include "base/atomic_file.h"
+#include "base/status.h"
+#include "checkpoint.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

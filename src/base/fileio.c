@@ -1,9 +1,10 @@
 /* fileio.c — opening and reading files that come from outside (fileio.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "fileio.h"
-#include "internal.h"
+#include "base/status.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +100,29 @@ mllm_status mllm_read_file(const char *path, size_t limit, const char *limit_nam
     *buf = b;
     *len = n;
     return MLLM_OK;
+}
+
+/* Whether dir has an entry of that name, of any kind: a FIFO or a directory
+ * where a file belongs is then opened and refused by name (fileio.c), not
+ * passed over as if it were missing. */
+bool mllm_path_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* dir/name into out (MLLM_MAX_PATH bytes); false when it does not fit. */
+bool mllm_path_join(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, MLLM_MAX_PATH, "%s/%s", dir, name);
+    return n >= 0 && n < MLLM_MAX_PATH;
+}
+
+/* join for a file of the caller's directory: too long a directory is the
+ * caller's argument. */
+mllm_status mllm_path_join_dir(char *out, const char *dir, const char *name, char *err, size_t errlen)
+{
+    if (mllm_path_join(out, dir, name)) return MLLM_OK;
+    return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path too long: %s in it passes MLLM_MAX_PATH (%d bytes)", dir,
+                     name, MLLM_MAX_PATH);
 }

@@ -7,6 +7,7 @@
 
 #include "mobilellm.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Opens path read-only as a regular file: O_NONBLOCK so that open() never waits
@@ -21,5 +22,15 @@ mllm_status mllm_open_regular(const char *path, int *fd, size_t *size, char *err
  * it is read cannot make the buffer grow without bound. */
 mllm_status mllm_read_file(const char *path, size_t limit, const char *limit_name, char **buf, size_t *len,
                            char *err, size_t errlen);
+
+/* Whether path names an entry of any kind: a FIFO or a directory where a
+ * file belongs is then opened and refused by name, not passed over as if it
+ * were missing. */
+bool mllm_path_exists(const char *path);
+/* dir/name into out (MLLM_MAX_PATH bytes); false when it does not fit. */
+bool mllm_path_join(char *out, const char *dir, const char *name);
+/* mllm_path_join for a file of the caller's directory: too long a directory
+ * is the caller's argument (MLLM_ERR_ARG, naming MLLM_MAX_PATH). */
+mllm_status mllm_path_join_dir(char *out, const char *dir, const char *name, char *err, size_t errlen);
 
 #endif

@@ -3,11 +3,17 @@
 #ifndef MLLM_TOKENIZER_H
 #define MLLM_TOKENIZER_H
 
+#include "mobilellm.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
+/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
+ * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
+void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
+
 #endif
 
 typedef struct mllm_sp mllm_sp;
@@ -31,5 +37,13 @@ int mllm_sp_piece_bytes(const mllm_sp *sp, int32_t id, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
+/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
+ * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
+void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
+
 #endif
+/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
+ * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
+void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
+
 #endif

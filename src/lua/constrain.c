@@ -13,9 +13,9 @@
  * close, __close and __gc share one idempotent function. The hook's user data is the
  * userdata block itself, so a constraint closed during a generation only stops masking.
  */
-#include "constrain.h"
+#include "calls/constrain.h"
 
-#include "lua_opts.h"
+#include "opts.h"
 
 #include <lauxlib.h>
 #include <lua.h>

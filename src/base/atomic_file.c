@@ -1,7 +1,7 @@
 /* atomic_file.c — write beside, sync, rename over (atomic_file.h). */
 #define _XOPEN_SOURCE 700  /* realpath */
 #include "atomic_file.h"
-#include "internal.h"
+#include "base/status.h"
 
 #include <errno.h>
 #include <fcntl.h>
