@@ -85,8 +85,10 @@ typedef enum mllm_status {
     MLLM_ERR_ARG = 6,       /* a caller passed an invalid argument */
     MLLM_ERR_CONTEXT = 7,   /* the tokens do not fit the session's context */
     MLLM_ERR_TOKENIZER = 8, /* no tokenizer, or the tokenizer failed */
-    MLLM_DONE = 9,          /* mllm_generator_next: generation has ended */
-    MLLM_ERR_NUMERIC = 10   /* the model computed NaN or infinity (corrupt weights) */
+    MLLM_ERR_NUMERIC = 9,   /* the model computed NaN or infinity (corrupt weights) */
+    /* Outcomes that are not failures, apart from them (as SQLite's SQLITE_DONE): */
+    MLLM_DONE = 100,        /* mllm_generator_next: generation has ended */
+    MLLM_CANCELLED = 101    /* a progress callback returned false (load, save) */
 } mllm_status;
 
 /* Storage type of weights as read from the checkpoint. Q8_0 and Q4_0 are the
@@ -128,7 +130,7 @@ typedef struct mllm_model_params {
                                     stored; "f32", "f16", "bf16", "q8" or "q4" (quantized
                                     on load, 32 weights per block with a scale) */
     /* Called as loading proceeds with the fraction done (0..1); returning
-     * false cancels the load (mllm_model_load then fails with MLLM_ERR_ARG
+     * false cancels the load (mllm_model_load then returns MLLM_CANCELLED
      * and "loading cancelled"). NULL = none. */
     bool (*progress)(float fraction, void *ud);
     void *progress_ud;
@@ -166,7 +168,7 @@ MLLM_API int mllm_model_n_threads(const mllm_model *m);
 MLLM_API mllm_status mllm_model_save(const mllm_model *m, const char *path, char *err, size_t errlen);
 /* mllm_model_save with a progress callback, called with the fraction of bytes
  * written (0..1) as the file is written; returning false cancels: the partial
- * file is removed (the old one stays) and the call fails with MLLM_ERR_ARG
+ * file is removed (the old one stays) and the call returns MLLM_CANCELLED
  * and "saving cancelled". progress may be NULL. */
 MLLM_API mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
                                      bool (*progress)(float fraction, void *ud), void *ud,

@@ -295,6 +295,9 @@ static void clean_fixtures_pass(void)
         mllm_model_release(b);
     }
     check(strcmp(mllm_status_name(MLLM_ERR_NUMERIC), "numeric") == 0, "MLLM_ERR_NUMERIC is named \"numeric\"");
+    check(strcmp(mllm_status_name(MLLM_DONE), "done") == 0 && strcmp(mllm_status_name(MLLM_CANCELLED), "cancelled") == 0 &&
+              strcmp(mllm_status_name((mllm_status)42), "?") == 0,
+          "the outcomes apart from failures have their names, an unknown status \"?\"");
 }
 
 int main(void)

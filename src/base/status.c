@@ -17,7 +17,11 @@ mllm_status mllm_fail(char *err, size_t errlen, mllm_status status, const char *
 
 const char *mllm_status_name(mllm_status s)
 {
-    static const char *const names[] = { "ok", "io", "format", "config", "tensor",
-                                         "nomem", "arg", "context", "tokenizer", "done", "numeric" };
-    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+    static const char *const failures[] = { "ok", "io", "format", "config", "tensor",
+                                            "nomem", "arg", "context", "tokenizer", "numeric" };
+    static const char *const outcomes[] = { "done", "cancelled" };
+    if ((unsigned)s < sizeof failures / sizeof failures[0]) return failures[s];
+    if (s >= MLLM_DONE && (unsigned)(s - MLLM_DONE) < sizeof outcomes / sizeof outcomes[0])
+        return outcomes[s - MLLM_DONE];
+    return "?";
 }

@@ -254,7 +254,7 @@ static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char 
             if ((st = get_matrix(m, name, w[i].rows, w[i].cols, w[i].dst, err, errlen))) return st;
         }
         if (p->progress && !p->progress((float)(l + 1) / (float)(c->n_layers + 1), p->progress_ud))
-            return mllm_fail(err, errlen, MLLM_ERR_ARG, "loading cancelled");
+            return mllm_fail(err, errlen, MLLM_CANCELLED, "loading cancelled");
     }
     /* The head is the embedding when the config says so or when no lm_head exists. */
     const st_tensor *head;
@@ -567,7 +567,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     }
     release_unused_files(m);
     if (p.progress && !p.progress(1.0f, p.progress_ud)) {
-        st = mllm_fail(err, errlen, MLLM_ERR_ARG, "loading cancelled");
+        st = mllm_fail(err, errlen, MLLM_CANCELLED, "loading cancelled");
         goto fail;
     }
     m->max_cols = m->cfg.dim > m->cfg.ffn_dim ? m->cfg.dim : m->cfg.ffn_dim;

@@ -177,7 +177,7 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
         int e = errno;
         if (cancelled) {
             mllm_atomic_discard(&af);
-            st = mllm_fail(err, errlen, MLLM_ERR_ARG, "saving cancelled");
+            st = mllm_fail(err, errlen, MLLM_CANCELLED, "saving cancelled");
         } else if (!ok) {
             mllm_atomic_discard(&af);
             st = mllm_fail(err, errlen, MLLM_ERR_IO, "%s: write failed: %s", path, strerror(e));

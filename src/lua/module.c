@@ -75,7 +75,7 @@ static void **newbox(lua_State *L)
 }
 
 /* ARG means the caller misused the API: raise. Anything else is the
- * environment: return nil, message. */
+ * environment, or a cancellation the caller asked for: return nil, message. */
 static int fail(lua_State *L, mllm_status st, const char *err)
 {
     if (st == MLLM_ERR_ARG) return luaL_error(L, "%s", err);
