@@ -4,7 +4,7 @@
     /usr/bin/python3 tools/make_shipped_reference.py [--model models/mobilellm-tiny-api]
 
 Loads the exported BF16 checkpoint back (safetensors_io.load_file, i.e. the rounded weights) into
-train.py's torch model, runs it in float32 on 4 prompts built with chat_template from
+training/train.py's torch model, runs it in float32 on 4 prompts built with chat_template from
 data/api-calling/test.jsonl, and writes
   expected.lua  return { cases = { {prompt = {ids...}, logits_file = "case1.f32"}, ... },
                          n_vocab = 32000, greedy = {...} }
@@ -25,7 +25,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+# export.py and train.py (the torch model) are the trainer's, in training/
+sys.path[:0] = [HERE, os.path.join(ROOT, "training")]
 import chat_template  # noqa: E402
 import export  # noqa: E402
 

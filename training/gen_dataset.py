@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Deterministic generator of the synthetic API-calling dataset (see data/api-calling/DATASET.md).
+"""Deterministic generator of the synthetic API-calling dataset (see training/DATASET.md).
 
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 # the committed files (run 11; runs 13, 14: --sample 1, 2)
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
-    /usr/bin/python3 tools/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety 2 --out DIR  # run 7's
-    /usr/bin/python3 tools/gen_dataset.py --augment --variety   # the training file of run 6
-    /usr/bin/python3 tools/gen_dataset.py --augment             # the training file of run 5
-    /usr/bin/python3 tools/gen_dataset.py                       # the training file of runs 3-4
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 5 # the committed files (run 11; runs 13, 14: --sample 1, 2)
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
+    /usr/bin/python3 training/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 2 --out DIR  # run 7's
+    /usr/bin/python3 training/gen_dataset.py --augment --variety   # the training file of run 6
+    /usr/bin/python3 training/gen_dataset.py --augment             # the training file of run 5
+    /usr/bin/python3 training/gen_dataset.py                       # the training file of runs 3-4
 
 Writes data/api-calling/train.jsonl and data/api-calling/test.jsonl in the evaluation format of
 data/api-calling/README.md. Every phrasing template, wrapper and slot-value list exists twice,
@@ -28,7 +28,8 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+# chat_template lives in tools/: the fixture scripts there use it too
+sys.path[:0] = [HERE, os.path.join(ROOT, "tools")]
 import chat_template  # noqa: E402
 
 DEFAULT_SEED = 20240611
@@ -1946,7 +1947,7 @@ def make_style(rng):
 class Gen:
     def __init__(self, split, seed, n_seed_offset=0, coverage=None, augment=False, variety=0, values=None):
         """split picks the phrasings and the random streams; values (default: split) the value
-        pools, which only tools/cross_split.py sets to the other split."""
+        pools, which only training/cross_split.py sets to the other split."""
         self.split = split
         # 0-5: which extra pools (3 and up: value noise; 5: pseudo-words in values)
         self.variety = variety if split == "train" else 0

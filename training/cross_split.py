@@ -2,7 +2,7 @@
 """Evaluation files that cross the split, to tell what a held-out score loses to new phrasings
 and what to new values:
 
-    /usr/bin/python3 tools/cross_split.py [--n 1000] [--out /tmp/cross]
+    /usr/bin/python3 training/cross_split.py [--n 1000] [--out /tmp/cross]
     lua5.4 tools/eval.lua --data /tmp/cross/train_templates_test_values.jsonl --copy --json
 
 writes, in the evaluation format,
