@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of the synthetic API-calling dataset (see training/DATASET.md).
 
-    /usr/bin/python3 training/gen_dataset.py --augment --variety 5 # the committed files (run 11; runs 13, 14: --sample 1, 2)
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 5 # `make dataset` (run 11; runs 13, 14: --sample 1, 2)
     /usr/bin/python3 training/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
     /usr/bin/python3 training/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
     /usr/bin/python3 training/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
@@ -11,11 +11,13 @@
     /usr/bin/python3 training/gen_dataset.py --augment             # the training file of run 5
     /usr/bin/python3 training/gen_dataset.py                       # the training file of runs 3-4
 
-Writes data/api-calling/train.jsonl and data/api-calling/test.jsonl in the evaluation format of
-data/api-calling/README.md. Every phrasing template, wrapper and slot-value list exists twice,
-once for "train" and once for "test" (hand-written separate template pools; value lists are
-split in two halves by a seeded shuffle), and the script checks at the end that no string
-argument value and no user message of the test set occurs in the training set.
+Writes train.jsonl and test.jsonl (and dev.jsonl with --dev) into --out (default data/api-calling/,
+where they are not committed) in the evaluation format of data/api-calling/README.md; the held-out
+test.jsonl of `make dataset` is committed as models/mobilellm-tiny-api/eval/test.jsonl. Every
+phrasing template, wrapper and slot-value list exists twice, once for "train" and once for "test"
+(hand-written separate template pools; value lists are split in two halves by a seeded shuffle),
+and the script checks at the end that no string argument value and no user message of the test
+set occurs in the training set.
 """
 import argparse
 import json
