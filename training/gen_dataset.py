@@ -153,7 +153,7 @@ def main():
     if args.variety and not args.augment:
         ap.error("--variety needs --augment (its word swaps are part of the training-only noise)")
     if args.sample < 0:
-        ap.error("--sample must be 0 (the committed training file) or a positive number")
+        ap.error("--sample must be 0 (the shipped model's training file) or a positive number")
     if args.dev < 0:
         ap.error("--dev must be 0 (no dev.jsonl) or a positive number of conversations")
     for api in T:

@@ -562,8 +562,10 @@ def lr_at(step, total, base, warmup, min_ratio=0.1, time_frac=0.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", default=os.path.join(ROOT, "data", "api-calling", "train.jsonl"))
-    ap.add_argument("--test", default=os.path.join(ROOT, "models", "mobilellm-tiny-api", "eval", "test.jsonl"))
+    ap.add_argument("--train", default=os.path.join(ROOT, "data", "api-calling", "train.jsonl"),
+                    help="the training conversations (default: the file `make dataset` writes)")
+    ap.add_argument("--test", default=os.path.join(ROOT, "models", "mobilellm-tiny-api", "eval", "test.jsonl"),
+                    help="the held-out conversations (default: the shipped model's held-out set)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--token-budget", type=int, default=3072, help="padded body tokens per batch")
     ap.add_argument("--lr", type=float, default=3e-3)
