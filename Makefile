@@ -33,7 +33,7 @@ CTESTS     := $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test ctest demo clean install install-rock bench test-neon lint docs
+.PHONY: all deps test ctest demo clean install install-rock bench test-neon lint docs dataset
 
 PREFIX     ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
@@ -114,6 +114,13 @@ bench: deps $(BUILD)/membw
 $(BUILD)/membw: tools/membw.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O2 -Wall -Wextra $< -o $@
+
+# The shipped model's training set (16 MB, not committed) and its held-out set, which must come
+# out byte for byte as the committed models/mobilellm-tiny-api/eval/test.jsonl (training/README.md).
+dataset:
+	@$(MAKE) --no-print-directory deps PKGS="python3 python3-sentencepiece"
+	/usr/bin/python3 training/gen_dataset.py --augment --variety 5
+	cmp data/api-calling/test.jsonl models/mobilellm-tiny-api/eval/test.jsonl
 
 # `make install PREFIX=...` without LuaRocks; luarocks uses install-rock. The CLI
 # learns where the modules went (LuaRocks' wrapper sets the paths itself).

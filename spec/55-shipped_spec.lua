@@ -57,7 +57,7 @@ describe("the shipped model", function()
     local want = {}
     for _, case in ipairs(expected.cases) do want[case.id] = case.prompt end
     local found = 0
-    for line in io.lines("data/api-calling/test.jsonl") do
+    for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
       if want[ex.id] then
         assert.are.same(want[ex.id], model:tokenize(chat.prompt_text(ex.messages, apis), { bos = true }), ex.id)

@@ -61,7 +61,7 @@ describe_c("mllm.constraint", function()
   it("accepts every call of the held-out set as the chat template writes it", function()
     local c = constraint(apis)
     local n = 0
-    for line in io.lines("data/api-calling/test.jsonl") do
+    for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local call = core.json_decode(line).expected.call
       if call ~= core.null then
         local text = chat.render_assistant(call, "Done.", apis)

@@ -92,7 +92,7 @@ describe("constraint:set_source", function()
     -- constraint refuses could never be matched with --copy
     local cc = mllm.constraint(apis, model)
     local n = 0
-    for line in io.lines("data/api-calling/test.jsonl") do
+    for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
       if ex.expected.call ~= mllm.null then
         cc:set_source(chat.copy_source(ex.messages))

@@ -79,7 +79,7 @@ describe("chat.copy_positions", function()
 
   it("maps every byte of the copy source to the prompt token holding it, on the held-out set", function()
     local n = 0
-    for line in io.lines("data/api-calling/test.jsonl") do
+    for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
       local ids = tok:encode(chat.prompt_text(ex.messages, apis), { bos = true })
       local src, pos = chat.copy_positions(ex.messages, ids, piece, apis)
@@ -136,7 +136,7 @@ describe("the copy pointer", function()
     -- with a huge weight the probe alone picks the first word: check that against the probe
     -- read at the value's opening quote, on held-out requests
     local checked = 0
-    for line in io.lines("data/api-calling/test.jsonl") do
+    for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
       if #ex.messages == 1 and ex.expected.call ~= mllm.null then
         local ids = tok:encode(chat.prompt_text(ex.messages, apis), { bos = true })

@@ -470,7 +470,7 @@ describe("mobilellm (in-process)", function()
   end)
 
   describe("convert", function()
-    -- The README's block formats, written independently of the engine: Q8_0 is an f16
+    -- The block formats of docs/formats-and-limits.md, written independently of the engine: Q8_0 is an f16
     -- scale d = amax / 127 and 32 int8 round(x / d); Q4_0 an f16 scale d = max / -8 (max:
     -- the value of largest magnitude) and 16 bytes, byte j = q(j) | q(j + 16) << 4 with
     -- q = clamp(floor(x / d + 8.5), 0, 15). Arithmetic in f32, as the engine's.

@@ -82,7 +82,7 @@ local function accuracy_prompts(model, shipped, n)
   if shipped then
     local chat = require("mobilellm.chat")
     local apis = assert(chat.load_apis("data/api-calling/apis.json"))
-    for line in io.lines("data/api-calling/test.jsonl") do
+    for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
       prompts[#prompts + 1] = model:tokenize(chat.prompt_text(ex.messages, apis), { bos = true })
       if #prompts == n then break end

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Grow a train.py checkpoint, deeper or with more attention heads, without changing what it computes.
 
-    /usr/bin/python3 tools/grow_model.py --ckpt IN.pt --heads 6 --out GROWN.pt
-    /usr/bin/python3 tools/grow_model.py --ckpt IN.pt --after 2,5 --out GROWN.pt
+    /usr/bin/python3 training/grow_model.py --ckpt IN.pt --heads 6 --out GROWN.pt
+    /usr/bin/python3 training/grow_model.py --ckpt IN.pt --after 2,5 --out GROWN.pt
 
 Every new part starts with a zero output projection, so the grown model computes exactly what IN
 computed and training goes on from IN's loss rather than from scratch. The gradient of a zero
@@ -20,7 +20,7 @@ o_proj and down_proj at zero (a block adds its attention and MLP outputs to the 
 so such a block passes its input through). Each stored block is 0.37 MB in BF16.
 
 Why: from some 12000 steps on, the held-out loss of the 128-wide, 8-block model stayed at 0.34 -
-0.36 whatever the data draw (tools/README.md, runs 36-38), and most of its remaining errors are in
+0.36 whatever the data draw (training/README.md), and most of its remaining errors are in
 which span of the user's words it copies, which is attention's job. Two more query heads per block
 cost 0.26 MB and keep the shipped model under 12 MB; two more blocks would not.
 
@@ -32,7 +32,7 @@ import os
 
 import torch
 
-import train  # load_checkpoint (tools/ is on the path: it holds this script)
+import train  # load_checkpoint (training/ is on the path: it holds this script)
 
 
 def grow_depth(state, cfg, after):

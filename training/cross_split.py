@@ -2,7 +2,7 @@
 """Evaluation files that cross the split, to tell what a held-out score loses to new phrasings
 and what to new values:
 
-    /usr/bin/python3 tools/cross_split.py [--n 1000] [--out /tmp/cross]
+    /usr/bin/python3 training/cross_split.py [--n 1000] [--out /tmp/cross]
     lua5.4 tools/eval.lua --data /tmp/cross/train_templates_test_values.jsonl --copy --json
 
 writes, in the evaluation format,
@@ -19,7 +19,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gen_dataset as G  # noqa: E402
+import gen_dataset as G  # noqa: E402  (puts tools/ on the path too)
+from dataset.conversation import Gen, copy_values_verbatim, to_record  # noqa: E402
 
 # random streams: off the training draws (multiples of the stride), the test and the dev offsets
 CROSS_OFFSETS = {("train", "train"): 5 * G.SAMPLE_STRIDE + 17, ("train", "test"): 5 * G.SAMPLE_STRIDE + 11,
@@ -27,8 +28,8 @@ CROSS_OFFSETS = {("train", "train"): 5 * G.SAMPLE_STRIDE + 17, ("train", "test")
 
 
 def draw(templates, values, n, offset, seed):
-    g = G.Gen(templates, seed, n_seed_offset=offset, values=values)
-    return [G.to_record("x%05d" % (i + 1), G.copy_values_verbatim(g.conversation())) for i in range(n)]
+    g = Gen(templates, seed, n_seed_offset=offset, values=values)
+    return [to_record("x%05d" % (i + 1), copy_values_verbatim(g.conversation())) for i in range(n)]
 
 
 def main():

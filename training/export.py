@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export the trained tiny model to models/mobilellm-tiny-api/ (Hugging Face layout, BF16).
 
-    /usr/bin/python3 tools/export.py [--ckpt /tmp/mobilellm-train/ckpt.pt] [--out models/mobilellm-tiny-api]
+    /usr/bin/python3 training/export.py [--ckpt /tmp/mobilellm-train/ckpt.pt] [--out models/mobilellm-tiny-api]
 
 Writes config.json ("model_type": "mobilellm", layer sharing, tied embeddings), model.safetensors
 (BF16, Hugging Face LLaMA tensor names, no lm_head) and a copy of the LLaMA-2 tokenizer.model.
@@ -18,7 +18,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+# chat_template and safetensors_io live in tools/: the fixture scripts there use them too
+sys.path[:0] = [HERE, os.path.join(ROOT, "tools")]
 import chat_template  # noqa: E402
 import safetensors_io  # noqa: E402
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Train the tiny MobileLLM-style API-calling model (CPU, torch 1.13) and evaluate it.
 
-    /usr/bin/python3 tools/train.py --steps 3000              # train, then export + evaluate
-    /usr/bin/python3 tools/train.py --smoke                   # ~2 minutes, measures throughput
-    /usr/bin/python3 tools/train.py --eval-only --ckpt /tmp/mobilellm-train/ckpt.pt
+    /usr/bin/python3 training/train.py --steps 3000              # train, then export + evaluate
+    /usr/bin/python3 training/train.py --smoke                   # ~2 minutes, measures throughput
+    /usr/bin/python3 training/train.py --eval-only --ckpt /tmp/mobilellm-train/ckpt.pt
 
 MobileLLM recipe at tiny scale: deep and thin, block-wise layer sharing (each stored block runs
 twice in a row: 0,0,1,1,...), SwiGLU MLP, grouped-query attention, RMSNorm, Hugging Face LLaMA
@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+# chat_template lives in tools/: the fixture scripts there use it too
+sys.path[:0] = [HERE, os.path.join(ROOT, "tools")]
 import chat_template  # noqa: E402
 
 DEFAULT_CFG = dict(vocab_size=32000, hidden_size=128, intermediate_size=352, num_hidden_layers=8,
@@ -231,7 +232,7 @@ class RareRows:
     Why: with a softmax over the training vocabulary, a rare token is a negative at every position
     and almost never a target; AdamW normalises those tiny, alike gradients into full-size steps,
     so the rows of ~20k rare tokens drift to one shared direction (mean pairwise cosine 0.925 in
-    the shipped weights, tools/README run 31) and the model cannot tell from a rare piece whether
+    the shipped weights, training/README.md) and the model cannot tell from a rare piece whether
     it starts a word or is capitalised: what a copied name needs. Built from features, rare rows
     cannot collapse, and what is learnt about one rare word carries over to every other.
 
@@ -561,8 +562,10 @@ def lr_at(step, total, base, warmup, min_ratio=0.1, time_frac=0.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", default=os.path.join(ROOT, "data", "api-calling", "train.jsonl"))
-    ap.add_argument("--test", default=os.path.join(ROOT, "data", "api-calling", "test.jsonl"))
+    ap.add_argument("--train", default=os.path.join(ROOT, "data", "api-calling", "train.jsonl"),
+                    help="the training conversations (default: the file `make dataset` writes)")
+    ap.add_argument("--test", default=os.path.join(ROOT, "models", "mobilellm-tiny-api", "eval", "test.jsonl"),
+                    help="the held-out conversations (default: the shipped model's held-out set)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--token-budget", type=int, default=3072, help="padded body tokens per batch")
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -580,8 +583,8 @@ def main():
     ap.add_argument("--bf16", action="store_true",
                     help="bfloat16 autocast for the training forward and head (weights, AdamW state and "
                          "the loss stay float32). On a CPU with AMX (Sapphire Rapids) a step ran 2.6x "
-                         "faster on 1 thread and 3.3x on 2 than float32 on 1, with the same loss (tools/README.md, "
-                         "run 28); on a CPU without native bfloat16 it may be slower: try --smoke")
+                         "faster on 1 thread and 3.3x on 2 than float32 on 1, with the same loss "
+                         "(training/README.md); on a CPU without native bfloat16 it may be slower: try --smoke")
     ap.add_argument("--rare-features", type=int, default=0, metavar="N",
                     help="build the embedding rows of tokens seen at most N times in the training file "
                          "from shared spelling features plus a fixed vector each (RareRows: keeps AdamW "
@@ -598,8 +601,8 @@ def main():
                          "~870 on 1; with --bf16 2 threads are faster than 1 (1.5 against 2.2 s per smoke "
                          "step). Two runs side by side need OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
                          "MKL_NUM_THREADS=1 in their environment (else each spins a second thread: ~280 "
-                         "body tokens/s each instead of 350-580; tools/README.md, run 26)")
-    ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
+                         "body tokens/s each instead of 350-580; training/README.md)")
+    ap.add_argument("--log", default=None, help="the loss curve (default: WORKDIR/train_log.txt)")
     ap.add_argument("--workdir", default="/tmp/mobilellm-train")
     ap.add_argument("--ckpt", default=None)
     ap.add_argument("--keep-checkpoints", action="store_true",
@@ -732,7 +735,8 @@ def main():
     prefix_t = torch.tensor(prefix)
     total = args.steps
     max_sec = (args.max_minutes * 60 or 120) if args.smoke else args.max_minutes * 60
-    logf = open(args.log, "a" if (args.smoke or args.resume) else "w")
+    log_path = args.log or os.path.join(args.workdir, "train_log.txt")  # never inside the repository
+    logf = open(log_path, "a" if (args.smoke or args.resume) else "w")
 
     def log(msg):
         print(msg, flush=True)

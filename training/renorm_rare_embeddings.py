@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Give the embedding rows that training barely touched the scale of the trained ones.
 
-    /usr/bin/python3 tools/renorm_rare_embeddings.py --ckpt IN.pt --out OUT.pt \
+    /usr/bin/python3 training/renorm_rare_embeddings.py --ckpt IN.pt --out OUT.pt \
         [--train TRAIN.jsonl ...] [--max-count 30]
 
 Why: the model is trained from scratch on a narrow synthetic set, so most of the 32000 tokens occur
@@ -20,7 +20,7 @@ output is a checkpoint of train.py's format (export.py --ckpt reads it).
 Which file: the one the last run trained on, which train.py records in its checkpoint and which is
 the default. The counts of several --train files add up, so the rare split and the target norm
 then depend on how many files are given: with run 13's and run 14's files the target fell from
-0.22 to 0.135 and the score dropped (tools/README.md). So a --train other than the recorded file
+0.22 to 0.135 and the score dropped (training/README.md). So a --train other than the recorded file
 is reported on stderr.
 """
 import argparse
@@ -32,7 +32,8 @@ import sys
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+# chat_template lives in tools/: the fixture scripts there use it too
+sys.path[:0] = [HERE, os.path.join(os.path.dirname(HERE), "tools")]
 import chat_template  # noqa: E402
 import train  # noqa: E402
 

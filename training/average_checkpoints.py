@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Average the weights of several train.py checkpoints of one model (uniform, in float32).
 
-    /usr/bin/python3 tools/average_checkpoints.py --out AVG.pt CKPT1.pt CKPT2.pt [...]
+    /usr/bin/python3 training/average_checkpoints.py --out AVG.pt CKPT1.pt CKPT2.pt [...]
 
 Why: runs 15 and 16 went on from run 14's weights on fresh draws and each scored a little below
-it, yet the mean of run 14's and run 16's weights scored above both (tools/README.md). The usual
+it, yet the mean of run 14's and run 16's weights scored above both (training/README.md). The usual
 explanation (weight averaging, "model soups"): nearby points of one training path lie around a
 flat valley, and their mean sits nearer its floor. The checkpoints must share the configuration
 and the tensor names (one model, trained on from a common checkpoint).
@@ -20,7 +20,7 @@ import os
 
 import torch
 
-import train  # load_checkpoint (tools/ is on the path: it holds this script)
+import train  # load_checkpoint (training/ is on the path: it holds this script)
 
 
 def average(states):
