@@ -93,7 +93,7 @@ typedef enum mllm_status {
 
 /* Storage type of weights as read from the checkpoint. Q8_0 and Q4_0 are the
  * project's own pre-quantized formats (safetensors dtypes "Q8_0" and "Q4_0",
- * written by mllm_model_save): rows of 32-value blocks, see the README. */
+ * written by mllm_model_save): rows of 32-value blocks, see docs/formats-and-limits.md. */
 typedef enum mllm_dtype { MLLM_F32 = 0, MLLM_F16 = 1, MLLM_BF16 = 2, MLLM_Q8_0 = 3, MLLM_Q4_0 = 4 } mllm_dtype;
 
 MLLM_API const char *mllm_dtype_name(mllm_dtype t);
@@ -138,7 +138,7 @@ typedef struct mllm_model_params {
      * Q8_0 and Q4_0) before converting any, and fails with MLLM_ERR_TENSOR at
      * the first NaN or infinity, naming the file, the tensor and the index.
      * Costs one pass over the files: 0.13 s for a 125M model in F32, 0.03-0.06 s
-     * in BF16 or Q8_0, from the page cache (README, Performance). */
+     * in BF16 or Q8_0, from the page cache (docs/performance.md). */
     bool check_weights;
 } mllm_model_params;
 

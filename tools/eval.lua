@@ -24,7 +24,6 @@ local eval = require("mobilellm.eval")
 
 local opts = {}
 for k, v in pairs(eval.DEFAULTS) do opts[k] = v end
-opts.data = "models/mobilellm-tiny-api/eval/test.jsonl"  -- the held-out set, beside the model it measures
 local i = 1
 while i <= #arg do
   local a = arg[i]

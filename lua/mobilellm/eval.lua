@@ -9,7 +9,7 @@
 --
 --     local eval = require("mobilellm.eval")
 --     local result = assert(eval.run({ model = "models/mobilellm-tiny-api",
---                                      data = "data/api-calling/test.jsonl", limit = 100 }))
+--                                      data = "models/mobilellm-tiny-api/eval/test.jsonl", limit = 100 }))
 --     io.write(eval.report(result))
 -- @module mobilellm.eval
 local mllm = require("mobilellm")
@@ -19,7 +19,7 @@ local M = {}
 
 --- Defaults: the shipped model, the held-out test set and its APIs.
 M.DEFAULTS = {
-  model = "models/mobilellm-tiny-api", data = "data/api-calling/test.jsonl",
+  model = "models/mobilellm-tiny-api", data = "models/mobilellm-tiny-api/eval/test.jsonl",
   apis = "data/api-calling/apis.json", threads = 0, limit = math.huge,
 }
 
