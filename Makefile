@@ -129,7 +129,7 @@ install install-rock: all
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
 	install -d "$(DESTDIR)$(PREFIX)/lib" "$(DESTDIR)$(PREFIX)/include"
 	install -m 755 $(CLIB) "$(DESTDIR)$(PREFIX)/lib/libmobilellm.so"
-	install -m 644 include/mobilellm.h include/mobilellm_calls.h "$(DESTDIR)$(PREFIX)/include/"
+	install -m 644 include/*.h "$(DESTDIR)$(PREFIX)/include/"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	sed 's|^local LUADIR, LIBDIR = nil, nil.*|local LUADIR, LIBDIR = "$(INST_LUADIR)", "$(INST_LIBDIR)"|' \
 	  bin/mobilellm > "$(DESTDIR)$(INST_BINDIR)/mobilellm"

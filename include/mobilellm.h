@@ -62,18 +62,8 @@ extern "C" {
 #endif
 #endif
 
-/* Limits: every error that hits one names it and its value. */
-#define MLLM_MAX_LAYERS      1024      /* stored blocks */
-#define MLLM_MAX_DIM         65536
-#define MLLM_MAX_VOCAB       1048576
-#define MLLM_MAX_CONTEXT     131072
-#define MLLM_MAX_HEADER      (100u * 1024u * 1024u) /* safetensors JSON header */
-#define MLLM_MAX_STOPS       16        /* stop strings per generation */
-#define MLLM_MAX_PATH        4096      /* bytes of a path, with the file name joined to its directory */
-#define MLLM_MAX_CONFIG_BYTES    (16u << 20)  /* config.json */
-#define MLLM_MAX_INDEX_BYTES     (64u << 20)  /* model.safetensors.index.json, pytorch_model.bin.index.json */
-#define MLLM_MAX_TOKENIZER_BYTES (64u << 20)  /* tokenizer.model */
-#define MLLM_ERRLEN          512       /* size of an error buffer that never truncates */
+/* Every bound (MLLM_MAX_*, MLLM_ERRLEN) is in one header. */
+#include "mobilellm_limits.h"
 
 typedef enum mllm_status {
     MLLM_OK = 0,
@@ -282,7 +272,6 @@ MLLM_API mllm_status mllm_session_restore(mllm_session *s, const char *path, cha
  * constraint's, mllm_constraint_set_source_tokens). n = 0 turns it off. MLLM_ERR_ARG for n
  * above MLLM_MAX_PROBE_HEADS or a layer or head out of range; MLLM_ERR_NOMEM. A fork keeps the
  * heads and the weights. */
-#define MLLM_MAX_PROBE_HEADS 16
 MLLM_API mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int *heads, int n,
                                    char *err, size_t errlen);
 /* The probe's weights for the last evaluated token (*n_pos of them, summing to 1), or NULL
@@ -375,13 +364,8 @@ MLLM_API void mllm_generator_free(mllm_generator *g);
  * state dict) and pytorch_model.bin.index.json shards, without running the
  * pickle: a restricted unpickler accepts only the opcodes and globals a
  * state dict needs. Tensor data is used from the memory map as with
- * safetensors. Limits of that reader: */
-#define MLLM_MAX_PICKLE         (16u * 1024u * 1024u) /* bytes of data.pkl */
-#define MLLM_MAX_PICKLE_OBJECTS (1u << 20)  /* objects and container slots one pickle makes */
-#define MLLM_MAX_PICKLE_STACK   65536       /* unpickler stack depth, and open MARKs */
-#define MLLM_MAX_PICKLE_MEMO    (1u << 18)  /* memo indices (BINPUT) below this */
-#define MLLM_MAX_PICKLE_STRING  65536       /* bytes of one pickled string */
-#define MLLM_MAX_ZIP_ENTRIES    (1u << 20)  /* records in one archive */
+ * safetensors. The limits of that reader are MLLM_MAX_PICKLE* and
+ * MLLM_MAX_ZIP_ENTRIES (mobilellm_limits.h). */
 
 /* Writes the checkpoint in dir (model.safetensors, its shards, pytorch_model.bin
  * or its shards, found in that order) as one safetensors file at out_path:

@@ -6,7 +6,7 @@
 
 #include "mobilellm.h"
 
-#define ST_MAX_DIMS 8
+#define ST_MAX_DIMS MLLM_MAX_DIMS
 
 typedef struct st_tensor {
     char *name;

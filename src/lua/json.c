@@ -2,6 +2,8 @@
  * results) through cJSON. JSON null is the light userdata NULL (mllm.null);
  * decoded objects remember their key order (mllm.json_keys), because tool
  * parameter order matters to the prompt. */
+#include "mobilellm_limits.h"
+
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -11,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_MAX_DEPTH 256
+#define JSON_MAX_DEPTH MLLM_MAX_JSON_DEPTH
 #define ORDER_KEY "mobilellm.json_order" /* registry: weak table object -> key array */
 
 int mllm_lua_open_json(lua_State *L);
