@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "base/bigbuf.h"
 #include "base/fileio.h"
+#include "kernels/dtype.h"
 #include "formats/checkpoint.h"
 #include "internal.h"
 #include "kernels/kernels.h"
@@ -17,27 +18,13 @@
 #include <xxhash.h>
 
 
-const char *mllm_dtype_name(mllm_dtype t)
-{
-    switch (t) {
-    case MLLM_F32: return "f32";
-    case MLLM_F16: return "f16";
-    case MLLM_BF16: return "bf16";
-    case MLLM_Q8_0: return "q8";
-    case MLLM_Q4_0: return "q4";
-    }
-    return "?";
-}
-
 mllm_model_params mllm_model_default_params(void)
 {
     mllm_model_params p = { 0, NULL, false, NULL, NULL, NULL, false };
     return p;
 }
 
-static const char *const wtype_names[] = { "f32", "f16", "bf16", "q8", "q4" };
-
-const char *mllm_model_compute_type(const mllm_model *m) { return wtype_names[m->wtype]; }
+const char *mllm_model_compute_type(const mllm_model *m) { return mllm_dtype_name(mllm_dtype_of(m->wtype)); }
 const char *mllm_model_kernels(const mllm_model *m) { return m->kernels->name; }
 
 /* Finds a tensor in any shard; it must be in exactly one. */
@@ -103,15 +90,9 @@ static mllm_status find_shaped(mllm_model *m, const char *name, int64_t rows, in
 }
 
 /* Row r of a stored tensor as F32. */
-static mllm_wtype wtype_of(mllm_dtype d)
-{
-    static const mllm_wtype map[] = { MLLM_W_F32, MLLM_W_F16, MLLM_W_BF16, MLLM_W_Q8, MLLM_W_Q4 };
-    return map[d];
-}
-
 static void stored_row_f32(const st_tensor *t, int64_t r, int64_t cols, float *out)
 {
-    mllm_weight w = { wtype_of(t->dtype), t->data, (int)(r + 1), (int)cols };
+    mllm_weight w = { mllm_wtype_of(t->dtype), t->data, (int)(r + 1), (int)cols };
     mllm_weight_row_f32(&w, (int)r, out);
 }
 
@@ -163,7 +144,7 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     bool pack = rows % MLLM_ROWS8 == 0 && ((target == MLLM_W_Q8 && m->kernels->gemv_q8x8) ||
                                           (target == MLLM_W_Q4 && m->kernels->gemv_q4x8));
     size_t align = target == MLLM_W_F32 ? 4 : 2;
-    bool as_stored = wtype_of(t->dtype) == target && ((uintptr_t)t->data % align) == 0;
+    bool as_stored = mllm_wtype_of(t->dtype) == target && ((uintptr_t)t->data % align) == 0;
     if (as_stored && !pack) {
         w->data = t->data;
         return MLLM_OK;
@@ -171,7 +152,7 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     if ((target == MLLM_W_Q8 || target == MLLM_W_Q4) && cols % MLLM_QK != 0)
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
                          "dtype %s needs rows that are a multiple of %d values, but tensor '%s' has %lld",
-                         wtype_names[target], MLLM_QK, name, (long long)cols);
+                         mllm_dtype_name(mllm_dtype_of(target)), MLLM_QK, name, (long long)cols);
     size_t rb = mllm_weight_row_bytes(target, (int)cols);
     char *dst = own(m, rb * (size_t)rows);
     if (!dst) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
@@ -228,7 +209,7 @@ static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char 
     const st_tensor *emb;
     if ((st = find_tensor(m, "model.embed_tokens.weight", &emb, err, errlen))) return st;
     if (emb) m->cfg.dtype = emb->dtype;
-    if (m->wtype == (mllm_wtype)-1) m->wtype = wtype_of(m->cfg.dtype);  /* "auto": as stored */
+    if (m->wtype == (mllm_wtype)-1) m->wtype = mllm_wtype_of(m->cfg.dtype);  /* "auto": as stored */
     if ((st = get_matrix(m, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
     if ((st = get_vector(m, "model.norm.weight", c->dim, &m->final_norm, err, errlen))) return st;
     m->blocks = calloc((size_t)c->n_layers, sizeof *m->blocks);
@@ -513,14 +494,13 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
     if (p.dtype && strcmp(p.dtype, "auto") != 0) {
-        size_t i = 0;
-        while (i < sizeof wtype_names / sizeof wtype_names[0] && strcmp(p.dtype, wtype_names[i]) != 0) i++;
-        if (i == sizeof wtype_names / sizeof wtype_names[0]) {
+        mllm_dtype d;
+        if (!mllm_dtype_from_name(p.dtype, &d)) {
             model_free(m);
             return mllm_fail(err, errlen, MLLM_ERR_ARG,
                              "dtype must be \"auto\", \"f32\", \"f16\", \"bf16\", \"q8\" or \"q4\", got \"%s\"", p.dtype);
         }
-        m->wtype = (mllm_wtype)i;
+        m->wtype = mllm_wtype_of(d);
     }
     m->kernels = mllm_kernels_best();
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

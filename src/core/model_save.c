@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "base/atomic_file.h"
 #include "internal.h"
+#include "kernels/dtype.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,17 +20,11 @@ typedef struct {
     const mllm_weight *w;  /* a matrix's weight (NULL for a vector): q8x8/q4x8 are written as q8/q4 */
 } out_tensor;
 
-static mllm_dtype dtype_of(mllm_wtype t)
-{
-    static const mllm_dtype map[] = { MLLM_F32, MLLM_F16, MLLM_BF16, MLLM_Q8_0, MLLM_Q4_0, MLLM_Q8_0, MLLM_Q4_0 };
-    return map[t];
-}
-
 static void add_matrix(out_tensor *t, size_t *n, const char *name, const mllm_weight *w)
 {
     out_tensor *o = &t[(*n)++];
     snprintf(o->name, sizeof o->name, "%s", name);
-    o->dtype = dtype_of(w->type);
+    o->dtype = mllm_dtype_of(w->type);
     o->rows = w->rows;
     o->cols = w->cols;
     o->data = w->data;
@@ -143,7 +138,7 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
-        cJSON_AddStringToObject(e, "dtype", st_dtype_tag(t[i].dtype));
+        cJSON_AddStringToObject(e, "dtype", mllm_dtype_tag(t[i].dtype));
         double shape[2] = { (double)t[i].rows, (double)t[i].cols };
         cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(shape, t[i].cols ? 2 : 1));
         double offs[2] = { (double)off, (double)(off + t[i].nbytes) };

@@ -3,6 +3,7 @@
 #include "safetensors.h"
 #include "base/fileio.h"
 #include "base/status.h"
+#include "kernels/dtype.h"
 #include "kernels/kernels.h"
 #include "text/utf8.h"
 
@@ -40,22 +41,6 @@ size_t st_nbytes(mllm_dtype t, size_t count)
         units = count / MLLM_QK;
     }
     return units > SIZE_MAX / size ? SIZE_MAX : units * size;
-}
-
-const char *st_dtype_tag(mllm_dtype t)
-{
-    static const char *const tags[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0" };
-    return (unsigned)t < 5 ? tags[t] : "?";
-}
-
-static int dtype_from_name(const char *s, mllm_dtype *t)
-{
-    if (strcmp(s, "F32") == 0) { *t = MLLM_F32; return 1; }
-    if (strcmp(s, "F16") == 0) { *t = MLLM_F16; return 1; }
-    if (strcmp(s, "BF16") == 0) { *t = MLLM_BF16; return 1; }
-    if (strcmp(s, "Q8_0") == 0) { *t = MLLM_Q8_0; return 1; }
-    if (strcmp(s, "Q4_0") == 0) { *t = MLLM_Q4_0; return 1; }
-    return 0;
 }
 
 static int is_known_other_dtype(const char *s)
@@ -174,7 +159,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
                            "%s: tensor '%s' needs dtype, shape and data_offsets", path, name);
             goto done;
         }
-        if (!dtype_from_name(dt->valuestring, &t->dtype)) {
+        if (!mllm_dtype_from_tag(dt->valuestring, &t->dtype)) {
             st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
                            is_known_other_dtype(dt->valuestring)
                                ? "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported"

@@ -46,7 +46,4 @@ size_t st_dtype_size(mllm_dtype t);
 /* Bytes of count values, or SIZE_MAX when that is not a whole number of
  * blocks or overflows. */
 size_t st_nbytes(mllm_dtype t, size_t count);
-/* The safetensors name of a dtype ("F32", "F16", "BF16", "Q8_0", "Q4_0"). */
-const char *st_dtype_tag(mllm_dtype t);
-
 #endif

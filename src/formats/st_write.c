@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "base/atomic_file.h"
 #include "base/status.h"
+#include "kernels/dtype.h"
 #include "checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -22,7 +23,7 @@
  * included); NULL for one the format has no name for. */
 static const char *st_dtype_label(mllm_dtype t)
 {
-    const char *tag = st_dtype_tag(t);
+    const char *tag = mllm_dtype_tag(t);
     return strcmp(tag, "?") == 0 ? NULL : tag;
 }
 

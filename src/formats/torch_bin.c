@@ -395,7 +395,7 @@ static mllm_status resolve(torch_archive *a, const pk_state_dict *sd, st_file *f
                              "%s: tensor '%s': its storage record has %llu bytes but the pickle declares %llu "
                              "%s elements", a->path, nm, (unsigned long long)e->size,
                              (unsigned long long)t->storage_numel,
-                             t->dtype == MLLM_F32 ? "f32" : t->dtype == MLLM_F16 ? "f16" : "bf16");
+                             mllm_dtype_name(t->dtype));
         st_tensor *o = &f->tensors[i];
         f->n_tensors = i + 1;
         if (!(o->name = strdup(t->name))) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", a->path);
