@@ -42,6 +42,23 @@ typedef struct mllm_block {
     mllm_weight wd;         /* (dim, ffn_dim) */
 } mllm_block;
 
+/* The Hugging Face names of a checkpoint's tensors, in one table
+ * (tensor_names.c): the loader reads them, the saver writes them. A block's
+ * are "model.layers.<l>." + suffix, kept at offset in mllm_block: a
+ * const float * (a norm, rows values) or an mllm_weight (a matrix). */
+typedef enum { MLLM_SIZE_NONE, MLLM_SIZE_DIM, MLLM_SIZE_Q, MLLM_SIZE_KV, MLLM_SIZE_FFN } mllm_size_kind;
+typedef struct {
+    const char *suffix;
+    size_t offset;
+    bool matrix;
+    mllm_size_kind rows, cols;
+} mllm_block_tensor;
+extern const mllm_block_tensor mllm_block_tensors[];
+extern const size_t mllm_n_block_tensors;
+extern const char *const mllm_name_embed, *const mllm_name_final_norm, *const mllm_name_head;
+/* dim, n_heads * head_dim, n_kv_heads * head_dim or ffn_dim of c. */
+int64_t mllm_config_size(const mllm_config *c, mllm_size_kind k);
+
 struct mllm_model {
     int refs;                 /* atomic via __atomic builtins */
     mllm_config cfg;

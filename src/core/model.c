@@ -204,46 +204,37 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
 static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char *err, size_t errlen)
 {
     const mllm_config *c = &m->cfg;
-    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     mllm_status st;
     const st_tensor *emb;
-    if ((st = find_tensor(m, "model.embed_tokens.weight", &emb, err, errlen))) return st;
+    if ((st = find_tensor(m, mllm_name_embed, &emb, err, errlen))) return st;
     if (emb) m->cfg.dtype = emb->dtype;
     if (m->wtype == (mllm_wtype)-1) m->wtype = mllm_wtype_of(m->cfg.dtype);  /* "auto": as stored */
-    if ((st = get_matrix(m, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
-    if ((st = get_vector(m, "model.norm.weight", c->dim, &m->final_norm, err, errlen))) return st;
+    if ((st = get_matrix(m, mllm_name_embed, c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
+    if ((st = get_vector(m, mllm_name_final_norm, c->dim, &m->final_norm, err, errlen))) return st;
     m->blocks = calloc((size_t)c->n_layers, sizeof *m->blocks);
     if (!m->blocks) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {
         mllm_block *b = &m->blocks[l];
         char name[160];
-        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-        if ((st = get_vector(m, name, c->dim, &b->attn_norm, err, errlen))) return st;
-        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-        if ((st = get_vector(m, name, c->dim, &b->ffn_norm, err, errlen))) return st;
-        struct { const char *suffix; int64_t rows, cols; mllm_weight *dst; } w[] = {
-            { "self_attn.q_proj.weight", qd, c->dim, &b->wq },
-            { "self_attn.k_proj.weight", kvd, c->dim, &b->wk },
-            { "self_attn.v_proj.weight", kvd, c->dim, &b->wv },
-            { "self_attn.o_proj.weight", c->dim, qd, &b->wo },
-            { "mlp.gate_proj.weight", c->ffn_dim, c->dim, &b->wg },
-            { "mlp.up_proj.weight", c->ffn_dim, c->dim, &b->wu },
-            { "mlp.down_proj.weight", c->dim, c->ffn_dim, &b->wd },
-        };
-        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-            snprintf(name, sizeof name, "model.layers.%d.%s", l, w[i].suffix);
-            if ((st = get_matrix(m, name, w[i].rows, w[i].cols, w[i].dst, err, errlen))) return st;
+        for (size_t i = 0; i < mllm_n_block_tensors; i++) {
+            const mllm_block_tensor *bt = &mllm_block_tensors[i];
+            void *dst = (char *)b + bt->offset;
+            int64_t rows = mllm_config_size(c, bt->rows);
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, bt->suffix);
+            st = bt->matrix ? get_matrix(m, name, rows, mllm_config_size(c, bt->cols), dst, err, errlen)
+                            : get_vector(m, name, rows, dst, err, errlen);
+            if (st) return st;
         }
         if (p->progress && !p->progress((float)(l + 1) / (float)(c->n_layers + 1), p->progress_ud))
             return mllm_fail(err, errlen, MLLM_CANCELLED, "loading cancelled");
     }
     /* The head is the embedding when the config says so or when no lm_head exists. */
     const st_tensor *head;
-    if ((st = find_tensor(m, "lm_head.weight", &head, err, errlen))) return st;
+    if ((st = find_tensor(m, mllm_name_head, &head, err, errlen))) return st;
     if (m->cfg.share_embedding || !head) {
         m->cfg.share_embedding = true;
         m->head = m->embed;
-    } else if ((st = get_matrix(m, "lm_head.weight", c->vocab_size, c->dim, &m->head, err, errlen))) {
+    } else if ((st = get_matrix(m, mllm_name_head, c->vocab_size, c->dim, &m->head, err, errlen))) {
         return st;
     }
     return MLLM_OK;

@@ -109,26 +109,19 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
     size_t cap = 4 + (size_t)c->n_layers * 9, n = 0;
     out_tensor *t = calloc(cap, sizeof *t);
     if (!t) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    add_matrix(t, &n, "model.embed_tokens.weight", &m->embed);
-    add_vector(t, &n, "model.norm.weight", m->final_norm, c->dim);
-    if (!c->share_embedding) add_matrix(t, &n, "lm_head.weight", &m->head);
+    add_matrix(t, &n, mllm_name_embed, &m->embed);
+    add_vector(t, &n, mllm_name_final_norm, m->final_norm, c->dim);
+    if (!c->share_embedding) add_matrix(t, &n, mllm_name_head, &m->head);
     for (int l = 0; l < c->n_layers; l++) {
         const mllm_block *b = &m->blocks[l];
         char name[96];
-#define MAT(field, suffix) \
-        snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); add_matrix(t, &n, name, &b->field)
-        MAT(wq, "self_attn.q_proj.weight");
-        MAT(wk, "self_attn.k_proj.weight");
-        MAT(wv, "self_attn.v_proj.weight");
-        MAT(wo, "self_attn.o_proj.weight");
-        MAT(wg, "mlp.gate_proj.weight");
-        MAT(wu, "mlp.up_proj.weight");
-        MAT(wd, "mlp.down_proj.weight");
-#undef MAT
-        snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-        add_vector(t, &n, name, b->attn_norm, c->dim);
-        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-        add_vector(t, &n, name, b->ffn_norm, c->dim);
+        for (size_t i = 0; i < mllm_n_block_tensors; i++) {
+            const mllm_block_tensor *bt = &mllm_block_tensors[i];
+            const void *src = (const char *)b + bt->offset;
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, bt->suffix);
+            if (bt->matrix) add_matrix(t, &n, name, src);
+            else add_vector(t, &n, name, *(const float *const *)src, (int)mllm_config_size(c, bt->rows));
+        }
     }
     qsort(t, n, sizeof *t, cmp_name);
 

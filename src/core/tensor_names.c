@@ -1,0 +1,35 @@
+/* tensor_names.c — the one table of the Hugging Face names of a checkpoint's
+ * tensors (internal.h): the loader reads them and the saver writes them. */
+#include "internal.h"
+
+#include <stddef.h>
+
+const char *const mllm_name_embed = "model.embed_tokens.weight";
+const char *const mllm_name_final_norm = "model.norm.weight";
+const char *const mllm_name_head = "lm_head.weight";
+
+/* "model.layers.<l>." then the suffix; rows and cols by config size. */
+const mllm_block_tensor mllm_block_tensors[] = {
+    { "input_layernorm.weight", offsetof(mllm_block, attn_norm), false, MLLM_SIZE_DIM, MLLM_SIZE_NONE },
+    { "post_attention_layernorm.weight", offsetof(mllm_block, ffn_norm), false, MLLM_SIZE_DIM, MLLM_SIZE_NONE },
+    { "self_attn.q_proj.weight", offsetof(mllm_block, wq), true, MLLM_SIZE_Q, MLLM_SIZE_DIM },
+    { "self_attn.k_proj.weight", offsetof(mllm_block, wk), true, MLLM_SIZE_KV, MLLM_SIZE_DIM },
+    { "self_attn.v_proj.weight", offsetof(mllm_block, wv), true, MLLM_SIZE_KV, MLLM_SIZE_DIM },
+    { "self_attn.o_proj.weight", offsetof(mllm_block, wo), true, MLLM_SIZE_DIM, MLLM_SIZE_Q },
+    { "mlp.gate_proj.weight", offsetof(mllm_block, wg), true, MLLM_SIZE_FFN, MLLM_SIZE_DIM },
+    { "mlp.up_proj.weight", offsetof(mllm_block, wu), true, MLLM_SIZE_FFN, MLLM_SIZE_DIM },
+    { "mlp.down_proj.weight", offsetof(mllm_block, wd), true, MLLM_SIZE_DIM, MLLM_SIZE_FFN },
+};
+const size_t mllm_n_block_tensors = sizeof mllm_block_tensors / sizeof mllm_block_tensors[0];
+
+int64_t mllm_config_size(const mllm_config *c, mllm_size_kind k)
+{
+    switch (k) {
+    case MLLM_SIZE_DIM: return c->dim;
+    case MLLM_SIZE_Q: return (int64_t)c->n_heads * c->head_dim;
+    case MLLM_SIZE_KV: return (int64_t)c->n_kv_heads * c->head_dim;
+    case MLLM_SIZE_FFN: return c->ffn_dim;
+    case MLLM_SIZE_NONE: break;
+    }
+    return 0;
+}
