@@ -13,7 +13,7 @@
  * MLLM_MAX_PICKLE_OBJECTS bounds objects plus container slots, so memory is
  * linear in the budget whatever the input does. */
 #define _POSIX_C_SOURCE 200809L
-#include "unpickle.h"
+#include "unpickle_vm.h"
 #include "base/status.h"
 #include "text/utf8.h"
 
@@ -22,299 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-    PV_NONE, PV_BOOL, PV_INT, PV_STR, PV_TUPLE, PV_LIST, PV_DICT, PV_GLOBAL, PV_STORAGE, PV_TENSOR
-} pv_kind;
-
-static const char *const kind_names[] = {  /* with their article, for messages */
-    "None", "a bool", "an int", "a str", "a tuple", "a list", "a dict", "a global", "a storage", "a tensor"
-};
-
-/* The globals a state dict may name, and what REDUCE does with each. */
-typedef enum { G_ORDERED_DICT, G_REBUILD_TENSOR, G_SIZE, G_FLOAT_STORAGE, G_HALF_STORAGE, G_BF16_STORAGE } pk_global;
-
-static const struct { const char *module, *name; } globals[] = {
-    [G_ORDERED_DICT] = { "collections", "OrderedDict" },
-    [G_REBUILD_TENSOR] = { "torch._utils", "_rebuild_tensor_v2" },
-    [G_SIZE] = { "torch", "Size" },
-    [G_FLOAT_STORAGE] = { "torch", "FloatStorage" },
-    [G_HALF_STORAGE] = { "torch", "HalfStorage" },
-    [G_BF16_STORAGE] = { "torch", "BFloat16Storage" },
-};
-#define N_GLOBALS (sizeof globals / sizeof globals[0])
-
-typedef struct pv pv;
-
-/* A tensor's arguments, kept apart so that every other value stays small. */
-typedef struct pv_tensor {
-    const pv *storage;
-    uint64_t offset;
-    int ndim;
-    int64_t shape[ST_MAX_DIMS], stride[ST_MAX_DIMS];
-} pv_tensor;
-
-struct pv {
-    pv_kind kind;
-    union {
-        int64_t i;                                  /* BOOL, INT */
-        struct { char *s; size_t len; } str;        /* NUL-terminated, no NUL inside */
-        struct { pv **item; size_t n, cap; } seq;   /* TUPLE, LIST; DICT: key, value pairs */
-        pk_global global;
-        struct { mllm_dtype dtype; const pv *key; uint64_t numel; } storage;
-        pv_tensor *tensor;
-    } u;
-};
-
-typedef struct unpickler {
-    const unsigned char *p, *end, *start;
-    const char *what;
-    char *err;
-    size_t errlen;
-    size_t op_at;             /* offset of the opcode being run, for messages */
-    pv **stack;
-    size_t sp, stack_cap;
-    size_t *marks;            /* stack heights at each open MARK */
-    size_t n_marks, marks_cap;
-    pv **memo;
-    size_t memo_cap;
-    pv **objs;                /* every value made, freed at the end */
-    size_t n_objs, objs_cap;
-    size_t budget;            /* objects and slots left */
-    mllm_status status;       /* of the last failure, for callers that got NULL */
-    pv *none, *t, *f;
-} unpickler;
-
-/* ------------------------------------------------------------ messages */
-
-static mllm_status fail(unpickler *u, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static mllm_status fail(unpickler *u, const char *fmt, ...)
-{
-    char msg[MLLM_ERRLEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (u->op_at == SIZE_MAX)  /* after the run: the message names the tensor */
-        return u->status = mllm_fail(u->err, u->errlen, MLLM_ERR_FORMAT, "%s: %s", u->what, msg);
-    return u->status = mllm_fail(u->err, u->errlen, MLLM_ERR_FORMAT, "%s: byte %zu: %s", u->what, u->op_at, msg);
-}
-
-static mllm_status nomem(unpickler *u)
-{
-    return u->status = mllm_fail(u->err, u->errlen, MLLM_ERR_NOMEM, "%s: out of memory", u->what);
-}
-
-/* Copies untrusted bytes for a message: printable ASCII stays, the rest
- * becomes \xNN; long text is cut with "...". */
-static const char *printable(char *out, size_t cap, const char *s, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (o + 8 >= cap) {
-            memcpy(out + o, "...", 4);
-            return out;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\') out[o++] = (char)c;
-        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static const char *opcode_name(unsigned char op)
-{
-    switch (op) {
-    case '(': return "MARK";            case '.': return "STOP";
-    case '0': return "POP";             case '1': return "POP_MARK";
-    case '2': return "DUP";             case 'F': return "FLOAT";
-    case 'I': return "INT";             case 'J': return "BININT";
-    case 'K': return "BININT1";         case 'L': return "LONG";
-    case 'M': return "BININT2";         case 'N': return "NONE";
-    case 'P': return "PERSID";          case 'Q': return "BINPERSID";
-    case 'R': return "REDUCE";          case 'S': return "STRING";
-    case 'T': return "BINSTRING";       case 'U': return "SHORT_BINSTRING";
-    case 'V': return "UNICODE";         case 'X': return "BINUNICODE";
-    case 'a': return "APPEND";          case 'b': return "BUILD";
-    case 'c': return "GLOBAL";          case 'd': return "DICT";
-    case '}': return "EMPTY_DICT";      case 'e': return "APPENDS";
-    case 'g': return "GET";             case 'h': return "BINGET";
-    case 'i': return "INST";            case 'j': return "LONG_BINGET";
-    case 'l': return "LIST";            case ']': return "EMPTY_LIST";
-    case 'o': return "OBJ";             case 'p': return "PUT";
-    case 'q': return "BINPUT";          case 'r': return "LONG_BINPUT";
-    case 's': return "SETITEM";         case 't': return "TUPLE";
-    case ')': return "EMPTY_TUPLE";     case 'u': return "SETITEMS";
-    case 'G': return "BINFLOAT";        case 'B': return "BINBYTES";
-    case 'C': return "SHORT_BINBYTES";
-    case 0x80: return "PROTO";          case 0x81: return "NEWOBJ";
-    case 0x82: return "EXT1";           case 0x83: return "EXT2";
-    case 0x84: return "EXT4";           case 0x85: return "TUPLE1";
-    case 0x86: return "TUPLE2";         case 0x87: return "TUPLE3";
-    case 0x88: return "NEWTRUE";        case 0x89: return "NEWFALSE";
-    case 0x8a: return "LONG1";          case 0x8b: return "LONG4";
-    case 0x8c: return "SHORT_BINUNICODE"; case 0x8d: return "BINUNICODE8";
-    case 0x8e: return "BINBYTES8";      case 0x8f: return "EMPTY_SET";
-    case 0x90: return "ADDITEMS";       case 0x91: return "FROZENSET";
-    case 0x92: return "NEWOBJ_EX";      case 0x93: return "STACK_GLOBAL";
-    case 0x94: return "MEMOIZE";        case 0x95: return "FRAME";
-    case 0x96: return "BYTEARRAY8";     case 0x97: return "NEXT_BUFFER";
-    case 0x98: return "READONLY_BUFFER";
-    }
-    return NULL;
-}
-
-static const char *global_name(char *out, size_t cap, pk_global g)
-{
-    snprintf(out, cap, "%s.%s", globals[g].module, globals[g].name);
-    return out;
-}
-
-/* ------------------------------------------------------------- values */
-
-static mllm_status charge(unpickler *u, size_t n)
-{
-    if (n > u->budget)
-        return fail(u, "the pickle makes more than %u objects (MLLM_MAX_PICKLE_OBJECTS)",
-                    (unsigned)MLLM_MAX_PICKLE_OBJECTS);
-    u->budget -= n;
-    return MLLM_OK;
-}
-
-static pv *new_value(unpickler *u, pv_kind kind)
-{
-    if (charge(u, 1)) return NULL;
-    if (u->n_objs == u->objs_cap) {
-        size_t cap = u->objs_cap ? 2 * u->objs_cap : 256;
-        pv **no = realloc(u->objs, cap * sizeof *no);
-        if (!no) { nomem(u); return NULL; }
-        u->objs = no;
-        u->objs_cap = cap;
-    }
-    pv *v = calloc(1, sizeof *v);
-    if (!v) { nomem(u); return NULL; }
-    v->kind = kind;
-    u->objs[u->n_objs++] = v;
-    return v;
-}
-
-static void free_value(pv *v)
-{
-    if (v->kind == PV_STR) free(v->u.str.s);
-    if (v->kind == PV_TUPLE || v->kind == PV_LIST || v->kind == PV_DICT) free(v->u.seq.item);
-    if (v->kind == PV_TENSOR) free(v->u.tensor);
-    free(v);
-}
-
-/* Appends to a tuple, list or dict (a dict takes key and value as two slots). */
-static mllm_status seq_push(unpickler *u, pv *s, pv *item)
-{
-    if (charge(u, 1)) return u->status;
-    if (s->u.seq.n == s->u.seq.cap) {
-        size_t cap = s->u.seq.cap ? 2 * s->u.seq.cap : 4;
-        pv **ni = realloc(s->u.seq.item, cap * sizeof *ni);
-        if (!ni) return nomem(u);
-        s->u.seq.item = ni;
-        s->u.seq.cap = cap;
-    }
-    s->u.seq.item[s->u.seq.n++] = item;
-    return MLLM_OK;
-}
-
-/* ------------------------------------------------------- stack, memo */
-
-static mllm_status push(unpickler *u, pv *v)
-{
-    if (!v) return u->status;  /* the value could not be made */
-    if (u->sp == u->stack_cap) {
-        if (u->sp >= MLLM_MAX_PICKLE_STACK)
-            return fail(u, "the pickle stack is deeper than %d (MLLM_MAX_PICKLE_STACK)", MLLM_MAX_PICKLE_STACK);
-        size_t cap = u->stack_cap ? 2 * u->stack_cap : 64;
-        if (cap > MLLM_MAX_PICKLE_STACK) cap = MLLM_MAX_PICKLE_STACK;
-        pv **ns = realloc(u->stack, cap * sizeof *ns);
-        if (!ns) return nomem(u);
-        u->stack = ns;
-        u->stack_cap = cap;
-    }
-    u->stack[u->sp++] = v;
-    return MLLM_OK;
-}
-
-/* The bottom of the usable stack: values below the last MARK belong to an
- * outer construction and may not be popped by a plain opcode. */
-static size_t floor_(const unpickler *u)
-{
-    return u->n_marks ? u->marks[u->n_marks - 1] : 0;
-}
-
-static pv *pop(unpickler *u, const char *op)
-{
-    if (u->sp <= floor_(u)) {
-        fail(u, "%s on an empty stack", op);
-        return NULL;
-    }
-    return u->stack[--u->sp];
-}
-
-static pv *top(unpickler *u, const char *op)
-{
-    if (u->sp <= floor_(u)) {
-        fail(u, "%s on an empty stack", op);
-        return NULL;
-    }
-    return u->stack[u->sp - 1];
-}
-
-/* Pops the last MARK; *at is the stack height it recorded. */
-static mllm_status pop_mark(unpickler *u, const char *op, size_t *at)
-{
-    if (!u->n_marks) return fail(u, "%s without a MARK", op);
-    *at = u->marks[--u->n_marks];
-    return MLLM_OK;
-}
-
-static mllm_status memo_put(unpickler *u, uint64_t idx)
-{
-    if (idx >= MLLM_MAX_PICKLE_MEMO)
-        return fail(u, "memo index %llu exceeds the limit of %u (MLLM_MAX_PICKLE_MEMO)",
-                    (unsigned long long)idx, (unsigned)MLLM_MAX_PICKLE_MEMO);
-    pv *v = top(u, "BINPUT");
-    if (!v) return u->status;
-    if (idx >= u->memo_cap) {
-        size_t cap = u->memo_cap ? u->memo_cap : 64;
-        while (cap <= idx) cap *= 2;
-        if (cap > MLLM_MAX_PICKLE_MEMO) cap = MLLM_MAX_PICKLE_MEMO;
-        /* the memo costs budget like any container, so sparse indices cannot
-         * allocate more than the object limit allows */
-        if (charge(u, cap - u->memo_cap)) return u->status;
-        pv **nm = realloc(u->memo, cap * sizeof *nm);
-        if (!nm) return nomem(u);
-        memset(nm + u->memo_cap, 0, (cap - u->memo_cap) * sizeof *nm);
-        u->memo = nm;
-        u->memo_cap = cap;
-    }
-    u->memo[idx] = v;
-    return MLLM_OK;
-}
-
-static mllm_status memo_get(unpickler *u, uint64_t idx)
-{
-    if (idx >= u->memo_cap || !u->memo[idx])
-        return fail(u, "BINGET of memo entry %llu, which was never stored", (unsigned long long)idx);
-    return push(u, u->memo[idx]);
-}
-
 /* --------------------------------------------------------------- reading */
 
 static bool need(unpickler *u, size_t n, const char *op)
 {
     if ((size_t)(u->end - u->p) < n) {
-        fail(u, "%s runs past the end of the pickle (truncated?)", op);
+        pk_fail(u, "%s runs past the end of the pickle (truncated?)", op);
         return false;
     }
     return true;
@@ -333,30 +46,30 @@ static mllm_status op_binunicode(unpickler *u)
     uint64_t len = le(u->p, 4);
     u->p += 4;
     if (len > MLLM_MAX_PICKLE_STRING)
-        return fail(u, "a string of %llu bytes exceeds the limit of %d (MLLM_MAX_PICKLE_STRING)",
+        return pk_fail(u, "a string of %llu bytes exceeds the limit of %d (MLLM_MAX_PICKLE_STRING)",
                     (unsigned long long)len, MLLM_MAX_PICKLE_STRING);
     if (!need(u, (size_t)len, "BINUNICODE")) return u->status;
     const char *s = (const char *)u->p;
-    if (memchr(s, '\0', (size_t)len)) return fail(u, "a string holds a NUL byte");
+    if (memchr(s, '\0', (size_t)len)) return pk_fail(u, "a string holds a NUL byte");
     size_t bad = mllm_utf8_check(s, (size_t)len);
-    if (bad != len) return fail(u, "a string is not valid UTF-8 (its byte %zu)", bad);
-    pv *v = new_value(u, PV_STR);
+    if (bad != len) return pk_fail(u, "a string is not valid UTF-8 (its byte %zu)", bad);
+    pv *v = pk_new_value(u, PV_STR);
     if (!v) return u->status;
     v->u.str.s = malloc((size_t)len + 1);
-    if (!v->u.str.s) return nomem(u);
+    if (!v->u.str.s) return pk_nomem(u);
     memcpy(v->u.str.s, s, (size_t)len);
     v->u.str.s[len] = '\0';
     v->u.str.len = (size_t)len;
     u->p += len;
-    return push(u, v);
+    return pk_push(u, v);
 }
 
 static mllm_status push_int(unpickler *u, int64_t i)
 {
-    pv *v = new_value(u, PV_INT);
+    pv *v = pk_new_value(u, PV_INT);
     if (!v) return u->status;
     v->u.i = i;
-    return push(u, v);
+    return pk_push(u, v);
 }
 
 /* LONG1: n bytes of little-endian two's complement; up to 8 fit an int64. */
@@ -364,7 +77,7 @@ static mllm_status op_long1(unpickler *u)
 {
     if (!need(u, 1, "LONG1")) return u->status;
     unsigned n = *u->p++;
-    if (n > 8) return fail(u, "LONG1 of %u bytes does not fit 64 bits", n);
+    if (n > 8) return pk_fail(u, "LONG1 of %u bytes does not fit 64 bits", n);
     if (!need(u, n, "LONG1")) return u->status;
     uint64_t v = n ? le(u->p, (int)n) : 0;
     if (n && n < 8 && (u->p[n - 1] & 0x80)) v |= ~(uint64_t)0 << (8 * n);  /* sign-extend */
@@ -381,71 +94,71 @@ static mllm_status op_global(unpickler *u)
     size_t lens[2];
     for (int k = 0; k < 2; k++) {
         const unsigned char *nl = memchr(u->p, '\n', (size_t)(u->end - u->p));
-        if (!nl) return fail(u, "GLOBAL runs past the end of the pickle (truncated?)");
+        if (!nl) return pk_fail(u, "GLOBAL runs past the end of the pickle (truncated?)");
         lines[k] = u->p;
         lens[k] = (size_t)(nl - u->p);
         u->p = nl + 1;
     }
     for (size_t g = 0; g < N_GLOBALS; g++)
-        if (lens[0] == strlen(globals[g].module) && lens[1] == strlen(globals[g].name) &&
-            memcmp(lines[0], globals[g].module, lens[0]) == 0 && memcmp(lines[1], globals[g].name, lens[1]) == 0) {
-            pv *v = new_value(u, PV_GLOBAL);
+        if (lens[0] == strlen(pk_globals[g].module) && lens[1] == strlen(pk_globals[g].name) &&
+            memcmp(lines[0], pk_globals[g].module, lens[0]) == 0 && memcmp(lines[1], pk_globals[g].name, lens[1]) == 0) {
+            pv *v = pk_new_value(u, PV_GLOBAL);
             if (!v) return u->status;
             v->u.global = (pk_global)g;
-            return push(u, v);
+            return pk_push(u, v);
         }
     char mod[96], name[96];
-    return fail(u, "the pickle imports %s.%s, which a weights file never needs; refused (allowed: "
+    return pk_fail(u, "the pickle imports %s.%s, which a weights file never needs; refused (allowed: "
                    "collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch.Size, "
                    "torch.FloatStorage, torch.HalfStorage, torch.BFloat16Storage)",
-                printable(mod, sizeof mod, (const char *)lines[0], lens[0]),
-                printable(name, sizeof name, (const char *)lines[1], lens[1]));
+                pk_printable(mod, sizeof mod, (const char *)lines[0], lens[0]),
+                pk_printable(name, sizeof name, (const char *)lines[1], lens[1]));
 }
 
 /* TUPLE (from the last MARK) and TUPLE1/2/3 (from the top n values). */
 static mllm_status make_tuple(unpickler *u, size_t from)
 {
-    pv *t = new_value(u, PV_TUPLE);
+    pv *t = pk_new_value(u, PV_TUPLE);
     if (!t) return u->status;
     for (size_t i = from; i < u->sp; i++)
-        if (seq_push(u, t, u->stack[i])) return u->status;
+        if (pk_seq_push(u, t, u->stack[i])) return u->status;
     u->sp = from;
-    return push(u, t);
+    return pk_push(u, t);
 }
 
 static mllm_status op_tuple_n(unpickler *u, size_t n, const char *op)
 {
-    if (u->sp - floor_(u) < n) return fail(u, "%s needs %zu values on the stack", op, n);
+    if (u->sp - pk_floor(u) < n) return pk_fail(u, "%s needs %zu values on the stack", op, n);
     return make_tuple(u, u->sp - n);
 }
 
 /* BINPERSID: ('storage', <storage type>, key, location, numel) → a storage. */
 static mllm_status op_binpersid(unpickler *u)
 {
-    pv *pid = pop(u, "BINPERSID");
+    pv *pid = pk_pop(u, "BINPERSID");
     if (!pid) return u->status;
     if (pid->kind != PV_TUPLE || pid->u.seq.n != 5)
-        return fail(u, "a persistent id must be a 5-tuple ('storage', type, key, location, numel)");
+        return pk_fail(u, "a persistent id must be a 5-tuple ('storage', type, key, location, numel)");
     pv **a = pid->u.seq.item;
     if (a[0]->kind != PV_STR || strcmp(a[0]->u.str.s, "storage") != 0)
-        return fail(u, "a persistent id must start with 'storage'");
+        return pk_fail(u, "a persistent id must start with 'storage'");
     if (a[1]->kind != PV_GLOBAL || a[1]->u.global < G_FLOAT_STORAGE) {
         char g[96];
-        return fail(u, "a persistent id names %s where a storage type belongs",
-                    a[1]->kind == PV_GLOBAL ? global_name(g, sizeof g, a[1]->u.global) : kind_names[a[1]->kind]);
+        return pk_fail(u, "a persistent id names %s where a storage type belongs",
+                    a[1]->kind == PV_GLOBAL ? pk_global_name(g, sizeof g, a[1]->u.global) : pk_kind_names[a[1]->kind]);
     }
     if (a[2]->kind != PV_STR || a[2]->u.str.len == 0 || a[2]->u.str.len > 255)
-        return fail(u, "a storage key must be a string of 1 to 255 bytes");
-    if (a[3]->kind != PV_STR) return fail(u, "a storage location must be a string");
+        return pk_fail(u, "a storage key must be a string of 1 to 255 bytes");
+    if (a[3]->kind != PV_STR) return pk_fail(u, "a storage location must be a string");
     if (a[4]->kind != PV_INT || a[4]->u.i < 0)
-        return fail(u, "a storage size must be a non-negative integer");
-    pv *s = new_value(u, PV_STORAGE);
+        return pk_fail(u, "a storage size must be a non-negative integer");
+    pv *s = pk_new_value(u, PV_STORAGE);
     if (!s) return u->status;
     s->u.storage.dtype = a[1]->u.global == G_FLOAT_STORAGE ? MLLM_F32
                        : a[1]->u.global == G_HALF_STORAGE ? MLLM_F16 : MLLM_BF16;
     s->u.storage.key = a[2];
     s->u.storage.numel = (uint64_t)a[4]->u.i;
-    return push(u, s);
+    return pk_push(u, s);
 }
 
 static bool int_tuple(const pv *t, int max, int64_t *out, int *n)
@@ -472,27 +185,27 @@ static mllm_status rebuild_tensor(unpickler *u, const pv *args)
     size_t n = args->u.seq.n;
     pv **a = args->u.seq.item;
     if (n != 6 && n != 7)
-        return fail(u, "_rebuild_tensor_v2 takes 6 or 7 arguments, got %zu", n);
+        return pk_fail(u, "_rebuild_tensor_v2 takes 6 or 7 arguments, got %zu", n);
     if (a[0]->kind != PV_STORAGE)
-        return fail(u, "_rebuild_tensor_v2 needs a storage, got %s", kind_names[a[0]->kind]);
+        return pk_fail(u, "_rebuild_tensor_v2 needs a storage, got %s", pk_kind_names[a[0]->kind]);
     if (a[1]->kind != PV_INT || a[1]->u.i < 0)
-        return fail(u, "_rebuild_tensor_v2 needs a non-negative storage offset");
-    pv *t = new_value(u, PV_TENSOR);
+        return pk_fail(u, "_rebuild_tensor_v2 needs a non-negative storage offset");
+    pv *t = pk_new_value(u, PV_TENSOR);
     if (!t) return u->status;
-    if (!(t->u.tensor = calloc(1, sizeof *t->u.tensor))) return nomem(u);
+    if (!(t->u.tensor = calloc(1, sizeof *t->u.tensor))) return pk_nomem(u);
     int ns = 0;
     if (!int_tuple(a[2], ST_MAX_DIMS, t->u.tensor->shape, &t->u.tensor->ndim))
-        return fail(u, "a tensor size must be a tuple of at most %d integers", ST_MAX_DIMS);
+        return pk_fail(u, "a tensor size must be a tuple of at most %d integers", ST_MAX_DIMS);
     if (!int_tuple(a[3], ST_MAX_DIMS, t->u.tensor->stride, &ns) || ns != t->u.tensor->ndim)
-        return fail(u, "a tensor stride must be a tuple of integers as long as its size");
-    if (a[4]->kind != PV_BOOL) return fail(u, "requires_grad must be a bool");
+        return pk_fail(u, "a tensor stride must be a tuple of integers as long as its size");
+    if (a[4]->kind != PV_BOOL) return pk_fail(u, "requires_grad must be a bool");
     if (!empty_dict_or_none(a[5], false))
-        return fail(u, "a tensor's backward hooks must be an empty OrderedDict");
+        return pk_fail(u, "a tensor's backward hooks must be an empty OrderedDict");
     if (n == 7 && !empty_dict_or_none(a[6], true))
-        return fail(u, "tensor metadata must be empty");
+        return pk_fail(u, "tensor metadata must be empty");
     t->u.tensor->storage = a[0];
     t->u.tensor->offset = (uint64_t)a[1]->u.i;
-    return push(u, t);
+    return pk_push(u, t);
 }
 
 static void format_dims(char *out, size_t cap, const int64_t *v, int n)
@@ -512,9 +225,9 @@ static mllm_status check_layout(unpickler *u, const char *name, const pv *v)
     const int64_t *size = v->u.tensor->shape, *stride = v->u.tensor->stride;
     uint64_t numel = 1;
     for (int d = 0; d < nd; d++) {
-        if (size[d] < 0) return fail(u, "tensor '%s' has a negative size (%lld)", name, (long long)size[d]);
+        if (size[d] < 0) return pk_fail(u, "tensor '%s' has a negative size (%lld)", name, (long long)size[d]);
         if (size[d] && numel > (UINT64_MAX >> 2) / (uint64_t)size[d])
-            return fail(u, "tensor '%s': its size overflows", name);
+            return pk_fail(u, "tensor '%s': its size overflows", name);
         numel *= (uint64_t)size[d];
     }
     if (numel > 0) {
@@ -526,7 +239,7 @@ static mllm_status check_layout(unpickler *u, const char *name, const pv *v)
                 char got[160], exp[160];
                 format_dims(got, sizeof got, stride, nd);
                 format_dims(exp, sizeof exp, want, nd);
-                return fail(u, "tensor '%s' is not contiguous (stride (%s); a contiguous one is (%s))", name,
+                return pk_fail(u, "tensor '%s' is not contiguous (stride (%s); a contiguous one is (%s))", name,
                             got, exp);
             }
     }
@@ -534,9 +247,9 @@ static mllm_status check_layout(unpickler *u, const char *name, const pv *v)
     uint64_t off = v->u.tensor->offset, have = s->u.storage.numel;
     if (off > have || numel > have - off) {
         char key[96];
-        return fail(u, "tensor '%s' (%llu elements at offset %llu) reaches past its storage '%s' of %llu elements",
+        return pk_fail(u, "tensor '%s' (%llu elements at offset %llu) reaches past its storage '%s' of %llu elements",
                     name, (unsigned long long)numel, (unsigned long long)off,
-                    printable(key, sizeof key, s->u.storage.key->u.str.s, s->u.storage.key->u.str.len),
+                    pk_printable(key, sizeof key, s->u.storage.key->u.str.s, s->u.storage.key->u.str.len),
                     (unsigned long long)have);
     }
     return MLLM_OK;
@@ -544,47 +257,47 @@ static mllm_status check_layout(unpickler *u, const char *name, const pv *v)
 
 static mllm_status op_reduce(unpickler *u)
 {
-    pv *args = pop(u, "REDUCE"), *fn = args ? pop(u, "REDUCE") : NULL;
+    pv *args = pk_pop(u, "REDUCE"), *fn = args ? pk_pop(u, "REDUCE") : NULL;
     if (!fn) return u->status;
-    if (fn->kind != PV_GLOBAL) return fail(u, "REDUCE calls %s, not a known global", kind_names[fn->kind]);
-    if (args->kind != PV_TUPLE) return fail(u, "REDUCE arguments must be a tuple");
+    if (fn->kind != PV_GLOBAL) return pk_fail(u, "REDUCE calls %s, not a known global", pk_kind_names[fn->kind]);
+    if (args->kind != PV_TUPLE) return pk_fail(u, "REDUCE arguments must be a tuple");
     char g[96];
     switch (fn->u.global) {
     case G_ORDERED_DICT:
-        if (args->u.seq.n != 0) return fail(u, "collections.OrderedDict must be called with no arguments");
-        return push(u, new_value(u, PV_DICT));
+        if (args->u.seq.n != 0) return pk_fail(u, "collections.OrderedDict must be called with no arguments");
+        return pk_push(u, pk_new_value(u, PV_DICT));
     case G_REBUILD_TENSOR:
         return rebuild_tensor(u, args);
     case G_SIZE:  /* torch.Size((d0, d1, ...)) is that tuple */
         if (args->u.seq.n != 1 || args->u.seq.item[0]->kind != PV_TUPLE)
-            return fail(u, "torch.Size takes one tuple");
-        return push(u, args->u.seq.item[0]);
+            return pk_fail(u, "torch.Size takes one tuple");
+        return pk_push(u, args->u.seq.item[0]);
     default:
-        return fail(u, "%s may only appear in a persistent id, not be called",
-                    global_name(g, sizeof g, fn->u.global));
+        return pk_fail(u, "%s may only appear in a persistent id, not be called",
+                    pk_global_name(g, sizeof g, fn->u.global));
     }
 }
 
 /* SETITEM / SETITEMS: pairs from position from onward go into the dict below them. */
 static mllm_status set_items(unpickler *u, size_t from, const char *op)
 {
-    if (from == 0 || from - 1 < floor_(u)) return fail(u, "%s without a dict below its items", op);
+    if (from == 0 || from - 1 < pk_floor(u)) return pk_fail(u, "%s without a dict below its items", op);
     pv *d = u->stack[from - 1];
-    if (d->kind != PV_DICT) return fail(u, "%s on %s", op, kind_names[d->kind]);
-    if ((u->sp - from) % 2) return fail(u, "%s with an odd number of values", op);
+    if (d->kind != PV_DICT) return pk_fail(u, "%s on %s", op, pk_kind_names[d->kind]);
+    if ((u->sp - from) % 2) return pk_fail(u, "%s with an odd number of values", op);
     for (size_t i = from; i < u->sp; i++)
-        if (seq_push(u, d, u->stack[i])) return u->status;
+        if (pk_seq_push(u, d, u->stack[i])) return u->status;
     u->sp = from;
     return MLLM_OK;
 }
 
 static mllm_status append_items(unpickler *u, size_t from, const char *op)
 {
-    if (from == 0 || from - 1 < floor_(u)) return fail(u, "%s without a list below its items", op);
+    if (from == 0 || from - 1 < pk_floor(u)) return pk_fail(u, "%s without a list below its items", op);
     pv *l = u->stack[from - 1];
-    if (l->kind != PV_LIST) return fail(u, "%s on %s", op, kind_names[l->kind]);
+    if (l->kind != PV_LIST) return pk_fail(u, "%s on %s", op, pk_kind_names[l->kind]);
     for (size_t i = from; i < u->sp; i++)
-        if (seq_push(u, l, u->stack[i])) return u->status;
+        if (pk_seq_push(u, l, u->stack[i])) return u->status;
     u->sp = from;
     return MLLM_OK;
 }
@@ -593,11 +306,11 @@ static mllm_status append_items(unpickler *u, size_t from, const char *op)
  * loader does not need; it is checked to be a dict and dropped. */
 static mllm_status op_build(unpickler *u)
 {
-    pv *state = pop(u, "BUILD");
-    pv *obj = state ? top(u, "BUILD") : NULL;
+    pv *state = pk_pop(u, "BUILD");
+    pv *obj = state ? pk_top(u, "BUILD") : NULL;
     if (!obj) return u->status;
-    if (obj->kind != PV_DICT) return fail(u, "BUILD on %s", kind_names[obj->kind]);
-    if (state->kind != PV_DICT && state->kind != PV_NONE) return fail(u, "BUILD with %s as its state", kind_names[state->kind]);
+    if (obj->kind != PV_DICT) return pk_fail(u, "BUILD on %s", pk_kind_names[obj->kind]);
+    if (state->kind != PV_DICT && state->kind != PV_NONE) return pk_fail(u, "BUILD with %s as its state", pk_kind_names[state->kind]);
     return MLLM_OK;
 }
 
@@ -608,7 +321,7 @@ static mllm_status run(unpickler *u, pv **result)
     while (st == MLLM_OK) {
         if (u->p >= u->end) {
             u->op_at = (size_t)(u->end - u->start);
-            return fail(u, "the pickle ends without STOP (truncated?)");
+            return pk_fail(u, "the pickle ends without STOP (truncated?)");
         }
         u->op_at = (size_t)(u->p - u->start);
         unsigned char op = *u->p++;
@@ -616,31 +329,31 @@ static mllm_status run(unpickler *u, pv **result)
         switch (op) {
         case 0x80: /* PROTO */
             if (!need(u, 1, "PROTO")) return u->status;
-            if (*u->p < 2 || *u->p > 5) return fail(u, "pickle protocol %u is not supported", *u->p);
+            if (*u->p < 2 || *u->p > 5) return pk_fail(u, "pickle protocol %u is not supported", *u->p);
             u->p++;
             break;
         case '.': /* STOP */
-            if (!(*result = pop(u, "STOP"))) return u->status;
-            if (u->p != u->end) return fail(u, "%zu bytes follow STOP", (size_t)(u->end - u->p));
+            if (!(*result = pk_pop(u, "STOP"))) return u->status;
+            if (u->p != u->end) return pk_fail(u, "%zu bytes follow STOP", (size_t)(u->end - u->p));
             return MLLM_OK;
         case '(': /* MARK */
             if (u->n_marks == u->marks_cap) {
                 if (u->n_marks >= MLLM_MAX_PICKLE_STACK)
-                    return fail(u, "more than %d open MARKs (MLLM_MAX_PICKLE_STACK)", MLLM_MAX_PICKLE_STACK);
+                    return pk_fail(u, "more than %d open MARKs (MLLM_MAX_PICKLE_STACK)", MLLM_MAX_PICKLE_STACK);
                 size_t cap = u->marks_cap ? 2 * u->marks_cap : 16;
                 size_t *nm = realloc(u->marks, cap * sizeof *nm);
-                if (!nm) return nomem(u);
+                if (!nm) return pk_nomem(u);
                 u->marks = nm;
                 u->marks_cap = cap;
             }
             u->marks[u->n_marks++] = u->sp;
             break;
-        case '}': st = push(u, new_value(u, PV_DICT)); break;
-        case ']': st = push(u, new_value(u, PV_LIST)); break;
-        case ')': st = push(u, new_value(u, PV_TUPLE)); break;
-        case 'N': st = push(u, u->none); break;
-        case 0x88: st = push(u, u->t); break;
-        case 0x89: st = push(u, u->f); break;
+        case '}': st = pk_push(u, pk_new_value(u, PV_DICT)); break;
+        case ']': st = pk_push(u, pk_new_value(u, PV_LIST)); break;
+        case ')': st = pk_push(u, pk_new_value(u, PV_TUPLE)); break;
+        case 'N': st = pk_push(u, u->none); break;
+        case 0x88: st = pk_push(u, u->t); break;
+        case 0x89: st = pk_push(u, u->f); break;
         case 'X': st = op_binunicode(u); break;
         case 'J': /* BININT: 4-byte signed */
             if (!need(u, 4, "BININT")) return u->status;
@@ -658,7 +371,7 @@ static mllm_status run(unpickler *u, pv **result)
             break;
         case 0x8a: st = op_long1(u); break;
         case 't':
-            if ((st = pop_mark(u, "TUPLE", &at))) return st;
+            if ((st = pk_pop_mark(u, "TUPLE", &at))) return st;
             st = make_tuple(u, at);
             break;
         case 0x85: st = op_tuple_n(u, 1, "TUPLE1"); break;
@@ -669,43 +382,43 @@ static mllm_status run(unpickler *u, pv **result)
         case 'R': st = op_reduce(u); break;
         case 'b': st = op_build(u); break;
         case 's': /* SETITEM */
-            if (u->sp < 2 || u->sp - 2 < floor_(u)) return fail(u, "SETITEM needs a key and a value");
+            if (u->sp < 2 || u->sp - 2 < pk_floor(u)) return pk_fail(u, "SETITEM needs a key and a value");
             st = set_items(u, u->sp - 2, "SETITEM");
             break;
         case 'u':
-            if ((st = pop_mark(u, "SETITEMS", &at))) return st;
+            if ((st = pk_pop_mark(u, "SETITEMS", &at))) return st;
             st = set_items(u, at, "SETITEMS");
             break;
         case 'a': /* APPEND */
-            if (u->sp < 1 || u->sp - 1 < floor_(u)) return fail(u, "APPEND needs a value");
+            if (u->sp < 1 || u->sp - 1 < pk_floor(u)) return pk_fail(u, "APPEND needs a value");
             st = append_items(u, u->sp - 1, "APPEND");
             break;
         case 'e':
-            if ((st = pop_mark(u, "APPENDS", &at))) return st;
+            if ((st = pk_pop_mark(u, "APPENDS", &at))) return st;
             st = append_items(u, at, "APPENDS");
             break;
         case 'q': /* BINPUT */
             if (!need(u, 1, "BINPUT")) return u->status;
-            st = memo_put(u, *u->p++);
+            st = pk_memo_put(u, *u->p++);
             break;
         case 'r': /* LONG_BINPUT */
             if (!need(u, 4, "LONG_BINPUT")) return u->status;
-            st = memo_put(u, le(u->p, 4));
+            st = pk_memo_put(u, le(u->p, 4));
             u->p += 4;
             break;
         case 'h': /* BINGET */
             if (!need(u, 1, "BINGET")) return u->status;
-            st = memo_get(u, *u->p++);
+            st = pk_memo_get(u, *u->p++);
             break;
         case 'j': /* LONG_BINGET */
             if (!need(u, 4, "LONG_BINGET")) return u->status;
-            st = memo_get(u, le(u->p, 4));
+            st = pk_memo_get(u, le(u->p, 4));
             u->p += 4;
             break;
         default: {
-            const char *name = opcode_name(op);
-            if (name) return fail(u, "pickle opcode %s (0x%02x) is not allowed in a weights file", name, op);
-            return fail(u, "unknown pickle opcode 0x%02x", op);
+            const char *name = pk_opcode_name(op);
+            if (name) return pk_fail(u, "pickle opcode %s (0x%02x) is not allowed in a weights file", name, op);
+            return pk_fail(u, "unknown pickle opcode 0x%02x", op);
         }
         }
     }
@@ -729,17 +442,17 @@ void pk_state_dict_free(pk_state_dict *sd)
 static mllm_status to_state_dict(unpickler *u, const pv *d, pk_state_dict *out)
 {
     u->op_at = SIZE_MAX;
-    if (d->kind != PV_DICT) return fail(u, "the pickle holds %s, not a state dict", kind_names[d->kind]);
+    if (d->kind != PV_DICT) return pk_fail(u, "the pickle holds %s, not a state dict", pk_kind_names[d->kind]);
     size_t n = d->u.seq.n / 2;
     out->tensors = n ? calloc(n, sizeof *out->tensors) : NULL;
-    if (n && !out->tensors) return nomem(u);
+    if (n && !out->tensors) return pk_nomem(u);
     for (size_t i = 0; i < n; i++) {
         const pv *k = d->u.seq.item[2 * i], *v = d->u.seq.item[2 * i + 1];
-        if (k->kind != PV_STR) return fail(u, "a state dict key is %s, not a name", kind_names[k->kind]);
+        if (k->kind != PV_STR) return pk_fail(u, "a state dict key is %s, not a name", pk_kind_names[k->kind]);
         char nm[96];
-        printable(nm, sizeof nm, k->u.str.s, k->u.str.len);
+        pk_printable(nm, sizeof nm, k->u.str.s, k->u.str.len);
         if (v->kind != PV_TENSOR)
-            return fail(u, "state dict entry '%s' is %s, not a tensor", nm, kind_names[v->kind]);
+            return pk_fail(u, "state dict entry '%s' is %s, not a tensor", nm, pk_kind_names[v->kind]);
         mllm_status st = check_layout(u, nm, v);
         if (st) return st;
         pk_tensor *t = &out->tensors[i];
@@ -748,7 +461,7 @@ static mllm_status to_state_dict(unpickler *u, const pv *d, pk_state_dict *out)
         t->name = strdup(k->u.str.s);
         t->storage_key = strdup(s->u.storage.key->u.str.s);
         if (!t->name || !t->storage_key)
-            return nomem(u);
+            return pk_nomem(u);
         t->dtype = s->u.storage.dtype;
         t->storage_numel = s->u.storage.numel;
         t->offset = v->u.tensor->offset;
@@ -767,19 +480,19 @@ mllm_status pk_load_state_dict(const void *data, size_t len, const char *what, p
                     .err = err, .errlen = errlen, .budget = MLLM_MAX_PICKLE_OBJECTS };
     mllm_status st;
     if (len > MLLM_MAX_PICKLE) {
-        st = fail(&u, "a pickle of %zu bytes exceeds the limit of %u (MLLM_MAX_PICKLE)", len,
+        st = pk_fail(&u, "a pickle of %zu bytes exceeds the limit of %u (MLLM_MAX_PICKLE)", len,
                   (unsigned)MLLM_MAX_PICKLE);
         goto done;
     }
-    u.none = new_value(&u, PV_NONE);
-    u.t = new_value(&u, PV_BOOL);
-    u.f = new_value(&u, PV_BOOL);
+    u.none = pk_new_value(&u, PV_NONE);
+    u.t = pk_new_value(&u, PV_BOOL);
+    u.f = pk_new_value(&u, PV_BOOL);
     if (!u.none || !u.t || !u.f) { st = u.status; goto done; }
     u.t->u.i = 1;
     pv *result = NULL;
     if ((st = run(&u, &result)) == MLLM_OK) st = to_state_dict(&u, result, out);
 done:
-    for (size_t i = 0; i < u.n_objs; i++) free_value(u.objs[i]);
+    for (size_t i = 0; i < u.n_objs; i++) pk_free_value(u.objs[i]);
     free(u.objs);
     free(u.stack);
     free(u.marks);
