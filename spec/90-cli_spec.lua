@@ -370,31 +370,6 @@ describe("mobilellm (in-process)", function()
       if not ok then error(e, 0) end
     end
 
-    it("shows each call and its result (chat loop and the demo tools, without mobilellm.agent)", function()
-      local saved_loaded, saved_preload = package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"]
-      package.loaded["mobilellm.agent"] = nil
-      package.preload["mobilellm.agent"] = function() error("not installed") end
-      with_fake(function()
-        local code, out, err = run({ "agent", VOCAB32K, "--apis", APIS }, { input = input })
-        package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"] = saved_loaded, saved_preload
-        assert.are.equal(0, code)
-        assert.are.equal("", err)
-        assert.are.same({
-          '[call] set_alarm(time="7 am", day="tomorrow")',
-          '[result] {"args":{"day":"tomorrow","time":"7 am"},"status":"done","tool":"set_alarm"}',
-          "Alarm set for 7 am.",
-          '[call] get_weather(city="Porto")',
-          "[result] 21 °C and sunny in Porto.",
-          "Enjoy!",
-          '[call] set_alarm(day="today")',
-          "[error] missing required argument 'time'",
-          "Done.",
-          "Hi! How can I help?",
-        }, lines(out))
-      end)
-      package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"] = saved_loaded, saved_preload
-    end)
-
     local has_agent = pcall(require, "mobilellm.agent")
     ;(has_agent and it or pending)("shows each call and its result through mobilellm.agent", function()
       with_fake(function()

@@ -593,28 +593,6 @@ function M.demo_handlers(apis)
   return handlers
 end
 
--- Arguments against the apis.json schema: the check a tool registry does, reduced
--- to what the demo needs while mobilellm.agent is not available.
-local function check_call(apis, call)
-  local api
-  for _, a in ipairs(apis) do if a.name == call.name then api = a end end
-  if not api then return nil, "unknown tool '" .. tostring(call.name) .. "'" end
-  local args = call.args or {}
-  for name, p in pairs(api.parameters or {}) do
-    local v = args[name]
-    if v == nil and p.required then return nil, "missing required argument '" .. name .. "'" end
-    if v ~= nil and p.type == "enum" and p.values then
-      local ok = false
-      for _, x in ipairs(p.values) do ok = ok or x == v end
-      if not ok then return nil, "argument '" .. name .. "' must be one of " .. table.concat(p.values, ", ") end
-    end
-  end
-  for name in pairs(args) do
-    if not (api.parameters or {})[name] then return nil, "unknown argument '" .. name .. "'" end
-  end
-  return args
-end
-
 -- How the agent shows a call (on a line of its own) and its outcome.
 local function show_call(ctx, apis, call, midline)
   local ok, text = pcall(chat.render_call, { name = call.name, args = call.args }, apis)
@@ -638,15 +616,24 @@ function M.demo_feedback(call)
   return nil
 end
 
--- With mobilellm.agent: its loop runs the tools and feeds text results back.
-local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner, dir)
+local function cmd_agent(ctx, opts, pos)
+  local dir = pos[1]
+  local gopts = gen_options(opts, { max_tokens = 128, stop = { "\n" } })
+  local apis, apis_path = find_apis(opts, dir)
+  if not apis then fail("no tool list: pass --apis FILE (the apis.json format), or put apis.json in " .. dir) end
+  local model = load_model(ctx, dir, opts)
+  need_tokenizer(model, dir, "agent")
+  local banner = string.format("%s agent: %s\ntools (%s): %s", PROG, tostring(model), apis_path,
+    chat.tools_line(apis):gsub("^Tools: ", ""):gsub("\n$", ""))
+  -- mobilellm.agent runs the tools and feeds text results back
+  local agent = require("mobilellm.agent")
   local pointer = nil
   if opts.copy then  -- the copy pointer the model directory ships, if any
     local err
     pointer, err = chat.load_pointer(dir)
     if err then fail(err) end
   end
-  local a = agent_mod.new(model, {
+  local a = agent.new(model, {
     tools = apis, handlers = M.demo_handlers(apis), constrain = (opts.constrain or opts.copy) or nil,
     copy = opts.copy or nil, pointer = pointer,
     max_tokens = gopts.max_tokens, temperature = gopts.temperature, top_k = gopts.top_k, top_p = gopts.top_p,
@@ -680,68 +667,6 @@ local function agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banne
     local r = conv.c:send(line, hooks)
     ctx.out:write("\n")
     if r.error then turn_error(ctx, r.error) end
-  end)
-end
-
-local function cmd_agent(ctx, opts, pos)
-  local dir = pos[1]
-  local gopts = gen_options(opts, { max_tokens = 128, stop = { "\n" } })
-  local apis, apis_path = find_apis(opts, dir)
-  if not apis then fail("no tool list: pass --apis FILE (the apis.json format), or put apis.json in " .. dir) end
-  local model = load_model(ctx, dir, opts)
-  need_tokenizer(model, dir, "agent")
-  local banner = string.format("%s agent: %s\ntools (%s): %s", PROG, tostring(model), apis_path,
-    chat.tools_line(apis):gsub("^Tools: ", ""):gsub("\n$", ""))
-  local ok, agent_mod = pcall(require, "mobilellm.agent")
-  if ok and type(agent_mod) == "table" and agent_mod.new then
-    return agent_with_module(ctx, agent_mod, model, apis, opts, gopts, banner, dir)
-  end
-  if opts.constrain or opts.copy then
-    fail("--" .. (opts.copy and "copy" or "constrain") .. " needs mobilellm.agent, which this installation lacks")
-  end
-  -- Without mobilellm.agent: the chat loop, the streaming call parser and the demo tools.
-  local handlers = M.demo_handlers(apis)
-  local conv = new_conversation(model, apis, opts.n_ctx, opts.kv_type)
-  return converse(ctx, conv, banner, function(line)
-    local st, err = conv:ask(ctx, line, gopts)
-    if not st then return turn_error(ctx, err) end
-    local parser <close> = mllm.call_parser()
-    local ids, parts, started = {}, {}, false
-    local function events(list)
-      for _, ev in ipairs(list) do
-        if ev.type == "text" then
-          local t = started and ev.text or ev.text:gsub("^%s+", "")
-          if #t > 0 then
-            started = true
-            ctx.out:write(t)
-            ctx.out:flush()
-          end
-        elseif ev.type == "call" then
-          show_call(ctx, apis, ev.call, started)
-          local rec = { name = ev.call.name }
-          local args, cerr = check_call(apis, ev.call)
-          if not args then
-            rec.ok, rec.error = false, cerr
-          else
-            rec.ok, rec.result = pcall(handlers[ev.call.name], args)
-            if not rec.ok then rec.error, rec.result = rec.result, nil end
-          end
-          show_result(ctx, rec)
-          started = false
-        elseif ev.type == "error" then
-          ctx.out:write(started and "\n" or "", "[error] malformed call: ", ev.message, "\n")
-          started = false
-        end
-      end
-    end
-    for piece, id in st.iter, st.e2, st.e3, st.closer do
-      if id then ids[#ids + 1] = id end
-      parts[#parts + 1] = piece
-      events(parser:feed(piece))
-    end
-    events(parser:finish())
-    ctx.out:write("\n")
-    conv:answered(ids, table.concat(parts))
   end)
 end
 
