@@ -668,8 +668,13 @@ describe("mobilellm (installed)", function()
   it("installs the module, the Lua files and the CLI", function()
     for _, f in ipairs({ "/bin/mobilellm", "/lib/lua/5.4/mobilellm/core.so", "/share/lua/5.4/mobilellm/init.lua",
                          "/share/lua/5.4/mobilellm/cli.lua", "/share/lua/5.4/mobilellm/chat.lua",
-                         "/share/lua/5.4/mobilellm/eval.lua" }) do
+                         "/share/lua/5.4/mobilellm/eval.lua", "/share/lua/5.4/mobilellm/cli/common.lua",
+                         "/share/lua/5.4/mobilellm/cli/args.lua" }) do
       assert.is_truthy(io.open(prefix .. f), prefix .. f .. " is missing")
+    end
+    for _, c in ipairs(cli.COMMANDS) do  -- one module per command
+      local f = prefix .. "/share/lua/5.4/mobilellm/cli/" .. c.name .. ".lua"
+      assert.is_truthy(io.open(f), f .. " is missing")
     end
   end)
 
