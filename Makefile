@@ -125,12 +125,13 @@ dataset:
 # `make install PREFIX=...` without LuaRocks; luarocks uses install-rock. The CLI
 # learns where the modules went (LuaRocks' wrapper sets the paths itself).
 install install-rock: all
-	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm" "$(DESTDIR)$(INST_BINDIR)"
+	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" "$(DESTDIR)$(INST_BINDIR)"
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
 	install -d "$(DESTDIR)$(PREFIX)/lib" "$(DESTDIR)$(PREFIX)/include"
 	install -m 755 $(CLIB) "$(DESTDIR)$(PREFIX)/lib/libmobilellm.so"
 	install -m 644 include/*.h "$(DESTDIR)$(PREFIX)/include/"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
+	install -m 644 lua/mobilellm/cli/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli/"
 	sed 's|^local LUADIR, LIBDIR = nil, nil.*|local LUADIR, LIBDIR = "$(INST_LUADIR)", "$(INST_LIBDIR)"|' \
 	  bin/mobilellm > "$(DESTDIR)$(INST_BINDIR)/mobilellm"
 	chmod 755 "$(DESTDIR)$(INST_BINDIR)/mobilellm"

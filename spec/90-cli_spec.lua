@@ -370,31 +370,6 @@ describe("mobilellm (in-process)", function()
       if not ok then error(e, 0) end
     end
 
-    it("shows each call and its result (chat loop and the demo tools, without mobilellm.agent)", function()
-      local saved_loaded, saved_preload = package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"]
-      package.loaded["mobilellm.agent"] = nil
-      package.preload["mobilellm.agent"] = function() error("not installed") end
-      with_fake(function()
-        local code, out, err = run({ "agent", VOCAB32K, "--apis", APIS }, { input = input })
-        package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"] = saved_loaded, saved_preload
-        assert.are.equal(0, code)
-        assert.are.equal("", err)
-        assert.are.same({
-          '[call] set_alarm(time="7 am", day="tomorrow")',
-          '[result] {"args":{"day":"tomorrow","time":"7 am"},"status":"done","tool":"set_alarm"}',
-          "Alarm set for 7 am.",
-          '[call] get_weather(city="Porto")',
-          "[result] 21 °C and sunny in Porto.",
-          "Enjoy!",
-          '[call] set_alarm(day="today")',
-          "[error] missing required argument 'time'",
-          "Done.",
-          "Hi! How can I help?",
-        }, lines(out))
-      end)
-      package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"] = saved_loaded, saved_preload
-    end)
-
     local has_agent = pcall(require, "mobilellm.agent")
     ;(has_agent and it or pending)("shows each call and its result through mobilellm.agent", function()
       with_fake(function()
@@ -693,8 +668,13 @@ describe("mobilellm (installed)", function()
   it("installs the module, the Lua files and the CLI", function()
     for _, f in ipairs({ "/bin/mobilellm", "/lib/lua/5.4/mobilellm/core.so", "/share/lua/5.4/mobilellm/init.lua",
                          "/share/lua/5.4/mobilellm/cli.lua", "/share/lua/5.4/mobilellm/chat.lua",
-                         "/share/lua/5.4/mobilellm/eval.lua" }) do
+                         "/share/lua/5.4/mobilellm/eval.lua", "/share/lua/5.4/mobilellm/cli/common.lua",
+                         "/share/lua/5.4/mobilellm/cli/args.lua" }) do
       assert.is_truthy(io.open(prefix .. f), prefix .. f .. " is missing")
+    end
+    for _, c in ipairs(cli.COMMANDS) do  -- one module per command
+      local f = prefix .. "/share/lua/5.4/mobilellm/cli/" .. c.name .. ".lua"
+      assert.is_truthy(io.open(f), f .. " is missing")
     end
   end)
 

@@ -1,0 +1,68 @@
+--- `mobilellm info DIR`: a model's architecture, parameters, layer sharing, dtype,
+-- kernels and memory, every weight checked for NaN and infinity as it loads (`--json`:
+-- the configuration as JSON).
+-- @module mobilellm.cli.info
+local mllm = require("mobilellm")
+local common = require("mobilellm.cli.common")
+
+local human_bytes = common.human_bytes
+local human_count = common.human_count
+local concat_opts = common.concat_opts
+local load_model = common.load_model
+local LOAD_OPTS = common.LOAD_OPTS
+
+local M = {
+  name = "info", args = { "DIR" },
+  brief = "architecture, parameters, layer sharing, dtype, kernels, memory",
+  summary = "Show a model's architecture, parameters, layer sharing, dtype, kernels and memory.",
+  details = "Every weight is checked for NaN and infinity as the model loads: a corrupt checkpoint "
+    .. "fails with the tensor and the index of the first bad value.",
+  options = concat_opts(LOAD_OPTS, { { "json", kind = "flag", help = "print the configuration as JSON" } }),
+}
+
+--- Runs the command.
+-- @tparam table ctx the run's context (`mobilellm.cli.common`)
+-- @tparam table opts its options (`mobilellm.cli.args`)
+-- @tparam {string,...} pos its positional arguments
+-- @treturn integer the exit status
+function M.run(ctx, opts, pos)
+  local dir = pos[1]
+  -- every weight is read once for NaN and infinity: a corrupt checkpoint fails
+  -- here with the tensor and index, not later as "⁇ ⁇ ⁇" text
+  local model, load_s = load_model(ctx, dir, opts, { check = true })
+  local c = model.config
+  if opts.json then
+    local t = {}
+    for k, v in pairs(c) do t[k] = v end
+    t.path, t.load_seconds, t.weights_checked = dir, load_s, true
+    ctx.out:write(mllm.json_encode(t), "\n")
+    return 0
+  end
+  local kv_dim = c.kv_heads * c.head_dim
+  local kv_per_token = 2 * c.executed_layers * kv_dim * 4
+  local rows = {
+    { "model", dir },
+    { "architecture", string.format("%s: dim %d, %d heads / %d KV heads (head_dim %d), FFN %d",
+      c.model_type, c.dim, c.heads, c.kv_heads, c.head_dim, c.ffn_dim) },
+    { "layers", c.layer_sharing
+      and string.format("%d stored, %d executed (layer sharing: each block runs twice)", c.layers, c.executed_layers)
+      or string.format("%d (no layer sharing)", c.layers) },
+    { "parameters", string.format("%s (%d)", human_count(c.params), c.params) },
+    { "embedding", c.share_embedding and "shared with the output head" or "separate output head (lm_head)" },
+    { "vocabulary", string.format("%d tokens, bos %d, eos %d, tokenizer: %s", c.vocab_size, c.bos, c.eos,
+      c.has_tokenizer and "tokenizer.model" or "none") },
+    { "context", string.format("%d tokens, rope theta %g", c.max_seq_len, c.rope_theta) },
+    { "dtype", string.format("stored %s, computing in %s%s", c.dtype, c.compute,
+      c.compute == c.dtype and " (used as stored)" or " (converted on load)") },
+    { "kernels", string.format("%s, %d thread%s", c.kernels, c.threads, c.threads == 1 and "" or "s") },
+    { "memory", string.format("weights %s; KV cache %s per token, %s at the full context", human_bytes(c.weight_bytes),
+      human_bytes(kv_per_token), human_bytes(kv_per_token * c.max_seq_len)) },
+    { "weights", "checked: no NaN or infinity" },
+    { "load time", string.format("%.2f s (with the weight check)", load_s) },
+  }
+  for _, r in ipairs(rows) do ctx.out:write(string.format("%-13s %s\n", r[1], r[2])) end
+  model:close()
+  return 0
+end
+
+return M
