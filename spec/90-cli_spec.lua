@@ -562,6 +562,16 @@ describe("mobilellm (in-process)", function()
       H.rmdir(dir)
     end)
 
+    it("keeps the shipped model's copy pointer (copy_pointer.json)", function()
+      local dir = H.tmpdir() .. "/q8"
+      local code, _, err = run({ "convert", "models/mobilellm-tiny-api", dir, "--dtype", "q8", "--threads", "1" })
+      assert.are.equal(0, code, err)
+      for _, f in ipairs { "copy_pointer.json", "tokenizer.model", "config.json" } do
+        assert.are.equal(H.read("models/mobilellm-tiny-api/" .. f), H.read(dir .. "/" .. f), f)
+      end
+      H.rmdir(dir)
+    end)
+
     it("reads pytorch_model.bin checkpoints", function()
       local dir = H.tmpdir()
       local code, _, err = run({ "convert", "spec/fixtures/torch/f32", dir, "--dtype", "bf16", "--threads", "1" })

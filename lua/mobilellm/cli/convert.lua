@@ -20,7 +20,7 @@ local M = {
     .. "directory OUT with its weights in another format, so that it loads without conversion or "
     .. "quantization.",
   details = "OUT gets model.safetensors (matrices in the new format; q8 and q4 as the Q8_0 and Q4_0 "
-    .. "block dtypes of the README; norms in F32) and copies of config.json, tokenizer.model and the "
+    .. "block dtypes of docs/formats-and-limits.md; norms in F32) and copies of config.json, tokenizer.model and the "
     .. "other small files of DIR. OUT may be DIR itself (with --force).",
   options = {
     { "dtype", "T", kind = "choice", values = { "f32", "f16", "bf16", "q8", "q4" }, required = true,
@@ -32,7 +32,7 @@ local M = {
 
 -- The files of a checkpoint directory, other than its weights, that travel with it.
 local COMPANIONS = { "config.json", "tokenizer.model", "generation_config.json", "tokenizer_config.json",
-                     "special_tokens_map.json", "apis.json" }
+                     "special_tokens_map.json", "apis.json", "copy_pointer.json" }
 
 -- Largest companion file copied, in bytes: the engine's own cap on tokenizer.model
 -- (MLLM_MAX_TOKENIZER_BYTES), the largest of them.

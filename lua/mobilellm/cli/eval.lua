@@ -18,7 +18,7 @@ local M = {
   summary = "The API-calling metrics of tools/eval.lua (EM_intent, EM_structure, ROUGE-1, ROUGE-L, calls "
     .. "that parse) of the model on a JSON Lines file.",
   options = concat_opts({
-    { "data", "FILE", kind = "str", help = "the examples (default data/api-calling/test.jsonl)" },
+    { "data", "FILE", kind = "str", help = "the examples (default models/mobilellm-tiny-api/eval/test.jsonl)" },
     { "apis", "FILE", kind = "str", help = "the APIs (default DIR/apis.json or data/api-calling/apis.json)" },
     { "limit", "N", kind = "int", min = 1, help = "evaluate the first N examples" },
     { "constrain", kind = "flag", help = "constrained decoding of calls" },
