@@ -1,5 +1,5 @@
 /*
- * lua_calls.c - the Lua 5.4 binding of the call parser (include/mobilellm_calls.h).
+ * calls.c — the Lua 5.4 binding of the call parser (include/mobilellm_calls.h).
  *
  * mllm_lua_open_calls(L) adds to the module table on top of the stack:
  *   parse_calls(text [, opts])  -> calls, text_outside [, message, position]
@@ -14,6 +14,7 @@
  */
 #include "mobilellm_calls.h"
 
+#include "binding.h"
 #include "opts.h"
 
 #include <lauxlib.h>
@@ -23,8 +24,6 @@
 
 #define PARSER_MT "mobilellm.CallParser"
 #define RESULT_MT "mobilellm.CallsResult"     /* the box owning a C result, internal */
-
-int mllm_lua_open_calls(lua_State *L);
 
 /* ---- C values -> Lua ----------------------------------------------------------------------- */
 

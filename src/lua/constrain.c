@@ -1,5 +1,5 @@
 /*
- * lua_constrain.c — the Lua binding of constrained decoding (src/constrain.h).
+ * constrain.c — mobilellm.Constraint, the Lua binding of constrained decoding (calls/constrain.h).
  *
  * mllm_lua_open_constrain(L) adds to the module table on top of the stack:
  *   constraint(tools [, model [, opts]])  -> a mobilellm.Constraint
@@ -15,6 +15,7 @@
  */
 #include "calls/constrain.h"
 
+#include "binding.h"
 #include "opts.h"
 
 #include <lauxlib.h>
@@ -26,9 +27,6 @@
 #define CONSTRAINT_MT "mobilellm.Constraint"
 #define VOCAB_MT "mobilellm.VocabTrie"          /* internal: a cached trie */
 #define VOCAB_CACHE "mobilellm.constrain.vocabs" /* registry: model -> trie, weak keys */
-
-int mllm_lua_open_constrain(lua_State *L);
-int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
 
 typedef struct lconstraint {
     mllm_constraint *c;  /* NULL when closed */

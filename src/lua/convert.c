@@ -1,4 +1,4 @@
-/* lua_convert.c — mllm.convert(dir, out_path): any checkpoint directory
+/* convert.c — mllm.convert(dir, out_path): any checkpoint directory
  * (safetensors or pytorch_model.bin, single or sharded) → one safetensors file.
  *
  * mllm_lua_open_convert(L) adds to the module table on top of the stack:
@@ -6,13 +6,11 @@
  *
  * Misuse (a non-string argument, an empty or too long path) raises; a missing,
  * corrupt or refused checkpoint, or an unwritable output, returns nil, message. */
+#include "binding.h"
 #include "opts.h"
-#include "mobilellm.h"
 
 #include <lauxlib.h>
 #include <lua.h>
-
-int mllm_lua_open_convert(lua_State *L);
 
 /*** Writes the checkpoint in dir as one safetensors file (tensors as stored).
  * @function convert

@@ -1,7 +1,9 @@
-/* lua_json.c — JSON for the Lua side (tool schemas, evaluation files, tool
+/* json.c — JSON for the Lua side (tool schemas, evaluation files, tool
  * results) through cJSON. JSON null is the light userdata NULL (mllm.null);
  * decoded objects remember their key order (mllm.json_keys), because tool
  * parameter order matters to the prompt. */
+#include "binding.h"
+
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -13,8 +15,6 @@
 
 #define JSON_MAX_DEPTH 256
 #define ORDER_KEY "mobilellm.json_order" /* registry: weak table object -> key array */
-
-int mllm_lua_open_json(lua_State *L);
 
 static void push_order_table(lua_State *L)
 {

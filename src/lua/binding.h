@@ -1,0 +1,142 @@
+/* binding.h — what the files of the Lua binding (module mobilellm.core) share.
+ *
+ * One file per Lua class, as luv's src/: model.c (mobilellm.Model), session.c
+ * (mobilellm.Session), stream.c (mobilellm.Stream and generation), tokenizer.c
+ * (mobilellm.Tokenizer), constrain.c (mobilellm.Constraint), calls.c
+ * (mobilellm.CallParser), json.c and convert.c (module functions), module.c
+ * (the entry point). Each file's mllm_lua_open_* adds its functions to the
+ * module table on top of the stack and registers its type, adding the methods
+ * another class offers for it (model:session is in session.c).
+ *
+ * Error convention (one rule, everywhere): misuse raises — a wrong type, a bad
+ * option value, an id outside the vocabulary, invalid UTF-8, a closed object;
+ * a failure of the environment returns nil, message — a missing or corrupt
+ * file, a prompt that does not fit the context.
+ *
+ * Closed is a NULL pointer; close, __close and __gc share one idempotent
+ * function. C memory that a Lua error could strand lives in a Lua-owned box.
+ * Everything here is hidden: the module exports luaopen_mobilellm_core alone. */
+#ifndef MLLM_LUA_BINDING_H
+#define MLLM_LUA_BINDING_H
+
+#include "mobilellm.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define MODEL_MT "mobilellm.Model"
+#define SESSION_MT "mobilellm.Session"
+#define STREAM_MT "mobilellm.Stream"
+#define TOKENIZER_MT "mobilellm.Tokenizer"
+#define BOX_MT "mobilellm.Box"
+
+typedef struct { mllm_model *m; size_t charged; } lmodel;
+typedef struct {
+    mllm_session *s;
+    size_t charged; /* bytes told to the collector (mllm_lua_gc_charge) */
+    bool busy;  /* a stream runs on it: calls that would move the session under it raise */
+} lsession;
+
+/* ------------------------------------------------------------ module.c */
+
+/* The C memory behind models and sessions, told to the collector (the ledger
+ * in module.c). charge: for a new object already anchored on the stack;
+ * returns bytes, to keep in the object for the credit when it is freed. */
+size_t mllm_lua_gc_charge(lua_State *L, size_t bytes);
+void mllm_lua_gc_credit(lua_State *L, size_t *charged);
+
+/* Registers the metatable name with meta, and methods as its method table
+ * (its __index, unless custom_index: then the type's own __index reads the
+ * metatable's "methods"). Getmetatable from Lua sees "locked". */
+void mllm_lua_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods,
+                       bool custom_index);
+/* Adds methods to the registered type name (a factory of one class that is a
+ * method of another, as model:session). */
+void mllm_lua_add_methods(lua_State *L, const char *name, const luaL_Reg *methods);
+
+/* ------------------------------------------------------------ open functions */
+
+int mllm_lua_open_model(lua_State *L);
+int mllm_lua_open_tokenizer(lua_State *L);
+int mllm_lua_open_session(lua_State *L);
+int mllm_lua_open_stream(lua_State *L);
+int mllm_lua_open_calls(lua_State *L);
+int mllm_lua_open_json(lua_State *L);
+int mllm_lua_open_convert(lua_State *L);
+int mllm_lua_open_constrain(lua_State *L);
+
+/* ------------------------------------------------------------ between the classes */
+
+/* tokenizer.c: reads an array of token ids (checked against vocab) into
+ * Lua-owned memory, a userdata left on the stack; pushes ids as an array. */
+int32_t *mllm_lua_read_ids(lua_State *L, int i, int vocab, size_t *n);
+void mllm_lua_push_ids(lua_State *L, const int32_t *ids, size_t n);
+
+/* session.c: pushes a new session on the model at index mi and returns it, or
+ * NULL after pushing nil, message (*nret: 2). */
+lsession *mllm_lua_session_new(lua_State *L, int mi, int n_ctx, int n_batch, const char *kv_type, int *nret);
+/* The option n_ctx of the snapshot o, within the model's limit (0: unset). */
+int mllm_lua_session_opt_ctx(lua_State *L, int o, const mllm_config *c);
+/* Frees the C session (idempotent), crediting the ledger. */
+void mllm_lua_session_free(lua_State *L, lsession *ls);
+
+/* constrain.c: the logits hook of the constraint at idx (raises when it is
+ * closed or has no vocabulary); bind: the session its generation runs on
+ * (NULL when it ends). */
+int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
+void mllm_lua_bind_constraint(void *ud, const mllm_session *s);
+
+/* ------------------------------------------------------------ small helpers */
+
+/* ARG means the caller misused the API: raise. Anything else is the
+ * environment, or a cancellation the caller asked for: return nil, message. */
+static inline int fail(lua_State *L, mllm_status st, const char *err)
+{
+    if (st == MLLM_ERR_ARG) return luaL_error(L, "%s", err);
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+/* A userdata that frees the malloc'd pointer it holds when collected (BOX_MT,
+ * registered by module.c), so a Lua error between malloc and free cannot leak. */
+static inline void **newbox(lua_State *L)
+{
+    void **p = lua_newuserdatauv(L, sizeof(void *), 0);
+    *p = NULL;
+    luaL_setmetatable(L, BOX_MT);
+    return p;
+}
+
+static inline lmodel *checkmodel(lua_State *L, int i)
+{
+    lmodel *lm = luaL_checkudata(L, i, MODEL_MT);
+    if (!lm->m) luaL_error(L, "attempt to use a closed model");
+    return lm;
+}
+
+static inline lsession *checksession(lua_State *L, int i)
+{
+    lsession *ls = luaL_checkudata(L, i, SESSION_MT);
+    if (!ls->s) luaL_error(L, "attempt to use a closed session");
+    return ls;
+}
+
+/* Raises when a stream runs on the session at index i: evaluating, scoring,
+ * rewinding or starting another generation there would change what that
+ * stream produces (e.g. s:eval from its own on_token). */
+static inline lsession *checkidle(lua_State *L, int i)
+{
+    lsession *ls = checksession(L, i);
+    if (ls->busy)
+        luaL_error(L, "the session is busy: a generation is running on it (close its stream, or let it "
+                      "finish, before using the session again)");
+    return ls;
+}
+
+#endif
