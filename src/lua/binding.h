@@ -2,9 +2,9 @@
  *
  * One file per Lua class, as luv's src/: model.c (mobilellm.Model), session.c
  * (mobilellm.Session), stream.c (mobilellm.Stream and generation), tokenizer.c
- * (mobilellm.Tokenizer), constrain.c (mobilellm.Constraint), calls.c
- * (mobilellm.CallParser), json.c and convert.c (module functions), module.c
- * (the entry point). Each file's mllm_lua_open_* adds its functions to the
+ * (mobilellm.Tokenizer), constrain.c (mobilellm.Constraint; schema.c reads
+ * its tool list), calls.c (mobilellm.CallParser), json.c and convert.c
+ * (module functions), module.c (the entry point). Each file's mllm_lua_open_* adds its functions to the
  * module table on top of the stack and registers its type, adding the methods
  * another class offers for it (model:session is in session.c).
  *
@@ -90,6 +90,12 @@ void mllm_lua_session_free(lua_State *L, lsession *ls);
  * (NULL when it ends). */
 int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
 void mllm_lua_bind_constraint(void *ud, const mllm_session *s);
+
+/* schema.c: the tools at index t (an array of tools, an apis.json document
+ * { apis = [...] } or a registry { tools = [...] }) as C schemas, built in
+ * userdata appended to the table at anchor; json_keys: the index of
+ * mllm.json_keys (orders a map of parameters as its JSON had it), or 0. */
+struct mllm_tool_schema *mllm_lua_read_tools(lua_State *L, int t, int anchor, int json_keys, size_t *n_out);
 
 /* ------------------------------------------------------------ small helpers */
 
