@@ -4,20 +4,94 @@
  * (mobilellm.Session), stream.c (mobilellm.Stream and generation), tokenizer.c
  * (mobilellm.Tokenizer), constrain.c (mobilellm.Constraint; schema.c reads
  * its tool list), calls.c (mobilellm.CallParser), json.c and convert.c
- * (module functions), module.c (the entry point). Each file's mllm_lua_open_* adds its functions to the
- * module table on top of the stack and registers its type, adding the methods
- * another class offers for it (model:session is in session.c).
+ * (module functions), module.c (the entry point). Each file's mllm_lua_open_*
+ * adds its functions to the module table on top of the stack and registers
+ * its type, adding the methods another class offers for it (model:session is
+ * in session.c).
  *
- * Error convention (one rule, everywhere): misuse raises — a wrong type, a bad
- * option value, an id outside the vocabulary, invalid UTF-8, a closed object;
- * a failure of the environment returns nil, message — a missing or corrupt
- * file, a prompt that does not fit the context.
- *
+ * The error rule, below in the module's description, holds in every file.
  * Closed is a NULL pointer; close, __close and __gc share one idempotent
  * function. C memory that a Lua error could strand lives in a Lua-owned box.
  * Everything here is hidden: the module exports luaopen_mobilellm_core alone. */
 #ifndef MLLM_LUA_BINDING_H
 #define MLLM_LUA_BINDING_H
+
+/* The LDoc comments of every binding file document one module,
+ * mobilellm.core (config.ld merges them). LDoc reads a folder in name order,
+ * so this file comes first: its module description and class sections below
+ * open the reference, in this order; each class file adds its methods. */
+
+/***
+ * The C core: models, sessions, generation, tokenizers, the call parser and
+ * constrained decoding. `require("mobilellm")` returns this module's functions
+ * with the Lua-side pieces added.
+ *
+ * **Errors, one rule.** Misuse raises: a wrong type, a bad option value or an
+ * option the call does not take (the message names it), a token id outside
+ * the vocabulary, text that is not UTF-8, a closed object. A failure of the
+ * environment returns `nil, message`: a missing or corrupt file (the message
+ * names the file and the tensor), a prompt that does not fit the context.
+ *
+ * **Options** are read once each, through `__index` when the table has one.
+ *
+ * **Objects** are closed by `close()`, by a `<close>` variable or by the
+ * collector; `close` is idempotent and any other use of a closed object raises
+ * ("attempt to use a closed session"). The collector is told about the C
+ * memory behind models and sessions, so leaving them to it does not pile up
+ * megabytes of garbage.
+ * @module mobilellm.core
+ */
+
+/***
+ * A loaded model (model.c): immutable weights, shared by every session made
+ * from it, each holding its own reference, so closing the model does not end
+ * its sessions or its tokenizer. Made by `load`. `tostring(model)` sums it up
+ * (type, layers, dimensions, parameters, compute format, kernels, threads).
+ * @type Model
+ */
+
+/***
+ * A session (session.c): the KV cache and the position of one conversation
+ * with a model, which it keeps alive. Made by `Model:session` or
+ * `Session:fork`. **One generation at a time:** while a stream runs on it
+ * (from `Session:stream`, or inside `Session:generate`'s `on_token`), `eval`,
+ * `score`, `rewind`, `generate` and `stream` raise "the session is busy"; the
+ * stream frees the session when it ends, is closed or raises.
+ * `tostring(s)` shows the position, the context and the cache's type.
+ * @type Session
+ */
+
+/***
+ * A running generation (stream.c), the closing value that `Model:stream` and
+ * `Session:stream` return after their iterator: a generic `for` closes it on
+ * `break` or error, which frees the session for other calls (and closes the
+ * one-off session of `Model:stream`).
+ * @type Stream
+ */
+
+/***
+ * A sentencepiece tokenizer (tokenizer.c): one loaded on its own
+ * (`tokenizer`), or a model's (`Model:tokenizer`), which keeps the model's
+ * weights alive and whose vocabulary is the model's (ids of a padded
+ * vocabulary past the tokenizer's pieces decode to nothing).
+ * `tostring(t)` gives its number of pieces.
+ * @type Tokenizer
+ */
+
+/***
+ * Constrained decoding of tool calls (constrain.c): made by `constraint`,
+ * passed as the `constraint` option of `Model:generate`, `Model:stream`,
+ * `Session:generate` and `Session:stream`, where it masks the logits so
+ * that every call the model writes names a tool and fits its parameters'
+ * schemas. A constraint closed during a generation stops masking.
+ * @type Constraint
+ */
+
+/***
+ * A streaming call parser (calls.c), made by `call_parser`: feed it the
+ * model's output piece by piece.
+ * @type CallParser
+ */
 
 #include "mobilellm.h"
 

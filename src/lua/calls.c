@@ -22,6 +22,8 @@
 
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 #define PARSER_MT "mobilellm.CallParser"
 #define RESULT_MT "mobilellm.CallsResult"     /* the box owning a C result, internal */
 
@@ -188,6 +190,12 @@ static int l_parse_calls(lua_State *L)
     return 4;
 }
 
+/***
+ * The value of JSON `null` and Python `None` in call arguments: a light userdata (NULL), the
+ * same value as `cjson.null`. It keeps a key present in `args` and keeps arrays without holes.
+ * @field null
+ */
+
 /* ---- CallParser ---------------------------------------------------------------------------- */
 
 typedef struct call_parser {
@@ -269,6 +277,8 @@ static int l_call_parser(lua_State *L)
     return 1;
 }
 
+/*** @type CallParser */
+
 /***
  * Feed the next piece of output.
  * @function CallParser:feed
@@ -334,12 +344,6 @@ static int l_tostring(lua_State *L)
 }
 
 /* ---- registration -------------------------------------------------------------------------- */
-
-/***
- * The value of JSON `null` and Python `None` in call arguments: a light userdata (NULL), the
- * same value as `cjson.null`. It keeps a key present in `args` and keeps arrays without holes.
- * @field null
- */
 
 int mllm_lua_open_calls(lua_State *L)
 {

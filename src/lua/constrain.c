@@ -23,6 +23,8 @@
 
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 #define CONSTRAINT_MT "mobilellm.Constraint"
 #define VOCAB_MT "mobilellm.VocabTrie"          /* internal: a cached trie */
 #define VOCAB_CACHE "mobilellm.constrain.vocabs" /* registry: model -> trie, weak keys */
@@ -199,15 +201,7 @@ static int l_constraint(lua_State *L)
     return 1;
 }
 
-static int constraint_close(lua_State *L)
-{
-    lconstraint *lc = luaL_checkudata(L, 1, CONSTRAINT_MT);
-    if (lc->c) {
-        mllm_constraint_free(lc->c);
-        lc->c = NULL;
-    }
-    return 0;
-}
+/*** @type Constraint */
 
 static int constraint_tostring(lua_State *L)
 {
@@ -222,7 +216,15 @@ static int constraint_tostring(lua_State *L)
     return 1;
 }
 
-/* c:check(text) -> "free" | "call" | nil, message, position */
+/***
+ * Checks a text against the constraint, as the model's output so far.
+ * @function Constraint:check
+ * @tparam string text
+ * @treturn string `"free"` (outside any call) or `"call"` (inside one, valid
+ *   so far)
+ * @error nil, message, position: what breaks the rule ("unexpected 'x' at
+ *   byte 12: expected ..."), and the 1-based position of that byte
+ */
 static int constraint_check(lua_State *L)
 {
     lconstraint *lc = check_constraint(L, 1);
@@ -258,7 +260,16 @@ static int run_mask(lua_State *L, lconstraint *lc, uint8_t **allowed)
     return n;
 }
 
-/* c:allowed(text) -> array of the token ids that may follow text, count | nil, message, position */
+/***
+ * The tokens the constraint lets follow a text: those the mask keeps.
+ * @function Constraint:allowed
+ * @tparam string text
+ * @treturn {integer,...} the allowed token ids, in order
+ * @treturn integer how many
+ * @error nil, message, position when the text already breaks the rule (as
+ *   `Constraint:check`)
+ * @raise when the constraint was built without a model
+ */
 static int constraint_allowed(lua_State *L)
 {
     lconstraint *lc = check_constraint(L, 1);
@@ -276,7 +287,15 @@ static int constraint_allowed(lua_State *L)
     return 2;
 }
 
-/* c:count(text) -> how many tokens may follow text | nil, message, position */
+/***
+ * How many tokens the constraint lets follow a text (`Constraint:allowed`
+ * without the array).
+ * @function Constraint:count
+ * @tparam string text
+ * @treturn integer
+ * @error nil, message, position when the text already breaks the rule
+ * @raise when the constraint was built without a model
+ */
 static int constraint_count(lua_State *L)
 {
     lconstraint *lc = check_constraint(L, 1);
@@ -287,11 +306,22 @@ static int constraint_count(lua_State *L)
     return 1;
 }
 
-/* c:set_source(text | nil [, positions, weight]) -> c: string values must be runs of whole
- * words of text (the user's words, which the task copies verbatim); nil removes the rule.
- * positions (one per byte of text: the 0-based prompt position of the token holding it, -1
- * for none) and weight > 0 add the pointer: a value's first token is pushed towards the word
- * the session's attention probe looks at (mllm_constraint_set_source_tokens). */
+/***
+ * The copy rule: string values in calls must be runs of whole words of
+ * `text` (the user's words, which the task copies verbatim). With `positions`
+ * and `weight`, also the copy pointer: a value's first token is pushed
+ * towards the word the session's attention probe looks at
+ * (`Session:set_probe`).
+ * @function Constraint:set_source
+ * @tparam ?string text at most 256 bytes (`MLLM_CST_MAX_SOURCE`); nil removes
+ *   the rule
+ * @tparam[opt] {integer,...} positions one per byte of `text`: the 0-based
+ *   position in the prompt of the token holding it, or -1 for none
+ * @tparam[opt] number weight in [0, 1e6], needed with `positions`: how hard
+ *   the pointer pushes
+ * @treturn Constraint the constraint
+ * @raise on a text too long, or positions that do not match it
+ */
 static int constraint_set_source(lua_State *L)
 {
     lconstraint *lc = check_constraint(L, 1);
@@ -326,7 +356,14 @@ static int constraint_set_source(lua_State *L)
     return 1;
 }
 
-/* c:stats() -> { masks, free, invalid, dead_ends, seconds, us_per_mask } since the last reset */
+/***
+ * What the constraint's hook did since it was built or last reset.
+ * @function Constraint:stats
+ * @treturn table `{ masks =, free =, invalid =, dead_ends =, seconds =,
+ *   us_per_token = }`: the steps that masked the logits, that left them free
+ *   (outside calls), that found the text already invalid, that found no token
+ *   allowed; the time spent, in all and per step in microseconds
+ */
 static int constraint_stats(lua_State *L)
 {
     lconstraint *lc = check_constraint(L, 1);
@@ -343,9 +380,28 @@ static int constraint_stats(lua_State *L)
     return 1;
 }
 
+/***
+ * Sets the counts of `Constraint:stats` to zero.
+ * @function Constraint:reset_stats
+ */
 static int constraint_reset_stats(lua_State *L)
 {
     mllm_constraint_reset_stats(check_constraint(L, 1)->c);
+    return 0;
+}
+
+/***
+ * Frees the constraint now. Idempotent; also run by `__close` and `__gc`.
+ * Later use raises, but a generation it is masking goes on unmasked.
+ * @function Constraint:close
+ */
+static int constraint_close(lua_State *L)
+{
+    lconstraint *lc = luaL_checkudata(L, 1, CONSTRAINT_MT);
+    if (lc->c) {
+        mllm_constraint_free(lc->c);
+        lc->c = NULL;
+    }
     return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 static void push_config(lua_State *L, const mllm_model *m)
 {
     const mllm_config *c = mllm_model_config(m);
@@ -56,7 +58,27 @@ static bool lua_progress(float fraction, void *ud)
     return go_on;
 }
 
-/* mllm.load(dir [, opts]) -> model | nil, message */
+/***
+ * Loads a model directory: config.json, model.safetensors (or the shards its
+ * index names, or pytorch_model.bin and its shards) and tokenizer.model.
+ * @function load
+ * @tparam string dir the checkpoint directory
+ * @tparam[opt] table opts
+ *   `threads` (0: every online core; at most 1024);
+ *   `dtype`: the compute format of the matrices, `"auto"` (as stored, the
+ *   default), `"f32"`, `"f16"`, `"bf16"`, `"q8"` or `"q4"` (quantized on load);
+ *   `tokenizer`: the path of a tokenizer.model elsewhere;
+ *   `require_tokenizer` (false): fail when there is none;
+ *   `check` (false): read every weight first, and fail at the first NaN or
+ *   infinity, naming the tensor and the index;
+ *   `on_progress`: `f(fraction)`, called as loading proceeds; returning
+ *   `false` cancels the load
+ * @treturn Model
+ * @error a message naming the file and the tensor at fault, or "loading
+ *   cancelled"
+ * @raise on a wrong argument or option; an error raised by `on_progress`
+ *   propagates once the load has cleaned up
+ */
 static int l_load(lua_State *L)
 {
     static const char *const names[] = { "threads", "tokenizer", "require_tokenizer", "dtype", "on_progress",
@@ -90,16 +112,7 @@ static int l_load(lua_State *L)
     return 1;
 }
 
-static int model_close(lua_State *L)
-{
-    lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
-    if (lm->m) {
-        mllm_model_release(lm->m);  /* sessions keep their own reference */
-        lm->m = NULL;
-        mllm_lua_gc_credit(L, &lm->charged);
-    }
-    return 0;
-}
+/*** @type Model */
 
 static int model_tostring(lua_State *L)
 {
@@ -118,6 +131,35 @@ static int model_tostring(lua_State *L)
     return 1;
 }
 
+/***
+ * The model's configuration, `model.config` (raises when the model is closed).
+ * @table Model.config
+ * @tfield string model_type `"mobilellm"` or `"llama"`
+ * @tfield integer layers stored blocks
+ * @tfield integer executed_layers blocks run per token: twice `layers` with
+ *   layer sharing
+ * @tfield integer dim hidden size
+ * @tfield integer heads attention heads
+ * @tfield integer kv_heads key/value heads
+ * @tfield integer head_dim
+ * @tfield integer ffn_dim intermediate size
+ * @tfield integer vocab_size
+ * @tfield integer max_seq_len the longest context
+ * @tfield integer bos beginning-of-sequence id
+ * @tfield integer eos end-of-sequence id
+ * @tfield number rope_theta
+ * @tfield number norm_eps
+ * @tfield boolean layer_sharing every block runs twice in a row (MobileLLM-LS)
+ * @tfield boolean share_embedding the output head is the input embedding
+ * @tfield string dtype the stored weights' type (`"f32"`, `"bf16"`, `"q8"`...)
+ * @tfield integer params stored parameters
+ * @tfield integer weight_bytes bytes of weights in memory
+ * @tfield integer threads
+ * @tfield string compute the matrices' compute format (`"f32"`, `"q8"`...)
+ * @tfield string kernels the kernel set chosen for this CPU (`"avx2"`,
+ *   `"neon"`, `"scalar"`...)
+ * @tfield boolean has_tokenizer
+ */
 static int model_index(lua_State *L)
 {
     lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
@@ -135,9 +177,20 @@ static int model_index(lua_State *L)
 }
 
 
-/* model:save(path [, { on_progress = f }]) -> true | nil, message: the weights
- * as they are in memory (a quantized model stays quantized) as one safetensors
- * file; f(fraction) is called as bytes are written, returning false cancels */
+/***
+ * Writes the weights as they are in memory (a quantized model stays quantized)
+ * as one safetensors file. The file is written beside `path` and renamed over
+ * it, so a failure leaves what was there; `path` may be the file the model
+ * was loaded from.
+ * @function Model:save
+ * @tparam string path
+ * @tparam[opt] table opts `on_progress`: `f(fraction)`, called as bytes are
+ *   written; returning `false` cancels (the old file stays)
+ * @treturn boolean true
+ * @error a message naming the path, or "saving cancelled"
+ * @raise on a wrong argument or option; an error raised by `on_progress`
+ *   propagates
+ */
 static int model_save(lua_State *L)
 {
     checkmodel(L, 1);
@@ -156,6 +209,23 @@ static int model_save(lua_State *L)
     if (st) return fail(L, st, err);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/***
+ * Frees the model's weights once nothing else holds them: its sessions and
+ * the tokenizer from `Model:tokenizer` keep their own reference. Idempotent;
+ * also run by `__close` and `__gc`. Later use of the model raises.
+ * @function Model:close
+ */
+static int model_close(lua_State *L)
+{
+    lmodel *lm = luaL_checkudata(L, 1, MODEL_MT);
+    if (lm->m) {
+        mllm_model_release(lm->m);  /* sessions keep their own reference */
+        lm->m = NULL;
+        mllm_lua_gc_credit(L, &lm->charged);
+    }
+    return 0;
 }
 
 static const luaL_Reg model_methods[] = {

@@ -2,12 +2,15 @@
  * registers the types of the class files (binding.h lists them), the module
  * functions that belong to no class (read_file, clock), and the ledger that
  * tells the collector about the C memory behind models and sessions. */
+
 #include "binding.h"
 #include "base/fileio.h"
 #include "core/internal.h"
 #include "opts.h"
 
 #include <string.h>
+
+/*** @module mobilellm.core */
 
 /* ------------------------------------------------------------ the box */
 
@@ -91,11 +94,19 @@ void mllm_lua_add_methods(lua_State *L, const char *name, const luaL_Reg *method
 
 /* ------------------------------------------------------------ module functions */
 
-/* mllm.read_file(path [, max_bytes = 16 MiB]) -> contents | nil, message: a whole
- * regular file, as the engine reads its own (a FIFO, a device or a directory
- * is refused before anything is read, so the call never blocks; a larger file
- * is refused naming the limit). For the files the Lua side reads from a model
- * directory or a user's path: tool lists, copy_pointer.json, prompts. */
+/***
+ * Reads a whole regular file, as the engine reads its own: a FIFO, a device or
+ * a directory is refused before anything is read (so the call never blocks),
+ * and a larger file than `max_bytes` is refused, naming the limit. For the
+ * files the Lua side reads from a model directory or a user's path: tool
+ * lists, copy_pointer.json, prompts.
+ * @function read_file
+ * @tparam string path
+ * @tparam[opt=16777216] integer max_bytes the largest size read (16 MiB)
+ * @treturn string the contents
+ * @error a message naming the file
+ * @raise when the path holds a NUL byte or `max_bytes` is negative
+ */
 static int l_read_file(lua_State *L)
 {
     const char *path = mllm_lua_check_path(L, 1);
@@ -110,12 +121,22 @@ static int l_read_file(lua_State *L)
     return 1;
 }
 
-/* mllm.clock() -> monotonic seconds (wall time, for benchmarks) */
+/***
+ * A monotonic clock, in seconds of wall time (for benchmarks: differences
+ * between two calls matter, not the value).
+ * @function clock
+ * @treturn number seconds
+ */
 static int l_clock(lua_State *L)
 {
     lua_pushnumber(L, mllm_now());
     return 1;
 }
+
+/***
+ * The version of the library, as `MLLM_VERSION` in include/mobilellm.h.
+ * @field version
+ */
 
 static const luaL_Reg functions[] = {
     { "clock", l_clock },

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 /* Pushes a new session on model at index mi; returns it, or NULL after
  * pushing nil, message. */
 lsession *mllm_lua_session_new(lua_State *L, int mi, int n_ctx, int n_batch, const char *kv_type, int *nret)
@@ -38,8 +40,24 @@ int mllm_lua_session_opt_ctx(lua_State *L, int o, const mllm_config *c)
     return (int)mllm_lua_opt_int(L, o, "n_ctx", 0, 0, c->max_seq_len);
 }
 
-/* model:session([{ n_ctx = max_seq_len, n_batch = 64, kv_type = "auto", restore = path }])
- * -> session | nil, message */
+/*** @type Model */
+
+/***
+ * A new session: a KV cache and a position, for one conversation.
+ * @function Model:session
+ * @tparam[opt] table opts
+ *   `n_ctx` (0: the model's `max_seq_len`, also its upper bound): the context
+ *   length; `n_batch` (0: 64, at most 4096): tokens per prefill chunk;
+ *   `kv_type`: the cache's element, `"f32"` (exact), `"f16"` (half the memory
+ *   and the bytes attention reads; keys and values rounded) or `"auto"` (the
+ *   default: f16 for q8/q4 weights, f32 for float weights);
+ *   `restore`: the path of a state written by `Session:save`, loaded into it
+ * @treturn Session
+ * @error a message: the cache could not be allocated, or the state to restore
+ *   is missing, corrupt (checksum), of another model or `kv_type`, of an older
+ *   format, or does not fit `n_ctx`
+ * @raise on a wrong option
+ */
 static int model_session(lua_State *L)
 {
     static const char *const names[] = { "n_ctx", "n_batch", "kv_type", "restore", NULL };
@@ -61,35 +79,7 @@ static int model_session(lua_State *L)
     return 1;
 }
 
-/* s:fork() -> a new session with the same state */
-static int session_fork(lua_State *L)
-{
-    lsession *ls = checksession(L, 1);
-    lsession *nf = lua_newuserdatauv(L, sizeof *nf, 1);
-    nf->s = NULL;
-    nf->charged = 0;
-    nf->busy = false;
-    luaL_setmetatable(L, SESSION_MT);
-    lua_getiuservalue(L, 1, 1);
-    lua_setiuservalue(L, -2, 1);  /* pin the same model userdata */
-    char err[MLLM_ERRLEN];
-    mllm_status st = mllm_session_fork(ls->s, &nf->s, err, sizeof err);
-    if (st) return fail(L, st, err);
-    nf->charged = mllm_lua_gc_charge(L, mllm_session_bytes(nf->s));
-    return 1;
-}
-
-/* s:save(path) -> true | nil, message */
-static int session_save(lua_State *L)
-{
-    lsession *ls = checksession(L, 1);
-    const char *path = mllm_lua_check_path(L, 2);
-    char err[MLLM_ERRLEN];
-    mllm_status st = mllm_session_save(ls->s, path, err, sizeof err);
-    if (st) return fail(L, st, err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
+/*** @type Session */
 
 void mllm_lua_session_free(lua_State *L, lsession *ls)
 {
@@ -98,12 +88,6 @@ void mllm_lua_session_free(lua_State *L, lsession *ls)
         ls->s = NULL;
         mllm_lua_gc_credit(L, &ls->charged);
     }
-}
-
-static int session_close(lua_State *L)
-{
-    mllm_lua_session_free(L, luaL_checkudata(L, 1, SESSION_MT));
-    return 0;
 }
 
 static int session_tostring(lua_State *L)
@@ -129,7 +113,15 @@ static int32_t *session_ids(lua_State *L, lsession **ls, size_t *n, const char *
     return ids;
 }
 
-/* s:eval(ids) -> true | nil, message (context full) */
+/***
+ * Feeds tokens at the current position (a batched prefill when there are
+ * several) and leaves the logits of the last one.
+ * @function Session:eval
+ * @tparam {integer,...} ids at least one, each in [0, vocab_size)
+ * @treturn boolean true
+ * @error a message when they do not fit the context (the session is unchanged)
+ * @raise on an empty array or a bad id, or when the session is busy
+ */
 static int session_eval(lua_State *L)
 {
     lsession *ls;
@@ -142,8 +134,21 @@ static int session_eval(lua_State *L)
     return 1;
 }
 
-/* s:score(ids) -> total, logprobs | nil, message (context full): the log-probability of
- * ids as the continuation of the session (logprobs[i] for each token), which then holds them */
+/***
+ * The log-probability of `ids` as the continuation of what the session holds,
+ * from the model's full softmax (to rank candidate answers, or measure
+ * perplexity). The session then holds them, as after `eval`.
+ * @function Session:score
+ * @tparam {integer,...} ids at least one, each in [0, vocab_size)
+ * @treturn number the total
+ * @treturn {number,...} `logprobs[i]`, the log-probability of `ids[i]`
+ * @error a message when they do not fit the context (the session is
+ *   unchanged), or when the logits a token is scored with hold NaN or infinity
+ *   (naming the position; the tokens before it stay in the session)
+ * @raise on an empty array or a bad id, when nothing was evaluated before
+ *   (there are no logits to score the first token with), or when the session
+ *   is busy
+ */
 static int session_score(lua_State *L)
 {
     lsession *ls;
@@ -167,7 +172,12 @@ static int session_score(lua_State *L)
     return 2;
 }
 
-/* s:logits() -> array with logits[id + 1] for the last evaluated position */
+/***
+ * The logits of the last evaluated position, raw.
+ * @function Session:logits
+ * @treturn {number,...} `logits[id + 1]` for every id of the vocabulary
+ * @raise when nothing was evaluated yet
+ */
 static int session_logits(lua_State *L)
 {
     lsession *ls = checksession(L, 1);
@@ -182,9 +192,18 @@ static int session_logits(lua_State *L)
     return 1;
 }
 
-/* s:set_probe({ {layer, head}, ... } | nil) -> s: after each evaluation, the attention of the
- * last token averaged over these (executed layer, query head) pairs, 0-based (s:probe()); an
- * empty table or nil turns it off */
+/***
+ * Sets the attention probe: after each evaluation, the attention of the last
+ * token over every position, averaged over these (executed layer, query head)
+ * pairs, read by `Session:probe`. Some heads of a trained model look at the
+ * words the next token copies (the copy pointer, `Constraint:set_source`).
+ * @function Session:set_probe
+ * @tparam[opt] {{integer,integer},...} heads `{ {layer, head}, ... }`, 0-based
+ *   (executed layer `l` runs stored block `l // 2` with layer sharing), at most
+ *   16 (`MLLM_MAX_PROBE_HEADS`); nil or an empty table turns the probe off
+ * @treturn Session the session
+ * @raise on a malformed entry, too many heads, or a layer or head out of range
+ */
 static int session_set_probe(lua_State *L)
 {
     lsession *ls = checksession(L, 1);
@@ -218,8 +237,13 @@ static int session_set_probe(lua_State *L)
     return 1;
 }
 
-/* s:probe() -> array of the probe's weights (weights[pos + 1] for each position), or nil when the
- * probe is off or nothing was evaluated since */
+/***
+ * The probe's weights for the last evaluated token (they sum to 1).
+ * @function Session:probe
+ * @treturn ?{number,...} `weights[pos + 1]` for each position before it, or
+ *   nil when the probe is off or nothing was evaluated since it was set or
+ *   the session rewound
+ */
 static int session_probe(lua_State *L)
 {
     lsession *ls = checksession(L, 1);
@@ -234,19 +258,34 @@ static int session_probe(lua_State *L)
     return 1;
 }
 
+/***
+ * The position: how many tokens the session holds.
+ * @function Session:pos
+ * @treturn integer
+ */
 static int session_pos(lua_State *L)
 {
     lua_pushinteger(L, mllm_session_pos(checksession(L, 1)->s));
     return 1;
 }
 
+/***
+ * The context length: the most tokens the session can hold.
+ * @function Session:n_ctx
+ * @treturn integer
+ */
 static int session_n_ctx(lua_State *L)
 {
     lua_pushinteger(L, mllm_session_n_ctx(checksession(L, 1)->s));
     return 1;
 }
 
-/* s:rewind(pos): forget everything from position pos on (0 = reset) */
+/***
+ * Forgets everything from position `pos` on.
+ * @function Session:rewind
+ * @tparam[opt=0] integer pos in [0, `Session:pos`]; 0 makes the session fresh
+ * @raise when `pos` is out of range or the session is busy
+ */
 static int session_rewind(lua_State *L)
 {
     lsession *ls = checkidle(L, 1);
@@ -257,11 +296,75 @@ static int session_rewind(lua_State *L)
     return 0;
 }
 
+/***
+ * A new session with the same context size, cache, position, logits and
+ * probe: compute a long shared prefix (a system prompt) once, then fork it
+ * per request.
+ * @function Session:fork
+ * @treturn Session
+ * @error a message when the memory could not be allocated
+ */
+static int session_fork(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    lsession *nf = lua_newuserdatauv(L, sizeof *nf, 1);
+    nf->s = NULL;
+    nf->charged = 0;
+    nf->busy = false;
+    luaL_setmetatable(L, SESSION_MT);
+    lua_getiuservalue(L, 1, 1);
+    lua_setiuservalue(L, -2, 1);  /* pin the same model userdata */
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_fork(ls->s, &nf->s, err, sizeof err);
+    if (st) return fail(L, st, err);
+    nf->charged = mllm_lua_gc_charge(L, mllm_session_bytes(nf->s));
+    return 1;
+}
+
+/***
+ * Writes the session's state (the cache up to the position, the logits) to a
+ * file, tagged with the model's fingerprint and ending in a checksum, for
+ * `Model:session{ restore = path }`. The file is written beside `path` and
+ * renamed over it: a failure leaves what was there.
+ * @function Session:save
+ * @tparam string path
+ * @treturn boolean true
+ * @error a message naming the path
+ * @raise when the path holds a NUL byte
+ */
+static int session_save(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    const char *path = mllm_lua_check_path(L, 2);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_session_save(ls->s, path, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/***
+ * The model the session was made from (the same object, even when closed: the
+ * session keeps the weights alive on its own).
+ * @function Session:model
+ * @treturn Model
+ */
 static int session_model(lua_State *L)
 {
     checksession(L, 1);
     lua_getiuservalue(L, 1, 1);
     return 1;
+}
+
+/***
+ * Frees the session's cache now. Idempotent; also run by `__close` and `__gc`.
+ * Later use raises; a stream running on it raises at its next step.
+ * @function Session:close
+ */
+static int session_close(lua_State *L)
+{
+    mllm_lua_session_free(L, luaL_checkudata(L, 1, SESSION_MT));
+    return 0;
 }
 
 static const luaL_Reg session_methods[] = {

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 typedef struct {
     mllm_generator *g;
     lsession *sess;     /* the session it runs on (pinned in the user value) */
@@ -13,6 +15,57 @@ typedef struct {
     void *constraint;   /* its hook's user data (pinned in the user value), bound to the session */
     mllm_generate_info info;
 } lstream;
+
+/***
+ * The options of a generation: of `Model:generate`, `Model:stream`,
+ * `Session:generate` and `Session:stream`. A value of the wrong type or out of
+ * range raises, naming the option.
+ * @table generation_options
+ * @tfield[opt=256] integer max_tokens the most tokens to generate (at most
+ *   131072, `MLLM_MAX_CONTEXT`)
+ * @tfield[opt=true] boolean stop_at_eos end at the end-of-sequence token
+ * @tfield[opt=0] number temperature 0: greedy (always the likeliest token)
+ * @tfield[opt=0] integer top_k 0: off
+ * @tfield[opt=1] number top_p in (0, 1]; 1: off
+ * @tfield[opt=0] number min_p in [0, 1); 0: off
+ * @tfield[opt=1] number repeat_penalty 1: off; applied to the tokens in the
+ *   history
+ * @tfield[opt=64] integer repeat_last_n how much history the penalty sees;
+ *   -1: all
+ * @tfield[opt] integer seed of the sampler (a fixed default: the same call
+ *   gives the same text)
+ * @tfield[opt] string|{string,...} stop strings that end the generation (at
+ *   most 16, `MLLM_MAX_STOPS`; not empty, no NUL byte); the text ends before
+ *   the stop string, and no streamed piece holds part of one
+ * @tfield[opt] Constraint constraint masks the logits (one built with a model)
+ * @tfield[opt=true] boolean bos start a string prompt with the
+ *   beginning-of-sequence id
+ * @tfield[opt] function on_token `Model:generate` and `Session:generate`
+ *   only: `f(piece, id)` after each token; returning `false` stops the
+ *   generation
+ * @tfield[opt] integer n_ctx `Model:generate` and `Model:stream` only: the
+ *   context of their one-off session (the model's `max_seq_len` by default)
+ * @tfield[opt] integer n_batch `Model:generate` and `Model:stream` only: as
+ *   for `Model:session`
+ * @tfield[opt] string kv_type `Model:generate` and `Model:stream` only: as
+ *   for `Model:session`
+ */
+
+/***
+ * What a generation did: the second result of `Model:generate` and
+ * `Session:generate`, and `Stream:info`.
+ * @table generation_info
+ * @tfield integer prompt_tokens
+ * @tfield integer generated_tokens
+ * @tfield string stop why it ended: `"eos"` (the end-of-sequence token),
+ *   `"stop"` (a stop string), `"length"` (`max_tokens`), `"context"` (the
+ *   context is full), or `"none"` (not ended, or stopped by `on_token` or by
+ *   closing the stream)
+ * @tfield number prefill_seconds evaluating the prompt
+ * @tfield number decode_seconds generating
+ * @tfield number prefill_tps prompt tokens per second
+ * @tfield number decode_tps generated tokens per second
+ */
 
 /* The options of a generation: gen_names for s:stream, with "on_token" for
  * s:generate, and the session's for the one-off model:stream / model:generate. */
@@ -127,11 +180,7 @@ static void stream_release(lua_State *L, lstream *st)
     st->sess = NULL;
 }
 
-static int stream_close(lua_State *L)
-{
-    stream_release(L, luaL_checkudata(L, 1, STREAM_MT));
-    return 0;
-}
+/*** @type Stream */
 
 static int stream_tostring(lua_State *L)
 {
@@ -140,12 +189,30 @@ static int stream_tostring(lua_State *L)
     return 1;
 }
 
-/* stream:info() -> the generation info so far */
+/***
+ * The generation's info so far (after the end, or once closed, its last).
+ * @function Stream:info
+ * @treturn generation_info
+ */
 static int stream_info(lua_State *L)
 {
     lstream *st = luaL_checkudata(L, 1, STREAM_MT);
     push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
     return 1;
+}
+
+/***
+ * Ends the generation now: frees the generator, lets the session take other
+ * calls again (it holds the prompt and the tokens generated so far) and, for
+ * `Model:stream`, frees its one-off session. Idempotent; also run by
+ * `__close` (a generic `for` ending or left by `break`) and `__gc`; the
+ * iterator then returns nothing.
+ * @function Stream:close
+ */
+static int stream_close(lua_State *L)
+{
+    stream_release(L, luaL_checkudata(L, 1, STREAM_MT));
+    return 0;
 }
 
 /* One step of the iterator: piece, id | nil at the end. Upvalue 1: the stream.
@@ -251,20 +318,6 @@ static int session_start(lua_State *L, const char *const *names, const char *wha
     return start_stream(L, 1, checkidle(L, 1), false, 2, *o);
 }
 
-/* model:stream(prompt [, opts]) -> iterator, nil, nil, closer */
-static int model_stream(lua_State *L)
-{
-    int o;
-    return model_start(L, model_stream_names, "stream", &o);
-}
-
-/* s:stream(prompt [, opts]) -> iterator, nil, nil, closer (continues the session) */
-static int session_stream(lua_State *L)
-{
-    int o;
-    return session_start(L, stream_names, "stream", &o);
-}
-
 /* Runs the stream that start_stream pushed (n == 4) to its end; returns
  * text, info. o.on_token(piece, id) is called after each token; returning
  * false from it stops generation early. A failure of the model during the
@@ -317,7 +370,44 @@ static int generate_common(lua_State *L, int n, int o)
     return 2;
 }
 
-/* model:generate(prompt [, opts]) -> text, info | nil, message */
+/*** @type Model */
+
+/***
+ * Generates from a prompt, one piece per step of a generic `for`, on a
+ * session of its own that the stream frees when it ends:
+ * `for piece, id in model:stream(prompt, opts) do ... end`.
+ * @function Model:stream
+ * @tparam string|{integer,...} prompt text, or token ids
+ * @tparam[opt] generation_options opts less `on_token`; with `n_ctx` (the
+ *   model's `max_seq_len` by default), `n_batch` and `kv_type`
+ * @treturn function the iterator: each call returns the next `piece, id`
+ *   (pieces are whole UTF-8 characters, possibly empty while text is held
+ *   back; `id` is nil for the held-back text released at the end), nothing at
+ *   the end; it raises when the model computes NaN or infinity
+ * @return nil
+ * @return nil
+ * @treturn Stream the closing value: a generic `for` closes it
+ * @error a message when the prompt does not fit the context
+ * @raise on a wrong prompt or option
+ */
+static int model_stream(lua_State *L)
+{
+    int o;
+    return model_start(L, model_stream_names, "stream", &o);
+}
+
+/***
+ * Generates from a prompt to the end, on a session of its own.
+ * @function Model:generate
+ * @tparam string|{integer,...} prompt text, or token ids
+ * @tparam[opt] generation_options opts with `on_token`, `n_ctx` (the model's
+ *   `max_seq_len` by default), `n_batch` and `kv_type`
+ * @treturn string the text (the concatenation of the pieces a stream gives)
+ * @treturn generation_info
+ * @error a message when the prompt does not fit the context, or when the
+ *   model computes NaN or infinity (naming the position)
+ * @raise on a wrong prompt or option; an error raised by `on_token` propagates
+ */
 static int model_generate(lua_State *L)
 {
     int o;
@@ -325,7 +415,42 @@ static int model_generate(lua_State *L)
     return generate_common(L, n, o);
 }
 
-/* s:generate(prompt [, opts]) -> text, info | nil, message */
+/*** @type Session */
+
+/***
+ * Generates from a prompt that continues the session, one piece per step of a
+ * generic `for`, as `Model:stream`. While the stream runs the session is busy;
+ * afterwards it holds the prompt and every generated token.
+ * @function Session:stream
+ * @tparam string|{integer,...} prompt text, or token ids
+ * @tparam[opt] generation_options opts less `on_token`
+ * @treturn function the iterator of `piece, id`
+ * @return nil
+ * @return nil
+ * @treturn Stream the closing value
+ * @error a message when the prompt does not fit the context
+ * @raise on a wrong prompt or option, or when the session is busy
+ */
+static int session_stream(lua_State *L)
+{
+    int o;
+    return session_start(L, stream_names, "stream", &o);
+}
+
+/***
+ * Generates from a prompt that continues the session, to the end. The session
+ * then holds the prompt and every generated token; inside `on_token` it is
+ * busy.
+ * @function Session:generate
+ * @tparam string|{integer,...} prompt text, or token ids
+ * @tparam[opt] generation_options opts with `on_token`
+ * @treturn string the text
+ * @treturn generation_info
+ * @error a message when the prompt does not fit the context, or when the
+ *   model computes NaN or infinity (naming the position)
+ * @raise on a wrong prompt or option, or when the session is busy; an error
+ *   raised by `on_token` propagates
+ */
 static int session_generate(lua_State *L)
 {
     int o;

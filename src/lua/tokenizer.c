@@ -8,6 +8,8 @@
 #include <limits.h>
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 typedef struct {
     const mllm_tokenizer *t;  /* NULL when closed */
     mllm_tokenizer *owned;    /* loaded on its own: freed on close */
@@ -115,19 +117,150 @@ static int piece_with(lua_State *L, tok_getter get)
     return 1;
 }
 
+static ltokenizer *new_tokenizer(lua_State *L)
+{
+    ltokenizer *lt = lua_newuserdatauv(L, sizeof *lt, 0);
+    memset(lt, 0, sizeof *lt);
+    luaL_setmetatable(L, TOKENIZER_MT);
+    return lt;
+}
+
+/***
+ * Loads a sentencepiece `tokenizer.model` on its own (a regular file of at
+ * most 64 MiB, `MLLM_MAX_TOKENIZER_BYTES`).
+ * @function tokenizer
+ * @tparam string path
+ * @treturn Tokenizer
+ * @error a message naming the file: missing, not a regular file, too large,
+ *   or not a sentencepiece model
+ * @raise when the path holds a NUL byte
+ */
+static int l_tokenizer(lua_State *L)
+{
+    const char *path = mllm_lua_check_path(L, 1);
+    ltokenizer *lt = new_tokenizer(L);
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_tokenizer_load(path, &lt->owned, err, sizeof err);
+    if (st) return fail(L, st, err);
+    lt->t = lt->owned;
+    return 1;
+}
+
+/*** @type Model */
+
+/***
+ * Encodes text with the model's tokenizer, as sentencepiece does.
+ * @function Model:tokenize
+ * @tparam string text UTF-8
+ * @tparam[opt] table opts `bos` (false): start with the beginning-of-sequence id
+ * @treturn {integer,...} the token ids
+ * @raise when the model has no tokenizer, the text is not valid UTF-8, or on
+ *   a wrong argument or option
+ */
 static int model_tokenize(lua_State *L) { return tokenize_with(L, model_tok); }
+
+/***
+ * Decodes token ids with the model's tokenizer, as sentencepiece does
+ * (control tokens and the ids of a padded vocabulary give no text).
+ * @function Model:detokenize
+ * @tparam {integer,...} ids
+ * @treturn string
+ * @raise when the model has no tokenizer, or an id is not an integer in
+ *   [0, vocab_size)
+ */
 static int model_detokenize(lua_State *L) { return detokenize_with(L, model_tok); }
+
+/***
+ * The bytes one token adds to running text: `"▁"` becomes a space, a byte
+ * token its byte, control tokens and padding ids nothing. Pieces of a
+ * multi-byte character may be parts of it.
+ * @function Model:token_piece
+ * @tparam integer id
+ * @treturn string
+ * @raise when the model has no tokenizer, or the id is outside [0, vocab_size)
+ */
 static int model_token_piece(lua_State *L) { return piece_with(L, model_tok); }
+
+/***
+ * The model's tokenizer as an object of its own; it keeps the model's weights
+ * alive until it is closed, and its vocabulary is the model's.
+ * @function Model:tokenizer
+ * @treturn Tokenizer
+ * @raise when the model has no tokenizer
+ */
+static int model_tokenizer(lua_State *L)
+{
+    lmodel *lm = checkmodel(L, 1);
+    const mllm_tokenizer *t = model_tok(L, 1);
+    ltokenizer *lt = new_tokenizer(L);
+    lt->model = mllm_model_retain(lm->m);
+    lt->t = t;
+    return 1;
+}
+
+/*** @type Tokenizer */
+
+/***
+ * Encodes text, as sentencepiece does.
+ * @function Tokenizer:encode
+ * @tparam string text UTF-8
+ * @tparam[opt] table opts `bos` (false): start with the beginning-of-sequence id
+ * @treturn {integer,...} the token ids
+ * @raise when the text is not valid UTF-8, or on a wrong argument or option
+ */
 static int tok_encode(lua_State *L) { return tokenize_with(L, checktok); }
+
+/***
+ * The same as `Tokenizer:encode` (the name a model's method has).
+ * @function Tokenizer:tokenize
+ * @tparam string text
+ * @tparam[opt] table opts
+ * @treturn {integer,...}
+ */
+
+/***
+ * Decodes token ids, as sentencepiece does (control tokens give no text).
+ * @function Tokenizer:decode
+ * @tparam {integer,...} ids
+ * @treturn string
+ * @raise when an id is not an integer in [0, vocab_size)
+ */
 static int tok_decode(lua_State *L) { return detokenize_with(L, checktok); }
+
+/***
+ * The same as `Tokenizer:decode` (the name a model's method has).
+ * @function Tokenizer:detokenize
+ * @tparam {integer,...} ids
+ * @treturn string
+ */
+
+/***
+ * The bytes one token adds to running text, as `Model:token_piece`.
+ * @function Tokenizer:piece
+ * @tparam integer id
+ * @treturn string
+ * @raise when the id is outside [0, vocab_size)
+ */
 static int tok_piece(lua_State *L) { return piece_with(L, checktok); }
 
+/***
+ * The ids the tokenizer takes: its pieces, or for a model's tokenizer the
+ * model's `vocab_size`, which may be larger (a padded vocabulary).
+ * @function Tokenizer:vocab_size
+ * @treturn integer
+ */
 static int tok_vocab_size(lua_State *L)
 {
     lua_pushinteger(L, mllm_tokenizer_vocab_size(checktok(L, 1)));
     return 1;
 }
 
+/***
+ * The beginning- and end-of-sequence ids.
+ * @function Tokenizer:special_ids
+ * @treturn integer bos
+ * @treturn integer eos
+ */
 static int tok_special(lua_State *L)
 {
     const mllm_tokenizer *t = checktok(L, 1);
@@ -136,6 +269,11 @@ static int tok_special(lua_State *L)
     return 2;
 }
 
+/***
+ * Frees the tokenizer (a model's: drops its reference to the model).
+ * Idempotent; also run by `__close` and `__gc`. Later use raises.
+ * @function Tokenizer:close
+ */
 static int tok_close(lua_State *L)
 {
     ltokenizer *lt = luaL_checkudata(L, 1, TOKENIZER_MT);
@@ -152,37 +290,6 @@ static int tok_tostring(lua_State *L)
     ltokenizer *lt = luaL_checkudata(L, 1, TOKENIZER_MT);
     if (!lt->t) lua_pushstring(L, "mobilellm.Tokenizer (closed)");
     else lua_pushfstring(L, "mobilellm.Tokenizer (%d pieces)", mllm_tokenizer_n_pieces(lt->t));
-    return 1;
-}
-
-static ltokenizer *new_tokenizer(lua_State *L)
-{
-    ltokenizer *lt = lua_newuserdatauv(L, sizeof *lt, 0);
-    memset(lt, 0, sizeof *lt);
-    luaL_setmetatable(L, TOKENIZER_MT);
-    return lt;
-}
-
-/* mllm.tokenizer(path) -> tokenizer | nil, message */
-static int l_tokenizer(lua_State *L)
-{
-    const char *path = mllm_lua_check_path(L, 1);
-    ltokenizer *lt = new_tokenizer(L);
-    char err[MLLM_ERRLEN];
-    mllm_status st = mllm_tokenizer_load(path, &lt->owned, err, sizeof err);
-    if (st) return fail(L, st, err);
-    lt->t = lt->owned;
-    return 1;
-}
-
-/* model:tokenizer() -> the model's tokenizer (keeps the model's weights alive) */
-static int model_tokenizer(lua_State *L)
-{
-    lmodel *lm = checkmodel(L, 1);
-    const mllm_tokenizer *t = model_tok(L, 1);
-    ltokenizer *lt = new_tokenizer(L);
-    lt->model = mllm_model_retain(lm->m);
-    lt->t = t;
     return 1;
 }
 
