@@ -143,7 +143,7 @@ lint:
 
 # The reference of the Lua API (LDoc comments), in build/docs/index.html.
 docs:
-	@$(MAKE) --no-print-directory deps PKGS=lua-ldoc
+	@$(MAKE) --no-print-directory deps PKGS="lua-ldoc lua-markdown"
 	ldoc .
 
 clean:

@@ -1,5 +1,5 @@
 /*
- * lua_calls.c - the Lua 5.4 binding of the call parser (include/mobilellm_calls.h).
+ * calls.c — the Lua 5.4 binding of the call parser (include/mobilellm_calls.h).
  *
  * mllm_lua_open_calls(L) adds to the module table on top of the stack:
  *   parse_calls(text [, opts])  -> calls, text_outside [, message, position]
@@ -14,6 +14,7 @@
  */
 #include "mobilellm_calls.h"
 
+#include "binding.h"
 #include "opts.h"
 
 #include <lauxlib.h>
@@ -21,10 +22,10 @@
 
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 #define PARSER_MT "mobilellm.CallParser"
 #define RESULT_MT "mobilellm.CallsResult"     /* the box owning a C result, internal */
-
-int mllm_lua_open_calls(lua_State *L);
 
 /* ---- C values -> Lua ----------------------------------------------------------------------- */
 
@@ -189,6 +190,12 @@ static int l_parse_calls(lua_State *L)
     return 4;
 }
 
+/***
+ * The value of JSON `null` and Python `None` in call arguments: a light userdata (NULL), the
+ * same value as `cjson.null`. It keeps a key present in `args` and keeps arrays without holes.
+ * @field null
+ */
+
 /* ---- CallParser ---------------------------------------------------------------------------- */
 
 typedef struct call_parser {
@@ -270,6 +277,8 @@ static int l_call_parser(lua_State *L)
     return 1;
 }
 
+/*** @type CallParser */
+
 /***
  * Feed the next piece of output.
  * @function CallParser:feed
@@ -335,12 +344,6 @@ static int l_tostring(lua_State *L)
 }
 
 /* ---- registration -------------------------------------------------------------------------- */
-
-/***
- * The value of JSON `null` and Python `None` in call arguments: a light userdata (NULL), the
- * same value as `cjson.null`. It keeps a key present in `args` and keeps arrays without holes.
- * @field null
- */
 
 int mllm_lua_open_calls(lua_State *L)
 {

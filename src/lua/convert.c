@@ -1,4 +1,4 @@
-/* lua_convert.c — mllm.convert(dir, out_path): any checkpoint directory
+/* convert.c — mllm.convert(dir, out_path): any checkpoint directory
  * (safetensors or pytorch_model.bin, single or sharded) → one safetensors file.
  *
  * mllm_lua_open_convert(L) adds to the module table on top of the stack:
@@ -6,33 +6,38 @@
  *
  * Misuse (a non-string argument, an empty or too long path) raises; a missing,
  * corrupt or refused checkpoint, or an unwritable output, returns nil, message. */
+#include "binding.h"
 #include "opts.h"
-#include "mobilellm.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 
-int mllm_lua_open_convert(lua_State *L);
+/*** @module mobilellm.core */
 
-/*** Writes the checkpoint in dir as one safetensors file (tensors as stored).
+/***
+ * Writes any checkpoint directory (model.safetensors, its shards,
+ * pytorch_model.bin or its shards, found in that order) as one safetensors
+ * file: every tensor as stored, with its name, dtype and shape. config.json
+ * is not needed. The file is written beside `out_path` and renamed into place,
+ * so `out_path` may be a file of the checkpoint itself.
  * @function convert
  * @tparam string dir a checkpoint directory
- * @tparam string out_path the safetensors file to write (replaced atomically)
- * @return true, or nil and a message naming the file at fault */
+ * @tparam string out_path the safetensors file to write
+ * @treturn boolean true
+ * @error a message naming the file at fault: missing, corrupt, refused (the
+ *   restricted unpickler) or unwritable
+ * @raise on a non-string argument, or a path that is empty, too long or holds
+ *   a NUL byte
+ */
 static int l_convert(lua_State *L)
 {
     const char *dir = mllm_lua_check_path(L, 1);
     const char *out = mllm_lua_check_path(L, 2);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_checkpoint_convert(dir, out, err, sizeof err);
-    if (st == MLLM_OK) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    if (st == MLLM_ERR_ARG) return luaL_error(L, "%s", err);
-    luaL_pushfail(L);
-    lua_pushstring(L, err);
-    return 2;
+    if (st) return fail(L, st, err);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 int mllm_lua_open_convert(lua_State *L)

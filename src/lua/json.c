@@ -1,7 +1,8 @@
-/* lua_json.c — JSON for the Lua side (tool schemas, evaluation files, tool
+/* json.c — JSON for the Lua side (tool schemas, evaluation files, tool
  * results) through cJSON. JSON null is the light userdata NULL (mllm.null);
  * decoded objects remember their key order (mllm.json_keys), because tool
  * parameter order matters to the prompt. */
+#include "binding.h"
 #include "mobilellm_limits.h"
 
 #include <cjson/cJSON.h>
@@ -13,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*** @module mobilellm.core */
+
 #define JSON_MAX_DEPTH MLLM_MAX_JSON_DEPTH
 #define ORDER_KEY "mobilellm.json_order" /* registry: weak table object -> key array */
-
-int mllm_lua_open_json(lua_State *L);
 
 static void push_order_table(lua_State *L)
 {
@@ -72,7 +73,16 @@ static int tree_gc(lua_State *L)
     return 0;
 }
 
-/* json_decode(text) -> value | nil, message */
+/***
+ * Decodes JSON text (through cJSON). `null` is `null` (the light userdata
+ * NULL); a whole number below 2^53 is an integer; objects remember the order
+ * of their keys (`json_keys`), and an empty object stays one when encoded.
+ * @function json_decode
+ * @tparam string text
+ * @return the value
+ * @error a message with the byte where the text stops being JSON
+ * @raise when the value is nested deeper than 256
+ */
 static int l_json_decode(lua_State *L)
 {
     size_t len;
@@ -93,7 +103,14 @@ static int l_json_decode(lua_State *L)
     return 1;
 }
 
-/* json_keys(object) -> the keys in the order the JSON text had them, or nil */
+/***
+ * The keys of an object made by `json_decode`, in the order its text had them
+ * (tool parameters keep their order in the prompt).
+ * @function json_keys
+ * @tparam table object
+ * @treturn ?{string,...} a new array of the keys, or nil for a table that
+ *   `json_decode` did not make from an object
+ */
 static int l_json_keys(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -232,7 +249,7 @@ static void encode_value(lua_State *L, sbuf *b, int idx, int depth)
             sb_char(b, ']');
             break;
         }
-        /* an object: keys in their decoded order when known, else sorted */
+        /* an object: keys sorted, so the output is stable */
         lua_newtable(L);
         int keys = lua_gettop(L);
         lua_Integer nk = 0;
@@ -269,7 +286,16 @@ static void encode_value(lua_State *L, sbuf *b, int idx, int depth)
     }
 }
 
-/* json_encode(value) -> text (objects with sorted keys, so output is stable) */
+/***
+ * Encodes a value as JSON text: a table whose keys are 1..n is an array, any
+ * other an object with string keys, written sorted so the output is stable;
+ * `nil` and `null` are `null`.
+ * @function json_encode
+ * @param value
+ * @treturn string
+ * @raise on what JSON cannot hold: a function, a userdata, NaN or infinity,
+ *   a key that is not a string, nesting deeper than 256 (a cycle)
+ */
 static int l_json_encode(lua_State *L)
 {
     luaL_checkany(L, 1);

@@ -1,4 +1,4 @@
-/* lua_opts.c — the one reader of Lua option tables (lua_opts.h). */
+/* opts.c — the one reader of Lua option tables (opts.h). */
 #include "opts.h"
 
 #include <lauxlib.h>

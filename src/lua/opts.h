@@ -1,4 +1,4 @@
-/* lua_opts.h — the one reader of Lua option tables, for every binding file.
+/* opts.h — the one reader of Lua option tables, for every binding file.
  *
  * mllm_lua_opts reads an options table exactly once: each known name through
  * lua_getfield (so a proxy's __index runs once per name) into a fresh plain
