@@ -43,3 +43,26 @@ describe("exported symbols", function()
     assert.are.same(want, exports(CLIB))
   end)
 end)
+
+describe("the one table of each enum", function()
+  local mllm = require("mobilellm")
+  it("lists the dtypes and KV types the engine parses, and each is accepted", function()
+    assert.are.same({ "f32", "f16", "bf16", "q8", "q4" }, mllm.dtypes)
+    assert.are.same({ "auto", "f32", "f16" }, mllm.kv_types)
+    local m = assert(mllm.load("spec/fixtures/models/f32-basic", { threads = 1, dtype = "f16" }))
+    for _, kv in ipairs(mllm.kv_types) do assert(m:session({ n_ctx = 8, kv_type = kv })) end
+    local ok, err = pcall(m.session, m, { n_ctx = 8, kv_type = "q8" })
+    assert.is_false(ok)
+    assert.matches('kv_type must be "auto", "f32" or "f16", got "q8"', err, 1, true)
+    m:close()
+  end)
+
+  it("the CLI offers exactly those choices", function()
+    local common = require("mobilellm.cli.common")
+    local by = {}
+    for _, o in ipairs(common.LOAD_OPTS) do by[o[1]] = o end
+    for _, o in ipairs(common.GEN_OPTS) do by[o[1]] = o end
+    assert.are.same({ "auto", "f32", "f16", "bf16", "q8", "q4" }, by.dtype.values)
+    assert.are.same(mllm.kv_types, by["kv-type"].values)
+  end)
+end)

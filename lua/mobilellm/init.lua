@@ -50,6 +50,15 @@ M.call_parser = core.call_parser
 -- @return the contents, or nil and a message naming the file
 M.read_file = core.read_file
 
+--- The names the `dtype` option of `load` takes besides "auto" ({"f32", "f16", "bf16", "q8", "q4"}),
+-- from the engine's one table of weight types.
+-- @table dtypes
+M.dtypes = core.dtypes
+
+--- The names the `kv_type` option of `session` takes ({"auto", "f32", "f16"}).
+-- @table kv_types
+M.kv_types = core.kv_types
+
 --- The JSON null sentinel used in parsed call arguments.
 M.null = core.null
 

@@ -85,6 +85,10 @@ struct mllm_model {
     int max_cols;             /* widest matrix row, for scratch sizes */
 };
 
+/* The names of the KV cache types a session takes (session.c), NULL-terminated:
+ * "auto", "f32", "f16"; the Lua side lists them as its choices. */
+extern const char *const mllm_kv_type_names[];
+
 struct mllm_session {
     mllm_model *model;
     int n_ctx, n_batch, pos;

@@ -29,6 +29,10 @@ mllm_session_params mllm_session_default_params(void)
     return p;
 }
 
+/* The one table of KV cache types: "auto" (f16 for quantized weights, f32 for
+ * float ones), then the two element types. */
+const char *const mllm_kv_type_names[] = { "auto", "f32", "f16", NULL };
+
 const char *mllm_session_kv_type(const mllm_session *s)
 {
     return s->kv_f16 ? "f16" : "f32";
@@ -85,13 +89,12 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     /* "auto": f16 for quantized weights (their rounding dwarfs f16's; half the
        memory and the bytes read per token, as llama.cpp's default cache),
        f32 for float weights (exact) */
-    bool kv_f16;
-    if (!p.kv_type || strcmp(p.kv_type, "auto") == 0) kv_f16 = m->wtype == MLLM_W_Q8 || m->wtype == MLLM_W_Q4;
-    else if (strcmp(p.kv_type, "f16") == 0) kv_f16 = true;
-    else if (strcmp(p.kv_type, "f32") == 0) kv_f16 = false;
-    else
+    int kv = 0;  /* index in mllm_kv_type_names; NULL is "auto" */
+    while (p.kv_type && mllm_kv_type_names[kv] && strcmp(p.kv_type, mllm_kv_type_names[kv]) != 0) kv++;
+    if (p.kv_type && !mllm_kv_type_names[kv])
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "kv_type must be \"auto\", \"f32\" or \"f16\", got \"%.40s\"",
                          p.kv_type);
+    bool kv_f16 = kv == 0 ? m->wtype == MLLM_W_Q8 || m->wtype == MLLM_W_Q4 : kv == 2;
     mllm_session *s = calloc(1, sizeof *s);
     if (!s) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     s->model = mllm_model_retain(m);

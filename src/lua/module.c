@@ -6,6 +6,7 @@
 #include "binding.h"
 #include "base/fileio.h"
 #include "core/internal.h"
+#include "kernels/dtype.h"
 #include "opts.h"
 
 #include <string.h>
@@ -160,6 +161,19 @@ int luaopen_mobilellm_core(lua_State *L)
     luaL_newlib(L, functions);
     lua_pushliteral(L, MLLM_VERSION);
     lua_setfield(L, -2, "version");
+    /* the choices of the dtype and kv_type options, from the engine's one table of each */
+    lua_createtable(L, mllm_dtype_count(), 0);
+    for (int i = 0; i < mllm_dtype_count(); i++) {
+        lua_pushstring(L, mllm_dtype_name((mllm_dtype)i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "dtypes");
+    lua_newtable(L);
+    for (int i = 0; mllm_kv_type_names[i]; i++) {
+        lua_pushstring(L, mllm_kv_type_names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "kv_types");
     /* each adds its functions to the module table on top; a class's type is
        registered before the files that add methods to it */
     mllm_lua_open_model(L);

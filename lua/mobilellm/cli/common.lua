@@ -118,7 +118,7 @@ end
 -- Option kinds: "int", "num", "str", "flag", "list" (repeatable string), "choice".
 --- The options of every command that loads a model.
 M.LOAD_OPTS = {
-  { "dtype", "T", kind = "choice", values = { "auto", "f32", "f16", "bf16", "q8", "q4" },
+  { "dtype", "T", kind = "choice", values = { "auto", table.unpack(mllm.dtypes) },
     help = "compute format: auto (as stored), f32, f16, bf16, q8, q4 (quantized on load)" },
   { "threads", "N", kind = "int", min = 0, max = 1024, help = "threads (default: all cores)" },
   { "tokenizer", "FILE", kind = "str", help = "a tokenizer.model to use instead of DIR's" },
@@ -135,7 +135,7 @@ M.GEN_OPTS = {
   { "seed", "S", kind = "int", help = "random seed for sampling" },
   { "stop", "S", kind = "list", help = "stop at this string (repeatable)" },
   { "n-ctx", "N", kind = "int", min = 1, max = 131072, help = "context length (default: the model's)" },
-  { "kv-type", "T", kind = "choice", values = { "auto", "f32", "f16" },
+  { "kv-type", "T", kind = "choice", values = mllm.kv_types,
     help = "KV cache element: f32 (exact) or f16 (half the memory); auto (default): f16 for q8/q4" },
 }
 

@@ -23,7 +23,7 @@ local M = {
     .. "block dtypes of docs/formats-and-limits.md; norms in F32) and copies of config.json, tokenizer.model and the "
     .. "other small files of DIR. OUT may be DIR itself (with --force).",
   options = {
-    { "dtype", "T", kind = "choice", values = { "f32", "f16", "bf16", "q8", "q4" }, required = true,
+    { "dtype", "T", kind = "choice", values = mllm.dtypes, required = true,
       help = "format of the weights: f32, f16, bf16, q8, q4" },
     { "force", kind = "flag", help = "replace OUT/model.safetensors if it exists" },
     { "threads", "N", kind = "int", min = 0, max = 1024, help = "threads (default: all cores)" },
