@@ -55,6 +55,7 @@
 local core = require("mobilellm.core")
 local chat = require("mobilellm.chat")
 local tools = require("mobilellm.tools")
+local options = require("mobilellm.options")
 
 local M = {}
 
@@ -120,8 +121,14 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 --   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
 --   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available)
 -- @raise on bad options or tools
+--- The options `agent.new` takes (any other key raises).
+M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
+              "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
+              "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
+              "on_token", "feedback", "prompt_cache", "fork" }
+
 function M.new(model, opts)
-  opts = opts or {}
+  opts = options.check(opts, M.OPTIONS, "agent.new")
   if model == nil then error("agent.new: a model is required", 2) end
   local reg = opts.tools
   if type(reg) == "string" or (type(reg) == "table" and not tools.is_registry(reg)) then

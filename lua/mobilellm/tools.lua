@@ -29,6 +29,7 @@
 -- @module mobilellm.tools
 local core = require("mobilellm.core")
 local chat = require("mobilellm.chat")  -- for MAX_APIS_BYTES, the cap on an apis.json read
+local options = require("mobilellm.options")
 
 local M = {}
 
@@ -219,8 +220,12 @@ end
 --   (called as `fn(args, call)` with the validated arguments; its return value is the result)
 -- @return the tool, as stored
 -- @raise on a malformed definition or a duplicate name
+--- The keys of a tool definition (`Registry:add`; any other raises).
+M.TOOL_KEYS = { "name", "description", "params", "parameters", "fn" }
+
 function Registry:add(def)
   if type(def) ~= "table" then error("tools: a tool definition must be a table, got " .. type(def), 2) end
+  options.check(def, M.TOOL_KEYS, "tools: tool " .. (type(def.name) == "string" and ("'" .. def.name .. "'") or "definition"), 3)
   local name = def.name
   if not is_ident(name, true) or #name > 64 then
     error("tools: the tool name " .. show(name) .. " is not an identifier", 2)

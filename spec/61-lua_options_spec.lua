@@ -1,0 +1,41 @@
+-- Option tables of the Lua modules (issue 35's one option check, issue 36's strict
+-- options): a misspelled key raises, naming it and the keys the call takes.
+local options = require("mobilellm.options")
+local agent = require("mobilellm.agent")
+local tools = require("mobilellm.tools")
+
+local function raises(want, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error containing: " .. want)
+  assert(tostring(err):find(want, 1, true), ("error %q does not contain %q"):format(tostring(err), want))
+end
+
+-- agent.new checks its options before it touches the model
+local MODEL = setmetatable({}, { __index = function() error("the model was used") end })
+
+describe("options.check", function()
+  it("passes known keys and nil, refuses the rest, listing what is known", function()
+    assert.are.same({}, options.check(nil, { "a" }, "f"))
+    local t = { a = 1 }
+    assert.are.equal(t, options.check(t, { "a", "b" }, "f"))
+    raises("f: unknown option 'c' (known: a, b)", options.check, { c = 1 }, { "b", "a" }, "f")
+    raises("f: unknown option key of type number (known: a)", options.check, { 5 }, { "a" }, "f")
+    raises("f: options must be a table, got string", options.check, "x", { "a" }, "f")
+  end)
+end)
+
+describe("agent.new", function()
+  it("refuses a misspelled option instead of ignoring it #raw_keys", function()
+    raises("agent.new: unknown option 'constrian' (known: call, constrain, copy,", agent.new, MODEL, { constrian = true })
+    raises("agent.new: unknown option 'max_token'", agent.new, MODEL, { max_token = 5 })
+  end)
+end)
+
+describe("tools", function()
+  it("refuses a tool definition with a misspelled key #raw_keys", function()
+    local reg = tools.registry()
+    raises("tools: tool 'f': unknown option 'parms' (known: description, fn, name, parameters, params)",
+      reg.add, reg, { name = "f", parms = {} })
+    assert(reg:add({ name = "g", description = "d", params = {}, fn = function() end }))
+  end)
+end)
