@@ -395,8 +395,8 @@ describe("mobilellm (in-process)", function()
       package.loaded["mobilellm.agent"], package.preload["mobilellm.agent"] = saved_loaded, saved_preload
     end)
 
-    local has_agent = pcall(require, "mobilellm.agent")
-    ;(has_agent and it or pending)("shows each call and its result through mobilellm.agent", function()
+    it("shows each call and its result through mobilellm.agent", function()
+      require("mobilellm.agent")  -- a missing module fails here, by its name
       with_fake(function()
         local code, out, err = run({ "agent", VOCAB32K, "--apis", APIS }, { input = input })
         assert.are.equal(0, code)
@@ -419,8 +419,7 @@ describe("mobilellm (in-process)", function()
     local SHIPPED = "models/mobilellm-tiny-api"
     local requests = { "wake me up at 7:30 am", "what is the weather in Lisbon", "play some jazz by Nina Simone" }
     for _, flag in ipairs({ "--constrain", "--copy" }) do
-      local test = has_agent and it or pending
-      test("runs the shipped model with " .. flag, function()
+      it("runs the shipped model with " .. flag, function()
         local code, out, err = run({ "agent", SHIPPED, flag, "--threads", "1" },
           { input = table.concat(requests, "\n") .. "\n" })
         assert.are.equal(0, code, err)
