@@ -140,8 +140,8 @@ describe("mobilellm (in-process)", function()
       { { "run", H.FIXTURES .. "/f32-basic", "hi" }, 1, "f32-basic: no tokenizer.model; run needs one" },
       { { "info", VOCAB32K, "--dtype", "q8" }, 1, "dtype q8 needs rows that are a multiple of 32 values" },
       { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--threads", "1" }, 1, "/nonexistent.jsonl: cannot open: No such file or directory" },
-      { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json" },
-      { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model" },
+      { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json: cannot open: No such file or directory" },
+      { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model: cannot open: No such file or directory" },
     }
     for _, case in ipairs(bad) do
       it("fails with one line for: " .. table.concat(case[1], " "), function()
