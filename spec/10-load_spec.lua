@@ -203,8 +203,9 @@ describe("mllm.load", function()
   end)
 
   it("raises on misuse of its arguments", function()
-    assert.has_error(function() mllm.load() end)
-    assert.has_error(function() mllm.load(H.FIXTURES .. "/f32-basic", 3) end)
+    assert.has_error(function() mllm.load() end, "bad argument #1 to 'load' (string expected, got no value)")
+    assert.has_error(function() mllm.load(H.FIXTURES .. "/f32-basic", 3) end,
+      "bad argument #2 to 'load' (table of options expected, got number)")
     assert.has_error(function() mllm.load(H.FIXTURES .. "/f32-basic", { threads = "two" }) end,
       "option 'threads' must be an integer, got string")
     assert.has_error(function() mllm.load(H.FIXTURES .. "/f32-basic", { threads = -1 }) end,

@@ -159,7 +159,8 @@ describe("generation", function()
       assert.is_false(ok)
       assert.matches(c[2], err, 1, true)
     end
-    assert.has_error(function() model:generate(42) end)
+    assert.has_error(function() model:generate(42) end,
+      "this model has no tokenizer: pass the prompt as an array of token ids")
     assert.has_error(function() model:generate({ 999 }) end, "token id 999 at index 1 is outside the vocabulary [0, 256)")
   end)
 end)

@@ -108,7 +108,8 @@ describe("constraint:set_source", function()
   it("is removed with nil and refuses a source longer than its limit", function()
     c:set_source(nil)
     assert.is_not_nil(c:check('<tool_call>send_message(recipient="Paris'))
-    assert.has_error(function() c:set_source(("x"):rep(257)) end)
+    assert.has_error(function() c:set_source(("x"):rep(257)) end,
+      "bad argument #1 to 'set_source' (source text of 257 bytes is longer than 256)")
   end)
 end)
 

@@ -59,15 +59,20 @@ describe("session:set_probe and session:probe", function()
 
   it("refuses heads and layers out of range, and bad entries", function()
     local s = model:session()
-    assert.has_error(function() s:set_probe({ { layers, 0 } }) end)
-    assert.has_error(function() s:set_probe({ { 0, heads } }) end)
-    assert.has_error(function() s:set_probe({ { -1, 0 } }) end)
-    assert.has_error(function() s:set_probe({ 3 }) end)
-    assert.has_error(function() s:set_probe({ { "a", 0 } }) end)
-    assert.has_error(function() s:set_probe("x") end)
     local many = {}
     for i = 1, 17 do many[i] = { 0, 0 } end
-    assert.has_error(function() s:set_probe(many) end)
+    local two_integers = "bad argument #1 to 'set_probe' (entry 1 must hold two integers {layer, head})"
+    for _, case in ipairs {
+      { { { layers, 0 } }, ("probe: layer %d outside [0, %d)"):format(layers, layers) },
+      { { { 0, heads } }, ("probe: head %d outside [0, %d)"):format(heads, heads) },
+      { { { -1, 0 } }, two_integers },
+      { { { "a", 0 } }, two_integers },
+      { { 3 }, "bad argument #1 to 'set_probe' (entry 1 must be a table {layer, head})" },
+      { "x", "bad argument #1 to 'set_probe' (table expected, got string)" },
+      { many, "bad argument #1 to 'set_probe' (17 heads (limit 16))" },
+    } do
+      assert.has_error(function() s:set_probe(case[1]) end, case[2])
+    end
   end)
 end)
 
@@ -124,11 +129,17 @@ describe("the copy pointer", function()
 
   it("refuses positions that do not fit the source, and bad weights", function()
     local c = mllm.constraint(apis, model)
-    assert.has_error(function() c:set_source("call Ana", { 0, 1 }, 1) end)
-    assert.has_error(function() c:set_source("ab", { 0, 1 }, -1) end)
-    assert.has_error(function() c:set_source("ab", { 0, "x" }, 1) end)
-    assert.has_error(function() c:set_source("ab", { 0, -2 }, 1) end)
-    assert.has_error(function() c:set_source("ab", { 0, 1 }) end)  -- positions need a weight
+    local bad_position = "bad argument #2 to 'set_source' (position 2 must be an integer in [-1, 131072])"
+    for _, case in ipairs {
+      { { "call Ana", { 0, 1 }, 1 }, "bad argument #2 to 'set_source' (2 positions for a source of 8 bytes)" },
+      { { "ab", { 0, 1 }, -1 }, "bad argument #3 to 'set_source' (weight must be in [0, 1e6])" },
+      { { "ab", { 0, "x" }, 1 }, bad_position },
+      { { "ab", { 0, -2 }, 1 }, bad_position },
+      -- positions need a weight
+      { { "ab", { 0, 1 } }, "bad argument #3 to 'set_source' (number expected, got no value)" },
+    } do
+      assert.has_error(function() c:set_source(table.unpack(case[1])) end, case[2])
+    end
     c:set_source("ab", { 0, 1 }, 1)
   end)
 

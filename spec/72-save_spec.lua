@@ -77,7 +77,7 @@ describe("model:save", function()
     assert.is_true(calls >= 2)
     assert.is_nil(io.open(path, "rb"))
     -- an error in the callback is raised after the file is closed and removed
-    assert.has_error(function() m:save(path, { on_progress = function() error("stop here") end }) end)
+    assert.has_error(function() m:save(path, { on_progress = function() error("stop here") end }) end, "stop here")
     assert.is_nil(io.open(path, "rb"))
     H.rmdir(dir)
   end)
@@ -86,7 +86,9 @@ describe("model:save", function()
     local m = assert(mllm.load(e.dir))
     assert.has_error(function() m:save("/tmp/x.safetensors", { on_progress = 3 }) end,
       "option 'on_progress' must be a function, got number")
-    assert.has_error(function() m:save("/tmp/x.safetensors", "fast") end)
+    -- #2 (#3 in test-asan's proxy run, whose wrapper calls the method as a plain function)
+    assert.error_matches(function() m:save("/tmp/x.safetensors", "fast") end,
+      "^bad argument #%d to 'save' %(table of options expected, got string%)$")
   end)
 
   it("returns nil, message when the file cannot be written", function()

@@ -140,8 +140,8 @@ describe("mobilellm (in-process)", function()
       { { "run", H.FIXTURES .. "/f32-basic", "hi" }, 1, "f32-basic: no tokenizer.model; run needs one" },
       { { "info", VOCAB32K, "--dtype", "q8" }, 1, "dtype q8 needs rows that are a multiple of 32 values" },
       { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--threads", "1" }, 1, "/nonexistent.jsonl: cannot open: No such file or directory" },
-      { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json" },
-      { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model" },
+      { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json: cannot open: No such file or directory" },
+      { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model: cannot open: No such file or directory" },
     }
     for _, case in ipairs(bad) do
       it("fails with one line for: " .. table.concat(case[1], " "), function()
@@ -370,8 +370,8 @@ describe("mobilellm (in-process)", function()
       if not ok then error(e, 0) end
     end
 
-    local has_agent = pcall(require, "mobilellm.agent")
-    ;(has_agent and it or pending)("shows each call and its result through mobilellm.agent", function()
+    it("shows each call and its result through mobilellm.agent", function()
+      require("mobilellm.agent")  -- a missing module fails here, by its name
       with_fake(function()
         local code, out, err = run({ "agent", VOCAB32K, "--apis", APIS }, { input = input })
         assert.are.equal(0, code)
@@ -394,8 +394,7 @@ describe("mobilellm (in-process)", function()
     local SHIPPED = "models/mobilellm-tiny-api"
     local requests = { "wake me up at 7:30 am", "what is the weather in Lisbon", "play some jazz by Nina Simone" }
     for _, flag in ipairs({ "--constrain", "--copy" }) do
-      local test = has_agent and it or pending
-      test("runs the shipped model with " .. flag, function()
+      it("runs the shipped model with " .. flag, function()
         local code, out, err = run({ "agent", SHIPPED, flag, "--threads", "1" },
           { input = table.concat(requests, "\n") .. "\n" })
         assert.are.equal(0, code, err)

@@ -225,7 +225,8 @@ M.TOOL_KEYS = { "name", "description", "params", "parameters", "fn" }
 
 function Registry:add(def)
   if type(def) ~= "table" then error("tools: a tool definition must be a table, got " .. type(def), 2) end
-  options.check(def, M.TOOL_KEYS, "tools: tool " .. (type(def.name) == "string" and ("'" .. def.name .. "'") or "definition"), 3)
+  local what = type(def.name) == "string" and ("tools: tool '" .. def.name .. "'") or "tools: tool definition"
+  options.check(def, M.TOOL_KEYS, what, 3)
   local name = def.name
   if not is_ident(name, true) or #name > 64 then
     error("tools: the tool name " .. show(name) .. " is not an identifier", 2)

@@ -1,4 +1,6 @@
 -- Shared helpers for the specs: fixtures, golden data, crafted files.
+local luassert = require("luassert")
+
 local H = {}
 
 --- Marks a config key to delete in crafted configs.
@@ -69,12 +71,12 @@ function H.rmdir(p)
   os.execute("rm -rf '" .. p .. "'")
 end
 
---- Whether generation consults constraint c (a build whose generate ignores the option
--- would leave its counters at 0): one token of model's under it.
-function H.constraint_wired(model, c)
+--- Fails unless generation consults constraint c: one token of model's under it must move
+-- its counters (a build whose generate ignores the option leaves them at 0).
+function H.assert_constraint_consulted(model, c)
   model:generate("x", { max_tokens = 1, constraint = c })
   local st = c:stats()
-  return st.masks + st.free > 0
+  luassert.is_true(st.masks + st.free > 0, "model:generate ignored its 'constraint' option (no mask, no free step counted)")
 end
 
 function H.copy_dir(src, dst)
