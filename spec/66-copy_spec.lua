@@ -109,7 +109,7 @@ describe("constraint:set_source", function()
     c:set_source(nil)
     assert.is_not_nil(c:check('<tool_call>send_message(recipient="Paris'))
     assert.has_error(function() c:set_source(("x"):rep(257)) end,
-      "bad argument #1 to 'set_source' (source text of 257 bytes is longer than 256)")
+      "bad argument #1 to 'set_source' (source text of 257 bytes is longer than MLLM_CST_MAX_SOURCE (256))")
   end)
 end)
 

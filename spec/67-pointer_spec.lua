@@ -65,11 +65,11 @@ describe("session:set_probe and session:probe", function()
     for _, case in ipairs {
       { { { layers, 0 } }, ("probe: layer %d outside [0, %d)"):format(layers, layers) },
       { { { 0, heads } }, ("probe: head %d outside [0, %d)"):format(heads, heads) },
-      { { { -1, 0 } }, two_integers },
+      { { { -1, 0 } }, "bad argument #1 to 'set_probe' (entry 1: layer -1, head 0: each must be >= 0)" },
       { { { "a", 0 } }, two_integers },
       { { 3 }, "bad argument #1 to 'set_probe' (entry 1 must be a table {layer, head})" },
       { "x", "bad argument #1 to 'set_probe' (table expected, got string)" },
-      { many, "bad argument #1 to 'set_probe' (17 heads (limit 16))" },
+      { many, "bad argument #1 to 'set_probe' (17 heads, more than MLLM_MAX_PROBE_HEADS (16))" },
     } do
       assert.has_error(function() s:set_probe(case[1]) end, case[2])
     end
@@ -129,12 +129,15 @@ describe("the copy pointer", function()
 
   it("refuses positions that do not fit the source, and bad weights", function()
     local c = mllm.constraint(apis, model)
-    local bad_position = "bad argument #2 to 'set_source' (position 2 must be an integer in [-1, 131072])"
+    local function bad_position(got)
+      return "bad argument #2 to 'set_source' (position 2 must be an integer in [-1, 131072] (MLLM_MAX_CONTEXT), got "
+        .. got .. ")"
+    end
     for _, case in ipairs {
       { { "call Ana", { 0, 1 }, 1 }, "bad argument #2 to 'set_source' (2 positions for a source of 8 bytes)" },
-      { { "ab", { 0, 1 }, -1 }, "bad argument #3 to 'set_source' (weight must be in [0, 1e6])" },
-      { { "ab", { 0, "x" }, 1 }, bad_position },
-      { { "ab", { 0, -2 }, 1 }, bad_position },
+      { { "ab", { 0, 1 }, -1 }, "bad argument #3 to 'set_source' (weight must be in [0, 1e6], got -1)" },
+      { { "ab", { 0, "x" }, 1 }, bad_position("x") },
+      { { "ab", { 0, -2 }, 1 }, bad_position("-2") },
       -- positions need a weight
       { { "ab", { 0, 1 } }, "bad argument #3 to 'set_source' (number expected, got no value)" },
     } do

@@ -511,7 +511,7 @@ describe("hostile Lua use", function()
     it("an id array with a huge length raises instead of overflowing", function()
       local s = model:session({ n_ctx = 32 })
       for _, n in ipairs { 1 << 62, (1 << 62) + 1, 1 << 61, math.maxinteger } do
-        local too_long = ("an array of %d token ids is too long (limit 2147483647)"):format(n)
+        local too_long = ("an array of %d token ids is too long (limit 2147483647, INT_MAX)"):format(n)
         raises(too_long, s.eval, s, sneaky_ids(n, function() end))
         raises(too_long, model.detokenize, tmodel, sneaky_ids(n, function() end))
       end

@@ -334,7 +334,11 @@ static int constraint_set_source(lua_State *L)
         if ((size_t)luaL_len(L, 3) != len)
             return luaL_argerror(L, 3, lua_pushfstring(L, "%d positions for a source of %d bytes",
                                                        (int)luaL_len(L, 3), (int)len));
-        if (!(weight >= 0.0 && weight <= 1e6)) return luaL_argerror(L, 4, "weight must be in [0, 1e6]");
+        if (!(weight >= 0.0 && weight <= 1e6)) {
+            char msg[96];  /* lua_pushfstring has no %g */
+            snprintf(msg, sizeof msg, "weight must be in [0, 1e6], got %g", weight);
+            return luaL_argerror(L, 4, lua_pushstring(L, msg));
+        }
     }
     int32_t pos[MLLM_CST_MAX_SOURCE];
     for (size_t i = 0; pointer && i < len && i < MLLM_CST_MAX_SOURCE; i++) {
@@ -342,13 +346,14 @@ static int constraint_set_source(lua_State *L)
         int isint;
         lua_Integer v = lua_tointegerx(L, -1, &isint);
         if (!isint || v < -1 || v > MLLM_MAX_CONTEXT)
-            return luaL_argerror(L, 3, lua_pushfstring(L, "position %d must be an integer in [-1, %d]",
-                                                       (int)i + 1, MLLM_MAX_CONTEXT));
+            return luaL_argerror(L, 3, lua_pushfstring(L, "position %d must be an integer in [-1, %d] "
+                                                       "(MLLM_MAX_CONTEXT), got %s", (int)i + 1, MLLM_MAX_CONTEXT,
+                                                       luaL_tolstring(L, -1, NULL)));
         pos[i] = (int32_t)v;
         lua_pop(L, 1);
     }
     if (mllm_constraint_set_source(lc->c, text, len) != 0)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "source text of %d bytes is longer than %d",
+        return luaL_argerror(L, 2, lua_pushfstring(L, "source text of %d bytes is longer than MLLM_CST_MAX_SOURCE (%d)",
                                                    (int)len, MLLM_CST_MAX_SOURCE));
     if (pointer && mllm_constraint_set_source_tokens(lc->c, pos, len, (float)weight) != 0)
         return luaL_error(L, "set_source: the pointer was refused");  /* checked above: not reached */

@@ -213,7 +213,8 @@ static int session_set_probe(lua_State *L)
         luaL_checktype(L, 2, LUA_TTABLE);
         n = luaL_len(L, 2);
         if (n > MLLM_MAX_PROBE_HEADS)
-            return luaL_argerror(L, 2, lua_pushfstring(L, "%I heads (limit %d)", (LUAI_UACINT)n, MLLM_MAX_PROBE_HEADS));
+            return luaL_argerror(L, 2, lua_pushfstring(L, "%I heads, more than MLLM_MAX_PROBE_HEADS (%d)", (LUAI_UACINT)n,
+                                                       MLLM_MAX_PROBE_HEADS));
         for (lua_Integer i = 0; i < n; i++) {
             int isint1, isint2;
             if (lua_geti(L, 2, i + 1) != LUA_TTABLE)
@@ -221,9 +222,12 @@ static int session_set_probe(lua_State *L)
             lua_geti(L, -1, 1);
             lua_geti(L, -2, 2);
             lua_Integer l = lua_tointegerx(L, -2, &isint1), h = lua_tointegerx(L, -1, &isint2);
-            if (!isint1 || !isint2 || l < 0 || l > 1 << 20 || h < 0 || h > 1 << 20)
+            if (!isint1 || !isint2)
                 return luaL_argerror(L, 2, lua_pushfstring(L, "entry %I must hold two integers {layer, head}",
                                                            (LUAI_UACINT)i + 1));
+            if (l < 0 || l > 1 << 20 || h < 0 || h > 1 << 20)  /* the model checks its own bounds after */
+                return luaL_argerror(L, 2, lua_pushfstring(L, "entry %I: layer %I, head %I: each must be >= 0",
+                                                           (LUAI_UACINT)i + 1, (LUAI_UACINT)l, (LUAI_UACINT)h));
             layers[i] = (int)l;
             heads[i] = (int)h;
             lua_pop(L, 3);

@@ -136,10 +136,10 @@ static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, bool bos,
 {
     const mllm_config *c = mllm_model_config(m);
     if (lua_type(L, pi) == LUA_TTABLE) return mllm_lua_read_ids(L, pi, c->vocab_size, n);
+    if (lua_type(L, pi) != LUA_TSTRING)  /* before lua_tolstring, which would turn a number into one */
+        luaL_typeerror(L, pi, "string or array of token ids");
     size_t len;
     const char *text = lua_tolstring(L, pi, &len);
-    if (!text || lua_type(L, pi) != LUA_TSTRING)
-        luaL_typeerror(L, pi, "string or array of token ids");
     const mllm_tokenizer *t = mllm_model_tokenizer(m);
     if (!t) luaL_error(L, "this model has no tokenizer: pass the prompt as an array of token ids");
     void **box = newbox(L);

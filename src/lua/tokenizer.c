@@ -24,7 +24,7 @@ int32_t *mllm_lua_read_ids(lua_State *L, int i, int vocab, size_t *n)
     lua_Integer len = luaL_len(L, i);
     if (len < 0) len = 0;
     if (len > INT_MAX)  /* a __len metamethod can claim anything: keep len * 4 from wrapping */
-        luaL_error(L, "an array of %I token ids is too long (limit %d)", (LUAI_UACINT)len, INT_MAX);
+        luaL_error(L, "an array of %I token ids is too long (limit %d, INT_MAX)", (LUAI_UACINT)len, INT_MAX);
     int32_t *ids = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *ids, 0);
     for (lua_Integer k = 1; k <= len; k++) {
         lua_geti(L, i, k);
