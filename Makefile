@@ -247,7 +247,9 @@ define asan_busted
 	if grep -aqE "ERROR: (Address|Leak)Sanitizer|runtime error:" $(ASAN_BUILD)/busted-$(1).log; then \
 	  echo "sanitizer report above ($(1) run)"; exit 1; fi; \
 	summary=$$(grep -aE '[0-9]+ success' $(ASAN_BUILD)/busted-$(1).log | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
-	echo "asan ($(1)): $$summary"; exit $$status
+	echo "asan ($(1)): $$summary"; \
+	if echo "$$summary" | grep -qE '\b[1-9][0-9]* pending'; then echo "pending specs count as failed"; exit 1; fi; \
+	exit $$status
 endef
 
 test-valgrind: deps
