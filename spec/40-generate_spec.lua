@@ -160,8 +160,9 @@ describe("generation", function()
       assert.matches(c[2], err, 1, true)
     end
     -- a number is not a prompt (lua_tolstring would have made it the text "42")
-    assert.has_error(function() model:generate(42) end,
-      "bad argument #1 to 'generate' (string or array of token ids expected, got number)")
+    -- (#%d: the proxy run of test-asan calls the method as a plain function, one argument later)
+    assert.error_matches(function() model:generate(42) end,
+      "^bad argument #%d to 'generate' %(string or array of token ids expected, got number%)$")
     assert.has_error(function() model:generate("42") end,
       "this model has no tokenizer: pass the prompt as an array of token ids")
     assert.has_error(function() model:generate({ 999 }) end, "token id 999 at index 1 is outside the vocabulary [0, 256)")
