@@ -1,5 +1,5 @@
 /*
- * test_constrain.c - constrained decoding (src/constrain.h) without Lua. Prints TAP-style lines;
+ * test_constrain.c - constrained decoding (src/calls/constrain.h) without Lua. Prints TAP-style lines;
  * exits non-zero when a check fails. Also prints the cost of a mask on the LLaMA-2 vocabulary
  * (32000 pieces), the number to compare with a decode step.
  *
