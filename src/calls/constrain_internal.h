@@ -167,6 +167,8 @@ struct mllm_constraint {
     size_t source_len;
     int32_t source_tok[MLLM_CST_MAX_SOURCE];   /* pointer: prompt position of each source byte's token */
     float pointer_weight;                      /* 0 = no pointer */
+    char titles[MLLM_CST_MAX_TITLES][MLLM_CST_MAX_TITLE_BYTES + 1]; /* lower case, see set_titles */
+    size_t n_titles;                           /* 0 = no title rule */
     const mllm_session *bound;                 /* the session being generated on, for its probe */
     char *cache;
     size_t cache_len, cache_cap;
@@ -196,5 +198,7 @@ bool cst_copy_step(const mllm_constraint *c, cst_state *s, unsigned char b);
 void cst_copy_start(const mllm_constraint *c, cst_state *s);
 bool cst_copy_can_close(const mllm_constraint *c, const cst_state *s);
 void cst_point(const mllm_constraint *c, const cst_state *s, float *logits, int n_vocab);
+/* A new constraint's titles until the binding passes a model directory's list (copy_rule.c). */
+void cst_interim_titles(mllm_constraint *c);
 
 #endif

@@ -1,8 +1,11 @@
 /* copy_rule.c — the copy rule: a call's string values copied from a source text, as runs of
- * whole words (mllm_constraint_set_source), and the pointer that biases a copied value's first
- * token towards the word an attention probe looks at (mllm_constraint_set_source_tokens).
+ * whole words (mllm_constraint_set_source), the titles whose period stays inside its word
+ * (mllm_constraint_set_titles: language data a model directory ships, not code), and the pointer
+ * that biases a copied value's first token towards the word an attention probe looks at
+ * (mllm_constraint_set_source_tokens).
  */
 #include "constrain_internal.h"
+#include "base/status.h"
 
 #include <math.h>
 #include <string.h>
@@ -39,18 +42,21 @@ static bool word_byte(unsigned char b)
 }
 
 /* Whether the period at source byte p ends a title before a name ("Dr. Megan", "mr. young"):
- * the title is the whole word before it and a word follows after one space. */
+ * the title (one of c->titles, any case) is the whole word before it and a word follows after
+ * one space. */
 static bool title_period(const mllm_constraint *c, size_t p)
 {
-    static const char *const titles[] = { "mr", "mrs", "ms", "mx", "dr", "prof" };
     const unsigned char *s = c->source;
+    if (c->n_titles == 0) return false;
     if (s[p] != '.' || p + 2 >= c->source_len || s[p + 1] != ' ' || !word_byte(s[p + 2])) return false;
     size_t q = p;
     while (q > 0 && word_byte(s[q - 1])) q--;
-    for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++) {
-        size_t n = strlen(titles[i]), k = 0;
+    for (size_t i = 0; i < c->n_titles; i++) {
+        const char *title = c->titles[i];
+        size_t n = strlen(title), k = 0;
         if (p - q != n) continue;
-        while (k < n && (s[q + k] | 0x20) == (unsigned char)titles[i][k]) k++;
+        /* titles are lower-case ASCII letters: | 0x20 folds only 'A'..'Z' onto them */
+        while (k < n && (s[q + k] | 0x20) == (unsigned char)title[k]) k++;
         if (k == n) return true;
     }
     return false;
@@ -114,6 +120,48 @@ int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len)
     memcpy(c->source, text, len);
     c->source_len = len;
     return 0;
+}
+
+mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *titles, size_t n,
+                                       char *err, size_t errlen)
+{
+    if (n > MLLM_CST_MAX_TITLES)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "%zu titles (MLLM_CST_MAX_TITLES is %d)", n,
+                         MLLM_CST_MAX_TITLES);
+    if (n && !titles) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no titles given");
+    for (size_t i = 0; i < n; i++) {
+        const char *t = titles[i];
+        size_t len = 0;
+        while (t && len <= MLLM_CST_MAX_TITLE_BYTES && t[len]) len++;
+        if (len == 0 || len > MLLM_CST_MAX_TITLE_BYTES)
+            return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                             "title %zu: must have 1 to MLLM_CST_MAX_TITLE_BYTES (%d) bytes", i + 1,
+                             MLLM_CST_MAX_TITLE_BYTES);
+        for (size_t k = 0; k < len; k++) {
+            unsigned char b = (unsigned char)t[k];
+            if (!((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')))
+                return mllm_fail(err, errlen, MLLM_ERR_ARG, "title %zu ('%s'): only ASCII letters", i + 1, t);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        for (; titles[i][k]; k++) c->titles[i][k] = (char)(titles[i][k] | 0x20);
+        c->titles[i][k] = '\0';
+    }
+    c->n_titles = n;
+    c->cached = false;  /* the cached state was computed under the old titles */
+    return MLLM_OK;
+}
+
+/* INTERIM: until the Lua binding hands a model directory's copy_rule.json to
+ * mllm_constraint_set_titles (chat.set_copy_rule's `rule`), a new constraint starts with the
+ * list models/mobilellm-tiny-api/copy_rule.json holds, so that the copy rule does not change
+ * meanwhile. Delete this function and its call in mllm_constraint_new once the binding passes
+ * the list: a new constraint then has no titles. */
+void cst_interim_titles(mllm_constraint *c)
+{
+    static const char *const shipped[] = { "mr", "mrs", "ms", "mx", "dr", "prof" };
+    mllm_constraint_set_titles(c, shipped, sizeof shipped / sizeof shipped[0], NULL, 0);
 }
 
 int mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n, float weight)
