@@ -4,7 +4,7 @@
  *   constrain_schema.c  the tools' schemas read into the grammar's tables (mllm_constraint_new)
  *   constrain.c         the step machine: the grammar one byte at a time, checking a text
  *   constrain_mask.c    the tokens that may follow a text, and the logits hook
- *   copy_rule.c         the copy rule and its pointer bias
+ *   copy_rule.c         the copy rule, its titles (data a model directory ships) and its pointer bias
  */
 #ifndef MLLM_CONSTRAIN_INTERNAL_H
 #define MLLM_CONSTRAIN_INTERNAL_H
