@@ -1,5 +1,5 @@
 /* fuzz_calls.c — libFuzzer harness for the function-call parser
- * (src/calls.c), issue 8: mllm_calls_parse on the whole text, then the same
+ * (src/calls/), issue 8: mllm_calls_parse on the whole text, then the same
  * bytes through a stream fed in random pieces (empty ones too), which must
  * give the same calls (name, offsets, raw text, arguments), the same text
  * outside them, or the same error (code, position, message).

@@ -3,10 +3,20 @@ local mllm = require("mobilellm")
 local chat = require("mobilellm.chat")
 local H = require("support.helpers")
 
+-- The titles of the shipped model's copy_rule.json on constraint c. Until the binding has
+-- c:set_titles, a new constraint starts with the same list (src/calls/copy_rule.c), which the
+-- spec "the shipped copy_rule.json lists..." below checks.
+local SHIPPED = "models/mobilellm-tiny-api"
+local SHIPPED_RULE = assert(chat.load_copy_rule(SHIPPED))
+local function with_titles(c)
+  if c.set_titles then c:set_titles(SHIPPED_RULE.titles) end
+  return c
+end
+
 describe("constraint:set_source", function()
   local apis = assert(chat.load_apis("data/api-calling/apis.json"))
   local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
-  local c = mllm.constraint(apis, model)
+  local c = with_titles(mllm.constraint(apis, model))
   local source = 'text Priya that I\'m "late" at 7:30'
 
   it("accepts string values copied from the source, escapes included, and nothing else", function()
@@ -67,6 +77,22 @@ describe("constraint:set_source", function()
     assert.is_true(ok("Ms"))        -- nor a title's with no name after it
   end)
 
+  it("the shipped copy_rule.json lists the titles the copy rule knows, and only those", function()
+    assert.are.same({ "mr", "mrs", "ms", "mx", "dr", "prof" }, SHIPPED_RULE.titles)
+    local cc = with_titles(mllm.constraint(apis, model))
+    local function ok(value) return cc:check('<tool_call>call_contact(name="' .. value .. '")') ~= nil end
+    for _, title in ipairs(SHIPPED_RULE.titles) do
+      local t = title:upper()
+      cc:set_source("video " .. t .. ". Young now")
+      assert.is_true(ok(t .. ". Young"), t)
+      assert.is_false(ok(t), t)  -- a listed title's period is inside its word
+    end
+    for _, word in ipairs({ "Sgt", "St", "Jr" }) do
+      cc:set_source("video " .. word .. ". Young now")
+      assert.is_true(ok(word), word)  -- a word not listed ends at its period
+    end
+  end)
+
   it("lets generation copy only, whatever the weights want", function()
     local src = "call Mom on video please at 9 pm from Lisbon"
     local checked = 0
@@ -90,7 +116,7 @@ describe("constraint:set_source", function()
   it("accepts every call of the held-out set under its conversation's source", function()
     -- the task copies string values verbatim from the user's words; an expected value the copy
     -- constraint refuses could never be matched with --copy
-    local cc = mllm.constraint(apis, model)
+    local cc = with_titles(mllm.constraint(apis, model))
     local n = 0
     for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
@@ -110,6 +136,60 @@ describe("constraint:set_source", function()
     assert.is_not_nil(c:check('<tool_call>send_message(recipient="Paris'))
     assert.has_error(function() c:set_source(("x"):rep(257)) end,
       "bad argument #1 to 'set_source' (source text of 257 bytes is longer than MLLM_CST_MAX_SOURCE (256))")
+  end)
+end)
+
+describe("chat.load_copy_rule", function()
+  it("reads a model directory's titles, nil without copy_rule.json, an error for a bad one", function()
+    assert.are.same({ titles = { "mr", "mrs", "ms", "mx", "dr", "prof" } }, chat.load_copy_rule(SHIPPED))
+    assert.are.same({}, { chat.load_copy_rule(H.FIXTURES .. "/bf16-vocab32k") })
+    local dir = H.tmpdir()
+    local function with_file(text)
+      local f = assert(io.open(dir .. "/copy_rule.json", "w"))
+      f:write(text)
+      f:close()
+      return chat.load_copy_rule(dir)
+    end
+    assert.are.same({ titles = { "Sgt", "capt" } }, with_file('{"titles": ["Sgt", "capt"]}'))
+    assert.are.same({ titles = {} }, with_file('{"titles": []}'))
+    local too_many = {}
+    for i = 1, chat.MAX_TITLES + 1 do too_many[i] = '"mr"' end
+    for _, bad in ipairs({
+      "not json", '["mr"]', '{"title": ["mr"]}', '{"titles": "mr"}', '{"titles": {"a": "mr"}}',
+      '{"titles": ["mr", 3]}', '{"titles": ["no1"]}', '{"titles": ["dr."]}', '{"titles": [""]}',
+      '{"titles": ["' .. ("a"):rep(chat.MAX_TITLE_BYTES + 1) .. '"]}',
+      '{"titles": [' .. table.concat(too_many, ",") .. ']}',
+    }) do
+      local rule, err = with_file(bad)
+      assert.is_nil(rule, bad)
+      assert.truthy(err:find(dir .. "/copy_rule.json: ", 1, true), bad)
+    end
+    local _, err = with_file('{"titles": ["mr", "no1"]}')
+    assert.are.equal(dir .. '/copy_rule.json: needs "titles", an array of at most 64 words of 1 to 15 ASCII letters'
+      .. " (title 2 is not)", err)
+    H.rmdir(dir)
+  end)
+end)
+
+describe("chat.set_copy_rule", function()
+  it("hands the rule's titles to each constraint that takes them", function()
+    local function fake(takes_titles)
+      local c = { sources = {} }
+      function c.set_source(self, src) self.sources[#self.sources + 1] = src end
+      if takes_titles then function c.set_titles(self, titles) self.titles = titles end end
+      return c
+    end
+    local a, b = fake(true), fake(false)
+    local msgs = { { role = "user", content = "call Dr. Megan" } }
+    local rule = { titles = { "dr" } }
+    chat.set_copy_rule({ a, b }, {}, msgs, {}, nil, nil, nil, rule)
+    assert.are.same({ "call Dr. Megan" }, a.sources)
+    assert.are.same({ "call Dr. Megan" }, b.sources)
+    assert.are.equal(rule.titles, a.titles)
+    assert.is_nil(b.titles)
+    local d = fake(true)
+    chat.set_copy_rule({ d }, {}, msgs, {}, nil, nil, nil, nil)  -- no rule: titles left alone
+    assert.is_nil(d.titles)
   end)
 end)
 

@@ -1,5 +1,5 @@
 -- Every path the Lua side reads (issue 34, the Lua half of spec/82): a tool list
--- (--apis, DIR/apis.json, tools.from_apis, agent.new's `tools`), copy_pointer.json,
+-- (--apis, DIR/apis.json, tools.from_apis, agent.new's `tools`), copy_pointer.json, copy_rule.json,
 -- an evaluation file, the files `mobilellm convert` copies, a prompt cache's text,
 -- and the model directory the CLI checks before loading. Made a FIFO (io.open would
 -- wait forever for a writer) or /dev/zero (read("a") would never end), each is
@@ -160,6 +160,11 @@ describe("the Lua modules refuse a path that is not a regular file, without bloc
         os.remove(w .. "/m/copy_pointer.json")
         mkfifo(w .. "/m/copy_pointer.json")
       end, 'return chat.load_pointer(w .. "/m")', "true\tnil\t", "%s/m/copy_pointer.json: not a regular file (a FIFO)" },
+    { "chat.load_copy_rule on a model directory whose copy_rule.json is a FIFO", function(w)
+        H.copy_dir(SHIPPED, w .. "/m")
+        os.remove(w .. "/m/copy_rule.json")
+        mkfifo(w .. "/m/copy_rule.json")
+      end, 'return chat.load_copy_rule(w .. "/m")', "true\tnil\t", "%s/m/copy_rule.json: not a regular file (a FIFO)" },
     { "eval.run with data naming a FIFO", function(w) mkfifo(w .. "/test.jsonl") end,
       ('return eval.run({ model = %q, data = w .. "/test.jsonl", threads = 1 })'):format(SHIPPED), "true\tnil\t",
       "%s/test.jsonl: not a regular file (a FIFO)" },

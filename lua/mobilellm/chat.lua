@@ -22,6 +22,14 @@ M.MAX_APIS_BYTES = 4 << 20
 --- Largest copy_pointer.json read, in bytes: the shipped one is 61 bytes.
 M.MAX_POINTER_BYTES = 1 << 20
 
+--- Largest copy_rule.json read, in bytes: the shipped one is 52 bytes.
+M.MAX_COPY_RULE_BYTES = 1 << 16
+
+--- Most titles a copy_rule.json lists, and the most bytes of one (constrain.h's
+-- MLLM_CST_MAX_TITLES and MLLM_CST_MAX_TITLE_BYTES).
+M.MAX_TITLES = 64
+M.MAX_TITLE_BYTES = 15
+
 --- Whether a message of `core.read_file` says that nothing is at the path (no such file,
 -- or a directory on the way is a file), as opposed to something there that cannot be read
 -- (a FIFO, a directory, a device, no permission): that is an error to report, never a
@@ -211,7 +219,10 @@ end
 -- @tparam function piece id -> the token's text (`tokenizer:piece`)
 -- @tparam[opt] table apis as for `prompt_text`
 -- @tparam[opt] table pointer `{ heads =, weight = }` (`load_pointer`), or nil for none
-function M.set_copy_rule(constraints, session, messages, ids, piece, apis, pointer)
+-- @tparam[opt] table rule `{ titles = {...} }` (`load_copy_rule`): the titles whose period stays
+--   inside its word before a name (`c:set_titles`; a constraint without that method, a scripted
+--   fake or a binding that cannot take them yet, keeps its own), or nil to leave them as they are
+function M.set_copy_rule(constraints, session, messages, ids, piece, apis, pointer, rule)
   local src, positions = nil, nil
   if pointer and session.set_probe then
     src, positions = M.copy_positions(messages, ids, piece, apis)
@@ -220,6 +231,7 @@ function M.set_copy_rule(constraints, session, messages, ids, piece, apis, point
   if not src then src = M.copy_source(messages) end  -- nil (no copy rule): the last message is too long
   for _, c in ipairs(constraints) do
     if positions then c:set_source(src, positions, pointer.weight) else c:set_source(src) end
+    if rule and c.set_titles then c:set_titles(rule.titles) end
   end
 end
 
@@ -241,6 +253,37 @@ function M.load_pointer(dir)
     return nil, path .. ": needs \"heads\" (an array of [layer, head]) and \"weight\" (a number)"
   end
   return { heads = doc.heads, weight = doc.weight }
+end
+
+--- The copy rule's language data a model directory ships (`copy_rule.json`: `{"titles": ["mr",
+-- "dr", ...]}`, the titles whose period stays inside its word before a name: no copied value
+-- stops at "Dr" of "Dr. Megan"), or nil when it has none (the copy rule then knows no titles).
+-- @tparam string dir
+-- @return `{ titles = {...} }` (each title as written), or nil (and a message naming the file
+--   when it is bad, larger than `MAX_COPY_RULE_BYTES` or not a regular file)
+function M.load_copy_rule(dir)
+  local path = dir .. "/copy_rule.json"
+  local text, rerr = core.read_file(path, M.MAX_COPY_RULE_BYTES)
+  if not text then
+    if M.is_missing(rerr) then return nil end
+    return nil, rerr
+  end
+  local doc, err = core.json_decode(text)
+  if not doc then return nil, path .. ": " .. err end
+  local list = type(doc) == "table" and doc.titles
+  local bad = ("%s: needs \"titles\", an array of at most %d words of 1 to %d ASCII letters")
+    :format(path, M.MAX_TITLES, M.MAX_TITLE_BYTES)
+  if type(list) ~= "table" then return nil, bad end
+  local titles, n = {}, 0
+  for _ in pairs(list) do n = n + 1 end
+  if n ~= #list or n > M.MAX_TITLES then return nil, bad end
+  for i, t in ipairs(list) do
+    if type(t) ~= "string" or not t:match("^[A-Za-z]+$") or #t > M.MAX_TITLE_BYTES then
+      return nil, bad .. " (title " .. i .. " is not)"
+    end
+    titles[i] = t
+  end
+  return { titles = titles }
 end
 
 --- Splits a model answer into its call (via the C parser) and its reply text.

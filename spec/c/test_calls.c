@@ -2,7 +2,9 @@
  * test_calls.c - the call parser's C API without Lua. Prints TAP-style "ok N - ..." /
  * "not ok N - ..." lines; exits non-zero when any check fails.
  *
- *   cc -std=c11 -Iinclude spec/c/test_calls.c src/calls.c -lm -o build/test_calls
+ *   make ctest, or alone:
+ *   cc -std=c11 -Iinclude -Isrc spec/c/test_calls.c \
+ *      src/calls/{calls,values,pyargs,json_args,scanner}.c -lm -o build/test_calls
  */
 #include "mobilellm_calls.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_constrain.c - constrained decoding (src/constrain.h) without Lua. Prints TAP-style lines;
+ * test_constrain.c - constrained decoding (src/calls/constrain.h) without Lua. Prints TAP-style lines;
  * exits non-zero when a check fails. Also prints the cost of a mask on the LLaMA-2 vocabulary
  * (32000 pieces), the number to compare with a decode step.
  *
@@ -268,6 +268,52 @@ static void test_grammar(void)
     }
 }
 
+/* The copy rule's titles are data (mllm_constraint_set_titles): with a list, the period of a listed
+ * title before a name stays inside its word, in any case; with none, it ends the word. */
+static int copies(mllm_constraint *c, const char *value)
+{
+    char text[200];
+    snprintf(text, sizeof text, "<tool_call>send_message(recipient=\"%s\", ", value);
+    return mllm_constraint_check(c, text, strlen(text), NULL, NULL, 0) == MLLM_CST_IN_CALL;
+}
+
+static void test_titles(void)
+{
+    mllm_constraint *c = NULL;
+    char err[256];
+    if (mllm_constraint_new(TOOLS, N_TOOLS, NULL, NULL, &c, err, sizeof err) != MLLM_OK) {
+        check(0, err);
+        return;
+    }
+    const char *src = "ask Sgt. Pepper and Dr. Megan";
+    mllm_constraint_set_source(c, src, strlen(src));
+    static const char *const sgt[] = { "SGT", "Capt" };
+    check(mllm_constraint_set_titles(c, sgt, 2, err, sizeof err) == MLLM_OK, "a list of titles is taken");
+    check(copies(c, "Sgt. Pepper") && !copies(c, "Sgt"),
+          "a listed title's period is inside its word, in any case: no value stops at the title");
+    check(copies(c, "Dr") && copies(c, "Megan") && copies(c, "Dr. Megan"), "a title not listed ends its word at its period");
+    check(mllm_constraint_set_titles(c, NULL, 0, err, sizeof err) == MLLM_OK, "no titles is taken");
+    check(copies(c, "Sgt") && copies(c, "Pepper") && copies(c, "Dr"), "with no titles every period ends its word");
+
+    static const char *const dr[] = { "dr" };
+    mllm_constraint_set_titles(c, dr, 1, err, sizeof err);
+    static const char *const digit[] = { "mr", "no1" }, *const empty[] = { "" }, *const longer[] = { "abcdefghijklmnop" };
+    static const char *const *const bad[] = { digit, empty, longer };
+    const size_t n_bad[] = { 2, 1, 1 };
+    const char *needles[] = { "title 2 ('no1'): only ASCII letters", "title 1: must have 1 to MLLM_CST_MAX_TITLE_BYTES (15) bytes",
+                              "MLLM_CST_MAX_TITLE_BYTES (15)" };
+    for (size_t i = 0; i < 3; i++) {
+        err[0] = '\0';
+        check(mllm_constraint_set_titles(c, bad[i], n_bad[i], err, sizeof err) == MLLM_ERR_ARG && strstr(err, needles[i]), err);
+    }
+    const char *many[MLLM_CST_MAX_TITLES + 1];
+    for (size_t i = 0; i <= MLLM_CST_MAX_TITLES; i++) many[i] = "mr";
+    check(mllm_constraint_set_titles(c, many, MLLM_CST_MAX_TITLES + 1, err, sizeof err) == MLLM_ERR_ARG
+              && strstr(err, "65 titles (MLLM_CST_MAX_TITLES is 64)"), err);
+    check(copies(c, "Dr. Megan") && !copies(c, "Dr") && copies(c, "Sgt"), "a refused list changes nothing");
+    mllm_constraint_free(c);
+}
+
 /* Random walks over a vocabulary: pick any allowed token, until a call closes or the budget
  * ends. Returns the number of walks that failed. */
 static int walks(const mllm_vocab_trie *v, mllm_constraint *c, int n_walks, int max_tokens,
@@ -475,6 +521,7 @@ static void test_llama_vocab(const char *path)
 int main(int argc, char **argv)
 {
     test_grammar();
+    test_titles();
     test_small_vocab();
     test_llama_vocab(argc > 1 ? argv[1] : "models/llama2-tokenizer/tokenizer.model");
     printf("1..%d\n", n_checks);

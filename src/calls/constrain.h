@@ -42,6 +42,8 @@
 #define MLLM_CST_MAX_FRAC_DIGITS 15    /* digits after the '.' of a number */
 #define MLLM_CST_MAX_EXP_DIGITS 2      /* digits of a number's exponent (never overflows a double) */
 #define MLLM_CST_DEFAULT_MAX_STRING 256 /* bytes of a string value as written (escapes count 2) */
+#define MLLM_CST_MAX_TITLES 64        /* titles of the copy rule (mllm_constraint_set_titles) */
+#define MLLM_CST_MAX_TITLE_BYTES 15   /* bytes of one title */
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -172,10 +174,22 @@ void mllm_constraint_reset_stats(mllm_constraint *c);
  * string values verbatim): it starts where a word of text starts and ends where
  * one ends (letters, digits and UTF-8 bytes make words; an ASCII apostrophe between two such
  * bytes is inside its word, so "Nina's" is one word, and so is the period of a title before a
- * name, "Dr. Megan": mr, mrs, ms, mx, dr, prof, any case). text is at most MLLM_CST_MAX_SOURCE bytes (longer text: the
- * constraint returns -1 and keeps no source). len 0 (or NULL) removes it.
- * Returns 0. */
+ * name, "Dr. Megan", for the titles of mllm_constraint_set_titles). text is at most
+ * MLLM_CST_MAX_SOURCE bytes (longer text: the constraint returns -1 and keeps no source). len 0
+ * (or NULL) removes it. Returns 0. */
 int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len);
+
+/* The titles of the copy rule: a title's period is inside its word when the title is the whole
+ * word before it and a word follows after one space ("Dr. Megan", "mr. young"), so that no
+ * copied value stops at "Dr". The list is language data, not code: a model directory ships it
+ * (copy_rule.json, read by the Lua side's chat.load_copy_rule). titles: n words of ASCII
+ * letters, 1 to MLLM_CST_MAX_TITLE_BYTES bytes each, at most MLLM_CST_MAX_TITLES, matched in
+ * any case; copied. n 0 removes the rule: a period then ends its word like any other byte that
+ * is not a letter, a digit or UTF-8. MLLM_ERR_ARG names the title at fault and changes nothing.
+ * A new constraint has the titles of the shipped model's copy_rule.json until the Lua binding
+ * passes a model directory's list (see copy_rule.c); then it will have none. */
+mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *titles, size_t n,
+                                       char *err, size_t errlen);
 
 /* Pointer for copied values, over the source set last: token_pos[i] is the prompt position of
  * the token that holds source byte i (-1: none), n the source's length. While a generation runs
