@@ -39,6 +39,8 @@ local constraint = mllm.constraint(apis, model, { max_string = 96, max_calls = 1
 -- The copy pointer the model ships (copy_pointer.json): attention heads that look at the word
 -- a value starts with, read from the session's attention probe while it generates.
 local pointer = chat.load_pointer(dir)
+-- The copy rule's titles (copy_rule.json): "Dr." stays inside a copied name.
+local rule = chat.load_copy_rule(dir)
 local tok = model:tokenizer()
 local piece = function(id) return tok:piece(id) end
 
@@ -54,7 +56,7 @@ for _, request in ipairs(requests) do
   local messages = { { role = "user", content = request } }
   local ids = tok:encode(chat.prompt_text(messages, apis), { bos = true })
   local session <close> = model:session()
-  chat.set_copy_rule({ constraint }, session, messages, ids, piece, apis, pointer)
+  chat.set_copy_rule({ constraint }, session, messages, ids, piece, apis, pointer, rule)
   local answer, info = session:generate(ids, { max_tokens = 96, temperature = 0, constraint = constraint })
   local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)

@@ -9,7 +9,7 @@ local H = require("support.helpers")
 local SHIPPED = "models/mobilellm-tiny-api"
 local SHIPPED_RULE = assert(chat.load_copy_rule(SHIPPED))
 local function with_titles(c)
-  if c.set_titles then c:set_titles(SHIPPED_RULE.titles) end
+  c:set_titles(SHIPPED_RULE.titles)
   return c
 end
 
@@ -67,7 +67,7 @@ describe("constraint:set_source", function()
 
   it("keeps the period of a title before a name inside its word", function()
     c:set_source("video Dr. Megan and mr. young at 5. Then Ms.")
-    local function ok(value) return c:check('<tool_call>call_contact(name="' .. value .. '")') ~= nil end
+    local function ok(value) return c:check('<tool_call>call_contact(name="' .. value .. '")</tool_call>') ~= nil end
     assert.is_true(ok("Dr. Megan"))
     assert.is_true(ok("mr. young"))
     assert.is_false(ok("Dr"))       -- no value stops at "Dr" of "Dr. Megan"
@@ -204,5 +204,27 @@ describe("chat.copy_source", function()
     assert.are.equal("see you at noon", chat.copy_source(msgs, 20))
     assert.is_nil(chat.copy_source(msgs, 10))
     assert.is_nil(chat.copy_source({}))
+  end)
+end)
+
+describe("constraint:set_titles", function()
+  local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+  local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
+  it("keeps a title's period in a copied name only with the list set, and refuses bad titles", function()
+    local c = mllm.constraint(apis, model)
+    c:set_source("call Dr. Megan now")
+    local function ok(value) return c:check('<tool_call>call_contact(name="' .. value .. '")</tool_call>') ~= nil end
+    assert.is_true(ok("Dr. Megan"))
+    assert.is_true(ok("Dr"))  -- a new constraint has no titles: the period ends "Dr", a value may stop there
+    assert.are.equal(c, c:set_titles({ "dr" }))
+    assert.is_false(ok("Dr"))  -- "Dr." is a title: no value stops before its period
+    assert.is_true(ok("Dr. Megan"))
+    c:set_titles({})
+    assert.is_true(ok("Dr"))
+    assert.error_matches(function() c:set_titles({ 5 }) end, "title 1 is not a string")
+    local many = {}
+    for i = 1, 65 do many[i] = "t" end
+    assert.error_matches(function() c:set_titles(many) end, "65 titles, more than MLLM_CST_MAX_TITLES %(64%)")
+    assert.error_matches(function() c:set_titles({ "d-r" }) end, "d%-r")
   end)
 end)

@@ -113,6 +113,8 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 --   `pointer` (needs `copy`): `{ heads = {{layer, head}, ...}, weight = w }`, the copy
 --   pointer (`chat.load_pointer` reads the one a model directory ships): a value's first
 --   word is chosen with the attention of those heads too (`constraint:set_source`);
+--   `copy_rule` (needs `copy`): `{ titles = {...} }`, the words whose period stays in a copied
+--   name ("Dr. Megan"; `chat.load_copy_rule` reads the one a model directory ships);
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
 --   `max_result_bytes` (`MAX_RESULT_BYTES`, 1000): longest text fed back after a call;
@@ -125,7 +127,7 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
               "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
-              "on_token", "feedback", "prompt_cache", "fork" }
+              "on_token", "feedback", "prompt_cache", "fork", "copy_rule" }
 
 function M.new(model, opts)
   opts = options.check(opts, M.OPTIONS, "agent.new")
@@ -159,6 +161,12 @@ function M.new(model, opts)
   end
   if type(self.stop) == "string" then self.stop = { self.stop } end
   if opts.copy and not opts.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
+  if opts.copy_rule ~= nil then
+    if not opts.copy then error("agent.new: option 'copy_rule' needs 'copy'", 2) end
+    if type(opts.copy_rule) ~= "table" or type(opts.copy_rule.titles) ~= "table" then
+      error("agent.new: option 'copy_rule' must be { titles = {...} }", 2)
+    end
+  end
   if opts.pointer ~= nil then
     local p = opts.pointer
     if not opts.copy then error("agent.new: option 'pointer' needs 'copy'", 2) end
@@ -447,7 +455,7 @@ function Agent:respond(s, held, messages, hooks)
   local ids = self.model:tokenize(text, { bos = true })
   if self.opts.copy then
     chat.set_copy_rule({ self.constraint, self.first_constraint }, s, messages, ids,
-      function(id) return self.model:token_piece(id) end, self.apis, self.opts.pointer)
+      function(id) return self.model:token_piece(id) end, self.apis, self.opts.pointer, self.opts.copy_rule)
   end
   local prompt, reused = align(s, held, ids)
   self.stats.requests = self.stats.requests + 1

@@ -141,6 +141,13 @@ function M.run(opts)
     if pointer == nil and o.model then pointer, perr = chat.load_pointer(o.model) end
     if perr then return nil, perr end
   end
+  -- the copy rule's titles: the model directory's copy_rule.json, if it ships one
+  local rule = nil
+  if o.copy and o.model then
+    local rerr
+    rule, rerr = chat.load_copy_rule(o.model)
+    if rerr then return nil, rerr end
+  end
   local piece = function(id) return tok:piece(id) end
 
   local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
@@ -162,7 +169,7 @@ function M.run(opts)
         feed = prompt_ids
       end
       if constraint and o.copy then
-        chat.set_copy_rule({ constraint }, s, ex.messages, prompt_ids, piece, apis, pointer)
+        chat.set_copy_rule({ constraint }, s, ex.messages, prompt_ids, piece, apis, pointer, rule)
       end
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
         constraint = constraint })

@@ -186,8 +186,7 @@ int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len)
  * letters, 1 to MLLM_CST_MAX_TITLE_BYTES bytes each, at most MLLM_CST_MAX_TITLES, matched in
  * any case; copied. n 0 removes the rule: a period then ends its word like any other byte that
  * is not a letter, a digit or UTF-8. MLLM_ERR_ARG names the title at fault and changes nothing.
- * A new constraint has the titles of the shipped model's copy_rule.json until the Lua binding
- * passes a model directory's list (see copy_rule.c); then it will have none. */
+ * A new constraint has none (Lua: c:set_titles, chat.set_copy_rule's rule). */
 mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *titles, size_t n,
                                        char *err, size_t errlen);
 

@@ -199,6 +199,5 @@ void cst_copy_start(const mllm_constraint *c, cst_state *s);
 bool cst_copy_can_close(const mllm_constraint *c, const cst_state *s);
 void cst_point(const mllm_constraint *c, const cst_state *s, float *logits, int n_vocab);
 /* A new constraint's titles until the binding passes a model directory's list (copy_rule.c). */
-void cst_interim_titles(mllm_constraint *c);
 
 #endif

@@ -191,7 +191,6 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
     c->max_calls = p->max_calls;
     if (c->max_string < 4) c->max_string = 4; /* room for any one character */
     c->cache_bad = NONE;
-    cst_interim_titles(c);  /* INTERIM: see copy_rule.c */
 
     /* the three built-in types: any value, array of any, object of any */
     if (!mllm_grow((void **)&c->types, &c->cap_types, 3, sizeof *c->types)) goto nomem;

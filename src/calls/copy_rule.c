@@ -153,17 +153,6 @@ mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *ti
     return MLLM_OK;
 }
 
-/* INTERIM: until the Lua binding hands a model directory's copy_rule.json to
- * mllm_constraint_set_titles (chat.set_copy_rule's `rule`), a new constraint starts with the
- * list models/mobilellm-tiny-api/copy_rule.json holds, so that the copy rule does not change
- * meanwhile. Delete this function and its call in mllm_constraint_new once the binding passes
- * the list: a new constraint then has no titles. */
-void cst_interim_titles(mllm_constraint *c)
-{
-    static const char *const shipped[] = { "mr", "mrs", "ms", "mx", "dr", "prof" };
-    mllm_constraint_set_titles(c, shipped, sizeof shipped / sizeof shipped[0], NULL, 0);
-}
-
 int mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n, float weight)
 {
     if (n != c->source_len || !(weight >= 0.0f) || !isfinite(weight)) return -1;

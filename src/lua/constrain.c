@@ -307,6 +307,40 @@ static int constraint_count(lua_State *L)
 }
 
 /***
+ * Sets the titles of the copy rule: a title's period stays inside its word when a
+ * name follows ("Dr. Megan"), so that no copied value stops at "Dr". The list is
+ * the model directory's copy_rule.json (`chat.load_copy_rule`); a new constraint
+ * has none.
+ * @function Constraint:set_titles
+ * @tparam {string,...} titles words of ASCII letters (at most MLLM_CST_MAX_TITLES,
+ *   MLLM_CST_MAX_TITLE_BYTES bytes each), matched in any case; `{}` removes the rule
+ * @treturn Constraint c
+ * @raise on a title that is not such a word, or too many
+ */
+static int constraint_set_titles(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 0 || n > MLLM_CST_MAX_TITLES)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "%I titles, more than MLLM_CST_MAX_TITLES (%d)",
+                                                   (LUAI_UACINT)n, MLLM_CST_MAX_TITLES));
+    luaL_checkstack(L, (int)n, "too many titles");
+    const char *titles[MLLM_CST_MAX_TITLES];
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_geti(L, 2, i) != LUA_TSTRING)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "title %I is not a string", (LUAI_UACINT)i));
+        titles[i - 1] = lua_tostring(L, -1);  /* anchored on the stack until the call returns */
+    }
+    lc = check_constraint(L, 1);  /* reading the list may have run Lua code that closed it */
+    char err[MLLM_ERRLEN];
+    if (mllm_constraint_set_titles(lc->c, titles, (size_t)n, err, sizeof err) != MLLM_OK)
+        return luaL_argerror(L, 2, err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/***
  * The copy rule: string values in calls must be runs of whole words of
  * `text` (the user's words, which the task copies verbatim). With `positions`
  * and `weight`, also the copy pointer: a value's first token is pushed
@@ -443,7 +477,7 @@ int mllm_lua_open_constrain(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         { "check", constraint_check }, { "allowed", constraint_allowed }, { "count", constraint_count },
-        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
+        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
         { NULL, NULL }
     };
     int module = lua_absindex(L, -1);

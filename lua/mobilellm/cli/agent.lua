@@ -99,15 +99,17 @@ function M.run(ctx, opts, pos)
     chat.tools_line(apis):gsub("^Tools: ", ""):gsub("\n$", ""))
   -- mobilellm.agent runs the tools and feeds text results back
   local agent = require("mobilellm.agent")
-  local pointer = nil
-  if opts.copy then  -- the copy pointer the model directory ships, if any
+  local pointer, rule = nil, nil
+  if opts.copy then  -- the copy pointer and the copy rule's titles the model directory ships, if any
     local err
     pointer, err = chat.load_pointer(dir)
+    if err then fail(err) end
+    rule, err = chat.load_copy_rule(dir)
     if err then fail(err) end
   end
   local a = agent.new(model, {
     tools = apis, handlers = M.demo_handlers(apis), constrain = (opts.constrain or opts.copy) or nil,
-    copy = opts.copy or nil, pointer = pointer,
+    copy = opts.copy or nil, pointer = pointer, copy_rule = rule,
     max_tokens = gopts.max_tokens, temperature = gopts.temperature, top_k = gopts.top_k, top_p = gopts.top_p,
     min_p = gopts.min_p, repeat_penalty = gopts.repeat_penalty, seed = gopts.seed, stop = gopts.stop,
     n_ctx = opts.n_ctx, kv_type = opts.kv_type, feedback = M.demo_feedback,
