@@ -10,6 +10,7 @@
 #define MLLM_CONSTRAIN_INTERNAL_H
 
 #include "constrain.h"
+#include "text/utf8.h"
 #include "mobilellm_calls.h"
 
 #include <stdbool.h>
@@ -21,21 +22,10 @@
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* For a lead byte: the character's length (2..4) and the range of its first continuation
- * byte (which rules out overlong forms and surrogates); 0 for a byte that cannot lead. */
+/* utf8_lead: the engine's one UTF-8 table (text/utf8.h). */
 static inline int utf8_lead(unsigned char b, unsigned char *lo, unsigned char *hi)
 {
-    *lo = 0x80;
-    *hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b == 0xE0) { *lo = 0xA0; return 3; }
-    if (b >= 0xE1 && b <= 0xEC) return 3;
-    if (b == 0xED) { *hi = 0x9F; return 3; }
-    if (b == 0xEE || b == 0xEF) return 3;
-    if (b == 0xF0) { *lo = 0x90; return 4; }
-    if (b >= 0xF1 && b <= 0xF3) return 4;
-    if (b == 0xF4) { *hi = 0x8F; return 4; }
-    return 0;
+    return mllm_utf8_lead(b, lo, hi);
 }
 
 /* Non-empty, whole UTF-8 characters, no '"', '\\' or control byte: string content as it is. */

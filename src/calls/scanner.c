@@ -12,6 +12,7 @@
  * When a call's region is complete (or the input ends) it is parsed once (calls_parse_call).
  */
 #include "calls_internal.h"
+#include "text/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,16 +107,7 @@ static int out_call(mllm_calls_stream *s, const mllm_call *call)
 /* Index up to which d[from..e) can be emitted without cutting a UTF-8 sequence at its end. */
 static size_t utf8_safe_end(const char *d, size_t from, size_t e)
 {
-    size_t k;
-    for (k = 1; k <= 3 && e - from >= k; k++) {
-        unsigned char b = byte_at(d, e - k);
-        size_t need;
-        if ((b & 0xC0) == 0x80)
-            continue;                     /* a continuation byte: look further back */
-        need = b >= 0xF8 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-        return k < need ? e - k : e;
-    }
-    return e;
+    return from + mllm_utf8_complete_prefix(d + from, e - from);
 }
 
 /* Emits d[head..e) as text (when hold_utf8: minus an incomplete UTF-8 sequence at its end). */

@@ -1,24 +1,34 @@
 /* utf8.c — strict UTF-8 validation and boundary finding. */
 #include "utf8.h"
 
-/* Length of the valid sequence starting at s[0] (1..4), 0 if invalid, or
- * -1 if it is a valid but incomplete prefix of a sequence. */
+int mllm_utf8_lead(unsigned char b, unsigned char *lo, unsigned char *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) return 2;
+    if (b == 0xE0) { *lo = 0xA0; return 3; }
+    if (b >= 0xE1 && b <= 0xEC) return 3;
+    if (b == 0xED) { *hi = 0x9F; return 3; }
+    if (b == 0xEE || b == 0xEF) return 3;
+    if (b == 0xF0) { *lo = 0x90; return 4; }
+    if (b >= 0xF1 && b <= 0xF3) return 4;
+    if (b == 0xF4) { *hi = 0x8F; return 4; }
+    return 0;
+}
+
 int mllm_utf8_seq_len(const char *str, size_t avail)
 {
     const unsigned char *s = (const unsigned char *)str;
-    unsigned c = s[0], n, min, v;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) { n = 1; min = 0x80; v = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; min = 0x800; v = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; min = 0x10000; v = c & 0x07; }
-    else return 0;
-    for (unsigned k = 1; k <= n; k++) {
-        if (k >= avail) return -1;
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[k] & 0x3F);
+    if (s[0] < 0x80) return 1;
+    unsigned char lo, hi;
+    int n = mllm_utf8_lead(s[0], &lo, &hi);
+    if (!n) return 0;
+    for (int k = 1; k < n; k++) {
+        if ((size_t)k >= avail) return -1;  /* valid so far, incomplete */
+        unsigned char b = s[k];
+        if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return 0;
     }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    return (int)n + 1;
+    return n;
 }
 
 size_t mllm_utf8_check(const char *s, size_t len)
