@@ -100,6 +100,12 @@ local GEN_KEYS = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "
 -- Held while the agent runs a turn; its release (a to-be-closed value) runs on every exit.
 local RunGuard = { __close = function(g) g.agent.running = nil end }
 
+--- The options `agent.new` takes (any other key raises).
+M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
+              "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
+              "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
+              "on_token", "feedback", "prompt_cache", "fork", "copy_rule" }
+
 --- A new agent.
 -- @param model a model (`mllm.load`), or any object with the same `tokenize`, `session`
 --   and `token_piece` methods (the specs use scripted fakes)
@@ -123,12 +129,6 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 --   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
 --   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available)
 -- @raise on bad options or tools
---- The options `agent.new` takes (any other key raises).
-M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
-              "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
-              "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
-              "on_token", "feedback", "prompt_cache", "fork", "copy_rule" }
-
 function M.new(model, opts)
   opts = options.check(opts, M.OPTIONS, "agent.new")
   if model == nil then error("agent.new: a model is required", 2) end
@@ -183,6 +183,9 @@ function M.new(model, opts)
   end
   return self
 end
+
+--- An agent (`agent.new`): `run` answers one request, `conversation` keeps turns.
+-- @type Agent
 
 --- The text of the base prompt: the tool list (the first line of every prompt).
 function Agent:base_text()
@@ -495,6 +498,9 @@ Conversation.__name = "mobilellm.agent.Conversation"
 function Agent:conversation()
   return setmetatable({ agent = self, messages = {}, session = nil, held = nil }, Conversation)
 end
+
+--- A conversation (`Agent:conversation`): turns share one session.
+-- @type Conversation
 
 --- Sends a user message; returns the result of the assistant's turn (as `Agent:run`).
 function Conversation:send(text, hooks)
