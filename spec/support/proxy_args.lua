@@ -68,7 +68,9 @@ local reg = debug.getregistry()
 wrap_methods(reg["mobilellm.Model"].methods, {
   tokenize = { opts = { 3 } }, detokenize = { ids = { 2 } }, session = { opts = { 2 } },
   generate = { opts = { 3 }, ids = { 2 } }, stream = { opts = { 3 }, ids = { 2 } }, save = { opts = { 3 } },
+  sampler = { opts = { 2 } },
 })
+wrap_methods(reg["mobilellm.Sampler"].__index, { sample = { ids = { 3 } } })
 wrap_methods(reg["mobilellm.Session"].__index, {
   eval = { ids = { 2 } }, score = { ids = { 2 } },
   generate = { opts = { 3 }, ids = { 2 } }, stream = { opts = { 3 }, ids = { 2 } },

@@ -143,6 +143,7 @@ int mllm_lua_open_calls(lua_State *L);
 int mllm_lua_open_json(lua_State *L);
 int mllm_lua_open_convert(lua_State *L);
 int mllm_lua_open_constrain(lua_State *L);
+int mllm_lua_open_sampler(lua_State *L);
 
 /* ------------------------------------------------------------ between the classes */
 
@@ -150,6 +151,10 @@ int mllm_lua_open_constrain(lua_State *L);
  * Lua-owned memory, a userdata left on the stack; pushes ids as an array. */
 int32_t *mllm_lua_read_ids(lua_State *L, int i, int vocab, size_t *n);
 void mllm_lua_push_ids(lua_State *L, const int32_t *ids, size_t n);
+
+/* sampler.c: the sampling options of the snapshot o (temperature, top_k, top_p,
+ * min_p, repeat_penalty, repeat_last_n, seed), as generations and samplers read them. */
+void mllm_lua_read_sampler_opts(lua_State *L, int o, mllm_sampler_params *p);
 
 /* session.c: pushes a new session on the model at index mi and returns it, or
  * NULL after pushing nil, message (*nret: 2). */

@@ -184,5 +184,6 @@ int luaopen_mobilellm_core(lua_State *L)
     mllm_lua_open_json(L);
     mllm_lua_open_convert(L);
     mllm_lua_open_constrain(L);
+    mllm_lua_open_sampler(L);
     return 1;
 }

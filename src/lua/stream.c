@@ -85,14 +85,7 @@ static int read_generate_opts(lua_State *L, int o, mllm_generate_params *p)
     *p = mllm_generate_default_params();
     p->max_tokens = (int)mllm_lua_opt_int(L, o, "max_tokens", 256, 0, MLLM_MAX_CONTEXT);
     p->stop_at_eos = mllm_lua_opt_bool(L, o, "stop_at_eos", true);
-    p->sampler.temperature = (float)mllm_lua_opt_num(L, o, "temperature", 0.0, 0.0, 1e6);
-    p->sampler.top_k = (int)mllm_lua_opt_int(L, o, "top_k", 0, 0, MLLM_MAX_VOCAB);
-    p->sampler.top_p = (float)mllm_lua_opt_num(L, o, "top_p", 1.0, 1e-9, 1.0);
-    p->sampler.min_p = (float)mllm_lua_opt_num(L, o, "min_p", 0.0, 0.0, 0.999999);
-    p->sampler.repeat_penalty = (float)mllm_lua_opt_num(L, o, "repeat_penalty", 1.0, 1e-6, 1e6);
-    p->sampler.repeat_last_n = (int)mllm_lua_opt_int(L, o, "repeat_last_n", 64, -1, MLLM_MAX_CONTEXT);
-    p->sampler.seed = (uint64_t)mllm_lua_opt_int(L, o, "seed", (lua_Integer)p->sampler.seed, LUA_MININTEGER,
-                                                 LUA_MAXINTEGER);
+    mllm_lua_read_sampler_opts(L, o, &p->sampler);
     /* constraint: a mobilellm.Constraint, anchored in the snapshot */
     if (mllm_lua_opt_push(L, o, "constraint") != LUA_TNIL)
         mllm_lua_get_constraint(L, lua_gettop(L), &p->logits_hook, &p->hook_ud);
