@@ -349,7 +349,7 @@ mllm_status calls_process(mllm_calls_stream *s, int final)
             s->state = ST_FAILED;
             s->code = (mllm_status)r;
             if (r == MLLM_ERR_NOMEM)
-                calls_set_error(&s->error, r, s->base + s->head, "not enough memory");
+                calls_set_error(&s->error, MLLM_CALLS_KIND_NOMEM, s->base + s->head, "not enough memory");
             else if (!s->collect && push_event(s, MLLM_CALLS_EVENT_ERROR, NULL, 0, NULL))
                 s->code = MLLM_ERR_NOMEM;
             return s->code;
