@@ -2,7 +2,7 @@
  * (src/calls/), issue 8: mllm_calls_parse on the whole text, then the same
  * bytes through a stream fed in random pieces (empty ones too), which must
  * give the same calls (name, offsets, raw text, arguments), the same text
- * outside them, or the same error (code, position, message).
+ * outside them, or the same error (status, kind, position, message).
  *
  * Input: byte 0 picks the options (bit 0: bare mode; bits 1-2: the tag pair),
  * byte 1 seeds the piece sizes, the rest is the text.
@@ -72,14 +72,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mllm_calls_result *res = NULL;
     mllm_calls_error werr;
     memset(&werr, 0, sizeof werr);
-    int wr = mllm_calls_parse(text, len, &opts, &res, &werr);
-    /* too many calls: a result (the first MLLM_CALLS_MAX_CALLS) and an error */
-    int partial = wr == MLLM_CALLS_ERR_LIMIT && res != NULL;
-    if (partial && (res->n_calls != MLLM_CALLS_MAX_CALLS || res->n_skipped == 0 || !werr.message[0]))
+    mllm_status wr = mllm_calls_parse(text, len, &opts, &res, &werr);
+    /* too many calls, the one failure with a result (the first MLLM_CALLS_MAX_CALLS) */
+    int partial = wr != MLLM_OK && res != NULL;
+    if (partial && (wr != MLLM_ERR_FORMAT || werr.kind != MLLM_CALLS_KIND_LIMIT ||
+                    res->n_calls != MLLM_CALLS_MAX_CALLS || res->n_skipped == 0 || !werr.message[0]))
         abort();
-    if (wr == MLLM_CALLS_OK || partial) {
+    if (wr == MLLM_OK || partial) {
         if (!res || res->text[res->text_len] != '\0' || res->text_len > len) abort();
-        if (wr == MLLM_CALLS_OK && res->n_skipped) abort();
+        if (wr == MLLM_OK && res->n_skipped) abort();
         for (size_t i = 0; i < res->n_calls; i++) {
             const mllm_call *c = &res->calls[i];
             size_t nl = strlen(c->name);
@@ -88,17 +89,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (c->args.type != MLLM_VALUE_OBJECT || c->positional.type != MLLM_VALUE_ARRAY) abort();
         }
     } else {
-        if (res || wr == MLLM_CALLS_ERR_ARG || !werr.message[0] ||
+        /* a failure's status and kind agree */
+        if (wr == MLLM_ERR_FORMAT ? werr.kind != MLLM_CALLS_KIND_SYNTAX && werr.kind != MLLM_CALLS_KIND_LIMIT
+                                  : wr != MLLM_ERR_NOMEM || werr.kind != MLLM_CALLS_KIND_NOMEM)
+            abort();
+        if (res || wr == MLLM_ERR_ARG || !werr.message[0] ||
             memchr(werr.message, 0, sizeof werr.message) == NULL)
             abort();
     }
 
     mllm_calls_stream *s = NULL;
-    if (mllm_calls_stream_new(&opts, &s, NULL) != MLLM_CALLS_OK) abort();
+    if (mllm_calls_stream_new(&opts, &s, NULL) != MLLM_OK) abort();
     char *got = malloc(len + 1);
     if (!got) abort();
     size_t got_len = 0, n_calls = 0, fed = 0;
-    int sr = MLLM_CALLS_OK, saw_error = 0, failed_in_feed = 0;
+    mllm_status sr = MLLM_OK;
+    int saw_error = 0, failed_in_feed = 0;
     mllm_calls_error serr;
     memset(&serr, 0, sizeof serr);
     for (int done = 0; !done;) {
@@ -134,19 +140,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
         }
-        if (sr != MLLM_CALLS_OK) {
+        if (sr != MLLM_OK) {
             failed_in_feed = !done;
             break;
         }
     }
     if (res && (n_calls != res->n_calls || got_len != res->text_len || memcmp(got, res->text, got_len) != 0))
         abort();
-    if (wr == MLLM_CALLS_OK) {
-        if (sr != MLLM_CALLS_OK) abort();
+    if (wr == MLLM_OK) {
+        if (sr != MLLM_OK) abort();
     } else {
         if (sr != wr) abort();
-        if (wr != MLLM_CALLS_ERR_NOMEM &&
-            (!saw_error || serr.position != werr.position || strcmp(serr.message, werr.message) != 0))
+        if (wr != MLLM_ERR_NOMEM &&
+            (!saw_error || serr.kind != werr.kind || serr.position != werr.position ||
+             strcmp(serr.message, werr.message) != 0))
             abort();
         /* a stream that failed while being fed stays failed */
         mllm_calls_event ev;

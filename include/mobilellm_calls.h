@@ -25,21 +25,20 @@
  * engine, so a stream gives the same calls, text and errors as a whole parse of the same bytes.
  *
  * Offsets are 0-based byte offsets into the text (for a stream: into everything fed so far).
- * Nothing here uses Lua; the Lua binding (src/lua_calls.c) is a thin layer over this API.
+ * Nothing here uses Lua; the Lua binding (src/lua/calls.c) is a thin layer over this API.
+ *
+ * Every fallible function returns an mllm_status (mobilellm.h), as the rest of the engine:
+ * MLLM_OK, MLLM_ERR_FORMAT for a malformed call or a limit exceeded (the text is bad input),
+ * MLLM_ERR_NOMEM, MLLM_ERR_ARG for misuse. The message and the finer kind of the failure
+ * (syntax or limit) are in the mllm_calls_error.
  */
 #ifndef MOBILELLM_CALLS_H
 #define MOBILELLM_CALLS_H
 
+#include "mobilellm.h" /* mllm_status, mllm_status_name, MLLM_API */
+
 #include <stddef.h>
 #include <stdint.h>
-
-#ifndef MLLM_API /* the export mark of the public API, as in mobilellm.h */
-#if defined(__GNUC__)
-#define MLLM_API __attribute__((visibility("default")))
-#else
-#define MLLM_API
-#endif
-#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,22 +62,23 @@ extern "C" {
 /* Size of the message buffer in mllm_calls_error. */
 #define MLLM_CALLS_ERROR_SIZE 256
 
-/* ---- return codes ------------------------------------------------------------------------ */
+/* ---- errors ------------------------------------------------------------------------------ */
 
-enum {
-    MLLM_CALLS_OK = 0,            /* success */
-    MLLM_CALLS_ERR_SYNTAX = -1,   /* a malformed call: the error says what was expected where */
-    MLLM_CALLS_ERR_LIMIT = -2,    /* a limit above was exceeded: the error names it and its value */
-    MLLM_CALLS_ERR_NOMEM = -3,    /* out of memory */
-    MLLM_CALLS_ERR_ARG = -4,      /* bad argument: NULL pointer, or an option out of range
-                                     (the error names the option) */
-    MLLM_CALLS_ERR_STATE = -5     /* a stream was fed after mllm_calls_stream_finish() */
-};
-
-/* A short description of a return code ("syntax error", ...); never NULL. */
-MLLM_API const char *mllm_calls_strerror(int code);
+/* What went wrong, finer than the mllm_status returned: MLLM_ERR_FORMAT is either a malformed
+   call or a limit exceeded, and a caller may need to tell them apart. */
+typedef enum mllm_calls_error_kind {
+    MLLM_CALLS_KIND_NONE = 0,     /* no error */
+    MLLM_CALLS_KIND_SYNTAX,       /* MLLM_ERR_FORMAT: a malformed call; the message says what
+                                     was expected where */
+    MLLM_CALLS_KIND_LIMIT,        /* MLLM_ERR_FORMAT: a limit above was exceeded; the message
+                                     names it and its value */
+    MLLM_CALLS_KIND_NOMEM,        /* MLLM_ERR_NOMEM: out of memory */
+    MLLM_CALLS_KIND_ARG           /* MLLM_ERR_ARG: a NULL pointer, or an option out of range
+                                     (the message names the option) */
+} mllm_calls_error_kind;
 
 typedef struct mllm_calls_error {
+    mllm_calls_error_kind kind;           /* set with the message */
     size_t position;                      /* 0-based byte offset where the problem is */
     char message[MLLM_CALLS_ERROR_SIZE];  /* e.g. "expected ',' or ')' after argument 'time'";
                                              the position is not part of the message */
@@ -155,28 +155,30 @@ typedef struct mllm_calls_result {
     size_t text_len;
     size_t n_skipped;         /* calls after the first MLLM_CALLS_MAX_CALLS: found (their
                                  tags or brackets) but not parsed, not in calls[], and not
-                                 in text; nonzero only with MLLM_CALLS_ERR_LIMIT */
+                                 in text; nonzero only in the partial result that
+                                 mllm_calls_parse returns with MLLM_ERR_FORMAT */
 } mllm_calls_result;
 
 /*
  * Parse text[0..len) and return every call in it and the text outside the calls.
- * On success returns MLLM_CALLS_OK and sets *out to a result that the caller frees with
+ * On success returns MLLM_OK and sets *out to a result that the caller frees with
  * mllm_calls_result_free(); everything reachable from it lives as long as it does.
- * On failure fills *err (when err is not NULL) and returns
- *   MLLM_CALLS_ERR_SYNTAX  a malformed call (the first one in the text)
- *   MLLM_CALLS_ERR_LIMIT   nesting deeper than MLLM_CALLS_MAX_DEPTH, a name or number too
- *                          long; or more than MLLM_CALLS_MAX_CALLS calls - then, alone among
- *                          failures, *out is still a result: the first MLLM_CALLS_MAX_CALLS
- *                          calls, all the text outside calls, and n_skipped; the error is
- *                          "N more calls after the limit of 1024 (MLLM_CALLS_MAX_CALLS) were
- *                          not parsed" at the first of them
- *   MLLM_CALLS_ERR_NOMEM   out of memory
- *   MLLM_CALLS_ERR_ARG     out is NULL, text is NULL with len > 0, or bad opts
- * and sets *out to NULL (except for too many calls): freeing *out after any return is right.
+ * On failure fills *err (when err is not NULL; err->kind as below) and returns
+ *   MLLM_ERR_FORMAT  kind SYNTAX: a malformed call (the first one in the text);
+ *                    kind LIMIT: nesting deeper than MLLM_CALLS_MAX_DEPTH, a name or number
+ *                    too long; or more than MLLM_CALLS_MAX_CALLS calls (see below)
+ *   MLLM_ERR_NOMEM   out of memory
+ *   MLLM_ERR_ARG     out is NULL, text is NULL with len > 0, or bad opts
+ * and sets *out to NULL - except for too many calls, the one failure with a partial result:
+ * it returns MLLM_ERR_FORMAT with *out set (so `*out != NULL` after a failure means exactly
+ * this case), err->kind MLLM_CALLS_KIND_LIMIT, and the error "N more calls after the limit of
+ * 1024 (MLLM_CALLS_MAX_CALLS) were not parsed" at the first of them; *out holds the first
+ * MLLM_CALLS_MAX_CALLS calls, all the text outside calls, and n_skipped (> 0). Freeing *out
+ * after any return is right.
  * Runs in time linear in len (times at most MLLM_CALLS_MAX_TAG for tag matching).
  */
-MLLM_API int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
-                     mllm_calls_result **out, mllm_calls_error *err);
+MLLM_API mllm_status mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
+                                      mllm_calls_result **out, mllm_calls_error *err);
 
 /* Frees a result and everything in it; NULL is accepted. */
 MLLM_API void mllm_calls_result_free(mllm_calls_result *result);
@@ -190,7 +192,8 @@ typedef enum mllm_calls_event_type {
     MLLM_CALLS_EVENT_CALL,       /* a call: *call; text[0..text_len) is the call as written,
                                     tags included; call->first/last count from the first byte
                                     ever fed */
-    MLLM_CALLS_EVENT_ERROR       /* a malformed call: *error; the stream has failed */
+    MLLM_CALLS_EVENT_ERROR       /* a malformed call or a limit exceeded: *error (its kind
+                                    SYNTAX or LIMIT); the stream has failed */
 } mllm_calls_event_type;
 
 typedef struct mllm_calls_event {
@@ -202,11 +205,12 @@ typedef struct mllm_calls_event {
 } mllm_calls_event;
 
 /*
- * Create a stream. Returns MLLM_CALLS_OK and sets *out, or sets *out to NULL and returns
- * MLLM_CALLS_ERR_ARG (bad opts, described in *err) or MLLM_CALLS_ERR_NOMEM.
+ * Create a stream. Returns MLLM_OK and sets *out, or sets *out to NULL (when out is not NULL),
+ * fills *err (when not NULL) and returns MLLM_ERR_ARG (out is NULL, or bad opts: the message
+ * names the option) or MLLM_ERR_NOMEM.
  */
-MLLM_API int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
-                          mllm_calls_error *err);
+MLLM_API mllm_status mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
+                                           mllm_calls_error *err);
 
 /*
  * Feed the next piece of text (any split: inside a tag, a string, a UTF-8 sequence). Queues
@@ -216,24 +220,27 @@ MLLM_API int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_strea
  * Calls after the first MLLM_CALLS_MAX_CALLS are counted, not parsed: no CALL event, and
  * their text is not reported (as in mllm_calls_parse); finish reports them.
  * Returns
- *   MLLM_CALLS_OK          (events may have been queued)
- *   MLLM_CALLS_ERR_SYNTAX  a malformed call; an ERROR event is queued and the stream has
- *   MLLM_CALLS_ERR_LIMIT   failed: later feed/finish calls queue nothing and return the same code
- *   MLLM_CALLS_ERR_NOMEM   likewise (no event is queued)
- *   MLLM_CALLS_ERR_STATE   the stream was already finished
- *   MLLM_CALLS_ERR_ARG     s is NULL, or piece is NULL with len > 0
+ *   MLLM_OK          (events may have been queued)
+ *   MLLM_ERR_FORMAT  a malformed call or a limit exceeded: an ERROR event is queued (its error's
+ *                    kind tells which) and the stream has failed: later feed/finish calls
+ *                    queue nothing and return the same status
+ *   MLLM_ERR_NOMEM   likewise (no event is queued)
+ *   MLLM_ERR_ARG     s is NULL, piece is NULL with len > 0, or the stream was already
+ *                    finished (misuse; the stream is unchanged)
  * Each piece costs time linear in its length plus at most MLLM_CALLS_LOOKAHEAD bytes
  * rescanned; a call is parsed once, when complete.
  */
-MLLM_API int mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len);
+MLLM_API mllm_status mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len);
 
 /*
  * End of input: flushes the held-back text. A call whose closing tag never came queues an
  * ERROR event. When calls were skipped past MLLM_CALLS_MAX_CALLS, queues the ERROR event
- * that mllm_calls_parse() reports for them and returns MLLM_CALLS_ERR_LIMIT (the stream has
- * failed). Returns as mllm_calls_stream_feed(); finishing twice is harmless (the same code).
+ * that mllm_calls_parse() reports for them (kind MLLM_CALLS_KIND_LIMIT) and returns
+ * MLLM_ERR_FORMAT (the stream has failed; the calls before the limit were reported as
+ * events). Returns as mllm_calls_stream_feed(), except that finishing again is harmless
+ * (the same status: MLLM_OK after a clean finish).
  */
-MLLM_API int mllm_calls_stream_finish(mllm_calls_stream *s);
+MLLM_API mllm_status mllm_calls_stream_finish(mllm_calls_stream *s);
 
 /*
  * Take the next queued event, in order. Returns 1 and fills *ev, or 0 when the queue is empty.

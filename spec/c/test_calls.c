@@ -37,10 +37,10 @@ static void test_python_call(void)
     mllm_calls_error err;
     const mllm_call *c;
     const mllm_value *v;
-    int r = mllm_calls_parse(text, strlen(text), NULL, &res, &err);
+    mllm_status r = mllm_calls_parse(text, strlen(text), NULL, &res, &err);
 
-    check(r == MLLM_CALLS_OK && res && res->n_calls == 1, "python call parses");
-    if (r != MLLM_CALLS_OK || !res || res->n_calls != 1) {
+    check(r == MLLM_OK && res && res->n_calls == 1, "python call parses");
+    if (r != MLLM_OK || !res || res->n_calls != 1) {
         mllm_calls_result_free(res);
         return;
     }
@@ -77,8 +77,8 @@ static void test_json_call(void)
     const char *text = "<tool_call>{\"name\": \"get_weather\", "
                        "\"arguments\": \"{\\\"city\\\": \\\"Lisbon\\\"}\"}</tool_call>";
     mllm_calls_result *res = NULL;
-    int r = mllm_calls_parse(text, strlen(text), NULL, &res, NULL);
-    check(r == MLLM_CALLS_OK && res->n_calls == 1
+    mllm_status r = mllm_calls_parse(text, strlen(text), NULL, &res, NULL);
+    check(r == MLLM_OK && res->n_calls == 1
           && strcmp(res->calls[0].name, "get_weather") == 0
           && str_is(mllm_value_get(&res->calls[0].args, "city"), "Lisbon")
           && res->calls[0].positional.u.array.n == 0 && res->text_len == 0,
@@ -93,9 +93,10 @@ static void test_errors(void)
     mllm_calls_error err;
     mllm_calls_opts opts = mllm_calls_default_opts();
     char deep[256];
-    int r = mllm_calls_parse(text, strlen(text), NULL, &res, &err);
+    mllm_status r = mllm_calls_parse(text, strlen(text), NULL, &res, &err);
 
-    check(r == MLLM_CALLS_ERR_SYNTAX && res == NULL, "malformed call: syntax error");
+    check(r == MLLM_ERR_FORMAT && res == NULL && err.kind == MLLM_CALLS_KIND_SYNTAX,
+          "malformed call: MLLM_ERR_FORMAT, kind syntax, no result");
     check(strcmp(err.message, "expected ',' or ')' after argument 'time'") == 0
           && err.position == 36, "error message and position");
 
@@ -103,20 +104,21 @@ static void test_errors(void)
     memset(deep + strlen(deep), '[', 70);
     deep[15 + 70] = '\0';
     r = mllm_calls_parse(deep, strlen(deep), NULL, &res, &err);
-    check(r == MLLM_CALLS_ERR_LIMIT && err.position == 15 + 63
+    check(r == MLLM_ERR_FORMAT && res == NULL && err.kind == MLLM_CALLS_KIND_LIMIT
+          && err.position == 15 + 63
           && strstr(err.message, "MLLM_CALLS_MAX_DEPTH (64)") != NULL, "depth limit");
 
     opts.open = "";
     r = mllm_calls_parse("x", 1, &opts, &res, &err);
-    check(r == MLLM_CALLS_ERR_ARG && strstr(err.message, "'open'") != NULL, "empty open tag");
-    check(mllm_calls_parse(NULL, 3, NULL, &res, NULL) == MLLM_CALLS_ERR_ARG, "NULL text");
-    check(mllm_calls_parse("x", 1, NULL, NULL, NULL) == MLLM_CALLS_ERR_ARG, "NULL out");
+    check(r == MLLM_ERR_ARG && err.kind == MLLM_CALLS_KIND_ARG
+          && strstr(err.message, "'open'") != NULL, "empty open tag");
+    check(mllm_calls_parse(NULL, 3, NULL, &res, NULL) == MLLM_ERR_ARG, "NULL text");
+    check(mllm_calls_parse("x", 1, NULL, NULL, NULL) == MLLM_ERR_ARG, "NULL out");
     r = mllm_calls_parse(NULL, 0, NULL, &res, NULL);
-    check(r == MLLM_CALLS_OK && res->n_calls == 0 && res->text_len == 0
+    check(r == MLLM_OK && res->n_calls == 0 && res->text_len == 0
           && res->text[0] == '\0', "empty input");
     mllm_calls_result_free(res);
     mllm_calls_result_free(NULL);
-    check(strcmp(mllm_calls_strerror(MLLM_CALLS_ERR_LIMIT), "limit exceeded") == 0, "strerror");
 }
 
 /* Feeds text in pieces of `step` bytes; the calls (by raw text and offsets) and the text must
@@ -128,13 +130,13 @@ static int stream_matches(const char *text, size_t step, const mllm_calls_opts *
     mllm_calls_stream *s = NULL;
     mllm_calls_event ev;
     char *got = (char *)malloc(len + 1);
-    int ok = got != NULL && mllm_calls_parse(text, len, opts, &res, NULL) == MLLM_CALLS_OK
-             && mllm_calls_stream_new(opts, &s, NULL) == MLLM_CALLS_OK;
+    int ok = got != NULL && mllm_calls_parse(text, len, opts, &res, NULL) == MLLM_OK
+             && mllm_calls_stream_new(opts, &s, NULL) == MLLM_OK;
 
     for (i = 0; ok;) {                    /* i: bytes fed; an empty piece means finish */
         size_t n = len - i < step ? len - i : step;
         ok = (n ? mllm_calls_stream_feed(s, text + i, n)
-                : mllm_calls_stream_finish(s)) == MLLM_CALLS_OK;
+                : mllm_calls_stream_finish(s)) == MLLM_OK;
         while (ok && mllm_calls_stream_next(s, &ev)) {
             if (ev.type == MLLM_CALLS_EVENT_TEXT) {
                 memcpy(got + text_len, ev.text, ev.text_len);
@@ -185,26 +187,27 @@ static void test_stream(void)
     check(ok, "bare stream = whole parse");
 
     r = mllm_calls_stream_new(NULL, &s, NULL);
-    check(r == MLLM_CALLS_OK, "stream_new");
+    check(r == MLLM_OK, "stream_new");
     r = mllm_calls_stream_feed(s, "hello <tool", 11);
-    check(r == MLLM_CALLS_OK && mllm_calls_stream_next(s, &ev) && ev.type == MLLM_CALLS_EVENT_TEXT
+    check(r == MLLM_OK && mllm_calls_stream_next(s, &ev) && ev.type == MLLM_CALLS_EVENT_TEXT
           && ev.text_len == 6 && memcmp(ev.text, "hello ", 6) == 0
           && !mllm_calls_stream_next(s, &ev), "text before a possible tag is reported at once");
     r = mllm_calls_stream_feed(s, "_call>f(x=1", 11);
-    check(r == MLLM_CALLS_OK && !mllm_calls_stream_next(s, &ev), "an open call is held");
+    check(r == MLLM_OK && !mllm_calls_stream_next(s, &ev), "an open call is held");
     r = mllm_calls_stream_finish(s);
-    check(r == MLLM_CALLS_ERR_SYNTAX && mllm_calls_stream_next(s, &ev)
-          && ev.type == MLLM_CALLS_EVENT_ERROR && ev.error->position == 22
+    check(r == MLLM_ERR_FORMAT && mllm_calls_stream_next(s, &ev)
+          && ev.type == MLLM_CALLS_EVENT_ERROR && ev.error->kind == MLLM_CALLS_KIND_SYNTAX
+          && ev.error->position == 22
           && strcmp(ev.error->message, "expected ',' or ')' after argument 'x'") == 0,
           "unterminated call at finish is an error event");
-    check(mllm_calls_stream_feed(s, "x", 1) == MLLM_CALLS_ERR_SYNTAX
+    check(mllm_calls_stream_feed(s, "x", 1) == MLLM_ERR_FORMAT
           && !mllm_calls_stream_next(s, &ev), "a failed stream stays failed");
     mllm_calls_stream_free(s);
 
     mllm_calls_stream_new(NULL, &s, NULL);
     mllm_calls_stream_finish(s);
-    check(mllm_calls_stream_feed(s, "x", 1) == MLLM_CALLS_ERR_STATE
-          && mllm_calls_stream_finish(s) == MLLM_CALLS_OK, "feed after finish");
+    check(mllm_calls_stream_feed(s, "x", 1) == MLLM_ERR_ARG
+          && mllm_calls_stream_finish(s) == MLLM_OK, "feed after finish: misuse, MLLM_ERR_ARG");
     mllm_calls_stream_free(s);
     mllm_calls_stream_free(NULL);
 }
@@ -215,7 +218,7 @@ static void test_big(void)
     char *text = (char *)malloc(n + 64);
     mllm_calls_result *res = NULL;
     mllm_calls_error err;
-    int r;
+    mllm_status r;
 
     if (!text) {
         check(0, "malloc");
@@ -225,13 +228,13 @@ static void test_big(void)
     memset(text + 16, 'a', n);
     strcpy(text + 16 + n, "\")</tool_call>");
     r = mllm_calls_parse(text, strlen(text), NULL, &res, &err);
-    check(r == MLLM_CALLS_OK && res->n_calls == 1
+    check(r == MLLM_OK && res->n_calls == 1
           && mllm_value_get(&res->calls[0].args, "x")->u.string.len == n, "1 MB string argument");
     mllm_calls_result_free(res);
 
     memset(text, '[', n);
     r = mllm_calls_parse(text, n, NULL, &res, &err);
-    check(r == MLLM_CALLS_OK && res->text_len == n && res->n_calls == 0, "1 MB of '[' as text");
+    check(r == MLLM_OK && res->text_len == n && res->n_calls == 0, "1 MB of '[' as text");
     mllm_calls_result_free(res);
 
     for (i = 0; i < n; i++)
@@ -240,7 +243,7 @@ static void test_big(void)
         mllm_calls_opts bare = mllm_calls_default_opts();
         bare.bare = 1;
         r = mllm_calls_parse(text, n, &bare, &res, &err);
-        check(r == MLLM_CALLS_ERR_SYNTAX, "1 MB of near-calls in bare mode fails cleanly");
+        check(r == MLLM_ERR_FORMAT, "1 MB of near-calls in bare mode fails cleanly");
     }
     free(text);
 }
@@ -258,7 +261,8 @@ static void test_too_many_calls(void)
     mllm_calls_error err;
     mllm_calls_event ev;
     char want[160];
-    int r, ok;
+    mllm_status r;
+    int ok;
 
     if (!text) {
         check(0, "malloc");
@@ -271,8 +275,9 @@ static void test_too_many_calls(void)
              "not parsed", MLLM_CALLS_MAX_CALLS);
 
     r = mllm_calls_parse(text, len, NULL, &res, &err);
-    check(r == MLLM_CALLS_ERR_LIMIT && res && res->n_calls == MLLM_CALLS_MAX_CALLS
-          && res->n_skipped == 3, "too many calls: the first MLLM_CALLS_MAX_CALLS come back");
+    check(r == MLLM_ERR_FORMAT && err.kind == MLLM_CALLS_KIND_LIMIT && res
+          && res->n_calls == MLLM_CALLS_MAX_CALLS && res->n_skipped == 3,
+          "too many calls: MLLM_ERR_FORMAT, kind limit, and the first MLLM_CALLS_MAX_CALLS come back");
     check(res && res->text_len == total + 3 && memcmp(res->text + total, "end", 4) == 0
           && mllm_value_get(&res->calls[MLLM_CALLS_MAX_CALLS - 1].args, "n") != NULL,
           "too many calls: all the text outside calls");
@@ -281,9 +286,9 @@ static void test_too_many_calls(void)
     mllm_calls_result_free(res);
 
     r = mllm_calls_stream_new(NULL, &s, NULL);
-    for (i = 0; r == MLLM_CALLS_OK && i < len; i += 5)
+    for (i = 0; r == MLLM_OK && i < len; i += 5)
         r = mllm_calls_stream_feed(s, text + i, len - i < 5 ? len - i : 5);
-    ok = r == MLLM_CALLS_OK;
+    ok = r == MLLM_OK;
     r = mllm_calls_stream_finish(s);
     while (mllm_calls_stream_next(s, &ev)) {
         if (ev.type == MLLM_CALLS_EVENT_CALL)
@@ -291,12 +296,12 @@ static void test_too_many_calls(void)
         else if (ev.type == MLLM_CALLS_EVENT_TEXT)
             got += ev.text_len;
         else
-            ok = ok && strcmp(ev.error->message, want) == 0
+            ok = ok && strcmp(ev.error->message, want) == 0 && ev.error->kind == MLLM_CALLS_KIND_LIMIT
                  && ev.error->position == MLLM_CALLS_MAX_CALLS * n_one + 1;
     }
-    check(ok && r == MLLM_CALLS_ERR_LIMIT && n_events == MLLM_CALLS_MAX_CALLS
+    check(ok && r == MLLM_ERR_FORMAT && n_events == MLLM_CALLS_MAX_CALLS
           && got == total + 3, "too many calls: the stream agrees, its finish reports them");
-    check(mllm_calls_stream_finish(s) == MLLM_CALLS_ERR_LIMIT, "and stays failed");
+    check(mllm_calls_stream_finish(s) == MLLM_ERR_FORMAT, "and stays failed");
     mllm_calls_stream_free(s);
     free(text);
 }

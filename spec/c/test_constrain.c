@@ -112,7 +112,7 @@ static int validate_text(const char *text, size_t len)
 {
     mllm_calls_result *res = NULL;
     mllm_calls_error err;
-    if (mllm_calls_parse(text, len, NULL, &res, &err) != MLLM_CALLS_OK) {
+    if (mllm_calls_parse(text, len, NULL, &res, &err) != MLLM_OK) {
         printf("# parse error at %zu: %s\n#   %.*s\n", err.position, err.message, (int)len, text);
         return -1;
     }
@@ -286,7 +286,7 @@ static void test_titles(void)
         return;
     }
     const char *src = "ask Sgt. Pepper and Dr. Megan";
-    mllm_constraint_set_source(c, src, strlen(src));
+    check(mllm_constraint_set_source(c, src, strlen(src), err, sizeof err) == MLLM_OK, "a source is taken");
     static const char *const sgt[] = { "SGT", "Capt" };
     check(mllm_constraint_set_titles(c, sgt, 2, err, sizeof err) == MLLM_OK, "a list of titles is taken");
     check(copies(c, "Sgt. Pepper") && !copies(c, "Sgt"),
@@ -328,8 +328,12 @@ static int walks(const mllm_vocab_trie *v, mllm_constraint *c, int n_walks, int 
         size_t len = 0;
         int ok = 1;
         for (int k = 0; k < max_tokens; k++) {
-            int count = mllm_constraint_allowed(c, text, len, allowed);
-            if (count <= 0) { ok = 0; printf("# dead end (%d) after: %.*s\n", count, (int)len, text); break; }
+            int count;
+            if (mllm_constraint_allowed(c, text, len, allowed, &count, NULL, 0) != MLLM_OK || count <= 0) {
+                ok = 0;
+                printf("# dead end (%d) after: %.*s\n", count, (int)len, text);
+                break;
+            }
             int m = 0;
             for (int i = 0; i < n; i++) if (allowed[i]) ids[m++] = i;
             if (m != count) { ok = 0; break; }
@@ -356,6 +360,43 @@ static int walks(const mllm_vocab_trie *v, mllm_constraint *c, int n_walks, int 
     *calls_out = calls;
     *steps_out = steps;
     return failed;
+}
+
+/* The copy rule's setters and the mask say what is wrong with an mllm_status and a message. */
+static void test_status(void)
+{
+    mllm_constraint *c = NULL;
+    char err[256], longer[MLLM_CST_MAX_SOURCE + 2];
+    if (mllm_constraint_new(TOOLS, N_TOOLS, NULL, NULL, &c, err, sizeof err) != MLLM_OK) {
+        check(0, err);
+        return;
+    }
+    const char *src = "call Ana";
+    mllm_constraint_set_source(c, src, strlen(src), err, sizeof err);
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    check(mllm_constraint_set_source(c, longer, MLLM_CST_MAX_SOURCE + 1, err, sizeof err) == MLLM_ERR_ARG
+          && strcmp(err, "source text of 257 bytes is longer than MLLM_CST_MAX_SOURCE (256)") == 0,
+          "a source over MLLM_CST_MAX_SOURCE: MLLM_ERR_ARG naming the limit");
+    check(copies(c, "Bob"), "... and the constraint keeps no source");
+    mllm_constraint_set_source(c, src, strlen(src), err, sizeof err);
+    check(!copies(c, "Bob") && copies(c, "Ana"), "a source in the limit is taken again");
+
+    int32_t pos[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    check(mllm_constraint_set_source_tokens(c, pos, 8, 1.0f, err, sizeof err) == MLLM_OK, "a pointer is taken");
+    check(mllm_constraint_set_source_tokens(c, pos, 7, 1.0f, err, sizeof err) == MLLM_ERR_ARG
+          && strcmp(err, "7 positions for a source of 8 bytes") == 0, "positions must match the source");
+    check(mllm_constraint_set_source_tokens(c, pos, 8, -1.0f, err, sizeof err) == MLLM_ERR_ARG
+          && strcmp(err, "weight must be finite and not negative, got -1") == 0, "a negative weight is refused");
+    pos[3] = -2;
+    check(mllm_constraint_set_source_tokens(c, pos, 8, 1.0f, err, sizeof err) == MLLM_ERR_ARG
+          && strcmp(err, "position 4 is -2, below -1") == 0, "a position below -1 is refused");
+
+    uint8_t allowed[4];
+    int count = -1;
+    check(mllm_constraint_allowed(c, "", 0, allowed, &count, err, sizeof err) == MLLM_ERR_ARG && count == 0
+          && strcmp(err, "the constraint has no vocabulary") == 0, "no mask without a vocabulary: MLLM_ERR_ARG");
+    mllm_constraint_free(c);
 }
 
 static void test_small_vocab(void)
@@ -388,17 +429,18 @@ static void test_small_vocab(void)
     char err[256];
     check(mllm_constraint_new(TOOLS, N_TOOLS, v, &p, &c, err, sizeof err) == MLLM_OK, "a required-call constraint builds");
     uint8_t *allowed = malloc((size_t)n);
-    int count = mllm_constraint_allowed(c, "", 0, allowed);
+    int count;
+    mllm_constraint_allowed(c, "", 0, allowed, &count, NULL, 0);
     check(count > 0 && allowed[3 + ('<' - 0x20)] && !allowed[eos] && !allowed[3 + ('a' - 0x20)],
           "a required call starts with the tag, not with text or EOS");
     const char *t = "<tool_call>set_alarm(time=\"abcdefghijkl";
-    count = mllm_constraint_allowed(c, t, strlen(t), allowed);
+    mllm_constraint_allowed(c, t, strlen(t), allowed, &count, NULL, 0);
     check(count >= 1 && allowed[3 + ('"' - 0x20)] && !allowed[3 + ('a' - 0x20)], "a string at max_string can only close");
     t = "<tool_call>set_alarm(time=\"a\"";
-    mllm_constraint_allowed(c, t, strlen(t), allowed);
+    mllm_constraint_allowed(c, t, strlen(t), allowed, &count, NULL, 0);
     check(allowed[3 + (',' - 0x20)] && allowed[3 + (')' - 0x20)] && !allowed[eos], "after a value: ',' or ')', never EOS");
     t = "<tool_call>set_alarm(day=\"a\"";
-    mllm_constraint_allowed(c, t, strlen(t), allowed);
+    mllm_constraint_allowed(c, t, strlen(t), allowed, &count, NULL, 0);
     check(allowed[3 + (',' - 0x20)] && !allowed[3 + (')' - 0x20)], "')' waits for the required argument");
     int calls = 0, steps = 0;
     int failed = walks(v, c, 3000, 400, 1234, &calls, &steps);
@@ -409,10 +451,16 @@ static void test_small_vocab(void)
 
     p.mode = MLLM_CONSTRAIN_AUTO;
     check(mllm_constraint_new(TOOLS, N_TOOLS, v, &p, &c, err, sizeof err) == MLLM_OK, "an auto constraint builds");
-    count = mllm_constraint_allowed(c, "Hi", 2, allowed);
+    mllm_constraint_allowed(c, "Hi", 2, allowed, &count, NULL, 0);
     check(count == n, "outside a call every token is allowed");
-    count = mllm_constraint_allowed(c, "Hi <tool_call", 13, allowed);
+    mllm_constraint_allowed(c, "Hi <tool_call", 13, allowed, &count, NULL, 0);
     check(count == n, "... also right before the tag closes");
+    memset(allowed, 7, (size_t)n);
+    count = -1;
+    check(mllm_constraint_allowed(c, "<tool_call>nope(", 16, allowed, &count, err, sizeof err) == MLLM_ERR_FORMAT
+          && count == 0 && allowed[0] == 7
+          && strncmp(err, "unexpected 'n' at byte 12: expected ", 36) == 0,
+          "a text that breaks the rule: MLLM_ERR_FORMAT, the message of check, the mask untouched");
     failed = walks(v, c, 2000, 200, 99, &calls, &steps);
     check(failed == 0, "2000 random walks in auto mode: every closed call parses and validates");
     mllm_constraint_free(c);
@@ -522,6 +570,7 @@ int main(int argc, char **argv)
 {
     test_grammar();
     test_titles();
+    test_status();
     test_small_vocab();
     test_llama_vocab(argc > 1 ? argv[1] : "models/llama2-tokenizer/tokenizer.model");
     printf("1..%d\n", n_checks);

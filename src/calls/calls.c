@@ -44,29 +44,28 @@ const char *calls_snip(char out[48], const char *s, size_t n)
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
-int calls_set_error(mllm_calls_error *err, int code, size_t pos, const char *fmt, ...)
+mllm_status calls_kind_status(mllm_calls_error_kind kind)
+{
+    switch (kind) {
+    case MLLM_CALLS_KIND_NONE: return MLLM_OK;
+    case MLLM_CALLS_KIND_NOMEM: return MLLM_ERR_NOMEM;
+    case MLLM_CALLS_KIND_ARG: return MLLM_ERR_ARG;
+    default: return MLLM_ERR_FORMAT;      /* SYNTAX, LIMIT: the text is bad input */
+    }
+}
+
+mllm_status calls_set_error(mllm_calls_error *err, mllm_calls_error_kind kind, size_t pos,
+                            const char *fmt, ...)
 {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        err->kind = kind;
         err->position = pos;
     }
-    return code;
-}
-
-const char *mllm_calls_strerror(int code)
-{
-    switch (code) {
-    case MLLM_CALLS_OK: return "success";
-    case MLLM_CALLS_ERR_SYNTAX: return "malformed call";
-    case MLLM_CALLS_ERR_LIMIT: return "limit exceeded";
-    case MLLM_CALLS_ERR_NOMEM: return "not enough memory";
-    case MLLM_CALLS_ERR_ARG: return "invalid argument";
-    case MLLM_CALLS_ERR_STATE: return "stream already finished";
-    default: return "unknown error";
-    }
+    return calls_kind_status(kind);
 }
 
 /* ---- arena --------------------------------------------------------------------------------- */
@@ -133,58 +132,59 @@ void calls_arena_free(mem_arena *a)
 
 /* ---- scratch stack of list items, object members and call arguments ----------------------- */
 
-int calls_items_push(item_stack *s, const item *it)
+mllm_status calls_items_push(item_stack *s, const item *it)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
         item *v;
         if (cap > (size_t)-1 / sizeof *v)
-            return MLLM_CALLS_ERR_NOMEM;
+            return MLLM_ERR_NOMEM;
         v = (item *)realloc(s->v, cap * sizeof *v);
         if (!v)
-            return MLLM_CALLS_ERR_NOMEM;
+            return MLLM_ERR_NOMEM;
         s->v = v;
         s->cap = cap;
     }
     s->v[s->n++] = *it;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 /* ---- the parser ---------------------------------------------------------------------------- */
 
-int calls_fail(parser *p, int code, size_t at, const char *fmt, ...)
+mllm_status calls_fail(parser *p, mllm_calls_error_kind kind, size_t at, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->err->message, sizeof p->err->message, fmt, ap);
     va_end(ap);
+    p->err->kind = kind;
     p->err->position = p->base + at;
-    return code;
+    return calls_kind_status(kind);
 }
 
-int calls_nomem(parser *p)
+mllm_status calls_nomem(parser *p)
 {
-    return calls_fail(p, MLLM_CALLS_ERR_NOMEM, p->pos, "not enough memory");
+    return calls_fail(p, MLLM_CALLS_KIND_NOMEM, p->pos, "not enough memory");
 }
 
-int calls_enter(parser *p)
+mllm_status calls_enter(parser *p)
 {
     if (++p->depth > MLLM_CALLS_MAX_DEPTH)
-        return calls_fail(p, MLLM_CALLS_ERR_LIMIT, p->pos,
+        return calls_fail(p, MLLM_CALLS_KIND_LIMIT, p->pos,
                           "nesting deeper than MLLM_CALLS_MAX_DEPTH (%d)", MLLM_CALLS_MAX_DEPTH);
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 /* ---- calls ---- */
 
-int calls_parse_call(parser *p, mllm_call *call)
+mllm_status calls_parse_call(parser *p, mllm_call *call)
 {
     int c = peek(p);
     if (c == '{')
         return calls_parse_json_call(p, call);
     if (c >= 0 && is_name_start(c))
         return calls_parse_python_call(p, call);
-    return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected a call name or '{'");
+    return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected a call name or '{'");
 }
 
 /* ---- public API ---------------------------------------------------------------------------- */
@@ -219,17 +219,18 @@ typedef struct result_impl {
     char *text;
 } result_impl;
 
-int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
-                     mllm_calls_result **out, mllm_calls_error *err)
+mllm_status mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
+                             mllm_calls_result **out, mllm_calls_error *err)
 {
     mllm_calls_stream s;
     result_impl *res = NULL;
-    int r, partial;
+    mllm_status r;
+    int partial;
 
     if (out)
         *out = NULL;
     if (!out || (!text && len))
-        return calls_set_error(err, MLLM_CALLS_ERR_ARG, 0, "%s is NULL", out ? "text" : "out");
+        return calls_set_error(err, MLLM_CALLS_KIND_ARG, 0, "%s is NULL", out ? "text" : "out");
     if ((r = calls_stream_init(&s, opts, err)) != 0)
         return r;
     s.collect = 1;
@@ -240,7 +241,7 @@ int mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts *opts,
     if (!r)
         r = calls_report_skipped(&s);
     if ((!r || partial) && !(res = (result_impl *)malloc(sizeof *res)))
-        r = calls_set_error(&s.error, MLLM_CALLS_ERR_NOMEM, 0, "not enough memory");
+        r = calls_set_error(&s.error, MLLM_CALLS_KIND_NOMEM, 0, "not enough memory");
     if (r && err)
         *err = s.error;
     if (!res) {

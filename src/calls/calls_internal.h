@@ -58,9 +58,12 @@ static inline size_t scan_name(const char *d, size_t i, size_t end)
 /* For messages: s[0..n) cut to 32 bytes (+ "...") without splitting UTF-8; controls as '?'. */
 const char *calls_snip(char out[48], const char *s, size_t n);
 
-/* Fills err (when not NULL) and returns code. */
-int calls_set_error(mllm_calls_error *err, int code, size_t pos, const char *fmt, ...)
-    PRINTF_LIKE(4, 5);
+/* The status a failure of this kind returns: SYNTAX and LIMIT are MLLM_ERR_FORMAT. */
+mllm_status calls_kind_status(mllm_calls_error_kind kind);
+
+/* Fills err (when not NULL) with kind, position and message; returns the kind's status. */
+mllm_status calls_set_error(mllm_calls_error *err, mllm_calls_error_kind kind, size_t pos,
+                            const char *fmt, ...) PRINTF_LIKE(4, 5);
 
 /* ---- arena --------------------------------------------------------------------------------- */
 
@@ -88,7 +91,7 @@ typedef struct item_stack {
     size_t n, cap;
 } item_stack;
 
-int calls_items_push(item_stack *s, const item *it);
+mllm_status calls_items_push(item_stack *s, const item *it);
 
 /* The items from index mark on (NULL when the stack was never grown: NULL + 0 is undefined). */
 static inline item *items_from(const item_stack *s, size_t mark)
@@ -108,13 +111,16 @@ typedef struct parser {
     mllm_calls_error *err;
 } parser;
 
-#define NOVALUE 1                         /* parse_value: no value starts here; nothing consumed */
+/* calls_parse_value: no value starts here, nothing consumed, no error set. Negative, so never
+   an mllm_status: the parser's functions return an mllm_status, calls_parse_value this too. */
+#define NOVALUE (-1)
 
-/* Sets the parser's error at index `at` of its input and returns code. */
-int calls_fail(parser *p, int code, size_t at, const char *fmt, ...) PRINTF_LIKE(4, 5);
-int calls_nomem(parser *p);
-/* One more bracket open: MLLM_CALLS_ERR_LIMIT past MLLM_CALLS_MAX_DEPTH. */
-int calls_enter(parser *p);
+/* Sets the parser's error (kind, index `at` of its input, message); returns the kind's status. */
+mllm_status calls_fail(parser *p, mllm_calls_error_kind kind, size_t at, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+mllm_status calls_nomem(parser *p);
+/* One more bracket open: a LIMIT failure past MLLM_CALLS_MAX_DEPTH. */
+mllm_status calls_enter(parser *p);
 
 static inline int peek(const parser *p) { return p->pos < p->end ? byte_at(p->d, p->pos) : -1; }
 
@@ -125,16 +131,16 @@ static inline void skip_space(parser *p)
 }
 
 /* values.c */
-int calls_parse_value(parser *p, mllm_value *out);
-int calls_parse_string(parser *p, const char **out, size_t *out_len);
-int calls_parse_member(parser *p, item *it, const char *what);
-int calls_check_unique(parser *p, const item *v, size_t n, int is_args);
-int calls_build(parser *p, size_t mark, int keyed, mllm_value *out);
+int calls_parse_value(parser *p, mllm_value *out);            /* an mllm_status or NOVALUE */
+mllm_status calls_parse_string(parser *p, const char **out, size_t *out_len);
+mllm_status calls_parse_member(parser *p, item *it, const char *what);
+mllm_status calls_check_unique(parser *p, const item *v, size_t n, int is_args);
+mllm_status calls_build(parser *p, size_t mark, int keyed, mllm_value *out);
 
 /* One call at p->pos, in either syntax (calls.c), and each syntax (pyargs.c, json_args.c). */
-int calls_parse_call(parser *p, mllm_call *call);
-int calls_parse_python_call(parser *p, mllm_call *call);
-int calls_parse_json_call(parser *p, mllm_call *call);
+mllm_status calls_parse_call(parser *p, mllm_call *call);
+mllm_status calls_parse_python_call(parser *p, mllm_call *call);
+mllm_status calls_parse_json_call(parser *p, mllm_call *call);
 
 /* ---- the engine (scanner.c) ---------------------------------------------------------------- */
 
@@ -164,7 +170,7 @@ struct mllm_calls_stream {
     size_t n_calls;
     size_t n_skipped;                     /* calls found after the MLLM_CALLS_MAX_CALLS-th */
     size_t first_skipped;                 /* offset of the first of them */
-    int code;                             /* FAILED: the return code */
+    mllm_status code;                     /* FAILED: the status feed and finish return */
     mllm_calls_error error;
 
     mem_arena arena;                      /* values, names, event texts */
@@ -178,11 +184,12 @@ struct mllm_calls_stream {
     size_t text_len, text_cap;
 };
 
-int calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts, mllm_calls_error *err);
+mllm_status calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts,
+                              mllm_calls_error *err);
 /* Runs the engine over the pending input; final: the input ends there. */
-int calls_process(mllm_calls_stream *s, int final);
+mllm_status calls_process(mllm_calls_stream *s, int final);
 /* The end was processed without error: fails with the error that counts the skipped calls. */
-int calls_report_skipped(mllm_calls_stream *s);
+mllm_status calls_report_skipped(mllm_calls_stream *s);
 void calls_stream_release(mllm_calls_stream *s);
 
 #endif

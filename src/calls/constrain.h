@@ -156,10 +156,13 @@ typedef enum mllm_constraint_where {
 mllm_constraint_where mllm_constraint_check(mllm_constraint *c, const char *text, size_t len,
                                             size_t *bad, char *msg, size_t msglen);
 
-/* The tokens that may follow text: allowed[id] = 1 or 0 for every id of the vocabulary. Returns
- * how many are allowed, or -1 when text is not a valid prefix (allowed untouched). Needs a
- * vocab. */
-int mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, uint8_t *allowed);
+/* The tokens that may follow text: allowed[id] = 1 or 0 for every id of the vocabulary, and
+ * *n_allowed how many are allowed (0: a dead end). MLLM_ERR_ARG when the constraint has no
+ * vocab; MLLM_ERR_FORMAT when text is not a valid prefix, with the message of
+ * mllm_constraint_check ("unexpected 'x' at byte 12: expected ..."; call it for the offset).
+ * On failure allowed is untouched and *n_allowed is 0. */
+mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, uint8_t *allowed,
+                                   int *n_allowed, char *err, size_t errlen);
 
 /* The logits hook (mllm_logits_hook) with ud = the constraint: sets the logits of forbidden
  * tokens to -INFINITY. It masks nothing when text is not a valid prefix, when no token fits,
@@ -175,9 +178,10 @@ void mllm_constraint_reset_stats(mllm_constraint *c);
  * one ends (letters, digits and UTF-8 bytes make words; an ASCII apostrophe between two such
  * bytes is inside its word, so "Nina's" is one word, and so is the period of a title before a
  * name, "Dr. Megan", for the titles of mllm_constraint_set_titles). text is at most
- * MLLM_CST_MAX_SOURCE bytes (longer text: the constraint returns -1 and keeps no source). len 0
- * (or NULL) removes it. Returns 0. */
-int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len);
+ * MLLM_CST_MAX_SOURCE bytes: longer text is MLLM_ERR_ARG, naming the limit, and the constraint
+ * keeps no source. len 0 (or NULL) removes it. Either way the copy pointer is removed. */
+mllm_status mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len,
+                                       char *err, size_t errlen);
 
 /* The titles of the copy rule: a title's period is inside its word when the title is the whole
  * word before it and a word follows after one space ("Dr. Megan", "mr. young"), so that no
@@ -198,9 +202,10 @@ mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *ti
  * over the word's tokens; the largest when the token starts several words). The model's own
  * choice of a value's first piece needs it to know how an unseen word is spelt without its
  * leading space; the heads that look at the word do not. weight 0 (or a new source) removes
- * it. Returns -1 when n is not the source's length, weight is negative or not finite, or a
- * position is below -1. */
-int mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n, float weight);
+ * it. MLLM_ERR_ARG, naming what is wrong, when n is not the source's length, weight is negative
+ * or not finite, or a position is below -1; the pointer is then unchanged. */
+mllm_status mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n,
+                                              float weight, char *err, size_t errlen);
 /* The session whose probe the pointer reads (NULL: none); the generation binds its session
  * for as long as it runs. */
 void mllm_constraint_bind(mllm_constraint *c, const mllm_session *s);

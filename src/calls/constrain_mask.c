@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "constrain_internal.h"
+#include "base/status.h"
 
 #include <math.h>
 #include <string.h>
@@ -95,11 +96,18 @@ static int mask_in_call(mllm_constraint *c, const cst_state *s, bool drop_space)
     return w.count;
 }
 
-int mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, uint8_t *allowed)
+mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, uint8_t *allowed,
+                                   int *n_allowed, char *err, size_t errlen)
 {
-    if (!c->v) return -1;
+    *n_allowed = 0;
+    if (!c->v)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "the constraint has no vocabulary");
     cst_state s;
-    if (cst_sync(c, text, len, &s) != NONE) return -1;
+    if (cst_sync(c, text, len, &s) != NONE) {
+        /* the text breaks the rule: check says where and what was expected there */
+        mllm_constraint_check(c, text, len, NULL, err, errlen);
+        return MLLM_ERR_FORMAT;
+    }
     int n = c->v->n_vocab;
     if (s.phase == P_OUT) {
         int count = n;
@@ -109,11 +117,12 @@ int mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, ui
                 allowed[c->out_check[k]] = 0;
                 count--;
             }
-        return count;
+        *n_allowed = count;
+        return MLLM_OK;
     }
-    int count = mask_in_call(c, &s, len == 0);
+    *n_allowed = mask_in_call(c, &s, len == 0);
     memcpy(allowed, c->allowed, (size_t)n);
-    return count;
+    return MLLM_OK;
 }
 
 void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text, size_t len)

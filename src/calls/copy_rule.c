@@ -110,16 +110,20 @@ bool cst_copy_can_close(const mllm_constraint *c, const cst_state *s)
     return false;
 }
 
-int mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len)
+mllm_status mllm_constraint_set_source(mllm_constraint *c, const char *text, size_t len,
+                                       char *err, size_t errlen)
 {
     c->cached = false;  /* the cached state was computed under the old source */
     c->source_len = 0;
     c->pointer_weight = 0.0f;
-    if (!text || len == 0) return 0;
-    if (len > MLLM_CST_MAX_SOURCE) return -1;
+    if (!text || len == 0) return MLLM_OK;
+    if (len > MLLM_CST_MAX_SOURCE)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                         "source text of %zu bytes is longer than MLLM_CST_MAX_SOURCE (%d)", len,
+                         MLLM_CST_MAX_SOURCE);
     memcpy(c->source, text, len);
     c->source_len = len;
-    return 0;
+    return MLLM_OK;
 }
 
 mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *titles, size_t n,
@@ -153,14 +157,22 @@ mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *ti
     return MLLM_OK;
 }
 
-int mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n, float weight)
+mllm_status mllm_constraint_set_source_tokens(mllm_constraint *c, const int32_t *token_pos, size_t n,
+                                              float weight, char *err, size_t errlen)
 {
-    if (n != c->source_len || !(weight >= 0.0f) || !isfinite(weight)) return -1;
+    if (n != c->source_len)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "%zu positions for a source of %zu bytes", n,
+                         c->source_len);
+    if (!(weight >= 0.0f) || !isfinite(weight))
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "weight must be finite and not negative, got %g",
+                         (double)weight);
     for (size_t i = 0; i < n; i++)
-        if (token_pos[i] < -1) return -1;
+        if (token_pos[i] < -1)
+            return mllm_fail(err, errlen, MLLM_ERR_ARG, "position %zu is %ld, below -1", i + 1,
+                             (long)token_pos[i]);
     memcpy(c->source_tok, token_pos, n * sizeof *token_pos);
     c->pointer_weight = n ? weight : 0.0f;
-    return 0;
+    return MLLM_OK;
 }
 
 void mllm_constraint_bind(mllm_constraint *c, const mllm_session *s) { c->bound = s; }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* name(arg, key=value, ...) at p->pos, which holds a name start. */
-int calls_parse_python_call(parser *p, mllm_call *call)
+mllm_status calls_parse_python_call(parser *p, mllm_call *call)
 {
     size_t start = p->pos, end = scan_name(p->d, p->pos, p->end), mark = p->items->n;
     size_t n_positional = 0;
@@ -15,14 +15,14 @@ int calls_parse_python_call(parser *p, mllm_call *call)
     int r;
 
     if (end - start > MLLM_CALLS_MAX_NAME)
-        return calls_fail(p, MLLM_CALLS_ERR_LIMIT, start,
+        return calls_fail(p, MLLM_CALLS_KIND_LIMIT, start,
                           "call name longer than MLLM_CALLS_MAX_NAME (%d bytes)", MLLM_CALLS_MAX_NAME);
     if (!(call->name = calls_arena_strdup(p->arena, p->d + start, end - start)))
         return calls_nomem(p);
     p->pos = end;
     skip_space(p);
     if (peek(p) != '(')
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected '(' after call name '%s'",
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected '(' after call name '%s'",
                           call->name);
     if ((r = calls_enter(p)) != 0)
         return r;
@@ -46,16 +46,16 @@ int calls_parse_python_call(parser *p, mllm_call *call)
             skip_space(p);
             r = calls_parse_value(p, &it.value);
             if (r == NOVALUE)
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos,
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos,
                                   "expected a value for argument '%s'", it.key);
         } else {
             r = calls_parse_value(p, &it.value);
             if (r == NOVALUE && ident > arg)
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, after,
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, after,
                                   "expected '=' after argument name '%s'",
                             calls_snip(buf, p->d + arg, ident - arg));
             if (r == NOVALUE)
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected an argument or ')'");
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected an argument or ')'");
             n_positional++;
         }
         if (r)
@@ -70,9 +70,9 @@ int calls_parse_python_call(parser *p, mllm_call *call)
         if (peek(p) == ')')
             break;
         if (it.key)
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos,
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos,
                               "expected ',' or ')' after argument '%s'", it.key);
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos,
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos,
                           "expected ',' or ')' after positional argument %zu", n_positional);
     }
     p->pos++;

@@ -19,7 +19,9 @@
 
 /* ---- the engine ---------------------------------------------------------------------------- */
 
-enum { STEP_WAIT = 0, STEP_GO = 1 };      /* step results; negative: a return code */
+/* What a step returns besides a failure's mllm_status: STEP_WAIT (== MLLM_OK, so a status of
+   MLLM_OK from a helper means "wait") when it needs more input, STEP_GO to run the next step. */
+enum { STEP_WAIT = MLLM_OK, STEP_GO = -1 };
 
 /* Length of s, stopping at max + 1 (so too-long strings are cheap to reject). */
 static size_t bounded_len(const char *s, size_t max)
@@ -47,13 +49,13 @@ static void *grow(void *v, size_t *cap, size_t need, size_t size)
     return v;
 }
 
-static int push_event(mllm_calls_stream *s, mllm_calls_event_type type, const char *text,
+static mllm_status push_event(mllm_calls_stream *s, mllm_calls_event_type type, const char *text,
                       size_t text_len, const mllm_call *call)
 {
     mllm_calls_event *ev = (mllm_calls_event *)grow(s->events, &s->cap_events,
                                                     s->n_events + 1, sizeof *ev);
     if (!ev)
-        return MLLM_CALLS_ERR_NOMEM;
+        return MLLM_ERR_NOMEM;
     s->events = ev;
     ev = &s->events[s->n_events++];
     ev->type = type;
@@ -61,28 +63,28 @@ static int push_event(mllm_calls_stream *s, mllm_calls_event_type type, const ch
     ev->text_len = text_len;
     ev->call = call;
     ev->error = type == MLLM_CALLS_EVENT_ERROR ? &s->error : NULL;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
-static int out_text(mllm_calls_stream *s, const char *t, size_t n)
+static mllm_status out_text(mllm_calls_stream *s, const char *t, size_t n)
 {
     char *copy;
     if (s->collect) {
         if (n >= (size_t)-1 - s->text_len
             || !(copy = (char *)grow(s->text, &s->text_cap, s->text_len + n + 1, 1)))
-            return MLLM_CALLS_ERR_NOMEM;
+            return MLLM_ERR_NOMEM;
         s->text = copy;
         memcpy(s->text + s->text_len, t, n);
         s->text_len += n;
         s->text[s->text_len] = '\0';
-        return MLLM_CALLS_OK;
+        return MLLM_OK;
     }
     if (!(copy = calls_arena_strdup(&s->arena, t, n)))
-        return MLLM_CALLS_ERR_NOMEM;
+        return MLLM_ERR_NOMEM;
     return push_event(s, MLLM_CALLS_EVENT_TEXT, copy, n, NULL);
 }
 
-static int out_call(mllm_calls_stream *s, const mllm_call *call)
+static mllm_status out_call(mllm_calls_stream *s, const mllm_call *call)
 {
     mllm_call *c;
     char *raw;
@@ -90,15 +92,15 @@ static int out_call(mllm_calls_stream *s, const mllm_call *call)
 
     if (s->collect) {
         if (!(c = (mllm_call *)grow(s->calls, &s->cap_calls, s->n_calls + 1, sizeof *c)))
-            return MLLM_CALLS_ERR_NOMEM;
+            return MLLM_ERR_NOMEM;
         s->calls = c;
         s->calls[s->n_calls++] = *call;
-        return MLLM_CALLS_OK;
+        return MLLM_OK;
     }
     c = (mllm_call *)calls_arena_alloc(&s->arena, sizeof *c);
     raw = calls_arena_strdup(&s->arena, s->d + (call->first - s->base), n);
     if (!c || !raw)
-        return MLLM_CALLS_ERR_NOMEM;
+        return MLLM_ERR_NOMEM;
     *c = *call;
     s->n_calls++;
     return push_event(s, MLLM_CALLS_EVENT_CALL, raw, n, c);
@@ -111,18 +113,18 @@ static size_t utf8_safe_end(const char *d, size_t from, size_t e)
 }
 
 /* Emits d[head..e) as text (when hold_utf8: minus an incomplete UTF-8 sequence at its end). */
-static int emit_text(mllm_calls_stream *s, size_t e, int hold_utf8)
+static mllm_status emit_text(mllm_calls_stream *s, size_t e, int hold_utf8)
 {
-    int r;
+    mllm_status r;
     if (hold_utf8)
         e = utf8_safe_end(s->d, s->head, e);
     if (e <= s->head)
-        return MLLM_CALLS_OK;
+        return MLLM_OK;
     if ((r = out_text(s, s->d + s->head, e - s->head)) != 0)
         return r;
     s->prev_word = is_word(byte_at(s->d, e - 1));
     s->head = e;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 static int start_call(mllm_calls_stream *s, size_t region, size_t content, int state)
@@ -245,9 +247,9 @@ static int finish_call(mllm_calls_stream *s, size_t content_end, size_t end, int
         skip_space(&p);
     if (!closed || p.pos != content_end) {
         if (tagged)
-            return calls_fail(&p, MLLM_CALLS_ERR_SYNTAX, p.pos, "expected '%s' after call",
+            return calls_fail(&p, MLLM_CALLS_KIND_SYNTAX, p.pos, "expected '%s' after call",
                               calls_snip(buf, s->close, s->close_len));
-        return calls_fail(&p, MLLM_CALLS_ERR_SYNTAX, p.pos, "expected the end of the call");
+        return calls_fail(&p, MLLM_CALLS_KIND_SYNTAX, p.pos, "expected the end of the call");
     }
     call.first = s->base + s->region;
     call.last = s->base + end - 1;
@@ -330,7 +332,7 @@ static int step_bare(mllm_calls_stream *s, int final)
     return final ? finish_call(s, n, n, 0) : STEP_WAIT;
 }
 
-int calls_process(mllm_calls_stream *s, int final)
+mllm_status calls_process(mllm_calls_stream *s, int final)
 {
     for (;;) {
         int r;
@@ -339,17 +341,17 @@ int calls_process(mllm_calls_stream *s, int final)
         case ST_TAGGED: r = step_tagged(s, final); break;
         case ST_BARE: r = step_bare(s, final); break;
         case ST_FAILED: return s->code;
-        default: return MLLM_CALLS_OK;
+        default: return MLLM_OK;
         }
         if (r == STEP_WAIT)
-            return MLLM_CALLS_OK;
-        if (r < 0) {
+            return MLLM_OK;
+        if (r != STEP_GO) {
             s->state = ST_FAILED;
-            s->code = r;
-            if (r == MLLM_CALLS_ERR_NOMEM)
-                calls_set_error(&s->error, r, s->base + s->head, "not enough memory");
+            s->code = (mllm_status)r;
+            if (r == MLLM_ERR_NOMEM)
+                calls_set_error(&s->error, MLLM_CALLS_KIND_NOMEM, s->base + s->head, "not enough memory");
             else if (!s->collect && push_event(s, MLLM_CALLS_EVENT_ERROR, NULL, 0, NULL))
-                s->code = MLLM_CALLS_ERR_NOMEM;
+                s->code = MLLM_ERR_NOMEM;
             return s->code;
         }
     }
@@ -357,21 +359,22 @@ int calls_process(mllm_calls_stream *s, int final)
 
 /* The end of the input was processed without error: when calls were skipped, the stream
    fails with the error that counts them (the calls before the limit stand). */
-int calls_report_skipped(mllm_calls_stream *s)
+mllm_status calls_report_skipped(mllm_calls_stream *s)
 {
     if (!s->n_skipped)
-        return MLLM_CALLS_OK;
+        return MLLM_OK;
     s->state = ST_FAILED;
-    s->code = calls_set_error(&s->error, MLLM_CALLS_ERR_LIMIT, s->first_skipped,
+    s->code = calls_set_error(&s->error, MLLM_CALLS_KIND_LIMIT, s->first_skipped,
                               "%zu more call%s after the limit of %d (MLLM_CALLS_MAX_CALLS) %s not parsed",
                         s->n_skipped, s->n_skipped == 1 ? "" : "s", MLLM_CALLS_MAX_CALLS,
                         s->n_skipped == 1 ? "was" : "were");
     if (!s->collect && push_event(s, MLLM_CALLS_EVENT_ERROR, NULL, 0, NULL))
-        s->code = MLLM_CALLS_ERR_NOMEM;
+        s->code = MLLM_ERR_NOMEM;
     return s->code;
 }
 
-int calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts, mllm_calls_error *err)
+mllm_status calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts,
+                              mllm_calls_error *err)
 {
     mllm_calls_opts o = mllm_calls_default_opts();
     if (opts) {
@@ -385,11 +388,11 @@ int calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts, mllm_ca
     s->open_len = bounded_len(o.open, MLLM_CALLS_MAX_TAG);
     s->close_len = bounded_len(o.close, MLLM_CALLS_MAX_TAG);
     if (s->open_len == 0 || s->open_len > MLLM_CALLS_MAX_TAG)
-        return calls_set_error(err, MLLM_CALLS_ERR_ARG, 0,
+        return calls_set_error(err, MLLM_CALLS_KIND_ARG, 0,
                                "option 'open' must be 1 to %d bytes (MLLM_CALLS_MAX_TAG)",
                          MLLM_CALLS_MAX_TAG);
     if (s->close_len == 0 || s->close_len > MLLM_CALLS_MAX_TAG)
-        return calls_set_error(err, MLLM_CALLS_ERR_ARG, 0,
+        return calls_set_error(err, MLLM_CALLS_KIND_ARG, 0,
                                "option 'close' must be 1 to %d bytes (MLLM_CALLS_MAX_TAG)",
                          MLLM_CALLS_MAX_TAG);
     memcpy(s->open, o.open, s->open_len + 1);
@@ -397,7 +400,7 @@ int calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts, mllm_ca
     s->bare = o.bare != 0;
     s->d = "";
     s->state = ST_TEXT;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 void calls_stream_release(mllm_calls_stream *s)
@@ -410,22 +413,22 @@ void calls_stream_release(mllm_calls_stream *s)
     free(s->text);
 }
 
-int mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
-                          mllm_calls_error *err)
+mllm_status mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
+                                  mllm_calls_error *err)
 {
     mllm_calls_stream *s;
-    int r;
+    mllm_status r;
     if (!out)
-        return calls_set_error(err, MLLM_CALLS_ERR_ARG, 0, "out is NULL");
+        return calls_set_error(err, MLLM_CALLS_KIND_ARG, 0, "out is NULL");
     *out = NULL;
     if (!(s = (mllm_calls_stream *)malloc(sizeof *s)))
-        return calls_set_error(err, MLLM_CALLS_ERR_NOMEM, 0, "not enough memory");
+        return calls_set_error(err, MLLM_CALLS_KIND_NOMEM, 0, "not enough memory");
     if ((r = calls_stream_init(s, opts, err)) != 0) {
         free(s);
         return r;
     }
     *out = s;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 /* Starts a new batch of events when the previous one has been drained. */
@@ -437,7 +440,7 @@ static void start_batch(mllm_calls_stream *s)
     }
 }
 
-static int append(mllm_calls_stream *s, const char *piece, size_t len)
+static mllm_status append(mllm_calls_stream *s, const char *piece, size_t len)
 {
     size_t live = s->len - s->head;
     char *buf;
@@ -455,41 +458,41 @@ static int append(mllm_calls_stream *s, const char *piece, size_t len)
     }
     if (len > (size_t)-1 - s->len
         || !(buf = (char *)grow(s->buf, &s->cap, s->len + len, 1)))
-        return MLLM_CALLS_ERR_NOMEM;
+        return MLLM_ERR_NOMEM;
     s->buf = buf;
     memcpy(s->buf + s->len, piece, len);
     s->len += len;
     s->d = s->buf;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
-int mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len)
+mllm_status mllm_calls_stream_feed(mllm_calls_stream *s, const char *piece, size_t len)
 {
     if (!s || (!piece && len))
-        return MLLM_CALLS_ERR_ARG;
+        return MLLM_ERR_ARG;
     if (s->state == ST_FAILED)
         return s->code;
     if (s->state == ST_FINISHED)
-        return MLLM_CALLS_ERR_STATE;
+        return MLLM_ERR_ARG;              /* misuse: fed after finish */
     start_batch(s);
     if (len && append(s, piece, len)) {
         s->state = ST_FAILED;
-        s->code = calls_set_error(&s->error, MLLM_CALLS_ERR_NOMEM, s->base + s->len,
+        s->code = calls_set_error(&s->error, MLLM_CALLS_KIND_NOMEM, s->base + s->len,
                                   "not enough memory");
         return s->code;
     }
     return calls_process(s, 0);
 }
 
-int mllm_calls_stream_finish(mllm_calls_stream *s)
+mllm_status mllm_calls_stream_finish(mllm_calls_stream *s)
 {
-    int r;
+    mllm_status r;
     if (!s)
-        return MLLM_CALLS_ERR_ARG;
+        return MLLM_ERR_ARG;
     if (s->state == ST_FAILED)
         return s->code;
     if (s->state == ST_FINISHED)
-        return MLLM_CALLS_OK;
+        return MLLM_OK;
     start_batch(s);
     r = calls_process(s, 1);
     if (!r)

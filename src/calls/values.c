@@ -57,7 +57,7 @@ static size_t put_utf8(char *o, unsigned long cp)
 
 /* A string in "..." or '...' at p->pos, decoded into the arena (NUL-terminated). Decoding never
    grows a string: every escape is at least as long as the UTF-8 it stands for. */
-int calls_parse_string(parser *p, const char **out, size_t *out_len)
+mllm_status calls_parse_string(parser *p, const char **out, size_t *out_len)
 {
     const char *d = p->d;
     size_t start = p->pos, stop = start + 1, i, n = 0;
@@ -66,7 +66,7 @@ int calls_parse_string(parser *p, const char **out, size_t *out_len)
     while (stop < p->end && d[stop] != q)
         stop += d[stop] == '\\' ? 2 : 1;
     if (stop >= p->end)
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, start, "unterminated string");
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, start, "unterminated string");
     o = (char *)calls_arena_alloc(p->arena, stop - start);
     if (!o)
         return calls_nomem(p);
@@ -88,17 +88,17 @@ int calls_parse_string(parser *p, const char **out, size_t *out_len)
         case '/': case '\\': case '"': case '\'': o[n++] = e; i += 2; continue;
         case 'u':
             if (stop - i < 6 || !hex_digits(d + i + 2, 4, &cp))
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, i,
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, i,
                                   "invalid \\u escape: expected 4 hex digits");
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 if (stop - i < 12 || d[i + 6] != '\\' || d[i + 7] != 'u'
                     || !hex_digits(d + i + 8, 4, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                    return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, i,
+                    return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, i,
                                       "invalid \\u escape: high surrogate without a low surrogate");
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 6;
             } else if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, i,
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, i,
                                   "invalid \\u escape: low surrogate without a high surrogate");
             n += put_utf8(o + n, cp);
             i += 6;
@@ -106,15 +106,15 @@ int calls_parse_string(parser *p, const char **out, size_t *out_len)
         case 'U':
             if (stop - i < 10 || !hex_digits(d + i + 2, 8, &cp) || cp > 0x10FFFF
                 || (cp >= 0xD800 && cp <= 0xDFFF))
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, i,
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, i,
                                   "invalid \\U escape: expected 8 hex digits of a code point");
             n += put_utf8(o + n, cp);
             i += 10;
             continue;
         default:
             if (e > 0x20 && e < 0x7f)
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, i, "invalid escape '\\%c' in string", e);
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, i,
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, i, "invalid escape '\\%c' in string", e);
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, i,
                               "invalid escape in string (byte 0x%02X after '\\')", (unsigned char)e);
         }
     }
@@ -122,12 +122,12 @@ int calls_parse_string(parser *p, const char **out, size_t *out_len)
     *out = o;
     *out_len = n;
     p->pos = stop + 1;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 /* ---- numbers ---- */
 
-static int parse_number(parser *p, mllm_value *out)
+static mllm_status parse_number(parser *p, mllm_value *out)
 {
     const char *d = p->d;
     size_t start = p->pos, i = start, digits = 0;
@@ -151,9 +151,9 @@ static int parse_number(parser *p, mllm_value *out)
             i++;
     }
     if (!digits || (i < p->end && is_word(byte_at(d, i))))
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, start, "invalid number");
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, start, "invalid number");
     if (i - start > MLLM_CALLS_MAX_NUMBER)
-        return calls_fail(p, MLLM_CALLS_ERR_LIMIT, start,
+        return calls_fail(p, MLLM_CALLS_KIND_LIMIT, start,
                           "number longer than MLLM_CALLS_MAX_NUMBER (%d bytes)", MLLM_CALLS_MAX_NUMBER);
     if (!is_float) {
         /* accumulate the magnitude; -9223372036854775808 is the one value with no positive twin */
@@ -162,7 +162,7 @@ static int parse_number(parser *p, mllm_value *out)
         for (k = start + (d[start] == '-' || d[start] == '+'); k < i; k++) {
             unsigned dg = (unsigned)(d[k] - '0');
             if (acc > (limit - dg) / 10)
-                return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, start, "integer out of range (int64)");
+                return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, start, "integer out of range (int64)");
             acc = acc * 10 + dg;
         }
         out->type = MLLM_VALUE_INT;
@@ -179,14 +179,14 @@ static int parse_number(parser *p, mllm_value *out)
         errno = 0;
         v = strtod(buf, &endp);
         if (*endp != '\0')
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, start, "invalid number");
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, start, "invalid number");
         if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, start, "number out of range (double)");
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, start, "number out of range (double)");
         out->type = MLLM_VALUE_DOUBLE;
         out->u.number = v;
     }
     p->pos = i;
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
 /* ---- lists, objects ---- */
@@ -206,7 +206,7 @@ static int same_key(const item *a, const item *b)
 
 /* The keyed items v[0..n) must have unique keys: linear with a hash table, or quadratic when
    there are few of them. The error points at the second occurrence. */
-int calls_check_unique(parser *p, const item *v, size_t n, int is_args)
+mllm_status calls_check_unique(parser *p, const item *v, size_t n, int is_args)
 {
     const item *dup = NULL;
     char buf[48];
@@ -243,16 +243,16 @@ int calls_check_unique(parser *p, const item *v, size_t n, int is_args)
         free(slot);
     }
     if (!dup)
-        return MLLM_CALLS_OK;
+        return MLLM_OK;
     calls_snip(buf, dup->key, dup->key_len);
     if (is_args)
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, dup->key_pos, "duplicate argument '%s'", buf);
-    return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, dup->key_pos, "duplicate key '%s' in object", buf);
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, dup->key_pos, "duplicate argument '%s'", buf);
+    return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, dup->key_pos, "duplicate key '%s' in object", buf);
 }
 
 /* Copies the items above `mark` that have keys (keyed) or not (!keyed) into an OBJECT or an
    ARRAY in the arena. Does not pop them. */
-int calls_build(parser *p, size_t mark, int keyed, mllm_value *out)
+mllm_status calls_build(parser *p, size_t mark, int keyed, mllm_value *out)
 {
     const item *v = items_from(p->items, mark);
     size_t n = p->items->n - mark, i, k = 0, count = 0;
@@ -283,10 +283,10 @@ int calls_build(parser *p, size_t mark, int keyed, mllm_value *out)
         out->u.array.items = a;
         out->u.array.n = count;
     }
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
-static int parse_list(parser *p, mllm_value *out)
+static mllm_status parse_list(parser *p, mllm_value *out)
 {
     size_t mark = p->items->n;
     int r;
@@ -302,7 +302,7 @@ static int parse_list(parser *p, mllm_value *out)
             break;
         r = calls_parse_value(p, &it.value);
         if (r == NOVALUE)
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected a value or ']' in list");
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected a value or ']' in list");
         if (r)
             return r;
         if (calls_items_push(p->items, &it))
@@ -314,7 +314,7 @@ static int parse_list(parser *p, mllm_value *out)
         }
         if (peek(p) == ']')
             break;
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected ',' or ']' in list");
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected ',' or ']' in list");
     }
     p->pos++;
     p->depth--;
@@ -324,7 +324,7 @@ static int parse_list(parser *p, mllm_value *out)
 }
 
 /* "key": value, with the key at p->pos; `what` names the container in messages. */
-int calls_parse_member(parser *p, item *it, const char *what)
+mllm_status calls_parse_member(parser *p, item *it, const char *what)
 {
     char buf[48];
     int r;
@@ -334,14 +334,14 @@ int calls_parse_member(parser *p, item *it, const char *what)
         return r;
     skip_space(p);
     if (peek(p) != ':')
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected ':' after key '%s' in %s",
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected ':' after key '%s' in %s",
                           calls_snip(buf, it->key, it->key_len), what);
     p->pos++;
     skip_space(p);
-    return MLLM_CALLS_OK;
+    return MLLM_OK;
 }
 
-static int parse_object(parser *p, mllm_value *out)
+static mllm_status parse_object(parser *p, mllm_value *out)
 {
     size_t mark = p->items->n;
     char buf[48];
@@ -357,13 +357,13 @@ static int parse_object(parser *p, mllm_value *out)
         if (peek(p) == '}')
             break;
         if (!is_quote(peek(p)))
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos,
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos,
                               "expected a string key or '}' in object");
         if ((r = calls_parse_member(p, &it, "object")) != 0)
             return r;
         r = calls_parse_value(p, &it.value);
         if (r == NOVALUE)
-            return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected a value for key '%s'",
+            return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected a value for key '%s'",
                               calls_snip(buf, it.key, it.key_len));
         if (r)
             return r;
@@ -376,7 +376,7 @@ static int parse_object(parser *p, mllm_value *out)
         }
         if (peek(p) == '}')
             break;
-        return calls_fail(p, MLLM_CALLS_ERR_SYNTAX, p->pos, "expected ',' or '}' in object");
+        return calls_fail(p, MLLM_CALLS_KIND_SYNTAX, p->pos, "expected ',' or '}' in object");
     }
     p->pos++;
     p->depth--;
@@ -417,7 +417,7 @@ int calls_parse_value(parser *p, mllm_value *out)
             out->type = literals[k].type;
             out->u.boolean = literals[k].b;
             p->pos = j;
-            return MLLM_CALLS_OK;
+            return MLLM_OK;
         }
     return NOVALUE;
 }

@@ -157,7 +157,7 @@ static int l_parse_calls(lua_State *L)
     mllm_calls_error err;
     mllm_calls_result *res;
     result_box *box;
-    int r;
+    mllm_status r;
 
     check_opts(L, 2, &opts, "parse_calls");
     box = (result_box *)lua_newuserdatauv(L, sizeof *box, 0);
@@ -165,11 +165,11 @@ static int l_parse_calls(lua_State *L)
     luaL_setmetatable(L, RESULT_MT);
     lua_toclose(L, -1);
     r = mllm_calls_parse(text, len, &opts, &box->res, &err);
-    if (r == MLLM_CALLS_ERR_ARG)
+    if (r == MLLM_ERR_ARG)
         return luaL_argerror(L, 2, err.message);
-    if (r == MLLM_CALLS_ERR_NOMEM)
+    if (r == MLLM_ERR_NOMEM)
         return luaL_error(L, "not enough memory");
-    if (r && !box->res) {
+    if (r && !box->res) {                 /* a failure with no partial result */
         lua_pushnil(L);
         push_message(L, &err);
         lua_pushinteger(L, (lua_Integer)err.position + 1);
@@ -262,7 +262,7 @@ static int l_call_parser(lua_State *L)
     mllm_calls_opts opts;
     mllm_calls_error err;
     call_parser *p;
-    int r;
+    mllm_status r;
 
     check_opts(L, 1, &opts, "call_parser");
     p = (call_parser *)lua_newuserdatauv(L, sizeof *p, 0);
@@ -270,7 +270,7 @@ static int l_call_parser(lua_State *L)
     p->finished = 0;
     luaL_setmetatable(L, PARSER_MT);
     r = mllm_calls_stream_new(&opts, &p->s, &err);
-    if (r == MLLM_CALLS_ERR_ARG)
+    if (r == MLLM_ERR_ARG)
         return luaL_argerror(L, 1, err.message);
     if (r)
         return luaL_error(L, "not enough memory");
@@ -298,7 +298,7 @@ static int l_feed(lua_State *L)
     const char *piece = luaL_checklstring(L, 2, &len);
     if (p->finished)
         return luaL_error(L, "attempt to feed a finished CallParser");
-    if (mllm_calls_stream_feed(p->s, piece, len) == MLLM_CALLS_ERR_NOMEM)
+    if (mllm_calls_stream_feed(p->s, piece, len) == MLLM_ERR_NOMEM)
         return luaL_error(L, "not enough memory");
     push_events(L, p->s);
     return 1;
@@ -315,7 +315,7 @@ static int l_finish(lua_State *L)
 {
     call_parser *p = check_parser(L);
     p->finished = 1;
-    if (mllm_calls_stream_finish(p->s) == MLLM_CALLS_ERR_NOMEM)
+    if (mllm_calls_stream_finish(p->s) == MLLM_ERR_NOMEM)
         return luaL_error(L, "not enough memory");
     push_events(L, p->s);
     return 1;

@@ -252,11 +252,15 @@ static int run_mask(lua_State *L, lconstraint *lc, uint8_t **allowed)
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     *allowed = lua_newuserdatauv(L, (size_t)lc->n_vocab, 0);
-    int n = mllm_constraint_allowed(lc->c, text, len, *allowed);
-    if (n < 0) {
-        constraint_check(L);
+    int n;
+    char err[MLLM_ERRLEN];
+    mllm_status st = mllm_constraint_allowed(lc->c, text, len, *allowed, &n, err, sizeof err);
+    if (st == MLLM_ERR_FORMAT) {
+        constraint_check(L);  /* nil, the same message, and the position */
         return -1;
     }
+    if (st != MLLM_OK)
+        luaL_error(L, "%s", err);  /* no vocabulary: checked above, not reached */
     return n;
 }
 
@@ -386,11 +390,11 @@ static int constraint_set_source(lua_State *L)
         pos[i] = (int32_t)v;
         lua_pop(L, 1);
     }
-    if (mllm_constraint_set_source(lc->c, text, len) != 0)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "source text of %d bytes is longer than MLLM_CST_MAX_SOURCE (%d)",
-                                                   (int)len, MLLM_CST_MAX_SOURCE));
-    if (pointer && mllm_constraint_set_source_tokens(lc->c, pos, len, (float)weight) != 0)
-        return luaL_error(L, "set_source: the pointer was refused");  /* checked above: not reached */
+    char err[MLLM_ERRLEN];
+    if (mllm_constraint_set_source(lc->c, text, len, err, sizeof err) != MLLM_OK)
+        return luaL_argerror(L, 2, err);  /* too long: names MLLM_CST_MAX_SOURCE */
+    if (pointer && mllm_constraint_set_source_tokens(lc->c, pos, len, (float)weight, err, sizeof err) != MLLM_OK)
+        return luaL_error(L, "set_source: %s", err);  /* checked above: not reached */
     lua_settop(L, 1);
     return 1;
 }
