@@ -1,5 +1,5 @@
 /* fuzz_config.c — libFuzzer harness for config.json parsing
- * (mllm_config_parse in src/config.c), issue 8.
+ * (mllm_config_parse in src/core/config.c), issue 8.
  *
  * Input: the JSON text. An accepted config must satisfy every bound the
  * engine relies on (sizes positive and under the limits in mobilellm.h, kv
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* src/config.c: config.json text in memory → cfg (declared there, not in a header). */
+/* src/core/config.c: config.json text in memory → cfg (declared there, not in a header). */
 mllm_status mllm_config_parse(const char *json, size_t len, const char *path, mllm_config *cfg,
                               char *err, size_t errlen);
 

@@ -1,6 +1,6 @@
 /* fuzz_detokenize.c — libFuzzer harness for turning arbitrary id arrays into
- * text (mllm_tokenizer_decode, mllm_tokenizer_piece in src/tokenizer.c and
- * src/tokenizer_sp.cpp), issue 8, with the LLaMA-2 tokenizer the project
+ * text (mllm_tokenizer_decode, mllm_tokenizer_piece in src/text/tokenizer.c and
+ * src/text/tokenizer_sp.cpp), issue 8, with the LLaMA-2 tokenizer the project
  * ships (models/llama2-tokenizer/tokenizer.model, or $MLLM_FUZZ_TOKENIZER).
  *
  * Input: byte 0 is the piece buffer size (0..31; 0 passes a NULL buffer),

@@ -1,5 +1,5 @@
 /* fuzz_safetensors.c — libFuzzer harness for the safetensors header parser
- * (st_parse_header in src/safetensors.c), issue 8.
+ * (st_parse_header in src/formats/safetensors.c), issue 8.
  *
  * Input: the first 8 bytes are a little-endian size for the data area (taken
  * modulo 1 MiB, so offsets both inside and past it are tried; no data is

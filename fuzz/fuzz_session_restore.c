@@ -1,5 +1,5 @@
 /* fuzz_session_restore.c — libFuzzer harness for mllm_session_restore
- * (src/session.c): a saved session read back from a file (issue 34).
+ * (src/core/session.c): a saved session read back from a file (issue 34).
  *
  * Input: the bytes of a session file. The fixture model f32-ls is loaded once
  * (spec/fixtures/models/f32-ls from the repository root, where `make fuzz`

@@ -1,6 +1,6 @@
 /* fuzz_tokenizer.c — libFuzzer harness for loading a tokenizer.model
- * (mllm_tokenizer_load: src/tokenizer.c reads the file through fileio.c,
- * src/tokenizer_sp.cpp hands the bytes to sentencepiece), issue 34.
+ * (mllm_tokenizer_load: src/text/tokenizer.c reads the file through fileio.c,
+ * src/text/tokenizer_sp.cpp hands the bytes to sentencepiece), issue 34.
  *
  * Input: the bytes of a tokenizer.model, written to a temporary file that is
  * then loaded by path as a user's would be. A refusal must name the file. A

@@ -9,16 +9,10 @@
  * turns off the CRC-32 check of data.pkl, which would otherwise stop nearly every
  * mutated archive before the unpickler.
  *
- * Build and run (from the repository root; clang and libclang-rt-14-dev from apt):
+ * Build and run: `make fuzz-build` (clang and libclang-rt-14-dev from apt), then
+ *   build/fuzz/fuzz_unpickle build/fuzz/corpus/unpickle fuzz/corpus/unpickle -max_total_time=120
  *
- *   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *     -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -Isrc fuzz/fuzz_unpickle.c \
- *     src/unpickle.c src/torch_bin.c src/safetensors.c src/utf8.c src/config.c -lcjson -lm \
- *     -o build/fuzz_unpickle
- *   mkdir -p build/fuzz-corpus
- *   build/fuzz_unpickle build/fuzz-corpus fuzz/corpus/unpickle -max_total_time=120 -max_len=65536
- *
- * (New inputs go to build/fuzz-corpus; the committed seeds in fuzz/corpus/unpickle
+ * (New inputs go to build/fuzz/corpus/unpickle; the committed seeds in fuzz/corpus/unpickle
  * are made by tools/make_torch_fixtures.py.)
  *
  * Found so far: qsort(NULL, 0) on an archive with no records (undefined
