@@ -630,6 +630,24 @@ describe("mobilellm (in-process)", function()
       H.rmdir(dir)
     end)
 
+    it("--copy and --copy --no-pointer give tools/eval.lua's numbers on the shipped model", function()
+      local model = "models/mobilellm-tiny-api"
+      for _, flags in ipairs { { "--copy" }, { "--copy", "--no-pointer" } } do
+        local argv = { "eval", model, "--limit", "40", "--threads", "1", "--json" }
+        for _, f in ipairs(flags) do argv[#argv + 1] = f end
+        local code, out, err = run(argv)
+        assert.are.equal(0, code, err)
+        local p = assert(io.popen("lua5.4 tools/eval.lua --limit 40 --threads 1 --json " .. table.concat(flags, " ")
+          .. " 2>&1"))
+        local want = p:read("a")
+        p:close()
+        local last = function(s) return s:match("[^\n]*\n?$") end  -- the JSON line
+        local w, o = assert(mllm.json_decode(last(want))), assert(mllm.json_decode(last(out)))
+        assert.is_number(o.em_structure)
+        assert.are.same(w, o)
+      end
+    end)
+
     it("shows a wrong answer beside the expected one with --verbose", function()
       local dir = H.tmpdir()
       local data = dir .. "/one.jsonl"

@@ -22,6 +22,9 @@ local M = {
     { "apis", "FILE", kind = "str", help = "the APIs (default DIR/apis.json or data/api-calling/apis.json)" },
     { "limit", "N", kind = "int", min = 1, help = "evaluate the first N examples" },
     { "constrain", kind = "flag", help = "constrained decoding of calls" },
+    { "copy", kind = "flag", help = "--constrain, and string arguments copied from the user's words "
+      .. "(with DIR's copy pointer and copy rule, as tools/eval.lua --copy)" },
+    { "no-pointer", kind = "flag", help = "with --copy: without DIR's copy pointer" },
     { "json", kind = "flag", help = "a last line with the numbers as JSON" },
     { "verbose", kind = "flag", help = "show the examples whose call is wrong (standard error)" },
   }, LOAD_OPTS),
@@ -59,8 +62,12 @@ function M.run(ctx, opts, pos)
   need_tokenizer(model, dir, "eval")
   local limit = opts.limit or math.huge
   local bar = ctx.tty and new_bar(ctx, "evaluating", count_lines(data, limit, eval.MAX_DATA_BYTES)) or nil
+  local no_pointer = nil  -- false: eval.run leaves out DIR's copy pointer
+  if opts.no_pointer then no_pointer = false end
   local result, err = eval.run({
-    model = dir, loaded = model, data = data, apis = apis, limit = limit, constrain = opts.constrain,
+    model = dir, loaded = model, data = data, apis = apis, limit = limit,
+    constrain = (opts.constrain or opts.copy) or nil, copy = opts.copy or nil,
+    pointer = no_pointer,
     verbose = opts.verbose, log = function(text) if bar then bar:finish() end ctx.err:write(text) end,
     on_example = bar and function(n) bar:update(n) end or nil,
   })
