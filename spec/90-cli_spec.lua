@@ -631,9 +631,9 @@ describe("mobilellm (in-process)", function()
     end)
 
     it("--copy and --copy --no-pointer give tools/eval.lua's numbers on the shipped model", function()
-      local model = "models/mobilellm-tiny-api"
+      local shipped = "models/mobilellm-tiny-api"
       for _, flags in ipairs { { "--copy" }, { "--copy", "--no-pointer" } } do
-        local argv = { "eval", model, "--limit", "40", "--threads", "1", "--json" }
+        local argv = { "eval", shipped, "--limit", "40", "--threads", "1", "--json" }
         for _, f in ipairs(flags) do argv[#argv + 1] = f end
         local code, out, err = run(argv)
         assert.are.equal(0, code, err)
