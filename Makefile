@@ -42,11 +42,12 @@ INST_BINDIR ?= $(PREFIX)/bin
 
 all: $(MODULE) $(CLIB)
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+# Makefile: a change of flags (visibility, sanitizers) rebuilds what an old checkout built
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
+$(BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
@@ -188,11 +189,11 @@ VALGRIND_PKGS := valgrind
 
 .PHONY: fuzz fuzz-build fuzz-smoke test-asan test-valgrind
 
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS)
+$(FUZZ_BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -std=c++17 -g -O1 -fPIC -Iinclude -Isrc $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
