@@ -235,20 +235,28 @@ function M.set_copy_rule(constraints, session, messages, ids, piece, apis, point
   end
 end
 
---- The copy pointer a model directory ships (`copy_pointer.json`: `{"heads": [[layer, head],
--- ...], "weight": w}`, 0-based executed layers and query heads), or nil when it has none.
--- @tparam string dir
--- @return `{ heads = {{l, h}, ...}, weight = w }`, or nil (and a message naming the file when
---   it is bad, larger than `MAX_POINTER_BYTES` or not a regular file)
-function M.load_pointer(dir)
-  local path = dir .. "/copy_pointer.json"
-  local text, rerr = core.read_file(path, M.MAX_POINTER_BYTES)
+-- An optional JSON file of a model directory, at most max_bytes: its document and path;
+-- nothing when the file is absent; nil and a message naming it when it is there but bad.
+local function read_model_json(dir, name, max_bytes)
+  local path = dir .. "/" .. name
+  local text, rerr = core.read_file(path, max_bytes)
   if not text then
     if M.is_missing(rerr) then return nil end
     return nil, rerr
   end
   local doc, err = core.json_decode(text)
   if not doc then return nil, path .. ": " .. err end
+  return doc, path
+end
+
+--- The copy pointer a model directory ships (`copy_pointer.json`: `{"heads": [[layer, head],
+-- ...], "weight": w}`, 0-based executed layers and query heads), or nil when it has none.
+-- @tparam string dir
+-- @return `{ heads = {{l, h}, ...}, weight = w }`, or nil (and a message naming the file when
+--   it is bad, larger than `MAX_POINTER_BYTES` or not a regular file)
+function M.load_pointer(dir)
+  local doc, path = read_model_json(dir, "copy_pointer.json", M.MAX_POINTER_BYTES)
+  if not doc then return nil, path end
   if type(doc) ~= "table" or type(doc.heads) ~= "table" or type(doc.weight) ~= "number" then
     return nil, path .. ": needs \"heads\" (an array of [layer, head]) and \"weight\" (a number)"
   end
@@ -262,14 +270,8 @@ end
 -- @return `{ titles = {...} }` (each title as written), or nil (and a message naming the file
 --   when it is bad, larger than `MAX_COPY_RULE_BYTES` or not a regular file)
 function M.load_copy_rule(dir)
-  local path = dir .. "/copy_rule.json"
-  local text, rerr = core.read_file(path, M.MAX_COPY_RULE_BYTES)
-  if not text then
-    if M.is_missing(rerr) then return nil end
-    return nil, rerr
-  end
-  local doc, err = core.json_decode(text)
-  if not doc then return nil, path .. ": " .. err end
+  local doc, path = read_model_json(dir, "copy_rule.json", M.MAX_COPY_RULE_BYTES)
+  if not doc then return nil, path end
   local list = type(doc) == "table" and doc.titles
   local bad = ("%s: needs \"titles\", an array of at most %d words of 1 to %d ASCII letters")
     :format(path, M.MAX_TITLES, M.MAX_TITLE_BYTES)

@@ -208,6 +208,26 @@ static int stream_close(lua_State *L)
     return 0;
 }
 
+/* The next piece of the stream: MLLM_OK with piece, len, id; MLLM_DONE, or a
+ * failure with its message in err, both of which free the generator (the
+ * session is free again for whatever handles the end or the error). */
+static mllm_status stream_next(lua_State *L, lstream *st, const char **piece, size_t *len, int32_t *id, char *err,
+                               size_t errlen)
+{
+    if (!st->sess || !st->sess->s) luaL_error(L, "attempt to use a closed session");
+    mllm_status s = mllm_generator_next(st->g, piece, len, id, err, errlen);
+    if (s != MLLM_OK) stream_release(L, st);
+    return s;
+}
+
+/* Pushes piece, id (nil for a piece that ends no token). */
+static void push_piece(lua_State *L, const char *piece, size_t len, int32_t id)
+{
+    lua_pushlstring(L, piece, len);
+    if (id >= 0) lua_pushinteger(L, id);
+    else lua_pushnil(L);
+}
+
 /* One step of the iterator: piece, id | nil at the end. Upvalue 1: the stream.
  * A failure of the model (non-finite logits) raises like misuse: an iterator
  * has no other way to say it; generate turns it into nil, message. */
@@ -215,23 +235,14 @@ static int stream_step(lua_State *L)
 {
     lstream *st = luaL_checkudata(L, lua_upvalueindex(1), STREAM_MT);
     if (!st->g) return 0;
-    if (!st->sess || !st->sess->s) return luaL_error(L, "attempt to use a closed session");
     const char *piece;
     size_t len;
     int32_t id;
     char err[MLLM_ERRLEN];
-    mllm_status s = mllm_generator_next(st->g, &piece, &len, &id, err, sizeof err);
-    if (s == MLLM_DONE) {
-        stream_release(L, st);
-        return 0;
-    }
-    if (s != MLLM_OK) {
-        stream_release(L, st);  /* the session is free again for whatever handles the error */
-        return luaL_error(L, "%s", err);
-    }
-    lua_pushlstring(L, piece, len);
-    if (id >= 0) lua_pushinteger(L, id);
-    else lua_pushnil(L);
+    mllm_status s = stream_next(L, st, &piece, &len, &id, err, sizeof err);
+    if (s == MLLM_DONE) return 0;
+    if (s != MLLM_OK) return luaL_error(L, "%s", err);
+    push_piece(L, piece, len, id);
     return 2;
 }
 
@@ -331,26 +342,17 @@ static int generate_common(lua_State *L, int n, int o)
     luaL_buffinit(L, &b);
     for (;;) {
         if (!st->g) break;
-        if (!st->sess || !st->sess->s) return luaL_error(L, "attempt to use a closed session");
         const char *piece;
         size_t len;
         int32_t id;
         char err[MLLM_ERRLEN];
-        mllm_status s = mllm_generator_next(st->g, &piece, &len, &id, err, sizeof err);
-        if (s == MLLM_DONE) {
-            stream_release(L, st);
-            break;
-        }
-        if (s != MLLM_OK) {
-            stream_release(L, st);
-            return fail(L, s, err);
-        }
+        mllm_status s = stream_next(L, st, &piece, &len, &id, err, sizeof err);
+        if (s == MLLM_DONE) break;
+        if (s != MLLM_OK) return fail(L, s, err);
         bool stop = false;
         if (cb) {
             lua_pushvalue(L, cb);
-            lua_pushlstring(L, piece, len);
-            if (id >= 0) lua_pushinteger(L, id);
-            else lua_pushnil(L);
+            push_piece(L, piece, len, id);
             lua_call(L, 2, 1);
             stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
             lua_pop(L, 1);
