@@ -56,7 +56,7 @@ local handlers = {
 
 -- ------------------------------------------------------------------ the agent
 local model = assert(mllm.load(dir))
-local reg = assert(tools.from_apis("data/api-calling/apis.json", handlers))
+local reg = assert(tools.from_apis("models/mobilellm-tiny-api/apis.json", handlers))
 local a = agent.new(model, {
   tools = reg,
   constrain = constrain,

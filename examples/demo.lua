@@ -16,7 +16,7 @@ if not model then
   io.stderr:write("demo: " .. load_err .. "\n")
   os.exit(1)
 end
-local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
 print(tostring(model))
 print()
 

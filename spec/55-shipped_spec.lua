@@ -53,7 +53,7 @@ describe("the shipped model", function()
   end)
 
   it("builds each test prompt with the Lua chat template exactly as tools/chat_template.py did", function()
-    local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+    local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
     local want = {}
     for _, case in ipairs(expected.cases) do want[case.id] = case.prompt end
     local found = 0
@@ -74,7 +74,7 @@ describe("the shipped model", function()
   end)
 
   it("answers a request with a call that parses into a Lua table", function()
-    local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+    local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
     local prompt = chat.prompt_text({ { role = "user", content = "set an alarm for 6:30 am" } }, apis)
     local answer = assert(model:generate(prompt, { max_tokens = 64 }))
     local call = chat.parse_answer(answer)

@@ -7,7 +7,7 @@ local tools = require("mobilellm.tools")
 local agent = require("mobilellm.agent")
 local H = require("support.helpers")
 
-local APIS = "data/api-calling/apis.json"
+local APIS = "models/mobilellm-tiny-api/apis.json"
 
 -- ---------------------------------------------------------------- a scripted fake model
 -- Token ids are bytes + 3 (0 <unk>, 1 <s>, 2 </s>). Each generation plays the next entry of

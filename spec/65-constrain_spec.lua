@@ -6,7 +6,7 @@ local chat = require("mobilellm.chat")
 local tools = require("mobilellm.tools")
 local H = require("support.helpers")
 
-local APIS = "data/api-calling/apis.json"
+local APIS = "models/mobilellm-tiny-api/apis.json"
 -- a build without constrained decoding fails here, by name
 local constraint = assert(core.constraint, "mobilellm.core has no 'constraint': this build lacks constrained decoding")
 

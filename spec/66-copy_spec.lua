@@ -14,7 +14,7 @@ local function with_titles(c)
 end
 
 describe("constraint:set_source", function()
-  local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+  local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
   local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
   local c = with_titles(mllm.constraint(apis, model))
   local source = 'text Priya that I\'m "late" at 7:30'
@@ -208,7 +208,7 @@ describe("chat.copy_source", function()
 end)
 
 describe("constraint:set_titles", function()
-  local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+  local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
   local model = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
   it("keeps a title's period in a copied name only with the list set, and refuses bad titles", function()
     local c = mllm.constraint(apis, model)

@@ -79,7 +79,7 @@ end)
 describe("chat.copy_positions", function()
   local model = assert(mllm.load(MODEL, { threads = 1 }))
   local tok = model:tokenizer()
-  local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+  local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
   local piece = function(id) return tok:piece(id) end
 
   it("maps every byte of the copy source to the prompt token holding it, on the held-out set", function()
@@ -116,7 +116,7 @@ end)
 describe("the copy pointer", function()
   local model = assert(mllm.load(MODEL, { threads = 1 }))
   local tok = model:tokenizer()
-  local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+  local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
   local piece = function(id) return tok:piece(id) end
   local pointer = assert(chat.load_pointer(MODEL))
 
@@ -197,15 +197,15 @@ describe("agent option pointer", function()
 
   it("needs copy and a well-formed pointer", function()
     assert.has_error(function()
-      agent.new(model, { tools = "data/api-calling/apis.json", constrain = true, pointer = pointer })
+      agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", constrain = true, pointer = pointer })
     end, "agent.new: option 'pointer' needs 'copy'")
     assert.has_error(function()
-      agent.new(model, { tools = "data/api-calling/apis.json", constrain = true, copy = true, pointer = { weight = 1 } })
+      agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", constrain = true, copy = true, pointer = { weight = 1 } })
     end, "agent.new: option 'pointer' must be { heads = {{layer, head}, ...}, weight = number }")
   end)
 
   it("answers with values copied from the request", function()
-    local a = agent.new(model, { tools = "data/api-calling/apis.json", constrain = true, copy = true,
+    local a = agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", constrain = true, copy = true,
       pointer = pointer, handlers = {} })
     local r = a:run("send a whatsapp to Priya saying I'm on my way")
     assert.are.equal(1, #r.calls, r.text)

@@ -12,15 +12,16 @@ local chat = require("mobilellm.chat")
 local tools = require("mobilellm.tools")
 local H = require("support.helpers")
 
-local SHIPPED = "models/mobilellm-tiny-api"  -- has copy_pointer.json, no apis.json
+local SHIPPED = "models/mobilellm-tiny-api"  -- has apis.json and copy_pointer.json
 local SMALL = H.FIXTURES .. "/f32-basic"     -- a small model with a tokenizer, for convert
-local APIS = "data/api-calling/apis.json"
+local APIS = "models/mobilellm-tiny-api/apis.json"
 
 local function sh_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local function mkfifo(path)
+local function mkfifo(path)  -- in place of a file a copied model directory has
+  os.remove(path)
   assert(os.execute("mkfifo " .. sh_quote(path)))
 end
 

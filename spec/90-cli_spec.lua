@@ -7,7 +7,7 @@ local cli = require("mobilellm.cli")
 local H = require("support.helpers")
 
 local VOCAB32K = H.FIXTURES .. "/bf16-vocab32k"  -- the fixture with a tokenizer
-local APIS = "data/api-calling/apis.json"
+local APIS = "models/mobilellm-tiny-api/apis.json"
 
 -- A stream that keeps what is written to it.
 local function sink()
@@ -261,7 +261,7 @@ describe("mobilellm (in-process)", function()
     end
 
     it("reports a turn that does not fit the context on one line and goes on", function()
-      local code, out, err = run({ "chat", VOCAB32K, "--n-ctx", "40", "--max-tokens", "4", "--threads", "1" },
+      local code, out, err = run({ "chat", VOCAB32K, "--apis", APIS, "--n-ctx", "40", "--max-tokens", "4", "--threads", "1" },
         { input = "hello there\n/reset\nhi\n" })
       assert.are.equal(0, code)
       assert.are.equal("(history cleared)\n", out)
@@ -274,7 +274,7 @@ describe("mobilellm (in-process)", function()
     end)
 
     it("keeps the history in the session, and /reset forgets it", function()
-      local code, out, err = run({ "chat", VOCAB32K, "--max-tokens", "10", "--threads", "1", "--verbose" },
+      local code, out, err = run({ "chat", VOCAB32K, "--apis", APIS, "--max-tokens", "10", "--threads", "1", "--verbose" },
         { input = "hello\nwhat can you do?\n/reset\nhello\n/help\n/nonsense\n/quit\nnot read\n" })
       assert.are.equal(0, code)
       local a1 = turn_answer({ { role = "user", content = "hello" } })
@@ -298,7 +298,7 @@ describe("mobilellm (in-process)", function()
     end)
 
     it("shows a banner and a prompt when interactive, and ends at end of input", function()
-      local code, out = run({ "chat", VOCAB32K, "--max-tokens", "4", "--threads", "1" },
+      local code, out = run({ "chat", VOCAB32K, "--apis", APIS, "--max-tokens", "4", "--threads", "1" },
         { input = "hi\n", interactive = true })
       assert.are.equal(0, code)
       local l = lines(out)
@@ -435,7 +435,7 @@ describe("mobilellm (in-process)", function()
     end
 
     it("runs the real engine end to end", function()
-      local code, out, err = run({ "agent", VOCAB32K, "--max-tokens", "6", "--threads", "1" },
+      local code, out, err = run({ "agent", VOCAB32K, "--apis", APIS, "--max-tokens", "6", "--threads", "1" },
         { input = "set an alarm for 6\n/reset\nthanks\n" })
       assert.are.equal(0, code)
       assert.are.equal("", err)

@@ -81,7 +81,7 @@ local function accuracy_prompts(model, shipped, n)
   local prompts = {}
   if shipped then
     local chat = require("mobilellm.chat")
-    local apis = assert(chat.load_apis("data/api-calling/apis.json"))
+    local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
     for line in io.lines("models/mobilellm-tiny-api/eval/test.jsonl") do
       local ex = mllm.json_decode(line)
       prompts[#prompts + 1] = model:tokenize(chat.prompt_text(ex.messages, apis), { bos = true })
@@ -119,7 +119,7 @@ end
 local function mask_cost(dir)
   local chat = require("mobilellm.chat")
   local model = assert(mllm.load(dir, { threads = 1 }))
-  local c = mllm.constraint(assert(chat.load_apis("data/api-calling/apis.json")), model)
+  local c = mllm.constraint(assert(chat.load_apis("models/mobilellm-tiny-api/apis.json")), model)
   local texts = { "<tool_call>", "<tool_call>set_al", '<tool_call>set_alarm(time="7:3', '<tool_call>set_volume(level=4',
     '<tool_call>send_message(recipient="Ana", text="on my way", app=' }
   local t0, n = mllm.clock(), 0

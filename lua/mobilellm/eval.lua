@@ -20,7 +20,7 @@ local M = {}
 --- Defaults: the shipped model, the held-out test set and its APIs.
 M.DEFAULTS = {
   model = "models/mobilellm-tiny-api", data = "models/mobilellm-tiny-api/eval/test.jsonl",
-  apis = "data/api-calling/apis.json", threads = 0, limit = math.huge,
+  apis = "models/mobilellm-tiny-api/apis.json", threads = 0, limit = math.huge,
 }
 
 --- Largest evaluation file read, in bytes (it is held in memory whole; the task's

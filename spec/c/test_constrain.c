@@ -33,7 +33,7 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- the tools: a few of data/api-calling/apis.json, plus every type ---- */
+/* ---- the tools: a few of models/mobilellm-tiny-api/apis.json, plus every type ---- */
 
 static const char *const APPS[] = { "sms", "whatsapp", "email" };
 static const char *const SETTINGS[] = { "wifi", "bluetooth", "flashlight", "do_not_disturb", "airplane_mode" };

@@ -23,7 +23,7 @@ local M = {
   brief = "the assistant with tools: shows each call and its result",
   summary = "The assistant with tools: each call the model writes is shown, run (demo functions that "
     .. "pretend to act) and its result shown.",
-  details = "Tools come from --apis FILE, DIR/apis.json or data/api-calling/apis.json. /reset, /quit as in chat.",
+  details = "Tools come from --apis FILE, else DIR/apis.json. /reset, /quit as in chat.",
   options = concat_opts(
     { { "apis", "FILE", kind = "str", help = "the tools (apis.json format)" },
       { "constrain", kind = "flag", help = "constrained decoding of calls (needs mobilellm.agent)" },

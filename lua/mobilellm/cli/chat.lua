@@ -29,7 +29,7 @@ local M = {
   summary = "Chat with the model; the history stays in the session (earlier turns are not recomputed). "
     .. "/reset clears it, /quit leaves.",
   details = "The prompt is the chat template of mobilellm.chat (the shipped model's), with the tool list "
-    .. "of --apis FILE, DIR/apis.json or data/api-calling/apis.json. Each answer is one line.",
+    .. "of --apis FILE, else DIR/apis.json. Each answer is one line.",
   options = concat_opts(
     { { "apis", "FILE", kind = "str", help = "tool list for the prompt (apis.json format)" },
       { "verbose", kind = "flag", help = "speed of each answer on standard error" } },

@@ -263,11 +263,11 @@ function M.stats_line(st, info)
     info.generated_tokens, M.rate(info.generated_tokens, info.decode_seconds), info.stop)
 end
 
---- Tools for chat and agent: --apis, else DIR/apis.json, else the repository's task file.
+--- Tools for chat and agent: --apis, else DIR/apis.json (the model directory's own, never the working directory's).
 -- Only a file that is not there at all passes to the next; any other failure is reported.
 -- @return the APIs and the path they came from, or nil when none of the defaults is there
 function M.find_apis(opts, dir)
-  local candidates = opts.apis and { opts.apis } or { dir .. "/apis.json", "data/api-calling/apis.json" }
+  local candidates = opts.apis and { opts.apis } or { dir .. "/apis.json" }
   for _, path in ipairs(candidates) do
     local apis, err = chat.load_apis(path)
     if apis then return apis, path end

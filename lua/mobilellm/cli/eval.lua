@@ -19,7 +19,7 @@ local M = {
     .. "that parse) of the model on a JSON Lines file.",
   options = concat_opts({
     { "data", "FILE", kind = "str", help = "the examples (default models/mobilellm-tiny-api/eval/test.jsonl)" },
-    { "apis", "FILE", kind = "str", help = "the APIs (default DIR/apis.json or data/api-calling/apis.json)" },
+    { "apis", "FILE", kind = "str", help = "the APIs (default DIR/apis.json or models/mobilellm-tiny-api/apis.json)" },
     { "limit", "N", kind = "int", min = 1, help = "evaluate the first N examples" },
     { "constrain", kind = "flag", help = "constrained decoding of calls" },
     { "copy", kind = "flag", help = "--constrain, and string arguments copied from the user's words "
