@@ -10,10 +10,11 @@
 
 /*** @module mobilellm.core */
 
-static void push_config(lua_State *L, const mllm_model *m)
+static void push_config(lua_State *L, const mllm_model *m, const char *dir)
 {
     const mllm_config *c = mllm_model_config(m);
-    lua_createtable(L, 0, 20);
+    lua_createtable(L, 0, 21);
+    lua_pushstring(L, dir); lua_setfield(L, -2, "dir");
     lua_pushstring(L, c->model_type); lua_setfield(L, -2, "model_type");
     lua_pushinteger(L, c->n_layers); lua_setfield(L, -2, "layers");
     lua_pushinteger(L, c->n_exec_layers); lua_setfield(L, -2, "executed_layers");
@@ -106,7 +107,7 @@ static int l_load(lua_State *L)
     mllm_status st = mllm_model_load(dir, &p, &lm->m, err, sizeof err);
     if (pc.failed) return lua_error(L);  /* the callback's own error, now that C has cleaned up */
     if (st) return fail(L, st, err);
-    push_config(L, lm->m);
+    push_config(L, lm->m, dir);
     lua_setiuservalue(L, -2, 1);
     lm->charged = mllm_lua_gc_charge(L, mllm_model_weight_bytes(lm->m));
     return 1;
@@ -134,6 +135,8 @@ static int model_tostring(lua_State *L)
 /***
  * The model's configuration, `model.config` (raises when the model is closed).
  * @table Model.config
+ * @tfield string dir the directory the model was loaded from, as `load` was
+ *   given it (its companion files, such as apis.json, are found there)
  * @tfield string model_type `"mobilellm"` or `"llama"`
  * @tfield integer layers stored blocks
  * @tfield integer executed_layers blocks run per token: twice `layers` with
