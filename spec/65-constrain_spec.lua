@@ -29,8 +29,10 @@ describe("mllm.constraint", function()
       { "<tool_call>set_clock(", nil, 16, "expected a tool name and '('" },
       { "<tool_call>set_alarm(day=\"x\")", nil, 29, "the required argument 'time' of set_alarm is missing" },
       { "<tool_call>set_alarm(time=\"x\", time", nil, 32, "expected an argument name" },
-      { "<tool_call>set_volume(level=101", nil, 31, "expected a digit (within the bounds)" },
-      { "<tool_call>set_volume(level=\"70\"", nil, 29, "expected an integer in [0, 100]" },
+      -- bounds are validation's: the user's 150 is never cut into 15 (validation reports it)
+      { "<tool_call>set_volume(level=150)</tool_call>", "free" },
+      { "<tool_call>set_volume(level=1500000000000000000", nil, 47, "expected a digit or the end of the integer" },
+      { "<tool_call>set_volume(level=\"70\"", nil, 29, "expected an integer" },
       { "<tool_call>navigate(destination=\"x\", mode=\"boat", nil, 44, "one of the enum values" },
       { "<tool_call>toggle_setting(setting=\"wifi\", on=1", nil, 46, "true or false" },
       { "<tool_call>set_alarm(time=\"a\nb\"", nil, 29, "string content" },
@@ -94,8 +96,8 @@ describe("mllm.constraint", function()
     assert.are.equal("free", c:check('<tool_call>move(dir="n", steps=3, path=[0, 3])</tool_call>'))
     for _, case in ipairs {
       { '<tool_call>move(dir="e"', "unexpected 'e' at byte 22: expected one of the enum values and '\"'", 22 },
-      { '<tool_call>move(dir="n", steps=0', "unexpected '0' at byte 32: expected an integer in [1, 9]", 32 },
-      { '<tool_call>move(dir="n", path=[4', "unexpected '4' at byte 32: expected a value or ']'", 32 },
+      { '<tool_call>move(dir="n", steps=x', "unexpected 'x' at byte 32: expected an integer", 32 },
+      { '<tool_call>move(dir="n", path=[x', "unexpected 'x' at byte 32: expected a value or ']'", 32 },
     } do
       assert.are.same({ nil, case[2], case[3] }, { c:check(case[1]) })
     end
@@ -257,7 +259,9 @@ describe("constrained masks on the 32000-piece vocabulary", function()
       assert.is_table(calls, tostring(rest) .. " in " .. text)
       assert.are.equal(1, #calls, text)
       local args, err = reg:validate(calls[1])
-      assert.is_table(args, err)
+      -- the grammar leaves an integer's bounds to validation, which names them
+      assert.truthy(args or err:find("must be at most 100, got", 1, true) or err:find("must be at least 0, got", 1, true),
+        err)
       assert.truthy(text:find("^<tool_call>"))
       names[calls[1].name] = true
     end

@@ -4,9 +4,9 @@
  * the tool, the arguments given, a node of a word trie, counters, a stack of open
  * arrays/objects), small enough to copy at every trie node. cst_step() advances it by one byte or
  * says the byte does not fit. The design rule that makes masks safe: every state cst_step() can
- * reach has a way out (a string can always close, an integer prefix is only accepted when a
- * completion fits its bounds, ',' only when an argument is left, ')' only when every required
- * one is given), so the sampler never meets a state where no token fits.
+ * reach has a way out (a string can always close, an integer has at most
+ * MLLM_CST_MAX_INT_DIGITS digits, ',' only when an argument is left, ')' only when every
+ * required one is given), so the sampler never meets a state where no token fits.
  *
  * Masks: the vocabulary's pieces sit in a byte trie (mllm_vocab_trie, built once); a mask is a
  * depth-first walk from the current state that stops at the first byte that does not fit, so a
@@ -37,6 +37,7 @@ static bool push_frame(cst_state *s, uint16_t type)
 /* A value just ended: where the parse goes next. */
 static void value_end(const mllm_constraint *c, cst_state *s, bool was_key)
 {
+    if (s->copy && c->reply) cst_reply_note_value(c, s);  /* a reply may repeat it, whole */
     s->copy = 0;  /* a later string (an object key, an array item) copies nothing */
     if (was_key) s->phase = P_OBJ_COLON;
     else if (s->depth == 0) s->phase = P_ARG_AFTER;
@@ -50,11 +51,14 @@ static void pop_frame(const mllm_constraint *c, cst_state *s)
     value_end(c, s, false);
 }
 
-/* Is there an integer in the type's bounds whose decimal form starts with this prefix
- * (sign, nd digits with magnitude v), using at most MLLM_CST_MAX_INT_DIGITS digits? */
+/* Is there an integer whose decimal form starts with this prefix (sign, nd digits with
+ * magnitude v), using at most MLLM_CST_MAX_INT_DIGITS digits? The type's bounds are not the
+ * grammar's: cutting the digits at a bound would turn the user's 150 into 15 without a word;
+ * the value reaches validation whole, which says "must be at most 100, got 150". */
 static bool int_feasible(const cst_type *t, bool neg, int nd, int64_t v)
 {
-    int64_t lo = t->has_min ? t->min : -INT_LIMIT, hi = t->has_max ? t->max : INT_LIMIT;
+    (void)t;
+    int64_t lo = -INT_LIMIT, hi = INT_LIMIT;
     if (nd == 0) return lo <= -1 && hi >= -INT_LIMIT; /* just '-' */
     if (v == 0) return !neg && lo <= 0 && hi >= 0;      /* "0" takes no more digits */
     int64_t p = 1;
@@ -65,11 +69,6 @@ static bool int_feasible(const cst_type *t, bool neg, int nd, int64_t v)
         if (nd + k == MLLM_CST_MAX_INT_DIGITS) break;
     }
     return false;
-}
-
-static bool int_in_range(const cst_type *t, int64_t value)
-{
-    return (!t->has_min || value >= t->min) && (!t->has_max || value <= t->max);
 }
 
 static bool int_digit(const mllm_constraint *c, cst_state *s, unsigned char b)
@@ -117,6 +116,11 @@ static bool value_first(const mllm_constraint *c, cst_state *s, uint16_t t, unsi
         if (b != '"') return false;
         s->phase = P_ENUM;
         s->node = ty->enum_root;
+        s->len = 0;
+        /* with a source, the user's own words too: "telegram" reaches validation, which names
+         * the values, rather than turning into "sms" */
+        s->copy = c->source_len > 0 && s->depth == 0;
+        if (s->copy) cst_copy_start(c, s);
         return true;
     case MLLM_PARAM_INTEGER:
         s->phase = P_INT;
@@ -193,6 +197,7 @@ bool cst_step(const mllm_constraint *c, cst_state *s, unsigned char b)
     for (;;) {
         switch (s->phase) {
         case P_OUT: {
+            if (cst_reply_active(c) && !cst_reply_step(c, s, b)) return false;
             int32_t k = s->node;
             while (k > 0 && (unsigned char)c->open[k] != b) k = c->open_fail[k];
             if ((unsigned char)c->open[k] == b) k++;
@@ -258,6 +263,9 @@ bool cst_step(const mllm_constraint *c, cst_state *s, unsigned char b)
             if ((size_t)++s->node == c->close_len) {
                 s->phase = P_OUT;
                 s->node = 0;
+                s->rin = 0;
+                s->rnode = 0;
+                s->rcopy = 0;
             }
             return true;
         case P_VALUE:
@@ -310,20 +318,24 @@ bool cst_step(const mllm_constraint *c, cst_state *s, unsigned char b)
             s->phase = P_STR;
             return true;
         case P_ENUM: {
+            /* node: the value so far in the values' trie (-1: none); copy: a copy of the source */
             if (b == '"') {
-                if (c->words[s->node].word < 0) return false;
+                bool member = s->node >= 0 && c->words[s->node].word >= 0;
+                if (!member && !(s->copy && s->len > 0 && cst_copy_can_close(c, s))) return false;
                 value_end(c, s, false);
                 return true;
             }
-            int32_t ch = word_child(c, s->node, b);
-            if (ch < 0) return false;
+            int32_t ch = s->node >= 0 ? word_child(c, s->node, b) : -1;
+            if (s->copy && (b == '\\' || b < 0x20 || s->len + 1 > c->max_string || !cst_copy_step(c, s, b)))
+                s->copy = 0;
+            if (ch < 0 && !s->copy) return false;
             s->node = ch;
+            s->len++;
             return true;
         }
         case P_INT:
             if (is_digit(b)) return int_digit(c, s, b);
-            if (s->len == 0 || !int_in_range(&c->types[s->type], s->sub ? -s->val : s->val))
-                return false;
+            if (s->len == 0) return false;
             value_end(c, s, false);
             continue; /* b belongs to what follows the integer */
         case P_NUM: {
@@ -501,18 +513,13 @@ static const char *expected(const mllm_constraint *c, const cst_state *s, char *
         static const char *const names[] = { "any value", "a string", "an integer", "a number", "true or false",
                                              "one of the enum values", "an array", "an object" };
         const cst_type *t = &c->types[s->type];
-        if (t->kind == MLLM_PARAM_INTEGER && (t->has_min || t->has_max)) {
-            snprintf(buf, n, "an integer in [%lld, %lld]", (long long)(t->has_min ? t->min : -INT_LIMIT),
-                     (long long)(t->has_max ? t->max : INT_LIMIT));
-            return buf;
-        }
         if (t->kind == MLLM_PARAM_ENUM) return "'\"' and one of the enum values";
         return names[t->kind];
     }
     case P_STR: return s->need ? "the rest of a UTF-8 character" : "string content (no control bytes) or '\"'";
     case P_STR_ESC: return "an escape: \\\" \\\\ \\/ \\n \\r \\t";
     case P_ENUM: return "one of the enum values and '\"'";
-    case P_INT: return "a digit (within the bounds) or the end of the integer";
+    case P_INT: return "a digit or the end of the integer";
     case P_NUM: return "a number";
     case P_LIT: return LITERALS[s->sub];
     case P_ARR_FIRST: return "a value or ']'";

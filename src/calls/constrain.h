@@ -7,7 +7,12 @@
  *
  * may be sampled: NAME one of the registered tools, each argument a parameter of that tool
  * given at most once, each value of the parameter's type, ')' only once every required
- * parameter is present. Outside a call nothing is masked. The grammar is the trained format,
+ * parameter is present. The grammar never changes a value the user gave into another one: an
+ * integer's bounds are left to validation (150 against max 100 stays 150, and validation says
+ * so, where cutting digits would give 15), and with a source (mllm_constraint_set_source) an
+ * enum takes a copy of the user's words as well as its values ("telegram" reaches validation
+ * rather than becoming "sms"). Outside a call nothing is masked, unless the reply rule is set
+ * (mllm_constraint_set_reply_words). The grammar is the trained format,
  * tight on purpose: no spaces except one optional space after ',' and ':'; strings in double
  * quotes with the escapes \" \\ \/ \n \r \t, valid UTF-8, no control bytes. Everything the
  * grammar admits is accepted by the call parser (mobilellm_calls.h) and by the schema.
@@ -44,6 +49,8 @@
 #define MLLM_CST_DEFAULT_MAX_STRING 256 /* bytes of a string value as written (escapes count 2) */
 #define MLLM_CST_MAX_TITLES 64        /* titles of the copy rule (mllm_constraint_set_titles) */
 #define MLLM_CST_MAX_TITLE_BYTES 15   /* bytes of one title */
+#define MLLM_CST_MAX_REPLY_WORDS 65536  /* words of the reply rule (mllm_constraint_set_reply_words) */
+#define MLLM_CST_MAX_REPLY_WORD_BYTES 64 /* bytes of one reply word */
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -193,6 +200,19 @@ mllm_status mllm_constraint_set_source(mllm_constraint *c, const char *text, siz
  * A new constraint has none (Lua: c:set_titles, chat.set_copy_rule's rule). */
 mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *titles, size_t n,
                                        char *err, size_t errlen);
+
+/* The reply rule: while a source is set, every word of the text outside a call (a run of
+ * letters, digits, UTF-8 bytes and apostrophes) is one of the n words (the model's reply words: a
+ * model directory ships them in reply_rule.json, the words of its training replies with the
+ * values copied from requests taken out) or a word of the source in any ASCII case, every run of
+ * other bytes between words is one of the n_gaps gaps (" ", ", ", ". " ...: those of the same
+ * replies), and the opening tag stays open while a call may. So every character of a reply comes
+ * from the request or the replies the model was trained on, and no name is made up. Words and
+ * gaps: at most MLLM_CST_MAX_REPLY_WORDS each, 1 to MLLM_CST_MAX_REPLY_WORD_BYTES bytes each
+ * (a gap: no letter, digit, UTF-8 byte, control byte or '<'), copied. n 0 removes the rule.
+ * MLLM_ERR_ARG names the word or gap at fault and changes nothing; MLLM_ERR_NOMEM. */
+mllm_status mllm_constraint_set_reply_words(mllm_constraint *c, const char *const *words, size_t n,
+                                            const char *const *gaps, size_t n_gaps, char *err, size_t errlen);
 
 /* Pointer for copied values, over the source set last: token_pos[i] is the prompt position of
  * the token that holds source byte i (-1: none), n the source's length. While a generation runs

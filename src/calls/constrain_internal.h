@@ -5,6 +5,7 @@
  *   constrain.c         the step machine: the grammar one byte at a time, checking a text
  *   constrain_mask.c    the tokens that may follow a text, and the logits hook
  *   copy_rule.c         the copy rule, its titles (data a model directory ships) and its pointer bias
+ *   reply_rule.c        the reply rule: words outside calls from the replies' words or the source
  */
 #ifndef MLLM_CONSTRAIN_INTERNAL_H
 #define MLLM_CONSTRAIN_INTERNAL_H
@@ -112,6 +113,8 @@ enum {
 
 #define CMASK_WORDS (MLLM_CST_MAX_SOURCE / 64 + 1)
 
+typedef struct cst_reply_words cst_reply_words;
+
 typedef struct cst_state {
     uint8_t phase;
     uint8_t space_ok;   /* one optional space may come now */
@@ -127,6 +130,13 @@ typedef struct cst_state {
     uint64_t used;      /* parameters given so far */
     uint8_t copy;       /* P_STR: the value must be a substring of the source */
     uint32_t calls;     /* calls opened so far */
+    uint8_t rin;        /* P_OUT, reply rule: inside a word */
+    uint8_t rcopy;      /* P_OUT, reply rule: a copy of the source under way (cmask its matches) */
+    uint8_t rvalues;    /* reply rule: the text has copied values (vstart, vend) */
+    uint64_t vstart[CMASK_WORDS], vend[CMASK_WORDS]; /* reply rule: where the copied values of the
+                           calls so far start and end in the source (a bit each) */
+    int32_t rnode;      /* P_OUT, reply rule: the trie node of that word, or between words of the
+                           gap so far (0: none) */
     uint64_t cmask[MLLM_CST_MAX_SOURCE / 64 + 1]; /* copy: see copy_step */
     uint16_t frames[MLLM_CST_MAX_DEPTH]; /* type of each open array/object */
 } cst_state;
@@ -160,6 +170,7 @@ struct mllm_constraint {
     char titles[MLLM_CST_MAX_TITLES][MLLM_CST_MAX_TITLE_BYTES + 1]; /* lower case, see set_titles */
     size_t n_titles;                           /* 0 = no title rule */
     const mllm_session *bound;                 /* the session being generated on, for its probe */
+    cst_reply_words *reply;                    /* the reply rule's words; NULL: none (reply_rule.c) */
     char *cache;
     size_t cache_len, cache_cap;
     size_t cache_bad;       /* offset of the first byte that did not fit, or NONE */
@@ -188,6 +199,18 @@ bool cst_copy_step(const mllm_constraint *c, cst_state *s, unsigned char b);
 void cst_copy_start(const mllm_constraint *c, cst_state *s);
 bool cst_copy_can_close(const mllm_constraint *c, const cst_state *s);
 void cst_point(const mllm_constraint *c, const cst_state *s, float *logits, int n_vocab);
-/* A new constraint's titles until the binding passes a model directory's list (copy_rule.c). */
+
+/* copy_rule.c: whether source byte p is inside a word (letters, digits, UTF-8 bytes, an
+ * apostrophe between two, a title's period before a name). */
+bool cst_in_word(const mllm_constraint *c, size_t p);
+
+/* reply_rule.c: whether the rule holds (reply words and a source); the reply rule's part of
+ * cst_step outside a call (false: b cannot come); whether the text may end here (not inside a
+ * word that is neither a reply word nor a source word); freeing the words. */
+bool cst_reply_active(const mllm_constraint *c);
+bool cst_reply_step(const mllm_constraint *c, cst_state *s, unsigned char b);
+bool cst_reply_can_end(const mllm_constraint *c, const cst_state *s);
+void cst_reply_note_value(const mllm_constraint *c, cst_state *s);
+void cst_reply_free(cst_reply_words *r);
 
 #endif

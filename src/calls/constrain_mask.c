@@ -1,6 +1,7 @@
 /* constrain_mask.c — the tokens that may follow a text: a depth-first walk of the vocabulary
  * trie that steps the grammar (constrain.c) byte by byte and prunes a subtree at its first bad
- * byte, the cheap paths outside a call and inside a string, and the logits hook.
+ * byte, the cheap paths outside a call (the reply rule's mask there) and inside a string, and
+ * the logits hook.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "constrain_internal.h"
@@ -96,6 +97,20 @@ static int mask_in_call(mllm_constraint *c, const cst_state *s, bool drop_space)
     return w.count;
 }
 
+/* Outside a call under the reply rule: the walk, and the control tokens (empty pieces: EOS ends
+ * the reply) where the text may end. */
+static int mask_reply(mllm_constraint *c, const cst_state *s, bool drop_space)
+{
+    int count = mask_in_call(c, s, drop_space);
+    const trie_node *root = &c->v->nodes[0];
+    if (root->n_tok && cst_reply_can_end(c, s)) {
+        walk w = { c, c->v->nodes, c->v->order, c->allowed, 0 };
+        mark(&w, root);
+        count += w.count;
+    }
+    return count;
+}
+
 mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t len, uint8_t *allowed,
                                    int *n_allowed, char *err, size_t errlen)
 {
@@ -109,7 +124,7 @@ mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t
         return MLLM_ERR_FORMAT;
     }
     int n = c->v->n_vocab;
-    if (s.phase == P_OUT) {
+    if (s.phase == P_OUT && !cst_reply_active(c)) {
         int count = n;
         memset(allowed, 1, (size_t)n);
         for (size_t k = 0; k < c->n_out_check; k++)
@@ -120,7 +135,7 @@ mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t
         *n_allowed = count;
         return MLLM_OK;
     }
-    *n_allowed = mask_in_call(c, &s, len == 0);
+    *n_allowed = s.phase == P_OUT ? mask_reply(c, &s, len == 0) : mask_in_call(c, &s, len == 0);
     memcpy(allowed, c->allowed, (size_t)n);
     return MLLM_OK;
 }
@@ -133,11 +148,11 @@ void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text
     cst_state s;
     if (cst_sync(c, text, len, &s) != NONE) {
         c->stats.invalid++;
-    } else if (s.phase == P_OUT) {
+    } else if (s.phase == P_OUT && !cst_reply_active(c)) {
         for (size_t k = 0; k < c->n_out_check; k++)
             if (!token_fits(c, &s, c->out_check[k], len == 0)) logits[c->out_check[k]] = -INFINITY;
         c->stats.free++;
-    } else if (mask_in_call(c, &s, len == 0) == 0) {
+    } else if ((s.phase == P_OUT ? mask_reply(c, &s, len == 0) : mask_in_call(c, &s, len == 0)) == 0) {
         c->stats.dead_ends++;
     } else {
         for (int i = 0; i < n_vocab; i++)

@@ -142,6 +142,7 @@ void mllm_constraint_free(mllm_constraint *c)
     free(c->words);
     free(c->out_check);
     free(c->allowed);
+    cst_reply_free(c->reply);
     free(c->cache);
     free(c);
 }

@@ -66,7 +66,7 @@ static bool title_period(const mllm_constraint *c, size_t p)
  * ("how's" and "Nina's" are one word each, as they already are with U+2019 for an apostrophe),
  * so that no value starts at "s the" of "how's the" or stops at "Nina" of "Nina's house", or
  * the period of a title before a name, so that no value stops at "Dr" of "Dr. Megan". */
-static bool in_word(const mllm_constraint *c, size_t p)
+bool cst_in_word(const mllm_constraint *c, size_t p)
 {
     const unsigned char *s = c->source;
     if (p >= c->source_len) return false;
@@ -82,7 +82,7 @@ void cst_copy_start(const mllm_constraint *c, cst_state *s)
     memset(s->cmask, 0, sizeof s->cmask);
     bool any = false;
     for (size_t p = 0; p < c->source_len; p++) {
-        if (in_word(c, p) && (p == 0 || !in_word(c, p - 1))) {
+        if (cst_in_word(c, p) && (p == 0 || !cst_in_word(c, p - 1))) {
             s->cmask[p / 64] |= 1ull << (p % 64);
             any = true;
         }
@@ -103,8 +103,8 @@ bool cst_copy_can_close(const mllm_constraint *c, const cst_state *s)
                 if (s->len + 1 > c->max_string) return true;  /* it cannot go on to a word */
                 continue;
             }
-            if (!in_word(c, p)) return true;
-            while (in_word(c, q)) q++;
+            if (!cst_in_word(c, p)) return true;
+            while (cst_in_word(c, q)) q++;
             if (s->len + (q - p) > c->max_string) return true;
         }
     return false;
@@ -191,7 +191,7 @@ void cst_point(const mllm_constraint *c, const cst_state *s, float *logits, int 
         for (uint64_t m = s->cmask[w]; m; m &= m - 1) {
             size_t p = w * 64 + (size_t)__builtin_ctzll(m), q = p;
             if (p >= c->source_len) continue;
-            while (in_word(c, q)) q++;
+            while (cst_in_word(c, q)) q++;
             double sum = 0.0;
             for (size_t b = p, last = (size_t)-1; b < q; b++) {
                 int32_t t = c->source_tok[b];

@@ -344,6 +344,59 @@ static int constraint_set_titles(lua_State *L)
     return 1;
 }
 
+/* Reads the array of strings at stack index idx into list (n entries, anchored in a table
+ * pushed on the stack, the pointers in a userdata pushed under it: nothing to free on error). */
+static const char **string_list(lua_State *L, int idx, const char *what, lua_Integer *n)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    *n = luaL_len(L, idx);
+    if (*n < 0 || *n > MLLM_CST_MAX_REPLY_WORDS)
+        luaL_argerror(L, idx, lua_pushfstring(L, "%I %ss, more than MLLM_CST_MAX_REPLY_WORDS (%d)",
+                                              (LUAI_UACINT)*n, what, MLLM_CST_MAX_REPLY_WORDS));
+    const char **list = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *list, 0);
+    lua_createtable(L, (int)*n, 0);
+    for (lua_Integer i = 1; i <= *n; i++) {
+        if (lua_geti(L, idx, i) != LUA_TSTRING)
+            luaL_argerror(L, idx, lua_pushfstring(L, "%s %I is not a string", what, (LUAI_UACINT)i));
+        size_t len;
+        list[i - 1] = lua_tolstring(L, -1, &len);
+        if (strlen(list[i - 1]) != len)
+            luaL_argerror(L, idx, lua_pushfstring(L, "%s %I holds a NUL byte", what, (LUAI_UACINT)i));
+        lua_rawseti(L, -2, i);
+    }
+    return list;
+}
+
+/***
+ * Sets the reply rule: while a source is set (`Constraint:set_source`), every
+ * word of the text outside calls is one of `words` or a word of the source (in
+ * any ASCII case), and every run of bytes between words one of `gaps`. The
+ * model directory's reply_rule.json gives both (`chat.load_reply_rule`): the
+ * words of its training replies with the values copied from requests taken
+ * out, and the runs between them. A new constraint has none (text outside
+ * calls is free).
+ * @function Constraint:set_reply_words
+ * @tparam {string,...} words runs of letters, digits, UTF-8 bytes and inner
+ *   apostrophes (at most MLLM_CST_MAX_REPLY_WORDS, 1 to
+ *   MLLM_CST_MAX_REPLY_WORD_BYTES bytes each); `{}` removes the rule
+ * @tparam {string,...} gaps runs of other bytes (" ", ", ", ". " ...)
+ * @treturn Constraint c
+ * @raise on a word or gap that is not such, or too many
+ */
+static int constraint_set_reply_words(lua_State *L)
+{
+    check_constraint(L, 1);
+    lua_Integer n, n_gaps;
+    const char **words = string_list(L, 2, "word", &n);
+    const char **gaps = string_list(L, 3, "gap", &n_gaps);
+    lconstraint *lc = check_constraint(L, 1);  /* reading the lists may have run Lua code that closed it */
+    char err[MLLM_ERRLEN];
+    if (mllm_constraint_set_reply_words(lc->c, words, (size_t)n, gaps, (size_t)n_gaps, err, sizeof err) != MLLM_OK)
+        return luaL_argerror(L, strstr(err, "reply gap") ? 3 : 2, err);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /***
  * The copy rule: string values in calls must be runs of whole words of
  * `text` (the user's words, which the task copies verbatim). With `positions`
@@ -481,7 +534,7 @@ int mllm_lua_open_constrain(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         { "check", constraint_check }, { "allowed", constraint_allowed }, { "count", constraint_count },
-        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
+        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "set_reply_words", constraint_set_reply_words }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
         { NULL, NULL }
     };
     int module = lua_absindex(L, -1);
