@@ -144,7 +144,7 @@ install install-rock: all
 # luacheck (Debian's lua-check) on all Lua code; .luacheckrc has the settings.
 lint:
 	@$(MAKE) --no-print-directory deps PKGS=lua-check
-	luacheck lua bin/mobilellm tools examples spec .luacheckrc config.ld
+	luacheck lua bin/mobilellm tools training examples spec .luacheckrc config.ld
 
 # The reference of the Lua API (LDoc comments), in build/docs/index.html.
 docs:

@@ -16,7 +16,10 @@ if not model then
   io.stderr:write("demo: " .. load_err .. "\n")
   os.exit(1)
 end
-local apis = assert(chat.load_apis("models/mobilellm-tiny-api/apis.json"))
+-- The model directory ships what its best decoding needs: its tools (apis.json), the copy
+-- pointer, the copy rule's titles and the reply rule (chat.load_model_files).
+local files = assert(chat.load_model_files(dir))
+local apis = assert(files.apis, dir .. " ships no apis.json")
 print(tostring(model))
 print()
 
@@ -35,12 +38,18 @@ end
 -- Constrained decoding: inside a call the model can only write a call to a tool
 -- that exists, with valid argument names and types, and (set_source) string
 -- values copied from the request, as the task wants them; one call per answer at most.
+-- Outside the call, the reply rule: every word of the reply is a word of the model's
+-- training replies or of the request, so a reply never garbles the values it repeats.
 local constraint = mllm.constraint(apis, model, { max_string = 96, max_calls = 1 })
+if files.reply_rule then constraint:set_reply_words(files.reply_rule.words, files.reply_rule.gaps) end
 -- The copy pointer the model ships (copy_pointer.json): attention heads that look at the word
 -- a value starts with, read from the session's attention probe while it generates.
-local pointer = chat.load_pointer(dir)
+local pointer = files.pointer
 -- The copy rule's titles (copy_rule.json): "Dr." stays inside a copied name.
-local rule = chat.load_copy_rule(dir)
+local rule = files.copy_rule
+-- Validation: a value out of its range reaches it whole and is reported, never changed.
+local tools = require("mobilellm.tools")
+local registry = assert(tools.from_apis(apis))
 local tok = model:tokenizer()
 local piece = function(id) return tok:piece(id) end
 
@@ -49,6 +58,7 @@ local requests = {
   "send a whatsapp to Priya saying I'm on my way",
   "what's the weather like in Porto on saturday?",
   "turn the volume up to 70",
+  "turn the volume to 150",
   "thanks, that's all!",
 }
 
@@ -61,7 +71,11 @@ for _, request in ipairs(requests) do
   local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)
   print("Assistant: " .. answer)
-  if call then
+  local valid, why = nil, nil
+  if call then valid, why = registry:validate(call) end
+  if call and not valid then
+    print("  call  -> refused by validation: " .. why)
+  elseif call then
     print("  call  -> " .. show({ name = call.name, args = call.args }))
   elseif err then
     print("  (malformed call: " .. err .. ")")

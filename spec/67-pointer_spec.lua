@@ -197,7 +197,7 @@ describe("agent option pointer", function()
 
   it("needs copy and a well-formed pointer", function()
     assert.has_error(function()
-      agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", constrain = true, pointer = pointer })
+      agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", constrain = true, copy = false, pointer = pointer })
     end, "agent.new: option 'pointer' needs 'copy'")
     assert.has_error(function()
       agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", constrain = true, copy = true, pointer = { weight = 1 } })

@@ -19,7 +19,7 @@ import json
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-APIS_PATH = os.path.join(ROOT, "data", "api-calling", "apis.json")
+APIS_PATH = os.path.join(ROOT, "models", "mobilellm-tiny-api", "apis.json")
 TOKENIZER_PATH = os.path.join(ROOT, "models", "llama2-tokenizer", "tokenizer.model")
 BOS_ID = 1
 EOS_ID = 2

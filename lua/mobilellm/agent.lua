@@ -104,7 +104,33 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
               "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
-              "on_token", "feedback", "prompt_cache", "fork", "copy_rule" }
+              "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free" }
+
+-- The directory a model was loaded from (`model.config.dir`), or nil (a scripted fake).
+local function model_dir(model)
+  local ok, dir = pcall(function() return model.config.dir end)
+  return ok and type(dir) == "string" and dir or nil
+end
+
+-- The best decoding a model directory ships (chat.load_model_files), with the user's options
+-- over it: constrain, copy, pointer, copy_rule and reply_rule as the agent will use them.
+-- A model that ships a copy pointer gets constrain + copy + pointer + its copy and reply rules
+-- unless the options say otherwise (`free`, or any of them set); a value set to false is off.
+local function decoding(opts, files)
+  local best = not opts.free and files ~= nil and files.pointer ~= nil
+  local function pick(key, default)
+    if opts[key] == false then return nil end
+    if opts[key] ~= nil then return opts[key] end
+    return default
+  end
+  local d = {}
+  d.constrain = pick("constrain", best or nil)
+  d.copy = pick("copy", (best and d.constrain) or nil)
+  d.pointer = pick("pointer", d.copy and files and files.pointer or nil)
+  d.copy_rule = pick("copy_rule", d.copy and files and files.copy_rule or nil)
+  d.reply_rule = pick("reply_rule", d.copy and files and files.reply_rule or nil)
+  return d
+end
 
 --- A new agent.
 -- @param model a model (`mllm.load`), or any object with the same `tokenize`, `session`
@@ -112,15 +138,23 @@ M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_
 -- @tparam table opts
 --   `tools`: a registry (`mobilellm.tools`), an array of APIs in the apis.json format, or the
 --   path of an apis.json file (then `handlers[name]` gives each tool's function);
---   `constrain` (false): constrained decoding of calls; `call` ("auto" or "required");
---   `copy` (false, needs `constrain`): string arguments must be copied from the user's words
---   (the conversation's user messages, latest first, up to 256 bytes; a longer last message
---   lifts the rule for that turn);
+--   The best decoding is the default: for a model whose directory ships a copy pointer (the
+--   shipped one does), `constrain`, `copy`, `pointer`, `copy_rule` and `reply_rule` default to
+--   what the directory ships (`chat.load_model_files`); `free = true` turns all of them off,
+--   and each may be set (false: off). Without such a directory they default to off.
+--   `tools` defaults to the directory's apis.json (with `handlers`).
+--   `constrain`: constrained decoding of calls; `call` ("auto" or "required");
+--   `copy` (needs `constrain`): string arguments, and enum arguments that are not one of
+--   their values, must be copied from the user's words (the conversation's user messages,
+--   latest first, up to 256 bytes; a longer last message lifts the rule for that turn);
 --   `pointer` (needs `copy`): `{ heads = {{layer, head}, ...}, weight = w }`, the copy
 --   pointer (`chat.load_pointer` reads the one a model directory ships): a value's first
 --   word is chosen with the attention of those heads too (`constraint:set_source`);
 --   `copy_rule` (needs `copy`): `{ titles = {...} }`, the words whose period stays in a copied
 --   name ("Dr. Megan"; `chat.load_copy_rule` reads the one a model directory ships);
+--   `reply_rule` (needs `copy`): `{ words = {...}, gaps = {...} }`, every word of a reply is
+--   one of these or one of the user's (`chat.load_reply_rule`, `constraint:set_reply_words`);
+--   `free` (false): none of the five;
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
 --   `max_result_bytes` (`MAX_RESULT_BYTES`, 1000): longest text fed back after a call;
@@ -132,7 +166,18 @@ M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_
 function M.new(model, opts)
   opts = options.check(opts, M.OPTIONS, "agent.new")
   if model == nil then error("agent.new: a model is required", 2) end
+  if opts.free and (opts.constrain or opts.copy or opts.pointer or opts.copy_rule or opts.reply_rule) then
+    error("agent.new: option 'free' turns off constrain, copy, pointer, copy_rule and reply_rule: "
+      .. "set one or the other", 2)
+  end
+  local dir, files = model_dir(model), nil
+  if dir then
+    local err
+    files, err = chat.load_model_files(dir)
+    if not files then error("agent.new: " .. err, 2) end
+  end
   local reg = opts.tools
+  if reg == nil and files and files.apis then reg = files.apis end
   if type(reg) == "string" or (type(reg) == "table" and not tools.is_registry(reg)) then
     local r, err = tools.from_apis(reg, opts.handlers)
     if not r then error("agent.new: " .. err, 2) end
@@ -143,8 +188,10 @@ function M.new(model, opts)
   if opts.call ~= nil and opts.call ~= "auto" and opts.call ~= "required" then
     error("agent.new: option 'call' must be \"auto\" or \"required\"", 2)
   end
+  local d = decoding(opts, files)
   local self = setmetatable({
     model = model,
+    decoding = d,
     registry = reg,
     apis = reg:apis(),
     opts = opts,
@@ -160,25 +207,36 @@ function M.new(model, opts)
     error("agent.new: option 'max_result_bytes' must be a positive integer", 2)
   end
   if type(self.stop) == "string" then self.stop = { self.stop } end
-  if opts.copy and not opts.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
-  if opts.copy_rule ~= nil then
-    if not opts.copy then error("agent.new: option 'copy_rule' needs 'copy'", 2) end
-    if type(opts.copy_rule) ~= "table" or type(opts.copy_rule.titles) ~= "table" then
+  if d.copy and not d.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
+  if d.copy_rule then
+    if not d.copy then error("agent.new: option 'copy_rule' needs 'copy'", 2) end
+    if type(d.copy_rule) ~= "table" or type(d.copy_rule.titles) ~= "table" then
       error("agent.new: option 'copy_rule' must be { titles = {...} }", 2)
     end
   end
-  if opts.pointer ~= nil then
-    local p = opts.pointer
-    if not opts.copy then error("agent.new: option 'pointer' needs 'copy'", 2) end
+  if d.reply_rule then
+    if not d.copy then error("agent.new: option 'reply_rule' needs 'copy'", 2) end
+    if type(d.reply_rule) ~= "table" or type(d.reply_rule.words) ~= "table" or type(d.reply_rule.gaps) ~= "table" then
+      error("agent.new: option 'reply_rule' must be { words = {...}, gaps = {...} }", 2)
+    end
+  end
+  if d.pointer then
+    local p = d.pointer
+    if not d.copy then error("agent.new: option 'pointer' needs 'copy'", 2) end
     if type(p) ~= "table" or type(p.heads) ~= "table" or type(p.weight) ~= "number" then
       error("agent.new: option 'pointer' must be { heads = {{layer, head}, ...}, weight = number }", 2)
     end
   end
-  if opts.constrain then
+  if d.constrain then
     if not core.constraint then error("agent.new: this build has no constrained decoding (mllm.constraint)", 2) end
     self.constraint = core.constraint(reg, model, { max_string = opts.max_string })
     if opts.call == "required" and #reg.tools > 0 then
       self.first_constraint = core.constraint(reg, model, { max_string = opts.max_string, call = "required" })
+    end
+    if d.reply_rule then
+      for _, c in ipairs { self.constraint, self.first_constraint } do
+        if c.set_reply_words then c:set_reply_words(d.reply_rule.words, d.reply_rule.gaps) end
+      end
     end
   end
   return self
@@ -351,6 +409,7 @@ function Agent:turn(s, held, prompt, hooks)
     local iter, e2, e3, stream = s:stream(prompt, self:gen_opts(first, budget, no_more))
     if not iter then
       for _ = 1, #prompt do held[#held] = nil end
+      if first then return nil, e2 end  -- nothing ran: the request is refused (run/send return nil, e2)
       r.stop, r.error = "context", e2
       break
     end
@@ -456,15 +515,17 @@ end
 function Agent:respond(s, held, messages, hooks)
   local text = chat.prompt_text(messages, self.apis)
   local ids = self.model:tokenize(text, { bos = true })
-  if self.opts.copy then
+  local d = self.decoding
+  if d.copy then
     chat.set_copy_rule({ self.constraint, self.first_constraint }, s, messages, ids,
-      function(id) return self.model:token_piece(id) end, self.apis, self.opts.pointer, self.opts.copy_rule)
+      function(id) return self.model:token_piece(id) end, self.apis, d.pointer, d.copy_rule)
   end
   local prompt, reused = align(s, held, ids)
   self.stats.requests = self.stats.requests + 1
   self.stats.reused_tokens = self.stats.reused_tokens + reused
   self.stats.prefilled_tokens = self.stats.prefilled_tokens + #prompt
-  local r = self:turn(s, held, prompt, hooks)
+  local r, err = self:turn(s, held, prompt, hooks)
+  if not r then return nil, err end
   r.info.reused_tokens = reused
   return r
 end
@@ -475,8 +536,10 @@ end
 -- @return `{ reply =, text =, calls = { { name =, args =, ok =, result =, error =, raw =,
 --   cut = } }, steps =, stop =, info = }`: `reply` the text outside calls (results included),
 --   `text` the turn as written, `stop` "eos", "stop" (a stop string: the end of the line),
---   "length", "context", "steps" (max_steps reached) or "cancelled" (on_token returned false);
---   a call's `cut` is `{ bytes =, kept = }` when its fed-back text was cut to max_result_bytes
+--   "length", "context" (a result fed back did not fit: `error` says so), "steps" (max_steps
+--   reached) or "cancelled" (on_token returned false); a call's `cut` is `{ bytes =, kept = }`
+--   when its fed-back text was cut to max_result_bytes; or nil and a message when the request
+--   cannot be answered at all (the prompt does not fit the context: nothing ran)
 -- @raise when the agent is already running: called by one of its tools ("agent:run called
 --   from inside its own run (a tool called it?)", which that call then reports as its error),
 --   or from another coroutine while a run is suspended there
@@ -502,9 +565,13 @@ end
 --- A conversation (`Agent:conversation`): turns share one session.
 -- @type Conversation
 
---- Sends a user message; returns the result of the assistant's turn (as `Agent:run`).
+--- Sends a user message; returns the result of the assistant's turn (as `Agent:run`), or nil
+-- and a message when the turn cannot run (the message does not fit the context with the
+-- conversation so far): the message is then not kept, the history stays as it was, and the
+-- next message goes on from there (or start over: a new conversation).
 function Conversation:send(text, hooks)
   if self.closed then error("attempt to use a closed conversation", 2) end
+  if type(text) ~= "string" then error("conversation:send: the message must be a string, got " .. type(text), 2) end
   local a = self.agent
   local _ <close> = a:enter("conversation:send", "its agent's")
   self.messages[#self.messages + 1] = { role = "user", content = text }
@@ -512,7 +579,11 @@ function Conversation:send(text, hooks)
     local ids = a.model:tokenize(chat.prompt_text(self.messages, a.apis), { bos = true })
     self.session, self.held = a:new_session(ids)
   end
-  local r = a:respond(self.session, self.held, self.messages, hooks)
+  local r, err = a:respond(self.session, self.held, self.messages, hooks)
+  if not r then
+    self.messages[#self.messages] = nil
+    return nil, err
+  end
   self.messages[#self.messages + 1] = { role = "assistant", content = r.text }
   return r
 end

@@ -25,6 +25,9 @@ M.MAX_POINTER_BYTES = 1 << 20
 --- Largest copy_rule.json read, in bytes: the shipped one is 52 bytes.
 M.MAX_COPY_RULE_BYTES = 1 << 16
 
+--- Largest reply_rule.json read, in bytes: the shipped one is 1 KiB.
+M.MAX_REPLY_RULE_BYTES = 4 << 20
+
 --- Most titles a copy_rule.json lists, and the most bytes of one (constrain.h's
 -- MLLM_CST_MAX_TITLES and MLLM_CST_MAX_TITLE_BYTES).
 M.MAX_TITLES = 64
@@ -286,6 +289,48 @@ function M.load_copy_rule(dir)
     titles[i] = t
   end
   return { titles = titles }
+end
+
+--- The reply rule a model directory ships (`reply_rule.json`: `{"words": [...], "gaps": [...]}`,
+-- the words of its training replies with the values copied from requests taken out, and the
+-- runs of bytes between words; `training/make_reply_rule.lua` writes it), or nil when it has
+-- none. Set on a constraint (`c:set_reply_words(rule.words, rule.gaps)`), it holds every word a
+-- reply writes outside a call to those words and the words of the request.
+-- @tparam string dir
+-- @return `{ words = {...}, gaps = {...} }`, or nil (and a message naming the file when it is
+--   bad, larger than `MAX_REPLY_RULE_BYTES` or not a regular file)
+function M.load_reply_rule(dir)
+  local doc, path = read_model_json(dir, "reply_rule.json", M.MAX_REPLY_RULE_BYTES)
+  if not doc then return nil, path end
+  local bad = path .. ": needs \"words\" and \"gaps\", arrays of strings"
+  if type(doc) ~= "table" or type(doc.words) ~= "table" or type(doc.gaps) ~= "table" then return nil, bad end
+  for _, list in ipairs { doc.words, doc.gaps } do
+    for i, w in ipairs(list) do
+      if type(w) ~= "string" then return nil, bad .. " (item " .. i .. " is not a string)" end
+    end
+  end
+  return { words = doc.words, gaps = doc.gaps }
+end
+
+--- The companion files a model directory ships (each optional): its tools (`apis.json`), copy
+-- pointer (`copy_pointer.json`), copy rule (`copy_rule.json`) and reply rule
+-- (`reply_rule.json`), found relative to the directory, never the working directory.
+-- @tparam string dir
+-- @return `{ apis =, apis_path =, pointer =, copy_rule =, reply_rule = }` (nil for a file the
+--   directory does not have), or nil and a message naming the file that is there but bad
+function M.load_model_files(dir)
+  local files, path = {}, dir .. "/apis.json"
+  local apis, aerr = M.load_apis(path)
+  if apis then files.apis, files.apis_path = apis, path
+  elseif not M.is_missing(aerr) then return nil, aerr end
+  local err
+  files.pointer, err = M.load_pointer(dir)
+  if err then return nil, err end
+  files.copy_rule, err = M.load_copy_rule(dir)
+  if err then return nil, err end
+  files.reply_rule, err = M.load_reply_rule(dir)
+  if err then return nil, err end
+  return files
 end
 
 --- Splits a model answer into its call (via the C parser) and its reply text.

@@ -26,8 +26,13 @@ local M = {
   details = "Tools come from --apis FILE, else DIR/apis.json. /reset, /quit as in chat.",
   options = concat_opts(
     { { "apis", "FILE", kind = "str", help = "the tools (apis.json format)" },
-      { "constrain", kind = "flag", help = "constrained decoding of calls (needs mobilellm.agent)" },
-      { "copy", kind = "flag", help = "--constrain, and string arguments copied from the user's words" } },
+      { "free", kind = "flag", help = "free decoding: no constraint (the default, for a model that ships a copy "
+        .. "pointer, is its best: constrained calls, values copied from the user's words, its pointer and its "
+        .. "copy and reply rules)" },
+      { "constrain", kind = "flag", help = "constrained calls only (no copy rule)" },
+      { "copy", kind = "flag", help = "constrained calls with values copied from the user's words (with DIR's "
+        .. "pointer, copy rule and reply rule when it ships them)" },
+      { "no-pointer", kind = "flag", help = "without DIR's copy pointer" } },
     GEN_OPTS, LOAD_OPTS),
 }
 
@@ -97,23 +102,32 @@ function M.run(ctx, opts, pos)
   need_tokenizer(model, dir, "agent")
   local banner = string.format("%s agent: %s\ntools (%s): %s", PROG, tostring(model), apis_path,
     chat.tools_line(apis):gsub("^Tools: ", ""):gsub("\n$", ""))
-  -- mobilellm.agent runs the tools and feeds text results back
+  -- mobilellm.agent runs the tools and feeds text results back; the decoding is the model
+  -- directory's best unless the flags say otherwise
   local agent = require("mobilellm.agent")
-  local pointer, rule = nil, nil
-  if opts.copy then  -- the copy pointer and the copy rule's titles the model directory ships, if any
-    local err
-    pointer, err = chat.load_pointer(dir)
-    if err then fail(err) end
-    rule, err = chat.load_copy_rule(dir)
-    if err then fail(err) end
-  end
-  local a = agent.new(model, {
-    tools = apis, handlers = M.demo_handlers(apis), constrain = (opts.constrain or opts.copy) or nil,
-    copy = opts.copy or nil, pointer = pointer, copy_rule = rule,
+  local modes = (opts.free and 1 or 0) + (opts.constrain and 1 or 0) + (opts.copy and 1 or 0)
+  if modes > 1 then fail("--free, --constrain and --copy choose one decoding: give one of them") end
+  local decoding = { free = opts.free or nil }
+  if opts.constrain then decoding.constrain, decoding.copy = true, false end
+  if opts.copy then decoding.constrain, decoding.copy = true, true end
+  if opts.no_pointer then decoding.pointer = false end
+  local files, ferr = chat.load_model_files(dir)
+  if not files then fail(ferr) end
+  if opts.copy and not opts.no_pointer then decoding.pointer = files.pointer end
+  if opts.copy then decoding.copy_rule, decoding.reply_rule = files.copy_rule, files.reply_rule end
+  local aopts = {
+    tools = apis, handlers = M.demo_handlers(apis),
     max_tokens = gopts.max_tokens, temperature = gopts.temperature, top_k = gopts.top_k, top_p = gopts.top_p,
     min_p = gopts.min_p, repeat_penalty = gopts.repeat_penalty, seed = gopts.seed, stop = gopts.stop,
     n_ctx = opts.n_ctx, kv_type = opts.kv_type, feedback = M.demo_feedback,
-  })
+  }
+  for k, v in pairs(decoding) do aopts[k] = v end
+  local a = agent.new(model, aopts)
+  local d = a.decoding
+  banner = banner .. "\ndecoding: " .. (not d.constrain and "free"
+    or d.copy and ("constrained, values copied from your words" .. (d.pointer and ", copy pointer" or "")
+      .. (d.reply_rule and ", reply rule" or ""))
+    or "constrained")
   local conv = { c = a:conversation() }
   function conv.reset(self)
     self.c:close()
@@ -138,7 +152,8 @@ function M.run(ctx, opts, pos)
   }
   return converse(ctx, conv, banner, function(line)
     started = false
-    local r = conv.c:send(line, hooks)
+    local r, err = conv.c:send(line, hooks)
+    if not r then return turn_error(ctx, err) end
     ctx.out:write("\n")
     if r.error then turn_error(ctx, r.error) end
   end)

@@ -1,0 +1,87 @@
+-- make_reply_rule.lua — writes a model directory's reply_rule.json: the words its training
+-- replies are made of once the values copied from the user's words are taken out, and the runs
+-- of bytes between words, its gaps (the reply rule of constrained decoding,
+-- `Constraint:set_reply_words`: outside a call every word is one of these or a word of the
+-- request, every gap one of these).
+--
+--   lua5.4 training/make_reply_rule.lua [TRAIN.jsonl] [MODEL_DIR]
+--
+-- Defaults: data/api-calling/train.jsonl (`make dataset` writes it) and
+-- models/mobilellm-tiny-api. Every assistant text of the file counts (the expected reply and
+-- earlier assistant turns); in each, the words that overlap a value of its call found in the
+-- record's user messages ("Message sent to Priya." loses "Priya") are left out, so a name in a
+-- reply must come from the request at hand, never from the names of the training set. Words
+-- are split as the rule splits them (src/calls/reply_rule.c): a letter, a digit or a UTF-8 byte,
+-- then any of those and apostrophes.
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build/?.so;" .. package.cpath
+local mllm = require("mobilellm")
+
+local train = arg[1] or "data/api-calling/train.jsonl"
+local dir = arg[2] or "models/mobilellm-tiny-api"
+
+-- The byte spans [a, b] of reply that hold a value of call copied from the user's words (any
+-- case: "Searching the web for how far ..." copies "How far ...").
+local function value_spans(reply, call, users)
+  local spans, lower = {}, reply:lower()
+  for _, v in pairs(call and call.args or {}) do
+    local text = math.type(v) == "integer" and tostring(v) or type(v) == "string" and v or nil
+    if text and #text > 0 and users:find(text, 1, true) then
+      local from, value = 1, text:lower()
+      while true do
+        local a, b = lower:find(value, from, true)
+        if not a then break end
+        spans[#spans + 1] = { a, b }
+        from = b + 1
+      end
+    end
+  end
+  return spans
+end
+
+local WORD = "[%w\128-\255][%w\128-\255']*"
+local words, gaps, n_texts = {}, { [" "] = true }, 0  -- " ": after the call's closing tag
+local function add(reply, call, users)
+  if type(reply) ~= "string" or reply == "" then return end
+  n_texts = n_texts + 1
+  local spans = value_spans(reply, call, users)
+  for g in reply:gsub(WORD, "\0"):gmatch("[^%z]+") do gaps[g] = true end
+  for a, w in reply:gmatch("()(" .. WORD .. ")") do
+    local b, copied = a + #w - 1, false
+    for _, s in ipairs(spans) do
+      if a <= s[2] and b >= s[1] then copied = true break end
+    end
+    if not copied then words[w] = true end
+  end
+end
+
+local f = assert(io.open(train, "rb"))
+for line in f:lines() do
+  local rec = assert(mllm.json_decode(line))
+  local users = {}
+  for _, m in ipairs(rec.messages) do
+    if m.role == "user" then users[#users + 1] = m.content end
+  end
+  users = table.concat(users, "\n")
+  for _, m in ipairs(rec.messages) do
+    if m.role == "assistant" then add(m.content, m.call, users) end
+  end
+  add(rec.expected.reply, rec.expected.call ~= mllm.null and rec.expected.call or nil, users)
+end
+f:close()
+
+local list, gap_list = {}, {}
+for w in pairs(words) do list[#list + 1] = w end
+for g in pairs(gaps) do gap_list[#gap_list + 1] = g end
+table.sort(list)
+table.sort(gap_list)
+local out = dir .. "/reply_rule.json"
+local w = assert(io.open(out, "wb"))
+w:write(mllm.json_encode({
+  about = "the reply rule of constrained decoding (Constraint:set_reply_words): the words of the training "
+    .. "replies, values copied from requests taken out, and the runs of bytes between words; made by "
+    .. "training/make_reply_rule.lua",
+  words = list, gaps = gap_list,
+}), "\n")
+w:close()
+print(string.format("%s: %d words, %d gaps, from %d replies of %s", out, #list, #gap_list, n_texts, train))
