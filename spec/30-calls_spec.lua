@@ -623,7 +623,8 @@ describe("parse_calls", function()
         "option 'open' holds a NUL byte (at byte 2)" },
       { "bare not a boolean", { bare = "yes" },
         "option 'bare' must be a boolean, got string" },
-      { "unknown option", { opne = "<x>" }, "unknown option 'opne' to parse_calls (known: open, close, bare)" },
+      { "unknown option", { opne = "<x>" }, "unknown option 'opne' to parse_calls (did you mean 'open'?)" },
+      { "unknown option far from any", { tag = "<x>" }, "unknown option 'tag' to parse_calls (known: open, close, bare)" },
       { "non-string key", { [1] = true }, "unknown option key of type number to parse_calls (known: open, close, bare)" },
     }
     for _, case in ipairs(bad_opts) do

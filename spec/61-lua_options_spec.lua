@@ -26,16 +26,18 @@ end)
 
 describe("agent.new", function()
   it("refuses a misspelled option instead of ignoring it #raw_keys", function()
-    raises("agent.new: unknown option 'constrian' (known: call, constrain, copy,", agent.new, MODEL, { constrian = true })
+    raises("agent.new: unknown option 'constrian' (did you mean 'constrain'?)", agent.new, MODEL, { constrian = true })
     raises("agent.new: unknown option 'max_token'", agent.new, MODEL, { max_token = 5 })
+    raises("agent.new: unknown option 'grammar' (known: call, constrain, copy,", agent.new, MODEL, { grammar = true })
   end)
 end)
 
 describe("tools", function()
   it("refuses a tool definition with a misspelled key #raw_keys", function()
     local reg = tools.registry()
-    raises("tools: tool 'f': unknown option 'parms' (known: description, fn, name, parameters, params)",
-      reg.add, reg, { name = "f", parms = {} })
+    raises("tools: tool 'f': unknown option 'parms' (did you mean 'params'?)", reg.add, reg, { name = "f", parms = {} })
+    raises("tools: tool 'f': unknown option 'args' (known: description, fn, name, parameters, params)",
+      reg.add, reg, { name = "f", args = {} })
     assert(reg:add({ name = "g", description = "d", params = {}, fn = function() end }))
   end)
 end)

@@ -98,8 +98,9 @@ describe("option tables", function()
     raises("unknown option 'calls' to constraint", mllm.constraint, {}, nil, { calls = "required" })
     raises("unknown option 'progress' to save", model.save, model, "/nonexistent/x.safetensors", { progress = print })
     raises("unknown option key of type number to generate", model.generate, model, "hi", { 5 })
-    -- the error lists what the call takes
-    raises("(known: max_tokens, stop_at_eos, temperature", model.generate, model, "hi", { max_token = 5 })
+    -- the error names the option meant, or lists what the call takes (spec/88-option_names_spec.lua)
+    raises("(did you mean 'max_tokens'?)", model.generate, model, "hi", { max_token = 5 })
+    raises("(known: max_tokens, stop_at_eos, temperature", model.generate, model, "hi", { temp = 0.5 })
     -- known options still work in every one-off
     assert.is_string(model:generate("hi", { max_tokens = 2, n_ctx = 16, n_batch = 4, kv_type = "f32" }))
   end)

@@ -24,10 +24,11 @@ local eval = require("mobilellm.eval")
 
 local opts = {}
 for k, v in pairs(eval.DEFAULTS) do opts[k] = v end
+local json = false -- for the report, not an option of eval.run
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--json" then opts.json = true
+  if a == "--json" then json = true
   elseif a == "--verbose" then opts.verbose = true
   elseif a == "--constrain" then opts.constrain = true
   elseif a == "--copy" then opts.constrain, opts.copy = true, true
@@ -55,4 +56,4 @@ if not result then
   io.stderr:write("eval: " .. tostring(err) .. "\n")
   os.exit(1)
 end
-io.write(eval.report(result, opts.json))
+io.write(eval.report(result, json))

@@ -14,6 +14,7 @@
 -- @module mobilellm.eval
 local mllm = require("mobilellm")
 local chat = require("mobilellm.chat")
+local options = require("mobilellm.options")
 
 local M = {}
 
@@ -22,6 +23,10 @@ M.DEFAULTS = {
   model = "models/mobilellm-tiny-api", data = "models/mobilellm-tiny-api/eval/test.jsonl",
   apis = "models/mobilellm-tiny-api/apis.json", threads = 0, limit = math.huge,
 }
+
+--- The options `run` takes (any other key raises).
+M.OPTIONS = { "model", "data", "apis", "threads", "dtype", "limit", "constrain", "copy", "pointer", "verbose",
+              "loaded", "log", "on_example" }
 
 --- Largest evaluation file read, in bytes (it is held in memory whole; the task's
 -- training set, 16 MiB, fits many times over).
@@ -100,6 +105,7 @@ local function is_call(c) return type(c) == "table" and type(c.name) == "string"
 -- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
 --   model, data }` (percentages), or nil, message
 function M.run(opts)
+  opts = options.check(opts, M.OPTIONS, "eval.run")
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end

@@ -25,7 +25,9 @@
 -- is accepted wherever tools are: `mllm.constraint(reg, model)` reads `reg.tools`.
 --
 -- Errors: a malformed tool definition raises (the message names the tool and parameter);
--- arguments that do not fit return `nil, message`.
+-- arguments that do not fit return `nil, message`. A tool's function reports a failure by
+-- raising `error("message")` or `error({ message = "..." })`: the call's error is
+-- "name: message", without the "file.lua:12: " position error() adds (`tools.error_message`).
 -- @module mobilellm.tools
 local core = require("mobilellm.core")
 local chat = require("mobilellm.chat")  -- for MAX_APIS_BYTES, the cap on an apis.json read
@@ -324,9 +326,33 @@ function M.to_text(v)
   return nil, type(s) == "string" and s or "(a " .. type(s) .. " was raised)"
 end
 
---- The message of an error raised by tool `name`, as "name: message"; never raises (an error
--- object whose `__tostring` fails gives "tool 'name' raised an error that cannot be shown: why").
+-- The "chunkname:line: " that error() puts before a string raised at level 1 or more, as Lua
+-- writes the chunk name: `[string "..."]`, `(command line)`, a path ending in .lua, or a run of
+-- non-space characters without a colon that holds a letter (a name given with "=name"). A
+-- message that merely holds a colon ("time must look like 7:30", "at 7:30: too early") matches
+-- none of them.
+local POSITIONS = { '^%[string "[^\n]-"%]:%d+: ', "^%([^)\n]*%):%d+: ", "^[^:\n]-%.lua:%d+: ",
+                    "^[^%s:]*%a[^%s:]*:%d+: " }
+
+local function drop_position(msg)
+  for _, pattern in ipairs(POSITIONS) do
+    local _, last = msg:find(pattern)
+    if last then return msg:sub(last + 1) end
+  end
+  return msg
+end
+
+--- The message of an error raised by tool `name`, as "name: message"; never raises. A tool
+-- reports failure with `error("message")` (the position error() adds is dropped) or
+-- `error({ message = "..." })` (a table with a string `message`); any other value is shown with
+-- `tostring`, and one whose `__tostring` fails gives "tool 'name' raised an error that cannot be
+-- shown: why".
 function M.error_message(name, e)
+  if type(e) == "string" then return name .. ": " .. drop_position(e) end
+  if type(e) == "table" then
+    local ok, msg = pcall(function() return e.message end) -- __index may raise
+    if ok and type(msg) == "string" then return name .. ": " .. msg end
+  end
   local text, why = M.to_text(e)
   if text then return name .. ": " .. text end
   return "tool '" .. name .. "' raised an error that cannot be shown: " .. why

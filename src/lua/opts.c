@@ -5,6 +5,76 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Names longer than this are never suggested (every option name is far shorter). */
+#define SUGGEST_NAME_MAX 32
+
+static unsigned char fold(char c)
+{
+    return (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+}
+
+/* The edit distance from a (n bytes) to b: insertions, deletions, substitutions and swaps of
+ * two neighbours count one each, and letters compare without case (optimal string alignment;
+ * the twin of options.lua's). Both must be at most SUGGEST_NAME_MAX bytes. */
+static size_t edit_distance(const char *a, size_t n, const char *b, size_t m)
+{
+    unsigned char d[SUGGEST_NAME_MAX + 1][SUGGEST_NAME_MAX + 1];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (unsigned char)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            unsigned v = d[i - 1][j - 1] + (fold(a[i - 1]) != fold(b[j - 1]));
+            if (d[i - 1][j] + 1u < v) v = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < v) v = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) && fold(a[i - 2]) == fold(b[j - 1]) &&
+                d[i - 2][j - 2] + 1u < v)
+                v = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)v;
+        }
+    return d[n][m];
+}
+
+/* The name a misspelled key most likely meant, or NULL: the nearest by edit_distance (the first
+ * in names on a tie), when that is at most 2 and at most a third of the key's length. */
+static const char *nearest_name(const char *key, size_t n, const char *const *names)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (const char *const *name = names; *name; name++) {
+        size_t m = strlen(*name);
+        if (n > SUGGEST_NAME_MAX || m > SUGGEST_NAME_MAX) continue;
+        if (n > m + 2 || m > n + 2) continue;  /* farther than 2 */
+        size_t d = edit_distance(key, n, *name, m);
+        if (d < best_d && 3 * d <= n) {
+            best = *name;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* Raises for the key at the top of the stack, which names does not hold. */
+static void unknown_option(lua_State *L, const char *const *names, const char *what)
+{
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *key = lua_tolstring(L, -1, &n);
+        const char *meant = nearest_name(key, n, names);
+        if (meant) luaL_error(L, "unknown option '%s' to %s (did you mean '%s'?)", key, what, meant);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (const char *const *name = names; *name; name++) {
+        if (name != names) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, *name);
+    }
+    luaL_pushresult(&b);
+    if (lua_type(L, -2) == LUA_TSTRING)
+        luaL_error(L, "unknown option '%s' to %s (known: %s)", lua_tostring(L, -2), what, lua_tostring(L, -1));
+    luaL_error(L, "unknown option key of type %s to %s (known: %s)", luaL_typename(L, -2), what,
+               lua_tostring(L, -1));
+}
+
 int mllm_lua_opts(lua_State *L, int t, const char *const *names, const char *what)
 {
     t = lua_absindex(L, t);
@@ -19,20 +89,7 @@ int mllm_lua_opts(lua_State *L, int t, const char *const *names, const char *wha
                 const char *k = lua_tostring(L, -1);
                 for (const char *const *n = names; *n && !known; n++) known = strcmp(*n, k) == 0;
             }
-            if (!known) {
-                luaL_Buffer b;
-                luaL_buffinit(L, &b);
-                for (const char *const *n = names; *n; n++) {
-                    if (n != names) luaL_addstring(&b, ", ");
-                    luaL_addstring(&b, *n);
-                }
-                luaL_pushresult(&b);
-                if (lua_type(L, -2) == LUA_TSTRING)
-                    luaL_error(L, "unknown option '%s' to %s (known: %s)", lua_tostring(L, -2), what,
-                               lua_tostring(L, -1));
-                luaL_error(L, "unknown option key of type %s to %s (known: %s)", luaL_typename(L, -2), what,
-                           lua_tostring(L, -1));
-            }
+            if (!known) unknown_option(L, names, what);
         }
     }
     lua_newtable(L);

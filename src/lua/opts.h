@@ -6,7 +6,10 @@
  * string or object C borrows from it stays anchored while the snapshot is on
  * the stack, and two reads of one option always see the same value. A raw key
  * of the caller's table that is not a known name raises ("unknown option"),
- * so a misspelled option is never silently ignored. */
+ * naming the name it most likely meant ("did you mean 'max_tokens'?": the
+ * nearest by edit distance, letters without case, at most 2 edits and a third
+ * of the key's length; mobilellm.options has the same rule) or else listing the
+ * names, so a misspelled option is never silently ignored. */
 #ifndef MLLM_LUA_OPTS_H
 #define MLLM_LUA_OPTS_H
 
