@@ -56,7 +56,9 @@ local INSTALLS = {
   { "luarocks-5.4 make --tree <tmp>", function(root, work)
       local tree = root .. "/tree"
       assert(os.execute("command -v luarocks-5.4 >/dev/null"), "luarocks-5.4 is missing: `make deps` installs it")
-      local code, _, err = run(work, "HOME=" .. q(work),
+      -- PREFIX in the environment is the Makefile's default PREFIX: a rock must not write there
+      -- (install-rock once put the C library and headers in /usr/local, outside the tree)
+      local code, _, err = run(work, "HOME=" .. q(work) .. " PREFIX=" .. q(root .. "/outside"),
         "luarocks-5.4 make --tree " .. q(tree) .. " mobilellm-scm-1.rockspec", nil, REPO, 900)
       assert(code == 0, "luarocks-5.4 make failed: " .. err)
       -- the models stay in the rock's own directory, as its other files (doc/) do
@@ -77,6 +79,12 @@ for _, inst in ipairs(INSTALLS) do
     teardown(function()
       H.rmdir(root)
       H.rmdir(work)
+    end)
+
+    it("writes nothing outside its directory", function()
+      local p = io.popen("cd " .. q(root) .. " && ls -A")
+      assert.are.equal(inst[1]:find("luarocks") and "tree\n" or "pre fix\n", p:read("a"))
+      p:close()
     end)
 
     it("copies every model directory whole into the data directory", function()
