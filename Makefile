@@ -7,7 +7,7 @@ BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
 CXX        ?= g++
 PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
-              tmux libxxhash-dev
+              tmux libxxhash-dev luarocks
 OPT        ?= -O2
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
@@ -39,6 +39,7 @@ PREFIX     ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(PREFIX)/share/lua/5.4
 INST_BINDIR ?= $(PREFIX)/bin
+INST_DATADIR ?= $(PREFIX)/share/mobilellm
 
 all: $(MODULE) $(CLIB)
 
@@ -127,16 +128,34 @@ dataset:
 	/usr/bin/python3 training/gen_dataset.py --augment --variety 5
 	cmp data/api-calling/test.jsonl models/mobilellm-tiny-api/eval/test.jsonl
 
-# `make install PREFIX=...` without LuaRocks; luarocks uses install-rock. The CLI
-# learns where the modules went (LuaRocks' wrapper sets the paths itself).
-install install-rock: all
-	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" "$(DESTDIR)$(INST_BINDIR)"
-	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
+# `make install PREFIX=...` without LuaRocks: the module, the Lua files, the CLI, the C
+# library and its headers, and the models. LuaRocks runs install-rock, which leaves out the
+# C library and headers (a rock is for Lua; they would land outside its tree). The CLI
+# learns where the modules went (LuaRocks' wrapper sets the paths itself); the Lua code
+# learns where the models went from a generated mobilellm/site.lua.
+install: install-rock
 	install -d "$(DESTDIR)$(PREFIX)/lib" "$(DESTDIR)$(PREFIX)/include"
 	install -m 755 $(CLIB) "$(DESTDIR)$(PREFIX)/lib/libmobilellm.so"
 	install -m 644 include/*.h "$(DESTDIR)$(PREFIX)/include/"
+
+# Every model directory (models/NAME/ with a config.json) is copied whole, whatever
+# companion files it has, into $(INST_DATADIR)/models/NAME, replacing an older copy.
+# mobilellm/site.lua (lua/mobilellm/site.lua in the checkout) names that directory: %q
+# quotes any path as Lua reads it back.
+WRITE_SITE := io.write(("-- Written by make install: where the models were installed\n" \
+              .. "return { models_dir = %q }\n"):format(arg[1]))
+install-rock: all
+	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" "$(DESTDIR)$(INST_BINDIR)"
+	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	install -m 644 lua/mobilellm/cli/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli/"
+	$(LUA) -e '$(WRITE_SITE)' /dev/null "$(INST_DATADIR)/models" > "$(DESTDIR)$(INST_LUADIR)/mobilellm/site.lua"
+	install -d "$(DESTDIR)$(INST_DATADIR)/models"
+	@set -e; for d in models/*/; do \
+	  d="$${d%/}"; [ -f "$$d/config.json" ] || continue; \
+	  to="$(DESTDIR)$(INST_DATADIR)/models/$${d#models/}"; \
+	  echo "installing $$d -> $$to"; rm -rf "$$to"; cp -RL "$$d" "$$to"; chmod -R u+rwX,go+rX,go-w "$$to"; \
+	done
 	sed 's|^local LUADIR, LIBDIR = nil, nil.*|local LUADIR, LIBDIR = "$(INST_LUADIR)", "$(INST_LIBDIR)"|' \
 	  bin/mobilellm > "$(DESTDIR)$(INST_BINDIR)/mobilellm"
 	chmod 755 "$(DESTDIR)$(INST_BINDIR)/mobilellm"

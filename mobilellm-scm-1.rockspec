@@ -10,7 +10,9 @@ description = {
 A Lua 5.4 extension module in C that loads MobileLLM / LLaMA-style checkpoints
 (Hugging Face safetensors), tokenizes with sentencepiece, generates text and
 parses the function calls the model writes; with the `mobilellm` command line
-(info, run, chat, agent, convert, bench, eval).
+(info, run, chat, agent, convert, bench, eval, list) and the shipped models, which
+`mobilellm agent mobilellm-tiny-api` and `require("mobilellm").load("mobilellm-tiny-api")`
+find by name.
 ]],
    license = "MIT",
 }
@@ -31,12 +33,14 @@ build = {
    build_target = "all",
    install_target = "install-rock",
    build_variables = {
-      CFLAGS = "-I$(LUA_INCDIR)",
+      CFLAGS = "$(CFLAGS) -I$(LUA_INCDIR)",
       LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR) -L$(XXHASH_LIBDIR)",
    },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
       INST_BINDIR = "$(BINDIR)",   -- bin/mobilellm; LuaRocks wraps it with the tree's paths
+      -- the models stay in the rock's own directory, which mobilellm/site.lua names
+      INST_DATADIR = "$(PREFIX)/share/mobilellm",
    },
 }

@@ -1,4 +1,4 @@
---- The `mobilellm` command line: `info`, `run`, `chat`, `agent`, `convert`, `bench`, `eval`.
+--- The `mobilellm` command line: `info`, `run`, `chat`, `agent`, `convert`, `bench`, `eval`, `list`.
 --
 -- `bin/mobilellm` only finds the modules and calls `main`; each command is a module of
 -- `mobilellm.cli` (`lua/mobilellm/cli/<command>.lua`), what they share is
@@ -8,6 +8,7 @@
 --     mobilellm info DIR
 --     mobilellm run DIR "Once upon a time" --max-tokens 64
 --     mobilellm chat DIR
+--     mobilellm agent mobilellm-tiny-api     (a model named, found by `mobilellm list`)
 --
 -- Conventions: `--help` on every command; results on standard output; progress
 -- (a bar while loading, for long prompts and for eval, a status line while
@@ -29,7 +30,7 @@ local PROG = common.PROG
 -- `mobilellm.cli.<name>`, a table with its name, positional arguments, summary, options and
 -- `run(ctx, opts, pos)` (see `mobilellm.cli.args`).
 M.COMMANDS = {}
-for i, name in ipairs({ "info", "run", "chat", "agent", "convert", "bench", "eval" }) do
+for i, name in ipairs({ "info", "run", "chat", "agent", "convert", "bench", "eval", "list" }) do
   M.COMMANDS[i] = require("mobilellm.cli." .. name)
 end
 
@@ -46,6 +47,7 @@ local function main_help()
     lines[#lines + 1] = string.format("  %-8s %s", c.name, c.brief)
   end
   lines[#lines + 1] = ""
+  lines[#lines + 1] = "DIR is a model directory, or the name of a model that 'list' shows."
   lines[#lines + 1] = string.format("'%s COMMAND --help' shows a command's arguments and options.", PROG)
   return table.concat(lines, "\n") .. "\n"
 end

@@ -4,7 +4,7 @@
 -- this module is its Lua face and adds the pieces written in Lua.
 --
 --     local mllm = require("mobilellm")
---     local model = assert(mllm.load("models/mobilellm-tiny-api"))
+--     local model = assert(mllm.load("mobilellm-tiny-api"))  -- a shipped model, by name
 --     print(model:generate("Once upon a time", { max_tokens = 32 }))
 --
 -- Errors: misuse (a wrong type, a bad option, an id outside the vocabulary,
@@ -12,6 +12,8 @@
 -- corrupt file, a prompt that does not fit the context) returns nil, message.
 -- @module mobilellm
 local core = require("mobilellm.core")
+local chat = require("mobilellm.chat")  -- is_missing: the engine's wording of "no such file"
+local site = require("mobilellm.site")
 
 local M = {}
 for k, v in pairs(core) do M[k] = v end  -- everything the C core offers, documented below
@@ -19,14 +21,98 @@ for k, v in pairs(core) do M[k] = v end  -- everything the C core offers, docume
 --- Version of the library.
 M.version = core.version
 
+-- ------------------------------------------------------------ models by name
+
+--- The directories searched for a model named without a path, in order: those of
+-- `$MOBILELLM_MODELS` (colon-separated; empty entries are skipped), then the data directory
+-- (the installed models, or the checkout's models/ directory).
+-- @treturn {string,...}
+function M.model_search_path()
+  local dirs = {}
+  for d in (os.getenv("MOBILELLM_MODELS") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = d end
+  if site.models_dir then dirs[#dirs + 1] = site.models_dir end
+  return dirs
+end
+
+-- Whether anything (a file, a directory, a FIFO...) is at path; read_file with a limit of
+-- 0 bytes checks without reading, and never blocks.
+local function exists(path)
+  local _, err = core.read_file(path, 0)
+  return not (err and chat.is_missing(err))
+end
+
+--- The directory of a model: `name` as given when something is there, it has a '/'
+-- ("./m", "/opt/m") or it is empty; else the first `DIR/name` that has a config.json, DIR
+-- running over `model_search_path()`.
+-- @tparam string name a path, or the name of a model ("mobilellm-tiny-api")
+-- @return the directory, or nil and a message naming `name` and the places searched
+function M.find_model(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'find_model' (string expected, got " .. type(name) .. ")", 2)
+  end
+  -- "" too: the engine refuses an empty directory as misuse
+  if name == "" or name:find("/", 1, true) or exists(name) then return name end
+  local searched = M.model_search_path()
+  for _, d in ipairs(searched) do
+    local dir = d .. "/" .. name
+    if exists(dir .. "/config.json") then return dir end
+  end
+  return nil, string.format("%s: no such directory, and no model of that name in %s", name,
+    #searched > 0 and table.concat(searched, ", ") .. " ($MOBILELLM_MODELS, then the installed models)"
+    or "any directory (no $MOBILELLM_MODELS, and no installed models directory)")
+end
+
+--- The models that `find_model` finds by name: every subdirectory with a config.json of each
+-- directory of `model_search_path()`, sorted by name in each; a name seen before is left out
+-- (`find_model` would pick the first).
+-- @treturn {{name=string, dir=string},...}
+function M.models()
+  local list, seen = {}, {}
+  for _, d in ipairs(M.model_search_path()) do
+    -- Lua has no directory listing: find(1) prints the paths, NUL-terminated ("./" keeps a
+    -- directory named "-x" from reading as an option)
+    local start = d:sub(1, 1) == "-" and "./" .. d or d
+    local p = io.popen("find -L '" .. start:gsub("'", "'\\''") .. "' -mindepth 2 -maxdepth 2 -name config.json "
+      .. "-print0 2>/dev/null")
+    local names = {}
+    if p then
+      for path in p:read("a"):gmatch("([^%z]+)%z") do
+        local name = path:sub(#start + 2, -#"/config.json" - 1)
+        if name ~= "" and not name:find("/", 1, true) then names[#names + 1] = name end
+      end
+      p:close()
+    end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      if not seen[name] then
+        seen[name] = true
+        list[#list + 1] = { name = name, dir = d .. "/" .. name }
+      end
+    end
+  end
+  return list
+end
+
 --- Loads a model directory (config.json, model.safetensors or shards, tokenizer.model).
--- @function load
--- @tparam string dir the checkpoint directory
+-- @tparam string dir the checkpoint directory, or the name of a model (see `find_model`)
 -- @tparam[opt] table opts `threads` (default: all cores), `tokenizer` (path to a
 --   tokenizer.model elsewhere), `require_tokenizer` (fail without one), `check` (read every
 --   weight first: NaN or infinity fails the load, naming the tensor and the index)
--- @return a model, or nil and a message naming the file and tensor at fault
-M.load = core.load
+-- @return a model (its `config.dir` the directory it came from), or nil and a message naming
+--   the file and tensor at fault, or the name that was not found and where it was looked for
+function M.load(...)
+  local dir, opts = ...
+  -- the engine's own wording, checked before the name is looked up (and pointing at the caller)
+  if type(dir) ~= "string" then
+    error(string.format("bad argument #1 to 'load' (string expected, got %s)",
+      select("#", ...) == 0 and "no value" or type(dir)), 2)
+  elseif opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'load' (table of options expected, got " .. type(opts) .. ")", 2)
+  end
+  local found, err = M.find_model(dir)
+  if not found then return nil, err end
+  return core.load(found, select(2, ...))
+end
 
 --- Loads a sentencepiece `tokenizer.model` on its own.
 -- @function tokenizer

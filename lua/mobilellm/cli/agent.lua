@@ -94,7 +94,7 @@ end
 -- @tparam {string,...} pos its positional arguments
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
-  local dir = pos[1]
+  local dir = common.model_dir(pos[1])
   local gopts = gen_options(opts, { max_tokens = 128, stop = { "\n" } })
   local apis, apis_path = find_apis(opts, dir)
   if not apis then fail("no tool list: pass --apis FILE (the apis.json format), or put apis.json in " .. dir) end

@@ -52,7 +52,7 @@ end
 -- @tparam {string,...} pos its positional arguments
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
-  local dir = pos[1]
+  local dir = common.model_dir(pos[1])
   local np, ng = opts.prompt_tokens or 128, opts.gen_tokens or 128
   local model, load_s = load_model(ctx, dir, opts)
   local c = model.config

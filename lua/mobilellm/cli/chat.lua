@@ -100,7 +100,7 @@ end
 -- @tparam {string,...} pos its positional arguments
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
-  local dir = pos[1]
+  local dir = common.model_dir(pos[1])
   local gopts = gen_options(opts, { max_tokens = 128, stop = { "\n" } })
   local apis = find_apis(opts, dir)
   local model = load_model(ctx, dir, opts)

@@ -161,14 +161,27 @@ function M.file_exists(path)
   return nil, err
 end
 
+--- The directory of the model a command names (its DIR): `name` itself when it is a path,
+-- else the directory of the model of that name (`mllm.find_model`: `$MOBILELLM_MODELS`, then
+-- the installed models). Every command resolves DIR once, first, and uses the result for the
+-- model and its companion files (apis.json, copy_pointer.json, ...).
+-- @tparam string name
+-- @treturn string the directory; an unknown name fails, naming it and the places searched
+function M.model_dir(name)
+  local dir, err = mllm.find_model(name)
+  if not dir then M.fail(err) end
+  return dir
+end
+
 --- Loads the model in dir under a status line (a bar once the loader reports progress); a
 -- directory that is missing or holds no config.json fails naming it.
 -- @tparam table ctx
--- @tparam string dir
+-- @tparam string dir a directory (as `model_dir` returns), or the name of a model
 -- @tparam table opts the command's options (`threads`, `dtype`, `tokenizer`)
 -- @tparam[opt] table extra more options for mllm.load (info's `check`)
 -- @return the model, and the seconds the load took
 function M.load_model(ctx, dir, opts, extra)
+  dir = M.model_dir(dir)
   local present, cerr = M.file_exists(dir .. "/config.json")
   if present == nil then M.fail(cerr) end
   if not present then

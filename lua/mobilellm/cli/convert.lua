@@ -78,7 +78,7 @@ end
 -- @tparam {string,...} pos its positional arguments
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
-  local dir, out = pos[1], pos[2]
+  local dir, out = common.model_dir(pos[1]), pos[2]
   local target = out .. "/model.safetensors"
   local present, terr = file_exists(target)
   if present == nil then fail(terr) end

@@ -50,7 +50,7 @@ end
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
   local eval = require("mobilellm.eval")
-  local dir = pos[1]
+  local dir = common.model_dir(pos[1])
   local data = opts.data or eval.DEFAULTS.data
   local apis = opts.apis
   if not apis then

@@ -26,7 +26,7 @@ local M = {
 -- @tparam {string,...} pos its positional arguments
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
-  local dir = pos[1]
+  local dir = common.model_dir(pos[1])
   -- every weight is read once for NaN and infinity: a corrupt checkpoint fails
   -- here with the tensor and index, not later as "⁇ ⁇ ⁇" text
   local model, load_s = load_model(ctx, dir, opts, { check = true })

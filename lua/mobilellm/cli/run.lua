@@ -33,7 +33,7 @@ end
 -- @tparam {string,...} pos its positional arguments
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
-  local dir, prompt = pos[1], pos[2]
+  local dir, prompt = common.model_dir(pos[1]), pos[2]
   if prompt == "-" then prompt = read_all(ctx.inp) end
   local gopts = gen_options(opts, { max_tokens = 256 })
   local model = load_model(ctx, dir, opts)
