@@ -3,6 +3,7 @@
 
     /usr/bin/python3 training/gen_dataset.py --augment --variety 5 # `make dataset` (run 11; runs 13, 14: --sample 1, 2)
     /usr/bin/python3 training/gen_dataset.py --augment --variety 5 --sample 1 --out DIR  # fresh draw
+    /usr/bin/python3 training/gen_dataset.py --augment --variety 11 --sample 30 --train 96000 --out DIR  # run 47's
     /usr/bin/python3 training/gen_dataset.py --train 48000 --test 3000 --seed 20240611 --augment --variety 5
     /usr/bin/python3 training/gen_dataset.py --augment --variety 4 --out DIR  # run 10's training file
     /usr/bin/python3 training/gen_dataset.py --augment --variety 3 --out DIR  # run 9's training file
@@ -139,7 +140,8 @@ def main():
                          "run 35) or 8 (a sixth set, checked the same way, run 37) or 9 (a seventh "
                          "set and more words before and after a request, checked the same way, "
                          "run 41) or 10 (an eighth set, checked the same way, and in a fifth of the "
-                         "call requests the first word swapped for a vocabulary word, run 46); "
+                         "call requests the first word swapped for a vocabulary word, run 46) or 11 (bare "
+                         "hours as alarm, reminder and event times: \"wake me at 7\", run 47); "
                          "needs --augment")
     ap.add_argument("--sample", type=int, default=0,
                     help="draw other training conversations (n > 0) from the same training pools: "

@@ -5,12 +5,12 @@ import random
 import re
 
 import chat_template
-from dataset.extra_templates import (IMPERATIVE_PREFIXES_EXTRA, LATE_POOLS, LEAD_INS_EXTRA, NOCALL_EXTRA_LEVELS,
-                                     PREFIXES_EXTRA, SUFFIXES_EXTRA, T_EXTRA_LEVELS)
+from dataset.extra_templates import (BARE_HOUR_LEVEL, IMPERATIVE_PREFIXES_EXTRA, LATE_POOLS, LEAD_INS_EXTRA,
+                                     NOCALL_EXTRA_LEVELS, PREFIXES_EXTRA, SUFFIXES_EXTRA, T_EXTRA_LEVELS)
 from dataset.templates import (APP_SURF, CLARIFY, FOLLOWUP, FREE_SLOTS, IMPERATIVE_START, MODE_ADJ, MODE_BY,
                                MUSIC_FOLLOWUP, NOCALL, NOCALL_WEIGHTS, PREFIXES, SETTING_SURF, SUFFIXES, T,
                                WEATHER_AGAIN, reply_for)
-from dataset.values import VENUE_WORDS, build_values, pseudo_word_pieces
+from dataset.values import RELATIVE_DAYS, VENUE_WORDS, bare_hours, build_values, pseudo_word_pieces
 
 # ----------------------------------------------------------------------------------------------
 # Template expansion
@@ -142,6 +142,13 @@ def finish_message(text, rng, split, last_slot, style, variety=0):
 
 def make_style(rng):
     return {"typo": rng.random() < 0.12, "cap": rng.random() < 0.4}
+
+
+# --variety 11: the share of the time-taking calls whose time is a bare hour ("wake me at 7"), and of
+# the bare-hour alarms and reminders with a day slot whose day is a relative one ("at 7 tomorrow";
+# an event's day comes first, "on friday at 7", and keeps its usual draw).
+BARE_HOUR_SHARE = {"set_alarm": 0.3, "create_reminder": 0.2, "create_event": 0.2}
+BARE_HOUR_RELATIVE_DAY = {"set_alarm": 0.5, "create_reminder": 0.5}
 
 
 class Gen:
@@ -299,6 +306,22 @@ class Gen:
         w = a.choice(starts) + "".join(a.choice(conts) for _ in range(a.choice((0, 1, 1, 2))))
         return w[0].upper() + w[1:] if capital else w.lower()
 
+    def bare_hour_time(self, api):
+        """--variety 11: whether this call's time is a bare hour (BARE_HOUR_SHARE), drawn from the
+        noise generator so that the lower levels' files come out byte for byte."""
+        return self.variety >= BARE_HOUR_LEVEL and self.aug.random() < BARE_HOUR_SHARE.get(api, 0.0)
+
+    def bare_hour(self):
+        """An hour said alone, in digits four times out of five ("7", "seven"): the value is the
+        user's words, time="7", and the reply "Alarm set for 7."."""
+        hours = bare_hours()
+        return self.aug.choice(hours[:12] if self.aug.random() < 0.8 else hours[12:])
+
+    def bare_hour_day(self):
+        """A relative day of the training half for a bare hour ("at 7 tomorrow")."""
+        days = [d for d in RELATIVE_DAYS if d in self.v["day"] and d not in self.excluded]
+        return self.aug.choice(days)
+
     def safe_value(self, slot):
         for _ in range(50):
             val = self.value(slot)
@@ -322,6 +345,7 @@ class Gen:
                      "text": "text_reminder" if api == "create_reminder" else "text_message",
                      "query": "music_query" if api == "play_music" else "web_query"}
         slots = TOKEN_RE.findall(tmpl)
+        bare = "time" in slots and self.bare_hour_time(api)
         for s in slots:
             if s in surf:
                 continue
@@ -345,7 +369,12 @@ class Gen:
                 surf[s] = r.choice(SETTING_SURF[e])
             else:
                 kind = slot_kind.get(s, s)
-                val = self.safe_value(kind)
+                if bare and s == "time":
+                    val = self.bare_hour()
+                elif bare and s == "day" and self.aug.random() < BARE_HOUR_RELATIVE_DAY.get(api, 0.0):
+                    val = self.bare_hour_day()
+                else:
+                    val = self.safe_value(kind)
                 if self.variety >= 3 and isinstance(val, str):
                     val = self.value_noise(kind, val)
                 if self.variety >= 6:
@@ -412,7 +441,7 @@ class Gen:
         ftmpl = r.choice(ftr if self.split == "train" else fte)
         kind = {"text": "text_message", "query": "music_query" if api == "play_music" else "web_query",
                 "name": "recipient"}.get(slot, slot)
-        val = self.safe_value(kind)
+        val = self.bare_hour() if slot == "time" and self.bare_hour_time(api) else self.safe_value(kind)
         args[slot] = val
         second = fill_template(ftmpl, {slot: str(val)}, r, self.style(r))
         if r.random() < 0.3:

@@ -701,7 +701,9 @@ assert len(T_EXTRA_LEVELS) == len(NOCALL_EXTRA_LEVELS)
 # others, so that a lower level draws exactly what it drew before a later one existed.
 LATE_POOLS = {7: (T_EXTRA5, NOCALL_EXTRA5), 8: (T_EXTRA6, NOCALL_EXTRA6), 9: (T_EXTRA7, NOCALL_EXTRA7),
               10: (T_EXTRA8, NOCALL_EXTRA8)}  # level -> (call, no-call pool)
-MAX_VARIETY = max(LATE_POOLS)
+# --variety 11 adds no phrasings: bare hours as alarm, reminder and event times (Gen.bare_hour).
+BARE_HOUR_LEVEL = 11
+MAX_VARIETY = max(max(LATE_POOLS), BARE_HOUR_LEVEL)
 # check_extra_distance: a late-pool phrasing shares less than this share of its words (Jaccard,
 # slots left out) with every test phrasing of its API or no-call category.
 EXTRA_MAX_OVERLAP = 0.4

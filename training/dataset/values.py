@@ -354,6 +354,21 @@ def all_times():
     return sorted(out)
 
 
+def bare_hours():
+    """--variety 11: the hours said alone, "7" or "seven" ("wake me at 7"). all_times() has none
+    (every time there has am/pm, minutes or o'clock), so a bare number was only ever a volume
+    level and the model read "wake me at 7" as set_volume(level=7) (issue #36). Training only and
+    not split: a closed set like the enum values, which the test file does not use."""
+    return [str(h) for h in range(1, 13)] + NUM_WORDS
+
+
+# Days said right after a bare hour ("at 7 tomorrow", "at 7 this evening"), all of all_days();
+# only those of the training half are used (Gen.bare_hour_day), so a held-out day such as
+# "tonight" stays held out.
+RELATIVE_DAYS = ["today", "Today", "tonight", "tomorrow", "Tomorrow", "this afternoon", "this evening",
+                 "tomorrow morning", "tomorrow afternoon", "tomorrow evening", "tomorrow night"]
+
+
 def all_durations():
     out = set()
     for n in list(range(1, 61)) + [75, 90, 100, 120, 150, 180]:
