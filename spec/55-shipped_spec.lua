@@ -82,4 +82,28 @@ describe("the shipped model", function()
     assert.are.equal("set_alarm", call.name)
     assert.are.equal("6:30 am", call.args.time)
   end)
+
+  -- Issue #36: a bare hour was only ever a volume level in the training data, and the model
+  -- answered "wake me at 7" with set_volume(level=7).
+  it("sets an alarm for a bare hour ('wake me at 7'), not the volume, with the agent's default decoding", function()
+    local agent = require("mobilellm.agent")
+    local log = {}
+    local function tool(name)
+      return function(args)
+        log[#log + 1] = name
+        return true
+      end
+    end
+    local a = agent.new(model, { handlers = { set_alarm = tool("set_alarm"), set_volume = tool("set_volume") } })
+    assert.is_truthy(a.decoding.constrain and a.decoding.copy and a.decoding.pointer and a.decoding.reply_rule)
+    for _, request in ipairs({ "wake me at 7", "wake me up at 7", "please wake me at 7" }) do
+      local r = assert(a:run(request))
+      assert.are.equal(1, #r.calls, request)
+      assert.are.same({ name = "set_alarm", args = { time = "7" } },
+        { name = r.calls[1].name, args = r.calls[1].args }, request)
+      assert.is_true(r.calls[1].ok, request)
+    end
+    assert.are.same({ "set_alarm", "set_alarm", "set_alarm" }, log)
+    a:close()
+  end)
 end)
