@@ -41,7 +41,7 @@ end
 -- Outside the call, the reply rule: every word of the reply is a word of the model's
 -- training replies or of the request, so a reply never garbles the values it repeats.
 local constraint = mllm.constraint(apis, model, { max_string = 96, max_calls = 1 })
-if files.reply_rule then constraint:set_reply_words(files.reply_rule.words, files.reply_rule.gaps) end
+if files.reply_rule then constraint:set_reply_words(files.reply_rule.words, files.reply_rule.gaps, files.reply_rule.repeatable) end
 -- The copy pointer the model ships (copy_pointer.json): attention heads that look at the word
 -- a value starts with, read from the session's attention probe while it generates.
 local pointer = files.pointer

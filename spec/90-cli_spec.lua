@@ -269,7 +269,7 @@ describe("mobilellm (in-process)", function()
       assert.are.equal(2, #l)
       for _, e in ipairs(l) do
         assert.matches("^mobilellm: prompt of %d+ tokens does not fit the context %(n_ctx 40, 0 already used%) " ..
-          "%(/reset starts over%)$", e)
+          "%(the message was not kept: send a shorter one, or /reset to start over%)$", e)
       end
     end)
 
@@ -501,7 +501,8 @@ describe("mobilellm (in-process)", function()
           local code, stdout, err = run({ "convert", src, out, "--dtype", dt, "--threads", "1" })
           assert.are.equal(0, code, err)
           assert.matches("^wrote " .. lit(out) .. "/model.safetensors: 72.1K parameters in " .. dt
-            .. ", [%d.]+ KiB; loads as " .. dt .. " without conversion\n$", stdout)
+            .. ", [%d.]+ KiB; loads as " .. dt .. " without conversion\ncopied from " .. lit(src)
+            .. ": config.json\n$", stdout)
           assert.are.equal(H.read(src .. "/config.json"), H.read(out .. "/config.json"))
           -- the blocks are those of the documented format, computed here from the F32 weights
           local _, shape, want_f32 = tensor(src .. "/model.safetensors", "model.layers.1.mlp.up_proj.weight")

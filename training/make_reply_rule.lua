@@ -2,7 +2,8 @@
 -- replies are made of once the values copied from the user's words are taken out, and the runs
 -- of bytes between words, its gaps (the reply rule of constrained decoding,
 -- `Constraint:set_reply_words`: outside a call every word is one of these or a word of the
--- request, every gap one of these).
+-- request, every gap one of these, and a word at most once unless it is repeatable: one that
+-- training replies repeat, "the", "and").
 --
 --   lua5.4 training/make_reply_rule.lua [TRAIN.jsonl] [MODEL_DIR]
 --
@@ -41,17 +42,23 @@ end
 
 local WORD = "[%w\128-\255][%w\128-\255']*"
 local words, gaps, n_texts = {}, { [" "] = true }, 0  -- " ": after the call's closing tag
+local repeats = {}  -- word -> replies that say it more than once
 local function add(reply, call, users)
   if type(reply) ~= "string" or reply == "" then return end
   n_texts = n_texts + 1
   local spans = value_spans(reply, call, users)
   for g in reply:gsub(WORD, "\0"):gmatch("[^%z]+") do gaps[g] = true end
+  local said = {}
   for a, w in reply:gmatch("()(" .. WORD .. ")") do
     local b, copied = a + #w - 1, false
     for _, s in ipairs(spans) do
       if a <= s[2] and b >= s[1] then copied = true break end
     end
-    if not copied then words[w] = true end
+    if not copied then
+      words[w] = true
+      if said[w] == 1 then repeats[w] = (repeats[w] or 0) + 1 end
+      said[w] = (said[w] or 0) + 1
+    end
   end
 end
 
@@ -70,6 +77,11 @@ for line in f:lines() do
 end
 f:close()
 
+-- a word repeated in at least this many training replies may come more than once in a reply
+local MIN_REPEATS = 5
+local repeatable = {}
+for w, n in pairs(repeats) do if n >= MIN_REPEATS then repeatable[#repeatable + 1] = w end end
+table.sort(repeatable)
 local list, gap_list = {}, {}
 for w in pairs(words) do list[#list + 1] = w end
 for g in pairs(gaps) do gap_list[#gap_list + 1] = g end
@@ -81,7 +93,8 @@ w:write(mllm.json_encode({
   about = "the reply rule of constrained decoding (Constraint:set_reply_words): the words of the training "
     .. "replies, values copied from requests taken out, and the runs of bytes between words; made by "
     .. "training/make_reply_rule.lua",
-  words = list, gaps = gap_list,
+  words = list, gaps = gap_list, repeatable = repeatable,
 }), "\n")
 w:close()
-print(string.format("%s: %d words, %d gaps, from %d replies of %s", out, #list, #gap_list, n_texts, train))
+print(string.format("%s: %d words (%d repeatable), %d gaps, from %d replies of %s", out, #list, #repeatable,
+  #gap_list, n_texts, train))

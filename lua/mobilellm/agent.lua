@@ -106,6 +106,9 @@ M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
               "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free" }
 
+--- The hooks `Agent:run` and `Conversation:send` take for one turn (any other key raises).
+M.HOOKS = { "on_text", "on_call", "on_result", "on_token" }
+
 -- The directory a model was loaded from (`model.config.dir`), or nil (a scripted fake).
 local function model_dir(model)
   local ok, dir = pcall(function() return model.config.dir end)
@@ -235,7 +238,7 @@ function M.new(model, opts)
     end
     if d.reply_rule then
       for _, c in ipairs { self.constraint, self.first_constraint } do
-        if c.set_reply_words then c:set_reply_words(d.reply_rule.words, d.reply_rule.gaps) end
+        if c.set_reply_words then c:set_reply_words(d.reply_rule.words, d.reply_rule.gaps, d.reply_rule.repeatable) end
       end
     end
   end
@@ -379,8 +382,9 @@ function Agent:gen_opts(first, budget, no_more_calls)
   for i, x in ipairs(self.stop) do stop[i] = x end
   if no_more_calls then stop[#stop + 1] = "<tool_call>" end
   if #stop > 0 then o.stop = stop end
+  -- past max_steps the constraint still holds the reply (its reply rule); a call ends the turn
   local c = (first and self.first_constraint) or self.constraint
-  if c and not no_more_calls then o.constraint = c end
+  if c and (not no_more_calls or self.decoding.reply_rule) then o.constraint = c end
   return o
 end
 
@@ -403,10 +407,13 @@ function Agent:turn(s, held, prompt, hooks)
     reply[#reply + 1] = t
     if on_text then on_text(t) end
   end
+  local written = {}  -- what the model wrote this turn: the constraint's prefix for later stretches
   while true do
     local no_more = r.steps >= self.max_steps
     for _, id in ipairs(prompt) do held[#held + 1] = id end
-    local iter, e2, e3, stream = s:stream(prompt, self:gen_opts(first, budget, no_more))
+    local gopts = self:gen_opts(first, budget, no_more)
+    if gopts.constraint and gopts.constraint.set_prefix then gopts.constraint:set_prefix(table.concat(written)) end
+    local iter, e2, e3, stream = s:stream(prompt, gopts)
     if not iter then
       for _ = 1, #prompt do held[#held] = nil end
       if first then return nil, e2 end  -- nothing ran: the request is refused (run/send return nil, e2)
@@ -427,6 +434,7 @@ function Agent:turn(s, held, prompt, hooks)
     end
     for piece, id in iter, e2, e3, stream do
       if id then held[#held + 1] = id end
+      written[#written + 1] = piece
       if space == "watch" and id and model.token_piece then
         local tp = model:token_piece(id)
         if #tp > 0 then space = tp:sub(1, 1) == " " and "add" or "done" end
@@ -544,6 +552,8 @@ end
 --   from inside its own run (a tool called it?)", which that call then reports as its error),
 --   or from another coroutine while a run is suspended there
 function Agent:run(request, hooks)
+  hooks = options.check(hooks, M.HOOKS, "agent:run")
+  if type(request) ~= "string" then error("agent:run: the request must be a string, got " .. type(request), 2) end
   local _ <close> = self:enter("agent:run", "its own") -- released on every exit
   local messages = { { role = "user", content = request } }
   local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
@@ -572,6 +582,7 @@ end
 function Conversation:send(text, hooks)
   if self.closed then error("attempt to use a closed conversation", 2) end
   if type(text) ~= "string" then error("conversation:send: the message must be a string, got " .. type(text), 2) end
+  hooks = options.check(hooks, M.HOOKS, "conversation:send")
   local a = self.agent
   local _ <close> = a:enter("conversation:send", "its agent's")
   self.messages[#self.messages + 1] = { role = "user", content = text }

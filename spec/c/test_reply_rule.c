@@ -30,6 +30,7 @@ static const mllm_tool_schema TOOLS[] = { { "send_message", SEND, 2 }, { "set_vo
 
 static const char *const WORDS[] = { "Message", "sent", "to", "on", "Volume", "set", "You're", "welcome", "Here's" };
 static const char *const GAPS[] = { " ", ". ", ".", "!", ", " };
+static const char *const REPEATABLE[] = { "to" };
 
 static int where(mllm_constraint *c, const char *text)
 {
@@ -78,14 +79,15 @@ static void test_reply_words(void)
     char err[256];
     const char *msg = "Message sent to Priya.";
     check(where(c, "Message sent toмов") == MLLM_CST_FREE, "without the rule text outside calls is free");
-    check(mllm_constraint_set_reply_words(c, WORDS, 9, GAPS, 5, err, sizeof err) == MLLM_OK, "reply words are taken");
+    check(mllm_constraint_set_reply_words(c, WORDS, 9, GAPS, 5, REPEATABLE, 1, err, sizeof err) == MLLM_OK, "reply words are taken");
     check(where(c, "Message sent toмов") == MLLM_CST_FREE, "without a source the rule does not hold");
     const char *src = "text Priya I'm on my way";
     mllm_constraint_set_source(c, src, strlen(src), err, sizeof err);
     check(where(c, msg) == MLLM_CST_FREE, "reply words and the source's words pass");
     check(where(c, "Message sent toмов") == MLLM_CST_INVALID, "a word of neither is refused (other scripts)");
     check(where(c, "Message sent to Sriya") == MLLM_CST_INVALID, "a made-up name is refused");
-    check(where(c, "Message sent to priya. I'm on MY way.") == MLLM_CST_FREE, "source words in any ASCII case");
+    check(where(c, "Message sent to priya. I'm on My way.") == MLLM_CST_FREE, "a source word's first letter in either case");
+    check(where(c, "Message sent to PRiya") == MLLM_CST_INVALID, "its other letters as the source has them");
     check(where(c, "Message sent to Pri.") == MLLM_CST_INVALID, "a source word is copied whole");
     check(where(c, "Message sentto") == MLLM_CST_INVALID, "words are separated by a gap");
     check(where(c, "Message  sent") == MLLM_CST_INVALID, "a gap is one of the replies' gaps (not two spaces)");
@@ -96,14 +98,19 @@ static void test_reply_words(void)
           "no tag once the last call allowed has been made");
     check(where(c, "Here's <tool_call>set_volume(level=5)</tool_call>") == MLLM_CST_FREE, "a call after a reply word");
     check(where(c, "Here's <x") == MLLM_CST_INVALID, "once the tag begins only the tag follows");
+    check(where(c, "Message sent to Message.") == MLLM_CST_INVALID, "a reply word comes once");
+    check(where(c, "Message sent to Priya to Priya.") == MLLM_CST_FREE, "unless it is repeatable ('to')");
+    static const char *const not_a_word[] = { "sms" };
+    check(mllm_constraint_set_reply_words(c, WORDS, 9, GAPS, 5, not_a_word, 1, err, sizeof err) == MLLM_ERR_ARG &&
+              strstr(err, "repeatable word 1") != NULL, err);
 
     static const char *const bad_word[] = { "ok", "no way" }, *const bad_gap[] = { "x" };
-    check(mllm_constraint_set_reply_words(c, bad_word, 2, GAPS, 5, err, sizeof err) == MLLM_ERR_ARG &&
+    check(mllm_constraint_set_reply_words(c, bad_word, 2, GAPS, 5, NULL, 0, err, sizeof err) == MLLM_ERR_ARG &&
               strstr(err, "reply word 2") != NULL, err);
-    check(mllm_constraint_set_reply_words(c, WORDS, 9, bad_gap, 1, err, sizeof err) == MLLM_ERR_ARG &&
+    check(mllm_constraint_set_reply_words(c, WORDS, 9, bad_gap, 1, NULL, 0, err, sizeof err) == MLLM_ERR_ARG &&
               strstr(err, "reply gap 1") != NULL, err);
     check(where(c, "Message sent toмов") == MLLM_CST_INVALID, "a refused list leaves the rule as it was");
-    check(mllm_constraint_set_reply_words(c, NULL, 0, NULL, 0, err, sizeof err) == MLLM_OK &&
+    check(mllm_constraint_set_reply_words(c, NULL, 0, NULL, 0, NULL, 0, err, sizeof err) == MLLM_OK &&
               where(c, "Message sent toмов") == MLLM_CST_FREE, "no words removes the rule");
     mllm_constraint_free(c);
 }
@@ -133,7 +140,7 @@ static void test_reply_mask(void)
     }
     const char *src = "text Priya I'm on my way";
     mllm_constraint_set_source(c, src, strlen(src), err, sizeof err);
-    mllm_constraint_set_reply_words(c, WORDS, 9, GAPS, 5, err, sizeof err);
+    mllm_constraint_set_reply_words(c, WORDS, 9, GAPS, 5, REPEATABLE, 1, err, sizeof err);
     uint8_t allowed[N];
     int n = 0;
     const char *text = "Message sent to";

@@ -51,6 +51,7 @@
 #define MLLM_CST_MAX_TITLE_BYTES 15   /* bytes of one title */
 #define MLLM_CST_MAX_REPLY_WORDS 65536  /* words of the reply rule (mllm_constraint_set_reply_words) */
 #define MLLM_CST_MAX_REPLY_WORD_BYTES 64 /* bytes of one reply word */
+#define MLLM_CST_REPLY_ONCE_WORDS 256   /* reply words (the first, in order) that a reply says at most once */
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -176,6 +177,12 @@ mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t
  * when n_vocab differs from the vocab's, or when the constraint has no vocab. */
 void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text, size_t len);
 
+/* Text the hook treats as written before the generation's own (len 0 removes it): a host that
+ * stops a generation at a call, runs the tool and starts another for the reply passes the text
+ * of the first, so the rule sees the whole answer (the calls made, the values a reply repeats).
+ * Copied. MLLM_ERR_NOMEM. */
+mllm_status mllm_constraint_set_prefix(mllm_constraint *c, const char *text, size_t len, char *err, size_t errlen);
+
 const mllm_constraint_stats *mllm_constraint_get_stats(const mllm_constraint *c);
 void mllm_constraint_reset_stats(mllm_constraint *c);
 
@@ -204,15 +211,21 @@ mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *ti
 /* The reply rule: while a source is set, every word of the text outside a call (a run of
  * letters, digits, UTF-8 bytes and apostrophes) is one of the n words (the model's reply words: a
  * model directory ships them in reply_rule.json, the words of its training replies with the
- * values copied from requests taken out) or a word of the source in any ASCII case, every run of
- * other bytes between words is one of the n_gaps gaps (" ", ", ", ". " ...: those of the same
- * replies), and the opening tag stays open while a call may. So every character of a reply comes
- * from the request or the replies the model was trained on, and no name is made up. Words and
- * gaps: at most MLLM_CST_MAX_REPLY_WORDS each, 1 to MLLM_CST_MAX_REPLY_WORD_BYTES bytes each
- * (a gap: no letter, digit, UTF-8 byte, control byte or '<'), copied. n 0 removes the rule.
- * MLLM_ERR_ARG names the word or gap at fault and changes nothing; MLLM_ERR_NOMEM. */
+ * values copied from requests taken out) or a word of the source (its first letter in either
+ * case), every run of other bytes between words is one of the n_gaps gaps (" ", ", ", ". " ...:
+ * those of the same replies), and the opening tag stays open while a call may. Once a call has
+ * copied values from the source, a copy in the text is one of them whole. A reply word comes at
+ * most once, unless it is one of the n_repeatable (the words a training reply repeats: "the",
+ * "and"; only the first MLLM_CST_REPLY_ONCE_WORDS words are counted). So every character of a
+ * reply comes from the request or the replies the model was trained on, no name is made up and
+ * no value is cut. Words and gaps: at most MLLM_CST_MAX_REPLY_WORDS each, 1 to
+ * MLLM_CST_MAX_REPLY_WORD_BYTES bytes each (a gap: no letter, digit, UTF-8 byte, control byte or
+ * '<'), copied; a repeatable word must be one of the words. n 0 removes the rule. MLLM_ERR_ARG
+ * names the word or gap at fault and changes nothing; MLLM_ERR_NOMEM. */
 mllm_status mllm_constraint_set_reply_words(mllm_constraint *c, const char *const *words, size_t n,
-                                            const char *const *gaps, size_t n_gaps, char *err, size_t errlen);
+                                            const char *const *gaps, size_t n_gaps,
+                                            const char *const *repeatable, size_t n_repeatable,
+                                            char *err, size_t errlen);
 
 /* Pointer for copied values, over the source set last: token_pos[i] is the prompt position of
  * the token that holds source byte i (-1: none), n the source's length. While a generation runs

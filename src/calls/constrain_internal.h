@@ -133,6 +133,7 @@ typedef struct cst_state {
     uint8_t rin;        /* P_OUT, reply rule: inside a word */
     uint8_t rcopy;      /* P_OUT, reply rule: a copy of the source under way (cmask its matches) */
     uint8_t rvalues;    /* reply rule: the text has copied values (vstart, vend) */
+    uint64_t rused[MLLM_CST_REPLY_ONCE_WORDS / 64]; /* reply rule: the words said once already */
     uint64_t vstart[CMASK_WORDS], vend[CMASK_WORDS]; /* reply rule: where the copied values of the
                            calls so far start and end in the source (a bit each) */
     int32_t rnode;      /* P_OUT, reply rule: the trie node of that word, or between words of the
@@ -171,6 +172,10 @@ struct mllm_constraint {
     size_t n_titles;                           /* 0 = no title rule */
     const mllm_session *bound;                 /* the session being generated on, for its probe */
     cst_reply_words *reply;                    /* the reply rule's words; NULL: none (reply_rule.c) */
+    char *prefix;                              /* text written before the generation's own (set_prefix) */
+    size_t prefix_len, prefix_cap;
+    char *joined;                              /* the hook's prefix + text */
+    size_t joined_cap;
     char *cache;
     size_t cache_len, cache_cap;
     size_t cache_bad;       /* offset of the first byte that did not fit, or NONE */

@@ -1,8 +1,8 @@
 /* reply_rule.c — the reply rule: outside a call, while a copy source is set, every word of the
  * text is a word of the model's replies (mllm_constraint_set_reply_words: data a model directory
  * ships, the words of its training replies once the values copied from requests are taken out)
- * or a word of the source (the user's words, in any ASCII case: "Searching the web for how far
- * ..." after "How far ..."), and every run of bytes between words is one of the replies' gaps
+ * or a word of the source (the user's words, its first letter in either case: "Searching the web
+ * for how far ..." after "How far ..."), and every run of bytes between words is one of the replies' gaps
  * (" ", ", ", ". ", ": " ...). A small model that has to write a name it never saw ("Message sent to Priya.")
  * otherwise drifts into other scripts ("Message sent toмовắắ") or makes up a name ("Sriya").
  *
@@ -20,6 +20,7 @@
 struct cst_reply_words {
     word_node *nodes;       /* node 0: the words' root, node 1: the gaps' root; word >= 0 where one ends */
     size_t n_nodes, cap_nodes;
+    uint64_t once[MLLM_CST_REPLY_ONCE_WORDS / 64]; /* the words a reply says at most once */
 };
 
 enum { WORD_ROOT = 0, GAP_ROOT = 1 };
@@ -41,7 +42,7 @@ static int32_t child(const cst_reply_words *r, int32_t node, unsigned char b)
 static bool bit(const uint64_t *m, size_t p) { return m[p / 64] >> (p % 64) & 1; }
 static void set_bit(uint64_t *m, size_t p) { m[p / 64] |= 1ull << (p % 64); }
 
-/* A copy of the source starts with b (any ASCII case): at a word start, and once the text has
+/* A copy of the source starts with b (either case): at a word start, and once the text has
  * copied values, at the start of one of them (a reply repeats a call's values whole: "Message
  * sent to Priya", never "to My" of "on my way"); a number may start at any word. cmask: the
  * positions after b. */
@@ -58,7 +59,8 @@ static bool copy_start(const mllm_constraint *c, cst_state *s, unsigned char b)
     return any;
 }
 
-/* The copy goes on with b (any ASCII case); in_word: b is inside a word (else between words). */
+/* The copy goes on with b, as the source has it; in_word: b is inside a word (else between
+ * words). Only a word's first letter may change its case ("how far" for "How far"). */
 static bool copy_next(const mllm_constraint *c, cst_state *s, unsigned char b, bool in_word)
 {
     uint64_t next[CMASK_WORDS] = { 0 };
@@ -66,7 +68,9 @@ static bool copy_next(const mllm_constraint *c, cst_state *s, unsigned char b, b
     for (size_t w = 0; w < CMASK_WORDS; w++)
         for (uint64_t m = s->cmask[w]; m; m &= m - 1) {
             size_t p = w * 64 + (size_t)__builtin_ctzll(m);
-            if (p < c->source_len && cst_in_word(c, p) == in_word && lower(c->source[p]) == lower(b)) {
+            bool first = in_word && (p == 0 || !cst_in_word(c, p - 1));
+            unsigned char want = c->source[p < c->source_len ? p : 0];
+            if (p < c->source_len && cst_in_word(c, p) == in_word && (first ? lower(want) == lower(b) : want == b)) {
                 set_bit(next, p + 1);
                 any = true;
             }
@@ -106,6 +110,22 @@ void cst_reply_note_value(const mllm_constraint *c, cst_state *s)
  * node in the gaps' trie, 0 at the text's start, -1 none), and as a copy of the source under way
  * (rcopy, its positions in cmask), which may run across gaps ("Los Angeles"). */
 
+/* Whether the reply word ending at node is one the text said already and may not say again. */
+static bool said_before(const cst_reply_words *r, const cst_state *s, int32_t node)
+{
+    int32_t w = r->nodes[node].word;
+    return w >= 0 && w < MLLM_CST_REPLY_ONCE_WORDS && bit(r->once, (size_t)w) && bit(s->rused, (size_t)w);
+}
+
+/* Whether some word the text may still say ends at node or below it. */
+static bool alive(const cst_reply_words *r, const cst_state *s, int32_t node)
+{
+    if (r->nodes[node].word >= 0 && !said_before(r, s, node)) return true;
+    for (int32_t ch = r->nodes[node].child; ch >= 0; ch = r->nodes[ch].sibling)
+        if (alive(r, s, ch)) return true;
+    return false;
+}
+
 static bool gap_whole(const cst_reply_words *r, const cst_state *s)
 {
     return s->rnode == 0 || (s->rnode > 0 && r->nodes[s->rnode].word >= 0);
@@ -114,7 +134,9 @@ static bool gap_whole(const cst_reply_words *r, const cst_state *s)
 bool cst_reply_can_end(const mllm_constraint *c, const cst_state *s)
 {
     const cst_reply_words *r = c->reply;
-    if (s->rin) return (s->rnode > 0 && r->nodes[s->rnode].word >= 0) || (s->rcopy && copy_can_stop(c, s));
+    if (s->rin)
+        return (s->rnode > 0 && r->nodes[s->rnode].word >= 0 && !said_before(r, s, s->rnode)) ||
+               (s->rcopy && copy_can_stop(c, s));
     return gap_whole(r, s);
 }
 
@@ -127,6 +149,7 @@ bool cst_reply_step(const mllm_constraint *c, cst_state *s, unsigned char b)
     if (s->rin && word) {  /* the word goes on, as a word of the replies or as the copy */
         int32_t ch = s->rnode > 0 ? child(r, s->rnode, b) : -1;
         bool copy = s->rcopy && copy_next(c, &t, b, true);
+        if (ch > 0 && !alive(r, s, ch)) ch = -1;  /* only words said already from here */
         if (ch < 0 && !copy) return false;
         s->rnode = ch > 0 ? ch : 0;
         s->rcopy = copy;
@@ -135,6 +158,8 @@ bool cst_reply_step(const mllm_constraint *c, cst_state *s, unsigned char b)
     }
     if (s->rin) {  /* the word ends: it may stop here, or a copy may go on across the gap */
         bool stop = cst_reply_can_end(c, s);
+        int32_t w = s->rnode > 0 ? r->nodes[s->rnode].word : -1;
+        if (w >= 0 && w < MLLM_CST_REPLY_ONCE_WORDS) set_bit(s->rused, (size_t)w);
         bool copy = s->rcopy && copy_next(c, &t, b, false);
         s->rin = 0;
         s->rcopy = copy;
@@ -164,6 +189,7 @@ bool cst_reply_step(const mllm_constraint *c, cst_state *s, unsigned char b)
     bool on = s->rcopy && copy_next(c, &t, b, true);
     bool fresh = gap_whole(r, s);
     int32_t ch = fresh ? child(r, WORD_ROOT, b) : -1;
+    if (ch > 0 && !alive(r, s, ch)) ch = -1;
     cst_state u = *s;
     bool copy = fresh && copy_start(c, &u, b);
     if (ch < 0 && !on && !copy) return false;
@@ -233,7 +259,9 @@ static const char *bad_item(const char *text, bool as_gap)
 }
 
 mllm_status mllm_constraint_set_reply_words(mllm_constraint *c, const char *const *words, size_t n,
-                                            const char *const *gaps, size_t n_gaps, char *err, size_t errlen)
+                                            const char *const *gaps, size_t n_gaps,
+                                            const char *const *repeatable, size_t n_repeatable,
+                                            char *err, size_t errlen)
 {
     if (n == 0) {
         cst_reply_free(c->reply);
@@ -255,12 +283,25 @@ mllm_status mllm_constraint_set_reply_words(mllm_constraint *c, const char *cons
         if (why) return mllm_fail(err, errlen, MLLM_ERR_ARG, "reply gap %zu %s (MLLM_CST_MAX_REPLY_WORD_BYTES is %d)",
                                   i + 1, why, MLLM_CST_MAX_REPLY_WORD_BYTES);
     }
+    if (n_repeatable && !repeatable) return mllm_fail(err, errlen, MLLM_ERR_ARG, "no repeatable words given");
     cst_reply_words *r = calloc(1, sizeof *r);
     if (!r || node_new(r, 0) != WORD_ROOT || node_new(r, 0) != GAP_ROOT) goto nomem;
     for (size_t i = 0; i < n; i++)
         if (!insert(r, WORD_ROOT, words[i], (int32_t)i)) goto nomem;
     for (size_t i = 0; i < n_gaps; i++)
         if (!insert(r, GAP_ROOT, gaps[i], (int32_t)i)) goto nomem;
+    memset(r->once, 0xff, sizeof r->once);
+    for (size_t i = 0; i < n_repeatable; i++) {
+        int32_t node = WORD_ROOT;
+        for (const unsigned char *p = (const unsigned char *)(repeatable[i] ? repeatable[i] : ""); *p && node >= 0; p++)
+            node = child(r, node, *p);
+        if (node <= 0 || r->nodes[node].word < 0) {
+            cst_reply_free(r);
+            return mllm_fail(err, errlen, MLLM_ERR_ARG, "repeatable word %zu is not one of the reply words", i + 1);
+        }
+        int32_t w = r->nodes[node].word;
+        if (w < MLLM_CST_REPLY_ONCE_WORDS) r->once[w / 64] &= ~(1ull << (w % 64));
+    }
     cst_reply_free(c->reply);
     c->reply = r;
     c->cached = false;  /* the cached state was computed without this rule */

@@ -369,8 +369,8 @@ static const char **string_list(lua_State *L, int idx, const char *what, lua_Int
 
 /***
  * Sets the reply rule: while a source is set (`Constraint:set_source`), every
- * word of the text outside calls is one of `words` or a word of the source (in
- * any ASCII case), and every run of bytes between words one of `gaps`. The
+ * word of the text outside calls is one of `words` or a word of the source (its
+ * first letter in either case), and every run of bytes between words one of `gaps`. The
  * model directory's reply_rule.json gives both (`chat.load_reply_rule`): the
  * words of its training replies with the values copied from requests taken
  * out, and the runs between them. A new constraint has none (text outside
@@ -380,19 +380,43 @@ static const char **string_list(lua_State *L, int idx, const char *what, lua_Int
  *   apostrophes (at most MLLM_CST_MAX_REPLY_WORDS, 1 to
  *   MLLM_CST_MAX_REPLY_WORD_BYTES bytes each); `{}` removes the rule
  * @tparam {string,...} gaps runs of other bytes (" ", ", ", ". " ...)
+ * @tparam[opt] {string,...} repeatable the words a reply may say more than
+ *   once ("the", "and"); any other comes at most once (nil: every word at most once)
  * @treturn Constraint c
  * @raise on a word or gap that is not such, or too many
  */
 static int constraint_set_reply_words(lua_State *L)
 {
     check_constraint(L, 1);
-    lua_Integer n, n_gaps;
+    lua_Integer n, n_gaps, n_rep = 0;
     const char **words = string_list(L, 2, "word", &n);
     const char **gaps = string_list(L, 3, "gap", &n_gaps);
+    const char **rep = lua_isnoneornil(L, 4) ? NULL : string_list(L, 4, "repeatable word", &n_rep);
     lconstraint *lc = check_constraint(L, 1);  /* reading the lists may have run Lua code that closed it */
     char err[MLLM_ERRLEN];
-    if (mllm_constraint_set_reply_words(lc->c, words, (size_t)n, gaps, (size_t)n_gaps, err, sizeof err) != MLLM_OK)
-        return luaL_argerror(L, strstr(err, "reply gap") ? 3 : 2, err);
+    if (mllm_constraint_set_reply_words(lc->c, words, (size_t)n, gaps, (size_t)n_gaps, rep, (size_t)n_rep, err,
+                                        sizeof err) != MLLM_OK)
+        return luaL_argerror(L, strstr(err, "reply gap") ? 3 : strstr(err, "repeatable") ? 4 : 2, err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/***
+ * Text the constraint treats as written before each generation's own: an
+ * agent that stops at a call, runs the tool and generates the reply in a new
+ * generation passes the first one's text, so the rules see the whole answer
+ * (the calls made, the values the reply repeats whole).
+ * @function Constraint:set_prefix
+ * @tparam ?string text nil or "" removes it
+ * @treturn Constraint c
+ */
+static int constraint_set_prefix(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    size_t len = 0;
+    const char *text = luaL_optlstring(L, 2, NULL, &len);
+    char err[MLLM_ERRLEN];
+    if (mllm_constraint_set_prefix(lc->c, text, len, err, sizeof err) != MLLM_OK) return luaL_error(L, "%s", err);
     lua_settop(L, 1);
     return 1;
 }
@@ -534,7 +558,7 @@ int mllm_lua_open_constrain(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         { "check", constraint_check }, { "allowed", constraint_allowed }, { "count", constraint_count },
-        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "set_reply_words", constraint_set_reply_words }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
+        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "set_reply_words", constraint_set_reply_words }, { "set_prefix", constraint_set_prefix }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
         { NULL, NULL }
     };
     int module = lua_absindex(L, -1);
