@@ -148,6 +148,8 @@ describe("mobilellm (in-process)", function()
         .. "file or directory (" .. VOCAB32K .. " has no eval/test.jsonl; --data FILE names one)" },
       { { "eval", SHIPPED_DIR, "--free", "--copy" }, 2, "eval: --free excludes --constrain and --copy" },
       { { "eval", SHIPPED_DIR, "--constrain", "--no-pointer" }, 2, "eval: --no-pointer goes with the copy decoding" },
+      { { "run", VOCAB32K, "hi", "--copy" }, 1, VOCAB32K .. " ships no tool list (apis.json): --copy needs one" },
+      { { "run", SHIPPED_DIR, "hi", "--raw", "--free" }, 2, "run: --raw continues plain text: --free needs a request" },
       { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json: cannot open: No such file or directory" },
       { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model: cannot open: No such file or directory" },
     }
@@ -240,6 +242,67 @@ describe("mobilellm (in-process)", function()
       local s = model:session({ kv_type = "f16" })
       local text = assert(s:generate(model:tokenize("Once upon a time", { bos = true }), { max_tokens = 6 }))
       assert.are.equal(text .. "\n", out)
+    end)
+
+    describe("on a tool-calling model (DIR/apis.json)", function()
+      local shipped
+      setup(function() shipped = assert(mllm.load(SHIPPED_DIR, { threads = 1 })) end)
+      teardown(function() shipped:close() end)
+
+      -- The answer to a request as mobilellm.eval decodes it with the given flags.
+      local function answer(request, flags)
+        local eval = require("mobilellm.eval")
+        local apis = assert(chat.load_apis(APIS))
+        local messages = { { role = "user", content = request } }
+        local ids = shipped:tokenize(chat.prompt_text(messages, apis), { bos = true })
+        local s = assert(shipped:session())
+        local constraint = assert(eval.decoding(SHIPPED_DIR, flags)):start(shipped, apis, s, messages, ids)
+        local text = assert(s:generate(ids, { max_tokens = 256, temperature = 0, stop = { "\n" }, constraint = constraint }))
+        s:close()
+        return text
+      end
+
+      it("answers the text as a request in its chat format: the call and the reply", function()
+        local code, out, err = run({ "run", SHIPPED_DIR, "wake me up at 7 am", "--threads", "1" })
+        assert.are.equal(0, code, err)
+        assert.matches('^<tool_call>set_alarm%(time="7 am"%)</tool_call> [^\n]+\n$', out)
+        assert.are.equal(answer("wake me up at 7 am") .. "\n", out)
+        local prompt = chat.prompt_text({ { role = "user", content = "wake me up at 7 am" } }, assert(chat.load_apis(APIS)))
+        assert.matches("^%[prompt: " .. #shipped:tokenize(prompt, { bos = true }) .. " tokens, .* | stop: eos%]\n$", err)
+      end)
+
+      it("decodes as eval does: the best by default, the others on request", function()
+        -- each decoding spells the city differently: "Gしidé city" free, "for" without the pointer
+        local request = "weather report for panama city"
+        local best = answer(request, {})
+        assert.are.equal('<tool_call>get_weather(city="panama city")</tool_call>', best:match("^<tool_call>.-</tool_call>"))
+        local cases = { { {}, {} }, { { "--free" }, { free = true } }, { { "--constrain" }, { constrain = true } },
+                        { { "--copy" }, { copy = true } }, { { "--no-pointer" }, { pointer = false } } }
+        local seen = {}
+        for _, case in ipairs(cases) do
+          local argv = { "run", SHIPPED_DIR, request, "--threads", "1", table.unpack(case[1]) }
+          local code, out, err = run(argv)
+          assert.are.equal(0, code, err)
+          assert.are.equal(answer(request, case[2]) .. "\n", out, table.concat(case[1], " "))
+          seen[out] = true
+        end
+        local n = 0
+        for _ in pairs(seen) do n = n + 1 end
+        assert.are.equal(3, n)  -- best (= --copy), free (= --constrain here), without the pointer
+      end)
+
+      it("reads the request from stdin with -, one line", function()
+        local code, out = run({ "run", SHIPPED_DIR, "-", "--threads", "1" }, { input = "wake me up at 7 am\n" })
+        assert.are.equal(0, code)
+        assert.are.equal(answer("wake me up at 7 am") .. "\n", out)
+      end)
+
+      it("continues the text as it is with --raw", function()
+        local code, out, err = run({ "run", SHIPPED_DIR, "Once upon a time", "--raw", "--max-tokens", "8", "--threads", "1" })
+        assert.are.equal(0, code, err)
+        assert.are.equal(greedy(shipped, "Once upon a time", 8) .. "\n", out)
+        assert.matches("^%[prompt: 5 tokens", err)
+      end)
     end)
 
     it("shows a progress bar for a long prompt on a terminal, with the same text", function()
