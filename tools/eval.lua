@@ -24,13 +24,15 @@ local eval = require("mobilellm.eval")
 
 local USAGE = "usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]"
   .. " [--threads N] [--tokenizer FILE] [--limit N] [--free | --constrain | --copy] [--no-pointer]"
+  .. " [--no-reply-rule]"
   .. " [--json] [--verbose]"
 
 -- the flags that take a value, and those that do not (option name, value)
 local VALUE_FLAGS = { model = true, data = true, apis = true, dtype = true, threads = true, tokenizer = true,
                       limit = true }
 local BARE_FLAGS = { json = { "json", true }, verbose = { "verbose", true }, free = { "free", true },
-                     constrain = { "constrain", true }, copy = { "copy", true }, ["no-pointer"] = { "pointer", false } }
+                     constrain = { "constrain", true }, copy = { "copy", true }, ["no-pointer"] = { "pointer", false },
+                     ["no-reply-rule"] = { "reply_rule", false } }
 
 local function usage_error(msg)
   io.stderr:write("eval: " .. msg .. "\n" .. USAGE .. "\n")

@@ -31,7 +31,7 @@ M.APIS_FILE = "apis.json"
 
 --- The options `run` takes (any other key raises).
 M.OPTIONS = { "model", "data", "apis", "threads", "dtype", "tokenizer", "limit", "free", "constrain", "copy",
-              "pointer", "verbose", "loaded", "log", "on_example" }
+              "pointer", "reply_rule", "verbose", "loaded", "log", "on_example" }
 
 --- Largest evaluation file read, in bytes (it is held in memory whole; the task's
 -- training set, 16 MiB, fits many times over).
@@ -115,7 +115,8 @@ Decoding.__index = Decoding
 -- * `constrain`: calls held to the tools' grammar (`mllm.constraint`);
 -- * `copy` (implies `constrain`): string values also copied from the user's words, with the
 --   model directory's copy pointer (`copy_pointer.json`; `pointer` a table: that one; `pointer =
---   false`: none) and its copy rule's titles (`copy_rule.json`), each when it ships one;
+--   false`: none), its copy rule's titles (`copy_rule.json`) and its reply rule
+--   (`reply_rule.json`; `reply_rule = false`: none), each when it ships one;
 -- * none of them: the best the directory ships for: `copy` when it has a copy pointer, else
 --   `free`.
 --
@@ -132,9 +133,11 @@ function M.decoding(dir, flags)
   if flags.free and (flags.constrain or flags.copy) then
     return nil, "--free excludes --constrain and --copy", true
   end
-  if flags.pointer == false and (flags.free or (flags.constrain and not flags.copy)) then
-    return nil, "--no-pointer goes with the copy decoding (--copy, or the default for a model directory "
-      .. "with a copy_pointer.json), not with --" .. (flags.free and "free" or "constrain"), true
+  for _, f in ipairs { { "pointer", "--no-pointer" }, { "reply_rule", "--no-reply-rule" } } do
+    if flags[f[1]] == false and (flags.free or (flags.constrain and not flags.copy)) then
+      return nil, f[2] .. " goes with the copy decoding (--copy, or the default for a model directory "
+        .. "with a copy_pointer.json), not with --" .. (flags.free and "free" or "constrain"), true
+    end
   end
   local d = setmetatable({ name = "free" }, Decoding)
   if flags.copy then d.name = "copy"
@@ -155,11 +158,16 @@ function M.decoding(dir, flags)
     end
     d.rule, err = chat.load_copy_rule(dir)
     if err then return nil, err end
+    if flags.reply_rule ~= false then
+      d.reply, err = chat.load_reply_rule(dir)
+      if err then return nil, err end
+    end
   end
   local parts = { d.name == "free" and "free" or "constrain" }
   if d.name == "copy" then parts[#parts + 1] = "copy" end
   if d.pointer then parts[#parts + 1] = "pointer" end
   if d.rule then parts[#parts + 1] = "copy rule" end
+  if d.reply then parts[#parts + 1] = "reply rule" end
   d.label = table.concat(parts, " + ")
   return d
 end
@@ -177,12 +185,49 @@ function Decoding:start(model, apis, session, messages, ids)
   if not self.constraint then
     if not mllm.constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
     self.constraint = mllm.constraint(apis, model, M.CONSTRAINT_OPTS)
+    if self.reply then self.constraint:set_reply_words(self.reply.words, self.reply.gaps, self.reply.repeatable) end
   end
   if self.name == "copy" then
     chat.set_copy_rule({ self.constraint }, session, messages, ids, function(id) return model:token_piece(id) end,
       apis, self.pointer, self.rule)
   end
   return self.constraint
+end
+
+--- The characters of a model directory's replies: those of its reply rule's words and gaps
+-- (`reply_rule.json`: its training replies with the values copied from requests taken out), or
+-- nil when it ships none.
+-- @tparam string dir
+-- @treturn ?table character -> true
+function M.reply_chars(dir)
+  local rule = chat.load_reply_rule(dir)
+  if not rule then return nil end
+  local set = {}
+  for _, list in ipairs { rule.words, rule.gaps } do
+    for _, w in ipairs(list) do
+      for ch in w:gmatch(utf8.charpattern) do set[ch] = true end
+    end
+  end
+  return set
+end
+
+--- Whether a reply holds a character that neither the conversation's user messages nor
+-- `reply_chars` have: a garbled reply.
+-- @tparam string reply
+-- @tparam table messages the conversation
+-- @tparam table reply_chars from `reply_chars`
+-- @treturn boolean
+function M.foreign(reply, messages, reply_chars)
+  local request = {}
+  for _, m in ipairs(messages) do
+    if m.role == "user" then
+      for ch in m.content:gmatch(utf8.charpattern) do request[ch] = true end
+    end
+  end
+  for ch in reply:gmatch(utf8.charpattern) do
+    if not request[ch] and not reply_chars[ch] then return true end
+  end
+  return false
 end
 
 --- Evaluates a model on a data file.
@@ -239,6 +284,9 @@ function M.run(opts)
   assert(base:eval(prefix_ids))
 
   local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
+  -- replies holding a character that neither the request nor the model's replies have (the
+  -- characters of its reply rule's words and gaps: its training replies, the copied values out)
+  local reply_chars, foreign = M.reply_chars(dir), 0
   local t0 = os.clock()
   for line in data:gmatch("[^\n]+") do
     if n >= o.limit then break end
@@ -279,6 +327,11 @@ function M.run(opts)
       n = n + 1
       if ok_intent then intent = intent + 1 end
       if ok_structure then structure = structure + 1 end
+      if reply_chars and M.foreign(reply, ex.messages, reply_chars) then
+        foreign = foreign + 1
+        if o.verbose then log(string.format("[%s] a character of neither the request nor the replies: %s\n",
+          tostring(ex.id), reply)) end
+      end
       local cw, rw = M.words(reply), M.words(want.reply)
       r1 = r1 + M.rouge1(cw, rw)
       rl = rl + M.rougeL(cw, rw)
@@ -297,6 +350,7 @@ function M.run(opts)
     n = n, em_intent = pct(intent), em_structure = pct(structure), rouge1 = pct(r1), rougeL = pct(rl),
     parsed = attempted > 0 and 100 * parsed / attempted or 100,
     seconds = os.clock() - t0, model = dir, data = o.data, decoding = decoding.label,
+    foreign = reply_chars and foreign or nil,
   }
 end
 
@@ -317,10 +371,15 @@ function M.report(result, json)
     string.format("| ROUGE-L | %.1f |", result.rougeL),
     string.format("| calls that parse | %.1f |", result.parsed),
   }
+  if result.foreign then
+    lines[#lines + 1] = string.format("| replies with a character of neither the request nor the replies | %d of %d |",
+      result.foreign, result.n)
+  end
   if json then
     lines[#lines + 1] = mllm.json_encode({
       n = result.n, em_intent = result.em_intent, em_structure = result.em_structure,
       rouge1 = result.rouge1, rougeL = result.rougeL, parsed = result.parsed, decoding = result.decoding,
+      foreign = result.foreign,
     })
   end
   return table.concat(lines, "\n") .. "\n"

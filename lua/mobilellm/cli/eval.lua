@@ -21,6 +21,7 @@ local DECODING_OPTS = {
   { "copy", kind = "flag", help = "--constrain, and string values copied from the user's words, with DIR's "
     .. "copy pointer and copy rule (copy_pointer.json, copy_rule.json) when it ships them" },
   { "no-pointer", kind = "flag", help = "the copy decoding without DIR's copy pointer" },
+  { "no-reply-rule", kind = "flag", help = "the copy decoding without DIR's reply rule" },
 }
 
 local M = {
@@ -60,6 +61,7 @@ end
 function M.decoding_flags(opts)
   local flags = { free = opts.free, constrain = opts.constrain, copy = opts.copy }
   if opts.no_pointer then flags.pointer = false end  -- else nil: DIR's pointer
+  if opts.no_reply_rule then flags.reply_rule = false end
   return flags
 end
 
