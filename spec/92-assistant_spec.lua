@@ -44,10 +44,12 @@ describe("the shipped model directory", function()
     H.write(dir .. "/reply_rule.json", '{"words": ["ok"]}')
     local files, err = chat.load_model_files(dir)
     assert.is_nil(files)
-    assert.are.equal(dir .. '/reply_rule.json: needs "words" and "gaps", arrays of strings (and "repeatable", one too)', err)
+    assert.are.equal(dir .. '/reply_rule.json: needs "words" and "gaps", arrays of strings (and "repeatable", one too, and '
+      .. '"follows", an object of arrays of strings)', err)
     local m = assert(mllm.load(dir, { threads = 1 }))
     assert.has_error(function() agent.new(m, {}) end,
-      "agent.new: " .. dir .. '/reply_rule.json: needs "words" and "gaps", arrays of strings (and "repeatable", one too)')
+      "agent.new: " .. dir .. '/reply_rule.json: needs "words" and "gaps", arrays of strings (and "repeatable", one too, and '
+      .. '"follows", an object of arrays of strings)')
     m:close()
   end)
 
@@ -103,6 +105,7 @@ describe("the shipped model directory", function()
     local allowed_base = {}
     for _, w in ipairs(rule.words) do chars(w, allowed_base) end
     for _, g in ipairs(rule.gaps) do chars(g, allowed_base) end
+    for _, g in ipairs(rule.end_gaps) do chars(g, allowed_base) end
 
     local function foreign(reply, request)
       local ok = chars(request, setmetatable({}, { __index = allowed_base }))
@@ -115,7 +118,7 @@ describe("the shipped model directory", function()
 
     it("hold no character that neither the request nor the training replies have (test set)", function()
       local c = mllm.constraint(assert(chat.load_apis(SHIPPED .. "/apis.json")), model, { max_string = 96, max_calls = 1 })
-      c:set_reply_words(rule.words, rule.gaps, rule.repeatable)
+      c:set_reply_rule(rule)
       local tok = model:tokenizer()
       local apis = chat.load_apis(SHIPPED .. "/apis.json")
       local pointer, copy_rule = chat.load_pointer(SHIPPED), chat.load_copy_rule(SHIPPED)

@@ -185,7 +185,7 @@ function Decoding:start(model, apis, session, messages, ids)
   if not self.constraint then
     if not mllm.constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
     self.constraint = mllm.constraint(apis, model, M.CONSTRAINT_OPTS)
-    if self.reply then self.constraint:set_reply_words(self.reply.words, self.reply.gaps, self.reply.repeatable) end
+    if self.reply then self.constraint:set_reply_rule(self.reply) end
   end
   if self.name == "copy" then
     chat.set_copy_rule({ self.constraint }, session, messages, ids, function(id) return model:token_piece(id) end,
@@ -203,7 +203,7 @@ function M.reply_chars(dir)
   local rule = chat.load_reply_rule(dir)
   if not rule then return nil end
   local set = {}
-  for _, list in ipairs { rule.words, rule.gaps } do
+  for _, list in ipairs { rule.words, rule.gaps, rule.end_gaps or {} } do
     for _, w in ipairs(list) do
       for ch in w:gmatch(utf8.charpattern) do set[ch] = true end
     end

@@ -175,6 +175,13 @@ void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text
         c->stats.free++;
     } else if ((s.phase == P_OUT ? mask_reply(c, &s, start) : mask_in_call(c, &s, start)) == 0) {
         c->stats.dead_ends++;
+        if (s.phase == P_OUT) {  /* the reply cannot go on under its rule: it ends (control tokens only) */
+            memset(c->allowed, 0, (size_t)n_vocab);
+            walk w = { c, c->v->nodes, c->v->order, c->allowed, 0 };
+            mark(&w, &c->v->nodes[0]);
+            for (int i = 0; i < n_vocab && w.count > 0; i++)
+                if (!c->allowed[i]) logits[i] = -INFINITY;
+        }
     } else {
         for (int i = 0; i < n_vocab; i++)
             if (!c->allowed[i]) logits[i] = -INFINITY;
