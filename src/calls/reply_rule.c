@@ -1,16 +1,21 @@
-/* reply_rule.c — the reply rule: outside a call, while a copy source is set, every word of the
- * text is a word of the model's replies (mllm_constraint_set_reply_rule: data a model directory
- * ships, the words of its training replies once the values copied from requests are taken out)
- * or a word of the source (the user's words, as written, a sentence's first letter in either case:
- * "Searching the web for how far ..." after "How far ..."), and every run of bytes between words is one of the replies' gaps
- * (" ", ", ", ". ", ": " ...). A small model that has to write a name it never saw ("Message sent to Priya.")
- * otherwise drifts into other scripts ("Message sent toмовắắ") or makes up a name ("Sriya").
+/* reply_rule.c — the reply rule (mllm_constraint_set_reply_rule): outside a call, the text is
+ * held to the replies the model was trained on, data its directory ships (reply_rule.json):
+ *   - every word is a word of those replies (their words once the values copied from requests
+ *     are taken out) or a word of the source (the user's words, as written; a sentence's first
+ *     letter in either case: "Searching the web for how far ..." after "How far ...");
+ *   - every run of bytes between words is one of their gaps (" ", ", ", ": "), after the last
+ *     word one of their end gaps ("." "!" "?");
+ *   - a word comes at most once unless repeatable, and each word, value or end only after two
+ *     items it came after in a training reply (follows: after "sent to" only a value);
+ *   - once a call has copied values, a copy in the reply is one of them, whole;
+ *   - a call opens only where a reply begins (the trained format: the call, then its reply).
+ * A small model that has to write a name it never saw ("Message sent to Priya.") otherwise
+ * drifts into other scripts ("Message sent toмовắắ"), makes up a name ("Sriya") or says another
+ * word ("Message sent to Message").
  *
- * Words are runs of letters, digits, UTF-8 bytes and apostrophes ("Here's"), a word of the source
- * as the copy rule has it (copy_rule.c: "Nina's", "Dr." before a name). A call comes where a
- * reply begins (the trained format: the call, then the reply), while one may still open; once the
- * tag's first byte comes, only the tag may follow. Text may end where a reply begins, or after a
- * whole word or gap that ended a training reply (follows' "<end>").
+ * Words are runs of letters, digits, UTF-8 bytes and apostrophes ("Here's"), a word of the
+ * source as the copy rule has it (copy_rule.c: "Nina's", "Dr." before a name). The text may end
+ * where a reply begins, or after a whole word or end gap that ended a training reply.
  */
 #include "constrain_internal.h"
 #include "base/status.h"
