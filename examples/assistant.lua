@@ -1,6 +1,8 @@
 -- assistant.lua — the shipped model as a phone assistant, through mobilellm.agent: each
--- request becomes a call to one of the phone's functions (the APIs of data/api-calling),
--- validated against its schema and run; constrained decoding makes every call well formed.
+-- request becomes a call to one of the phone's functions (the APIs the model directory ships in
+-- apis.json), validated against its schema and run. The agent decodes as the model directory says
+-- is best (constrained calls, values copied from the request, its copy pointer, copy rule and
+-- reply rule), so every call is well formed and no reply garbles what it repeats.
 --
 --   lua5.4 examples/assistant.lua [MODEL_DIR] [--free]      (--free: no constrained decoding)
 --
@@ -15,9 +17,9 @@ local core = require("mobilellm.core")
 local tools = require("mobilellm.tools")
 local agent = require("mobilellm.agent")
 
-local dir, constrain = "models/mobilellm-tiny-api", core.constraint ~= nil
+local dir, free = "models/mobilellm-tiny-api", core.constraint == nil
 for _, a in ipairs(arg or {}) do
-  if a == "--free" then constrain = false else dir = a end
+  if a == "--free" then free = true else dir = a end
 end
 local trained = io.open(dir .. "/config.json") ~= nil
 if not trained then
@@ -59,8 +61,9 @@ local model = assert(mllm.load(dir))
 local reg = assert(tools.from_apis("models/mobilellm-tiny-api/apis.json", handlers))
 local a = agent.new(model, {
   tools = reg,
-  constrain = constrain,
-  call = (constrain and not trained) and "required" or nil,
+  free = free or nil,  -- otherwise the model directory's best decoding
+  constrain = (not free and not trained) or nil,  -- the fixture ships no decoding of its own
+  call = (not free and not trained) and "required" or nil,
   max_steps = 1,
   max_tokens = trained and 64 or 96,
   max_string = not trained and 16 or nil, -- random weights ramble inside strings
@@ -71,7 +74,9 @@ local a = agent.new(model, {
   end,
 })
 print(tostring(model))
-print("constrained decoding: " .. (constrain and "on" or "off"))
+local d = a.decoding
+print("decoding: " .. (not d.constrain and "free" or d.copy and "constrained, values copied from the request"
+  .. (d.pointer and ", copy pointer" or "") .. (d.reply_rule and ", reply rule" or "") or "constrained"))
 
 local requests = {
   "wake me up at 6:45 am tomorrow please",
@@ -88,7 +93,7 @@ for _, request in ipairs(requests) do
   print()
   print("User:      " .. request)
   local t0 = os.clock()
-  local r = a:run(request)
+  local r = assert(a:run(request))
   local dt = os.clock() - t0
   print("Assistant: " .. r.reply)
   print(string.format("  (%d tokens of prompt reused from the tool list, %d prefilled, %d generated; %.0f ms)",

@@ -1,27 +1,21 @@
--- demo.lua — the shipped model as a phone assistant: each request becomes a
--- real API call, parsed into a Lua table by the C call parser.
+-- demo.lua — the shipped model as a phone assistant: each request becomes a real API call,
+-- parsed into a Lua table by the C call parser, checked against the API's schema and run;
+-- the model then writes its reply.
 --
 --   lua5.4 examples/demo.lua [MODEL_DIR]      (make demo runs it)
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
 
 local mllm = require("mobilellm")
-local chat = require("mobilellm.chat")
+local agent = require("mobilellm.agent")
 
-local SHIPPED = "models/mobilellm-tiny-api"
-local dir = arg[1] or SHIPPED
-
+local dir = arg[1] or "models/mobilellm-tiny-api"
 local model, load_err = mllm.load(dir)
 if not model then
   io.stderr:write("demo: " .. load_err .. "\n")
   os.exit(1)
 end
--- The model directory ships what its best decoding needs: its tools (apis.json), the copy
--- pointer, the copy rule's titles and the reply rule (chat.load_model_files).
-local files = assert(chat.load_model_files(dir))
-local apis = assert(files.apis, dir .. " ships no apis.json")
 print(tostring(model))
-print()
 
 -- Renders a Lua value as Lua source, keys sorted, so the table is shown as the program sees it.
 local function show(v)
@@ -35,23 +29,34 @@ local function show(v)
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
 
--- Constrained decoding: inside a call the model can only write a call to a tool
--- that exists, with valid argument names and types, and (set_source) string
--- values copied from the request, as the task wants them; one call per answer at most.
--- Outside the call, the reply rule: every word of the reply is a word of the model's
--- training replies or of the request, so a reply never garbles the values it repeats.
-local constraint = mllm.constraint(apis, model, { max_string = 96, max_calls = 1 })
-if files.reply_rule then constraint:set_reply_words(files.reply_rule.words, files.reply_rule.gaps) end
--- The copy pointer the model ships (copy_pointer.json): attention heads that look at the word
--- a value starts with, read from the session's attention probe while it generates.
-local pointer = files.pointer
--- The copy rule's titles (copy_rule.json): "Dr." stays inside a copied name.
-local rule = files.copy_rule
--- Validation: a value out of its range reaches it whole and is reported, never changed.
-local tools = require("mobilellm.tools")
-local registry = assert(tools.from_apis(apis))
-local tok = model:tokenizer()
-local piece = function(id) return tok:piece(id) end
+-- The phone: every API of the model directory's apis.json does its job here by recording the
+-- call; the weather comes back as text, which the model's reply then starts with.
+local done = {}
+local handlers = setmetatable({
+  get_weather = function(args) return "Sunny, 21 °C in " .. args.city .. "." end,
+}, { __index = function(_, name) return function(args) done[#done + 1] = { name = name, args = args } end end })
+
+-- The model directory ships what its best decoding needs, and the agent uses it by default
+-- (a.decoding): inside a call only a valid call to a tool that exists, string values copied from
+-- the request (with the copy pointer's attention heads and the copy rule's titles), and the
+-- reply rule (every word of the reply a word of the model's replies or of the request, so a
+-- reply never garbles the values it repeats). A value out of its range is never changed: it
+-- reaches validation, which refuses the call, and the assistant says so.
+local a = agent.new(model, {
+  handlers = handlers, max_steps = 1, max_tokens = 96,
+  on_result = function(call)
+    if call.ok then
+      print("  call  -> " .. show({ name = call.name, args = call.args }))
+    else
+      print("  call  -> refused: " .. call.error)
+    end
+  end,
+})
+local d = a.decoding
+print("decoding: " .. (not d.constrain and "free" or table.concat({ "constrained calls",
+  d.copy and "values copied from the request" or nil, d.pointer and "copy pointer" or nil,
+  d.reply_rule and "reply rule" or nil }, ", ")))
+print()
 
 local requests = {
   "wake me up at 6:45 am tomorrow please",
@@ -59,30 +64,19 @@ local requests = {
   "what's the weather like in Porto on saturday?",
   "turn the volume up to 70",
   "turn the volume to 150",
+  "remind me to buy milk at 6 pm",
   "thanks, that's all!",
 }
 
 for _, request in ipairs(requests) do
-  local messages = { { role = "user", content = request } }
-  local ids = tok:encode(chat.prompt_text(messages, apis), { bos = true })
-  local session <close> = model:session()
-  chat.set_copy_rule({ constraint }, session, messages, ids, piece, apis, pointer, rule)
-  local answer, info = session:generate(ids, { max_tokens = 96, temperature = 0, constraint = constraint })
-  local call, _, err = chat.parse_answer(answer)
   print("User:      " .. request)
-  print("Assistant: " .. answer)
-  local valid, why = nil, nil
-  if call then valid, why = registry:validate(call) end
-  if call and not valid then
-    print("  call  -> refused by validation: " .. why)
-  elseif call then
-    print("  call  -> " .. show({ name = call.name, args = call.args }))
-  elseif err then
-    print("  (malformed call: " .. err .. ")")
-  else
-    print("  (no call)")
-  end
-  print(string.format("  [%d prompt tokens, %d generated, %.0f tok/s prefill, %.0f tok/s decode]",
-    info.prompt_tokens, info.generated_tokens, info.prefill_tps, info.decode_tps))
+  local r = assert(a:run(request))
+  print("Assistant: " .. r.text)
+  if #r.calls == 0 then print("  (no call)") end
+  print(string.format("  [%d prompt tokens (%d reused from the tool list), %d generated, %.0f tok/s decode]",
+    r.info.prompt_tokens + r.info.reused_tokens, r.info.reused_tokens, r.info.generated_tokens,
+    r.info.generated_tokens / math.max(r.info.decode_seconds, 1e-9)))
   print()
 end
+print(string.format("The phone ran %d calls.", #done))
+a:close()

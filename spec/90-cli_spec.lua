@@ -7,6 +7,7 @@ local cli = require("mobilellm.cli")
 local H = require("support.helpers")
 
 local VOCAB32K = H.FIXTURES .. "/bf16-vocab32k"  -- the fixture with a tokenizer
+local SHIPPED_DIR = "models/mobilellm-tiny-api"  -- a tool-calling model: it ships apis.json
 local APIS = "models/mobilellm-tiny-api/apis.json"
 
 -- A stream that keeps what is written to it.
@@ -139,7 +140,16 @@ describe("mobilellm (in-process)", function()
       { { "info", "spec" }, 1, "spec: not a model directory (no config.json)" },
       { { "run", H.FIXTURES .. "/f32-basic", "hi" }, 1, "f32-basic: no tokenizer.model; run needs one" },
       { { "info", VOCAB32K, "--dtype", "q8" }, 1, "dtype q8 needs rows that are a multiple of 32 values" },
-      { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--threads", "1" }, 1, "/nonexistent.jsonl: cannot open: No such file or directory" },
+      { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--apis", APIS, "--threads", "1" }, 1, "/nonexistent.jsonl: cannot open: No such file or directory" },
+      -- eval's defaults are the model directory's files, never the working directory's
+      { { "eval", VOCAB32K, "--threads", "1" }, 1, VOCAB32K .. "/apis.json: cannot open: No such file or directory ("
+        .. VOCAB32K .. " has no apis.json; --apis FILE names one)" },
+      { { "eval", VOCAB32K, "--apis", APIS, "--threads", "1" }, 1, VOCAB32K .. "/eval/test.jsonl: cannot open: No such "
+        .. "file or directory (" .. VOCAB32K .. " has no eval/test.jsonl; --data FILE names one)" },
+      { { "eval", SHIPPED_DIR, "--free", "--copy" }, 2, "eval: --free excludes --constrain and --copy" },
+      { { "eval", SHIPPED_DIR, "--constrain", "--no-pointer" }, 2, "eval: --no-pointer goes with the copy decoding" },
+      { { "run", VOCAB32K, "hi", "--copy" }, 1, VOCAB32K .. " ships no tool list (apis.json): --copy needs one" },
+      { { "run", SHIPPED_DIR, "hi", "--raw", "--free" }, 2, "run: --raw continues plain text: --free needs a request" },
       { { "agent", VOCAB32K, "--apis", "/nonexistent.json" }, 1, "/nonexistent.json: cannot open: No such file or directory" },
       { { "run", VOCAB32K, "hi", "--tokenizer", "/nonexistent.model" }, 1, "/nonexistent.model: cannot open: No such file or directory" },
     }
@@ -234,6 +244,67 @@ describe("mobilellm (in-process)", function()
       assert.are.equal(text .. "\n", out)
     end)
 
+    describe("on a tool-calling model (DIR/apis.json)", function()
+      local shipped
+      setup(function() shipped = assert(mllm.load(SHIPPED_DIR, { threads = 1 })) end)
+      teardown(function() shipped:close() end)
+
+      -- The answer to a request as mobilellm.eval decodes it with the given flags.
+      local function answer(request, flags)
+        local eval = require("mobilellm.eval")
+        local apis = assert(chat.load_apis(APIS))
+        local messages = { { role = "user", content = request } }
+        local ids = shipped:tokenize(chat.prompt_text(messages, apis), { bos = true })
+        local s = assert(shipped:session())
+        local constraint = assert(eval.decoding(SHIPPED_DIR, flags)):start(shipped, apis, s, messages, ids)
+        local text = assert(s:generate(ids, { max_tokens = 256, temperature = 0, stop = { "\n" }, constraint = constraint }))
+        s:close()
+        return text
+      end
+
+      it("answers the text as a request in its chat format: the call and the reply", function()
+        local code, out, err = run({ "run", SHIPPED_DIR, "wake me up at 7 am", "--threads", "1" })
+        assert.are.equal(0, code, err)
+        assert.matches('^<tool_call>set_alarm%(time="7 am"%)</tool_call> [^\n]+\n$', out)
+        assert.are.equal(answer("wake me up at 7 am") .. "\n", out)
+        local prompt = chat.prompt_text({ { role = "user", content = "wake me up at 7 am" } }, assert(chat.load_apis(APIS)))
+        assert.matches("^%[prompt: " .. #shipped:tokenize(prompt, { bos = true }) .. " tokens, .* | stop: eos%]\n$", err)
+      end)
+
+      it("decodes as eval does: the best by default, the others on request", function()
+        -- each decoding spells the city differently: "Gしidé city" free, "for" without the pointer
+        local request = "weather report for panama city"
+        local best = answer(request, {})
+        assert.are.equal('<tool_call>get_weather(city="panama city")</tool_call>', best:match("^<tool_call>.-</tool_call>"))
+        local cases = { { {}, {} }, { { "--free" }, { free = true } }, { { "--constrain" }, { constrain = true } },
+                        { { "--copy" }, { copy = true } }, { { "--no-pointer" }, { pointer = false } } }
+        local seen = {}
+        for _, case in ipairs(cases) do
+          local argv = { "run", SHIPPED_DIR, request, "--threads", "1", table.unpack(case[1]) }
+          local code, out, err = run(argv)
+          assert.are.equal(0, code, err)
+          assert.are.equal(answer(request, case[2]) .. "\n", out, table.concat(case[1], " "))
+          seen[out] = true
+        end
+        local n = 0
+        for _ in pairs(seen) do n = n + 1 end
+        assert.are.equal(3, n)  -- best (= --copy), free (= --constrain here), without the pointer
+      end)
+
+      it("reads the request from stdin with -, one line", function()
+        local code, out = run({ "run", SHIPPED_DIR, "-", "--threads", "1" }, { input = "wake me up at 7 am\n" })
+        assert.are.equal(0, code)
+        assert.are.equal(answer("wake me up at 7 am") .. "\n", out)
+      end)
+
+      it("continues the text as it is with --raw", function()
+        local code, out, err = run({ "run", SHIPPED_DIR, "Once upon a time", "--raw", "--max-tokens", "8", "--threads", "1" })
+        assert.are.equal(0, code, err)
+        assert.are.equal(greedy(shipped, "Once upon a time", 8) .. "\n", out)
+        assert.matches("^%[prompt: 5 tokens", err)
+      end)
+    end)
+
     it("shows a progress bar for a long prompt on a terminal, with the same text", function()
       -- 129 tokens: both paths prefill 64 + 64, then 1, so their logits are identical
       local prompt = "Once upon a time"
@@ -269,7 +340,7 @@ describe("mobilellm (in-process)", function()
       assert.are.equal(2, #l)
       for _, e in ipairs(l) do
         assert.matches("^mobilellm: prompt of %d+ tokens does not fit the context %(n_ctx 40, 0 already used%) " ..
-          "%(/reset starts over%)$", e)
+          "%(the message was not kept: send a shorter one, or /reset to start over%)$", e)
       end
     end)
 
@@ -501,7 +572,8 @@ describe("mobilellm (in-process)", function()
           local code, stdout, err = run({ "convert", src, out, "--dtype", dt, "--threads", "1" })
           assert.are.equal(0, code, err)
           assert.matches("^wrote " .. lit(out) .. "/model.safetensors: 72.1K parameters in " .. dt
-            .. ", [%d.]+ KiB; loads as " .. dt .. " without conversion\n$", stdout)
+            .. ", [%d.]+ KiB; loads as " .. dt .. " without conversion\ncopied from " .. lit(src)
+            .. ": config.json\n$", stdout)
           assert.are.equal(H.read(src .. "/config.json"), H.read(out .. "/config.json"))
           -- the blocks are those of the documented format, computed here from the F32 weights
           local _, shape, want_f32 = tensor(src .. "/model.safetensors", "model.layers.1.mlp.up_proj.weight")
@@ -618,22 +690,21 @@ describe("mobilellm (in-process)", function()
         '{"id": "b", "messages": [{"role": "user", "content": "wake me up at 6:15 am"}], '
           .. '"expected": {"call": {"name": "set_alarm", "args": {"time": "6:15 am"}}, "reply": "Alarm set."}}',
       }, "\n") .. "\n")
-      local code, out, err = run({ "eval", VOCAB32K, "--data", data, "--threads", "1", "--json" })
+      local code, out, err = run({ "eval", VOCAB32K, "--data", data, "--apis", APIS, "--threads", "1", "--json" })
       assert.are.equal(0, code, err)
       local p = assert(io.popen("lua5.4 tools/eval.lua --model " .. VOCAB32K .. " --data " .. data
-        .. " --threads 1 --json 2>&1"))
+        .. " --apis " .. APIS .. " --threads 1 --json 2>&1"))
       local want = p:read("a")
       p:close()
       local function no_time(s) return (s:gsub(", [%d.]+ s\n", ", T s\n", 1)) end
       assert.are.equal(no_time(want), no_time(out))
-      assert.matches("^model " .. lit(VOCAB32K) .. ", data " .. lit(data) .. ", 2 examples", out)
+      assert.matches("^model " .. lit(VOCAB32K) .. ", data " .. lit(data) .. ", 2 examples, decoding free, ", out)
       H.rmdir(dir)
     end)
 
-    it("--copy and --copy --no-pointer give tools/eval.lua's numbers on the shipped model", function()
-      local shipped = "models/mobilellm-tiny-api"
-      for _, flags in ipairs { { "--copy" }, { "--copy", "--no-pointer" } } do
-        local argv = { "eval", shipped, "--limit", "40", "--threads", "1", "--json" }
+    it("gives tools/eval.lua's numbers on the shipped model, by default and with each decoding flag", function()
+      for _, flags in ipairs { {}, { "--free" }, { "--copy" }, { "--copy", "--no-pointer" } } do
+        local argv = { "eval", SHIPPED_DIR, "--limit", "40", "--threads", "1", "--json" }
         for _, f in ipairs(flags) do argv[#argv + 1] = f end
         local code, out, err = run(argv)
         assert.are.equal(0, code, err)
@@ -648,13 +719,99 @@ describe("mobilellm (in-process)", function()
       end
     end)
 
+    it("takes every flag of tools/eval.lua", function()
+      local p = assert(io.popen("lua5.4 tools/eval.lua --help"))
+      local usage = p:read("a")
+      p:close()
+      local tool_flags, cli_flags = {}, { model = true }  -- --model DIR is the command's DIR
+      for flag in usage:gmatch("%-%-([%w-]+)") do tool_flags[flag] = true end
+      for _, c in ipairs(cli.COMMANDS) do
+        if c.name == "eval" then for _, o in ipairs(c.options) do cli_flags[o[1]] = true end end
+      end
+      for _, flag in ipairs({ "model", "data", "apis", "dtype", "threads", "tokenizer", "limit", "free", "constrain",
+                              "copy", "no-pointer", "json", "verbose" }) do
+        assert.is_true(tool_flags[flag], "tools/eval.lua has no --" .. flag)
+      end
+      assert.are.same(tool_flags, cli_flags)
+    end)
+
+    it("defaults to the model directory's held-out set and tools, whatever the working directory holds", function()
+      local dir = H.tmpdir() .. "/model"
+      H.copy_dir(SHIPPED_DIR, dir)
+      local kept = {}  -- its first 3 examples
+      for line in H.read(SHIPPED_DIR .. "/eval/test.jsonl"):gmatch("[^\n]+") do
+        if #kept < 3 then kept[#kept + 1] = line end
+      end
+      H.write(dir .. "/eval/test.jsonl", table.concat(kept, "\n") .. "\n")
+      local code, out, err = run({ "eval", dir, "--threads", "1", "--json" })
+      assert.are.equal(0, code, err)
+      assert.matches("^model " .. lit(dir) .. ", data " .. lit(dir) .. "/eval/test.jsonl, 3 examples, ", out)
+      assert.are.equal(100, assert(mllm.json_decode(out:match("[^\n]*\n$"))).em_intent)
+      -- its own tool list: without the API of an example's call, that call cannot be right (the
+      -- default decoding holds calls to the tools listed)
+      local apis = assert(mllm.json_decode(H.read(APIS)))
+      local first
+      for _, line in ipairs(kept) do
+        local call = assert(mllm.json_decode(line)).expected.call
+        first = first or (type(call) == "table" and call.name)
+      end
+      assert.is_string(first)
+      for i = #apis.apis, 1, -1 do if apis.apis[i].name == first then table.remove(apis.apis, i) end end
+      H.write(dir .. "/apis.json", mllm.json_encode(apis))
+      local out2
+      code, out2, err = run({ "eval", dir, "--threads", "1", "--json" })
+      assert.are.equal(0, code, err)
+      assert.is_true(assert(mllm.json_decode(out2:match("[^\n]*\n$"))).em_intent < 100)
+      H.rmdir(dir:match("^(.*)/"))
+    end)
+
+    it("uses the best decoding by default: --copy's on a directory with a copy pointer, none with --free", function()
+      local eval = require("mobilellm.eval")
+      local function eval_json(flags)
+        local argv = { "eval", SHIPPED_DIR, "--limit", "20", "--threads", "1", "--json" }
+        for _, f in ipairs(flags) do argv[#argv + 1] = f end
+        local constraint = spy.on(mllm, "constraint")
+        local ran = spy.on(eval, "run")
+        local code, out, err = run(argv)
+        mllm.constraint:revert()
+        eval.run:revert()
+        assert.are.equal(0, code, err)
+        assert.spy(ran).was.called(1)
+        return assert(mllm.json_decode(out:match("[^\n]*\n$"))), ran.calls[1].vals[1], #constraint.calls
+      end
+      local default, default_opts, default_constraints = eval_json({})
+      local copy = eval_json({ "--copy" })
+      assert.are.same(copy, default)
+      assert.are.equal("constrain + copy + pointer + copy rule + reply rule", default.decoding)
+      assert.are.equal(1, default_constraints)
+      -- the reply rule: no reply holds a character of neither the request nor the model's replies
+      local no_reply = eval_json({ "--no-reply-rule" })
+      assert.are.equal("constrain + copy + pointer + copy rule", no_reply.decoding)
+      assert.are.equal(0, default.foreign)
+      assert.is_true(no_reply.foreign > 0, "without the rule some replies garble")
+      local free, free_opts, free_constraints = eval_json({ "--free" })
+      assert.are.equal("free", free.decoding)
+      assert.are.equal(0, free_constraints)  -- no constraint at all
+      assert.is_nil(default_opts.free)
+      assert.is_true(free_opts.free)
+      assert.are_not.same(default, free)
+      -- without a copy pointer in the directory, the default is free decoding
+      local dir = H.tmpdir()
+      H.copy_dir(SHIPPED_DIR, dir)
+      os.remove(dir .. "/copy_pointer.json")
+      local code, out = run({ "eval", dir, "--limit", "2", "--threads", "1" })
+      assert.are.equal(0, code)
+      assert.matches(", 2 examples, decoding free, ", out, 1, true)
+      H.rmdir(dir)
+    end)
+
     it("shows a wrong answer beside the expected one with --verbose", function()
       local dir = H.tmpdir()
       local data = dir .. "/one.jsonl"
       H.write(data, '{"id": "b", "messages": [{"role": "user", "content": "wake me up at 6:15 am"}], '
         .. '"expected": {"call": {"name": "set_alarm", "args": {"time": "6:15 am"}}, "reply": "Alarm set."}}\n')
       -- random weights: the answer is not that call
-      local code, _, err = run({ "eval", VOCAB32K, "--data", data, "--threads", "1", "--verbose" })
+      local code, _, err = run({ "eval", VOCAB32K, "--data", data, "--apis", APIS, "--threads", "1", "--verbose" })
       assert.are.equal(0, code, err)
       assert.matches("%[b%] wake me up at 6:15 am\n  got:  [^\n]*\n", err)
       assert.matches('\n  want: <tool_call>set_alarm%(time="6:15 am"%)</tool_call> Alarm set%.\n', err)

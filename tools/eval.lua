@@ -1,56 +1,80 @@
 -- eval.lua — the paper's API-calling metrics, through our own engine.
 --
---   lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]
---                         [--threads N] [--limit N] [--constrain] [--copy [--no-pointer]] [--json] [--verbose]
+--   lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T] [--threads N]
+--                         [--tokenizer FILE] [--limit N] [--free | --constrain | --copy] [--no-pointer]
+--                         [--json] [--verbose]
 --
--- --constrain restricts calls to the tools' grammar; --copy adds that string
--- values must be runs of whole words of the conversation's user messages
--- (chat.copy_source, as the agent's copy = true), and, when the model directory
--- has a copy_pointer.json, chooses each value's first word with the attention of
--- the heads it names too (--no-pointer: without).
+-- Runs a model (default: the shipped one, models/mobilellm-tiny-api) over an evaluation file in
+-- the shared format (default: the model directory's held-out set, DIR/eval/test.jsonl, with its
+-- tool list DIR/apis.json) with the project's chat template and greedy decoding, and prints
+-- EM_intent, EM_structure, ROUGE-1, ROUGE-L (F1 on the reply outside the call) and the share of
+-- calls that parse. With --json the last line is one JSON object of those numbers (percentages).
 --
--- Runs a model (default: the shipped one) over an evaluation file in the shared
--- format (default: the held-out test set) with the project's chat template and
--- greedy decoding, and prints EM_intent, EM_structure, ROUGE-1, ROUGE-L (F1 on
--- the reply outside the call) and the share of calls that parse. With --json the
--- last line is one JSON object of those numbers (percentages).
+-- The decoding defaults to the best the model directory ships for: when it has a
+-- copy_pointer.json, calls constrained to the tools' grammar, string values copied from the
+-- user's words, each value's first word chosen with the copy pointer's attention too, and the
+-- copy rule's titles (copy_rule.json) — what --copy asks for. --free decodes without any
+-- constraint, --constrain holds calls to the grammar only, --no-pointer leaves out the pointer.
 --
--- The work is done by lua/mobilellm/eval.lua (also `mobilellm eval`); this is
--- its command line.
+-- The work is done by lua/mobilellm/eval.lua; `mobilellm eval DIR` takes the same flags.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
 
 local eval = require("mobilellm.eval")
 
-local opts = {}
-for k, v in pairs(eval.DEFAULTS) do opts[k] = v end
-local json = false -- for the report, not an option of eval.run
+local USAGE = "usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]"
+  .. " [--threads N] [--tokenizer FILE] [--limit N] [--free | --constrain | --copy] [--no-pointer]"
+  .. " [--no-reply-rule]"
+  .. " [--json] [--verbose]"
+
+-- the flags that take a value, and those that do not (option name, value)
+local VALUE_FLAGS = { model = true, data = true, apis = true, dtype = true, threads = true, tokenizer = true,
+                      limit = true }
+local BARE_FLAGS = { json = { "json", true }, verbose = { "verbose", true }, free = { "free", true },
+                     constrain = { "constrain", true }, copy = { "copy", true }, ["no-pointer"] = { "pointer", false },
+                     ["no-reply-rule"] = { "reply_rule", false } }
+
+local function usage_error(msg)
+  io.stderr:write("eval: " .. msg .. "\n" .. USAGE .. "\n")
+  os.exit(2)
+end
+
+local opts = { model = "models/mobilellm-tiny-api" }
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--json" then json = true
-  elseif a == "--verbose" then opts.verbose = true
-  elseif a == "--constrain" then opts.constrain = true
-  elseif a == "--copy" then opts.constrain, opts.copy = true, true
-  elseif a == "--no-pointer" then opts.pointer = false
-  elseif a == "--help" or a == "-h" then
-    print("usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T] [--threads N]"
-      .. " [--limit N] [--constrain] [--copy [--no-pointer]] [--json] [--verbose]")
+  local name = a:match("^%-%-(.+)$")
+  if a == "--help" or a == "-h" then
+    print(USAGE)
     os.exit(0)
-  elseif a:match("^%-%-") and arg[i + 1] then
-    local k = a:sub(3)
-    if opts[k] == nil and k ~= "dtype" then io.stderr:write("eval: unknown option " .. a .. "\n") os.exit(2) end
-    opts[k] = arg[i + 1]
+  elseif name and BARE_FLAGS[name] then
+    local key, value = table.unpack(BARE_FLAGS[name])
+    opts[key] = value
+  elseif name and VALUE_FLAGS[name] then
+    if arg[i + 1] == nil then usage_error(a .. " needs a value") end
+    opts[name] = arg[i + 1]
     i = i + 1
+  elseif name then
+    usage_error("unknown option " .. a)
   else
-    io.stderr:write("eval: unexpected argument " .. a .. "\n")
-    os.exit(2)
+    usage_error("unexpected argument " .. a)
   end
   i = i + 1
 end
-opts.threads = tonumber(opts.threads)
-opts.limit = tonumber(opts.limit)
+for k, least in pairs({ threads = 0, limit = 1 }) do
+  if opts[k] then
+    local n = math.tointeger(tonumber(opts[k]))
+    if not n or n < least then
+      usage_error(("--%s expects an integer of at least %d, got '%s'"):format(k, least, opts[k]))
+    end
+    opts[k] = n
+  end
+end
+local _, why, contradiction = eval.decoding(opts.model, opts)
+if contradiction then usage_error(why) end
 
+local json = opts.json  -- for the report, not an option of eval.run
+opts.json = nil
 local result, err = eval.run(opts)
 if not result then
   io.stderr:write("eval: " .. tostring(err) .. "\n")

@@ -104,7 +104,10 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
               "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
-              "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free" }
+              "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free", "stop_after_error" }
+
+--- The hooks `Agent:run` and `Conversation:send` take for one turn (any other key raises).
+M.HOOKS = { "on_text", "on_call", "on_result", "on_token" }
 
 -- The directory a model was loaded from (`model.config.dir`), or nil (a scripted fake).
 local function model_dir(model)
@@ -153,8 +156,10 @@ end
 --   `copy_rule` (needs `copy`): `{ titles = {...} }`, the words whose period stays in a copied
 --   name ("Dr. Megan"; `chat.load_copy_rule` reads the one a model directory ships);
 --   `reply_rule` (needs `copy`): `{ words = {...}, gaps = {...} }`, every word of a reply is
---   one of these or one of the user's (`chat.load_reply_rule`, `constraint:set_reply_words`);
+--   one of these or one of the user's (`chat.load_reply_rule`, `constraint:set_reply_rule`);
 --   `free` (false): none of the five;
+--   `stop_after_error` (true with a reply rule, else false): a failed call ends the turn, its
+--   "Error: ..." the reply, rather than the model going on after it (`r.stop` "error");
 --   `max_string` (256): longest string argument under constraint;
 --   `max_steps` (4): tool calls per turn; `max_tokens` (128): tokens per turn;
 --   `max_result_bytes` (`MAX_RESULT_BYTES`, 1000): longest text fed back after a call;
@@ -200,6 +205,7 @@ function M.new(model, opts)
     stop = opts.stop or { "\n" },
     feedback = opts.feedback or M.default_feedback,
     max_result_bytes = opts.max_result_bytes or M.MAX_RESULT_BYTES,
+    stop_after_error = opts.stop_after_error,
     stats = { requests = 0, base_tokens = 0, base_seconds = 0, reused_tokens = 0, prefilled_tokens = 0 },
   }, Agent)
   self.guard = setmetatable({ agent = self }, RunGuard)
@@ -207,6 +213,7 @@ function M.new(model, opts)
     error("agent.new: option 'max_result_bytes' must be a positive integer", 2)
   end
   if type(self.stop) == "string" then self.stop = { self.stop } end
+  if self.stop_after_error == nil then self.stop_after_error = d.reply_rule ~= nil end
   if d.copy and not d.constrain then error("agent.new: option 'copy' needs 'constrain'", 2) end
   if d.copy_rule then
     if not d.copy then error("agent.new: option 'copy_rule' needs 'copy'", 2) end
@@ -217,7 +224,7 @@ function M.new(model, opts)
   if d.reply_rule then
     if not d.copy then error("agent.new: option 'reply_rule' needs 'copy'", 2) end
     if type(d.reply_rule) ~= "table" or type(d.reply_rule.words) ~= "table" or type(d.reply_rule.gaps) ~= "table" then
-      error("agent.new: option 'reply_rule' must be { words = {...}, gaps = {...} }", 2)
+      error("agent.new: option 'reply_rule' must be { words = {...}, gaps = {...}, ... } (chat.load_reply_rule)", 2)
     end
   end
   if d.pointer then
@@ -235,7 +242,7 @@ function M.new(model, opts)
     end
     if d.reply_rule then
       for _, c in ipairs { self.constraint, self.first_constraint } do
-        if c.set_reply_words then c:set_reply_words(d.reply_rule.words, d.reply_rule.gaps) end
+        if c.set_reply_rule then c:set_reply_rule(d.reply_rule) end
       end
     end
   end
@@ -379,8 +386,9 @@ function Agent:gen_opts(first, budget, no_more_calls)
   for i, x in ipairs(self.stop) do stop[i] = x end
   if no_more_calls then stop[#stop + 1] = "<tool_call>" end
   if #stop > 0 then o.stop = stop end
+  -- past max_steps the constraint still holds the reply (its reply rule); a call ends the turn
   local c = (first and self.first_constraint) or self.constraint
-  if c and not no_more_calls then o.constraint = c end
+  if c and (not no_more_calls or self.decoding.reply_rule) then o.constraint = c end
   return o
 end
 
@@ -403,10 +411,13 @@ function Agent:turn(s, held, prompt, hooks)
     reply[#reply + 1] = t
     if on_text then on_text(t) end
   end
+  local written = {}  -- what the model wrote this turn: the constraint's prefix for later stretches
   while true do
     local no_more = r.steps >= self.max_steps
     for _, id in ipairs(prompt) do held[#held + 1] = id end
-    local iter, e2, e3, stream = s:stream(prompt, self:gen_opts(first, budget, no_more))
+    local gopts = self:gen_opts(first, budget, no_more)
+    if gopts.constraint and gopts.constraint.set_prefix then gopts.constraint:set_prefix(table.concat(written)) end
+    local iter, e2, e3, stream = s:stream(prompt, gopts)
     if not iter then
       for _ = 1, #prompt do held[#held] = nil end
       if first then return nil, e2 end  -- nothing ran: the request is refused (run/send return nil, e2)
@@ -427,6 +438,7 @@ function Agent:turn(s, held, prompt, hooks)
     end
     for piece, id in iter, e2, e3, stream do
       if id then held[#held + 1] = id end
+      written[#written + 1] = piece
       if space == "watch" and id and model.token_piece then
         local tp = model:token_piece(id)
         if #tp > 0 then space = tp:sub(1, 1) == " " and "add" or "done" end
@@ -505,6 +517,8 @@ function Agent:turn(s, held, prompt, hooks)
       turn[#turn + 1] = text
       add_text(text)
     end
+    -- a model that never saw an error in training answers it with noise: the error is the answer
+    if not rec.ok and self.stop_after_error then r.stop = "error" break end
   end
   r.text = table.concat(turn)
   r.reply = table.concat(reply):gsub("^%s+", ""):gsub("%s+$", "")
@@ -536,7 +550,8 @@ end
 -- @return `{ reply =, text =, calls = { { name =, args =, ok =, result =, error =, raw =,
 --   cut = } }, steps =, stop =, info = }`: `reply` the text outside calls (results included),
 --   `text` the turn as written, `stop` "eos", "stop" (a stop string: the end of the line),
---   "length", "context" (a result fed back did not fit: `error` says so), "steps" (max_steps
+--   "length", "context" (a result fed back did not fit: `error` says so), "error" (a call failed
+--   and `stop_after_error` ended the turn), "steps" (max_steps
 --   reached) or "cancelled" (on_token returned false); a call's `cut` is `{ bytes =, kept = }`
 --   when its fed-back text was cut to max_result_bytes; or nil and a message when the request
 --   cannot be answered at all (the prompt does not fit the context: nothing ran)
@@ -544,6 +559,8 @@ end
 --   from inside its own run (a tool called it?)", which that call then reports as its error),
 --   or from another coroutine while a run is suspended there
 function Agent:run(request, hooks)
+  hooks = options.check(hooks, M.HOOKS, "agent:run")
+  if type(request) ~= "string" then error("agent:run: the request must be a string, got " .. type(request), 2) end
   local _ <close> = self:enter("agent:run", "its own") -- released on every exit
   local messages = { { role = "user", content = request } }
   local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
@@ -572,6 +589,7 @@ end
 function Conversation:send(text, hooks)
   if self.closed then error("attempt to use a closed conversation", 2) end
   if type(text) ~= "string" then error("conversation:send: the message must be a string, got " .. type(text), 2) end
+  hooks = options.check(hooks, M.HOOKS, "conversation:send")
   local a = self.agent
   local _ <close> = a:enter("conversation:send", "its agent's")
   self.messages[#self.messages + 1] = { role = "user", content = text }

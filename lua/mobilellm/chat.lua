@@ -291,26 +291,45 @@ function M.load_copy_rule(dir)
   return { titles = titles }
 end
 
---- The reply rule a model directory ships (`reply_rule.json`: `{"words": [...], "gaps": [...]}`,
--- the words of its training replies with the values copied from requests taken out, and the
--- runs of bytes between words; `training/make_reply_rule.lua` writes it), or nil when it has
--- none. Set on a constraint (`c:set_reply_words(rule.words, rule.gaps)`), it holds every word a
--- reply writes outside a call to those words and the words of the request.
+--- The reply rule a model directory ships (`reply_rule.json`: `{"words": [...], "gaps": [...],
+-- "end_gaps": [...], "repeatable": [...], "follows": {"<start>": [...], "to": ["<value>"], ...}}`:
+-- the words of its training replies with the values copied from requests taken out, the runs of
+-- bytes between words and after the last, the words a reply may say more than once, and what
+-- followed each word in those replies;
+-- `training/make_reply_rule.lua` writes it), or nil when it has none. Set on a constraint
+-- (`c:set_reply_rule(rule)`), it holds the words of a reply outside a call to those words in
+-- those orders and the words of the request.
 -- @tparam string dir
--- @return `{ words = {...}, gaps = {...} }`, or nil (and a message naming the file when it is
---   bad, larger than `MAX_REPLY_RULE_BYTES` or not a regular file)
+-- @return `{ words =, gaps =, repeatable =, follows = }`, or nil (and a message naming the file
+--   when it is bad, larger than `MAX_REPLY_RULE_BYTES` or not a regular file)
 function M.load_reply_rule(dir)
   local doc, path = read_model_json(dir, "reply_rule.json", M.MAX_REPLY_RULE_BYTES)
   if not doc then return nil, path end
-  local bad = path .. ": needs \"words\" and \"gaps\", arrays of strings"
+  local bad = path .. ": needs \"words\" and \"gaps\", arrays of strings (and \"repeatable\", one too, and "
+    .. "\"follows\", an object of arrays of strings)"
   if type(doc) ~= "table" or type(doc.words) ~= "table" or type(doc.gaps) ~= "table" then return nil, bad end
-  for _, list in ipairs { doc.words, doc.gaps } do
+  local repeatable, follows, end_gaps = doc.repeatable or {}, doc.follows or {}, doc.end_gaps or {}
+  if type(repeatable) ~= "table" or type(follows) ~= "table" or type(end_gaps) ~= "table" then return nil, bad end
+  local lists = { doc.words, doc.gaps, end_gaps, repeatable }
+  for k, list in pairs(follows) do
+    if type(k) ~= "string" or type(list) ~= "table" then return nil, bad end
+    lists[#lists + 1] = list
+  end
+  for _, list in ipairs(lists) do
     for i, w in ipairs(list) do
       if type(w) ~= "string" then return nil, bad .. " (item " .. i .. " is not a string)" end
     end
   end
-  return { words = doc.words, gaps = doc.gaps }
+  return { words = doc.words, gaps = doc.gaps, end_gaps = end_gaps, repeatable = repeatable,
+           follows = next(follows) and follows or nil }
 end
+
+--- The files of a model directory besides its weights, in the order `mobilellm convert` copies
+-- and lists them: the Hugging Face files, the tools, the decoding data of the copy and reply
+-- rules, and its evaluation set (paths relative to the directory).
+M.COMPANION_FILES = { "config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                      "special_tokens_map.json", "generation_config.json", "chat_template.jinja", "apis.json",
+                      "copy_pointer.json", "copy_rule.json", "reply_rule.json", "eval/test.jsonl" }
 
 --- The companion files a model directory ships (each optional): its tools (`apis.json`), copy
 -- pointer (`copy_pointer.json`), copy rule (`copy_rule.json`) and reply rule

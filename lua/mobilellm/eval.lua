@@ -8,9 +8,12 @@
 -- command lines.
 --
 --     local eval = require("mobilellm.eval")
---     local result = assert(eval.run({ model = "models/mobilellm-tiny-api",
---                                      data = "models/mobilellm-tiny-api/eval/test.jsonl", limit = 100 }))
+--     local result = assert(eval.run({ model = "models/mobilellm-tiny-api", limit = 100 }))
 --     io.write(eval.report(result))
+--
+-- Every default path is the model directory's (`DIR/eval/test.jsonl`, `DIR/apis.json`), never
+-- the working directory's; so is the default decoding (`decoding`): the best the directory
+-- ships for.
 -- @module mobilellm.eval
 local mllm = require("mobilellm")
 local chat = require("mobilellm.chat")
@@ -18,15 +21,17 @@ local options = require("mobilellm.options")
 
 local M = {}
 
---- Defaults: the shipped model, the held-out test set and its APIs.
-M.DEFAULTS = {
-  model = "models/mobilellm-tiny-api", data = "models/mobilellm-tiny-api/eval/test.jsonl",
-  apis = "models/mobilellm-tiny-api/apis.json", threads = 0, limit = math.huge,
-}
+--- Defaults of `run` besides the paths, which are the model directory's: `data`
+-- `DIR/eval/test.jsonl` (the held-out set), `apis` `DIR/apis.json` (its tool list).
+M.DEFAULTS = { threads = 0, limit = math.huge }
+
+--- Where a model directory keeps its held-out set and its tool list.
+M.DATA_FILE = "eval/test.jsonl"
+M.APIS_FILE = "apis.json"
 
 --- The options `run` takes (any other key raises).
-M.OPTIONS = { "model", "data", "apis", "threads", "dtype", "limit", "constrain", "copy", "pointer", "verbose",
-              "loaded", "log", "on_example" }
+M.OPTIONS = { "model", "data", "apis", "threads", "dtype", "tokenizer", "limit", "free", "constrain", "copy",
+              "pointer", "reply_rule", "verbose", "loaded", "log", "on_example" }
 
 --- Largest evaluation file read, in bytes (it is held in memory whole; the task's
 -- training set, 16 MiB, fits many times over).
@@ -95,32 +100,180 @@ end
 
 local function is_call(c) return type(c) == "table" and type(c.name) == "string" end
 
+-- ------------------------------------------------------------ decoding
+
+--- Constraint options of every decoding that constrains: string values are bounded (96 bytes,
+-- longer than any value the task has) and one call per answer at most, as the task says.
+M.CONSTRAINT_OPTS = { max_string = 96, max_calls = 1 }
+
+local Decoding = {}
+Decoding.__index = Decoding
+
+--- How answers are decoded, from the flags `free`, `constrain`, `copy` and `pointer`:
+--
+-- * `free`: no constraint;
+-- * `constrain`: calls held to the tools' grammar (`mllm.constraint`);
+-- * `copy` (implies `constrain`): string values also copied from the user's words, with the
+--   model directory's copy pointer (`copy_pointer.json`; `pointer` a table: that one; `pointer =
+--   false`: none), its copy rule's titles (`copy_rule.json`) and its reply rule
+--   (`reply_rule.json`; `reply_rule = false`: none), each when it ships one;
+-- * none of them: the best the directory ships for: `copy` when it has a copy pointer, else
+--   `free`.
+--
+-- `free` with `constrain` or `copy`, and `pointer = false` with `free` or `constrain` alone,
+-- contradict each other: a wrong command line.
+-- @tparam string dir the model directory
+-- @tparam[opt] table flags
+-- @return the decoding (for one model and one tool list): `name` ("free", "constrain" or
+--   "copy"), `label` (what it uses: "constrain + copy + pointer + copy rule"), `pointer`,
+--   `rule`, and the method `start`; or nil, message, and true when the flags contradict each
+--   other (else the message names a file of the directory that is there but bad)
+function M.decoding(dir, flags)
+  flags = flags or {}
+  if flags.free and (flags.constrain or flags.copy) then
+    return nil, "--free excludes --constrain and --copy", true
+  end
+  for _, f in ipairs { { "pointer", "--no-pointer" }, { "reply_rule", "--no-reply-rule" } } do
+    if flags[f[1]] == false and (flags.free or (flags.constrain and not flags.copy)) then
+      return nil, f[2] .. " goes with the copy decoding (--copy, or the default for a model directory "
+        .. "with a copy_pointer.json), not with --" .. (flags.free and "free" or "constrain"), true
+    end
+  end
+  local d = setmetatable({ name = "free" }, Decoding)
+  if flags.copy then d.name = "copy"
+  elseif flags.constrain then d.name = "constrain"
+  elseif not flags.free then
+    local pointer, err = chat.load_pointer(dir)
+    if err then return nil, err end
+    if pointer then d.name = "copy" end
+  end
+  if d.name == "copy" then
+    local err
+    if flags.pointer ~= false then
+      d.pointer = flags.pointer
+      if d.pointer == nil then
+        d.pointer, err = chat.load_pointer(dir)
+        if err then return nil, err end
+      end
+    end
+    d.rule, err = chat.load_copy_rule(dir)
+    if err then return nil, err end
+    if flags.reply_rule ~= false then
+      d.reply, err = chat.load_reply_rule(dir)
+      if err then return nil, err end
+    end
+  end
+  local parts = { d.name == "free" and "free" or "constrain" }
+  if d.name == "copy" then parts[#parts + 1] = "copy" end
+  if d.pointer then parts[#parts + 1] = "pointer" end
+  if d.rule then parts[#parts + 1] = "copy rule" end
+  if d.reply then parts[#parts + 1] = "reply rule" end
+  d.label = table.concat(parts, " + ")
+  return d
+end
+
+--- Readies the decoding for one answer: the constraint (made at the first answer), and the copy
+-- rule's source, the conversation's user words.
+-- @param model the model
+-- @param apis the tool list (`chat.load_apis`)
+-- @param session the session that will generate the answer
+-- @tparam table messages the conversation
+-- @tparam table ids the prompt's token ids (`chat.prompt_text(messages, apis)` encoded with BOS)
+-- @return the generation's `constraint` option (nil: free decoding), or nil and a message
+function Decoding:start(model, apis, session, messages, ids)
+  if self.name == "free" then return nil end
+  if not self.constraint then
+    if not mllm.constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
+    self.constraint = mllm.constraint(apis, model, M.CONSTRAINT_OPTS)
+    if self.reply then self.constraint:set_reply_rule(self.reply) end
+  end
+  if self.name == "copy" then
+    chat.set_copy_rule({ self.constraint }, session, messages, ids, function(id) return model:token_piece(id) end,
+      apis, self.pointer, self.rule)
+  end
+  return self.constraint
+end
+
+--- The characters of a model directory's replies: those of its reply rule's words and gaps
+-- (`reply_rule.json`: its training replies with the values copied from requests taken out), or
+-- nil when it ships none.
+-- @tparam string dir
+-- @treturn ?table character -> true
+function M.reply_chars(dir)
+  local rule = chat.load_reply_rule(dir)
+  if not rule then return nil end
+  local set = {}
+  for _, list in ipairs { rule.words, rule.gaps, rule.end_gaps or {} } do
+    for _, w in ipairs(list) do
+      for ch in w:gmatch(utf8.charpattern) do set[ch] = true end
+    end
+  end
+  return set
+end
+
+--- Whether a reply holds a character that neither the conversation's user messages nor
+-- `reply_chars` have: a garbled reply.
+-- @tparam string reply
+-- @tparam table messages the conversation
+-- @tparam table reply_chars from `reply_chars`
+-- @treturn boolean
+function M.foreign(reply, messages, reply_chars)
+  local request = {}
+  for _, m in ipairs(messages) do
+    if m.role == "user" then
+      for ch in m.content:gmatch(utf8.charpattern) do request[ch] = true end
+    end
+  end
+  for ch in reply:gmatch(utf8.charpattern) do
+    if not request[ch] and not reply_chars[ch] then return true end
+  end
+  return false
+end
+
 --- Evaluates a model on a data file.
--- @tparam table opts `model` (a directory), `data`, `apis`, `threads`, `dtype`,
---   `limit`, `constrain`, `copy`, `pointer` (the copy pointer `{ heads =, weight = }`;
---   default the model directory's, `chat.load_pointer`; false: none), `verbose`
---   (defaults: `DEFAULTS`); `loaded` (an already
---   loaded model to use instead of loading `model`); `log(text)` for verbose
---   output (default: standard error); `on_example(n)` after each example
+-- @tparam table opts `model` (the model directory, required), `data` (default
+--   `DIR/eval/test.jsonl`), `apis` (default `DIR/apis.json`), `threads`, `dtype`, `tokenizer`,
+--   `limit`, the decoding's flags `free`, `constrain`, `copy` and `pointer` (`decoding`; none:
+--   the directory's best), `verbose` (defaults: `DEFAULTS`); `loaded` (an already loaded model
+--   to use instead of loading `model`); `log(text)` for verbose output (default: standard
+--   error); `on_example(n)` after each example
 -- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
---   model, data }` (percentages), or nil, message
+--   model, data, decoding }` (percentages; `decoding` its label), or nil, message
+-- @raise when `model` is missing or the decoding's flags contradict each other
 function M.run(opts)
   opts = options.check(opts, M.OPTIONS, "eval.run")
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
   local log = o.log or function(text) io.stderr:write(text) end
+  local dir = o.model
+  if type(dir) ~= "string" then error("eval.run: option 'model' (the model directory) is required", 2) end
 
-  local apis, aerr = chat.load_apis(o.apis)
+  local decoding, cerr, contradiction = M.decoding(dir, o)
+  if contradiction then error("eval.run: " .. cerr, 2) end
+  if not decoding then return nil, cerr end
+  -- the directory's own files unless told otherwise; a missing one says how to name another
+  local function read_default(given, name, read, flag)
+    local value, err = read(given or (dir .. "/" .. name))
+    if not value and not given and chat.is_missing(err) then
+      err = err .. " (" .. dir .. " has no " .. name .. "; " .. flag .. " names one)"
+    end
+    return value, err
+  end
+  local apis, aerr = read_default(o.apis, M.APIS_FILE, chat.load_apis, "--apis FILE")
   if not apis then return nil, aerr end
   -- a regular file only (a FIFO or a device is refused, never waited on), read before the
   -- model loads so that a bad path fails at once
-  local data, derr = mllm.read_file(o.data, M.MAX_DATA_BYTES)
+  local given_data = o.data
+  o.data = given_data or (dir .. "/" .. M.DATA_FILE)
+  local data, derr = read_default(given_data, M.DATA_FILE,
+    function(path) return mllm.read_file(path, M.MAX_DATA_BYTES) end, "--data FILE")
   if not data then return nil, derr end
   local model = o.loaded
   if not model then
     local err
-    model, err = mllm.load(o.model, { threads = o.threads, dtype = o.dtype })
+    model, err = mllm.load(dir, { threads = o.threads, dtype = o.dtype, tokenizer = o.tokenizer,
+                                  require_tokenizer = o.tokenizer ~= nil })
     if not model then return nil, err end
   end
 
@@ -130,33 +283,10 @@ function M.run(opts)
   local base = model:session({ n_ctx = model.config.max_seq_len })
   assert(base:eval(prefix_ids))
 
-  -- Constrained: string values are bounded (96 bytes, longer than any value the
-  -- task has) and the token budget leaves room to close any call so bounded, so a
-  -- call is never cut off half-written by max_tokens. One call per answer at most,
-  -- as the task says.
-  local constraint = o.constrain and mllm.constraint
-    and mllm.constraint(apis, model, { max_string = 96, max_calls = 1 }) or nil
-  if o.constrain and not constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
-
-  -- The copy constraint's pointer: heads whose attention finds the word a value starts with
-  -- (`pointer`, else the model directory's copy_pointer.json; false: none)
-  local pointer = nil
-  if o.copy and o.pointer ~= false then
-    local perr
-    pointer = o.pointer
-    if pointer == nil and o.model then pointer, perr = chat.load_pointer(o.model) end
-    if perr then return nil, perr end
-  end
-  -- the copy rule's titles: the model directory's copy_rule.json, if it ships one
-  local rule = nil
-  if o.copy and o.model then
-    local rerr
-    rule, rerr = chat.load_copy_rule(o.model)
-    if rerr then return nil, rerr end
-  end
-  local piece = function(id) return tok:piece(id) end
-
   local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
+  -- replies holding a character that neither the request nor the model's replies have (the
+  -- characters of its reply rule's words and gaps: its training replies, the copied values out)
+  local reply_chars, foreign = M.reply_chars(dir), 0
   local t0 = os.clock()
   for line in data:gmatch("[^\n]+") do
     if n >= o.limit then break end
@@ -174,9 +304,10 @@ function M.run(opts)
         s = model:session({ n_ctx = model.config.max_seq_len })
         feed = prompt_ids
       end
-      if constraint and o.copy then
-        chat.set_copy_rule({ constraint }, s, ex.messages, prompt_ids, piece, apis, pointer, rule)
-      end
+      local constraint, serr = decoding:start(model, apis, s, ex.messages, prompt_ids)
+      if serr then s:close() base:close() return nil, serr end
+      -- constrained: the budget leaves room to close any call of values so bounded (96 bytes), so a
+      -- call is never cut off half-written by max_tokens
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
         constraint = constraint })
       if not answer then s:close() base:close() return nil, info end
@@ -196,6 +327,11 @@ function M.run(opts)
       n = n + 1
       if ok_intent then intent = intent + 1 end
       if ok_structure then structure = structure + 1 end
+      if reply_chars and M.foreign(reply, ex.messages, reply_chars) then
+        foreign = foreign + 1
+        if o.verbose then log(string.format("[%s] a character of neither the request nor the replies: %s\n",
+          tostring(ex.id), reply)) end
+      end
       local cw, rw = M.words(reply), M.words(want.reply)
       r1 = r1 + M.rouge1(cw, rw)
       rl = rl + M.rougeL(cw, rw)
@@ -213,7 +349,8 @@ function M.run(opts)
   return {
     n = n, em_intent = pct(intent), em_structure = pct(structure), rouge1 = pct(r1), rougeL = pct(rl),
     parsed = attempted > 0 and 100 * parsed / attempted or 100,
-    seconds = os.clock() - t0, model = o.model, data = o.data,
+    seconds = os.clock() - t0, model = dir, data = o.data, decoding = decoding.label,
+    foreign = reply_chars and foreign or nil,
   }
 end
 
@@ -224,7 +361,8 @@ end
 -- @treturn string lines, each ending in a newline
 function M.report(result, json)
   local lines = {
-    string.format("model %s, data %s, %d examples, %.1f s", result.model, result.data, result.n, result.seconds),
+    string.format("model %s, data %s, %d examples, decoding %s, %.1f s", result.model, result.data, result.n,
+      result.decoding, result.seconds),
     "| metric | % |",
     "|---|---|",
     string.format("| EM_intent | %.1f |", result.em_intent),
@@ -233,10 +371,15 @@ function M.report(result, json)
     string.format("| ROUGE-L | %.1f |", result.rougeL),
     string.format("| calls that parse | %.1f |", result.parsed),
   }
+  if result.foreign then
+    lines[#lines + 1] = string.format("| replies with a character of neither the request nor the replies | %d of %d |",
+      result.foreign, result.n)
+  end
   if json then
     lines[#lines + 1] = mllm.json_encode({
       n = result.n, em_intent = result.em_intent, em_structure = result.em_structure,
-      rouge1 = result.rouge1, rougeL = result.rougeL, parsed = result.parsed,
+      rouge1 = result.rouge1, rougeL = result.rougeL, parsed = result.parsed, decoding = result.decoding,
+      foreign = result.foreign,
     })
   end
   return table.concat(lines, "\n") .. "\n"

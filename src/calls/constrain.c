@@ -263,9 +263,7 @@ bool cst_step(const mllm_constraint *c, cst_state *s, unsigned char b)
             if ((size_t)++s->node == c->close_len) {
                 s->phase = P_OUT;
                 s->node = 0;
-                s->rin = 0;
-                s->rnode = 0;
-                s->rcopy = 0;
+                cst_reply_start(c, s);
             }
             return true;
         case P_VALUE:
@@ -322,6 +320,7 @@ bool cst_step(const mllm_constraint *c, cst_state *s, unsigned char b)
             if (b == '"') {
                 bool member = s->node >= 0 && c->words[s->node].word >= 0;
                 if (!member && !(s->copy && s->len > 0 && cst_copy_can_close(c, s))) return false;
+                s->copy = 0;  /* a reply names an enum's value in its own words ("WhatsApp"), not as a copy */
                 value_end(c, s, false);
                 return true;
             }
@@ -449,6 +448,7 @@ void cst_initial_state(const mllm_constraint *c, cst_state *s)
     memset(s, 0, sizeof *s);
     s->phase = c->mode == MLLM_CONSTRAIN_REQUIRED ? P_OPEN : P_OUT;
     s->tool = -1;
+    cst_reply_start(c, s);
 }
 
 /* ------------------------------------------------------------ checking */

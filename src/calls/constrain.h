@@ -12,7 +12,7 @@
  * so, where cutting digits would give 15), and with a source (mllm_constraint_set_source) an
  * enum takes a copy of the user's words as well as its values ("telegram" reaches validation
  * rather than becoming "sms"). Outside a call nothing is masked, unless the reply rule is set
- * (mllm_constraint_set_reply_words). The grammar is the trained format,
+ * (mllm_constraint_set_reply_rule). The grammar is the trained format,
  * tight on purpose: no spaces except one optional space after ',' and ':'; strings in double
  * quotes with the escapes \" \\ \/ \n \r \t, valid UTF-8, no control bytes. Everything the
  * grammar admits is accepted by the call parser (mobilellm_calls.h) and by the schema.
@@ -49,8 +49,9 @@
 #define MLLM_CST_DEFAULT_MAX_STRING 256 /* bytes of a string value as written (escapes count 2) */
 #define MLLM_CST_MAX_TITLES 64        /* titles of the copy rule (mllm_constraint_set_titles) */
 #define MLLM_CST_MAX_TITLE_BYTES 15   /* bytes of one title */
-#define MLLM_CST_MAX_REPLY_WORDS 65536  /* words of the reply rule (mllm_constraint_set_reply_words) */
+#define MLLM_CST_MAX_REPLY_WORDS 65536  /* words, gaps, follows of the reply rule (mllm_constraint_set_reply_rule) */
 #define MLLM_CST_MAX_REPLY_WORD_BYTES 64 /* bytes of one reply word */
+#define MLLM_CST_REPLY_TRACKED_WORDS 256 /* reply words (the first, in order) held to "once" and follows */
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -176,6 +177,12 @@ mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t
  * when n_vocab differs from the vocab's, or when the constraint has no vocab. */
 void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text, size_t len);
 
+/* Text the hook treats as written before the generation's own (len 0 removes it): a host that
+ * stops a generation at a call, runs the tool and starts another for the reply passes the text
+ * of the first, so the rule sees the whole answer (the calls made, the values a reply repeats).
+ * Copied. MLLM_ERR_NOMEM. */
+mllm_status mllm_constraint_set_prefix(mllm_constraint *c, const char *text, size_t len, char *err, size_t errlen);
+
 const mllm_constraint_stats *mllm_constraint_get_stats(const mllm_constraint *c);
 void mllm_constraint_reset_stats(mllm_constraint *c);
 
@@ -201,18 +208,37 @@ mllm_status mllm_constraint_set_source(mllm_constraint *c, const char *text, siz
 mllm_status mllm_constraint_set_titles(mllm_constraint *c, const char *const *titles, size_t n,
                                        char *err, size_t errlen);
 
-/* The reply rule: while a source is set, every word of the text outside a call (a run of
- * letters, digits, UTF-8 bytes and apostrophes) is one of the n words (the model's reply words: a
- * model directory ships them in reply_rule.json, the words of its training replies with the
- * values copied from requests taken out) or a word of the source in any ASCII case, every run of
- * other bytes between words is one of the n_gaps gaps (" ", ", ", ". " ...: those of the same
- * replies), and the opening tag stays open while a call may. So every character of a reply comes
- * from the request or the replies the model was trained on, and no name is made up. Words and
- * gaps: at most MLLM_CST_MAX_REPLY_WORDS each, 1 to MLLM_CST_MAX_REPLY_WORD_BYTES bytes each
- * (a gap: no letter, digit, UTF-8 byte, control byte or '<'), copied. n 0 removes the rule.
- * MLLM_ERR_ARG names the word or gap at fault and changes nothing; MLLM_ERR_NOMEM. */
-mllm_status mllm_constraint_set_reply_words(mllm_constraint *c, const char *const *words, size_t n,
-                                            const char *const *gaps, size_t n_gaps, char *err, size_t errlen);
+/* The reply rule: every word of the text outside a call (a run of
+ * letters, digits, UTF-8 bytes and apostrophes) is one of the rule's words (the model's reply
+ * words: a model directory ships them in reply_rule.json, the words of its training replies with
+ * the values copied from requests taken out) or a word of the source (mllm_constraint_set_source;
+ * as written, a sentence's first letter in either case), every run of other bytes between words is one of its gaps (" ", ", ", ". " ...: those of
+ * the same replies) and the run after the last word one of its end gaps ("." "!"), and a call
+ * may open where a reply begins (the trained format: the call, then its reply). Once a call has copied
+ * values from the source, a copy in the text is one of them whole. A word comes at most once
+ * unless it is repeatable (one a training reply repeats: "the", "and"), and, with follows, only
+ * after an item it followed in a training reply ("sent" then "to", "to" then "<value>", "<start>"
+ * then "Alarm"). So every character of a reply comes from the request or the replies the model
+ * was trained on, no name is made up and no value is cut. */
+typedef struct mllm_reply_rule {
+    const char *const *words;        /* runs of letters, digits, UTF-8 bytes, inner apostrophes */
+    size_t n_words;                  /* 0: no rule */
+    const char *const *gaps;         /* runs of other bytes between two words, no control byte or '<' */
+    size_t n_gaps;
+    const char *const *end_gaps;     /* runs of such bytes after the last word ("." "!") */
+    size_t n_end_gaps;
+    const char *const *repeatable;   /* words a reply may say more than once */
+    size_t n_repeatable;
+    const char *const *follows;      /* n_follows pairs: follows[2i + 1] may come after follows[2i];
+                                        each a word or "<value>", the first also "<start>" */
+    size_t n_follows;                /* 0: any order */
+} mllm_reply_rule;
+
+/* Sets the reply rule (NULL or no words removes it). Each list at most MLLM_CST_MAX_REPLY_WORDS,
+ * words and gaps 1 to MLLM_CST_MAX_REPLY_WORD_BYTES bytes; only the first
+ * MLLM_CST_REPLY_TRACKED_WORDS words are held to "once" and to follows. Copied. MLLM_ERR_ARG names
+ * the item at fault and changes nothing; MLLM_ERR_NOMEM. */
+mllm_status mllm_constraint_set_reply_rule(mllm_constraint *c, const mllm_reply_rule *rule, char *err, size_t errlen);
 
 /* Pointer for copied values, over the source set last: token_pos[i] is the prompt position of
  * the token that holds source byte i (-1: none), n the source's length. While a generation runs

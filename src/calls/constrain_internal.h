@@ -114,6 +114,7 @@ enum {
 #define CMASK_WORDS (MLLM_CST_MAX_SOURCE / 64 + 1)
 
 typedef struct cst_reply_words cst_reply_words;
+#define RNEXT_WORDS (MLLM_CST_REPLY_TRACKED_WORDS / 64 + 1)
 
 typedef struct cst_state {
     uint8_t phase;
@@ -133,6 +134,10 @@ typedef struct cst_state {
     uint8_t rin;        /* P_OUT, reply rule: inside a word */
     uint8_t rcopy;      /* P_OUT, reply rule: a copy of the source under way (cmask its matches) */
     uint8_t rvalues;    /* reply rule: the text has copied values (vstart, vend) */
+    uint64_t rused[MLLM_CST_REPLY_TRACKED_WORDS / 64]; /* reply rule: the words said already */
+    uint64_t rnext[RNEXT_WORDS]; /* reply rule: the words (and, bit MLLM_CST_REPLY_TRACKED_WORDS, a
+                           copied value; the next bit, the end) that may come next */
+    int32_t rctx[4];    /* reply rule: the readings of the two items before the next (-1: unused) */
     uint64_t vstart[CMASK_WORDS], vend[CMASK_WORDS]; /* reply rule: where the copied values of the
                            calls so far start and end in the source (a bit each) */
     int32_t rnode;      /* P_OUT, reply rule: the trie node of that word, or between words of the
@@ -171,6 +176,10 @@ struct mllm_constraint {
     size_t n_titles;                           /* 0 = no title rule */
     const mllm_session *bound;                 /* the session being generated on, for its probe */
     cst_reply_words *reply;                    /* the reply rule's words; NULL: none (reply_rule.c) */
+    char *prefix;                              /* text written before the generation's own (set_prefix) */
+    size_t prefix_len, prefix_cap;
+    char *joined;                              /* the hook's prefix + text */
+    size_t joined_cap;
     char *cache;
     size_t cache_len, cache_cap;
     size_t cache_bad;       /* offset of the first byte that did not fit, or NONE */
@@ -206,10 +215,12 @@ bool cst_in_word(const mllm_constraint *c, size_t p);
 
 /* reply_rule.c: whether the rule holds (reply words and a source); the reply rule's part of
  * cst_step outside a call (false: b cannot come); whether the text may end here (not inside a
- * word that is neither a reply word nor a source word); freeing the words. */
+ * word that is neither a reply word nor a source word); the state where a reply begins (the
+ * text's start, the end of a call); freeing the words. */
 bool cst_reply_active(const mllm_constraint *c);
 bool cst_reply_step(const mllm_constraint *c, cst_state *s, unsigned char b);
 bool cst_reply_can_end(const mllm_constraint *c, const cst_state *s);
+void cst_reply_start(const mllm_constraint *c, cst_state *s);
 void cst_reply_note_value(const mllm_constraint *c, cst_state *s);
 void cst_reply_free(cst_reply_words *r);
 

@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "constrain_internal.h"
+#include "base/grow.h"
 #include "base/status.h"
 
 #include <math.h>
@@ -140,20 +141,47 @@ mllm_status mllm_constraint_allowed(mllm_constraint *c, const char *text, size_t
     return MLLM_OK;
 }
 
+mllm_status mllm_constraint_set_prefix(mllm_constraint *c, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (len && !mllm_grow((void **)&c->prefix, &c->prefix_cap, len, 1))
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a prefix of %zu bytes", len);
+    if (len) memcpy(c->prefix, text, len);
+    c->prefix_len = len;
+    return MLLM_OK;
+}
+
 void mllm_constraint_hook(void *ud, float *logits, int n_vocab, const char *text, size_t len)
 {
     mllm_constraint *c = ud;
     if (!c || !c->v || n_vocab != c->v->n_vocab) return;
     double t0 = now_seconds();
+    bool start = len == 0;  /* the generation's first token: its leading space is dropped */
+    if (c->prefix_len) {    /* the text written before this generation comes first */
+        if (!mllm_grow((void **)&c->joined, &c->joined_cap, c->prefix_len + len + 1, 1)) {
+            c->stats.invalid++;  /* no memory: nothing masked this step */
+            return;
+        }
+        memcpy(c->joined, c->prefix, c->prefix_len);
+        memcpy(c->joined + c->prefix_len, text, len);
+        text = c->joined;
+        len += c->prefix_len;
+    }
     cst_state s;
     if (cst_sync(c, text, len, &s) != NONE) {
         c->stats.invalid++;
     } else if (s.phase == P_OUT && !cst_reply_active(c)) {
         for (size_t k = 0; k < c->n_out_check; k++)
-            if (!token_fits(c, &s, c->out_check[k], len == 0)) logits[c->out_check[k]] = -INFINITY;
+            if (!token_fits(c, &s, c->out_check[k], start)) logits[c->out_check[k]] = -INFINITY;
         c->stats.free++;
-    } else if ((s.phase == P_OUT ? mask_reply(c, &s, len == 0) : mask_in_call(c, &s, len == 0)) == 0) {
+    } else if ((s.phase == P_OUT ? mask_reply(c, &s, start) : mask_in_call(c, &s, start)) == 0) {
         c->stats.dead_ends++;
+        if (s.phase == P_OUT) {  /* the reply cannot go on under its rule: it ends (control tokens only) */
+            memset(c->allowed, 0, (size_t)n_vocab);
+            walk w = { c, c->v->nodes, c->v->order, c->allowed, 0 };
+            mark(&w, &c->v->nodes[0]);
+            for (int i = 0; i < n_vocab && w.count > 0; i++)
+                if (!c->allowed[i]) logits[i] = -INFINITY;
+        }
     } else {
         for (int i = 0; i < n_vocab; i++)
             if (!c->allowed[i]) logits[i] = -INFINITY;

@@ -143,6 +143,8 @@ void mllm_constraint_free(mllm_constraint *c)
     free(c->out_check);
     free(c->allowed);
     cst_reply_free(c->reply);
+    free(c->prefix);
+    free(c->joined);
     free(c->cache);
     free(c);
 }

@@ -344,55 +344,124 @@ static int constraint_set_titles(lua_State *L)
     return 1;
 }
 
-/* Reads the array of strings at stack index idx into list (n entries, anchored in a table
- * pushed on the stack, the pointers in a userdata pushed under it: nothing to free on error). */
-static const char **string_list(lua_State *L, int idx, const char *what, lua_Integer *n)
+/* Reads the array of strings at stack index idx (absent: none) into a list of *n entries,
+ * anchored in a table pushed on the stack, the pointers in a userdata pushed under it: nothing to
+ * free on error. follows: a table of word -> array of words, read as 2 * *n pairs. */
+static const char **string_list(lua_State *L, int idx, const char *what, size_t *n)
 {
-    luaL_checktype(L, idx, LUA_TTABLE);
-    *n = luaL_len(L, idx);
-    if (*n < 0 || *n > MLLM_CST_MAX_REPLY_WORDS)
-        luaL_argerror(L, idx, lua_pushfstring(L, "%I %ss, more than MLLM_CST_MAX_REPLY_WORDS (%d)",
-                                              (LUAI_UACINT)*n, what, MLLM_CST_MAX_REPLY_WORDS));
-    const char **list = lua_newuserdatauv(L, (size_t)(*n ? *n : 1) * sizeof *list, 0);
-    lua_createtable(L, (int)*n, 0);
-    for (lua_Integer i = 1; i <= *n; i++) {
+    *n = 0;
+    if (lua_isnil(L, idx)) return NULL;
+    if (!lua_istable(L, idx)) luaL_error(L, "set_reply_rule: '%s' must be an array of strings", what);
+    lua_Integer len = luaL_len(L, idx);
+    if (len < 0 || len > MLLM_CST_MAX_REPLY_WORDS)
+        luaL_error(L, "set_reply_rule: %I %s, more than MLLM_CST_MAX_REPLY_WORDS (%d)", (LUAI_UACINT)len, what,
+                   MLLM_CST_MAX_REPLY_WORDS);
+    const char **list = lua_newuserdatauv(L, (size_t)(len ? len : 1) * sizeof *list, 0);
+    lua_createtable(L, (int)len, 0);
+    for (lua_Integer i = 1; i <= len; i++) {
+        size_t bytes;
         if (lua_geti(L, idx, i) != LUA_TSTRING)
-            luaL_argerror(L, idx, lua_pushfstring(L, "%s %I is not a string", what, (LUAI_UACINT)i));
-        size_t len;
-        list[i - 1] = lua_tolstring(L, -1, &len);
-        if (strlen(list[i - 1]) != len)
-            luaL_argerror(L, idx, lua_pushfstring(L, "%s %I holds a NUL byte", what, (LUAI_UACINT)i));
+            luaL_error(L, "set_reply_rule: %s %I is not a string", what, (LUAI_UACINT)i);
+        list[i - 1] = lua_tolstring(L, -1, &bytes);
+        if (strlen(list[i - 1]) != bytes) luaL_error(L, "set_reply_rule: %s %I holds a NUL byte", what, (LUAI_UACINT)i);
         lua_rawseti(L, -2, i);
     }
+    *n = (size_t)len;
     return list;
 }
 
+/* The follows map at stack index idx ({ word = { next, ... } }) as pairs, anchored as above. */
+static const char **follows_pairs(lua_State *L, int idx, size_t *n)
+{
+    *n = 0;
+    if (lua_isnil(L, idx)) return NULL;
+    if (!lua_istable(L, idx)) luaL_error(L, "set_reply_rule: 'follows' must be a table of word -> array of words");
+    size_t count = 0;
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1))
+            luaL_error(L, "set_reply_rule: 'follows' must be a table of word -> array of words");
+        count += (size_t)luaL_len(L, -1);
+        if (count > MLLM_CST_MAX_REPLY_WORDS)
+            luaL_error(L, "set_reply_rule: more than MLLM_CST_MAX_REPLY_WORDS (%d) follows", MLLM_CST_MAX_REPLY_WORDS);
+    }
+    const char **pairs = lua_newuserdatauv(L, (count ? count : 1) * 2 * sizeof *pairs, 0);
+    lua_createtable(L, 0, 0);  /* anchors the keys */
+    int anchor = lua_gettop(L);
+    size_t k = 0;
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+        const char *first = lua_tostring(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, anchor, (lua_Integer)k + 1);
+        lua_Integer len = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= len && k < count; i++, k++) {
+            if (lua_geti(L, -1, i) != LUA_TSTRING)
+                luaL_error(L, "set_reply_rule: follows['%s'][%I] is not a string", first, (LUAI_UACINT)i);
+            pairs[2 * k] = first;
+            pairs[2 * k + 1] = lua_tostring(L, -1);
+            lua_rawseti(L, anchor, -(lua_Integer)k - 1);  /* anchored */
+        }
+    }
+    *n = k;
+    return pairs;
+}
+
 /***
- * Sets the reply rule: while a source is set (`Constraint:set_source`), every
- * word of the text outside calls is one of `words` or a word of the source (in
- * any ASCII case), and every run of bytes between words one of `gaps`. The
- * model directory's reply_rule.json gives both (`chat.load_reply_rule`): the
- * words of its training replies with the values copied from requests taken
- * out, and the runs between them. A new constraint has none (text outside
- * calls is free).
- * @function Constraint:set_reply_words
- * @tparam {string,...} words runs of letters, digits, UTF-8 bytes and inner
- *   apostrophes (at most MLLM_CST_MAX_REPLY_WORDS, 1 to
- *   MLLM_CST_MAX_REPLY_WORD_BYTES bytes each); `{}` removes the rule
- * @tparam {string,...} gaps runs of other bytes (" ", ", ", ". " ...)
+ * Sets the reply rule: every word of the text outside calls is one of `words`
+ * or a word of the source (`Constraint:set_source`; as written, a sentence's
+ * first letter in either case), every run of bytes between words one of `gaps` (after
+ * the last word one of `end_gaps`),
+ * a word comes at most once unless `repeatable`, and with `follows` only after an
+ * item it followed in the model's training replies. The model directory's
+ * reply_rule.json gives it all (`chat.load_reply_rule`); a new constraint has
+ * none (text outside calls is free).
+ * @function Constraint:set_reply_rule
+ * @tparam ?table rule `{ words = {...}, gaps = {...}, end_gaps = {...}, repeatable = {...}, follows =
+ *   { ["<start>"] = { "Alarm", ... }, to = { "<value>" }, ... } }` (words: runs of
+ *   letters, digits, UTF-8 bytes and inner apostrophes; gaps: runs of other bytes;
+ *   at most MLLM_CST_MAX_REPLY_WORDS each); nil removes it
  * @treturn Constraint c
- * @raise on a word or gap that is not such, or too many
+ * @raise on a rule that is not such, naming the item
  */
-static int constraint_set_reply_words(lua_State *L)
+static int constraint_set_reply_rule(lua_State *L)
 {
     check_constraint(L, 1);
-    lua_Integer n, n_gaps;
-    const char **words = string_list(L, 2, "word", &n);
-    const char **gaps = string_list(L, 3, "gap", &n_gaps);
-    lconstraint *lc = check_constraint(L, 1);  /* reading the lists may have run Lua code that closed it */
+    mllm_reply_rule rule = { 0 };
     char err[MLLM_ERRLEN];
-    if (mllm_constraint_set_reply_words(lc->c, words, (size_t)n, gaps, (size_t)n_gaps, err, sizeof err) != MLLM_OK)
-        return luaL_argerror(L, strstr(err, "reply gap") ? 3 : 2, err);
+    if (!lua_isnoneornil(L, 2)) {
+        static const char *const names[] = { "words", "gaps", "end_gaps", "repeatable", "follows", NULL };
+        int o = mllm_lua_opts(L, 2, names, "set_reply_rule");
+        int base = lua_gettop(L);
+        for (int k = 0; names[k]; k++) mllm_lua_opt_push(L, o, names[k]);
+        rule.words = string_list(L, base + 1, "word", &rule.n_words);
+        rule.gaps = string_list(L, base + 2, "gap", &rule.n_gaps);
+        rule.end_gaps = string_list(L, base + 3, "end gap", &rule.n_end_gaps);
+        rule.repeatable = string_list(L, base + 4, "repeatable word", &rule.n_repeatable);
+        rule.follows = follows_pairs(L, base + 5, &rule.n_follows);
+        if (rule.n_words == 0) return luaL_argerror(L, 2, "a reply rule needs words (nil removes the rule)");
+    }
+    lconstraint *lc = check_constraint(L, 1);  /* reading the rule may have run Lua code that closed it */
+    if (mllm_constraint_set_reply_rule(lc->c, lua_isnoneornil(L, 2) ? NULL : &rule, err, sizeof err) != MLLM_OK)
+        return luaL_argerror(L, 2, err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/***
+ * Text the constraint treats as written before each generation's own: an
+ * agent that stops at a call, runs the tool and generates the reply in a new
+ * generation passes the first one's text, so the rules see the whole answer
+ * (the calls made, the values the reply repeats whole).
+ * @function Constraint:set_prefix
+ * @tparam ?string text nil or "" removes it
+ * @treturn Constraint c
+ */
+static int constraint_set_prefix(lua_State *L)
+{
+    lconstraint *lc = check_constraint(L, 1);
+    size_t len = 0;
+    const char *text = luaL_optlstring(L, 2, NULL, &len);
+    char err[MLLM_ERRLEN];
+    if (mllm_constraint_set_prefix(lc->c, text, len, err, sizeof err) != MLLM_OK) return luaL_error(L, "%s", err);
     lua_settop(L, 1);
     return 1;
 }
@@ -534,7 +603,7 @@ int mllm_lua_open_constrain(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         { "check", constraint_check }, { "allowed", constraint_allowed }, { "count", constraint_count },
-        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "set_reply_words", constraint_set_reply_words }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
+        { "stats", constraint_stats }, { "set_source", constraint_set_source }, { "set_titles", constraint_set_titles }, { "set_reply_rule", constraint_set_reply_rule }, { "set_prefix", constraint_set_prefix }, { "reset_stats", constraint_reset_stats }, { "close", constraint_close },
         { NULL, NULL }
     };
     int module = lua_absindex(L, -1);

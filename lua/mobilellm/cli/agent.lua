@@ -155,7 +155,7 @@ function M.run(ctx, opts, pos)
     local r, err = conv.c:send(line, hooks)
     if not r then return turn_error(ctx, err) end
     ctx.out:write("\n")
-    if r.error then turn_error(ctx, r.error) end
+    if r.error then ctx.err:write(PROG .. ": " .. tostring(r.error) .. " (/reset starts over)\n") end  -- after a call
   end)
 end
 

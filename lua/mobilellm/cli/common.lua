@@ -294,9 +294,10 @@ end
 local CHAT_HELP = "/reset clears the history, /quit (or Ctrl-D) leaves"
 
 --- A turn of chat or agent that could not run (the conversation outgrew its context, ...):
--- one line on stderr, and the loop goes on.
+-- one line on stderr, and the loop goes on with the history as it was (the message is not kept).
 function M.turn_error(ctx, err)
-  ctx.err:write(PROG .. ": " .. tostring(err) .. " (/reset starts over)\n")
+  ctx.err:write(PROG .. ": " .. tostring(err) .. " (the message was not kept: send a shorter one, or /reset "
+    .. "to start over)\n")
 end
 
 --- The read-answer loop of chat and agent: a banner and prompts when interactive, /reset,

@@ -31,8 +31,7 @@ local M = {
 }
 
 -- The files of a checkpoint directory, other than its weights, that travel with it.
-local COMPANIONS = { "config.json", "tokenizer.model", "generation_config.json", "tokenizer_config.json",
-                     "special_tokens_map.json", "apis.json", "copy_pointer.json" }
+local COMPANIONS = chat.COMPANION_FILES
 
 -- Largest companion file copied, in bytes: the engine's own cap on tokenizer.model
 -- (MLLM_MAX_TOKENIZER_BYTES), the largest of them.
@@ -90,8 +89,16 @@ function M.run(ctx, opts, pos)
   local ok, err = model:save(target, { on_progress = function(f) bar:update(math.floor(f * 1000)) end })
   bar:finish()
   if not ok then fail(err) end
+  local copied = {}
   for _, name in ipairs(COMPANIONS) do
-    if companions[name] then write_file(out .. "/" .. name, companions[name]) end
+    if companions[name] then
+      local sub = name:match("^(.*)/[^/]*$")
+      if sub and not os.execute("mkdir -p '" .. (out .. "/" .. sub):gsub("'", "'\\''") .. "'") then
+        fail(out .. "/" .. sub .. ": cannot create the directory")
+      end
+      write_file(out .. "/" .. name, companions[name])
+      copied[#copied + 1] = name
+    end
   end
   local params = model.config.params
   model:close()
@@ -103,6 +110,7 @@ function M.run(ctx, opts, pos)
   ctx.out:write(string.format("wrote %s: %s parameters in %s, %s; loads as %s without conversion\n", target,
     human_count(params), check.config.dtype, human_bytes(size), check.config.compute))
   check:close()
+  if #copied > 0 then ctx.out:write("copied from " .. dir .. ": " .. table.concat(copied, ", ") .. "\n") end
   return 0
 end
 
