@@ -59,6 +59,7 @@ print("decoding: " .. (not d.constrain and "free" or table.concat({ "constrained
 print()
 
 local requests = {
+  "wake me at 7",
   "wake me up at 6:45 am tomorrow please",
   "send a whatsapp to Priya saying I'm on my way",
   "what's the weather like in Porto on saturday?",
