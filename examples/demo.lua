@@ -33,7 +33,10 @@ end
 -- call; the weather comes back as text, which the model's reply then starts with.
 local done = {}
 local handlers = setmetatable({
-  get_weather = function(args) return "Sunny, 21 °C in " .. args.city .. "." end,
+  get_weather = function(args)
+    done[#done + 1] = { name = "get_weather", args = args }
+    return "Sunny, 21 °C in " .. args.city .. "."
+  end,
 }, { __index = function(_, name) return function(args) done[#done + 1] = { name = name, args = args } end end })
 
 -- The model directory ships what its best decoding needs, and the agent uses it by default
