@@ -95,6 +95,23 @@ describe("llama4_text", function()
     end
   end)
 
+  it("probes a chunked layer over the last token's chunk only", function()
+    -- l4-nope-chunked: layer 0 is chunked (chunk 5), layer 1 is not; 12 tokens: the last
+    -- (position 11) is in the chunk of positions 10 .. 14
+    local e = H.expected("l4-nope-chunked")
+    local s = assert(mllm.load(e.dir)):session({ n_ctx = 64 })
+    s:set_probe({ { 0, 1 } })
+    assert(s:eval({ table.unpack(e.prompt, 1, 12) }))
+    local w = s:probe()
+    assert.are.equal(12, #w)
+    for p = 1, 10 do assert.are.equal(0, w[p]) end
+    assert.is_true(math.abs(w[11] + w[12] - 1) < 1e-5)
+    s:set_probe({ { 1, 1 } })
+    assert(s:eval({ e.prompt[13] }))
+    w = s:probe()
+    assert.is_true(w[1] > 0)
+  end)
+
   it("exposes the architecture in model.config", function()
     local c = assert(mllm.load(H.FIXTURES .. "/l4-nope-chunked")).config
     assert.are.equal("llama4_text", c.model_type)
