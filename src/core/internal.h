@@ -61,6 +61,9 @@ extern const size_t mllm_n_block_tensors;
 extern const char *const mllm_name_embed, *const mllm_name_final_norm, *const mllm_name_head;
 /* The full name of block tensor bt of stored layer `layer` in a checkpoint of config c. */
 void mllm_block_tensor_name(const mllm_config *c, const mllm_block_tensor *bt, int layer, char *name, size_t n);
+/* The parameters a checkpoint of config c stores: embedding, final norm, the
+ * blocks and, unless share_embedding, the output head. */
+int64_t mllm_config_n_params(const mllm_config *c);
 /* dim, n_heads * head_dim, n_kv_heads * head_dim or ffn_dim of c. */
 int64_t mllm_config_size(const mllm_config *c, mllm_size_kind k);
 

@@ -43,3 +43,14 @@ int64_t mllm_config_size(const mllm_config *c, mllm_size_kind k)
     }
     return 0;
 }
+
+int64_t mllm_config_n_params(const mllm_config *c)
+{
+    int64_t block = 0;
+    for (size_t i = 0; i < mllm_n_block_tensors; i++) {
+        const mllm_block_tensor *bt = &mllm_block_tensors[i];
+        block += mllm_config_size(c, bt->rows) * (bt->matrix ? mllm_config_size(c, bt->cols) : 1);
+    }
+    int64_t embed = (int64_t)c->vocab_size * c->dim;
+    return embed + (c->share_embedding ? 0 : embed) + c->dim + (int64_t)c->n_layers * block;
+}
