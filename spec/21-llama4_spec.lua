@@ -147,6 +147,33 @@ describe("llama4_text", function()
     assert.are.equal(8000000, c.rope_theta)
   end)
 
+  it("shows its architecture in `mobilellm info`", function()
+    local cli = require("mobilellm.cli")
+    local parts = {}
+    local out = { write = function(self, ...)
+      for _, v in ipairs({ ... }) do parts[#parts + 1] = v end
+      return self
+    end, flush = function() end }
+    local code = cli.main({ "info", H.FIXTURES .. "/l4-nope-chunked" }, {
+      out = out, err = out, inp = { read = function() end }, tty = false, interactive = false,
+      getenv = function() end,
+    })
+    local text = table.concat(parts)
+    assert.are.equal(0, code, text)
+    local block = 2 * 48 + 48 * 48 + 2 * 24 * 48 + 48 * 48 + 3 * 64 * 48
+    for _, want in ipairs({
+      "architecture  llama4_text: dim 48, 4 heads / 2 KV heads (head_dim 12), FFN 64\n",
+      "attention     RoPE on adjacent pairs (theta 10000), QK-norm; NoPE layers: 1, 3 (temperature tuning: "
+        .. "floor_scale 4, attn_scale 0.5); chunked layers: 0, 3 (chunk 5)\n",
+      "layers        4 (no layer sharing)\n",
+      string.format("(%d)\n", 300 * 48 + 48 + 4 * block),
+      "embedding     shared with the output head\n",
+      "vocabulary    300 tokens, bos 1, eos 2, tokenizer: none\n",
+    }) do
+      assert.is_truthy(text:find(want, 1, true), want .. " in:\n" .. text)
+    end
+  end)
+
   describe("eos_token_id lists", function()
     local e = H.expected("l4-r1-bf16")
     local third = e.greedy[3]
