@@ -6,12 +6,15 @@ transformers is not installed here, so this is a small torch (float64) forward p
 way transformers' modeling_llama4.py computes it: RoPE through torch.view_as_complex and
 torch.polar, QK-norm via rsqrt, the temperature via log1p, additive -inf masks for causal and
 chunked attention, repeat_interleave for GQA. It shares no code with reference.py beyond
-reading the files. Default: the llama4_text fixtures under spec/fixtures/models/. Prints the
-largest difference of the logits per model; exits 1 if any exceeds 1e-9.
+reading the files. Default: the llama4_text fixtures under spec/fixtures/models/. For each it
+compares the logits of 40 random ids (max |diff| <= 1e-9) and, from expected.lua, that
+logits.f32 is the float32 rounding of torch's logits of the prompt and that torch's greedy
+continuation is the recorded one. Exits 1 when a check fails.
 """
 
 import glob
 import os
+import re
 import sys
 
 import numpy as np
@@ -79,16 +82,36 @@ def torch_forward(cfg, w, ids):
     return (x @ head.T).numpy()
 
 
+def expected_lua(d):
+    """prompt and greedy ids of a fixture's expected.lua."""
+    with open(os.path.join(d, "expected.lua")) as f:
+        text = f.read()
+    lists = {k: [int(x) for x in re.search(r"\b%s = \{([^}]*)\}" % k, text).group(1).split(",")]
+             for k in ("prompt", "greedy")}
+    return lists["prompt"], lists["greedy"]
+
+
 def main(argv):
     dirs = argv[1:] or sorted(glob.glob(os.path.join(os.path.dirname(HERE), "spec", "fixtures", "models", "l4-*")))
-    worst = 0.0
+    ok = True
     for d in dirs:
         cfg, w = reference.load_model(d)
         ids = [int(t) for t in np.random.default_rng(0).integers(0, cfg["vocab_size"], size=40)]
         diff = float(np.max(np.abs(torch_forward(cfg, w, ids) - reference.forward(cfg, w, ids))))
-        worst = max(worst, diff)
-        print("%-40s max |torch - reference| = %.3g over %d positions" % (os.path.basename(d), diff, len(ids)))
-    sys.exit(1 if worst > 1e-9 else 0)
+        print("%-20s max |torch - reference| = %.3g over %d positions" % (os.path.basename(d), diff, len(ids)))
+        ok &= diff <= 1e-9
+        if not os.path.exists(os.path.join(d, "expected.lua")):
+            continue
+        prompt, greedy = expected_lua(d)
+        stored = np.fromfile(os.path.join(d, "logits.f32"), dtype="<f4").reshape(len(prompt), -1)
+        same = np.array_equal(stored, torch_forward(cfg, w, prompt).astype(np.float32))
+        seq = list(prompt)
+        for _ in greedy:
+            seq.append(int(np.argmax(torch_forward(cfg, w, seq)[-1])))
+        print("%-20s logits.f32 %s, greedy %s" % ("", "agrees" if same else "DIFFERS",
+                                                   "agrees" if seq[len(prompt):] == greedy else "DIFFERS"))
+        ok &= same and seq[len(prompt):] == greedy
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
