@@ -95,6 +95,22 @@ describe("llama4_text", function()
     end
   end)
 
+  it("saves a quantized copy under the Llama 4 names that loads again to the same logits", function()
+    local e = H.expected("l4-r1-bf16")
+    local q8 = assert(mllm.load(e.dir, { dtype = "q8" }))
+    local dir = H.tmpdir()
+    assert(q8:save(dir .. "/model.safetensors"))
+    H.write(dir .. "/config.json", H.read(e.dir .. "/config.json"))
+    local again = assert(mllm.load(dir))
+    assert.are.equal("q8", again.config.dtype)
+    local a, b = q8:session({ kv_type = "f32" }), again:session({ kv_type = "f32" })
+    assert(a:eval(e.prompt))
+    assert(b:eval(e.prompt))
+    local la = a:logits()
+    assert.are.equal(0, H.max_diff(b:logits(), la, 0, #la))
+    H.rmdir(dir)
+  end)
+
   it("probes a chunked layer over the last token's chunk only", function()
     -- l4-nope-chunked: layer 0 is chunked (chunk 5), layer 1 is not; 12 tokens: the last
     -- (position 11) is in the chunk of positions 10 .. 14
