@@ -190,6 +190,20 @@ describe("llama4_text", function()
     end
   end)
 
+  it("reads rope_theta from rope_parameters (transformers 5)", function()
+    local dir = edited("l4-nope-chunked", function(cfg)
+      cfg.rope_theta = nil
+      cfg.rope_parameters = { rope_type = "default", rope_theta = 10000.0 }
+    end)
+    local e = H.expected("l4-nope-chunked")
+    local model = assert(mllm.load(dir))
+    assert.are.equal(10000, model.config.rope_theta)
+    local s = model:session()
+    assert(s:eval(e.prompt))
+    assert.is_true(H.max_diff(s:logits(), e.logits, (#e.prompt - 1) * e.n_vocab, e.n_vocab) <= TOL)
+    H.rmdir(dir)
+  end)
+
   describe("eos_token_id lists", function()
     local e = H.expected("l4-r1-bf16")
     local third = e.greedy[3]
@@ -256,6 +270,8 @@ describe("llama4_text", function()
       { "a zero floor_scale", function(c) c.floor_scale = 0 end, "\"floor_scale\" must be a number in (0," },
       { "rope_scaling", function(c) c.rope_scaling = { rope_type = "llama3", factor = 8 } end,
         "rope_scaling is not supported" },
+      { "rope_parameters other than default", function(c) c.rope_parameters = { rope_type = "llama3" } end,
+        "rope_parameters other than {\"rope_type\": \"default\", \"rope_theta\": ...} are not supported" },
       { "layer sharing", function(c) c.layer_sharing = true end,
         "layer_sharing is a MobileLLM (model_type \"mobilellm\") feature, not supported with llama4_text" },
       { "an eos list longer than MLLM_MAX_EOS_IDS", function(c) c.eos_token_id = { 1, 2, 3, 4, 5, 6, 7, 8, 9 } end,

@@ -232,6 +232,18 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
     if ((st = get_eos(root, c, path, err, errlen))) return st;
     if ((st = get_float(root, "rope_theta", llama4 ? 500000.0 : 10000.0, 0.0, 1e9, &c->rope_theta, path, err, errlen)))
         return st;
+    /* transformers 5 writes RoPE as rope_parameters {rope_type, rope_theta} */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (rp && !cJSON_IsNull(rp)) {
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        if (!cJSON_IsObject(rp) || (rt && !(cJSON_IsString(rt) && strcmp(rt->valuestring, "default") == 0)))
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                             "%s: rope_parameters other than {\"rope_type\": \"default\", \"rope_theta\": ...} "
+                             "are not supported (as rope_scaling)", path);
+        if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta") &&
+            (st = get_float(rp, "rope_theta", 0.0, 0.0, 1e9, &c->rope_theta, path, err, errlen)))
+            return st;
+    }
     if ((st = get_float(root, "rms_norm_eps", 1e-5, 0.0, 1.0, &c->norm_eps, path, err, errlen))) return st;
     if ((st = get_bool(root, "layer_sharing", &c->layer_sharing, path, err, errlen))) return st;
     bool share = false, tie = false;
