@@ -92,22 +92,32 @@ MLLM_API const char *mllm_status_name(mllm_status s);
 /* ---------------------------------------------------------------- model */
 
 typedef struct mllm_config {
-    char model_type[32];   /* "mobilellm" or "llama" */
+    char model_type[32];   /* "mobilellm", "llama" or "llama4_text" */
     int n_layers;          /* stored blocks */
     int n_exec_layers;     /* executed blocks: 2 * n_layers with layer sharing */
     int dim;               /* hidden_size */
     int n_heads;           /* num_attention_heads */
     int n_kv_heads;        /* num_key_value_heads */
     int head_dim;          /* head_dim, or dim / n_heads */
-    int ffn_dim;           /* intermediate_size */
+    int ffn_dim;           /* intermediate_size (llama4_text: intermediate_size_mlp) */
     int vocab_size;
     int max_seq_len;       /* max_position_embeddings */
-    int bos_id, eos_id;
+    int bos_id, eos_id;    /* eos_id: the first of eos_ids */
+    int n_eos;             /* generation stops at any of eos_ids[0 .. n_eos - 1] */
+    int eos_ids[MLLM_MAX_EOS_IDS];
     float rope_theta;
     float norm_eps;        /* rms_norm_eps */
     bool layer_sharing;    /* MobileLLM-LS: every block runs twice in a row */
     bool share_embedding;  /* output head is the input embedding */
     mllm_dtype dtype;      /* dtype of the stored weights (of the embedding) */
+    /* llama4_text (all false / 0 for "mobilellm" and "llama"): */
+    bool rope_pairs;       /* RoPE rotates adjacent pairs (2i, 2i + 1), not the two halves */
+    bool qk_norm;          /* use_qk_norm: q and k of RoPE layers RMS-normalised per head, no weight */
+    bool temperature_tuning; /* attn_temperature_tuning: NoPE layers scale q by position */
+    float floor_scale, attn_scale; /* q *= log(floor((pos + 1) / floor_scale) + 1) * attn_scale + 1 */
+    int attention_chunk_size;      /* keys a chunked layer's query sees: its own chunk of this size */
+    bool layer_nope[MLLM_MAX_LAYERS];    /* no_rope_layers[l] == 0: no RoPE, no QK-norm */
+    bool layer_chunked[MLLM_MAX_LAYERS]; /* layer_types[l] == "chunked_attention" */
 } mllm_config;
 
 typedef struct mllm_model mllm_model;

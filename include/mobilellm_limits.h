@@ -10,6 +10,7 @@
 
 /* ---- checkpoints */
 #define MLLM_MAX_LAYERS          1024                   /* stored blocks */
+#define MLLM_MAX_EOS_IDS         8                      /* ids of an eos_token_id list in config.json */
 #define MLLM_MAX_DIM             65536                  /* hidden_size, heads, head_dim */
 #define MLLM_MAX_VOCAB           1048576                /* vocab_size, top_k */
 #define MLLM_MAX_CONTEXT         131072                 /* max_position_embeddings, max_tokens */

@@ -209,7 +209,9 @@ describe("the loader refuses hostile checkpoints", function()
     it("an eos list with an id outside the vocabulary", config_case({ eos_token_id = { 99, 2 } },
       "eos_token_id (99) outside the vocabulary of 32"))
     it("an empty eos list", config_case({ eos_token_id = setmetatable({}, { __metatable = "array" }) },
-      '"eos_token_id" must be an integer'))
+      '"eos_token_id" lists 0 ids, expected 1 to MLLM_MAX_EOS_IDS (8)'))
+    it("a later eos id outside the vocabulary", config_case({ eos_token_id = { 2, 40 } },
+      "eos_token_id 40 outside the vocabulary of 32"))
     it("an rms_norm_eps that is zero as a float", config_case({ rms_norm_eps = 1e-60 }, '"rms_norm_eps" must be a number in (0, 1]'))
     it("a rope_theta that is zero as a float", config_case({ rope_theta = 1e-50 }, '"rope_theta" must be a number in (0, 1e+09]'))
     it("an rms_norm_eps of 2", config_case({ rms_norm_eps = 2 }, '"rms_norm_eps" must be a number in (0, 1]'))

@@ -176,7 +176,7 @@ local function measure(args)
   return out
 end
 
-local shapes = quick and { "125M", "125M-ls" } or { "125M", "125M-ls", "350M" }
+local shapes = quick and { "125M", "125M-ls" } or { "125M", "125M-ls", "350M", "R1-140M", "R1-360M" }
 local dtypes = quick and { "q8", "q4" } or { "f32", "f16", "bf16", "q8", "q4" }
 local threads = quick and { 1 } or { 1, 2 }
 local n_gen = quick and 32 or 128
@@ -188,7 +188,8 @@ assert(os.execute("/usr/bin/python3 tools/make_bench_models.py " .. MODELS .. " 
 local BYTES = { f32 = 4, f16 = 2, bf16 = 2, q8 = 34 / 32, q4 = 18 / 32 }
 local function weight_bytes(dir, dt)
   local c = mllm.json_decode(assert(io.open(dir .. "/config.json")):read("a"))
-  local dim, ffn, hd = c.hidden_size, c.intermediate_size, c.head_dim or c.hidden_size // c.num_attention_heads
+  local dim, hd = c.hidden_size, c.head_dim or c.hidden_size // c.num_attention_heads
+  local ffn = c.intermediate_size_mlp or c.intermediate_size  -- llama4_text: intermediate_size is the MoE width
   local qd, kvd = c.num_attention_heads * hd, c.num_key_value_heads * hd
   local per_block = dim * qd * 2 + dim * kvd * 2 + dim * ffn * 3
   return (c.num_hidden_layers * per_block + c.vocab_size * dim) * BYTES[dt]
@@ -217,7 +218,8 @@ print("|---|---|---|---|---|---|---|---|---|")
 local decode = {}  -- decode[shape .. dtype .. threads] = tok/s
 for _, shape in ipairs(shapes) do
   for _, dt in ipairs(dtypes) do
-    if not (shape:find("350M") and (dt == "f32" or dt == "bf16") and not quick) then
+    if not (shape:find("350M") and (dt == "f32" or dt == "bf16") and not quick)
+      and not (shape:find("R1") and (dt == "f16" or dt == "bf16")) then
       for _, th in ipairs(threads) do
         local r = measure(string.format("--one %s/%s %s %d 128 %d", MODELS, shape, dt, th, n_gen))
         decode[shape .. dt .. th] = r.decode_tps

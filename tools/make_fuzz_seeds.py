@@ -51,6 +51,8 @@ MODEL_SEEDS = [
     ("torch-f16-views-as-q8", "torch/f16-views", "q8", None),  # refused: rows of 16 values
     ("torch-mobilellm-as-q4", "torch/mobilellm", "q4", None),
     ("torch-f32-cut-tokenizer", "torch/f32", "auto", 4096),
+    ("l4-nope-chunked", "models/l4-nope-chunked", "auto", None),  # llama4_text
+    ("l4-r1-bf16-as-q8", "models/l4-r1-bf16", "q8", None),
 ]
 
 # (seed name, bytes of tokenizer.model kept; None = all)

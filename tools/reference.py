@@ -18,6 +18,20 @@
 * Output head: embed_tokens if share_embedding or tie_word_embeddings is true or there is
   no lm_head.weight, else lm_head.weight.
 
+llama4_text (Llama4ForCausalLM, MobileLLM-R1), from transformers' modeling_llama4.py and
+configuration_llama4.py (dense layers only):
+* MLP weights under "feed_forward." (not "mlp."), width intermediate_size_mlp.
+* RoPE rotates adjacent pairs: (x[2i], x[2i+1]) is the complex number x[2i] + i x[2i+1],
+  multiplied by exp(i * pos * inv_freq[i]) (no rotate_half); same inv_freq as LLaMA.
+* Layer l uses RoPE iff no_rope_layers[l] == 1 (default: 0 every no_rope_layer_interval-th
+  layer, interval 4). On RoPE layers with use_qk_norm (default true), q and k are then
+  normalised per head: x / sqrt(mean(x^2) + rms_norm_eps), no weight.
+* On NoPE layers with attn_temperature_tuning (default true), q is multiplied by
+  log(floor((pos + 1) / floor_scale) + 1) * attn_scale + 1 (defaults 8192, 0.1).
+* layer_types[l] == "chunked_attention" (default on the RoPE layers): query at position p sees
+  keys j <= p with j // attention_chunk_size == p // attention_chunk_size (default 8192).
+* head_dim default 128, rope_theta default 500000.
+
 No KV cache: every call recomputes the whole sequence (it is a reference, not an engine).
 
 Command line:
@@ -72,12 +86,18 @@ def load_model(model_dir):
 # ---------------------------------------------------------------- config helpers
 
 
+def is_llama4(config):
+    return config.get("model_type") == "llama4_text"
+
+
 def dims(config):
     dim = int(config["hidden_size"])
     n_heads = int(config["num_attention_heads"])
     n_kv = int(config.get("num_key_value_heads", n_heads))
     if config.get("head_dim") is not None:
         head_dim = int(config["head_dim"])
+    elif is_llama4(config):
+        head_dim = 128
     else:
         assert dim % n_heads == 0
         head_dim = dim // n_heads
@@ -91,6 +111,17 @@ def executed_layers(config):
     if config.get("layer_sharing"):
         return [i for i in range(n) for _ in range(2)]
     return list(range(n))
+
+
+def llama4_layers(config):
+    """Per layer (uses_rope, chunked) of a llama4_text config, with transformers' defaults."""
+    n = int(config["num_hidden_layers"])
+    rope = config.get("no_rope_layers") or [
+        int((i + 1) % int(config.get("no_rope_layer_interval", 4)) != 0) for i in range(n)]
+    types = config.get("layer_types") or [
+        "chunked_attention" if r else "full_attention" for r in rope]
+    assert len(rope) == n and len(types) == n
+    return [(bool(r), t == "chunked_attention") for r, t in zip(rope, types)]
 
 
 def output_head(config, weights):
@@ -127,13 +158,62 @@ def apply_rope(x, cos, sin):
     return x * cos[None] + rotate_half(x) * sin[None]
 
 
+def rope_pairs(x, positions, head_dim, theta):
+    """Llama 4 RoPE: x [heads, T, head_dim] as head_dim/2 complex numbers per row."""
+    inv_freq = 1.0 / (float(theta) ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    ang = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]  # [T, hd/2]
+    z = (x[..., 0::2] + 1j * x[..., 1::2]) * np.exp(1j * ang)[None]
+    out = np.empty_like(x)
+    out[..., 0::2], out[..., 1::2] = z.real, z.imag
+    return out
+
+
+def l2norm(x, eps):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+
+
 def softmax(x, axis=-1):
     m = np.max(x, axis=axis, keepdims=True)
     e = np.exp(x - m)
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+def attention_llama4(config, weights, layer, h):
+    dim, n_heads, n_kv, hd = dims(config)
+    T = h.shape[0]
+    eps = float(config.get("rms_norm_eps", 1e-5))
+    uses_rope, chunked = llama4_layers(config)[layer]
+    p = "model.layers.%d.self_attn." % layer
+    wq, wk, wv, wo = (weights[p + n + "_proj.weight"] for n in "qkvo")
+    q = (h @ wq.T).reshape(T, n_heads, hd).transpose(1, 0, 2)
+    k = (h @ wk.T).reshape(T, n_kv, hd).transpose(1, 0, 2)
+    v = (h @ wv.T).reshape(T, n_kv, hd).transpose(1, 0, 2)
+    pos = np.arange(T)
+    if uses_rope:
+        theta = float(config.get("rope_theta", 500000.0))
+        q, k = rope_pairs(q, pos, hd, theta), rope_pairs(k, pos, hd, theta)
+        if config.get("use_qk_norm", True):
+            q, k = l2norm(q, eps), l2norm(k, eps)
+    elif config.get("attn_temperature_tuning", True):
+        floor_scale = float(config.get("floor_scale", 8192))
+        attn_scale = float(config.get("attn_scale", 0.1))
+        temp = np.log(np.floor((pos + 1.0) / floor_scale) + 1.0) * attn_scale + 1.0
+        q = q * temp[None, :, None]
+    visible = pos[None, :] <= pos[:, None]  # [query, key]
+    if chunked:
+        size = int(config.get("attention_chunk_size", 8192))
+        visible &= (pos[None, :] // size) == (pos[:, None] // size)
+    group = n_heads // n_kv
+    out = np.empty((n_heads, T, hd))
+    for hh in range(n_heads):
+        s = (q[hh] @ k[hh // group].T) / np.sqrt(hd)
+        out[hh] = softmax(np.where(visible, s, -np.inf)) @ v[hh // group]
+    return out.transpose(1, 0, 2).reshape(T, n_heads * hd) @ wo.T
+
+
 def attention(config, weights, layer, h, cos, sin):
+    if is_llama4(config):
+        return attention_llama4(config, weights, layer, h)
     dim, n_heads, n_kv, hd = dims(config)
     T = h.shape[0]
     p = "model.layers.%d.self_attn." % layer
@@ -158,8 +238,8 @@ def attention(config, weights, layer, h, cos, sin):
     return out @ wo.T
 
 
-def mlp(weights, layer, h):
-    p = "model.layers.%d.mlp." % layer
+def mlp(config, weights, layer, h):
+    p = "model.layers.%d.%s." % (layer, "feed_forward" if is_llama4(config) else "mlp")
     g = h @ weights[p + "gate_proj.weight"].T
     u = h @ weights[p + "up_proj.weight"].T
     return (silu(g) * u) @ weights[p + "down_proj.weight"].T
@@ -169,7 +249,7 @@ def forward(config, weights, ids):
     """Logits (float64, [len(ids), vocab]) for every position of `ids`."""
     ids = np.asarray(ids, dtype=np.int64)
     eps = float(config.get("rms_norm_eps", 1e-5))
-    theta = float(config.get("rope_theta", 10000.0))
+    theta = float(config.get("rope_theta", 500000.0 if is_llama4(config) else 10000.0))
     _, _, _, hd = dims(config)
     x = weights["model.embed_tokens.weight"][ids].astype(np.float64)
     cos, sin = rope_cos_sin(np.arange(len(ids)), hd, theta)
@@ -178,7 +258,7 @@ def forward(config, weights, ids):
         h = rmsnorm(x, weights[p + "input_layernorm.weight"], eps)
         x = x + attention(config, weights, layer, h, cos, sin)
         h = rmsnorm(x, weights[p + "post_attention_layernorm.weight"], eps)
-        x = x + mlp(weights, layer, h)
+        x = x + mlp(config, weights, layer, h)
     h = rmsnorm(x, weights["model.norm.weight"], eps)
     return h @ output_head(config, weights).T
 

@@ -26,8 +26,6 @@ static mllm_status get_int(const cJSON *root, const char *key, long def, long lo
         *out = (int)def;
         return MLLM_OK;
     }
-    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 && strcmp(key, "eos_token_id") == 0)
-        v = cJSON_GetArrayItem(v, 0); /* eos lists: the first is the one generation stops at */
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"%s\" must be an integer", path, key);
     if (v->valuedouble < (double)lo || v->valuedouble > (double)hi)
@@ -62,6 +60,130 @@ static mllm_status get_bool(const cJSON *root, const char *key, bool *out, const
     return MLLM_OK;
 }
 
+/* eos_token_id: one id, or a list of up to MLLM_MAX_EOS_IDS (generation stops at any). */
+static mllm_status get_eos(const cJSON *root, mllm_config *c, const char *path, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
+    if (!cJSON_IsArray(v)) {
+        mllm_status st = get_int(root, "eos_token_id", 2, 0, MLLM_MAX_VOCAB, &c->eos_id, path, err, errlen);
+        c->eos_ids[0] = c->eos_id;
+        c->n_eos = 1;
+        return st;
+    }
+    int n = cJSON_GetArraySize(v);
+    if (n < 1 || n > MLLM_MAX_EOS_IDS)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: \"eos_token_id\" lists %d ids, expected 1 to MLLM_MAX_EOS_IDS (%d)", path, n,
+                         MLLM_MAX_EOS_IDS);
+    const cJSON *e;
+    c->n_eos = 0;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble < 0 ||
+            e->valuedouble > MLLM_MAX_VOCAB)
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                             "%s: \"eos_token_id\" must list integers in [0, %d]", path, MLLM_MAX_VOCAB);
+        c->eos_ids[c->n_eos++] = (int)e->valuedouble;
+    }
+    c->eos_id = c->eos_ids[0];
+    return MLLM_OK;
+}
+
+/* A per-layer list of n entries: NULL when absent, null or empty (the default
+ * applies, as in transformers), else it must be an array of n entries. */
+static mllm_status layer_list(const cJSON *root, const char *key, int n, const cJSON **out, const char *path,
+                              char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v) || (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0)) return MLLM_OK;
+    if (!cJSON_IsArray(v))
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"%s\" must be a list", path, key);
+    if (cJSON_GetArraySize(v) != n)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: \"%s\" has %d entries but num_hidden_layers is %d", path, key,
+                         cJSON_GetArraySize(v), n);
+    *out = v;
+    return MLLM_OK;
+}
+
+/* The llama4_text fields (Llama4ForCausalLM, MobileLLM-R1): dense layers
+ * only, RoPE on adjacent pairs, QK-norm, NoPE layers with attention
+ * temperature tuning, chunked attention. Defaults as transformers'
+ * Llama4TextConfig. */
+static mllm_status parse_llama4(const cJSON *root, mllm_config *c, const char *path, char *err, size_t errlen)
+{
+    mllm_status st;
+    int n = c->n_layers;
+    /* MoE: the layers transformers makes MoE are moe_layers, or when that is
+       absent every interleave_moe_layer_step-th layer (every layer by default) */
+    const cJSON *moe = cJSON_GetObjectItemCaseSensitive(root, "moe_layers");
+    if (moe && !cJSON_IsNull(moe)) {
+        if (!cJSON_IsArray(moe))
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"moe_layers\" must be a list", path);
+        if (cJSON_GetArraySize(moe) > 0)
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                             "%s: llama4_text with MoE layers (moe_layers lists %d) is not supported: only "
+                             "dense checkpoints (moe_layers: []) run", path, cJSON_GetArraySize(moe));
+    } else {
+        int step;
+        if ((st = get_int(root, "interleave_moe_layer_step", 1, 0, MLLM_MAX_LAYERS + 1, &step, path, err, errlen)))
+            return st;
+        if (step >= 1 && step <= n)
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                             "%s: llama4_text with MoE layers (no moe_layers, so every %d%s layer is MoE) is "
+                             "not supported: only dense checkpoints (moe_layers: []) run", path, step,
+                             step == 1 ? "st" : "th");
+    }
+    if ((st = get_int(root, "intermediate_size_mlp", 16384, 1, 16 * MLLM_MAX_DIM, &c->ffn_dim, path, err, errlen)))
+        return st;
+    bool qk_norm = true, tuning = true;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "use_qk_norm");
+    if (b && !cJSON_IsNull(b) && (st = get_bool(root, "use_qk_norm", &qk_norm, path, err, errlen))) return st;
+    b = cJSON_GetObjectItemCaseSensitive(root, "attn_temperature_tuning");
+    if (b && !cJSON_IsNull(b) && (st = get_bool(root, "attn_temperature_tuning", &tuning, path, err, errlen)))
+        return st;
+    c->qk_norm = qk_norm;
+    c->temperature_tuning = tuning;
+    if ((st = get_float(root, "floor_scale", 8192.0, 0.0, 1e9, &c->floor_scale, path, err, errlen))) return st;
+    if ((st = get_float(root, "attn_scale", 0.1, -1e9, 1e9, &c->attn_scale, path, err, errlen))) return st;
+    c->rope_pairs = true;
+
+    /* no_rope_layers[l]: 1 = RoPE, 0 = NoPE; default a NoPE layer every no_rope_layer_interval */
+    const cJSON *list;
+    if ((st = layer_list(root, "no_rope_layers", n, &list, path, err, errlen))) return st;
+    int interval = 4;
+    if (!list && (st = get_int(root, "no_rope_layer_interval", 4, 1, MLLM_MAX_LAYERS + 1, &interval, path, err,
+                               errlen)))
+        return st;
+    for (int l = 0; l < n; l++) {
+        const cJSON *e = list ? cJSON_GetArrayItem(list, l) : NULL;
+        if (list && !(cJSON_IsNumber(e) && (e->valuedouble == 0 || e->valuedouble == 1)))
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"no_rope_layers\" entry %d must be 0 or 1", path, l);
+        c->layer_nope[l] = list ? e->valuedouble == 0 : (l + 1) % interval == 0;
+    }
+    /* layer_types[l]: default "chunked_attention" on RoPE layers, as transformers */
+    if ((st = layer_list(root, "layer_types", n, &list, path, err, errlen))) return st;
+    bool any_chunked = false;
+    for (int l = 0; l < n; l++) {
+        const cJSON *e = list ? cJSON_GetArrayItem(list, l) : NULL;
+        if (list && !(cJSON_IsString(e) && (strcmp(e->valuestring, "full_attention") == 0 ||
+                                            strcmp(e->valuestring, "chunked_attention") == 0)))
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                             "%s: \"layer_types\" entry %d must be \"full_attention\" or \"chunked_attention\"",
+                             path, l);
+        c->layer_chunked[l] = list ? strcmp(e->valuestring, "chunked_attention") == 0 : !c->layer_nope[l];
+        any_chunked |= c->layer_chunked[l];
+    }
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(root, "attention_chunk_size");
+    if (any_chunked && cs && cJSON_IsNull(cs))
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: \"attention_chunk_size\" is null but chunked_attention layers need it", path);
+    if ((st = get_int(root, "attention_chunk_size", 8192, 1, INT32_MAX, &c->attention_chunk_size, path, err, errlen)))
+        return st;
+    if (!any_chunked) c->attention_chunk_size = 0;
+    return MLLM_OK;
+}
+
 static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, char *err, size_t errlen)
 {
     mllm_status st;
@@ -69,10 +191,15 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
     if (mt && !cJSON_IsString(mt))
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"model_type\" must be a string", path);
     const char *type = mt ? mt->valuestring : "llama";
-    if (strcmp(type, "mobilellm") != 0 && strcmp(type, "llama") != 0)
+    if (strcmp(type, "llama4") == 0)
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
-                         "%s: model_type \"%s\" is not supported (expected \"mobilellm\" or \"llama\")",
-                         path, type);
+                         "%s: model_type \"llama4\" (Llama4ForConditionalGeneration, multimodal) is not "
+                         "supported: only the text model \"llama4_text\" (Llama4ForCausalLM) runs", path);
+    bool llama4 = strcmp(type, "llama4_text") == 0;
+    if (strcmp(type, "mobilellm") != 0 && strcmp(type, "llama") != 0 && !llama4)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: model_type \"%s\" is not supported (expected \"mobilellm\", \"llama\" or "
+                         "\"llama4_text\")", path, type);
     snprintf(c->model_type, sizeof c->model_type, "%s", type);
 
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
@@ -92,19 +219,39 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
     if ((st = get_int(root, "num_hidden_layers", -1, 1, MLLM_MAX_LAYERS, &c->n_layers, path, err, errlen))) return st;
     if ((st = get_int(root, "num_attention_heads", -1, 1, MLLM_MAX_DIM, &c->n_heads, path, err, errlen))) return st;
     if ((st = get_int(root, "num_key_value_heads", c->n_heads, 1, MLLM_MAX_DIM, &c->n_kv_heads, path, err, errlen))) return st;
-    if ((st = get_int(root, "intermediate_size", -1, 1, 16 * MLLM_MAX_DIM, &c->ffn_dim, path, err, errlen))) return st;
+    if (llama4) {
+        if ((st = parse_llama4(root, c, path, err, errlen))) return st;
+    } else if ((st = get_int(root, "intermediate_size", -1, 1, 16 * MLLM_MAX_DIM, &c->ffn_dim, path, err, errlen))) {
+        return st;
+    }
     if ((st = get_int(root, "vocab_size", -1, 3, MLLM_MAX_VOCAB, &c->vocab_size, path, err, errlen))) return st;
-    if ((st = get_int(root, "max_position_embeddings", 2048, 1, MLLM_MAX_CONTEXT, &c->max_seq_len, path, err, errlen))) return st;
+    if ((st = get_int(root, "max_position_embeddings", llama4 ? MLLM_MAX_CONTEXT : 2048, 1, MLLM_MAX_CONTEXT,
+                      &c->max_seq_len, path, err, errlen)))
+        return st;
     if ((st = get_int(root, "bos_token_id", 1, 0, MLLM_MAX_VOCAB, &c->bos_id, path, err, errlen))) return st;
-    if ((st = get_int(root, "eos_token_id", 2, 0, MLLM_MAX_VOCAB, &c->eos_id, path, err, errlen))) return st;
-    if ((st = get_float(root, "rope_theta", 10000.0, 0.0, 1e9, &c->rope_theta, path, err, errlen))) return st;
+    if ((st = get_eos(root, c, path, err, errlen))) return st;
+    if ((st = get_float(root, "rope_theta", llama4 ? 500000.0 : 10000.0, 0.0, 1e9, &c->rope_theta, path, err, errlen)))
+        return st;
+    /* transformers 5 writes RoPE as rope_parameters {rope_type, rope_theta} */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (rp && !cJSON_IsNull(rp)) {
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        if (!cJSON_IsObject(rp) || (rt && !(cJSON_IsString(rt) && strcmp(rt->valuestring, "default") == 0)))
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                             "%s: rope_parameters other than {\"rope_type\": \"default\", \"rope_theta\": ...} "
+                             "are not supported (as rope_scaling)", path);
+        if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta") &&
+            (st = get_float(rp, "rope_theta", 0.0, 0.0, 1e9, &c->rope_theta, path, err, errlen)))
+            return st;
+    }
     if ((st = get_float(root, "rms_norm_eps", 1e-5, 0.0, 1.0, &c->norm_eps, path, err, errlen))) return st;
     if ((st = get_bool(root, "layer_sharing", &c->layer_sharing, path, err, errlen))) return st;
     bool share = false, tie = false;
     if ((st = get_bool(root, "share_embedding", &share, path, err, errlen))) return st;
     if ((st = get_bool(root, "tie_word_embeddings", &tie, path, err, errlen))) return st;
     c->share_embedding = share || tie;
-    int hd_default = c->dim % c->n_heads == 0 ? c->dim / c->n_heads : 0;
+    /* transformers' Llama4TextConfig defaults head_dim to 128, not hidden_size / heads */
+    int hd_default = llama4 ? 128 : c->dim % c->n_heads == 0 ? c->dim / c->n_heads : 0;
     if ((st = get_int(root, "head_dim", hd_default ? hd_default : -1, 1, MLLM_MAX_DIM, &c->head_dim, path, err, errlen))) {
         if (!hd_default && !cJSON_GetObjectItemCaseSensitive(root, "head_dim"))
             return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
@@ -112,8 +259,20 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
                              path, c->n_heads, c->dim);
         return st;
     }
+    if (llama4 && c->layer_sharing)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: layer_sharing is a MobileLLM (model_type \"mobilellm\") feature, not supported with "
+                         "llama4_text", path);
     c->n_exec_layers = c->layer_sharing ? 2 * c->n_layers : c->n_layers;
     return mllm_config_validate(c, path, err, errlen);
+}
+
+bool mllm_config_is_eos(const mllm_config *c, int32_t id)
+{
+    if (id == c->eos_id) return true;
+    for (int i = 1; i < c->n_eos; i++)
+        if (id == c->eos_ids[i]) return true;
+    return false;
 }
 
 mllm_status mllm_config_validate(const mllm_config *c, const char *path, char *err, size_t errlen)
@@ -132,6 +291,10 @@ mllm_status mllm_config_validate(const mllm_config *c, const char *path, char *e
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
                          "%s: bos_token_id (%d) / eos_token_id (%d) outside the vocabulary of %d", path,
                          c->bos_id, c->eos_id, c->vocab_size);
+    for (int i = 1; i < c->n_eos; i++)
+        if (c->eos_ids[i] >= c->vocab_size)
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: eos_token_id %d outside the vocabulary of %d", path,
+                             c->eos_ids[i], c->vocab_size);
     return MLLM_OK;
 }
 

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "kernels/kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Runs ops over the session's pool, quantizing the shared input first when
@@ -56,11 +57,16 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
     if (s->probe_n) memset(s->probe, 0, (size_t)(pos + T) * sizeof *s->probe);
 
     for (int l = 0; l < c->n_exec_layers; l++) {
-        const mllm_block *b = &m->blocks[c->layer_sharing ? l / 2 : l];
+        int stored = c->layer_sharing ? l / 2 : l;
+        const mllm_block *b = &m->blocks[stored];
+        bool nope = c->layer_nope[stored];  /* llama4_text only, as the flags below */
+        int chunk = c->layer_chunked[stored] ? c->attention_chunk_size : 0;
         size_t head_stride = (size_t)s->n_ctx * hd;  /* (n_kv_heads, n_ctx, hd) per layer, in elements */
         size_t layer_off = (size_t)l * c->n_kv_heads * head_stride;
 
-        /* attention: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x) */
+        /* attention: x += o_proj(attn(rope(q), rope(k), v)) of rmsnorm(x); llama4_text:
+           q, k RMS-normalised per head after RoPE (qk_norm), or on a NoPE layer no RoPE
+           and q scaled by a temperature that grows with the position */
         for (int t = 0; t < T; t++)
             mllm_rmsnorm(xb + (size_t)t * dim, x + (size_t)t * dim, b->attn_norm, dim, c->norm_eps);
         mllm_matmul_op qkv[3] = { { s->q, xb, NULL, &b->wq, NULL }, { s->k, xb, NULL, &b->wk, NULL },
@@ -69,16 +75,31 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
         for (int t = 0; t < T; t++) {
             const float *cs = s->rope_cos + (size_t)(pos + t) * half;
             const float *sn = s->rope_sin + (size_t)(pos + t) * half;
-            mllm_rope(s->q + (size_t)t * qd, c->n_heads, hd, cs, sn);
-            mllm_rope(s->k + (size_t)t * kvd, c->n_kv_heads, hd, cs, sn);
+            float *qt = s->q + (size_t)t * qd, *kt = s->k + (size_t)t * kvd;
+            if (nope) {
+                if (c->temperature_tuning) {
+                    float temp = (float)(log(floor((pos + t + 1.0) / c->floor_scale) + 1.0) * c->attn_scale + 1.0);
+                    for (int i = 0; i < qd; i++) qt[i] *= temp;
+                }
+            } else if (c->rope_pairs) {
+                mllm_rope_pairs(qt, c->n_heads, hd, cs, sn);
+                mllm_rope_pairs(kt, c->n_kv_heads, hd, cs, sn);
+                if (c->qk_norm) {
+                    mllm_head_norm(qt, c->n_heads, hd, c->norm_eps);
+                    mllm_head_norm(kt, c->n_kv_heads, hd, c->norm_eps);
+                }
+            } else {
+                mllm_rope(qt, c->n_heads, hd, cs, sn);
+                mllm_rope(kt, c->n_kv_heads, hd, cs, sn);
+            }
             for (int g = 0; g < c->n_kv_heads; g++)
                 store_kv(s, layer_off + g * head_stride + (size_t)(pos + t) * hd, s->k + (size_t)t * kvd + (size_t)g * hd,
                          s->v + (size_t)t * kvd + (size_t)g * hd, hd);
         }
         mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kv_at(s, s->k_cache, layer_off),
                              kv_at(s, s->v_cache, layer_off), s->kv_f16, pos, T, hd, head_stride, c->n_heads,
-                             c->n_kv_heads, hd, s->scores, s->n_ctx);
-        if (s->probe_n) mllm_probe_layer(s, l, layer_off, head_stride, T);
+                             c->n_kv_heads, hd, s->scores, s->n_ctx, chunk);
+        if (s->probe_n) mllm_probe_layer(s, l, layer_off, head_stride, T, chunk);
         mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo, NULL };
         matmul(s, &o, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];

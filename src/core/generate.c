@@ -263,7 +263,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     if (!full) mllm_forward(s, &tok, 1);
     g->info.decode_seconds += mllm_now() - t0;
     *id = tok;
-    if (g->stop_at_eos && tok == m->cfg.eos_id) {
+    if (g->stop_at_eos && mllm_config_is_eos(&m->cfg, tok)) {
         mllm_status st = finish(g, MLLM_STOP_EOS, piece, len, id, err, errlen);
         *id = tok;
         return st == MLLM_DONE ? MLLM_OK : st;  /* report the EOS token itself once */

@@ -25,6 +25,8 @@ mllm_status mllm_check_logits(const float *logits, int n_vocab, int pos, char *e
 
 /* Reads config.json into cfg; every bound checked. */
 mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size_t errlen);
+/* Whether id is one of the config's end-of-sequence ids (eos_token_id, or any of its list). */
+bool mllm_config_is_eos(const mllm_config *cfg, int32_t id);
 /* Checks values that must hold whatever their source. */
 mllm_status mllm_config_validate(const mllm_config *cfg, const char *path, char *err, size_t errlen);
 
@@ -52,10 +54,16 @@ typedef struct {
     size_t offset;
     bool matrix;
     mllm_size_kind rows, cols;
+    bool ffn;               /* an MLP matrix: "mlp." or (llama4_text) "feed_forward." before the suffix */
 } mllm_block_tensor;
 extern const mllm_block_tensor mllm_block_tensors[];
 extern const size_t mllm_n_block_tensors;
 extern const char *const mllm_name_embed, *const mllm_name_final_norm, *const mllm_name_head;
+/* The full name of block tensor bt of stored layer `layer` in a checkpoint of config c. */
+void mllm_block_tensor_name(const mllm_config *c, const mllm_block_tensor *bt, int layer, char *name, size_t n);
+/* The parameters a checkpoint of config c stores: embedding, final norm, the
+ * blocks and, unless share_embedding, the output head. */
+int64_t mllm_config_n_params(const mllm_config *c);
 /* dim, n_heads * head_dim, n_kv_heads * head_dim or ffn_dim of c. */
 int64_t mllm_config_size(const mllm_config *c, mllm_size_kind k);
 
@@ -123,8 +131,9 @@ struct mllm_session {
 void mllm_forward(mllm_session *s, const int32_t *ids, int n);
 
 /* probe.c: adds executed layer l's probed heads to s->probe for the last of the T tokens
- * forward() is running at s->pos (keys of layer l at element layer_off of the cache). */
-void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int T);
+ * forward() is running at s->pos (keys of layer l at element layer_off of the cache;
+ * chunk > 0: the layer's attention is chunked, see mllm_attention_batch). */
+void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int T, int chunk);
 
 /* Monotonic seconds. */
 double mllm_now(void);

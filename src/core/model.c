@@ -220,7 +220,7 @@ static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char 
             const mllm_block_tensor *bt = &mllm_block_tensors[i];
             void *dst = (char *)b + bt->offset;
             int64_t rows = mllm_config_size(c, bt->rows);
-            snprintf(name, sizeof name, "model.layers.%d.%s", l, bt->suffix);
+            mllm_block_tensor_name(c, bt, l, name, sizeof name);
             st = bt->matrix ? get_matrix(m, name, rows, mllm_config_size(c, bt->cols), dst, err, errlen)
                             : get_vector(m, name, rows, dst, err, errlen);
             if (st) return st;
@@ -432,6 +432,14 @@ static uint64_t hash_model(const mllm_model *m, XXH3_state_t *h)
     XXH3_64bits_reset(h);
     XXH3_64bits_update(h, shape, sizeof shape);
     XXH3_64bits_update(h, rope, sizeof rope);
+    if (c->rope_pairs) {  /* llama4_text: its attention flags (the other types hash as before) */
+        int32_t flags[] = { c->qk_norm, c->temperature_tuning, c->attention_chunk_size };
+        float temp[] = { c->floor_scale, c->attn_scale };
+        XXH3_64bits_update(h, flags, sizeof flags);
+        XXH3_64bits_update(h, temp, sizeof temp);
+        XXH3_64bits_update(h, c->layer_nope, (size_t)c->n_layers * sizeof c->layer_nope[0]);
+        XXH3_64bits_update(h, c->layer_chunked, (size_t)c->n_layers * sizeof c->layer_chunked[0]);
+    }
     hash_matrix(h, &m->embed);
     XXH3_64bits_update(h, m->final_norm, norm);
     if (!c->share_embedding) hash_matrix(h, &m->head);

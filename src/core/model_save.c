@@ -87,7 +87,7 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
         for (size_t i = 0; i < mllm_n_block_tensors; i++) {
             const mllm_block_tensor *bt = &mllm_block_tensors[i];
             const void *src = (const char *)b + bt->offset;
-            snprintf(name, sizeof name, "model.layers.%d.%s", l, bt->suffix);
+            mllm_block_tensor_name(c, bt, l, name, sizeof name);
             if (bt->matrix) add_matrix(t, &n, names, name, src);
             else add_vector(t, &n, names, name, *(const float *const *)src, (int)mllm_config_size(c, bt->rows));
         }

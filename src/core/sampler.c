@@ -115,6 +115,29 @@ static void select_top(candidate *c, int n, int k)
     }
 }
 
+/* Top-p: the shortest run of the n candidates, best first, whose share of
+ * all (the sum of exp(logit - max) over them) reaches top_p, sorted at the
+ * front; returns its length. Only that run is sorted: a head of 64, 128,
+ * 256... candidates is selected (linear) and sorted until it holds the
+ * nucleus, so a flat distribution over a 128k vocabulary with a small nucleus
+ * never sorts all of it. */
+static int nucleus(candidate *c, int n, double all, float max, float top_p)
+{
+    double cum = 0.0;
+    int sorted = 0;
+    for (int head = 64;; head = head > n / 2 ? n : 2 * head) {
+        int k = head < n ? head : n;
+        if (k < n) select_top(c + sorted, n - sorted, k - sorted);
+        qsort(c + sorted, (size_t)(k - sorted), sizeof *c, cmp_cand_desc);
+        for (int i = sorted; i < k; i++) {
+            cum += expf(c[i].logit - max) / all;
+            if (cum >= top_p) return i + 1;
+        }
+        if (k == n) return n;
+        sorted = k;
+    }
+}
+
 int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t *history, size_t n_history)
 {
     const mllm_sampler_params *p = &s->p;
@@ -152,27 +175,24 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
         if (l >= max - CANDIDATE_WINDOW) s->cand[nc++] = (candidate){ l, i };
     }
     /* Only the filters that need an order pay for one: top-k selects its k
-     * in linear time before sorting them, top-p sorts; min-p and plain
-     * temperature sampling need no order at all. Order: top-k, top-p, min-p. */
+     * in linear time before sorting them, top-p sorts only the nucleus it
+     * keeps; min-p and plain temperature sampling need no order at all.
+     * Order: top-k, top-p, min-p. */
     if (p->top_k > 0 && p->top_k < nc) {
         select_top(s->cand, nc, p->top_k);
         nc = p->top_k;
     }
-    if (p->top_p < 1.0f || p->top_k > 0) qsort(s->cand, (size_t)nc, sizeof *s->cand, cmp_cand_desc);
+    if (p->top_p < 1.0f) {
+        double all = 0.0;
+        for (int i = 0; i < nc; i++) all += expf(s->cand[i].logit - max);
+        nc = nucleus(s->cand, nc, all, max, p->top_p);
+    } else if (p->top_k > 0) {
+        qsort(s->cand, (size_t)nc, sizeof *s->cand, cmp_cand_desc);
+    }
 
     /* probabilities (reuse buf) */
     double sum = 0.0;
-    for (int i = 0; i < nc; i++) {
-        buf[i] = expf(s->cand[i].logit - max);
-        sum += buf[i];
-    }
-    if (p->top_p < 1.0f) {
-        double cum = 0.0;
-        for (int i = 0; i < nc; i++) {
-            cum += buf[i] / sum;
-            if (cum >= p->top_p) { nc = i + 1; break; }
-        }
-    }
+    for (int i = 0; i < nc; i++) buf[i] = expf(s->cand[i].logit - max);
     if (p->min_p > 0.0f) {
         /* p >= min_p * p_max, and buf[i] = exp(l - max) is already relative to p_max */
         int keep = 0;

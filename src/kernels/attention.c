@@ -1,4 +1,5 @@
-/* attention.c — causal grouped-query attention for one query position. */
+/* attention.c — causal grouped-query attention for one query position (over all
+ * earlier positions, or those of its chunk). */
 #include "kernels.h"
 
 #include <math.h>
@@ -10,7 +11,7 @@ typedef struct {
     const float *q;
     const void *k, *v;
     bool f16;
-    int pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx;
+    int pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx, chunk;
     size_t head_stride;
     float *scores;
 } attn_job;
@@ -98,18 +99,21 @@ static void attn_task(void *arg, int ith, int nth)
     for (int item = ith; item < total; item += nth) {
         int t = item / a->n_kv_heads, g = item % a->n_kv_heads;
         size_t qoff = (size_t)t * qd + (size_t)g * group * a->head_dim;
-        size_t hoff = (size_t)g * a->head_stride * (a->f16 ? sizeof(uint16_t) : sizeof(float));
+        /* a chunked layer's query sees the keys of its own chunk only, from its first position */
+        int pos = a->pos0 + t, first = a->chunk ? pos / a->chunk * a->chunk : 0;
+        size_t hoff = ((size_t)g * a->head_stride + (size_t)first * a->kv_stride) *
+                      (a->f16 ? sizeof(uint16_t) : sizeof(float));
         attend_group(a->kern, a->out + qoff, a->q + qoff, (const char *)a->k + hoff, (const char *)a->v + hoff, a->f16,
-                     a->pos0 + t + 1, a->kv_stride, a->head_dim, group, scores, a->n_ctx);
+                     pos + 1 - first, a->kv_stride, a->head_dim, group, scores, a->n_ctx);
     }
 }
 
 void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const void *k_cache,
                           const void *v_cache, bool kv_f16, int pos0, int T, int kv_stride, size_t head_stride,
-                          int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx)
+                          int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx, int chunk)
 {
     attn_job a = { k, out, q, k_cache, v_cache, kv_f16, pos0, T, kv_stride, n_heads, n_kv_heads, head_dim, n_ctx,
-                   head_stride, scores };
+                   chunk, head_stride, scores };
     /* same rule as the products: small work stays on the calling thread */
     size_t work = (size_t)T * n_heads * (size_t)(pos0 + T) * head_dim * 2;
     mllm_pool_run(work < MLLM_MIN_PARALLEL_WORK ? NULL : pool, attn_task, &a);

@@ -24,6 +24,11 @@ void mllm_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
  * v * cos + rotate_half(v) * sin, with rotate_half(v) = [-v2, v1] on the two
  * halves. cos/sin hold head_dim/2 values for this position. */
 void mllm_rope(float *vec, int n_heads, int head_dim, const float *cos, const float *sin);
+/* The RoPE of Llama 4 (llama4_text): each adjacent pair (v[2i], v[2i+1]) of
+ * each head is a complex number rotated by angle i of this position. */
+void mllm_rope_pairs(float *vec, int n_heads, int head_dim, const float *cos, const float *sin);
+/* Each of n_heads heads of vec: x / sqrt(mean(x^2) + eps), no weight (Llama 4's QK-norm). */
+void mllm_head_norm(float *vec, int n_heads, int head_dim, float eps);
 /* g = silu(g) * u over n values. */
 void mllm_swiglu(float *g, const float *u, int n);
 
@@ -65,11 +70,12 @@ void mllm_quantize_rows(const mllm_kernels *k, const float *x, block_q8 *out, ml
 /* Attention for T query positions (pos0 .. pos0 + T - 1) over the cache,
  * split over the pool by (position, kv head). Cached position t of kv head g
  * is element g * head_stride + t * kv_stride of the caches (float, or f16
- * when kv_f16). scores: per-thread scratch of
+ * when kv_f16). chunk > 0: position p attends to the positions of its chunk
+ * only, p / chunk * chunk .. p (chunked attention); 0: to 0 .. p. scores: per-thread scratch of
  * mllm_attention_scratch_floats(n_ctx, n_heads / n_kv_heads). */
 void mllm_attention_batch(mllm_pool *pool, const mllm_kernels *k, float *out, const float *q, const void *k_cache,
                           const void *v_cache, bool kv_f16, int pos0, int T, int kv_stride, size_t head_stride,
-                          int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx);
+                          int n_heads, int n_kv_heads, int head_dim, float *scores, int n_ctx, int chunk);
 /* Per thread: a row of n_ctx scores per query head of a kv group. */
 size_t mllm_attention_scratch_floats(int n_ctx, int group);
 

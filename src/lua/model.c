@@ -10,10 +10,22 @@
 
 /*** @module mobilellm.core */
 
+/* The 0-based numbers of the stored layers whose flag is set, as a list. */
+static void push_layer_list(lua_State *L, const mllm_config *c, const bool *flag, const char *field)
+{
+    lua_newtable(L);
+    for (int l = 0, n = 0; l < c->n_layers; l++)
+        if (flag[l]) {
+            lua_pushinteger(L, l);
+            lua_rawseti(L, -2, ++n);
+        }
+    lua_setfield(L, -2, field);
+}
+
 static void push_config(lua_State *L, const mllm_model *m, const char *dir)
 {
     const mllm_config *c = mllm_model_config(m);
-    lua_createtable(L, 0, 21);
+    lua_createtable(L, 0, 31);
     lua_pushstring(L, dir); lua_setfield(L, -2, "dir");
     lua_pushstring(L, c->model_type); lua_setfield(L, -2, "model_type");
     lua_pushinteger(L, c->n_layers); lua_setfield(L, -2, "layers");
@@ -27,6 +39,22 @@ static void push_config(lua_State *L, const mllm_model *m, const char *dir)
     lua_pushinteger(L, c->max_seq_len); lua_setfield(L, -2, "max_seq_len");
     lua_pushinteger(L, c->bos_id); lua_setfield(L, -2, "bos");
     lua_pushinteger(L, c->eos_id); lua_setfield(L, -2, "eos");
+    lua_createtable(L, c->n_eos, 0);
+    for (int i = 0; i < c->n_eos; i++) {
+        lua_pushinteger(L, c->eos_ids[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "eos_ids");
+    push_layer_list(L, c, c->layer_nope, "nope_layers");
+    push_layer_list(L, c, c->layer_chunked, "chunked_layers");
+    lua_pushstring(L, c->rope_pairs ? "pairs" : "halves"); lua_setfield(L, -2, "rope_layout");
+    lua_pushboolean(L, c->qk_norm); lua_setfield(L, -2, "qk_norm");
+    lua_pushboolean(L, c->temperature_tuning); lua_setfield(L, -2, "temperature_tuning");
+    if (c->temperature_tuning) {
+        lua_pushnumber(L, c->floor_scale); lua_setfield(L, -2, "floor_scale");
+        lua_pushnumber(L, c->attn_scale); lua_setfield(L, -2, "attn_scale");
+    }
+    lua_pushinteger(L, c->attention_chunk_size); lua_setfield(L, -2, "attention_chunk_size");
     lua_pushnumber(L, c->rope_theta); lua_setfield(L, -2, "rope_theta");
     lua_pushnumber(L, c->norm_eps); lua_setfield(L, -2, "norm_eps");
     lua_pushboolean(L, c->layer_sharing); lua_setfield(L, -2, "layer_sharing");
@@ -137,7 +165,7 @@ static int model_tostring(lua_State *L)
  * @table Model.config
  * @tfield string dir the directory the model was loaded from, as `load` was
  *   given it (its companion files, such as apis.json, are found there)
- * @tfield string model_type `"mobilellm"` or `"llama"`
+ * @tfield string model_type `"mobilellm"`, `"llama"` or `"llama4_text"`
  * @tfield integer layers stored blocks
  * @tfield integer executed_layers blocks run per token: twice `layers` with
  *   layer sharing
@@ -145,11 +173,21 @@ static int model_tostring(lua_State *L)
  * @tfield integer heads attention heads
  * @tfield integer kv_heads key/value heads
  * @tfield integer head_dim
- * @tfield integer ffn_dim intermediate size
+ * @tfield integer ffn_dim intermediate size (llama4_text: `intermediate_size_mlp`)
  * @tfield integer vocab_size
  * @tfield integer max_seq_len the longest context
  * @tfield integer bos beginning-of-sequence id
- * @tfield integer eos end-of-sequence id
+ * @tfield integer eos end-of-sequence id (the first of `eos_ids`)
+ * @tfield {integer,...} eos_ids every end-of-sequence id: generation stops at any
+ * @tfield string rope_layout `"halves"` (LLaMA's rotate_half) or `"pairs"`
+ *   (llama4_text: adjacent elements rotate together)
+ * @tfield boolean qk_norm llama4_text: q and k normalised per head on RoPE layers
+ * @tfield {integer,...} nope_layers llama4_text: the layers without RoPE (0-based)
+ * @tfield boolean temperature_tuning llama4_text: NoPE layers scale q with the position
+ *   by `log(floor((pos + 1) / floor_scale) + 1) * attn_scale + 1` (fields `floor_scale`,
+ *   `attn_scale` then set)
+ * @tfield {integer,...} chunked_layers llama4_text: the layers with chunked attention (0-based)
+ * @tfield integer attention_chunk_size the chunk of a chunked layer; 0 without any
  * @tfield number rope_theta
  * @tfield number norm_eps
  * @tfield boolean layer_sharing every block runs twice in a row (MobileLLM-LS)

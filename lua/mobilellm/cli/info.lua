@@ -20,6 +20,27 @@ local M = {
   options = concat_opts(LOAD_OPTS, { { "json", kind = "flag", help = "print the configuration as JSON" } }),
 }
 
+-- 0-based layer numbers as "1, 3", or "none".
+local function layer_list(t)
+  return #t > 0 and table.concat(t, ", ") or "none"
+end
+
+--- The attention of a llama4_text model in one line: RoPE, QK-norm, NoPE and chunked layers.
+-- @tparam table c `model.config`
+-- @treturn string
+function M.llama4_attention(c)
+  local nope = layer_list(c.nope_layers)
+  if #c.nope_layers > 0 then
+    nope = nope .. (c.temperature_tuning
+      and string.format(" (temperature tuning: floor_scale %g, attn_scale %g)", c.floor_scale, c.attn_scale)
+      or " (no temperature tuning)")
+  end
+  local chunked = layer_list(c.chunked_layers)
+  if #c.chunked_layers > 0 then chunked = chunked .. string.format(" (chunk %d)", c.attention_chunk_size) end
+  return string.format("RoPE on adjacent pairs (theta %.10g)%s; NoPE layers: %s; chunked layers: %s",
+    c.rope_theta, c.qk_norm and ", QK-norm" or "", nope, chunked)
+end
+
 --- Runs the command.
 -- @tparam table ctx the run's context (`mobilellm.cli.common`)
 -- @tparam table opts its options (`mobilellm.cli.args`)
@@ -38,6 +59,7 @@ function M.run(ctx, opts, pos)
     ctx.out:write(mllm.json_encode(t), "\n")
     return 0
   end
+  local eos = table.concat(c.eos_ids, ", ")
   local kv_dim = c.kv_heads * c.head_dim
   local kv_per_token = 2 * c.executed_layers * kv_dim * 4
   local rows = {
@@ -49,7 +71,7 @@ function M.run(ctx, opts, pos)
       or string.format("%d (no layer sharing)", c.layers) },
     { "parameters", string.format("%s (%d)", human_count(c.params), c.params) },
     { "embedding", c.share_embedding and "shared with the output head" or "separate output head (lm_head)" },
-    { "vocabulary", string.format("%d tokens, bos %d, eos %d, tokenizer: %s", c.vocab_size, c.bos, c.eos,
+    { "vocabulary", string.format("%d tokens, bos %d, eos %s, tokenizer: %s", c.vocab_size, c.bos, eos,
       c.has_tokenizer and "tokenizer.model" or "none") },
     { "context", string.format("%d tokens, rope theta %g", c.max_seq_len, c.rope_theta) },
     { "dtype", string.format("stored %s, computing in %s%s", c.dtype, c.compute,
@@ -60,6 +82,7 @@ function M.run(ctx, opts, pos)
     { "weights", "checked: no NaN or infinity" },
     { "load time", string.format("%.2f s (with the weight check)", load_s) },
   }
+  if c.rope_layout == "pairs" then table.insert(rows, 4, { "attention", M.llama4_attention(c) }) end
   for _, r in ipairs(rows) do ctx.out:write(string.format("%-13s %s\n", r[1], r[2])) end
   model:close()
   return 0
