@@ -106,6 +106,11 @@ typedef struct mllm_config {
     int n_eos;             /* generation stops at any of eos_ids[0 .. n_eos - 1] */
     int eos_ids[MLLM_MAX_EOS_IDS];
     float rope_theta;
+    /* rope_scaling {"rope_type": "llama3"} (Llama 3.1/3.2): rope_factor 0 = none; else each
+     * frequency whose wavelength exceeds original_max_position_embeddings / low_freq_factor
+     * is divided by factor, those under ... / high_freq_factor kept, those between blended */
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_pos;
     float norm_eps;        /* rms_norm_eps */
     bool layer_sharing;    /* MobileLLM-LS: every block runs twice in a row */
     bool share_embedding;  /* output head is the input embedding */

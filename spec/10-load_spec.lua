@@ -105,7 +105,16 @@ describe("mllm.load", function()
     it("a zero vocabulary", config_case({ vocab_size = 0 }, '"vocab_size" is 0, outside'))
     it("a negative layer count", config_case({ num_hidden_layers = -1 }, '"num_hidden_layers" is %-1'))
     it("an odd head_dim", config_case({ head_dim = 7 }, "head_dim %(7%) must be even"))
-    it("rope scaling", config_case({ rope_scaling = { type = "linear", factor = 2 } }, "rope_scaling is not supported"))
+    it("rope scaling other than llama3", config_case({ rope_scaling = { type = "linear", factor = 2 } },
+      'rope_scaling type "linear" is not supported %(only "default" and "llama3"%)'))
+    it("rope scaling without a type", config_case({ rope_scaling = { factor = 2 } }, "rope_scaling has no rope_type"))
+    it("llama3 rope scaling without a field", config_case({ rope_scaling = { rope_type = "llama3", factor = 8,
+      low_freq_factor = 1, high_freq_factor = 4 } }, 'rope_scaling of type "llama3" needs "original_max_position_embeddings"'))
+    it("llama3 rope scaling with high_freq_factor <= low_freq_factor", config_case({ rope_scaling = {
+      rope_type = "llama3", factor = 8, low_freq_factor = 4, high_freq_factor = 4, original_max_position_embeddings = 64 } },
+      "rope_scaling.high_freq_factor %(4%) must exceed low_freq_factor %(4%)"))
+    it("llama3 rope scaling with a zero factor", config_case({ rope_scaling = { rope_type = "llama3", factor = 0,
+      low_freq_factor = 1, high_freq_factor = 4, original_max_position_embeddings = 64 } }, '"factor" must be a number in %(0,'))
     it("a non-SiLU activation", config_case({ hidden_act = "gelu" }, 'hidden_act must be "silu"'))
     it("a non-positive rope_theta", config_case({ rope_theta = 0 }, '"rope_theta" must be a number'))
 

@@ -131,3 +131,27 @@ describe("forward pass", function()
     end)
   end)
 end)
+
+describe("Llama 3's RoPE scaling", function()
+  it("is in model.config and `mobilellm info` (the logits are checked above, on f32-llama3-rope)", function()
+    local dir = H.FIXTURES .. "/f32-llama3-rope"
+    local m = assert(mllm.load(dir))
+    assert.are.same({ rope_type = "llama3", factor = 8, low_freq_factor = 1, high_freq_factor = 4,
+                      original_max_position_embeddings = 64 }, m.config.rope_scaling)
+    m:close()
+    assert.is_nil(assert(mllm.load(H.FIXTURES .. "/f16-gqa3")).config.rope_scaling)
+    local parts = {}
+    local out = { write = function(self, ...)
+      for _, v in ipairs({ ... }) do parts[#parts + 1] = v end
+      return self
+    end, flush = function() end }
+    local code = require("mobilellm.cli").main({ "info", dir }, {
+      out = out, err = out, inp = { read = function() end }, tty = false, interactive = false,
+      getenv = function() end,
+    })
+    local text = table.concat(parts)
+    assert.are.equal(0, code, text)
+    assert.matches("context       2048 tokens, rope theta 10000 (llama3 scaling: factor 8 over 64 positions)\n",
+      text, 1, true)
+  end)
+end)

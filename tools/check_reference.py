@@ -6,7 +6,7 @@
 reference: it parses the safetensors files itself (torch.frombuffer, incl. bfloat16), and uses
 a different formulation of every step:
   * RoPE as a complex rotation of (x[:half] + i*x[half:]) by exp(i*pos*inv_freq), with
-    inv_freq = exp(-ln(theta) * 2j / head_dim);
+    inv_freq = exp(-ln(theta) * 2j / head_dim) (Llama 3's scaling case by case, llama3_freq);
   * incremental decoding with a per-executed-layer KV cache (one token at a time, so causality
     comes from the cache rather than a mask), GQA by repeat_interleave of the cached k/v;
   * softmax as exp(s - logsumexp(s)); RMSNorm via torch.rsqrt; silu via torch.nn.functional.
@@ -63,6 +63,18 @@ def torch_load_dir(d):
     return w
 
 
+def llama3_freq(f, rs):
+    """One frequency under Llama 3's scaling, case by case (the reference does it with a clip)."""
+    old = rs["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / f
+    if wavelen < old / rs["high_freq_factor"]:
+        return f
+    if wavelen > old / rs["low_freq_factor"]:
+        return f / rs["factor"]
+    smooth = (old / wavelen - rs["low_freq_factor"]) / (rs["high_freq_factor"] - rs["low_freq_factor"])
+    return (1 - smooth) * f / rs["factor"] + smooth * f
+
+
 class TorchModel:
     def __init__(self, cfg, w):
         self.cfg, self.w = cfg, w
@@ -74,6 +86,9 @@ class TorchModel:
         theta = cfg.get("rope_theta", 10000.0)
         j = torch.arange(self.hd // 2, dtype=torch.float64)
         self.inv_freq = torch.exp(-math.log(theta) * 2.0 * j / self.hd)
+        rs = cfg.get("rope_scaling")
+        if rs and rs.get("rope_type") == "llama3":
+            self.inv_freq = torch.tensor([llama3_freq(f, rs) for f in self.inv_freq.tolist()], dtype=torch.float64)
         nl = cfg["num_hidden_layers"]
         reps = 2 if cfg.get("layer_sharing") else 1
         self.schedule = [i for i in range(nl) for _ in range(reps)]

@@ -94,6 +94,15 @@ VARIANTS = [
         vocab=32000, max_pos=256, n_greedy=40, tokenizer=True, prompt_text="Once upon a time",
         proj_std=0.5, min_distinct=24, require_multibyte=True, seed=7000,
     ),
+    # Llama 3.1/3.2's RoPE scaling, small enough to matter within 12 positions: of head_dim 16's
+    # eight frequencies (wavelengths 6.3 to 19869) the first is kept, the next two blended
+    # (wavelengths 19.9 and 62.8 between 64/4 and 64/1) and the rest divided by 8
+    dict(
+        name="f32-llama3-rope", model_type="llama", dim=64, heads=4, kv=2, layers=2, ffn=96,
+        dtype="F32", tie=True, lm_head=False, prompt_len=12, seed=8000,
+        extra_config={"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 64}},
+    ),
 ]
 
 
@@ -129,6 +138,7 @@ def make_config(v):
     if v["model_type"] == "mobilellm":
         cfg["share_embedding"] = v["share_embedding"]
         cfg["layer_sharing"] = v["layer_sharing"]
+    cfg.update(v.get("extra_config", {}))
     return cfg
 
 
@@ -334,6 +344,9 @@ def sanity_checks(v, config, stored, prompt, logits):
     if v["lm_head"]:
         alt = {k: a for k, a in stored.items() if k != "lm_head.weight"}
         assert np.max(np.abs(reference.forward(config, alt, prompt) - logits)) > 1e-2
+    if "rope_scaling" in config:
+        alt = {k: a for k, a in config.items() if k != "rope_scaling"}
+        assert np.max(np.abs(reference.forward(alt, stored, prompt) - logits)) > 1e-2
     # causal: logits at position t must not depend on later tokens
     t = len(prompt) - 2
     assert np.allclose(reference.forward(config, stored, prompt[: t + 1])[-1], logits[t], rtol=0, atol=1e-12)

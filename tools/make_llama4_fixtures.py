@@ -127,7 +127,7 @@ def sanity_checks(v, config, stored, prompt, logits):
         assert np.max(np.abs(reference.forward(config, alt, prompt) - logits)) > 1e-2
     # the pairs layout of RoPE matters: the LLaMA (rotate_half) layout gives other logits
     pairs = reference.rope_pairs
-    reference.rope_pairs = lambda x, pos, hd, theta: reference.apply_rope(x, *reference.rope_cos_sin(pos, hd, theta))
+    reference.rope_pairs = lambda x, pos, hd, theta, config=None: reference.apply_rope(x, *reference.rope_cos_sin(pos, hd, theta, config))
     try:
         assert np.max(np.abs(reference.forward(config, stored, prompt) - logits)) > 1e-2
     finally:

@@ -141,8 +141,24 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def rope_cos_sin(positions, head_dim, theta):
+def rope_inv_freq(head_dim, theta, config=None):
+    """theta^(-2i/head_dim); with rope_scaling {"rope_type": "llama3"} (Llama 3.1/3.2), the
+    frequencies whose wavelength 2*pi/f exceeds original/low_freq_factor are divided by factor,
+    those under original/high_freq_factor kept, and those between interpolated linearly in
+    original/wavelength between the two."""
     inv_freq = 1.0 / (float(theta) ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    rs = (config or {}).get("rope_scaling") or (config or {}).get("rope_parameters") or {}
+    if rs.get("rope_type", rs.get("type")) != "llama3":
+        return inv_freq
+    factor, low, high = float(rs["factor"]), float(rs["low_freq_factor"]), float(rs["high_freq_factor"])
+    original = float(rs["original_max_position_embeddings"])
+    ratio = original / (2.0 * np.pi / inv_freq)  # context lengths per wavelength
+    w = np.clip((ratio - low) / (high - low), 0.0, 1.0)  # 0: slowed fully, 1: kept
+    return w * inv_freq + (1.0 - w) * inv_freq / factor
+
+
+def rope_cos_sin(positions, head_dim, theta, config=None):
+    inv_freq = rope_inv_freq(head_dim, theta, config)
     ang = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]
     emb = np.concatenate([ang, ang], axis=-1)  # [T, head_dim]
     return np.cos(emb), np.sin(emb)
@@ -158,9 +174,9 @@ def apply_rope(x, cos, sin):
     return x * cos[None] + rotate_half(x) * sin[None]
 
 
-def rope_pairs(x, positions, head_dim, theta):
+def rope_pairs(x, positions, head_dim, theta, config=None):
     """Llama 4 RoPE: x [heads, T, head_dim] as head_dim/2 complex numbers per row."""
-    inv_freq = 1.0 / (float(theta) ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    inv_freq = rope_inv_freq(head_dim, theta, config)
     ang = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]  # [T, hd/2]
     z = (x[..., 0::2] + 1j * x[..., 1::2]) * np.exp(1j * ang)[None]
     out = np.empty_like(x)
@@ -191,7 +207,7 @@ def attention_llama4(config, weights, layer, h):
     pos = np.arange(T)
     if uses_rope:
         theta = float(config.get("rope_theta", 500000.0))
-        q, k = rope_pairs(q, pos, hd, theta), rope_pairs(k, pos, hd, theta)
+        q, k = rope_pairs(q, pos, hd, theta, config), rope_pairs(k, pos, hd, theta, config)
         if config.get("use_qk_norm", True):
             q, k = l2norm(q, eps), l2norm(k, eps)
     elif config.get("attn_temperature_tuning", True):
@@ -252,7 +268,7 @@ def forward(config, weights, ids):
     theta = float(config.get("rope_theta", 500000.0 if is_llama4(config) else 10000.0))
     _, _, _, hd = dims(config)
     x = weights["model.embed_tokens.weight"][ids].astype(np.float64)
-    cos, sin = rope_cos_sin(np.arange(len(ids)), hd, theta)
+    cos, sin = rope_cos_sin(np.arange(len(ids)), hd, theta, config)
     for layer in executed_layers(config):
         p = "model.layers.%d." % layer
         h = rmsnorm(x, weights[p + "input_layernorm.weight"], eps)

@@ -8,7 +8,8 @@ H.DELETE = setmetatable({}, { __name = "DELETE" })
 
 H.FIXTURES = "spec/fixtures/models"
 H.TOKENIZER = "models/llama2-tokenizer/tokenizer.model"
-H.VARIANTS = { "f32-basic", "f32-ls", "f16-gqa3", "bf16-headdim", "f32-sharded", "f32-untied-mobilellm" }
+H.VARIANTS = { "f32-basic", "f32-ls", "f16-gqa3", "bf16-headdim", "f32-sharded", "f32-untied-mobilellm",
+               "f32-llama3-rope" }
 
 function H.read(path)
   local f = assert(io.open(path, "rb"))

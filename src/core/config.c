@@ -184,6 +184,63 @@ static mllm_status parse_llama4(const cJSON *root, mllm_config *c, const char *p
     return MLLM_OK;
 }
 
+/* rope_scaling, or transformers 5's rope_parameters (key): null or type "default" is plain
+ * RoPE; "llama3" (Llama 3.1/3.2) rescales the frequencies (mllm_config_inv_freq); every other
+ * type (linear, dynamic, yarn, longrope...) is refused rather than run wrong. */
+static mllm_status get_rope_scaling(const cJSON *root, const char *key, mllm_config *c, const char *path,
+                                    char *err, size_t errlen)
+{
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!rs || cJSON_IsNull(rs)) return MLLM_OK;
+    if (!cJSON_IsObject(rs))
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: \"%s\" must be an object or null", path, key);
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!rt) rt = cJSON_GetObjectItemCaseSensitive(rs, "type");  /* its older name */
+    if (rt && !cJSON_IsString(rt))
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: %s.rope_type must be a string", path, key);
+    /* rope_parameters may hold only rope_theta; a rope_scaling object always names its type */
+    const char *type = rt ? rt->valuestring : strcmp(key, "rope_parameters") == 0 ? "default" : NULL;
+    if (!type)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: %s has no rope_type", path, key);
+    if (strcmp(type, "default") == 0) return MLLM_OK;
+    if (strcmp(type, "llama3") != 0)
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: %s type \"%s\" is not supported (only \"default\" and \"llama3\")", path, key,
+                         type);
+    static const char *const fields[] = { "factor", "low_freq_factor", "high_freq_factor",
+                                          "original_max_position_embeddings" };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(rs, fields[i]))
+            return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: %s of type \"llama3\" needs \"%s\"", path, key,
+                             fields[i]);
+    mllm_status st;
+    if ((st = get_float(rs, "factor", 0.0, 0.0, 1e6, &c->rope_factor, path, err, errlen)) ||
+        (st = get_float(rs, "low_freq_factor", 0.0, 0.0, 1e6, &c->rope_low_freq_factor, path, err, errlen)) ||
+        (st = get_float(rs, "high_freq_factor", 0.0, 0.0, 1e6, &c->rope_high_freq_factor, path, err, errlen)) ||
+        (st = get_int(rs, "original_max_position_embeddings", -1, 1, MLLM_MAX_CONTEXT, &c->rope_original_max_pos,
+                      path, err, errlen)))
+        return st;
+    if (!(c->rope_high_freq_factor > c->rope_low_freq_factor))
+        return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
+                         "%s: %s.high_freq_factor (%g) must exceed low_freq_factor (%g)", path, key,
+                         c->rope_high_freq_factor, c->rope_low_freq_factor);
+    return MLLM_OK;
+}
+
+double mllm_config_inv_freq(const mllm_config *c, int i)
+{
+    double inv = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->head_dim);
+    if (c->rope_factor <= 0) return inv;
+    /* Llama 3: long wavelengths slowed by factor, short ones kept, those between blended */
+    const double two_pi = 6.283185307179586;
+    double wavelen = two_pi / inv, old = c->rope_original_max_pos;
+    double low = c->rope_low_freq_factor, high = c->rope_high_freq_factor;
+    if (wavelen < old / high) return inv;
+    if (wavelen > old / low) return inv / c->rope_factor;
+    double smooth = (old / wavelen - low) / (high - low);
+    return (1.0 - smooth) * inv / c->rope_factor + smooth * inv;
+}
+
 static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, char *err, size_t errlen)
 {
     mllm_status st;
@@ -205,9 +262,7 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu") != 0))
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: hidden_act must be \"silu\"", path);
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs))
-        return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: rope_scaling is not supported", path);
+    if ((st = get_rope_scaling(root, "rope_scaling", c, path, err, errlen))) return st;
     const cJSON *ab = cJSON_GetObjectItemCaseSensitive(root, "attention_bias");
     if (ab && cJSON_IsTrue(ab))
         return mllm_fail(err, errlen, MLLM_ERR_CONFIG, "%s: attention_bias is not supported", path);
@@ -233,13 +288,9 @@ static mllm_status parse(const cJSON *root, mllm_config *c, const char *path, ch
     if ((st = get_float(root, "rope_theta", llama4 ? 500000.0 : 10000.0, 0.0, 1e9, &c->rope_theta, path, err, errlen)))
         return st;
     /* transformers 5 writes RoPE as rope_parameters {rope_type, rope_theta} */
+    if ((st = get_rope_scaling(root, "rope_parameters", c, path, err, errlen))) return st;
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
     if (rp && !cJSON_IsNull(rp)) {
-        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
-        if (!cJSON_IsObject(rp) || (rt && !(cJSON_IsString(rt) && strcmp(rt->valuestring, "default") == 0)))
-            return mllm_fail(err, errlen, MLLM_ERR_CONFIG,
-                             "%s: rope_parameters other than {\"rope_type\": \"default\", \"rope_theta\": ...} "
-                             "are not supported (as rope_scaling)", path);
         if (cJSON_GetObjectItemCaseSensitive(rp, "rope_theta") &&
             (st = get_float(rp, "rope_theta", 0.0, 0.0, 1e9, &c->rope_theta, path, err, errlen)))
             return st;

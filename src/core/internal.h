@@ -64,6 +64,8 @@ void mllm_block_tensor_name(const mllm_config *c, const mllm_block_tensor *bt, i
 /* The parameters a checkpoint of config c stores: embedding, final norm, the
  * blocks and, unless share_embedding, the output head. */
 int64_t mllm_config_n_params(const mllm_config *c);
+/* RoPE frequency i (of head_dim / 2): theta^(-2i/head_dim), with llama3 scaling when set. */
+double mllm_config_inv_freq(const mllm_config *c, int i);
 /* dim, n_heads * head_dim, n_kv_heads * head_dim or ffn_dim of c. */
 int64_t mllm_config_size(const mllm_config *c, mllm_size_kind k);
 

@@ -432,6 +432,11 @@ static uint64_t hash_model(const mllm_model *m, XXH3_state_t *h)
     XXH3_64bits_reset(h);
     XXH3_64bits_update(h, shape, sizeof shape);
     XXH3_64bits_update(h, rope, sizeof rope);
+    if (c->rope_factor > 0) {  /* llama3 RoPE scaling (a model without it hashes as before) */
+        float scaling[] = { c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
+                            (float)c->rope_original_max_pos };
+        XXH3_64bits_update(h, scaling, sizeof scaling);
+    }
     if (c->rope_pairs) {  /* llama4_text: its attention flags (the other types hash as before) */
         int32_t flags[] = { c->qk_norm, c->temperature_tuning, c->attention_chunk_size };
         float temp[] = { c->floor_scale, c->attn_scale };

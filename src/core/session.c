@@ -143,8 +143,7 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     /* RoPE angles as Hugging Face LLaMA: pos * theta^(-2i/head_dim), in double */
     for (int pos = 0; pos < s->n_ctx; pos++)
         for (size_t i = 0; i < half; i++) {
-            double inv_freq = 1.0 / pow((double)c->rope_theta, (double)(2 * i) / c->head_dim);
-            double a = pos * inv_freq;
+            double a = pos * mllm_config_inv_freq(c, (int)i);
             s->rope_cos[(size_t)pos * half + i] = (float)cos(a);
             s->rope_sin[(size_t)pos * half + i] = (float)sin(a);
         }

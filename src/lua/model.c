@@ -56,6 +56,15 @@ static void push_config(lua_State *L, const mllm_model *m, const char *dir)
     }
     lua_pushinteger(L, c->attention_chunk_size); lua_setfield(L, -2, "attention_chunk_size");
     lua_pushnumber(L, c->rope_theta); lua_setfield(L, -2, "rope_theta");
+    if (c->rope_factor > 0) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, "llama3"); lua_setfield(L, -2, "rope_type");
+        lua_pushnumber(L, c->rope_factor); lua_setfield(L, -2, "factor");
+        lua_pushnumber(L, c->rope_low_freq_factor); lua_setfield(L, -2, "low_freq_factor");
+        lua_pushnumber(L, c->rope_high_freq_factor); lua_setfield(L, -2, "high_freq_factor");
+        lua_pushinteger(L, c->rope_original_max_pos); lua_setfield(L, -2, "original_max_position_embeddings");
+        lua_setfield(L, -2, "rope_scaling");
+    }
     lua_pushnumber(L, c->norm_eps); lua_setfield(L, -2, "norm_eps");
     lua_pushboolean(L, c->layer_sharing); lua_setfield(L, -2, "layer_sharing");
     lua_pushboolean(L, c->share_embedding); lua_setfield(L, -2, "share_embedding");
@@ -189,6 +198,9 @@ static int model_tostring(lua_State *L)
  * @tfield {integer,...} chunked_layers llama4_text: the layers with chunked attention (0-based)
  * @tfield integer attention_chunk_size the chunk of a chunked layer; 0 without any
  * @tfield number rope_theta
+ * @tfield[opt] table rope_scaling Llama 3's frequency scaling, as config.json has it
+ *   (`rope_type = "llama3"`, `factor`, `low_freq_factor`, `high_freq_factor`,
+ *   `original_max_position_embeddings`); nil without
  * @tfield number norm_eps
  * @tfield boolean layer_sharing every block runs twice in a row (MobileLLM-LS)
  * @tfield boolean share_embedding the output head is the input embedding

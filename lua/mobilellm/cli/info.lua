@@ -73,7 +73,9 @@ function M.run(ctx, opts, pos)
     { "embedding", c.share_embedding and "shared with the output head" or "separate output head (lm_head)" },
     { "vocabulary", string.format("%d tokens, bos %d, eos %s, tokenizer: %s", c.vocab_size, c.bos, eos,
       c.has_tokenizer and "tokenizer.model" or "none") },
-    { "context", string.format("%d tokens, rope theta %g", c.max_seq_len, c.rope_theta) },
+    { "context", string.format("%d tokens, rope theta %g%s", c.max_seq_len, c.rope_theta, c.rope_scaling
+      and string.format(" (llama3 scaling: factor %g over %d positions)", c.rope_scaling.factor,
+        c.rope_scaling.original_max_position_embeddings) or "") },
     { "dtype", string.format("stored %s, computing in %s%s", c.dtype, c.compute,
       c.compute == c.dtype and " (used as stored)" or " (converted on load)") },
     { "kernels", string.format("%s, %d thread%s", c.kernels, c.threads, c.threads == 1 and "" or "s") },
