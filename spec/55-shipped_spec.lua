@@ -89,7 +89,7 @@ describe("the shipped model", function()
     local agent = require("mobilellm.agent")
     local log = {}
     local function tool(name)
-      return function(args)
+      return function()
         log[#log + 1] = name
         return true
       end
