@@ -206,7 +206,7 @@ ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_aft
 ASAN_CHILD   := MLLM_ASAN_CHILD_OPTIONS=detect_leaks=0:halt_on_error=1
 VALGRIND_PKGS := valgrind
 
-.PHONY: fuzz fuzz-build fuzz-smoke test-asan test-valgrind
+.PHONY: fuzz fuzz-build fuzz-smoke test-asan test-tsan test-valgrind
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
@@ -271,6 +271,21 @@ define asan_busted
 	if echo "$$summary" | grep -qE '\b[1-9][0-9]* pending'; then echo "pending specs count as failed"; exit 1; fi; \
 	exit $$status
 endef
+
+# The C tests again under ThreadSanitizer: sessions of one shared model on several OS threads
+# (spec/c/test_threads.c: retain/release, the tokenizer, the fingerprint), each session's pool.
+# A race report fails the run even when the test's own checks pass.
+TSAN_BUILD   := $(BUILD)/tsan
+TSAN_FLAGS   := -fsanitize=thread
+TSAN_CTESTS  := $(patsubst $(BUILD)/%,$(TSAN_BUILD)/%,$(CTESTS))
+test-tsan: deps
+	@$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) OPT=-O1 CFLAGS="$(TSAN_FLAGS)" CXXFLAGS="$(TSAN_FLAGS)" \
+	  LDFLAGS="$(TSAN_FLAGS)" $(TSAN_CTESTS)
+	@set -e; for t in $(TSAN_CTESTS); do \
+	  echo "== $$t"; TSAN_OPTIONS="halt_on_error=1 exitcode=66" $$t >$(TSAN_BUILD)/ctest.log 2>&1 \
+	    || { tail -n 80 $(TSAN_BUILD)/ctest.log; exit 1; }; \
+	  if grep -q "ThreadSanitizer" $(TSAN_BUILD)/ctest.log; then tail -n 80 $(TSAN_BUILD)/ctest.log; exit 1; fi; \
+	done; echo "tsan: $(words $(TSAN_CTESTS)) C tests, no race reported"
 
 test-valgrind: deps
 	@$(MAKE) --no-print-directory deps PKGS="$(VALGRIND_PKGS)"

@@ -538,9 +538,10 @@ static void test_llama_vocab(const char *path)
         printf("# mask after %-62s %7.1f us, %5d of %d tokens allowed\n", points[i], best * 1e6, allowed, n);
         if (best > worst) worst = best;
     }
+    /* a figure, not a check: speed is make bench's (tools/bench.lua --mask), and a
+       sanitizer build or a busy host would fail a timed check for no bug */
+    printf("# the worst mask costs %.0f us (make bench measures it)\n", worst * 1e6);
     char what[200];
-    snprintf(what, sizeof what, "the worst mask costs %.0f us (target: under 1000 us, 10%% of a 125M decode step)", worst * 1e6);
-    check(worst < 1e-3, what);
     free(logits);
 
     /* every walk on the real vocabulary ends in a valid call */
