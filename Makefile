@@ -145,10 +145,12 @@ install: install-rock
 WRITE_SITE := io.write(("-- Written by make install: where the models were installed\n" \
               .. "return { models_dir = %q }\n"):format(arg[1]))
 install-rock: all
-	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" "$(DESTDIR)$(INST_BINDIR)"
+	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" \
+	  "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja" "$(DESTDIR)$(INST_BINDIR)"
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	install -m 644 lua/mobilellm/cli/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli/"
+	install -m 644 lua/mobilellm/jinja/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja/"
 	$(LUA) -e '$(WRITE_SITE)' /dev/null "$(INST_DATADIR)/models" > "$(DESTDIR)$(INST_LUADIR)/mobilellm/site.lua"
 	install -d "$(DESTDIR)$(INST_DATADIR)/models"
 	@set -e; for d in models/*/; do \
