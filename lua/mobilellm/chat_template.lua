@@ -71,6 +71,18 @@ end
 --   its line)
 function M.load(dir)
   if type(dir) ~= "string" then error("bad argument #1 to 'load' (string expected, got " .. type(dir) .. ")", 2) end
+  local t, err = M.find(dir)
+  if t then return t end
+  return nil, err or (dir .. " has no chat template (no chat_template in tokenizer_config.json, no "
+    .. "chat_template.jinja)")
+end
+
+--- As `load`, for callers that carry on without a template (the CLI's chat of the shipped
+-- format): nothing when the directory has none.
+-- @tparam string dir
+-- @return a template; nothing when the directory has none; nil and a message when it has one
+--   that cannot be used
+function M.find(dir)
   local cfg_path = dir .. "/tokenizer_config.json"
   local cfg, cerr = read_json(cfg_path, M.MAX_TOKENIZER_CONFIG_BYTES)
   if not cfg then
@@ -95,9 +107,7 @@ function M.load(dir)
     return nil, ferr
   end
   local ct = cfg.chat_template
-  if ct == nil or ct == core.null then
-    return nil, dir .. " has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja)"
-  end
+  if ct == nil or ct == core.null then return nil end
   tokens.name = cfg_path .. " chat_template"
   if type(ct) == "string" then return M.new(ct, tokens) end
   -- a list of named templates
