@@ -88,19 +88,27 @@ local function strip(s, set, left, right)
   return table.concat(cs, "", i, j)
 end
 
-local function replace(s, old, new, count)
+-- Python's str.replace; the result may not pass `limit` bytes.
+local function replace(s, old, new, count, limit)
+  local size = #s
+  local function grow()
+    size = size + #new - #old
+    if size > limit then fail("a string grew past MAX_OUTPUT_BYTES (" .. limit .. ")") end
+  end
   if old == "" then
-    local cs, out = chars(s), { new }
+    local cs, out = chars(s), {}
     for i, c in ipairs(cs) do
+      if count < 0 or i <= count then grow(); out[#out + 1] = new end
       out[#out + 1] = c
-      if count < 0 or i < count then out[#out + 1] = new end
     end
+    if count < 0 or #cs < count then grow(); out[#out + 1] = new end
     return table.concat(out)
   end
   local out, i, done = {}, 1, 0
   while count < 0 or done < count do
     local a, b = s:find(old, i, true)
     if not a then break end
+    grow()
     out[#out + 1] = s:sub(i, a - 1)
     out[#out + 1] = new
     i, done = b + 1, done + 1
@@ -178,9 +186,8 @@ S.splitlines = function(_, s)
   return list(out)
 end
 S.replace = function(rt, s, a)
-  local r = replace(s, want_string(a[1], "replace"), want_string(a[2], "replace"),
-    want_int(a[3] == nil and -1 or a[3], "replace"))
-  return rt:check_string(r)
+  return replace(s, want_string(a[1], "replace"), want_string(a[2], "replace"),
+    want_int(a[3] == nil and -1 or a[3], "replace"), rt.max_output)
 end
 S.find = function(_, s, a)
   local i = s:find(want_string(a[1], "find"), 1, true)
@@ -195,11 +202,21 @@ S.count = function(_, s, a)
     n, i = n + 1, y + 1
   end
 end
+-- Joins strings, never building more than `limit` bytes.
+local function join(parts, sep, limit)
+  local size = 0
+  for i, p in ipairs(parts) do
+    size = size + #p + (i > 1 and #sep or 0)
+    if size > limit then fail("a string grew past MAX_OUTPUT_BYTES (" .. limit .. ")") end
+  end
+  return table.concat(parts, sep)
+end
+
 S.join = function(rt, s, a)
   local items, n = items_of(a[1])
   local parts = {}
   for i = 1, n do parts[i] = want_string(items[i], "join") end
-  return rt:check_string(table.concat(parts, s))
+  return join(parts, s, rt.max_output)
 end
 
 D.items = function(_, d)
@@ -224,14 +241,14 @@ end
 F.trim = function(_, v, a) return strip(want_string(v, "trim"), a[1], true, true) end
 F.length = function(_, v) return M.length(v) end
 F.count = F.length
-F.upper = function(_, v) return V.str(v):upper() end
-F.lower = function(_, v) return V.str(v):lower() end
+F.upper = function(rt, v) return V.str(v, rt.max_output):upper() end
+F.lower = function(rt, v) return V.str(v, rt.max_output):lower() end
 -- jinja2's title: each word (split at spaces, dashes and opening brackets) capitalized
-F.title = function(_, v)
-  return (V.str(v):gsub("([^%s%-%(%{%[<]+)", function(w) return capitalize(w) end))
+F.title = function(rt, v)
+  return (V.str(v, rt.max_output):gsub("([^%s%-%(%{%[<]+)", function(w) return capitalize(w) end))
 end
-F.capitalize = function(_, v) return capitalize(V.str(v)) end
-F.string = function(_, v) return V.str(v) end
+F.capitalize = function(rt, v) return capitalize(V.str(v, rt.max_output)) end
+F.string = function(rt, v) return V.str(v, rt.max_output) end
 F.safe = function(_, v) return v end
 F.default = function(_, v, a, kw)
   local default = arg(a, kw, 1, "default_value", "")
@@ -241,23 +258,23 @@ F.default = function(_, v, a, kw)
 end
 F.d = F.default
 F.join = function(rt, v, a, kw)
-  local sep = V.str(arg(a, kw, 1, "d", ""))
+  local sep = V.str(arg(a, kw, 1, "d", ""), rt.max_output)
   local attribute = arg(a, kw, 2, "attribute")
   local items, n = items_of(v)
   local parts = {}
   for i = 1, n do
     local x = items[i]
     if attribute ~= nil then x = rt:getattr(x, attribute) end
-    parts[i] = V.str(x)
+    parts[i] = V.str(x, rt.max_output)
     rt:step()
   end
-  return rt:check_string(table.concat(parts, sep))
+  return join(parts, sep, rt.max_output)
 end
 F.replace = function(rt, v, a, kw)
   local count = arg(a, kw, 3, "count", NONE)
-  local r = replace(V.str(v), V.str(arg(a, kw, 1, "old")), V.str(arg(a, kw, 2, "new")),
-    count == NONE and -1 or want_int(count, "replace"))
-  return rt:check_string(r)
+  local limit = rt.max_output
+  return replace(V.str(v, limit), V.str(arg(a, kw, 1, "old"), limit), V.str(arg(a, kw, 2, "new"), limit),
+    count == NONE and -1 or want_int(count, "replace"), limit)
 end
 F.first = function(_, v)
   local items, n = items_of(v)
@@ -335,15 +352,18 @@ F.tojson = function(rt, v, a, kw)
   else
     seps = nil
   end
-  return rt:check_string(V.to_json(v, indent, seps))
+  return V.to_json(v, indent, seps, rt.max_output)
 end
 F.indent = function(rt, v, a, kw)
-  local s = V.str(v)
+  local s = V.str(v, rt.max_output)
   local width = arg(a, kw, 1, "width", 4)
   local first = V.truthy(arg(a, kw, 2, "first", false))
   local blank = V.truthy(arg(a, kw, 3, "blank", false))
-  local pad = type(width) == "string" and width or string.rep(" ", want_int(width, "indent"))
-  rt:check_string(pad)
+  if type(width) ~= "string" and want_int(width, "indent") > rt.max_output then rt:too_long() end
+  local pad = type(width) == "string" and width or string.rep(" ", math.max(0, width))
+  -- every line may take the pad: check the size before building the text
+  local lines_count = select(2, s:gsub("\n", "")) + 1
+  if #s + #pad * lines_count > rt.max_output then rt:too_long() end
   local lines, out = {}, {}
   for line in (s .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
   if s:sub(-1) == "\n" then lines[#lines] = nil end
@@ -354,7 +374,7 @@ F.indent = function(rt, v, a, kw)
   local r = table.concat(out, "\n")
   if s:sub(-1) == "\n" then r = r .. "\n" end
   if first then r = pad .. r end
-  return rt:check_string(r)
+  return r
 end
 F.unique = function(_, v)
   local items, n = items_of(v)
@@ -486,7 +506,7 @@ M.globals.namespace = function(_, a, kw, kw_order)
   return ns
 end
 M.globals.raise_exception = function(_, a)
-  error({ raise = V.str(a[1] == nil and "" or a[1]) }, 0)
+  error({ raise = V.str(a[1] == nil and "" or a[1], 1 << 16) }, 0)
 end
 M.globals.strftime_now = function(_, a)
   return os.date(want_string(a[1], "strftime_now"))

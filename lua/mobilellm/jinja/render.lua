@@ -23,10 +23,12 @@ function Runtime:step(n)
   end
 end
 
+function Runtime:too_long()
+  fail("a string grew past MAX_OUTPUT_BYTES (" .. self.max_output .. ")")
+end
+
 function Runtime:check_string(s)
-  if #s > self.max_output then
-    fail("a string grew past MAX_OUTPUT_BYTES (" .. self.max_output .. ")")
-  end
+  if #s > self.max_output then self:too_long() end
   return s
 end
 
@@ -84,7 +86,7 @@ function Runtime.getattr(_, obj, name)
     misuse(obj)
   end
   local what = obj == NONE and "'None'" or ("'" .. V.type_name(obj) .. " object'")
-  return V.undefined(nil, what .. " has no attribute '" .. V.str(name) .. "'")
+  return V.undefined(nil, what .. " has no attribute '" .. V.str(name, 1 << 16) .. "'")
 end
 
 -- Python's slice indices for a sequence of n items: the 1-based positions picked.
@@ -126,7 +128,7 @@ function Runtime:slice(obj, start, stop, step)
     return table.concat(out)
   elseif is_list(obj) then
     local out = {}
-    self:step(obj.n // 64)
+    self:step(obj.n)
     for _, p in ipairs(slice_positions(obj.n, start, stop, step)) do out[#out + 1] = obj[p] end
     return list(out)
   elseif is_undefined(obj) then
@@ -158,7 +160,8 @@ function Runtime:getitem(obj, key)
   end
   if type(key) == "string" then return self:getattr(obj, key) end
   local what = obj == NONE and "'None'" or ("'" .. V.type_name(obj) .. " object'")
-  return V.undefined(nil, what .. " has no element " .. V.repr(key))
+  local shown = (type(key) == "string" or type(key) == "number") and V.repr(key, 1 << 16) or V.type_name(key)
+  return V.undefined(nil, what .. " has no element " .. shown)
 end
 
 function Runtime.contains(_, container, item)
@@ -206,7 +209,7 @@ local function operand_error(op, a, b)
 end
 
 function Runtime:binop(op, a, b)
-  if op == "~" then return self:check_string(V.str(a) .. V.str(b)) end
+  if op == "~" then return self:check_string(V.str(a, self.max_output) .. V.str(b, self.max_output)) end
   if is_undefined(a) then misuse(a) end
   if is_undefined(b) then misuse(b) end
   local x, y = num(a), num(b)
@@ -215,7 +218,7 @@ function Runtime:binop(op, a, b)
     if both_numbers then return x + y end
     if type(a) == "string" and type(b) == "string" then return self:check_string(a .. b) end
     if is_list(a) and is_list(b) then
-      self:step((a.n + b.n) // 64)
+      self:step(a.n + b.n)
       local out = table.move(a, 1, a.n, 1, {})
       table.move(b, 1, b.n, a.n + 1, out)
       return list(out, a.n + b.n)
@@ -229,10 +232,11 @@ function Runtime:binop(op, a, b)
     if math.type(n) == "integer" and (type(s) == "string" or is_list(s)) then
       if n <= 0 then return type(s) == "string" and "" or list({}) end
       if type(s) == "string" then
-        if #s * n > self.max_output then self:check_string(string.rep("x", self.max_output + 1)) end
+        if #s * n > self.max_output then self:too_long() end
         return string.rep(s, n)
       end
-      self:step((s.n * n) // 64)
+      if s.n * n > self.max_steps then self:step(self.max_steps) end
+      self:step(s.n * n)
       local out = {}
       for _ = 1, n do table.move(s, 1, s.n, #out + 1, out) end
       return list(out, s.n * n)
@@ -484,7 +488,7 @@ function Runtime:exec(nodes, scope, out)
     if k == "data" then
       write(self, out, node.text)
     elseif k == "output" then
-      write(self, out, V.str(self:eval(node.expr, scope)))
+      write(self, out, V.str(self:eval(node.expr, scope), self.max_output))
     elseif k == "if" then
       local done = false
       for _, br in ipairs(node.branches) do

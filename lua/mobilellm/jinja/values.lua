@@ -114,41 +114,69 @@ end
 
 local repr
 
---- Python's `str()` of a value (what `{{ }}` prints; Undefined prints nothing).
-function M.str(v)
+-- Most bytes `str`, `repr` and `to_json` build when the caller sets no limit.
+local UNLIMITED = math.maxinteger
+
+local function too_long(limit)
+  error({ message = "a string grew past MAX_OUTPUT_BYTES (" .. limit .. ")" })
+end
+
+--- Python's `str()` of a value (what `{{ }}` prints; Undefined prints nothing); a text of more
+-- than `limit` bytes raises.
+function M.str(v, limit)
   local t = type(v)
   if t == "string" then return v end
   if t == "number" then return number_str(v) end
   if t == "boolean" then return v and "True" or "False" end
   if v == M.NONE or v == nil then return "None" end
   if M.is_undefined(v) then return "" end
-  return repr(v)
+  return repr(v, limit)
 end
 
-repr = function(v, depth)
-  depth = (depth or 0) + 1
+-- Appends the repr of v to out (out.size bytes so far, at most out.limit).
+local function repr_into(v, out, depth)
   if depth > 200 then error({ message = "a value nests too deeply to print" }) end
-  if type(v) == "string" then return string_repr(v) end
+  local function put(s)
+    out.size = out.size + #s
+    if out.size > out.limit then too_long(out.limit) end
+    out[#out + 1] = s
+  end
+  if type(v) == "string" then put(string_repr(v)); return end
   local mt = getmetatable(v)
   if mt == M.List then
-    local parts = {}
-    for i = 1, v.n do parts[i] = repr(v[i], depth) end
-    if v.tuple then
-      return "(" .. table.concat(parts, ", ") .. (v.n == 1 and ",)" or ")")
+    put(v.tuple and "(" or "[")
+    for i = 1, v.n do
+      if i > 1 then put(", ") end
+      repr_into(v[i], out, depth + 1)
     end
-    return "[" .. table.concat(parts, ", ") .. "]"
+    put(v.tuple and (v.n == 1 and ",)" or ")") or "]")
   elseif mt == M.Dict then
-    local parts = {}
-    for i, k in ipairs(v.keys) do parts[i] = repr(k, depth) .. ": " .. repr(v.map[k], depth) end
-    return "{" .. table.concat(parts, ", ") .. "}"
+    put("{")
+    for i, k in ipairs(v.keys) do
+      if i > 1 then put(", ") end
+      repr_into(k, out, depth + 1)
+      put(": ")
+      repr_into(v.map[k], out, depth + 1)
+    end
+    put("}")
   elseif mt == M.Namespace then
-    return "<Namespace>"
+    put("<Namespace>")
+  elseif mt == M.Loop then
+    put("<LoopContext>")
   elseif mt == M.Macro then
-    return "<Macro '" .. v.name .. "'>"
+    put("<Macro '" .. v.name .. "'>")
   elseif mt == M.Bound or mt == M.Callable or type(v) == "function" then
-    return "<function " .. (type(v) == "table" and v.name or "?") .. ">"
+    put("<function " .. (type(v) == "table" and v.name or "?") .. ">")
+  else
+    put(M.str(v))
   end
-  return M.str(v)
+end
+
+--- Python's `repr()` of a value; a text of more than `limit` bytes raises.
+repr = function(v, limit)
+  local out = { size = 0, limit = limit or UNLIMITED }
+  repr_into(v, out, 0)
+  return table.concat(out)
 end
 M.repr = repr
 
@@ -189,23 +217,37 @@ end
 
 --- Python's `json.dumps(v, ensure_ascii=False, indent=indent, separators=seps)`: `indent`
 -- nil or a number of spaces (or a string); `seps` nil or `{item, key}`. Raises (a table with
--- `message`) for what JSON cannot hold; `check` is called with each growing length.
-function M.to_json(v, indent, seps)
-  if type(indent) == "number" then indent = string.rep(" ", math.max(0, math.floor(indent))) end
+-- `message`) for what JSON cannot hold, and past `limit` bytes.
+function M.to_json(v, indent, seps, limit)
+  limit = limit or UNLIMITED
+  if type(indent) == "number" then
+    indent = math.max(0, math.floor(indent))
+    if indent > limit then too_long(limit) end
+    indent = string.rep(" ", indent)
+  end
   local item_sep = seps and seps[1] or (indent and "," or ", ")
   local key_sep = seps and seps[2] or ": "
-  local out = {}
+  local out, size = {}, 0
+  local function put(s)
+    size = size + #s
+    if size > limit then too_long(limit) end
+    out[#out + 1] = s
+  end
+  local function newline(level)
+    if #indent * level > limit then too_long(limit) end
+    return "\n" .. string.rep(indent, level)
+  end
   local function emit(x, level)
     if level > 200 then error({ message = "tojson: a value nests too deeply" }) end
     local t = type(x)
-    if t == "string" then out[#out + 1] = json_string(x)
-    elseif t == "boolean" then out[#out + 1] = x and "true" or "false"
+    if t == "string" then put(json_string(x))
+    elseif t == "boolean" then put(x and "true" or "false")
     elseif t == "number" then
-      if x ~= x then out[#out + 1] = "NaN"
-      elseif x == math.huge then out[#out + 1] = "Infinity"
-      elseif x == -math.huge then out[#out + 1] = "-Infinity"
-      else out[#out + 1] = number_str(x) end
-    elseif x == M.NONE or x == nil then out[#out + 1] = "null"
+      if x ~= x then put("NaN")
+      elseif x == math.huge then put("Infinity")
+      elseif x == -math.huge then put("-Infinity")
+      else put(number_str(x)) end
+    elseif x == M.NONE or x == nil then put("null")
     else
       local mt = getmetatable(x)
       local is_list = mt == M.List
@@ -213,27 +255,27 @@ function M.to_json(v, indent, seps)
         error({ message = "tojson: Object of type " .. M.type_name(x) .. " is not JSON serializable" })
       end
       local count = is_list and x.n or #x.keys
-      if count == 0 then out[#out + 1] = is_list and "[]" or "{}"; return end
-      out[#out + 1] = is_list and "[" or "{"
-      local nl = indent and ("\n" .. string.rep(indent, level + 1)) or nil
+      if count == 0 then put(is_list and "[]" or "{}"); return end
+      put(is_list and "[" or "{")
+      local nl = indent and newline(level + 1) or nil
       for i = 1, count do
-        if i > 1 then out[#out + 1] = item_sep end
-        if nl then out[#out + 1] = nl end
+        if i > 1 then put(item_sep) end
+        if nl then put(nl) end
         if is_list then
           emit(x[i], level + 1)
         else
           local k = x.keys[i]
           local kt = type(k)
-          if kt == "string" then out[#out + 1] = json_string(k)
-          elseif kt == "number" then out[#out + 1] = json_string(number_str(k))
-          elseif kt == "boolean" then out[#out + 1] = k and '"true"' or '"false"'
-          else out[#out + 1] = '"null"' end
-          out[#out + 1] = key_sep
+          if kt == "string" then put(json_string(k))
+          elseif kt == "number" then put(json_string(number_str(k)))
+          elseif kt == "boolean" then put(k and '"true"' or '"false"')
+          else put('"null"') end
+          put(key_sep)
           emit(x.map[k], level + 1)
         end
       end
-      if nl then out[#out + 1] = "\n" .. string.rep(indent, level) end
-      out[#out + 1] = is_list and "]" or "}"
+      if nl then put(newline(level)) end
+      put(is_list and "]" or "}")
     end
   end
   emit(v, 0)
