@@ -227,6 +227,15 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libmllm.a $(HEADERS)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_BUILD)/libmllm.a \
 	  -o $@ $(LIBS)
 
+# The chat-template engine is Lua: its harness embeds liblua5.4 (Debian's, not instrumented;
+# the harness is) and loads the engine from the checkout's lua/ (MLLM_LUA_DIR).
+FUZZ_LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null) -DMLLM_LUA_DIR='"$(CURDIR)/lua"'
+FUZZ_LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+$(FUZZ_BUILD)/fuzz_chat_template: fuzz/fuzz_chat_template.c lua/mobilellm/jinja.lua $(wildcard lua/mobilellm/jinja/*.lua)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
+	  $(FUZZ_LUA_LIBS) -lm
+
 fuzz-build: deps
 	@$(MAKE) --no-print-directory deps PKGS="$(FUZZ_PKGS)"
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
