@@ -90,6 +90,11 @@ describe("chat templates", function()
       assert.are.same(model:tokenize("Hello there", { bos = true }), ids)
       assert.are.same(model:tokenize("Hello there"), t:encode(model, "Hello there"))
     end)
+
+    it("leaves BOS to the tokenizer when the template has no BOS token", function()
+      local t = assert(mllm.chat_template("{{ messages[0].content }}"))
+      assert.are.same(model:tokenize("Hello there", { bos = true }), t:encode(model, "Hello there"))
+    end)
   end)
 
   it("prefers chat_template.jinja to tokenizer_config.json's chat_template", function()
@@ -113,6 +118,24 @@ describe("chat templates", function()
     local case, vars = golden_case("r1", 2)
     local t = assert(mllm.chat_template(H.read(JINJA .. "r1.jinja"), { bos_token = "<|begin_of_text|>" }))
     assert.are.equal(case.output, t:apply(vars.messages, { add_generation_prompt = true }))
+  end)
+
+  it("of the shipped model renders every conversation of its evaluation set as mobilellm.chat does", function()
+    -- one format, two renderers: chat.prompt_text (the hot path, with the byte offsets the copy
+    -- rule needs) and chat_template.jinja (for any Hugging Face tool); checked on all 3000
+    local chat = require("mobilellm.chat")
+    local dir = "models/mobilellm-tiny-api"
+    local apis = assert(chat.load_apis(dir .. "/apis.json"))
+    local t = assert(mllm.load_chat_template(dir))
+    local n = 0
+    for line in io.lines(dir .. "/eval/test.jsonl") do
+      local messages = assert(mllm.json_decode(line)).messages
+      local want = chat.prompt_text(messages, apis)
+      local got = t:apply(messages, { tools = apis, add_generation_prompt = true })
+      if got ~= want then assert.are.equal(want, got, "conversation " .. (n + 1)) end
+      n = n + 1
+    end
+    assert.are.equal(3000, n)
   end)
 
   describe("a directory without a usable template", function()

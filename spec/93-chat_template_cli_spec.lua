@@ -66,6 +66,20 @@ describe("mobilellm with a chat template", function()
       assert.are.equal(expected, err:sub(1, #expected))
     end)
 
+    it("gives the template a tool-calling model's tool list: the shipped model's prompt is its chat format's", function()
+      local chat = require("mobilellm.chat")
+      local shipped = "models/mobilellm-tiny-api"
+      local code, _, err = run({ "run", shipped, "--chat", "--show-prompt", "--max-tokens", "1", "--threads", "1",
+                                 "wake me up at 7 am" })
+      assert.are.equal(0, code, err)
+      local expected = chat.prompt_text({ { role = "user", content = "wake me up at 7 am" } },
+                                        assert(chat.load_apis(shipped .. "/apis.json")))
+      assert.are.equal(expected .. "\n", err:sub(1, #expected + 1))
+      -- without tokenizer_config.json the template has no BOS token: the tokenizer adds it
+      local m <close> = assert(mllm.load(shipped, { threads = 1 }))
+      assert.are.equal(#m:tokenize(expected, { bos = true }), prompt_tokens(err))
+    end)
+
     it("fails on a directory without a chat template, naming it", function()
       local code, _, err = run({ "run", MODEL, "--chat", "--max-tokens", "1", "Hi" })
       assert.are.equal(1, code)
@@ -76,7 +90,7 @@ describe("mobilellm with a chat template", function()
     it("refuses flags of the shipped chat format, and --system without --chat", function()
       local code, _, err = run({ "run", dir, "--chat", "--raw", "Hi" })
       assert.are.equal(2, code)
-      assert.matches("--chat wraps PROMPT in DIR's chat template: --raw is for the shipped chat format", err, 1, true)
+      assert.matches("--chat wraps PROMPT in DIR's chat template: --raw is for the answer to a request", err, 1, true)
       code, _, err = run({ "run", dir, "--system", "x", "Hi" })
       assert.are.equal(2, code)
       assert.matches("--system needs --chat", err, 1, true)

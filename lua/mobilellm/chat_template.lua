@@ -168,17 +168,18 @@ function Template:apply(messages, opts)
   return t:render(vars, { keys_of = core.json_keys, null = core.null })
 end
 
---- The token ids of a rendered prompt for `model`: a template writes the BOS token itself,
--- which a tokenizer may read as plain text; so a text that starts with it is encoded with
--- the tokenizer's BOS instead, as Hugging Face's tokenizers read it.
+--- The token ids of a rendered prompt for `model`. A template that knows the BOS token
+-- (`bos_token`) writes it itself, and a tokenizer may read it as plain text: a text that
+-- starts with it is encoded with the tokenizer's BOS in its place, one that does not without
+-- BOS. A template without a `bos_token` (a directory without tokenizer_config.json, as the
+-- shipped model's) leaves BOS to the tokenizer, which adds it as to any prompt.
 -- @param model a model with a tokenizer
 -- @tparam string text from `apply`
 -- @treturn {integer,...}
 function Template:encode(model, text)
   local bos = self.bos_token
-  if bos and bos ~= "" and text:sub(1, #bos) == bos then
-    return model:tokenize(text:sub(#bos + 1), { bos = true })
-  end
+  if bos == nil or bos == "" then return model:tokenize(text, { bos = true }) end
+  if text:sub(1, #bos) == bos then return model:tokenize(text:sub(#bos + 1), { bos = true }) end
   return model:tokenize(text, { bos = false })
 end
 

@@ -31,10 +31,11 @@ local M = {
   brief = "interactive chat, the history kept in the session",
   summary = "Chat with the model; the history stays in the session (earlier turns are not recomputed). "
     .. "/reset clears it, /quit leaves.",
-  details = "The prompt is the checkpoint's own chat template (DIR/chat_template.jinja, or chat_template in "
-    .. "DIR/tokenizer_config.json), the conversation opening with --system TEXT; an answer ends at the "
-    .. "model's end of sequence. A checkpoint without one chats in the format of mobilellm.chat (the shipped "
-    .. "model's), with the tool list of --apis FILE, else DIR/apis.json; each answer is then one line.",
+  details = "A tool-calling model (a tool list: --apis FILE, else DIR/apis.json) chats in the format of "
+    .. "mobilellm.chat (the shipped model's, which its chat_template.jinja renders too), each answer one line: "
+    .. "a call and a reply. Another checkpoint chats in its own chat template (DIR/chat_template.jinja, or "
+    .. "chat_template in DIR/tokenizer_config.json), the conversation opening with --system TEXT, an answer "
+    .. "ending at the model's end of sequence; one without a template, in the format of mobilellm.chat.",
   options = concat_opts(
     { { "system", "TEXT", kind = "str", help = "the system message (a checkpoint with a chat template)" },
       { "apis", "FILE", kind = "str", help = "tool list for the prompt (apis.json format)" },
@@ -120,13 +121,21 @@ end
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
   local dir = common.model_dir(pos[1])
-  local template, terr = chat_template.find(dir)
-  if terr then common.fail(terr) end
-  if opts.system and not template then
-    common.usage_error(M.name, "--system needs a chat template: " .. dir .. " has none (no chat_template in "
-      .. "tokenizer_config.json, no chat_template.jinja)")
+  -- a tool-calling model (a tool list: --apis, DIR/apis.json) chats in the format of
+  -- mobilellm.chat, which parses its calls (the shipped model's template renders the same
+  -- bytes); another checkpoint in its own template when it has one
+  local apis = find_apis(opts, dir)
+  local template
+  if not apis then
+    local terr
+    template, terr = chat_template.find(dir)
+    if terr then common.fail(terr) end
   end
-  local apis = (not template or opts.apis) and find_apis(opts, dir) or nil
+  if opts.system and not template then
+    common.usage_error(M.name, "--system needs a chat template: " .. (apis and "a tool-calling model's format has "
+      .. "no system message" or (dir .. " has none (no chat_template in tokenizer_config.json, no "
+      .. "chat_template.jinja)")))
+  end
   -- the shipped format answers in one line; a template's answer ends at the end of sequence
   local gopts = gen_options(opts, { max_tokens = 128, stop = not template and { "\n" } or nil })
   local model = load_model(ctx, dir, opts)
@@ -136,7 +145,7 @@ function M.run(ctx, opts, pos)
   if template then
     opening = opts.system and { { role = "system", content = opts.system } } or {}
     prompt = function(messages)
-      local text = template:apply(messages, { add_generation_prompt = true, tools = apis })
+      local text = template:apply(messages, { add_generation_prompt = true })
       return text, template:encode(model, text)
     end
   else

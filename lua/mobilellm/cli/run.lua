@@ -36,8 +36,8 @@ local M = {
     .. "--constrain, --copy and --no-pointer choose another, as for eval. It ends with its line. --raw "
     .. "continues PROMPT as plain text instead, as for a model without tools. --chat makes PROMPT a user message "
     .. "in the checkpoint's own chat template (DIR/chat_template.jinja, or chat_template in "
-    .. "DIR/tokenizer_config.json), after the system message of --system TEXT, and the answer ends at the "
-    .. "model's end of sequence.",
+    .. "DIR/tokenizer_config.json), after the system message of --system TEXT, with the tool list (--apis FILE, "
+    .. "else DIR/apis.json) as its tools, and the answer ends at the model's end of sequence.",
   options = concat_opts({
     { "chat", kind = "flag", help = "PROMPT as a user message in DIR's chat template" },
     { "system", "TEXT", kind = "str", help = "the system message of --chat" },
@@ -72,9 +72,9 @@ function M.run(ctx, opts, pos)
   if opts.raw and (opts.apis or #given > 0) then
     usage_error(M.name, "--raw continues plain text: " .. (opts.apis and "--apis" or given[1]) .. " needs a request")
   end
-  if opts.chat and (opts.raw or opts.apis or #given > 0) then
-    usage_error(M.name, "--chat wraps PROMPT in DIR's chat template: "
-      .. (opts.raw and "--raw" or opts.apis and "--apis" or given[1]) .. " is for the shipped chat format")
+  if opts.chat and (opts.raw or #given > 0) then
+    usage_error(M.name, "--chat wraps PROMPT in DIR's chat template: " .. (opts.raw and "--raw" or given[1])
+      .. " is for the answer to a request")
   end
   if opts.system and not opts.chat then usage_error(M.name, "--system needs --chat") end
   local template
@@ -83,6 +83,7 @@ function M.run(ctx, opts, pos)
     template, terr = chat_template.load(dir)
     if not template then fail(terr) end
   end
+  local tools = opts.chat and find_apis(opts, dir) or nil  -- the template's tools (a tool-calling model's)
   local apis = not opts.raw and not opts.chat and find_apis(opts, dir) or nil
   if not apis and #given > 0 then
     fail(dir .. " ships no tool list (apis.json): " .. given[1] .. " needs one (--apis FILE names one)")
@@ -100,7 +101,7 @@ function M.run(ctx, opts, pos)
   if template then
     local messages = { { role = "user", content = prompt } }
     if opts.system then table.insert(messages, 1, { role = "system", content = opts.system }) end
-    local ok, text = pcall(template.apply, template, messages, { add_generation_prompt = true })
+    local ok, text = pcall(template.apply, template, messages, { add_generation_prompt = true, tools = tools })
     if not ok then fail(text) end
     if opts.show_prompt then ctx.err:write(text, "\n") end
     ids = template:encode(model, text)

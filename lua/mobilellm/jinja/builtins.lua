@@ -376,6 +376,31 @@ F.indent = function(rt, v, a, kw)
   if first then r = pad .. r end
   return r
 end
+-- jinja2's sort: stable, strings compared without case unless case_sensitive, by an attribute
+F.sort = function(rt, v, a, kw)
+  local reverse = V.truthy(arg(a, kw, 1, "reverse", false))
+  local case_sensitive = V.truthy(arg(a, kw, 2, "case_sensitive", false))
+  local attribute = arg(a, kw, 3, "attribute")
+  local items, n = items_of(v)
+  rt:step(n)
+  local keyed = {}
+  for i = 1, n do
+    local key = items[i]
+    if attribute ~= nil then key = rt:getattr(key, attribute) end
+    if type(key) == "string" and not case_sensitive then key = key:lower() end
+    keyed[i] = { key = key, item = items[i], at = i }
+  end
+  local less = function(x, y) return x < y end
+  table.sort(keyed, function(p, q)
+    if V.equal(p.key, q.key) then return p.at < q.at end
+    local before = rt:compare("<", p.key, q.key, less)
+    if reverse then return not before end
+    return before
+  end)
+  local out = {}
+  for i, k in ipairs(keyed) do out[i] = k.item end
+  return list(out, n)
+end
 F.unique = function(_, v)
   local items, n = items_of(v)
   local out = {}
