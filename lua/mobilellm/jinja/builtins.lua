@@ -238,7 +238,7 @@ end
 
 -- ------------------------------------------------------------------ filters
 
-F.trim = function(_, v, a) return strip(want_string(v, "trim"), a[1], true, true) end
+F.trim = function(rt, v, a) return strip(V.str(v, rt.max_output), a[1], true, true) end
 F.length = function(_, v) return M.length(v) end
 F.count = F.length
 F.upper = function(rt, v) return V.str(v, rt.max_output):upper() end
@@ -282,7 +282,6 @@ F.first = function(_, v)
   return items[1]
 end
 F.last = function(_, v)
-  if is_dict(v) then fail("last: a dict has no last item") end
   local items, n = items_of(v)
   if n == 0 then return V.undefined("No last item, sequence was empty.") end
   return items[n]
@@ -335,6 +334,7 @@ F.float = function(_, v, a, kw)
   return default
 end
 F.abs = function(_, v)
+  if type(v) == "boolean" then return v and 1 or 0 end
   if type(v) ~= "number" then fail("abs: bad operand type " .. V.type_name(v)) end
   return math.abs(v)
 end
@@ -414,6 +414,7 @@ end
 
 -- select/reject, selectattr/rejectattr: `keep` is true for select.
 local function select(rt, v, a, keep, by_attr)
+  if not V.truthy(v) then return list({}) end  -- jinja2 iterates only a true value
   local items, n = items_of(v)
   local attr = by_attr and a[1]
   local first_arg = by_attr and 2 or 1
@@ -441,6 +442,7 @@ F.reject = function(rt, v, a) return select(rt, v, a, false, false) end
 F.selectattr = function(rt, v, a) return select(rt, v, a, true, true) end
 F.rejectattr = function(rt, v, a) return select(rt, v, a, false, true) end
 F.map = function(rt, v, a, kw)
+  if not V.truthy(v) then return list({}) end  -- jinja2 iterates only a true value
   local items, n = items_of(v)
   local out = {}
   if kw and kw.attribute ~= nil then
@@ -468,16 +470,22 @@ T.undefined = function(_, v) return is_undefined(v) end
 T.none = function(_, v) return v == NONE end
 T.string = function(_, v) return type(v) == "string" end
 T.mapping = function(_, v) return is_dict(v) end
-T.sequence = function(_, v) return type(v) == "string" or is_list(v) or is_dict(v) end
+-- Undefined is iterable (as empty) and has a length, as jinja2's
+T.sequence = function(_, v) return type(v) == "string" or is_list(v) or is_dict(v) or is_undefined(v) end
 T.iterable = T.sequence
-T.number = function(_, v) return type(v) == "number" end
+T.number = function(_, v) return type(v) == "number" or type(v) == "boolean" end  -- bool is an int in Python
 T.integer = function(_, v) return math.type(v) == "integer" end
 T.float = function(_, v) return math.type(v) == "float" end
 T.boolean = function(_, v) return type(v) == "boolean" end
 T["true"] = function(_, v) return v == true end
 T["false"] = function(_, v) return v == false end
-T.even = function(_, v) return want_int(v, "even") % 2 == 0 end
-T.odd = function(_, v) return want_int(v, "odd") % 2 == 1 end
+local function number(v, what)
+  if type(v) == "boolean" then return v and 1 or 0 end
+  if type(v) ~= "number" then fail(what .. " needs a number, got " .. V.type_name(v)) end
+  return v
+end
+T.even = function(_, v) return number(v, "even") % 2 == 0 end
+T.odd = function(_, v) return number(v, "odd") % 2 == 1 end
 T.divisibleby = function(_, v, a)
   local d = want_int(a[1], "divisibleby")
   if d == 0 then fail("divisibleby: division by zero") end

@@ -130,11 +130,14 @@ function Runtime:slice(obj, start, stop, step)
     local out = {}
     self:step(obj.n)
     for _, p in ipairs(slice_positions(obj.n, start, stop, step)) do out[#out + 1] = obj[p] end
-    return list(out)
+    local l = list(out)
+    l.tuple = obj.tuple
+    return l
   elseif is_undefined(obj) then
     misuse(obj)
   end
-  fail("'" .. V.type_name(obj) .. "' object is not subscriptable")
+  -- jinja2's getitem turns a failed subscript into Undefined
+  return V.undefined(nil, "'" .. V.type_name(obj) .. "' object is not subscriptable")
 end
 
 function Runtime:getitem(obj, key)
@@ -189,12 +192,19 @@ local function num(v)
   return v
 end
 
-function Runtime.compare(_, op, a, b, cmp)
+function Runtime:compare(op, a, b, cmp)
   if is_undefined(a) then misuse(a) end
   if is_undefined(b) then misuse(b) end
   local x, y = num(a), num(b)
   if (type(x) == "number" and type(y) == "number") or (type(x) == "string" and type(y) == "string") then
     return cmp(x, y)
+  end
+  if is_list(a) and is_list(b) then  -- Python: item by item, then the shorter first
+    self:step(math.min(a.n, b.n))
+    for i = 1, math.min(a.n, b.n) do
+      if not V.equal(a[i], b[i]) then return self:compare(op, a[i], b[i], cmp) end
+    end
+    return cmp(a.n, b.n)
   end
   fail("'" .. op .. "' not supported between instances of '" .. V.type_name(a) .. "' and '" .. V.type_name(b) .. "'")
 end
@@ -228,7 +238,7 @@ function Runtime:binop(op, a, b)
   elseif op == "*" then
     if both_numbers then return x * y end
     local s, n = a, y
-    if type(b) == "string" then s, n = b, x end
+    if type(b) == "string" or is_list(b) then s, n = b, x end
     if math.type(n) == "integer" and (type(s) == "string" or is_list(s)) then
       if n <= 0 then return type(s) == "string" and "" or list({}) end
       if type(s) == "string" then
