@@ -113,6 +113,21 @@ describe("mobilellm with a chat template", function()
       assert.truthy(err:find(second, 1, true), "the second turn's prompt is not in:\n" .. err)
     end)
 
+    it("reports a turn the template refuses (raise_exception) and goes on without it", function()
+      local strict = H.tmpdir()
+      for _, f in ipairs({ "config.json", "model.safetensors", "tokenizer.model" }) do
+        assert(os.execute(("cp '%s/%s' '%s/'"):format(MODEL, f, strict)))
+      end
+      H.write(strict .. "/chat_template.jinja", "{% for m in messages %}{% if m.content == 'bad' %}"
+        .. "{{ raise_exception('no bad words') }}{% endif %}{{ m.role }}: {{ m.content }}\n{% endfor %}")
+      local code, _, err = run({ "chat", strict, "--show-prompt", "--max-tokens", "2", "--threads", "1" }, "bad\nok\n")
+      H.rmdir(strict)
+      assert.are.equal(0, code, err)
+      assert.matches("mobilellm: no bad words (the message was not kept", err, 1, true)
+      assert.matches("\nuser: ok\n", "\n" .. err, 1, true)  -- the next turn's prompt, without the refused one
+      assert.is_nil(err:find("user: bad", 1, true))
+    end)
+
     it("refuses --system on a checkpoint without a template", function()
       local code, _, err = run({ "chat", MODEL, "--system", "x" }, "")
       assert.are.equal(2, code)
