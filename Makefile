@@ -145,10 +145,12 @@ install: install-rock
 WRITE_SITE := io.write(("-- Written by make install: where the models were installed\n" \
               .. "return { models_dir = %q }\n"):format(arg[1]))
 install-rock: all
-	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" "$(DESTDIR)$(INST_BINDIR)"
+	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" \
+	  "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja" "$(DESTDIR)$(INST_BINDIR)"
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	install -m 644 lua/mobilellm/cli/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli/"
+	install -m 644 lua/mobilellm/jinja/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja/"
 	$(LUA) -e '$(WRITE_SITE)' /dev/null "$(INST_DATADIR)/models" > "$(DESTDIR)$(INST_LUADIR)/mobilellm/site.lua"
 	install -d "$(DESTDIR)$(INST_DATADIR)/models"
 	@set -e; for d in models/*/; do \
@@ -224,6 +226,15 @@ $(FUZZ_BUILD)/libmllm.a: $(FUZZ_OBJ)
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libmllm.a $(HEADERS)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_BUILD)/libmllm.a \
 	  -o $@ $(LIBS)
+
+# The chat-template engine is Lua: its harness embeds liblua5.4 (Debian's, not instrumented;
+# the harness is) and loads the engine from the checkout's lua/ (MLLM_LUA_DIR).
+FUZZ_LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null) -DMLLM_LUA_DIR='"$(CURDIR)/lua"'
+FUZZ_LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+$(FUZZ_BUILD)/fuzz_chat_template: fuzz/fuzz_chat_template.c lua/mobilellm/jinja.lua $(wildcard lua/mobilellm/jinja/*.lua)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
+	  $(FUZZ_LUA_LIBS) -lm
 
 fuzz-build: deps
 	@$(MAKE) --no-print-directory deps PKGS="$(FUZZ_PKGS)"

@@ -216,9 +216,10 @@ describe("mobilellm convert", function()
     local p = io.popen("bin/mobilellm convert " .. SHIPPED .. " " .. out .. " --dtype q8 --threads 1 2>&1")
     local text = p:read("a")
     p:close()
-    assert.matches("\ncopied from " .. SHIPPED:gsub("%-", "%%-") .. ": config.json, tokenizer.model, apis.json, "
+    assert.matches("\ncopied from " .. SHIPPED:gsub("%-", "%%-") .. ": config.json, tokenizer.model, chat_template.jinja, apis.json, "
       .. "copy_pointer.json, copy_rule.json, reply_rule.json, eval/test.jsonl\n$", text)
-    for _, name in ipairs { "apis.json", "copy_pointer.json", "copy_rule.json", "reply_rule.json", "eval/test.jsonl" } do
+    for _, name in ipairs { "chat_template.jinja", "apis.json", "copy_pointer.json", "copy_rule.json", "reply_rule.json",
+                            "eval/test.jsonl" } do
       assert.are.equal(H.read(SHIPPED .. "/" .. name), H.read(out .. "/" .. name), name)
     end
     local m = assert(mllm.load(out, { threads = 1 }))

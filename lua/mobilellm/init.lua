@@ -13,6 +13,7 @@
 -- @module mobilellm
 local core = require("mobilellm.core")
 local chat = require("mobilellm.chat")  -- is_missing: the engine's wording of "no such file"
+local chat_template = require("mobilellm.chat_template")
 local site = require("mobilellm.site")
 
 local M = {}
@@ -113,6 +114,63 @@ function M.load(...)
   if not found then return nil, err end
   return core.load(found, select(2, ...))
 end
+
+-- ------------------------------------------------------------ chat templates
+
+--- A chat template from its source (Jinja, as Hugging Face renders it; the subset is in
+-- docs/formats-and-limits.md).
+-- @function chat_template
+-- @tparam string source
+-- @tparam[opt] table tokens `bos_token`, `eos_token`, `name` (for messages)
+-- @return a template (`t:apply(messages [, opts])`, as `Model:apply_chat_template`), or nil
+--   and a message naming the construct outside the subset and its line
+M.chat_template = chat_template.new
+
+--- The chat template of a checkpoint directory: `chat_template.jinja`, else `chat_template`
+-- of `tokenizer_config.json` (its `bos_token` and `eos_token` with it).
+-- @function load_chat_template
+-- @tparam string dir
+-- @return a template, or nil and a message (no template, an unreadable file, a construct
+--   outside the subset)
+M.load_chat_template = chat_template.load
+
+-- Each model's template, loaded once (a 3000-conversation eval renders many prompts).
+local templates_of = setmetatable({}, { __mode = "k" })
+
+--- The prompt text of a conversation, rendered from the checkpoint's own chat template
+-- (see `load_chat_template`), with Hugging Face's variables: `messages`,
+-- `add_generation_prompt`, `bos_token`, `eos_token`, `tools`.
+-- @function Model:apply_chat_template
+-- @tparam table messages an array of `{ role =, content =, ... }`
+-- @tparam[opt] table opts `add_generation_prompt` (default false, as Hugging Face), `tools`
+--   (an array of tool definitions), `vars` (more variables: name -> value)
+-- @treturn string the text (encode it with `Template:encode`, or with BOS when it does not
+--   start with the BOS token itself)
+-- @return nil and a message when the directory has no template or it cannot be read or
+--   compiled
+-- @raise for a wrong argument or option, and for an error while rendering: the message of
+--   the template's `raise_exception(message)`, or "NAME line N: ..."
+local function apply_chat_template(model, messages, opts)
+  local t, err = model:chat_template()
+  if not t then return nil, err end
+  return t:apply(messages, opts)
+end
+
+--- The chat template `apply_chat_template` uses (loaded once per model).
+-- @function Model:chat_template
+-- @return a template, or nil and a message
+local function model_chat_template(model)
+  local t = templates_of[model]
+  if t then return t end
+  local err
+  t, err = chat_template.load(model.config.dir)
+  if not t then return nil, err end
+  templates_of[model] = t
+  return t
+end
+
+core.add_lua_methods("mobilellm.Model", { apply_chat_template = apply_chat_template,
+                                          chat_template = model_chat_template })
 
 --- Loads a sentencepiece `tokenizer.model` on its own.
 -- @function tokenizer

@@ -135,11 +135,44 @@ static int l_clock(lua_State *L)
 }
 
 /***
+ * Adds methods written in Lua to one of the module's types, as `mobilellm`
+ * (lua/mobilellm/init.lua) adds `Model:apply_chat_template`: the binding stays
+ * the one place that owns the type, and a method it defines in C is never
+ * replaced (one added from Lua is: a module loaded again adds its own again).
+ * @function add_lua_methods
+ * @tparam string type the type's name (`"mobilellm.Model"`)
+ * @tparam table methods name -> function
+ * @raise for an unknown type, a value that is not a function, or a C method's name
+ */
+static int l_add_lua_methods(lua_State *L)
+{
+    const char *type = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (luaL_getmetatable(L, type) != LUA_TTABLE) return luaL_argerror(L, 1, "not a type of mobilellm");
+    if (lua_getfield(L, -1, "methods") != LUA_TTABLE) return luaL_argerror(L, 1, "a type without methods");
+    int methods = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_isfunction(L, -1))
+            return luaL_argerror(L, 2, "names (strings) -> functions expected");
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, methods) != LUA_TNIL && lua_iscfunction(L, -1))
+            return luaL_error(L, "%s already has a method '%s'", type, lua_tostring(L, -3));
+        lua_pop(L, 1);
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, methods);
+    }
+    return 0;
+}
+
+/***
  * The version of the library, as `MLLM_VERSION` in include/mobilellm.h.
  * @field version
  */
 
 static const luaL_Reg functions[] = {
+    { "add_lua_methods", l_add_lua_methods },
     { "clock", l_clock },
     { "read_file", l_read_file },
     { NULL, NULL },

@@ -1,5 +1,7 @@
---- `mobilellm chat DIR`: an interactive chat in the chat template of `mobilellm.chat`,
--- its history kept in one session so that earlier turns are not recomputed.
+--- `mobilellm chat DIR`: an interactive chat in the checkpoint's own chat template (its
+-- `chat_template`, `mobilellm.chat_template`) when it has one, else in the chat format of
+-- `mobilellm.chat` (the shipped model's), its history kept in one session so that earlier
+-- turns are not recomputed.
 --
 -- The answer is shown as the model writes it, a call included, and nothing is run:
 -- `mobilellm agent` runs calls. That is why this command keeps its own history here
@@ -7,6 +9,7 @@
 -- run it and feed its result back.
 -- @module mobilellm.cli.chat
 local chat = require("mobilellm.chat")
+local chat_template = require("mobilellm.chat_template")
 local common = require("mobilellm.cli.common")
 
 local concat_opts = common.concat_opts
@@ -28,10 +31,15 @@ local M = {
   brief = "interactive chat, the history kept in the session",
   summary = "Chat with the model; the history stays in the session (earlier turns are not recomputed). "
     .. "/reset clears it, /quit leaves.",
-  details = "The prompt is the chat template of mobilellm.chat (the shipped model's), with the tool list "
-    .. "of --apis FILE, else DIR/apis.json. Each answer is one line.",
+  details = "A tool-calling model (a tool list: --apis FILE, else DIR/apis.json) chats in the format of "
+    .. "mobilellm.chat (the shipped model's, which its chat_template.jinja renders too), each answer one line: "
+    .. "a call and a reply. Another checkpoint chats in its own chat template (DIR/chat_template.jinja, or "
+    .. "chat_template in DIR/tokenizer_config.json), the conversation opening with --system TEXT, an answer "
+    .. "ending at the model's end of sequence; one without a template, in the format of mobilellm.chat.",
   options = concat_opts(
-    { { "apis", "FILE", kind = "str", help = "tool list for the prompt (apis.json format)" },
+    { { "system", "TEXT", kind = "str", help = "the system message (a checkpoint with a chat template)" },
+      { "apis", "FILE", kind = "str", help = "tool list for the prompt (apis.json format)" },
+      { "show-prompt", kind = "flag", help = "each turn's whole prompt text on standard error" },
       { "verbose", kind = "flag", help = "speed of each answer on standard error" } },
     GEN_OPTS, LOAD_OPTS),
 }
@@ -51,13 +59,16 @@ end
 local History = {}
 History.__index = History
 
-local function new_history(model, apis, n_ctx, kv_type)
-  return setmetatable({ model = model, apis = apis or {}, messages = {}, held = {},
+-- `prompt(messages)` renders the conversation: the text and its ids; `opening` is the
+-- messages every conversation starts with (the system message).
+local function new_history(model, prompt, opening, n_ctx, kv_type)
+  local messages = table.move(opening, 1, #opening, 1, {})
+  return setmetatable({ model = model, prompt = prompt, opening = opening, messages = messages, held = {},
                         session = new_session(model, n_ctx, nil, kv_type) }, History)
 end
 
 function History:reset()
-  self.messages, self.held = {}, {}
+  self.messages, self.held = table.move(self.opening, 1, #self.opening, 1, {}), {}
   self.session:rewind(0)
 end
 
@@ -68,7 +79,12 @@ end
 -- Starts the assistant's answer to `text`; returns the stream table or nil, message.
 function History:ask(ctx, text, gopts)
   self.messages[#self.messages + 1] = { role = "user", content = text }
-  local ids = self.model:tokenize(chat.prompt_text(self.messages, self.apis), { bos = true })
+  local ok, prompt, ids = pcall(self.prompt, self.messages)
+  if not ok then  -- the template refused the conversation (its raise_exception)
+    self.messages[#self.messages] = nil
+    return nil, prompt
+  end
+  if self.show_prompt then ctx.err:write(prompt, "\n") end
   local s = self.session
   local n = common_prefix(self.held, ids, s:pos())
   if n >= #ids then n = #ids - 1 end  -- generation needs at least one new token
@@ -89,6 +105,10 @@ function History:answered(ids, text)
   for _, id in ipairs(ids) do self.held[#self.held + 1] = id end
   local pos = self.session:pos()
   for i = #self.held, pos + 1, -1 do self.held[i] = nil end  -- not evaluated: the context was full
+  if self.template then  -- the template's own format: the text as the model wrote it
+    self.messages[#self.messages + 1] = { role = "assistant", content = text }
+    return
+  end
   local call, reply, err = chat.parse_answer(text)
   if err then call, reply = nil, text end
   self.messages[#self.messages + 1] = { role = "assistant", content = reply, call = call }
@@ -101,12 +121,43 @@ end
 -- @treturn integer the exit status
 function M.run(ctx, opts, pos)
   local dir = common.model_dir(pos[1])
-  local gopts = gen_options(opts, { max_tokens = 128, stop = { "\n" } })
+  -- a tool-calling model (a tool list: --apis, DIR/apis.json) chats in the format of
+  -- mobilellm.chat, which parses its calls (the shipped model's template renders the same
+  -- bytes); another checkpoint in its own template when it has one
   local apis = find_apis(opts, dir)
+  local template
+  if not apis then
+    local terr
+    template, terr = chat_template.find(dir)
+    if terr then common.fail(terr) end
+  end
+  if opts.system and not template then
+    common.usage_error(M.name, "--system needs a chat template: " .. (apis and "a tool-calling model's format has "
+      .. "no system message" or (dir .. " has none (no chat_template in tokenizer_config.json, no "
+      .. "chat_template.jinja)")))
+  end
+  -- the shipped format answers in one line; a template's answer ends at the end of sequence
+  local gopts = gen_options(opts, { max_tokens = 128, stop = not template and { "\n" } or nil })
   local model = load_model(ctx, dir, opts)
   need_tokenizer(model, dir, "chat")
   local banner = string.format("%s chat: %s", PROG, tostring(model))
-  local history = new_history(model, apis, opts.n_ctx, opts.kv_type)
+  local prompt, opening
+  if template then
+    opening = opts.system and { { role = "system", content = opts.system } } or {}
+    prompt = function(messages)
+      local text = template:apply(messages, { add_generation_prompt = true })
+      return text, template:encode(model, text)
+    end
+  else
+    opening = {}
+    apis = apis or {}
+    prompt = function(messages)
+      local text = chat.prompt_text(messages, apis)
+      return text, model:tokenize(text, { bos = true })
+    end
+  end
+  local history = new_history(model, prompt, opening, opts.n_ctx, opts.kv_type)
+  history.template, history.show_prompt = template, opts.show_prompt
   return converse(ctx, history, banner, function(line)
     local st, err = history:ask(ctx, line, gopts)
     if not st then return turn_error(ctx, err) end

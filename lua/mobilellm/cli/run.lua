@@ -2,8 +2,10 @@
 -- text on standard output, then the prompt and decode speed on standard error. On a
 -- tool-calling model (one whose directory ships a tool list, `apis.json`) PROMPT is a
 -- request in the model's chat format instead, and the answer, call and reply, is printed.
+-- With --chat, PROMPT is a user message in the checkpoint's own chat template.
 -- @module mobilellm.cli.run
 local chat = require("mobilellm.chat")
+local chat_template = require("mobilellm.chat_template")
 local common = require("mobilellm.cli.common")
 local eval_cmd = require("mobilellm.cli.eval")
 
@@ -32,8 +34,14 @@ local M = {
     .. "decoded as eval decodes by default: the best DIR ships for (calls constrained, values copied from "
     .. "the request with the copy pointer and the copy rule when DIR has copy_pointer.json); --free, "
     .. "--constrain, --copy and --no-pointer choose another, as for eval. It ends with its line. --raw "
-    .. "continues PROMPT as plain text instead, as for a model without tools.",
+    .. "continues PROMPT as plain text instead, as for a model without tools. --chat makes PROMPT a user message "
+    .. "in the checkpoint's own chat template (DIR/chat_template.jinja, or chat_template in "
+    .. "DIR/tokenizer_config.json), after the system message of --system TEXT, with the tool list (--apis FILE, "
+    .. "else DIR/apis.json) as its tools, and the answer ends at the model's end of sequence.",
   options = concat_opts({
+    { "chat", kind = "flag", help = "PROMPT as a user message in DIR's chat template" },
+    { "system", "TEXT", kind = "str", help = "the system message of --chat" },
+    { "show-prompt", kind = "flag", help = "the whole prompt text on standard error first" },
     { "raw", kind = "flag", help = "plain continuation of PROMPT, even when DIR ships a tool list" },
     { "apis", "FILE", kind = "str", help = "the tool list (default DIR/apis.json)" },
   }, eval_cmd.DECODING_OPTS, GEN_OPTS, LOAD_OPTS),
@@ -64,7 +72,19 @@ function M.run(ctx, opts, pos)
   if opts.raw and (opts.apis or #given > 0) then
     usage_error(M.name, "--raw continues plain text: " .. (opts.apis and "--apis" or given[1]) .. " needs a request")
   end
-  local apis = not opts.raw and find_apis(opts, dir) or nil
+  if opts.chat and (opts.raw or #given > 0) then
+    usage_error(M.name, "--chat wraps PROMPT in DIR's chat template: " .. (opts.raw and "--raw" or given[1])
+      .. " is for the answer to a request")
+  end
+  if opts.system and not opts.chat then usage_error(M.name, "--system needs --chat") end
+  local template
+  if opts.chat then
+    local terr
+    template, terr = chat_template.load(dir)
+    if not template then fail(terr) end
+  end
+  local tools = opts.chat and find_apis(opts, dir) or nil  -- the template's tools (a tool-calling model's)
+  local apis = not opts.raw and not opts.chat and find_apis(opts, dir) or nil
   if not apis and #given > 0 then
     fail(dir .. " ships no tool list (apis.json): " .. given[1] .. " needs one (--apis FILE names one)")
   end
@@ -78,13 +98,23 @@ function M.run(ctx, opts, pos)
   need_tokenizer(model, dir, "run")
   local s <close> = new_session(model, opts.n_ctx, nil, opts.kv_type)
   local ids
-  if apis then
+  if template then
     local messages = { { role = "user", content = prompt } }
-    ids = model:tokenize(chat.prompt_text(messages, apis), { bos = true })
+    if opts.system then table.insert(messages, 1, { role = "system", content = opts.system }) end
+    local ok, text = pcall(template.apply, template, messages, { add_generation_prompt = true, tools = tools })
+    if not ok then fail(text) end
+    if opts.show_prompt then ctx.err:write(text, "\n") end
+    ids = template:encode(model, text)
+  elseif apis then
+    local messages = { { role = "user", content = prompt } }
+    local text = chat.prompt_text(messages, apis)
+    if opts.show_prompt then ctx.err:write(text, "\n") end
+    ids = model:tokenize(text, { bos = true })
     local err
     gopts.constraint, err = decoding:start(model, apis, s, messages, ids)
     if err then fail(err) end
   else
+    if opts.show_prompt then ctx.err:write(prompt, "\n") end
     ids = model:tokenize(prompt, { bos = true })
   end
   local st, err = start_stream(ctx, s, ids, gopts)
