@@ -53,7 +53,7 @@ void mllm_lua_push_ids(lua_State *L, const int32_t *ids, size_t n)
 static const mllm_tokenizer *model_tok(lua_State *L, int i)
 {
     const mllm_tokenizer *t = mllm_model_tokenizer(checkmodel(L, i)->m);
-    if (!t) luaL_error(L, "this model has no tokenizer (no tokenizer.model was found when it was loaded)");
+    if (!t) luaL_error(L, "this model has no tokenizer (no tokenizer.model or tokenizer.json was found when it was loaded)");
     return t;
 }
 
@@ -126,13 +126,14 @@ static ltokenizer *new_tokenizer(lua_State *L)
 }
 
 /***
- * Loads a sentencepiece `tokenizer.model` on its own (a regular file of at
- * most 64 MiB, `MLLM_MAX_TOKENIZER_BYTES`).
+ * Loads a sentencepiece `tokenizer.model` or a Hugging Face `tokenizer.json`
+ * (BPE, byte-level or SentencePiece-style; told apart by content) on its own
+ * (a regular file of at most 64 MiB, `MLLM_MAX_TOKENIZER_BYTES`).
  * @function tokenizer
  * @tparam string path
  * @treturn Tokenizer
  * @error a message naming the file: missing, not a regular file, too large,
- *   or not a sentencepiece model
+ *   or neither a sentencepiece model nor a tokenizer.json this engine runs
  * @raise when the path holds a NUL byte
  */
 static int l_tokenizer(lua_State *L)

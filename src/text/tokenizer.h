@@ -1,5 +1,7 @@
-/* tokenizer.h — a C face over the sentencepiece library (tokenizer_sp.cpp).
- * No function here throws or calls Lua; errors come back as text. */
+/* tokenizer.h — the two tokenizers behind mllm_tokenizer: a C face over the
+ * sentencepiece library (tokenizer_sp.cpp) for tokenizer.model, and Hugging
+ * Face's tokenizer.json in C (hf_tokenizer.h). No function here throws or
+ * calls Lua; errors come back as text. */
 #ifndef MLLM_TOKENIZER_H
 #define MLLM_TOKENIZER_H
 
@@ -10,11 +12,11 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
 /* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
  * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
 void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
-
-#endif
 
 typedef struct mllm_sp mllm_sp;
 
@@ -37,13 +39,6 @@ int mllm_sp_piece_bytes(const mllm_sp *sp, int32_t id, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
-/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
- * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
-void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
-
 #endif
-/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
- * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
-void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
 
 #endif
