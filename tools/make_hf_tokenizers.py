@@ -11,9 +11,15 @@ the repository's own docs (development time only; the files are committed):
   spec/fixtures/tokenizers/sp-legacy/tokenizer.json    the same vocabulary with
       the older Prepend/Replace normalizer and no pre-tokenizer
 
+and, cut down to their first few hundred ids, the seeds of fuzz/fuzz_tokenizer_json.c
+(fuzz/corpus/tokenizer_json/).
+
 The training only has to give a plausible vocabulary: what the specs check
 comes from Hugging Face's implementation (tools/make_hf_tokenizer_golden.mjs).
-Usage: /usr/bin/python3 tools/make_hf_tokenizers.py
+The docs change, so a new run trains other (equally good) files: then run the
+golden script again too. `--seeds` only remakes the fuzz seeds from the
+committed fixtures.
+Usage: /usr/bin/python3 tools/make_hf_tokenizers.py [--seeds]
 """
 import collections
 import glob
@@ -96,6 +102,30 @@ def write(name, doc):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=1)
         f.write("\n")
+    print(path, os.path.getsize(path), "bytes")
+    write_seed(name, doc)
+
+
+def write_seed(name, doc, keep=300):
+    """The same file with the ids below keep (and the added tokens after them): a few kB."""
+    model = dict(doc["model"])
+    vocab = {t: i for t, i in model["vocab"].items() if i < keep}
+    model["vocab"] = vocab
+    merges = []
+    for m in model["merges"]:
+        a, b = m if isinstance(m, list) else m.split(" ")
+        if a in vocab and b in vocab and a + b in vocab:
+            merges.append(m)
+    model["merges"] = merges
+    seed = dict(doc, model=model)
+    base = min(t["id"] for t in doc["added_tokens"] if t["id"] >= keep) if any(
+        t["id"] >= keep for t in doc["added_tokens"]) else keep
+    seed["added_tokens"] = [dict(t, id=t["id"] - base + keep) if t["id"] >= keep else t for t in doc["added_tokens"]]
+    folder = os.path.join(ROOT, "fuzz", "corpus", "tokenizer_json")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name + ".json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(seed, f, ensure_ascii=False, separators=(",", ":"))
     print(path, os.path.getsize(path), "bytes")
 
 
@@ -194,6 +224,12 @@ def sentencepiece_style(text):
 
 
 if __name__ == "__main__":
-    text = corpus()
-    byte_level(text)
-    sentencepiece_style(text)
+    import sys
+    if "--seeds" in sys.argv:
+        for name in ("bpe-llama3", "sp-metaspace", "sp-legacy"):
+            with open(os.path.join(OUT, name, "tokenizer.json"), encoding="utf-8") as f:
+                write_seed(name, json.load(f))
+    else:
+        text = corpus()
+        byte_level(text)
+        sentencepiece_style(text)
