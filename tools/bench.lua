@@ -316,8 +316,9 @@ end
 do
   local r = run("lua5.4 tools/bench.lua --tokenize")
   print()
-  print(string.format("Tokenization (tokenizer.json, byte-level BPE with Llama-3's regex, 1 thread): %.1f MB/s on 1 MB " ..
-    "of English (the docs, repeated), %.1f MB/s on a 100 kB single word", r.english_mbps, r.word_mbps))
+  print(string.format("Tokenization (tokenizer.json, byte-level BPE with Llama-3's regex, 1 thread): " ..
+    "%.1f MB/s on 1 MB of English (the docs, repeated), %.1f MB/s on a 100 kB single word",
+    r.english_mbps, r.word_mbps))
 end
 
 print()
