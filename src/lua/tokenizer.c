@@ -150,10 +150,13 @@ static int l_tokenizer(lua_State *L)
 /*** @type Model */
 
 /***
- * Encodes text with the model's tokenizer, as sentencepiece does.
+ * Encodes text with the model's tokenizer, as sentencepiece (`tokenizer.model`)
+ * or Hugging Face's tokenizers (`tokenizer.json`: special tokens in the text are
+ * found first) do.
  * @function Model:tokenize
  * @tparam string text UTF-8
  * @tparam[opt] table opts `bos` (false): start with the beginning-of-sequence id
+ *   (for a `tokenizer.json`, the tokens its TemplateProcessing adds)
  * @treturn {integer,...} the token ids
  * @raise when the model has no tokenizer, the text is not valid UTF-8, or on
  *   a wrong argument or option
@@ -162,7 +165,9 @@ static int model_tokenize(lua_State *L) { return tokenize_with(L, model_tok); }
 
 /***
  * Decodes token ids with the model's tokenizer, as sentencepiece does
- * (control tokens and the ids of a padded vocabulary give no text).
+ * (control tokens and the ids of a padded vocabulary give no text), or as
+ * Hugging Face's `decode(ids)` does for a `tokenizer.json` (special tokens
+ * give their text; padding ids none).
  * @function Model:detokenize
  * @tparam {integer,...} ids
  * @treturn string
@@ -173,7 +178,8 @@ static int model_detokenize(lua_State *L) { return detokenize_with(L, model_tok)
 
 /***
  * The bytes one token adds to running text: `"▁"` becomes a space, a byte
- * token its byte, control tokens and padding ids nothing. Pieces of a
+ * token its byte, a byte-level BPE token its bytes, control and special
+ * tokens and padding ids nothing. Pieces of a
  * multi-byte character may be parts of it.
  * @function Model:token_piece
  * @tparam integer id
@@ -202,7 +208,7 @@ static int model_tokenizer(lua_State *L)
 /*** @type Tokenizer */
 
 /***
- * Encodes text, as sentencepiece does.
+ * Encodes text, as `Model:tokenize`.
  * @function Tokenizer:encode
  * @tparam string text UTF-8
  * @tparam[opt] table opts `bos` (false): start with the beginning-of-sequence id
@@ -220,7 +226,7 @@ static int tok_encode(lua_State *L) { return tokenize_with(L, checktok); }
  */
 
 /***
- * Decodes token ids, as sentencepiece does (control tokens give no text).
+ * Decodes token ids, as `Model:detokenize`.
  * @function Tokenizer:decode
  * @tparam {integer,...} ids
  * @treturn string

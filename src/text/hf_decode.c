@@ -231,3 +231,13 @@ nomem:
     free(b.b);
     return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 }
+
+bool mllm_hf_drops_first_space(const mllm_hf *t)
+{
+    for (size_t k = 0; k < t->n_dec; k++) {
+        const hf_step *st = &t->dec[k];
+        if (st->kind == HF_DEC_STRIP && st->start > 0 && st->a.len == 1 && st->a.s[0] == ' ') return true;
+        if (st->kind == HF_DEC_METASPACE && st->prepend != HF_PREPEND_NEVER) return true;
+    }
+    return false;
+}

@@ -37,6 +37,8 @@ mllm_status mllm_hf_decode(const mllm_hf *t, const int32_t *ids, size_t n, char 
 /* The bytes one token adds to running text (see mllm_token_bytes): special
  * tokens add none. -1 for an id out of range. */
 int mllm_hf_piece_bytes(const mllm_hf *t, int32_t id, char *buf, size_t cap);
+/* Whether the decoder drops the first token's leading space (Strip, Metaspace). */
+bool mllm_hf_drops_first_space(const mllm_hf *t);
 
 /* ------------------------------------------------------------ internals */
 

@@ -82,6 +82,7 @@ static int id_limit(const mllm_tokenizer *t)
 }
 
 void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size) { t->n_padded = vocab_size; }
+bool mllm_tokenizer_drops_first_space(const mllm_tokenizer *t) { return !t->hf || mllm_hf_drops_first_space(t->hf); }
 
 int mllm_tokenizer_vocab_size(const mllm_tokenizer *t) { return id_limit(t); }
 int mllm_tokenizer_n_pieces(const mllm_tokenizer *t) { return t->n_vocab; }

@@ -7,6 +7,7 @@
 
 #include "mobilellm.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@ extern "C" {
 /* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
  * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
 void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
+/* Whether decoding drops the first token's leading space (sentencepiece and
+ * SentencePiece-style tokenizer.json do; byte-level BPE keeps it), so that the
+ * generator's stream is the decode of the same ids. */
+bool mllm_tokenizer_drops_first_space(const mllm_tokenizer *t);
 
 typedef struct mllm_sp mllm_sp;
 
