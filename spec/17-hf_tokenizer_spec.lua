@@ -20,6 +20,12 @@ for _, name in ipairs({ "bpe-llama3", "sp-metaspace", "sp-legacy" }) do
         assert.are.equal(case.decoded, tok:decode(case.ids))
       end)
     end
+    it("matches Hugging Face on 400 random strings (pieces that meet at every boundary)", function()
+      for _, case in ipairs(golden[name].random) do
+        assert.are.same({ case[1], case[2] }, { case[1], tok:encode(case[1]) })
+        assert.are.same({ case[1], case[3] }, { case[1], tok:decode(case[2]) })
+      end
+    end)
     for i, case in ipairs(golden[name].decodes) do
       it(string.format("decodes as Hugging Face does, case %d", i), function()
         assert.are.equal(case.text, tok:decode(case.ids))

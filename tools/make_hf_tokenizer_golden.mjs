@@ -38,6 +38,7 @@ const TEXTS = [
   "<|begin_of_text|>Hello<|eot_id|>",
   "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>",
   "a  <|lstrip|>  b",
+  "x\u3000<|lstrip|>\u00a0\u2003y\n<|lstrip|>\t",
   "<tool> x <tool> y",  // single_word is left out: tokenizers.js ignores it (spec/17 checks it)
   "<|eot_id|><|eot_id|>",
   "<|eot_id <s> </s>text<s>",
@@ -63,6 +64,22 @@ const DECODES = {
   "sp-legacy": [["<0xE2>", "\u2581the"], ["\u2581the", "<0x0A>", "<0x0A>", "\u2581the"]],
 };
 
+// Random strings from pieces that meet at every boundary the pipeline has (seeded: the
+// same file each run): a differential test against tokenizers.js, checked in bulk.
+const PIECES = ["a", "b", "e", "T", "Z", " ", "  ", "\t", "\n", "\r\n", "'s", "'S", "'re", "'LL", "'d", "1", "23",
+  "4567", "é", "ñ", "ü", "日", "本", "語", "한", "😀", "👍🏽", "👨‍👩‍👧", "\u0301", "\u00a0", "\u2003", "\u3000",
+  ".", ",", "!", "?", "-", "_", "(", ")", "<|eot_id|>", "<|begin_of_text|>", "<|lstrip|>", "<s>", "</s>", "<unk>",
+  "▁", "Ġ", "the", " the", "ing", "tion", "\u00ad", "\u007f", "$", "€", "ß", "İ", "Σ", "ﬁ", "A1b2", "...", "---",
+  "\"", "{", "}", "\\"];
+let seed = 12345;
+const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+const RANDOM = [];
+for (let i = 0; i < 400; i++) {
+  let s = "";
+  for (let k = 1 + rnd(12); k > 0; k--) s += PIECES[rnd(PIECES.length)];
+  RANDOM.push(s);
+}
+
 function luaString(s) {
   let out = '"';
   for (const b of Buffer.from(s, "utf8")) {
@@ -74,7 +91,8 @@ function luaString(s) {
 
 const lines = ["-- Written by tools/make_hf_tokenizer_golden.mjs from Hugging Face's tokenizers.js",
   "-- (@huggingface/tokenizers): do not edit. Per tokenizer: cases {text, ids (no special",
-  "-- tokens), with_special (add_special_tokens), decoded (decode(ids))}, then decodes {ids, text}.",
+  "-- tokens), with_special (add_special_tokens), decoded (decode(ids))}; random {text, ids, decoded};",
+  "-- decodes {ids, text}.",
   "return {"];
 for (const name of fs.readdirSync(dir).sort()) {
   const file = path.join(dir, name, "tokenizer.json");
@@ -89,6 +107,11 @@ for (const name of fs.readdirSync(dir).sort()) {
     const decoded = ids.length ? tok.decode(ids) : "";  // tokenizers.js refuses an empty list
     lines.push(`      { text = ${luaString(text)}, ids = {${ids.join(", ")}}, with_special = {${withSpecial.join(", ")}},`,
       `        decoded = ${luaString(decoded)} },`);
+  }
+  lines.push("    },", "    random = {");
+  for (const text of RANDOM) {
+    const ids = tok.encode(text, { add_special_tokens: false }).ids;
+    lines.push(`      { ${luaString(text)}, {${ids.join(", ")}}, ${luaString(ids.length ? tok.decode(ids) : "")} },`);
   }
   lines.push("    },", "    decodes = {");
   const vocab = json.model.vocab;

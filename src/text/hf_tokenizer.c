@@ -1,6 +1,6 @@
 /* hf_tokenizer.c — encoding with a tokenizer.json: the added tokens are found
- * in the raw text first (leftmost, longest; lstrip/rstrip take the whitespace
- * beside them, single_word wants no word character beside them), then each
+ * in the raw text first (leftmost, longest; lstrip/rstrip take the (Unicode)
+ * whitespace beside them, single_word wants no word character beside them), then each
  * run of text between them is normalized, pre-tokenized (hf_pretok.c) and
  * merged (bpe.c); the TemplateProcessing tokens go around the whole. Also the
  * bytes of one token, for streaming and constrained decoding. */
@@ -34,7 +34,29 @@ bool mllm_hf_index_added(mllm_hf *t)
     return true;
 }
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+/* Unicode's White_Space (Rust's char::is_whitespace): the bytes of such a
+ * character at s[0..n), or 0. */
+static size_t space_len(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n >= 1 && (u[0] == ' ' || (u[0] >= '\t' && u[0] <= '\r'))) return 1;
+    if (n >= 2 && u[0] == 0xC2 && (u[1] == 0x85 || u[1] == 0xA0)) return 2;
+    if (n < 3) return 0;
+    uint32_t cp = ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+    if ((u[0] & 0xF0) != 0xE0) return 0;
+    return cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+                   cp == 0x205F || cp == 0x3000
+               ? 3
+               : 0;
+}
+
+/* The whitespace character that ends s[floor..end), if any: its length. */
+static size_t space_before(const char *s, size_t floor, size_t end)
+{
+    for (size_t k = 1; k <= 3 && k <= end - floor; k++)
+        if (space_len(s + end - k, k) == k) return k;
+    return 0;
+}
 
 /* A letter, digit or '_' (any non-ASCII byte counts as part of a word). */
 static bool is_word_byte(unsigned char c)
@@ -62,10 +84,11 @@ static bool next_added(const mllm_hf *t, const char *s, size_t len, size_t at, s
                                    (end < len && is_word_byte((unsigned char)s[end]))))
                 break; /* the longest match here is not a word of its own: none here */
             *m = (added_match){i, end, i, end, a->id};
+            size_t w;
             if (a->lstrip)
-                while (m->cut_start > floor && is_space(s[m->cut_start - 1])) m->cut_start--;
+                while ((w = space_before(s, floor, m->cut_start))) m->cut_start -= w;
             if (a->rstrip)
-                while (m->cut_end < len && is_space(s[m->cut_end])) m->cut_end++;
+                while ((w = space_len(s + m->cut_end, len - m->cut_end))) m->cut_end += w;
             return true;
         }
     }
