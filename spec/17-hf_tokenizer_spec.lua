@@ -1,7 +1,8 @@
 -- Hugging Face tokenizer.json files, run by the engine's own C code, against ids and
 -- text from Hugging Face's implementation (tools/make_hf_tokenizer_golden.mjs, with
 -- the fixtures of tools/make_hf_tokenizers.py): a byte-level BPE with Llama-3's
--- pre-tokenizer regex, and two SentencePiece-style ones (Metaspace; Prepend/Replace).
+-- pre-tokenizer regex, the same vocabulary with Digits + GPT-2's ByteLevel regex, and two
+-- SentencePiece-style ones (Metaspace; Prepend/Replace).
 local mllm = require("mobilellm")
 local H = require("support.helpers")
 
@@ -10,7 +11,7 @@ local golden = dofile("spec/fixtures/hf_tokenizer_golden.lua")
 
 local function tok_of(name) return assert(mllm.tokenizer(DIR .. name .. "/tokenizer.json")) end
 
-for _, name in ipairs({ "bpe-llama3", "sp-metaspace", "sp-legacy" }) do
+for _, name in ipairs({ "bpe-llama3", "bpe-gpt2", "sp-metaspace", "sp-legacy" }) do
   describe("tokenizer.json " .. name, function()
     local tok = tok_of(name)
     for i, case in ipairs(golden[name].cases) do

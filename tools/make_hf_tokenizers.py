@@ -10,6 +10,9 @@ the repository's own docs (development time only; the files are committed):
       Replace/ByteFallback/Fuse/Strip decoder, merges as ["a", "b"]
   spec/fixtures/tokenizers/sp-legacy/tokenizer.json    the same vocabulary with
       the older Prepend/Replace normalizer and no pre-tokenizer
+  spec/fixtures/tokenizers/bpe-gpt2/tokenizer.json     bpe-llama3's vocabulary the way
+      SmolLM2 ships its own: Digits (one by one), then ByteLevel with GPT-2's regex,
+      no ignore_merges, merges as ["a", "b"], no post-processor
 
 and, cut down to their first few hundred ids, the seeds of fuzz/fuzz_tokenizer_json.c
 (fuzz/corpus/tokenizer_json/).
@@ -17,9 +20,9 @@ and, cut down to their first few hundred ids, the seeds of fuzz/fuzz_tokenizer_j
 The training only has to give a plausible vocabulary: what the specs check
 comes from Hugging Face's implementation (tools/make_hf_tokenizer_golden.mjs).
 The docs change, so a new run trains other (equally good) files: then run the
-golden script again too. `--seeds` only remakes the fuzz seeds from the
-committed fixtures.
-Usage: /usr/bin/python3 tools/make_hf_tokenizers.py [--seeds]
+golden script again too. `--derived` only remakes what comes from the committed
+files: bpe-gpt2 and the fuzz seeds.
+Usage: /usr/bin/python3 tools/make_hf_tokenizers.py [--derived]
 """
 import collections
 import glob
@@ -223,13 +226,29 @@ def sentencepiece_style(text):
         "pre_tokenizer": None, "post_processor": template, "decoder": decoder, "model": model(False)})
 
 
+def gpt2_style(doc):
+    doc = json.loads(json.dumps(doc))
+    doc["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+    doc["post_processor"] = None
+    doc["model"]["ignore_merges"] = False
+    doc["model"]["merges"] = [m.split(" ") for m in doc["model"]["merges"]]
+    write("bpe-gpt2", doc)
+
+
+def derived():
+    with open(os.path.join(OUT, "bpe-llama3", "tokenizer.json"), encoding="utf-8") as f:
+        gpt2_style(json.load(f))
+    for name in ("bpe-llama3", "sp-metaspace", "sp-legacy"):
+        with open(os.path.join(OUT, name, "tokenizer.json"), encoding="utf-8") as f:
+            write_seed(name, json.load(f))
+
+
 if __name__ == "__main__":
     import sys
-    if "--seeds" in sys.argv:
-        for name in ("bpe-llama3", "sp-metaspace", "sp-legacy"):
-            with open(os.path.join(OUT, name, "tokenizer.json"), encoding="utf-8") as f:
-                write_seed(name, json.load(f))
-    else:
+    if "--derived" not in sys.argv:
         text = corpus()
         byte_level(text)
         sentencepiece_style(text)
+    derived()
