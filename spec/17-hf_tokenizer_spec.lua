@@ -143,6 +143,20 @@ describe("a hostile tokenizer.json", function()
     { "an overlong regex", function(t) t.pre_tokenizer.pretokenizers[1].pattern.Regex = string.rep("a", 5000) end,
       "over MLLM_MAX_REGEX_BYTES (4096)" },
     { "BPE dropout", function(t) t.model.dropout = 0.1 end, "BPE dropout is not supported" },
+    { "a token over MLLM_MAX_TOKEN_BYTES", function(t) t.model.vocab[string.rep("x", 2000)] = 2263 end,
+      "token 2263 is 2000 bytes, over MLLM_MAX_TOKEN_BYTES (1024)" },
+    { "an added token without an id", function(t) t.added_tokens[1].id = nil end,
+      "an added token without a content string and an id" },
+    { "Sequences nested without end", function(t)
+        local seq = t.pre_tokenizer
+        for _ = 1, 20 do seq = { type = "Sequence", pretokenizers = { seq } } end
+        t.pre_tokenizer = seq
+      end, "Sequences nested more than 8 deep" },
+    { "a Split with an unknown behavior", function(t) t.pre_tokenizer.pretokenizers[1].behavior = "Contiguous" end,
+      "Split behavior \"Contiguous\" is not supported (Isolated, Removed)" },
+    { "a post-processor naming an unknown token", function(t)
+        t.post_processor.processors[2].single[1].SpecialToken.id = "<nope>"
+      end, "the post_processor names a special token that is not in the vocabulary" },
   }
   for _, case in ipairs(cases) do
     it("refuses " .. case[1], function()
