@@ -11,20 +11,29 @@ local golden = dofile("spec/fixtures/hf_tokenizer_golden.lua")
 
 local function tok_of(name) return assert(mllm.tokenizer(DIR .. name .. "/tokenizer.json")) end
 
-for _, name in ipairs({ "bpe-llama3", "bpe-gpt2", "sp-metaspace", "sp-legacy" }) do
+-- The Metaspace decoder drops every "▁" of the first token in the Rust library (which
+-- transformers runs), only the first in tokenizers.js: where the first token has more
+-- than one, the golden's text is not the reference (the Rust rule is checked below).
+local function decode_comparable(name, tok, ids)
+  return name ~= "sp-metaspace-dec" or #ids == 0 or #tok:piece(ids[1]):gsub("[^ ]", "") <= 1
+end
+
+for _, name in ipairs({ "bpe-llama3", "bpe-gpt2", "sp-metaspace", "sp-metaspace-dec", "sp-legacy" }) do
   describe("tokenizer.json " .. name, function()
     local tok = tok_of(name)
     for i, case in ipairs(golden[name].cases) do
       it(string.format("matches Hugging Face on case %d (%q)", i, case.text:sub(1, 24)), function()
         assert.are.same(case.ids, tok:encode(case.text))
         assert.are.same(case.with_special, tok:encode(case.text, { bos = true }))
-        assert.are.equal(case.decoded, tok:decode(case.ids))
+        if decode_comparable(name, tok, case.ids) then assert.are.equal(case.decoded, tok:decode(case.ids)) end
       end)
     end
     it("matches Hugging Face on 400 random strings (pieces that meet at every boundary)", function()
       for _, case in ipairs(golden[name].random) do
         assert.are.same({ case[1], case[2] }, { case[1], tok:encode(case[1]) })
-        assert.are.same({ case[1], case[3] }, { case[1], tok:decode(case[2]) })
+        if decode_comparable(name, tok, case[2]) then
+          assert.are.same({ case[1], case[3] }, { case[1], tok:decode(case[2]) })
+        end
       end
     end)
     for i, case in ipairs(golden[name].decodes) do
@@ -185,6 +194,33 @@ describe("a hostile tokenizer.json", function()
   it("keeps the base file loadable (the cases above change one thing each)", function()
     assert.is_table(base.model)
     assert.truthy(mllm.tokenizer(variant(function() end)))
+  end)
+end)
+
+describe("tokenizer.json Metaspace decoder", function()
+  it("drops every \"▁\" of the first token, as the Rust library does", function()
+    local tok = tok_of("sp-metaspace-dec")
+    local ids = tok:encode("   leading")
+    assert.are.same({ "  ", " le" }, { tok:piece(ids[1]), tok:piece(ids[2]) }) -- "▁▁", "▁le", ...
+    assert.are.equal(" leading", tok:decode(ids))  -- tokenizers.js: "  leading"
+  end)
+
+  -- Metaspace's split: true cuts before every "▁" (Rust's MergedWithNext; tokenizers.js
+  -- never splits), so no token holds two: "the   the" is "▁the", "▁", "▁", "▁the"
+  it("splits before every \"▁\" with split: true, as the Rust library does", function()
+    local json = mllm.json_decode(H.read(DIR .. "sp-metaspace/tokenizer.json"))
+    local function pieces(split)
+      json.pre_tokenizer.split = split
+      local path = H.tmpdir() .. "/tokenizer.json"
+      H.write(path, mllm.json_encode(json))
+      local tok = assert(mllm.tokenizer(path))
+      local out = {}
+      for i, id in ipairs(tok:encode("the   the")) do out[i] = tok:piece(id) end
+      return out
+    end
+    assert.are.same({ " the", " ", " ", " the" }, pieces(true))
+    assert.are.equal(" the   the", table.concat(pieces(false)))
+    assert.are_not.same({ " the", " ", " ", " the" }, pieces(false))
   end)
 end)
 

@@ -61,6 +61,8 @@ const DECODES = {
                  ["\u0120the", "<|eot_id|>", "\u0120the"]],
   "sp-metaspace": [["<0xE2>"], ["<0xE2>", "<0x82>", "\u2581the"], ["<0xF0>", "<0x9F>", "<0x91>", "<0x8D>"],
                    ["<unk>", "\u2581the"], ["<s>", "\u2581the", "</s>"], ["\u2581", "\u2581the"]],
+  "sp-metaspace-dec": [["<0xE2>", "<0x82>", "\u2581the"], ["\u2581", "\u2581the"], ["\u2581the", "\u2581the"],
+                       ["<s>", "\u2581the", "</s>"]],
   "sp-legacy": [["<0xE2>", "\u2581the"], ["\u2581the", "<0x0A>", "<0x0A>", "\u2581the"]],
 };
 

@@ -10,6 +10,9 @@ the repository's own docs (development time only; the files are committed):
       Replace/ByteFallback/Fuse/Strip decoder, merges as ["a", "b"]
   spec/fixtures/tokenizers/sp-legacy/tokenizer.json    the same vocabulary with
       the older Prepend/Replace normalizer and no pre-tokenizer
+  spec/fixtures/tokenizers/sp-metaspace-dec/tokenizer.json  sp-metaspace with the
+      Metaspace decoder (as newer Llama-2-style files have; split stays false:
+      tokenizers.js ignores that flag, so it could not check split: true)
   spec/fixtures/tokenizers/bpe-gpt2/tokenizer.json     bpe-llama3's vocabulary the way
       SmolLM2 ships its own: Digits (one by one), then ByteLevel with GPT-2's regex,
       no ignore_merges, merges as ["a", "b"], no post-processor
@@ -237,9 +240,17 @@ def gpt2_style(doc):
     write("bpe-gpt2", doc)
 
 
+def metaspace_decoder(doc):
+    doc = json.loads(json.dumps(doc))
+    doc["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True}
+    write("sp-metaspace-dec", doc)
+
+
 def derived():
     with open(os.path.join(OUT, "bpe-llama3", "tokenizer.json"), encoding="utf-8") as f:
         gpt2_style(json.load(f))
+    with open(os.path.join(OUT, "sp-metaspace", "tokenizer.json"), encoding="utf-8") as f:
+        metaspace_decoder(json.load(f))
     for name in ("bpe-llama3", "sp-metaspace", "sp-legacy"):
         with open(os.path.join(OUT, name, "tokenizer.json"), encoding="utf-8") as f:
             write_seed(name, json.load(f))

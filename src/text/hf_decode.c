@@ -145,28 +145,28 @@ static bool run_step(const hf_step *st, strlist *in, strlist *out)
                 bool ok = add_lossy(&lossy, b.b ? b.b : "", b.len);
                 free(b.b);
                 b = lossy;
-                if (!ok || !list_take(out, &b)) return false;
+                if (!ok || !list_take(out, &b)) goto fail;
                 break;
             }
-            if (!add_bytelevel(&b, t)) return false;
+            if (!add_bytelevel(&b, t)) goto fail;
             break;
         case HF_DEC_FUSE:
-            if (t ? !sb_add(&b, t->s, t->len) : !list_take(out, &b)) return false;
+            if (t ? !sb_add(&b, t->s, t->len) : !list_take(out, &b)) goto fail;
             break;
         case HF_DEC_BYTEFALLBACK: {
             int v = t ? byte_token(t) : -1;
             if (v >= 0) {
                 char c = (char)v;
-                if (!sb_add(&bytes, &c, 1)) return false;
+                if (!sb_add(&bytes, &c, 1)) goto fail;
                 break;
             }
             if (bytes.len) { /* the run of byte tokens as one string */
                 bool ok = add_lossy(&b, bytes.b, bytes.len) && list_take(out, &b);
                 free(bytes.b);
                 memset(&bytes, 0, sizeof bytes);
-                if (!ok) return false;
+                if (!ok) goto fail;
             }
-            if (t && (!sb_add(&b, t->s, t->len) || !list_take(out, &b))) return false;
+            if (t && (!sb_add(&b, t->s, t->len) || !list_take(out, &b))) goto fail;
             break;
         }
         default: { /* per token: Replace, Metaspace, Strip */
@@ -178,7 +178,7 @@ static bool run_step(const hf_step *st, strlist *in, strlist *out)
                                 memcmp(t->s + to - st->a.len, st->a.s, st->a.len) == 0;
                      k++)
                     to -= st->a.len;
-                if (!sb_add(&b, t->s + from, to - from)) return false;
+                if (!sb_add(&b, t->s + from, to - from)) goto fail;
             } else {
                 const hf_str *pat = &st->a;
                 for (size_t k = 0; k < t->len;) {
@@ -186,21 +186,25 @@ static bool run_step(const hf_step *st, strlist *in, strlist *out)
                         bool drop = st->kind == HF_DEC_METASPACE && i == 0 && st->prepend != HF_PREPEND_NEVER;
                         const char *rep = st->kind == HF_DEC_METASPACE ? " " : st->b.s;
                         size_t rn = st->kind == HF_DEC_METASPACE ? 1 : st->b.len;
-                        if (!drop && !sb_add(&b, rep, rn)) return false;
+                        if (!drop && !sb_add(&b, rep, rn)) goto fail;
                         k += pat->len;
                     } else {
-                        if (!sb_add(&b, t->s + k, 1)) return false;
+                        if (!sb_add(&b, t->s + k, 1)) goto fail;
                         k++;
                     }
                 }
             }
-            if (!list_take(out, &b)) return false;
+            if (!list_take(out, &b)) goto fail;
         }
         }
     }
     free(b.b);
     free(bytes.b);
     return true;
+fail:
+    free(b.b);
+    free(bytes.b);
+    return false;
 }
 
 mllm_status mllm_hf_decode(const mllm_hf *t, const int32_t *ids, size_t n, char **text, size_t *len, char *err,
