@@ -239,3 +239,28 @@ describe("tokenizer.json added tokens", function()
     assert.are.equal(tool, all[#all])
   end)
 end)
+
+-- Constrained decoding indexes the vocabulary by each token's bytes (mllm_tokenizer_piece):
+-- with a byte-level BPE they must be the real bytes, not the "Ġ" alphabet.
+describe("constrained decoding with a tokenizer.json", function()
+  local core = require("mobilellm.core")
+  local chat = require("mobilellm.chat")
+  local tok = tok_of("bpe-llama3")
+  local c = core.constraint(assert(chat.load_apis("models/mobilellm-tiny-api/apis.json")), tok)
+  local n = tok:vocab_size()
+
+  for _, text in ipairs({ "<tool_call>set_", '<tool_call>set_alarm(day="monday", time="7' }) do
+    it("allows exactly the tokens that keep a valid prefix after " .. string.format("%q", text), function()
+      local allowed = {}
+      for _, id in ipairs((c:allowed(text))) do allowed[id] = true end
+      local n_allowed = 0
+      for id = 0, n - 1 do
+        local p = tok:piece(id)
+        local ok = #p > 0 and c:check(text .. p) ~= nil
+        assert.are.equal(ok, allowed[id] or false, string.format("token %d %q", id, p))
+        if ok then n_allowed = n_allowed + 1 end
+      end
+      assert.is_true(n_allowed > 0)
+    end)
+  end
+end)
