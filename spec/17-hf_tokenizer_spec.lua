@@ -183,6 +183,27 @@ describe("a hostile tokenizer.json", function()
     end)
   end
 
+  -- raw edits of the file's text, for what json_encode would not write
+  local raw_cases = {
+    { "a normalizer string that is not UTF-8", '"normalizer": null', '"normalizer": {"type": "Prepend", "prepend": "\255"}',
+      "the Prepend string is not valid UTF-8" },
+    { "a token that is not UTF-8", '"the": ', '"t\255he": ', "token 393 is not valid UTF-8" },
+    { "a regex with \\C (it could end a match inside a character)", '"Regex": "', '"Regex": "\\\\C|',
+      "pre-tokenizer regex does not compile: using \\C is disabled" },
+  }
+  for _, case in ipairs(raw_cases) do
+    it("refuses " .. case[1], function()
+      local text, n = H.read(DIR .. "bpe-llama3/tokenizer.json"):gsub(case[2]:gsub("%p", "%%%0"), (case[3]:gsub("%%", "%%%%")), 1)
+      assert.are.equal(1, n)
+      local path = H.tmpdir() .. "/tokenizer.json"
+      H.write(path, text)
+      local tok, err = mllm.tokenizer(path)
+      assert.is_nil(tok)
+      assert.matches(path .. ": ", err, 1, true)
+      assert.matches(case[4], err, 1, true)
+    end)
+  end
+
   it("stops a regex that backtracks without end, with a message", function()
     local path = variant(function(t) t.pre_tokenizer.pretokenizers[1].pattern.Regex = "(a+)+$" end)
     local tok = assert(mllm.tokenizer(path))

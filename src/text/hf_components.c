@@ -5,6 +5,7 @@
 #include "base/status.h"
 #include "hf_tokenizer.h"
 #include "mobilellm_limits.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -25,14 +26,20 @@ static mllm_status bad(ctx *c, const char *what)
     return mllm_fail(c->err, c->errlen, MLLM_ERR_FORMAT, "%s: %s", c->name, what);
 }
 
-static bool dup_str(hf_str *out, const char *s, size_t n)
+/* A copy of a string the text is rewritten with (what names it in messages): it
+ * must be UTF-8, since the regexes run on the result without checking it again. */
+static mllm_status copy_str(ctx *c, hf_str *out, const char *s, const char *what)
 {
-    out->s = malloc(n + 1);
-    if (!out->s) return false;
-    memcpy(out->s, s, n);
-    out->s[n] = '\0';
+    size_t n = strlen(s);
+    if (mllm_utf8_check(s, n) != n) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "the %s string is not valid UTF-8", what);
+        return bad(c, msg);
+    }
+    if (!(out->s = malloc(n + 1))) return mllm_fail(c->err, c->errlen, MLLM_ERR_NOMEM, "out of memory");
+    memcpy(out->s, s, n + 1);
     out->len = n;
-    return true;
+    return MLLM_OK;
 }
 
 static bool get_bool(const cJSON *o, const char *key, bool dflt)
@@ -89,7 +96,7 @@ static mllm_status parse_one(ctx *c, int kind, const cJSON *o, hf_step *s)
         const char *p = get_str(o, "prepend");
         s->kind = HF_NORM_PREPEND;
         if (!p) return bad(c, "the Prepend normalizer has no \"prepend\" string");
-        return dup_str(&s->a, p, strlen(p)) ? MLLM_OK : bad(c, "out of memory");
+        return copy_str(c, &s->a, p, "Prepend");
     }
     if ((kind == NORM || kind == DEC) && !strcmp(type, "Replace")) {
         s->kind = kind == NORM ? HF_NORM_REPLACE : HF_DEC_REPLACE;
@@ -97,8 +104,8 @@ static mllm_status parse_one(ctx *c, int kind, const cJSON *o, hf_step *s)
         const char *content = get_str(o, "content");
         if (!pat || !content) return bad(c, "a Replace without a pattern and a content string");
         if (!literal) return bad(c, "a Replace with a Regex pattern is not supported (only String)");
-        return dup_str(&s->a, pat, strlen(pat)) && dup_str(&s->b, content, strlen(content)) ? MLLM_OK
-                                                                                              : bad(c, "out of memory");
+        mllm_status st = copy_str(c, &s->a, pat, "Replace pattern");
+        return st ? st : copy_str(c, &s->b, content, "Replace content");
     }
     if (kind == PRE && !strcmp(type, "Split")) {
         s->kind = HF_PRE_SPLIT;
@@ -127,7 +134,7 @@ static mllm_status parse_one(ctx *c, int kind, const cJSON *o, hf_step *s)
         if (!r || !*r) return bad(c, "a Metaspace without a replacement character");
         s->prepend = prepend_scheme(o);
         s->flag = get_bool(o, "split", true);
-        return dup_str(&s->a, r, strlen(r)) ? MLLM_OK : bad(c, "out of memory");
+        return copy_str(c, &s->a, r, "Metaspace replacement");
     }
     if (kind == PRE && !strcmp(type, "Digits")) {
         s->kind = HF_PRE_DIGITS;
@@ -147,7 +154,7 @@ static mllm_status parse_one(ctx *c, int kind, const cJSON *o, hf_step *s)
             return bad(c, "a Strip decoder without content, start and stop");
         s->start = get_id(start);
         s->stop = get_id(stop);
-        return dup_str(&s->a, content, strlen(content)) ? MLLM_OK : bad(c, "out of memory");
+        return copy_str(c, &s->a, content, "Strip content");
     }
     snprintf(msg, sizeof msg, "%s type \"%.60s\" is not supported", kind_text[kind], type);
     return bad(c, msg);

@@ -6,6 +6,7 @@
 #include "base/status.h"
 #include "hf_tokenizer.h"
 #include "mobilellm_limits.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ static mllm_status name_id(mllm_hf *t, int32_t id, const char *s, char *err, siz
     if (n > MLLM_MAX_TOKEN_BYTES)
         return FAIL("%s: token %d is %zu bytes, over MLLM_MAX_TOKEN_BYTES (%d)", t->name, (int)id, n,
                     MLLM_MAX_TOKEN_BYTES);
+    if (mllm_utf8_check(s, n) != n) return FAIL("%s: token %d is not valid UTF-8", t->name, (int)id);
     hf_str *tok = &t->token[id];
     if (tok->s) {
         if (tok->len == n && !memcmp(tok->s, s, n)) return MLLM_OK; /* an added token the vocab has too */

@@ -47,7 +47,9 @@ mllm_status mllm_hf_regex_compile(hf_step *s, const char *name, const char *patt
                          name, len, MLLM_MAX_REGEX_BYTES);
     int code;
     PCRE2_SIZE at;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    /* no \C: a match must end on a character boundary, since the pieces are matched
+     * again with PCRE2_NO_UTF_CHECK */
+    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C | (literal ? PCRE2_LITERAL : 0);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &at, NULL);
     if (!re) {
         PCRE2_UCHAR msg[160];
