@@ -232,7 +232,8 @@ mllm_status mllm_hf_bpe_word(const mllm_hf *t, const char *w, size_t len, int32_
     if (!len) return MLLM_OK;
     if (t->ignore_merges) {
         int32_t whole = whole_word_id(t, w, len);
-        if (whole >= 0) return push_id(ids, n, cap, whole) ? MLLM_OK : mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+        if (whole >= 0)
+            return push_id(ids, n, cap, whole) ? MLLM_OK : mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
     /* one block: id, prev, next (len each), heap (3 len: the first pairs, then two per merge) */
     enum { SMALL = 64 };

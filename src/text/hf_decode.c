@@ -129,7 +129,10 @@ static bool add_bytelevel(sbuf *b, const hf_str *t)
     return true;
 }
 
-static bool starts_with(const char *s, size_t n, const hf_str *p) { return n >= p->len && memcmp(s, p->s, p->len) == 0; }
+static bool starts_with(const char *s, size_t n, const hf_str *p)
+{
+    return n >= p->len && memcmp(s, p->s, p->len) == 0;
+}
 
 /* One decoder over the list. */
 static bool run_step(const hf_step *st, strlist *in, strlist *out)

@@ -183,13 +183,15 @@ static mllm_status load_model(mllm_hf *t, const cJSON *root, char *err, size_t e
     t->ignore_merges = get_bool(model, "ignore_merges");
     t->unk_id = -1;
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
-    if (cJSON_IsString(unk) && (t->unk_id = mllm_hf_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring))) < 0)
+    if (cJSON_IsString(unk) &&
+        (t->unk_id = mllm_hf_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring))) < 0)
         return FAIL("%s: unk_token \"%.60s\" is not in the vocabulary", t->name, unk->valuestring);
 
     int n_merges = cJSON_GetArraySize(merges);
     if (n_merges > MLLM_MAX_MERGES)
         return FAIL("%s: %d merges, over MLLM_MAX_MERGES (%d)", t->name, n_merges, MLLM_MAX_MERGES);
-    if (!mllm_hf_mergemap_init(&t->merges, (size_t)n_merges)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    if (!mllm_hf_mergemap_init(&t->merges, (size_t)n_merges))
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     int32_t rank = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, merges) if ((st = load_merge(t, m, rank++, err, errlen))) return st;
@@ -258,12 +260,12 @@ mllm_status mllm_hf_load(const char *name, const char *json, size_t len, mllm_hf
         goto done;
     }
     if ((st = load_model(t, root, err, errlen))) goto done;
-    if ((st = mllm_hf_parse_steps(t->name, HF_NORMALIZER, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), &t->norm,
-                                  &t->n_norm, err, errlen)) ||
-        (st = mllm_hf_parse_steps(t->name, HF_PRE_TOKENIZER, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"),
-                                  &t->pre, &t->n_pre, err, errlen)) ||
-        (st = mllm_hf_parse_steps(t->name, HF_DECODER, cJSON_GetObjectItemCaseSensitive(root, "decoder"), &t->dec,
-                                  &t->n_dec, err, errlen)) ||
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer"),
+                *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"),
+                *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
+    if ((st = mllm_hf_parse_steps(t->name, HF_NORMALIZER, norm, &t->norm, &t->n_norm, err, errlen)) ||
+        (st = mllm_hf_parse_steps(t->name, HF_PRE_TOKENIZER, pre, &t->pre, &t->n_pre, err, errlen)) ||
+        (st = mllm_hf_parse_steps(t->name, HF_DECODER, dec, &t->dec, &t->n_dec, err, errlen)) ||
         (st = load_template(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), 0, err, errlen)))
         goto done;
     if (!mllm_hf_index_added(t)) {

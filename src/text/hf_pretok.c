@@ -43,8 +43,9 @@ mllm_status mllm_hf_regex_compile(hf_step *s, const char *name, const char *patt
                                   char *err, size_t errlen)
 {
     if (len > MLLM_MAX_REGEX_BYTES)
-        return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: pre-tokenizer regex of %zu bytes over MLLM_MAX_REGEX_BYTES (%d)",
-                         name, len, MLLM_MAX_REGEX_BYTES);
+        return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                         "%s: pre-tokenizer regex of %zu bytes over MLLM_MAX_REGEX_BYTES (%d)", name, len,
+                         MLLM_MAX_REGEX_BYTES);
     int code;
     PCRE2_SIZE at;
     /* no \C: a match must end on a character boundary, since the pieces are matched
@@ -136,7 +137,8 @@ static mllm_status split_regex(const mllm_hf *t, const hf_step *s, const hf_piec
                 PCRE2_UCHAR msg[160];
                 pcre2_get_error_message(rc, msg, sizeof msg);
                 return mllm_fail(err, errlen, MLLM_ERR_TOKENIZER,
-                                 "%s: pre-tokenizer regex failed: %s (MLLM_MAX_REGEX_MATCH = %d, MLLM_MAX_REGEX_DEPTH = %d)",
+                                 "%s: pre-tokenizer regex failed: %s (MLLM_MAX_REGEX_MATCH = %d, "
+                                 "MLLM_MAX_REGEX_DEPTH = %d)",
                                  t->name, (const char *)msg, MLLM_MAX_REGEX_MATCH, MLLM_MAX_REGEX_DEPTH);
             }
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -215,8 +217,9 @@ mllm_status mllm_hf_pretokenize(const mllm_hf *t, const char *text, size_t len, 
     for (size_t i = 0; i < t->n_norm; i++) {
         const hf_step *s = &t->norm[i];
         memset(&tmp, 0, sizeof tmp);
-        bool ok = s->kind == HF_NORM_PREPEND ? (!p->len || add_bytes(&tmp, s->a.s, s->a.len)) && add_bytes(&tmp, p->buf, p->len)
-                                             : add_replaced(&tmp, p->buf, p->len, &s->a, &s->b);
+        bool ok = s->kind == HF_NORM_PREPEND
+                      ? (!p->len || add_bytes(&tmp, s->a.s, s->a.len)) && add_bytes(&tmp, p->buf, p->len)
+                      : add_replaced(&tmp, p->buf, p->len, &s->a, &s->b);
         mllm_hf_pieces_free(p);
         *p = tmp;
         if (!ok) return nomem(err, errlen);
