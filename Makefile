@@ -7,12 +7,12 @@ BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
 CXX        ?= g++
 PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
-              tmux libxxhash-dev luarocks
+              tmux libxxhash-dev luarocks libpcre2-dev
 OPT        ?= -O2
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
 CXXFLAGS_ALL := -std=c++17 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Iinclude -Isrc $(CXXFLAGS)
-LIBS       := -lopenblas -lsentencepiece -lcjson -lxxhash -lstdc++ -lm -lpthread
+LIBS       := -lopenblas -lsentencepiece -lcjson -lxxhash -lpcre2-8 -lstdc++ -lm -lpthread
 
 BUILD      := build
 MODULE     := $(BUILD)/mobilellm/core.so

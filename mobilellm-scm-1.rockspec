@@ -26,6 +26,7 @@ external_dependencies = {
    SENTENCEPIECE = { library = "sentencepiece" },
    CJSON = { library = "cjson" },
    XXHASH = { library = "xxhash" },
+   PCRE2 = { library = "pcre2-8" },
 }
 build = {
    type = "make",
@@ -34,7 +35,8 @@ build = {
    install_target = "install-rock",
    build_variables = {
       CFLAGS = "$(CFLAGS) -I$(LUA_INCDIR)",
-      LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR) -L$(XXHASH_LIBDIR)",
+      LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR) -L$(XXHASH_LIBDIR)" ..
+         " -L$(PCRE2_LIBDIR)",
    },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",

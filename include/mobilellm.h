@@ -129,8 +129,8 @@ typedef struct mllm_model mllm_model;
 
 typedef struct mllm_model_params {
     int n_threads;               /* 0 = number of online cores */
-    const char *tokenizer_path;  /* NULL = <dir>/tokenizer.model if present */
-    bool require_tokenizer;      /* fail when no tokenizer.model is found */
+    const char *tokenizer_path;  /* NULL = <dir>/tokenizer.model, else <dir>/tokenizer.json, if present */
+    bool require_tokenizer;      /* fail when neither is found */
     const char *dtype;           /* compute format of the matrices: NULL or "auto" = as
                                     stored; "f32", "f16", "bf16", "q8" or "q4" (quantized
                                     on load, 32 weights per block with a scale) */
@@ -185,14 +185,16 @@ MLLM_API const char *mllm_model_kernels(const mllm_model *m);
 
 /* ------------------------------------------------------------ tokenizer */
 
-/* A sentencepiece tokenizer (tokenizer.model). Immutable once loaded: safe to
- * use from several threads. A model owns one when its directory has it. */
+/* A tokenizer: sentencepiece (tokenizer.model) or Hugging Face BPE
+ * (tokenizer.json, run in C). Immutable once loaded: safe to use from several
+ * threads. A model owns one when its directory has one (tokenizer.model first). */
 typedef struct mllm_tokenizer mllm_tokenizer;
 
-/* Loads tokenizer.model from path, a regular file of at most MLLM_MAX_TOKENIZER_BYTES:
- * MLLM_ERR_IO when it cannot be opened or is not a regular file (a FIFO, a
- * device), MLLM_ERR_FORMAT when it is larger, MLLM_ERR_TOKENIZER when it is
- * not a sentencepiece model. */
+/* Loads a tokenizer.model or a tokenizer.json (told apart by content) from path, a
+ * regular file of at most MLLM_MAX_TOKENIZER_BYTES: MLLM_ERR_IO when it cannot be
+ * opened or is not a regular file (a FIFO, a device), MLLM_ERR_FORMAT when it is
+ * larger, MLLM_ERR_TOKENIZER when it is neither a sentencepiece model nor a
+ * tokenizer.json this engine runs (the message names what is wrong). */
 MLLM_API mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *err, size_t errlen);
 MLLM_API void mllm_tokenizer_free(mllm_tokenizer *t);
 /* The ids the tokenizer takes: its pieces, or for a model's tokenizer the
@@ -200,7 +202,7 @@ MLLM_API void mllm_tokenizer_free(mllm_tokenizer *t);
  * matrices' sake). The ids past the pieces have no text: decode and piece
  * give nothing for them, as the generator does. */
 MLLM_API int mllm_tokenizer_vocab_size(const mllm_tokenizer *t);
-/* The pieces of tokenizer.model (<= mllm_tokenizer_vocab_size). */
+/* The tokenizer's own ids (<= mllm_tokenizer_vocab_size). */
 MLLM_API int mllm_tokenizer_n_pieces(const mllm_tokenizer *t);
 MLLM_API int mllm_tokenizer_bos(const mllm_tokenizer *t);
 MLLM_API int mllm_tokenizer_eos(const mllm_tokenizer *t);
@@ -209,15 +211,18 @@ MLLM_API int mllm_tokenizer_eos(const mllm_tokenizer *t);
 MLLM_API const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m);
 
 /* Encodes UTF-8 text (not NUL-terminated; invalid UTF-8 is MLLM_ERR_ARG) as
- * sentencepiece does. *ids is malloc'd; free it with free(). */
+ * sentencepiece or Hugging Face's tokenizers do; add_bos: BOS, or for a
+ * tokenizer.json its TemplateProcessing tokens. *ids is malloc'd; free it with free(). */
 MLLM_API mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
                                   int32_t **ids, size_t *n_ids, char *err, size_t errlen);
-/* Decodes ids as sentencepiece does (control tokens and padding ids vanish); an
+/* Decodes ids as sentencepiece does (control tokens and padding ids vanish), or
+ * as Hugging Face's decode(ids) does (special tokens give their text); an
  * id outside [0, vocab_size) is MLLM_ERR_ARG. *text is malloc'd and NUL-terminated. */
 MLLM_API mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, size_t n_ids,
                                   char **text, size_t *len, char *err, size_t errlen);
 /* The bytes one token stands for in running text ("▁" becomes a space, byte
- * tokens their byte, control tokens and padding ids nothing). Returns the byte
+ * tokens their byte, byte-level BPE tokens their bytes, control and special
+ * tokens and padding ids nothing). Returns the byte
  * count (which may exceed cap: then nothing is written past cap), or -1 for an
  * id outside [0, vocab_size). */
 MLLM_API int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap);

@@ -27,7 +27,16 @@
 #define MLLM_MAX_PATH            4096                   /* a path, the file name joined to its directory */
 #define MLLM_MAX_CONFIG_BYTES    (16u << 20)            /* config.json */
 #define MLLM_MAX_INDEX_BYTES     (64u << 20)            /* model.safetensors.index.json, pytorch_model.bin.index.json */
-#define MLLM_MAX_TOKENIZER_BYTES (64u << 20)            /* tokenizer.model */
+#define MLLM_MAX_TOKENIZER_BYTES (64u << 20)            /* tokenizer.model, tokenizer.json */
+
+/* ---- tokenizer.json */
+#define MLLM_MAX_TOKEN_BYTES     1024                   /* one token's string */
+#define MLLM_MAX_MERGES          (1 << 22)              /* BPE merges */
+#define MLLM_MAX_ADDED_TOKENS    65536                  /* added_tokens */
+#define MLLM_MAX_TOKENIZER_STEPS 64                     /* normalizer, pre_tokenizer, decoder steps (each) */
+#define MLLM_MAX_REGEX_BYTES     4096                   /* a pre-tokenizer regex */
+#define MLLM_MAX_REGEX_MATCH     10000000               /* PCRE2 match limit: steps of one regex search */
+#define MLLM_MAX_REGEX_DEPTH     100000                 /* PCRE2 depth limit: its backtracking depth */
 
 /* ---- generation and sessions */
 #define MLLM_MAX_STOPS           16                     /* stop strings per generation */

@@ -102,7 +102,7 @@ describe("tokenizer", function()
   it("is reached through a model that has none with a clear error", function()
     local m = assert(mllm.load(H.FIXTURES .. "/f32-basic"))
     assert.has_error(function() m:tokenize("hi") end,
-      "this model has no tokenizer (no tokenizer.model was found when it was loaded)")
+      "this model has no tokenizer (no tokenizer.model or tokenizer.json was found when it was loaded)")
     assert.has_error(function() m:generate("hi") end,
       "this model has no tokenizer: pass the prompt as an array of token ids")
   end)

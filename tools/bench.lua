@@ -5,6 +5,7 @@
 --   lua5.4 tools/bench.lua --one DIR DTYPE THREADS [PROMPT GEN]   one measurement (JSON)
 --   lua5.4 tools/bench.lua --accuracy DIR DTYPE [shipped]           agreement with f32 (JSON)
 --   lua5.4 tools/bench.lua --pos DIR DTYPE THREADS N [f32|f16]      decode after N tokens (JSON)
+--   lua5.4 tools/bench.lua --tokenize [tokenizer.json]              tokenization MB/s (JSON)
 --
 -- Besides speed it prints the layer-sharing ratio (decode with every block run
 -- twice ÷ decode without), the cost of a constrained-decoding mask against a
@@ -129,7 +130,32 @@ local function mask_cost(dir)
   print(mllm.json_encode({ us_per_mask = 1e6 * (mllm.clock() - t0) / n }))
 end
 
-if arg[1] == "--accuracy" then
+-- Tokenization throughput (one thread) of a tokenizer.json, by default the byte-level BPE
+-- fixture with Llama-3's regex: on 1 MB of English (the repository's docs and README,
+-- repeated) and on a 100 kB single word (one pre-token, so the merge loop's cost).
+local function tokenize_speed(path)
+  local tok = assert(mllm.tokenizer(path or "spec/fixtures/tokenizers/bpe-llama3/tokenizer.json"))
+  local parts = {}
+  for _, f in ipairs({ "README.md", "docs/api.md", "docs/formats-and-limits.md", "docs/performance.md" }) do
+    local h = io.open(f, "rb")
+    if h then parts[#parts + 1] = h:read("a"); h:close() end
+  end
+  local english = table.concat(parts, "\n")
+  english = english:rep(1 + (1 << 20) // #english):sub(1, 1 << 20)
+  while not utf8.len(english) do english = english:sub(1, -2) end -- end on a character
+  local word = ("supercalifragilistic"):rep(5000)
+  local function mbps(text)
+    local t0, n = mllm.clock(), 0
+    repeat tok:encode(text); n = n + 1 until mllm.clock() - t0 > 1.0
+    return #text * n / (mllm.clock() - t0) / 1e6
+  end
+  print(mllm.json_encode({ english_mbps = mbps(english), word_mbps = mbps(word), english_bytes = #english }))
+end
+
+if arg[1] == "--tokenize" then
+  tokenize_speed(arg[2])
+  return
+elseif arg[1] == "--accuracy" then
   accuracy(arg[2], arg[3], arg[4] == "shipped")
   return
 elseif arg[1] == "--mask" then
@@ -287,6 +313,14 @@ if step then
   print(string.format("Constrained decoding: %.0f µs per mask inside a call = %.1f %% of a 125M q8 decode step " ..
     "(1 thread, %.1f ms); outside calls nothing is computed", r.us_per_mask, 100 * r.us_per_mask / (1e6 / step),
     1e3 / step))
+end
+
+do
+  local r = run("lua5.4 tools/bench.lua --tokenize")
+  print()
+  print(string.format("Tokenization (tokenizer.json, byte-level BPE with Llama-3's regex, 1 thread): " ..
+    "%.1f MB/s on 1 MB of English (the docs, repeated), %.1f MB/s on a 100 kB single word",
+    r.english_mbps, r.word_mbps))
 end
 
 print()

@@ -63,6 +63,14 @@ TOKENIZER_SEEDS = [
     ("llama2-cut-100k", 100000),
 ]
 
+# Regression seeds, kept byte for byte. leak-on-throw: a model proto on which
+# sentencepiece throws while loading (it leaked the half-made processor).
+REGRESSION_SEEDS = [
+    ("leak-on-throw", bytes.fromhex(
+        "0a0e0a053c756e6b3e150000000018020a0c0a033c733e150000000018030a0d"
+        "0a043c2f733e150000000018030a0f0a0600000000303e15000000003078300f")),
+]
+
 
 def read(path):
     with open(path, "rb") as f:
@@ -102,6 +110,9 @@ def main():
     for name, keep in TOKENIZER_SEEDS:
         with open(os.path.join(out, name), "wb") as f:
             f.write(tokenizer if keep is None else tokenizer[:keep])
+    for name, data in REGRESSION_SEEDS:
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
     for d in ("model_dir", "tokenizer"):
         folder = os.path.join(CORPUS, d)
         size = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))

@@ -26,7 +26,7 @@ struct mllm_generator {
     mllm_logits_hook hook;
     void *hook_ud;
     float *hook_logits;        /* (vocab_size) the logits the hook may change */
-    bool seen_text;            /* the first text's leading space is dropped, as sentencepiece does */
+    bool seen_text;            /* the first text's leading space is dropped where the tokenizer's decode drops it */
     bool finished;
     mllm_generate_info info;
 };
@@ -276,7 +276,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     const char *b = bytes;
     if (!g->seen_text && nb > 0) {
         g->seen_text = true;
-        if (b[0] == ' ') { b++; nb--; }
+        if (b[0] == ' ' && mllm_tokenizer_drops_first_space(m->tok)) { b++; nb--; }
     }
     if (!mllm_grow((void **)&g->pending, &g->cap_pending, g->n_pending + (size_t)nb, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");

@@ -531,8 +531,11 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
 
     const char *tok_path = p.tokenizer_path;
     char tp[MLLM_MAX_PATH];
-    if (!tok_path) {
-        if ((st = mllm_path_join_dir(tp, dir, "tokenizer.model", err, errlen))) goto fail;
+    /* tokenizer.model wins over tokenizer.json: sentencepiece runs it exactly, and a
+     * directory that loads today keeps its ids (docs/formats-and-limits.md) */
+    static const char *const tok_names[] = {"tokenizer.model", "tokenizer.json"};
+    for (int i = 0; i < 2 && !tok_path; i++) {
+        if ((st = mllm_path_join_dir(tp, dir, tok_names[i], err, errlen))) goto fail;
         if (mllm_path_exists(tp)) tok_path = tp;
     }
     if (tok_path) {
@@ -546,7 +549,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
         }
         mllm_tokenizer_pad(m->tok, m->cfg.vocab_size);  /* the ids past its pieces decode to nothing */
     } else if (p.require_tokenizer) {
-        st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model", dir);
+        st = mllm_fail(err, errlen, MLLM_ERR_TOKENIZER, "%s: no tokenizer.model or tokenizer.json", dir);
         goto fail;
     }
     release_unused_files(m);

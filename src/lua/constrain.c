@@ -57,7 +57,7 @@ static lua_Integer vocab_size_of(lua_State *L, int obj)
     if (lua_getfield(L, obj, "config") == LUA_TTABLE) {
         lua_getfield(L, -1, "has_tokenizer");
         if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
-            luaL_error(L, "mllm.constraint: the model has no tokenizer (no tokenizer.model was found when it was loaded)");
+            luaL_error(L, "mllm.constraint: the model has no tokenizer (no tokenizer.model or tokenizer.json was found when it was loaded)");
         lua_pop(L, 1);
         lua_getfield(L, -1, "vocab_size");
         n = lua_tointeger(L, -1);

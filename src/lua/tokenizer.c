@@ -53,7 +53,7 @@ void mllm_lua_push_ids(lua_State *L, const int32_t *ids, size_t n)
 static const mllm_tokenizer *model_tok(lua_State *L, int i)
 {
     const mllm_tokenizer *t = mllm_model_tokenizer(checkmodel(L, i)->m);
-    if (!t) luaL_error(L, "this model has no tokenizer (no tokenizer.model was found when it was loaded)");
+    if (!t) luaL_error(L, "this model has no tokenizer (no tokenizer.model or tokenizer.json was found when it was loaded)");
     return t;
 }
 
@@ -126,13 +126,14 @@ static ltokenizer *new_tokenizer(lua_State *L)
 }
 
 /***
- * Loads a sentencepiece `tokenizer.model` on its own (a regular file of at
- * most 64 MiB, `MLLM_MAX_TOKENIZER_BYTES`).
+ * Loads a sentencepiece `tokenizer.model` or a Hugging Face `tokenizer.json`
+ * (BPE, byte-level or SentencePiece-style; told apart by content) on its own
+ * (a regular file of at most 64 MiB, `MLLM_MAX_TOKENIZER_BYTES`).
  * @function tokenizer
  * @tparam string path
  * @treturn Tokenizer
  * @error a message naming the file: missing, not a regular file, too large,
- *   or not a sentencepiece model
+ *   or neither a sentencepiece model nor a tokenizer.json this engine runs
  * @raise when the path holds a NUL byte
  */
 static int l_tokenizer(lua_State *L)
@@ -149,10 +150,13 @@ static int l_tokenizer(lua_State *L)
 /*** @type Model */
 
 /***
- * Encodes text with the model's tokenizer, as sentencepiece does.
+ * Encodes text with the model's tokenizer, as sentencepiece (`tokenizer.model`)
+ * or Hugging Face's tokenizers (`tokenizer.json`: special tokens in the text are
+ * found first) do.
  * @function Model:tokenize
  * @tparam string text UTF-8
  * @tparam[opt] table opts `bos` (false): start with the beginning-of-sequence id
+ *   (for a `tokenizer.json`, the tokens its TemplateProcessing adds)
  * @treturn {integer,...} the token ids
  * @raise when the model has no tokenizer, the text is not valid UTF-8, or on
  *   a wrong argument or option
@@ -161,7 +165,9 @@ static int model_tokenize(lua_State *L) { return tokenize_with(L, model_tok); }
 
 /***
  * Decodes token ids with the model's tokenizer, as sentencepiece does
- * (control tokens and the ids of a padded vocabulary give no text).
+ * (control tokens and the ids of a padded vocabulary give no text), or as
+ * Hugging Face's `decode(ids)` does for a `tokenizer.json` (special tokens
+ * give their text; padding ids none).
  * @function Model:detokenize
  * @tparam {integer,...} ids
  * @treturn string
@@ -172,7 +178,8 @@ static int model_detokenize(lua_State *L) { return detokenize_with(L, model_tok)
 
 /***
  * The bytes one token adds to running text: `"▁"` becomes a space, a byte
- * token its byte, control tokens and padding ids nothing. Pieces of a
+ * token its byte, a byte-level BPE token its bytes, control and special
+ * tokens and padding ids nothing. Pieces of a
  * multi-byte character may be parts of it.
  * @function Model:token_piece
  * @tparam integer id
@@ -201,7 +208,7 @@ static int model_tokenizer(lua_State *L)
 /*** @type Tokenizer */
 
 /***
- * Encodes text, as sentencepiece does.
+ * Encodes text, as `Model:tokenize`.
  * @function Tokenizer:encode
  * @tparam string text UTF-8
  * @tparam[opt] table opts `bos` (false): start with the beginning-of-sequence id
@@ -219,7 +226,7 @@ static int tok_encode(lua_State *L) { return tokenize_with(L, checktok); }
  */
 
 /***
- * Decodes token ids, as sentencepiece does (control tokens give no text).
+ * Decodes token ids, as `Model:detokenize`.
  * @function Tokenizer:decode
  * @tparam {integer,...} ids
  * @treturn string

@@ -1,20 +1,27 @@
-/* tokenizer.h — a C face over the sentencepiece library (tokenizer_sp.cpp).
- * No function here throws or calls Lua; errors come back as text. */
+/* tokenizer.h — the two tokenizers behind mllm_tokenizer: a C face over the
+ * sentencepiece library (tokenizer_sp.cpp) for tokenizer.model, and Hugging
+ * Face's tokenizer.json in C (hf_tokenizer.h). No function here throws or
+ * calls Lua; errors come back as text. */
 #ifndef MLLM_TOKENIZER_H
 #define MLLM_TOKENIZER_H
 
 #include "mobilellm.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
 /* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
  * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
 void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
-
-#endif
+/* Whether decoding drops the first token's leading space (sentencepiece and
+ * SentencePiece-style tokenizer.json do; byte-level BPE keeps it), so that the
+ * generator's stream is the decode of the same ids. */
+bool mllm_tokenizer_drops_first_space(const mllm_tokenizer *t);
 
 typedef struct mllm_sp mllm_sp;
 
@@ -37,13 +44,6 @@ int mllm_sp_piece_bytes(const mllm_sp *sp, int32_t id, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
-/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
- * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
-void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
-
 #endif
-/* tokenizer.c: a model's tokenizer takes the ids up to the model's vocab_size
- * (>= its pieces); the ones past its pieces have no text. Set once, at load. */
-void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
 
 #endif

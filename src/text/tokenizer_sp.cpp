@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -26,15 +27,15 @@ extern "C" int mllm_sp_load(const char *name, const void *data, size_t len, mllm
 {
     *out = nullptr;
     try {
-        mllm_sp *sp = new mllm_sp;
+        // owned until it loads: sentencepiece may throw half-way (a malformed model)
+        std::unique_ptr<mllm_sp> sp(new mllm_sp);
         auto status = sp->proc.LoadFromSerializedProto(
             absl::string_view(static_cast<const char *>(data), len));
         if (!status.ok()) {
             set_err(err, errlen, std::string(name) + ": cannot load tokenizer: " + status.ToString());
-            delete sp;
             return -1;
         }
-        *out = sp;
+        *out = sp.release();
         return 0;
     } catch (const std::exception &e) {
         set_err(err, errlen, std::string(name) + ": cannot load tokenizer: " + e.what());
