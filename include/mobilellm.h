@@ -226,6 +226,9 @@ MLLM_API mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_
  * count (which may exceed cap: then nothing is written past cap), or -1 for an
  * id outside [0, vocab_size). */
 MLLM_API int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap);
+/* The file format the tokenizer was read from: "tokenizer.model" (sentencepiece) or
+ * "tokenizer.json" (Hugging Face). */
+MLLM_API const char *mllm_tokenizer_format(const mllm_tokenizer *t);
 
 /* -------------------------------------------------------------- session */
 

@@ -12,7 +12,7 @@ describe("tokenizer", function()
     local bos, eos = tok:special_ids()
     assert.are.equal(1, bos)
     assert.are.equal(2, eos)
-    assert.are.equal("mobilellm.Tokenizer (32000 pieces)", tostring(tok))
+    assert.are.equal("mobilellm.Tokenizer (tokenizer.model, 32000 pieces)", tostring(tok))
   end)
 
   for i, case in ipairs(golden) do

@@ -138,7 +138,7 @@ describe("mobilellm (in-process)", function()
       { { "convert", VOCAB32K, "/tmp/x" }, 2, "convert: --dtype is required" },
       { { "info", "/nonexistent/model" }, 1, "/nonexistent/model: no such directory" },
       { { "info", "spec" }, 1, "spec: not a model directory (no config.json)" },
-      { { "run", H.FIXTURES .. "/f32-basic", "hi" }, 1, "f32-basic: no tokenizer.model; run needs one" },
+      { { "run", H.FIXTURES .. "/f32-basic", "hi" }, 1, "f32-basic: no tokenizer.model or tokenizer.json; run needs one" },
       { { "info", VOCAB32K, "--dtype", "q8" }, 1, "dtype q8 needs rows that are a multiple of 32 values" },
       { { "eval", VOCAB32K, "--data", "/nonexistent.jsonl", "--apis", APIS, "--threads", "1" }, 1, "/nonexistent.jsonl: cannot open: No such file or directory" },
       -- eval's defaults are the model directory's files, never the working directory's
@@ -225,7 +225,7 @@ describe("mobilellm (in-process)", function()
       local argv = { "run", dir, "Once upon a time", "--max-tokens", "6", "--threads", "1" }
       local code, _, err = run(argv)
       assert.are.equal(1, code)
-      assert_one_error(err, "no tokenizer.model; run needs one (--tokenizer FILE names one)")
+      assert_one_error(err, "no tokenizer.model or tokenizer.json; run needs one (--tokenizer FILE names one)")
       table.insert(argv, "--tokenizer")
       table.insert(argv, H.TOKENIZER)
       local out

@@ -269,18 +269,20 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
         return st == MLLM_DONE ? MLLM_OK : st;  /* report the EOS token itself once */
     }
 
-    char bytes[256];
+    char bytes[256];  /* most pieces; a longer one (tokenizer.json: up to MLLM_MAX_TOKEN_BYTES) is read again */
     int nb = m->tok ? mllm_tokenizer_piece(m->tok, tok, bytes, sizeof bytes) : 0;
-    if (nb > (int)sizeof bytes) nb = (int)sizeof bytes;
     if (nb < 0) nb = 0;  /* no tokenizer: ids only */
-    const char *b = bytes;
-    if (!g->seen_text && nb > 0) {
-        g->seen_text = true;
-        if (b[0] == ' ' && mllm_tokenizer_drops_first_space(m->tok)) { b++; nb--; }
-    }
     if (!mllm_grow((void **)&g->pending, &g->cap_pending, g->n_pending + (size_t)nb, 1))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    if (nb > 0) memcpy(g->pending + g->n_pending, b, (size_t)nb);  /* pending is NULL until text comes */
+    if (nb > 0) {  /* pending is NULL until text comes */
+        char *dst = g->pending + g->n_pending;
+        if (nb <= (int)sizeof bytes) memcpy(dst, bytes, (size_t)nb);
+        else mllm_tokenizer_piece(m->tok, tok, dst, (size_t)nb);
+        if (!g->seen_text) {
+            g->seen_text = true;
+            if (dst[0] == ' ' && mllm_tokenizer_drops_first_space(m->tok)) memmove(dst, dst + 1, (size_t)--nb);
+        }
+    }
     g->n_pending += (size_t)nb;
     if (!repair_utf8(g)) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 

@@ -75,6 +75,10 @@ static void push_config(lua_State *L, const mllm_model *m, const char *dir)
     lua_pushstring(L, mllm_model_compute_type(m)); lua_setfield(L, -2, "compute");
     lua_pushstring(L, mllm_model_kernels(m)); lua_setfield(L, -2, "kernels");
     lua_pushboolean(L, mllm_model_tokenizer(m) != NULL); lua_setfield(L, -2, "has_tokenizer");
+    if (mllm_model_tokenizer(m)) {
+        lua_pushstring(L, mllm_tokenizer_format(mllm_model_tokenizer(m)));
+        lua_setfield(L, -2, "tokenizer_format");
+    }
 }
 
 /* The Lua on_progress callback runs under pcall: a Lua error must never
@@ -212,6 +216,8 @@ static int model_tostring(lua_State *L)
  * @tfield string kernels the kernel set chosen for this CPU (`"avx2"`,
  *   `"neon"`, `"scalar"`...)
  * @tfield boolean has_tokenizer
+ * @tfield[opt] string tokenizer_format the file the tokenizer was read from: `"tokenizer.model"`
+ *   (sentencepiece) or `"tokenizer.json"` (Hugging Face); nil without a tokenizer
  */
 static int model_index(lua_State *L)
 {

@@ -113,7 +113,14 @@ static int piece_with(lua_State *L, tok_getter get)
     if (n < 0)
         return luaL_error(L, "token id %I is outside the vocabulary [0, %d)", (LUAI_UACINT)id,
                           mllm_tokenizer_vocab_size(t));
-    lua_pushlstring(L, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf);
+    if (n <= (int)sizeof buf) {
+        lua_pushlstring(L, buf, (size_t)n);
+        return 1;
+    }
+    luaL_Buffer b;  /* a longer piece (a tokenizer.json token may have MLLM_MAX_TOKEN_BYTES) */
+    char *p = luaL_buffinitsize(L, &b, (size_t)n);
+    mllm_tokenizer_piece(t, (int32_t)id, p, (size_t)n);
+    luaL_pushresultsize(&b, (size_t)n);
     return 1;
 }
 
@@ -296,7 +303,8 @@ static int tok_tostring(lua_State *L)
 {
     ltokenizer *lt = luaL_checkudata(L, 1, TOKENIZER_MT);
     if (!lt->t) lua_pushstring(L, "mobilellm.Tokenizer (closed)");
-    else lua_pushfstring(L, "mobilellm.Tokenizer (%d pieces)", mllm_tokenizer_n_pieces(lt->t));
+    else lua_pushfstring(L, "mobilellm.Tokenizer (%s, %d pieces)", mllm_tokenizer_format(lt->t),
+                         mllm_tokenizer_n_pieces(lt->t));
     return 1;
 }
 

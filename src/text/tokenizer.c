@@ -152,6 +152,8 @@ mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, s
     return st;
 }
 
+const char *mllm_tokenizer_format(const mllm_tokenizer *t) { return t->hf ? "tokenizer.json" : "tokenizer.model"; }
+
 int mllm_tokenizer_piece(const mllm_tokenizer *t, int32_t id, char *buf, size_t cap)
 {
     if (id >= t->n_vocab && id < id_limit(t)) return 0;  /* padding: no text */

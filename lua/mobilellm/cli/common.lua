@@ -121,7 +121,7 @@ M.LOAD_OPTS = {
   { "dtype", "T", kind = "choice", values = { "auto", table.unpack(mllm.dtypes) },
     help = "compute format: auto (as stored), f32, f16, bf16, q8, q4 (quantized on load)" },
   { "threads", "N", kind = "int", min = 0, max = 1024, help = "threads (default: all cores)" },
-  { "tokenizer", "FILE", kind = "str", help = "a tokenizer.model to use instead of DIR's" },
+  { "tokenizer", "FILE", kind = "str", help = "a tokenizer.model or tokenizer.json to use instead of DIR's" },
 }
 
 --- The options of every command that generates.
@@ -217,7 +217,7 @@ end
 --- Fails unless the model has a tokenizer (`what` names the command that needs it).
 function M.need_tokenizer(model, dir, what)
   if not model.config.has_tokenizer then
-    M.fail(dir .. ": no tokenizer.model; " .. what .. " needs one (--tokenizer FILE names one)")
+    M.fail(dir .. ": no tokenizer.model or tokenizer.json; " .. what .. " needs one (--tokenizer FILE names one)")
   end
 end
 

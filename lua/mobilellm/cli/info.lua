@@ -72,7 +72,7 @@ function M.run(ctx, opts, pos)
     { "parameters", string.format("%s (%d)", human_count(c.params), c.params) },
     { "embedding", c.share_embedding and "shared with the output head" or "separate output head (lm_head)" },
     { "vocabulary", string.format("%d tokens, bos %d, eos %s, tokenizer: %s", c.vocab_size, c.bos, eos,
-      c.has_tokenizer and "tokenizer.model" or "none") },
+      c.tokenizer_format or "none") },
     { "context", string.format("%d tokens, rope theta %g%s", c.max_seq_len, c.rope_theta, c.rope_scaling
       and string.format(" (llama3 scaling: factor %g over %d positions)", c.rope_scaling.factor,
         c.rope_scaling.original_max_position_embeddings) or "") },
