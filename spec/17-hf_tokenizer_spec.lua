@@ -53,7 +53,7 @@ describe("tokenizer.json (byte-level BPE)", function()
     local bos, eos = tok:special_ids()
     assert.are.equal(tok:encode("", { bos = true })[1], bos)
     assert.are.equal("<|end_of_text|>", tok:decode({ eos }))
-    assert.are.equal("mobilellm.Tokenizer (2263 pieces)", tostring(tok))
+    assert.are.equal("mobilellm.Tokenizer (tokenizer.json, 2263 pieces)", tostring(tok))
   end)
 
   it("gives each token's real bytes (special tokens none), so running text is the text", function()
