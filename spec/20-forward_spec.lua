@@ -140,16 +140,7 @@ describe("Llama 3's RoPE scaling", function()
                       original_max_position_embeddings = 64 }, m.config.rope_scaling)
     m:close()
     assert.is_nil(assert(mllm.load(H.FIXTURES .. "/f16-gqa3")).config.rope_scaling)
-    local parts = {}
-    local out = { write = function(self, ...)
-      for _, v in ipairs({ ... }) do parts[#parts + 1] = v end
-      return self
-    end, flush = function() end }
-    local code = require("mobilellm.cli").main({ "info", dir }, {
-      out = out, err = out, inp = { read = function() end }, tty = false, interactive = false,
-      getenv = function() end,
-    })
-    local text = table.concat(parts)
+    local code, text = H.cli({ "info", dir })
     assert.are.equal(0, code, text)
     assert.matches("context       2048 tokens, rope theta 10000 (llama3 scaling: factor 8 over 64 positions)\n",
       text, 1, true)

@@ -164,17 +164,7 @@ describe("llama4_text", function()
   end)
 
   it("shows its architecture in `mobilellm info`", function()
-    local cli = require("mobilellm.cli")
-    local parts = {}
-    local out = { write = function(self, ...)
-      for _, v in ipairs({ ... }) do parts[#parts + 1] = v end
-      return self
-    end, flush = function() end }
-    local code = cli.main({ "info", H.FIXTURES .. "/l4-nope-chunked" }, {
-      out = out, err = out, inp = { read = function() end }, tty = false, interactive = false,
-      getenv = function() end,
-    })
-    local text = table.concat(parts)
+    local code, text = H.cli({ "info", H.FIXTURES .. "/l4-nope-chunked" })
     assert.are.equal(0, code, text)
     local block = 2 * 48 + 48 * 48 + 2 * 24 * 48 + 48 * 48 + 3 * 64 * 48
     for _, want in ipairs({

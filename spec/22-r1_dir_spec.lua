@@ -58,20 +58,6 @@ local function make_r1_dir(untied)
   return dir, n_tokens
 end
 
--- `mobilellm` with args; returns the exit code and what it printed.
-local function cli(args)
-  local parts = {}
-  local out = { write = function(self, ...)
-    for _, v in ipairs({ ... }) do parts[#parts + 1] = v end
-    return self
-  end, flush = function() end }
-  local code = require("mobilellm.cli").main(args, {
-    out = out, err = out, inp = { read = function() end }, tty = false, interactive = false,
-    getenv = function() end,
-  })
-  return code, table.concat(parts)
-end
-
 describe("an R1-style directory (llama4_text, tokenizer.json, chat template)", function()
   local dir, n_tokens, model
   setup(function()
@@ -130,7 +116,7 @@ describe("an R1-style directory (llama4_text, tokenizer.json, chat template)", f
   end)
 
   it("shows its architecture and tokenizer in `mobilellm info`", function()
-    local code, text = cli({ "info", dir })
+    local code, text = H.cli({ "info", dir })
     assert.are.equal(0, code, text)
     assert.matches("architecture  llama4_text: dim 32, 4 heads / 2 KV heads (head_dim 8), FFN 48\n", text, 1, true)
     assert.matches("attention     RoPE on adjacent pairs (theta 8000000), QK-norm; NoPE layers: none", text, 1, true)
@@ -139,8 +125,9 @@ describe("an R1-style directory (llama4_text, tokenizer.json, chat template)", f
   end)
 
   it("wraps a prompt in its template with `run --chat`", function()
-    local code, text = cli({ "run", dir, "--chat", "--show-prompt", "--max-tokens", "3", "--threads", "1",
+    local code, out, err = H.cli({ "run", dir, "--chat", "--show-prompt", "--max-tokens", "3", "--threads", "1",
       "What is 2+2?" })
+    local text = out .. err
     assert.are.equal(0, code, text)
     assert.matches("<|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>"
       .. "<|start_header_id|>assistant<|end_header_id|>\n\n<think>\n", text, 1, true)

@@ -3,28 +3,12 @@
 -- carries the ChatML template of spec/fixtures/jinja/ (the prompt shown by --show-prompt is
 -- compared with jinja2's golden, and the prompt's token count with the template's encoding).
 local mllm = require("mobilellm")
-local cli = require("mobilellm.cli")
 local H = require("support.helpers")
 
 local MODEL = H.FIXTURES .. "/bf16-vocab32k"
 local JINJA = "spec/fixtures/jinja/"
 
--- Runs the CLI in-process on `input`; returns the exit status, stdout and stderr.
-local function run(argv, input)
-  local out, err = {}, {}
-  local function sink(parts)
-    return { write = function(self, ...)
-      for _, s in ipairs({ ... }) do parts[#parts + 1] = tostring(s) end
-      return self
-    end, flush = function() end }
-  end
-  local lines = {}
-  for l in (input or ""):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
-  local inp = { read = function() return table.remove(lines, 1) end }
-  local code = cli.main(argv, { out = sink(out), err = sink(err), inp = inp, tty = false, interactive = false,
-                                getenv = function() return nil end })
-  return code, table.concat(out), table.concat(err)
-end
+local run = H.cli
 
 local function golden_output(template, n)
   local golden = assert(mllm.json_decode(H.read(JINJA .. "golden.json")))

@@ -177,4 +177,22 @@ function H.make_model(cfg_over, mutate, st_opts)
   return dir, cfg
 end
 
+--- Runs the CLI in-process (no terminal, no environment), `input` its standard input;
+-- returns the exit status, what it wrote to stdout and to stderr.
+function H.cli(argv, input)
+  local out, err = {}, {}
+  local function sink(parts)
+    return { write = function(self, ...)
+      for _, s in ipairs({ ... }) do parts[#parts + 1] = tostring(s) end
+      return self
+    end, flush = function() end }
+  end
+  local lines = {}
+  for l in (input or ""):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local inp = { read = function() return table.remove(lines, 1) end }
+  local code = require("mobilellm.cli").main(argv, { out = sink(out), err = sink(err), inp = inp, tty = false,
+                                                     interactive = false, getenv = function() return nil end })
+  return code, table.concat(out), table.concat(err)
+end
+
 return H
