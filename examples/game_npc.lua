@@ -99,8 +99,11 @@ function NPC:answer_async(line)
   local prompt = chat.prompt_text({ { role = "user", content = line } }, a.apis)
   local c = a.first_constraint or a.constraint
   if c then c:set_prefix(nil) end
-  local job <close> = assert(self.model:start(prompt, { async = true, max_tokens = self.max_tokens, stop = "\n",
-                                                       constraint = c }))
+  -- one session for every line, rewound: no cache to allocate in the frame that starts a line
+  self.async_session = self.async_session or assert(self.model:session())
+  self.async_session:rewind(0)
+  local job <close> = assert(self.async_session:start(prompt, { async = true, max_tokens = self.max_tokens,
+                                                                stop = "\n", constraint = c }))
   local parts = {}
   repeat
     local text, done = job:poll()
@@ -160,6 +163,7 @@ end
 
 --- Frees the model's sessions.
 function NPC:close()
+  if self.async_session then self.async_session:close() end
   self.conv:close()
   self.agent:close()
 end
