@@ -33,6 +33,8 @@
  *     read their source session: not while another thread evaluates it.
  *   - mllm_model_load, mllm_tokenizer_load and mllm_checkpoint_convert share
  *     nothing between calls and may run in parallel on different paths.
+ *   - mllm_session_cancel may be called from any thread and from a signal
+ *     handler, at any time while the session exists (a lock-free atomic store).
  *   - Freeing (mllm_session_free, mllm_generator_free, mllm_sampler_free,
  *     mllm_tokenizer_free, the last mllm_model_release) must not race with
  *     any other use of the same object.
@@ -78,7 +80,8 @@ typedef enum mllm_status {
     MLLM_ERR_NUMERIC = 9,   /* the model computed NaN or infinity (corrupt weights) */
     /* Outcomes that are not failures, apart from them (as SQLite's SQLITE_DONE): */
     MLLM_DONE = 100,        /* mllm_generator_next: generation has ended */
-    MLLM_CANCELLED = 101    /* a progress callback returned false (load, save) */
+    MLLM_CANCELLED = 101    /* a progress callback returned false (load, save), or
+                               mllm_session_cancel / mllm_job_cancel stopped a computation */
 } mllm_status;
 
 /* Storage type of weights as read from the checkpoint. Q8_0 and Q4_0 are the
@@ -252,7 +255,10 @@ MLLM_API mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *
 MLLM_API void mllm_session_free(mllm_session *s);
 /* Feeds n tokens at the current position (batched prefill for n > 1) and
  * leaves the logits of the last one. MLLM_ERR_CONTEXT if they do not fit,
- * MLLM_ERR_ARG for an id outside the vocabulary; the session is unchanged then. */
+ * MLLM_ERR_ARG for an id outside the vocabulary; the session is unchanged then.
+ * MLLM_CANCELLED when mllm_session_cancel stopped it: the session then holds the
+ * tokens of the chunks (n_batch each) evaluated in full before the cancel, and
+ * the logits of the last of them (the chunk being evaluated is rolled back). */
 MLLM_API mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n,
                               char *err, size_t errlen);
 MLLM_API const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eval */
@@ -271,8 +277,33 @@ MLLM_API int mllm_session_n_ctx(const mllm_session *s);
  * garbage collector should count it as. */
 MLLM_API size_t mllm_session_bytes(const mllm_session *s);
 MLLM_API const mllm_model *mllm_session_model(const mllm_session *s);
-/* Forgets everything from position pos on (0 = a fresh session). */
+/* Forgets everything from position pos on (0 = a fresh session).
+ * MLLM_ERR_ARG for pos out of [0, pos()] or while a job runs on the session. */
 MLLM_API mllm_status mllm_session_rewind(mllm_session *s, int pos);
+
+/* Cancellation. mllm_session_cancel asks the computation running on the session
+ * to stop: from any thread or from a signal handler (one lock-free atomic
+ * store, no lock, no allocation). The forward pass looks at the request before
+ * each layer (so also between the chunks of a prefill), on the thread that runs
+ * it: a cancel acts within one layer's time.
+ *   - The request applies to the operation running when it is made or, when
+ *     none runs, to the next one: mllm_session_eval, _score, mllm_generator_new
+ *     (its prefill), mllm_generator_next, and the job running on the session.
+ *   - That operation returns MLLM_CANCELLED with a message saying how far it
+ *     got, and takes the request (the flag is clear again). The session stays
+ *     usable: its position is the last fully evaluated token (a half-evaluated
+ *     batch is rolled back), its logits that token's, so it can be continued,
+ *     rewound or saved. A generator that returned MLLM_CANCELLED has ended: the
+ *     next mllm_generator_next hands out any held-back text, then MLLM_DONE; its
+ *     info's stop reason is MLLM_STOP_CANCELLED.
+ *   - mllm_session_clear_cancel drops a request nothing took (a Ctrl-C pressed
+ *     after the answer ended, that must not cancel the next one); a host calls
+ *     it before starting an operation it wants unaffected by earlier requests.
+ *   - mllm_session_rewind, _fork, _save and _restore do not look at the flag. */
+MLLM_API void mllm_session_cancel(mllm_session *s);
+MLLM_API void mllm_session_clear_cancel(mllm_session *s);
+/* Whether a cancel request waits to be taken (any thread). */
+MLLM_API bool mllm_session_cancel_pending(const mllm_session *s);
 /* A new session with the same context size, KV state, position and logits:
  * compute a long shared prefix (a system prompt) once, then fork per request. */
 MLLM_API mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
@@ -349,7 +380,8 @@ typedef struct mllm_generate_params {
 } mllm_generate_params;
 
 typedef enum mllm_stop_reason {
-    MLLM_STOP_NONE = 0, MLLM_STOP_EOS, MLLM_STOP_STRING, MLLM_STOP_LENGTH, MLLM_STOP_CONTEXT
+    MLLM_STOP_NONE = 0, MLLM_STOP_EOS, MLLM_STOP_STRING, MLLM_STOP_LENGTH, MLLM_STOP_CONTEXT,
+    MLLM_STOP_CANCELLED        /* mllm_session_cancel or mllm_job_cancel */
 } mllm_stop_reason;
 
 MLLM_API const char *mllm_stop_reason_name(mllm_stop_reason r);
@@ -366,7 +398,9 @@ typedef struct mllm_generator mllm_generator;
 MLLM_API mllm_generate_params mllm_generate_default_params(void);
 /* Evaluates the prompt ids on the session (they continue its history) and
  * prepares generation. The generator borrows the session: free the generator
- * before the session. Stop strings are copied. */
+ * before the session. Stop strings are copied. MLLM_CANCELLED when a cancel
+ * stopped the prefill (no generator is made; the session holds the chunks
+ * evaluated before it, see mllm_session_cancel). */
 MLLM_API mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
                                const mllm_generate_params *p, mllm_generator **out,
                                char *err, size_t errlen);
@@ -375,7 +409,9 @@ MLLM_API mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, 
  * string is held back) and *id the token sampled. MLLM_DONE: generation ended
  * (any held-back text has already been returned). MLLM_ERR_NUMERIC: the
  * model's logits hold NaN or infinity (or the logits hook left NaN in them);
- * the message names the position. */
+ * the message names the position. MLLM_CANCELLED: mllm_session_cancel stopped
+ * it (the token being evaluated is not in the session, nor in the text); the
+ * generator has ended (see mllm_session_cancel). */
 MLLM_API mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len,
                                 int32_t *id, char *err, size_t errlen);
 MLLM_API const mllm_generate_info *mllm_generator_info(const mllm_generator *g);

@@ -168,15 +168,55 @@ static mllm_status check_tokens(const mllm_session *s, const int32_t *ids, size_
     return MLLM_OK;
 }
 
-mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+void mllm_session_cancel(mllm_session *s)
+{
+    /* a lock-free store: async-signal-safe */
+    atomic_store_explicit(&s->cancel, 1, memory_order_relaxed);
+}
+
+void mllm_session_clear_cancel(mllm_session *s)
+{
+    atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+}
+
+bool mllm_session_cancel_pending(const mllm_session *s)
+{
+    return atomic_load_explicit(&((mllm_session *)s)->cancel, memory_order_relaxed) != 0;
+}
+
+bool mllm_session_take_cancel(mllm_session *s)
+{
+    return atomic_exchange_explicit(&s->cancel, 0, memory_order_relaxed) != 0;
+}
+
+/* The refusal of a session a job runs on, for the calls a host makes while it runs. */
+static mllm_status check_idle(const mllm_session *s, char *err, size_t errlen)
+{
+    if (s->job)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                         "the session is busy: a job is running on it (free the job first)");
+    return MLLM_OK;
+}
+
+mllm_status mllm_session_eval_chunk(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
 {
     mllm_status st = check_tokens(s, ids, n, "evaluate", err, errlen);
     if (st) return st;
+    int start = s->pos;
     for (size_t i = 0; i < n; i += (size_t)s->n_batch) {
         size_t chunk = n - i < (size_t)s->n_batch ? n - i : (size_t)s->n_batch;
-        mllm_forward(s, ids + i, (int)chunk);
+        if (!mllm_forward(s, ids + i, (int)chunk))
+            return mllm_fail(err, errlen, MLLM_CANCELLED,
+                             "cancelled: %zu of %zu tokens evaluated (the session is at position %d, was %d)", i,
+                             n, s->pos, start);
     }
     return MLLM_OK;
+}
+
+mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+{
+    mllm_status st = check_idle(s, err, errlen);
+    return st ? st : mllm_session_eval_chunk(s, ids, n, err, errlen);
 }
 
 /* log softmax(logits)[id], in double: a sum of exps over the whole vocabulary */
@@ -193,9 +233,11 @@ static double log_prob(const float *logits, int vocab, int32_t id)
 mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs, char *err,
                                size_t errlen)
 {
+    mllm_status st = check_idle(s, err, errlen);
+    if (st) return st;
     if (n > 0 && !s->has_logits)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits yet (evaluate a prompt first)");
-    mllm_status st = check_tokens(s, ids, n, "score", err, errlen);
+    st = check_tokens(s, ids, n, "score", err, errlen);
     if (st) return st;
     const mllm_config *c = &s->model->cfg;
     /* One token at a time: each needs the logits of the position before it,
@@ -206,7 +248,9 @@ mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, do
                                i + 1, n);
         if (st) return st;
         logprobs[i] = log_prob(s->logits, c->vocab_size, ids[i]);
-        mllm_forward(s, ids + i, 1);
+        if (!mllm_forward(s, ids + i, 1))
+            return mllm_fail(err, errlen, MLLM_CANCELLED,
+                             "cancelled: %zu of %zu tokens scored (the session is at position %d)", i, n, s->pos);
     }
     return MLLM_OK;
 }
@@ -219,6 +263,7 @@ const mllm_model *mllm_session_model(const mllm_session *s) { return s->model; }
 
 mllm_status mllm_session_rewind(mllm_session *s, int pos)
 {
+    if (s->job) return MLLM_ERR_ARG;
     if (pos < 0 || pos > s->pos) return MLLM_ERR_ARG;
     s->pos = pos;
     s->has_logits = false;  /* the logits belonged to the old end */
