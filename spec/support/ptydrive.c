@@ -8,6 +8,8 @@
  *   expect TEXT   wait until the program writes TEXT (after what the previous expect
  *                 matched); at most SECONDS (default 60), else the run fails
  *   send TEXT     write TEXT to the terminal (keys: \x03 is Ctrl-C, \e[D the left arrow)
+ *   more N        wait until the program writes N more bytes after what the previous
+ *                 expect matched (output whose text is not known: a model's answer)
  *   raw           wait until the terminal is out of canonical mode (a line editor reads
  *                 keys): what is sent before that is cooked by the terminal driver
  *   eof           wait until the program ends (at most SECONDS), and report its status
@@ -213,6 +215,16 @@ int main(int argc, char **argv)
                 done += (size_t)w;
             }
             pump(0);
+        } else if (strncmp(line, "more ", 5) == 0) {
+            size_t want = (size_t)strtoul(line + 5, NULL, 10);
+            double deadline = now() + timeout;
+            while (out_len - cursor < want) {
+                double left = deadline - now();
+                if (left <= 0) fail_step(step, "timed out waiting for more output:", line + 5);
+                if (!pump(left > 0.2 ? 0.2 : left) && out_len - cursor < want)
+                    fail_step(step, "the program ended before writing more:", line + 5);
+            }
+            cursor += want;
         } else if (strcmp(line, "raw") == 0) {
             double deadline = now() + timeout;
             struct termios t;

@@ -43,7 +43,7 @@ static void on_sigint(int sig)
     (void)sig;
     atomic_store(&fired, 1);
     lsession *ls = atomic_load(&watched);
-    (void)ls;  /* TODO(merge helper-job): mllm_session_cancel(ls->s) */
+    if (ls && ls->s) mllm_session_cancel(ls->s);
 }
 
 static guard *checkguard(lua_State *L)
@@ -58,10 +58,14 @@ static int guard_release(lua_State *L)
     guard *g = luaL_checkudata(L, 1, GUARD_MT);
     if (!g->installed) return 0;
     sigaction(SIGINT, &g->before, NULL);
-    atomic_store(&watched, NULL);
+    atomic_store(&watched, NULL);  /* the handler is gone: nothing reads it now */
     atomic_store(&fired, 0);
     g->installed = false;
     atomic_store(&taken, false);
+    lua_getiuservalue(L, 1, 1);
+    lsession *ls = lua_isnil(L, -1) ? NULL : lua_touserdata(L, -1);
+    if (ls && ls->s) mllm_session_clear_cancel(ls->s);
+    lua_pop(L, 1);
     lua_pushnil(L);
     lua_setiuservalue(L, 1, 1);
     return 0;
@@ -97,7 +101,9 @@ static int l_on_interrupt(lua_State *L)
     return 1;
 }
 
-/*** The session Ctrl-C cancels, or nil for none.
+/*** The session Ctrl-C cancels, or nil for none. A cancel request that the session
+ * did not take (Ctrl-C just after its work ended) is dropped from the session
+ * watched before and from the new one, so that it cannot stop their next work.
  * @function InterruptGuard:watch
  * @tparam ?Session s */
 static int guard_watch(lua_State *L)
@@ -106,7 +112,9 @@ static int guard_watch(lua_State *L)
     lsession *ls = NULL;
     if (!lua_isnoneornil(L, 2)) ls = checksession(L, 2);
     lua_settop(L, 2);
-    atomic_store(&watched, ls);
+    lsession *old = atomic_exchange(&watched, ls);
+    if (old && old->s) mllm_session_clear_cancel(old->s);
+    if (ls) mllm_session_clear_cancel(ls->s);
     lua_setiuservalue(L, 1, 1);  /* keeps the session object alive while watched */
     return 0;
 }

@@ -8,7 +8,8 @@
  *   open(prog)          -> an editor on the process's stdin/stdout, or nil, message
  *                          (stdin or stdout not a terminal)
  *   ed:read(prompt)     -> the line (no newline) | nil, "eof" (Ctrl-D on an empty
- *                          line, end of input) | nil, "interrupted" (Ctrl-C)
+ *                          line, end of input) | nil, "interrupted", the text typed
+ *                          so far (Ctrl-C: the line is dropped)
  *   ed:add(line)        -> adds a line to the history (blank and repeated lines are not)
  *   ed:load(path)       -> true | nil, message (the history file libedit writes)
  *   ed:save(path)       -> true | nil, message: the file is made mode 0600, its missing
@@ -40,6 +41,7 @@
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,15 +221,23 @@ static int editor_read(lua_State *L)
     errno = 0;
     const char *line = el_gets(ed->el, &count);
     int err = errno;
-    ctype_back(ed);
     sigaction(SIGINT, &before, NULL);
+    bool stopped = interrupted || (!line && err == EINTR);
+    interrupted = 0;
+    if (stopped) {
+        /* what was typed, so that the caller tells a dropped line from an empty prompt
+           (pushed before ctype_back: only the locale stays changed if it raises) */
+        const LineInfo *li = el_line(ed->el);
+        lua_pushlstring(L, li->buffer, (size_t)(li->lastchar - li->buffer));
+        el_reset(ed->el);
+    }
+    ctype_back(ed);
 
-    if (interrupted || (!line && err == EINTR)) {
-        el_reset(ed->el);  /* forget the half-typed line */
-        interrupted = 0;
+    if (stopped) {
         lua_pushnil(L);
         lua_pushliteral(L, "interrupted");
-        return 2;
+        lua_rotate(L, -3, 2);  /* nil, "interrupted", the typed text */
+        return 3;
     }
     if (!line || count <= 0) {
         lua_pushnil(L);
