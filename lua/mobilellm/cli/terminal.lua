@@ -14,12 +14,13 @@ local M = {}
 -- ------------------------------------------------------------ cleaning
 
 -- Escape sequences a terminal sends or a paste carries: CSI (ESC [ ... final byte),
--- OSC/DCS/PM/APC strings (ESC ] ... ended by BEL or ESC \), then any other ESC + one byte.
+-- OSC/DCS/PM/APC strings (ESC ] ... ended by BEL or ESC \), SS3 (ESC O + one byte: F1-F4,
+-- the keypad), then any other ESC + one byte (Alt + a key).
 local function strip_escapes(s)
   s = s:gsub("\27%[[\48-\63]*[\32-\47]*[\64-\126]?", "")
   s = s:gsub("\27[%]P%^_][^\7\27]*\7", ""):gsub("\27[%]P%^_][^\7\27]*\27\\", "")
   s = s:gsub("\27[%]P%^_][^\7\27]*$", "")
-  s = s:gsub("\27.?", "")
+  s = s:gsub("\27O.?", ""):gsub("\27.?", "")
   -- C1 controls written as UTF-8 (U+0080..U+009F; U+009B is an 8-bit CSI)
   s = s:gsub("\194\155[\48-\63]*[\32-\47]*[\64-\126]?", ""):gsub("\194[\128-\159]", "")
   return s
