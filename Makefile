@@ -275,7 +275,7 @@ fuzz-smoke: fuzz-build
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 CFLAGS="$(ASAN_FLAGS)" \
 	  CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(ASAN_BUILD)/mobilellm/core.so $(ASAN_BUILD)/libmobilellm.so \
-	  $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS))
+	  $(ASAN_BUILD)/mobilellm/lineedit.so $(ASAN_BUILD)/ptydrive $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS))
 	@set -e; for t in $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS)); do \
 	  echo "== $$t"; $(ASAN_ENV) $$t >$(ASAN_BUILD)/ctest.log 2>&1 || { tail -n 80 $(ASAN_BUILD)/ctest.log; exit 1; }; \
 	done
