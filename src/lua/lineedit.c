@@ -217,6 +217,7 @@ static int editor_read(lua_State *L)
     while (wake[0] >= 0 && read(wake[0], drain, sizeof drain) > 0) {}
     sigaction(SIGINT, &ours, &before);
     ctype_env(ed);
+    el_resize(ed->el);  /* the terminal may have changed size since the last read (SIGWINCH is not ours) */
     int count = 0;
     errno = 0;
     const char *line = el_gets(ed->el, &count);

@@ -35,7 +35,9 @@ local M = {
     .. "mobilellm.chat (the shipped model's, which its chat_template.jinja renders too), each answer one line: "
     .. "a call and a reply. Another checkpoint chats in its own chat template (DIR/chat_template.jinja, or "
     .. "chat_template in DIR/tokenizer_config.json), the conversation opening with --system TEXT, an answer "
-    .. "ending at the model's end of sequence; one without a template, in the format of mobilellm.chat.",
+    .. "ending at the model's end of sequence; one without a template, in the format of mobilellm.chat. "
+    .. "On a terminal lines are edited (libedit) with a history; Ctrl-C stops an answer, and on an empty prompt "
+    .. "twice in a row leaves.",
   options = concat_opts(
     { { "system", "TEXT", kind = "str", help = "the system message (a checkpoint with a chat template)" },
       { "apis", "FILE", kind = "str", help = "tool list for the prompt (apis.json format)" },
