@@ -11,6 +11,8 @@
  *                  top-p, min-p, repetition penalty, seeded RNG).
  *   mllm_generator drives a session token by token, producing UTF-8 safe text
  *                  pieces and honouring stop strings, EOS and max_tokens.
+ *   mllm_job       a generation run by time budget (mllm_job_step) or on a
+ *                  worker thread of its own (mllm_job_poll), cancellable.
  *
  * Every function that can fail returns an mllm_status (MLLM_OK == 0) and, when
  * given an error buffer, writes a one-line message that names what is wrong
@@ -416,6 +418,86 @@ MLLM_API mllm_status mllm_generator_next(mllm_generator *g, const char **piece, 
                                 int32_t *id, char *err, size_t errlen);
 MLLM_API const mllm_generate_info *mllm_generator_info(const mllm_generator *g);
 MLLM_API void mllm_generator_free(mllm_generator *g);
+
+/* ------------------------------------------------------------------ job */
+
+/* A job runs a generation on a session, either stepwise, on the caller's
+ * thread, a time budget at a time (a game's frame loop), or on a worker
+ * thread of its own (pthreads), polled without blocking.
+ *
+ * The session belongs to the job from mllm_job_start to mllm_job_free: eval,
+ * score, rewind, fork, save, restore, set_probe, mllm_generator_new and another
+ * mllm_job_start on it return MLLM_ERR_ARG ("the session is busy: a job is
+ * running on it"). mllm_session_free on a session a job still runs on is safe:
+ * it cancels the job, joins its thread and frees its generator first; the job
+ * ends "cancelled" and must still be freed. The job holds the session, which
+ * holds the model: releasing the model while a job runs is safe too.
+ *
+ * Threads: mllm_job_start, _step, _poll, _wait, _info, _ended and _free are
+ * for one host thread at a time; mllm_job_cancel may be called from any thread
+ * (it takes the job's mutex: from a signal handler, call mllm_session_cancel on
+ * the job's session instead, which the job obeys the same way). In async mode
+ * the worker thread runs the forward pass, the sampler, the logits hook (a
+ * constraint) and on_piece: they must not touch state the host uses meanwhile. */
+typedef struct mllm_job mllm_job;
+
+typedef struct mllm_job_params {
+    mllm_generate_params gen;  /* as mllm_generator_new's */
+    bool async;                /* false: mllm_job_step drives it; true: a worker thread runs it now */
+    /* Called with each piece as it is made (as mllm_generator_next returns it),
+     * on the thread that makes it; returning false ends the job there (final
+     * status MLLM_DONE, stop reason "none"). NULL = none. */
+    bool (*on_piece)(void *ud, const char *piece, size_t len, int32_t id);
+    void *piece_ud;
+    /* Stepwise prefill: prompt tokens per chunk. 0 (the default) = sized from
+     * the measured speed so that a step stays within its budget; n_batch gives
+     * the logits of mllm_generator_new bit for bit (other chunkings may differ
+     * in the last bits, as with another n_batch). An async job's prefill runs
+     * in n_batch chunks. */
+    size_t prefill_chunk;
+} mllm_job_params;
+
+MLLM_API mllm_job_params mllm_job_default_params(void);
+/* Starts a job on s with the prompt ids (copied; they continue the session's
+ * history, as mllm_generator_new). Nothing is evaluated yet in stepwise mode;
+ * in async mode the worker thread starts at once. Fails as mllm_generator_new
+ * does before its prefill (MLLM_ERR_ARG, MLLM_ERR_CONTEXT, MLLM_ERR_NOMEM), and
+ * with MLLM_ERR_ARG when the session is busy. */
+MLLM_API mllm_status mllm_job_start(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                                    const mllm_job_params *p, mllm_job **out, char *err, size_t errlen);
+/* Advances a stepwise job by about budget_ms milliseconds: prefill chunks
+ * sized from the measured speed, then tokens while the measured cost of one
+ * fits what is left of the budget. At least one unit of work is done (one
+ * prompt token or one generated token), so a step can overrun a too small
+ * budget by one decode step. *text, *len: the text made during the step
+ * (NUL-terminated, valid until the next call on the job).
+ * Returns MLLM_OK while the job runs; once it has ended, its final status:
+ * MLLM_DONE (eos, a stop string, max_tokens, the context, or on_piece),
+ * MLLM_CANCELLED (mllm_job_cancel or mllm_session_cancel), or the failure
+ * (MLLM_ERR_NUMERIC ...) with its message; every later call returns the same
+ * with no text. MLLM_ERR_ARG for an async job. */
+MLLM_API mllm_status mllm_job_step(mllm_job *j, double budget_ms, const char **text, size_t *len,
+                                   char *err, size_t errlen);
+/* Never blocks: the text made since the last step, poll or wait, and the status
+ * as mllm_job_step. When the worker holds the job's mutex at that instant (it
+ * does only to copy a piece), it returns MLLM_OK with no text: poll again. For
+ * a stepwise job it hands out nothing new (a step does the work). */
+MLLM_API mllm_status mllm_job_poll(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen);
+/* Blocks until the job has ended (a stepwise job runs to its end on the
+ * caller's thread); then as mllm_job_poll: the rest of the text and the final status. */
+MLLM_API mllm_status mllm_job_wait(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen);
+/* Asks the job to stop: it ends within one layer's time (an async job), or
+ * at the next step (a stepwise job), with MLLM_CANCELLED and stop reason
+ * "cancelled"; the text made before stays, and the session holds what was
+ * evaluated (see mllm_session_cancel). Nothing once the job has ended. */
+MLLM_API void mllm_job_cancel(mllm_job *j);
+MLLM_API bool mllm_job_async(const mllm_job *j);
+/* Whether the job has ended (its text may not all be handed out yet). */
+MLLM_API bool mllm_job_ended(mllm_job *j);
+/* The generation's info so far (prompt_tokens counts the prompt evaluated yet). */
+MLLM_API void mllm_job_info(mllm_job *j, mllm_generate_info *info);
+/* Cancels the job, joins its thread, frees it; the session is free again. */
+MLLM_API void mllm_job_free(mllm_job *j);
 
 /* ------------------------------------------------ PyTorch checkpoints */
 

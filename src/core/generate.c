@@ -149,6 +149,11 @@ mllm_status mllm_generator_prefill(mllm_generator *g, size_t max, size_t *left, 
     return st;
 }
 
+size_t mllm_generator_prompt_left(const mllm_generator *g)
+{
+    return g->n_prompt - g->n_prefilled;
+}
+
 mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
                                const mllm_generate_params *p, mllm_generator **out, char *err,
                                size_t errlen)

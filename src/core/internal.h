@@ -155,6 +155,12 @@ mllm_status mllm_session_eval_chunk(mllm_session *s, const int32_t *ids, size_t 
 mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_t n_prompt,
                                    const mllm_generate_params *p, mllm_generator **out, char *err, size_t errlen);
 mllm_status mllm_generator_prefill(mllm_generator *g, size_t max, size_t *left, char *err, size_t errlen);
+size_t mllm_generator_prompt_left(const mllm_generator *g);
+
+/* job.c: stops the job running on s (cancel, join its thread) and frees its
+ * generator, so that s can be freed; the job ends "cancelled" and stays valid
+ * for mllm_job_poll, _info and _free. Nothing when no job runs. */
+void mllm_job_detach_session(mllm_session *s);
 
 /* session.c: takes a pending cancel request (true) or sees none (false). */
 bool mllm_session_take_cancel(mllm_session *s);

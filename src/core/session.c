@@ -47,6 +47,7 @@ static size_t kv_elem(const mllm_session *s)
 void mllm_session_free(mllm_session *s)
 {
     if (!s) return;
+    mllm_job_detach_session(s);  /* a job still on it: cancelled and joined first */
     mllm_bigbuf_free(s->k_cache);
     mllm_bigbuf_free(s->v_cache);
     free(s->rope_cos);
@@ -280,6 +281,8 @@ static size_t n_segments(const mllm_config *c)
 
 mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen)
 {
+    *out = NULL;
+    if (s->job) return check_idle(s, err, errlen);
     mllm_session_params p = { s->n_ctx, s->n_batch, mllm_session_kv_type(s) };
     mllm_status st = mllm_session_new(s->model, &p, out, err, errlen);
     if (st) return st;
@@ -373,6 +376,7 @@ static bool write_state(const mllm_session *s, FILE *fp, XXH3_state_t *sum)
 
 mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen)
 {
+    if (s->job) return check_idle(s, err, errlen);
     XXH3_state_t *sum = XXH3_createState();
     if (!sum) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     /* beside path, renamed over it: a failure keeps the old file */
@@ -448,6 +452,7 @@ static mllm_status read_state(mllm_session *s, FILE *fp, size_t size, XXH3_state
 
 mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen)
 {
+    if (s->job) return check_idle(s, err, errlen);
     /* never half a state: a failure leaves a fresh session */
     s->pos = 0;
     s->has_logits = false;
