@@ -23,9 +23,11 @@
  * previous handler (lua.c's, or mobilellm.core's on_interrupt) before `read`
  * returns "interrupted". At any other time SIGINT is not ours to handle.
  *
- * Characters: libedit decodes input in the LC_CTYPE locale, which lua.c leaves
- * at "C" (ASCII only); LC_CTYPE is set from the environment around el_init and
- * el_gets and put back after, so UTF-8 text can be typed and edited.
+ * Characters: read_char decodes input in the LC_CTYPE locale, and libedit's key
+ * maps take the locale's printable characters as text when they are made; lua.c
+ * leaves LC_CTYPE at "C" (ASCII only), so it is set from the environment around
+ * el_init, el_gets and the settings, and put back after: UTF-8 text can be typed
+ * and edited. LC_NUMERIC and the rest are never touched.
  */
 #define _GNU_SOURCE  /* pipe2, fdopen, strdup, O_NOFOLLOW */
 #include "mobilellm_limits.h"
@@ -211,7 +213,7 @@ static int editor_read(lua_State *L)
     memset(&ours, 0, sizeof ours);
     ours.sa_handler = on_sigint;
     sigemptyset(&ours.sa_mask);
-    ours.sa_flags = 0;  /* no SA_RESTART: Ctrl-C ends the read at once */
+    ours.sa_flags = 0;  /* no SA_RESTART: the poll of this thread returns at once too */
     interrupted = 0;
     char drain[64];
     while (wake[0] >= 0 && read(wake[0], drain, sizeof drain) > 0) {}
