@@ -7,7 +7,7 @@ BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
 CXX        ?= g++
 PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
-              tmux libxxhash-dev luarocks libpcre2-dev
+              tmux libxxhash-dev luarocks libpcre2-dev libedit-dev
 OPT        ?= -O2
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
@@ -23,7 +23,10 @@ CLIB       := $(BUILD)/libmobilellm.so
 # constraints), lua (the binding).
 LAYERS     := base kernels text formats core calls
 CORE_SRC   := $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c))
-LUA_SRC    := $(wildcard src/lua/*.c)
+# src/lua/lineedit.c is a module of its own (mobilellm.lineedit, on libedit): core.so does not need libedit
+LUA_SRC    := $(filter-out src/lua/lineedit.c,$(wildcard src/lua/*.c))
+LINEEDIT   := $(BUILD)/mobilellm/lineedit.so
+PTYDRIVE   := $(BUILD)/ptydrive
 CXX_SRC    := src/text/tokenizer_sp.cpp
 CORE_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(BUILD)/obj/text/tokenizer_sp.o
 LUA_OBJ    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LUA_SRC))
@@ -41,7 +44,7 @@ INST_LUADIR ?= $(PREFIX)/share/lua/5.4
 INST_BINDIR ?= $(PREFIX)/bin
 INST_DATADIR ?= $(PREFIX)/share/mobilellm
 
-all: $(MODULE) $(CLIB)
+all: $(MODULE) $(CLIB) $(LINEEDIT)
 
 # Makefile: a change of flags (visibility, sanitizers) rebuilds what an old checkout built
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) Makefile
@@ -57,6 +60,16 @@ $(BUILD)/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS) Makefile
 $(MODULE): $(CORE_OBJ) $(LUA_OBJ) src/lua/module.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/lua/module.map -o $@ $(CORE_OBJ) $(LUA_OBJ) $(LIBS)
+
+# The prompt's line editor: exports luaopen_mobilellm_lineedit alone (the rest is hidden)
+$(LINEEDIT): src/lua/lineedit.c include/mobilellm_limits.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -shared $(LDFLAGS) $< -o $@ -ledit
+
+# The pseudo-terminal driver of spec/95 (forkpty)
+$(PTYDRIVE): spec/support/ptydrive.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -Wshadow $(CFLAGS) $< -o $@ -lutil
 
 $(CLIB): $(CORE_OBJ) src/libmobilellm.map
 	@mkdir -p $(dir $@)
@@ -83,7 +96,7 @@ ctest: $(CTESTS)
 
 # Busted's summary becomes the plain "N passed, N failed" line CI counts.
 test: deps
-	@$(MAKE) --no-print-directory all ctest
+	@$(MAKE) --no-print-directory all ctest $(PTYDRIVE)
 	@set -o pipefail; $(BUSTED) --output=utfTerminal spec 2>&1 | tee $(BUILD)/busted.log; \
 	status=$$?; \
 	summary=$$(grep -aE '[0-9]+ success' $(BUILD)/busted.log | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g'); \
@@ -148,6 +161,7 @@ install-rock: all
 	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" \
 	  "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja" "$(DESTDIR)$(INST_BINDIR)"
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
+	install -m 755 $(LINEEDIT) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/lineedit.so"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	install -m 644 lua/mobilellm/cli/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli/"
 	install -m 644 lua/mobilellm/jinja/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja/"
@@ -261,7 +275,7 @@ fuzz-smoke: fuzz-build
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 CFLAGS="$(ASAN_FLAGS)" \
 	  CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(ASAN_BUILD)/mobilellm/core.so $(ASAN_BUILD)/libmobilellm.so \
-	  $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS))
+	  $(ASAN_BUILD)/mobilellm/lineedit.so $(ASAN_BUILD)/ptydrive $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS))
 	@set -e; for t in $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(CTESTS)); do \
 	  echo "== $$t"; $(ASAN_ENV) $$t >$(ASAN_BUILD)/ctest.log 2>&1 || { tail -n 80 $(ASAN_BUILD)/ctest.log; exit 1; }; \
 	done

@@ -27,6 +27,7 @@ external_dependencies = {
    CJSON = { library = "cjson" },
    XXHASH = { library = "xxhash" },
    PCRE2 = { library = "pcre2-8" },
+   EDIT = { library = "edit" },  -- libedit: the line editor of chat and agent (mobilellm.lineedit)
 }
 build = {
    type = "make",
@@ -36,7 +37,7 @@ build = {
    build_variables = {
       CFLAGS = "$(CFLAGS) -I$(LUA_INCDIR)",
       LDFLAGS = "-L$(OPENBLAS_LIBDIR) -L$(SENTENCEPIECE_LIBDIR) -L$(CJSON_LIBDIR) -L$(XXHASH_LIBDIR)" ..
-         " -L$(PCRE2_LIBDIR)",
+         " -L$(PCRE2_LIBDIR) -L$(EDIT_LIBDIR)",
    },
    install_variables = {
       INST_LIBDIR = "$(LIBDIR)",

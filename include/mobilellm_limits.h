@@ -44,6 +44,7 @@
 
 /* ---- the Lua side */
 #define MLLM_MAX_JSON_DEPTH      256                    /* nesting of a value mllm.json_encode/decode takes */
+#define MLLM_MAX_HISTORY_LINES   1000                   /* lines the chat/agent prompt's history keeps (lineedit) */
 
 /* ---- messages */
 #define MLLM_ERRLEN              512                    /* an error buffer that never truncates */

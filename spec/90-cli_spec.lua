@@ -335,7 +335,8 @@ describe("mobilellm (in-process)", function()
       local code, out, err = run({ "chat", VOCAB32K, "--apis", APIS, "--n-ctx", "40", "--max-tokens", "4", "--threads", "1" },
         { input = "hello there\n/reset\nhi\n" })
       assert.are.equal(0, code)
-      assert.are.equal("(history cleared)\n", out)
+      -- each line read is echoed after "> " (the input is not a terminal), the refused turn's too
+      assert.are.equal("> hello there\n> /reset\n(history cleared)\n> hi\n", out)
       local l = lines(err)
       assert.are.equal(2, #l)
       for _, e in ipairs(l) do
@@ -353,9 +354,10 @@ describe("mobilellm (in-process)", function()
       if perr then call, reply = nil, a1 end
       local a2 = turn_answer({ { role = "user", content = "hello" }, { role = "assistant", content = reply, call = call },
                                { role = "user", content = "what can you do?" } })
-      assert.are.same({ a1, a2, "(history cleared)", a1,
-                        "/reset clears the history, /quit (or Ctrl-D) leaves",
-                        "unknown command /nonsense; /reset clears the history, /quit (or Ctrl-D) leaves" }, lines(out))
+      assert.are.same({ "> hello", a1, "> what can you do?", a2, "> /reset", "(history cleared)", "> hello", a1,
+                        "> /help", "/reset clears the history, /quit (or Ctrl-D) leaves",
+                        "> /nonsense", "unknown command /nonsense; /reset clears the history, /quit (or Ctrl-D) leaves",
+                        "> /quit" }, lines(out))
       -- the second turn evaluates only what the first did not: the KV cache is reused
       local e = lines(err)
       assert.are.equal(3, #e)
@@ -454,7 +456,10 @@ describe("mobilellm (in-process)", function()
         assert.matches('[call] get_weather(city="Porto")\n[result] 21 °C and sunny in Porto.\n21 °C and sunny in Porto.',
           text, 1, true)
         assert.matches("[error] ", text, 1, true)
-        assert.are.equal("Hi! How can I help?\n", text:sub(-#"Hi! How can I help?\n"))
+        assert.are.equal("> hello\nHi! How can I help?\n", text:sub(-#"> hello\nHi! How can I help?\n"))
+        -- each line read is echoed after "> " (the input is not a terminal)
+        assert.matches("^> wake me up at 7 am tomorrow\n", text)
+        assert.matches("\n> weather in Porto%?\n", text)
       end)
     end)
 
@@ -510,7 +515,9 @@ describe("mobilellm (in-process)", function()
         { input = "set an alarm for 6\n/reset\nthanks\n" })
       assert.are.equal(0, code)
       assert.are.equal("", err)
-      assert.are.equal("(history cleared)", lines(out)[#lines(out) - 1])
+      local l = lines(out)
+      assert.are.equal("> set an alarm for 6", l[1])
+      assert.are.same({ "> /reset", "(history cleared)", "> thanks" }, { l[#l - 3], l[#l - 2], l[#l - 1] })
     end)
   end)
 
@@ -901,7 +908,7 @@ describe("mobilellm (installed)", function()
     local function prompts(s) local n = 0 for _ in s:gmatch("\n> ") do n = n + 1 end return n end
     local model = repo .. "/" .. VOCAB32K
     local dir = H.tmpdir()
-    local cmd = "cd " .. sh_quote(dir) .. " && env -u LUA_PATH -u LUA_CPATH LANG=C.UTF-8 "
+    local cmd = "cd " .. sh_quote(dir) .. " && env -u LUA_PATH -u LUA_CPATH LANG=C.UTF-8 MOBILELLM_HISTORY=0 "
       .. sh_quote(prefix .. "/bin/mobilellm") .. " chat " .. sh_quote(model) .. " --threads 1 --max-tokens 8"
       .. "; echo \"[exit $?]\""
     tmux("-f /dev/null new-session -d -s t -x 120 -y 30 " .. sh_quote(cmd) .. " \\; set-option -t t remain-on-exit on")

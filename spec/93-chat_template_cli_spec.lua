@@ -90,7 +90,7 @@ describe("mobilellm with a chat template", function()
                                    { add_generation_prompt = true })
       assert.are.equal(first, err:sub(1, #first))
       -- the second prompt holds the first answer as the assistant's message
-      local answer = out:match("^(.-)\n")
+      local answer = out:match("^> Hi\n(.-)\n")  -- after the echo of the line read
       local second = template:apply({ { role = "system", content = "Be brief." }, { role = "user", content = "Hi" },
                                       { role = "assistant", content = answer }, { role = "user", content = "Again" } },
                                     { add_generation_prompt = true })

@@ -61,6 +61,7 @@ local function make_ctx(env)
   env = env or {}
   local ctx = { out = env.out or io.stdout, err = env.err or io.stderr, inp = env.inp or io.stdin }
   local getenv = env.getenv or os.getenv
+  ctx.getenv = getenv
   local force = getenv("MOBILELLM_PROGRESS")
   if env.tty ~= nil then ctx.tty = env.tty
   elseif force == "0" or force == "1" then ctx.tty = force == "1"

@@ -209,6 +209,7 @@ int luaopen_mobilellm_core(lua_State *L)
     lua_setfield(L, -2, "kv_types");
     /* each adds its functions to the module table on top; a class's type is
        registered before the files that add methods to it */
+    mllm_lua_open_interrupt(L);
     mllm_lua_open_model(L);
     mllm_lua_open_tokenizer(L);
     mllm_lua_open_session(L);

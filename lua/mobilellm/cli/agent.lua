@@ -138,6 +138,7 @@ function M.run(ctx, opts, pos)
     a:close()
   end
   local started = false  -- the first text of an answer, or after a result, loses its leading space
+  local stop                -- the Ctrl-C of the answer under way
   local hooks = {
     on_text = function(text)
       if not started then text = text:gsub("^%s+", "") end
@@ -149,11 +150,24 @@ function M.run(ctx, opts, pos)
     end,
     on_call = function(call) show_call(ctx, apis, call, started) end,
     on_result = function(rec) show_result(ctx, rec); started = false end,
+    on_token = function()
+      stop:watch(nil)  -- decoding: Ctrl-C is seen here, between tokens
+      if stop:fired() then return false end
+    end,
   }
-  return converse(ctx, conv, banner, function(line)
-    started = false
-    local r, err = conv.c:send(line, hooks)
-    if not r then return turn_error(ctx, err) end
+  return converse(ctx, conv, banner, function(line, turn_stop)
+    started, stop = false, turn_stop
+    -- Ctrl-C in the prefill cancels it (from the second turn on: the first makes the session)
+    stop:watch(conv.c.session)
+    local ok, r, err = pcall(conv.c.send, conv.c, line, hooks)
+    if not ok then
+      if stop:fired() then ctx.out:write("\n") return end
+      error(r, 0)
+    end
+    if not r then
+      if stop:fired() then return end  -- stopped in the prefill: the message is not kept
+      return turn_error(ctx, err)
+    end
     ctx.out:write("\n")
     if r.error then ctx.err:write(PROG .. ": " .. tostring(r.error) .. " (/reset starts over)\n") end  -- after a call
   end)

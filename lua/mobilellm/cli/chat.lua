@@ -35,7 +35,9 @@ local M = {
     .. "mobilellm.chat (the shipped model's, which its chat_template.jinja renders too), each answer one line: "
     .. "a call and a reply. Another checkpoint chats in its own chat template (DIR/chat_template.jinja, or "
     .. "chat_template in DIR/tokenizer_config.json), the conversation opening with --system TEXT, an answer "
-    .. "ending at the model's end of sequence; one without a template, in the format of mobilellm.chat.",
+    .. "ending at the model's end of sequence; one without a template, in the format of mobilellm.chat. "
+    .. "On a terminal lines are edited (libedit) with a history; Ctrl-C stops an answer, and on an empty prompt "
+    .. "twice in a row leaves.",
   options = concat_opts(
     { { "system", "TEXT", kind = "str", help = "the system message (a checkpoint with a chat template)" },
       { "apis", "FILE", kind = "str", help = "tool list for the prompt (apis.json format)" },
@@ -158,18 +160,28 @@ function M.run(ctx, opts, pos)
   end
   local history = new_history(model, prompt, opening, opts.n_ctx, opts.kv_type)
   history.template, history.show_prompt = template, opts.show_prompt
-  return converse(ctx, history, banner, function(line)
+  return converse(ctx, history, banner, function(line, stop)
+    stop:watch(history.session)  -- Ctrl-C in the prefill cancels it
     local st, err = history:ask(ctx, line, gopts)
-    if not st then return turn_error(ctx, err) end
-    local ids, parts = {}, {}
-    for piece, id in st.iter, st.e2, st.e3, st.closer do
-      if id then ids[#ids + 1] = id end
-      if #piece > 0 then
-        parts[#parts + 1] = piece
-        ctx.out:write(piece)
-        ctx.out:flush()
-      end
+    if not st then
+      if stop:fired() then return end  -- stopped in the prefill: the message is not kept
+      return turn_error(ctx, err)
     end
+    -- Ctrl-C in the answer: what was written so far is kept, in the history and the session
+    local ids, parts = {}, {}
+    local ok, gerr = pcall(function()
+      for piece, id in st.iter, st.e2, st.e3, st.closer do
+        if #ids == 0 then stop:watch(nil) end  -- decoding: Ctrl-C is seen here, between tokens
+        if id then ids[#ids + 1] = id end
+        if #piece > 0 then
+          parts[#parts + 1] = piece
+          ctx.out:write(piece)
+          ctx.out:flush()
+        end
+        if stop:fired() then break end
+      end
+    end)
+    if not ok and not stop:fired() then error(gerr, 0) end
     ctx.out:write("\n")
     if opts.verbose then ctx.err:write(stats_line(st, st.closer:info()), "\n") end
     history:answered(ids, table.concat(parts))

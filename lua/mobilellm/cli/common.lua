@@ -4,10 +4,11 @@
 --
 -- `ctx`, handed to every command, is the run's context (`mobilellm.cli`'s `main`):
 -- `out`, `err`, `inp` (streams), `tty` (draw progress), `interactive` (prompts and
--- banner), `utf8` (the terminal shows block characters).
+-- banner), `utf8` (the terminal shows block characters), `getenv`.
 -- @module mobilellm.cli.common
 local mllm = require("mobilellm")
 local chat = require("mobilellm.chat")
+local terminal = require("mobilellm.cli.terminal")
 
 local M = {}
 
@@ -292,6 +293,8 @@ end
 -- ------------------------------------------------------------ chat and agent
 
 local CHAT_HELP = "/reset clears the history, /quit (or Ctrl-D) leaves"
+local CTRL_C_HINT = "(Ctrl-C again, Ctrl-D or /quit leaves)"
+local STOPPED = "(answer stopped)"
 
 --- A turn of chat or agent that could not run (the conversation outgrew its context, ...):
 -- one line on stderr, and the loop goes on with the history as it was (the message is not kept).
@@ -300,37 +303,96 @@ function M.turn_error(ctx, err)
     .. "to start over)\n")
 end
 
+-- The Ctrl-C of one answer: `stop:watch(s)` names the session whose work Ctrl-C cancels
+-- (a prefill stops within one layer; nil: none, Ctrl-C is only noted), `stop:fired()`
+-- whether Ctrl-C came during this answer.
+local function new_stop(guard)
+  local stop = { hit = false }
+  function stop.watch(_, s)
+    guard:watch(type(s) == "userdata" and s or nil)  -- a stand-in session (the specs' fakes) is not watched
+  end
+  function stop.fired()
+    stop.hit = stop.hit or guard:fired()
+    return stop.hit
+  end
+  return stop
+end
+
+-- One answer with Ctrl-C taken: it stops the answer, not the program.
+local function answer_turn(ctx, answer, line)
+  local guard <close> = mllm.on_interrupt()
+  local stop = new_stop(guard)
+  answer(line, stop)
+  guard:watch(nil)
+  if stop:fired() then ctx.out:write(STOPPED, "\n") end
+end
+
 --- The read-answer loop of chat and agent: a banner and prompts when interactive, /reset,
 -- /help, /quit, until the end of input.
+--
+-- Lines come from `mobilellm.cli.terminal`'s reader (edited on a terminal) and are
+-- cleaned (`terminal.clean`) before they become turns; when the prompt is not shown
+-- (input from a pipe or a file) each line is echoed after "> ", so that the output reads
+-- as a typed conversation. Ctrl-C during an answer stops it (`answer` sees it through
+-- `stop`) and the loop goes on; at the prompt it drops the line being typed, and on an
+-- empty prompt prints a hint the first time and leaves the second time in a row (exit
+-- status 0, as /quit and Ctrl-D).
 -- @tparam table ctx
 -- @param conv has `reset` and `close` (called at the end)
 -- @tparam string banner
--- @tparam function answer `answer(line)` prints the answer to one user line
+-- @tparam function answer `answer(line, stop)` prints the answer to one user line;
+--   `stop:watch(session)` names the session Ctrl-C cancels, `stop:fired()` says whether it came
 -- @treturn integer 0
 function M.converse(ctx, conv, banner, answer)
   if ctx.interactive then ctx.out:write(banner, "\n", CHAT_HELP, "\n") end
+  local reader <close> = setmetatable({ r = terminal.reader(ctx, ctx.getenv) },
+    { __close = function(self) self.r:close() end })
+  local input = reader.r
+  local ctrl_c = false  -- the last thing read was a Ctrl-C on an empty prompt
   while true do
-    if ctx.interactive then
-      ctx.out:write("> ")
+    local line, why, typed
+    if input.editing then
       ctx.out:flush()
+      line, why, typed = input:read("> ")
+    else
+      if ctx.interactive then
+        ctx.out:write("> ")
+        ctx.out:flush()
+      end
+      line, why = input:read()
     end
-    local line = ctx.inp:read("l")
-    if line == nil then
+    if why == "interrupted" then
+      ctx.out:write("^C\n")
+      if typed and typed ~= "" then
+        ctrl_c = false  -- the line was dropped
+      elseif ctrl_c then
+        break
+      else
+        ctx.out:write(CTRL_C_HINT, "\n")
+        ctrl_c = true
+      end
+    elseif line == nil then
       if ctx.interactive then ctx.out:write("\n") end
       break
-    end
-    line = line:gsub("^%s+", ""):gsub("%s+$", "")
-    if line == "/quit" or line == "/exit" then
-      break
-    elseif line == "/reset" then
-      conv:reset()
-      ctx.out:write("(history cleared)\n")
-    elseif line == "/help" then
-      ctx.out:write(CHAT_HELP, "\n")
-    elseif line:match("^/%a") then
-      ctx.out:write("unknown command " .. line .. "; " .. CHAT_HELP .. "\n")
-    elseif line ~= "" then
-      answer(line)
+    else
+      ctrl_c = false
+      line = terminal.clean(line)
+      if line ~= "" then
+        if not ctx.interactive then ctx.out:write("> ", line, "\n") end
+        input:add(line)
+      end
+      if line == "/quit" or line == "/exit" then
+        break
+      elseif line == "/reset" then
+        conv:reset()
+        ctx.out:write("(history cleared)\n")
+      elseif line == "/help" then
+        ctx.out:write(CHAT_HELP, "\n")
+      elseif line:match("^/%a") then
+        ctx.out:write("unknown command " .. line .. "; " .. CHAT_HELP .. "\n")
+      elseif line ~= "" then
+        answer_turn(ctx, answer, line)
+      end
     end
     ctx.out:flush()
   end
