@@ -137,6 +137,19 @@ describe("the terminal of chat and agent", function()
       s:close()
     end)
 
+    it("stops watching a session that is closed: Ctrl-C after the close touches nothing freed", function()
+      local s = model:session()
+      local guard <close> = mllm.on_interrupt()
+      guard:watch(s)
+      s:close()
+      ctrl_c_to_self()  -- under ASan, a cancel of the freed session would be a use after free
+      assert.is_true(guard:fired())
+      local s2 = model:session()
+      guard:watch(s2)
+      assert.is_true(s2:eval({ 1, 5, 6, 7 }))  -- the earlier Ctrl-C does not reach the new session
+      s2:close()
+    end)
+
     it("is one at a time, released once, and checks what it watches", function()
       local guard = mllm.on_interrupt()
       assert.are.equal("mobilellm.InterruptGuard (installed)", tostring(guard))

@@ -146,6 +146,7 @@ void mllm_lua_add_methods(lua_State *L, const char *name, const luaL_Reg *method
 /* ------------------------------------------------------------ open functions */
 
 int mllm_lua_open_interrupt(lua_State *L);  /* interrupt.c: on_interrupt, Ctrl-C for the CLI's prompts */
+void mllm_lua_interrupt_forget(lsession *ls);  /* interrupt.c: ls no longer watched (it is being freed) */
 int mllm_lua_open_model(lua_State *L);
 int mllm_lua_open_tokenizer(lua_State *L);
 int mllm_lua_open_session(lua_State *L);

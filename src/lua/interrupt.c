@@ -13,7 +13,7 @@
  * The handler may run on any thread (the signal goes to one that does not block it): it
  * only stores to a lock-free atomic flag and calls mllm_session_cancel, which is safe in
  * a signal handler. The guard keeps the watched session object alive (its user value);
- * watch(nil) before closing that session.
+ * closing that session stops the watch before the session is freed.
  */
 #define _POSIX_C_SOURCE 200809L  /* sigaction */
 #include "binding.h"
@@ -44,6 +44,12 @@ static void on_sigint(int sig)
     atomic_store(&fired, 1);
     lsession *ls = atomic_load(&watched);
     if (ls && ls->s) mllm_session_cancel(ls->s);
+}
+
+void mllm_lua_interrupt_forget(lsession *ls)
+{
+    lsession *expected = ls;
+    atomic_compare_exchange_strong(&watched, &expected, NULL);
 }
 
 static guard *checkguard(lua_State *L)

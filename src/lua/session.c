@@ -94,6 +94,7 @@ static int model_session(lua_State *L)
 void mllm_lua_session_free(lua_State *L, lsession *ls)
 {
     mllm_lua_job_detach(L, ls);  /* a job on it: cancelled and joined first */
+    mllm_lua_interrupt_forget(ls);  /* Ctrl-C must not reach a freed session */
     if (ls->s) {
         mllm_session_free(ls->s);
         ls->s = NULL;
