@@ -1,0 +1,340 @@
+-- `mobilellm serve`: the server runs in a child process on 127.0.0.1 (a free port, --port 0) and
+-- is talked to with curl, as a client would. Every wait is bounded (curl's --max-time, a bounded
+-- number of polls of the log), so a broken server fails the spec instead of hanging it; the
+-- child runs under `timeout` and is killed in the teardown, whatever the tests did.
+local H = require("support.helpers")
+local mllm = require("mobilellm")
+local chat = require("mobilellm.chat")
+
+local MODEL = "models/mobilellm-tiny-api"
+local NULL = mllm.null
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local srv = {}  -- pid, port, dir, log
+
+-- Starts the server; returns its pid and port, or fails with its log.
+local function start_server(args)
+  local log = srv.dir .. "/server.log"
+  local pidfile = srv.dir .. "/server.pid"
+  assert(os.execute(("timeout -s KILL 900 lua5.4 bin/mobilellm serve %s --port 0 %s > %s 2>&1 & echo $! > %s")
+    :format(MODEL, args or "", q(log), q(pidfile))))
+  local pid = H.read(pidfile):match("%d+")
+  for _ = 1, 600 do  -- 60 s at most for the model to load
+    local text = H.read(log) or ""
+    local port = text:match("listening on http://127%.0%.0%.1:(%d+)")
+    if port then return pid, tonumber(port) end
+    if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
+    os.execute("sleep 0.1")
+  end
+  os.execute("kill -9 " .. pid .. " 2>/dev/null")
+  error("the server did not start: " .. tostring(H.read(log)))
+end
+
+local n_out = 0
+-- curl with `args`: the HTTP status and the body.
+local function curl(args)
+  n_out = n_out + 1
+  local out = srv.dir .. "/out" .. n_out
+  local p = assert(io.popen(("curl -sS --max-time 60 -o %s -w '%%{http_code}' %s 2>&1"):format(q(out), args)))
+  local code = p:read("a")
+  p:close()
+  return tonumber(code:match("(%d+)$")), H.read(out) or "", code
+end
+
+local function url(path) return q("http://127.0.0.1:" .. srv.port .. path) end
+
+-- POSTs a body (a table as JSON, or text) to the completions endpoint.
+local function post(body, extra)
+  n_out = n_out + 1
+  local file = srv.dir .. "/body" .. n_out
+  H.write(file, type(body) == "table" and mllm.json_encode(body) or body)
+  return curl(("%s -H 'Content-Type: application/json' --data-binary @%s %s"):format(extra or "", q(file),
+    url("/v1/chat/completions")))
+end
+
+-- The events of a server-sent event stream: the decoded chunks, and whether it ended with [DONE].
+local function events(text)
+  local chunks, done = {}, false
+  for line in text:gmatch("[^\n]+") do
+    local data = line:match("^data: (.*)$")
+    assert.is_truthy(data, "not an event line: " .. line)
+    assert.is_false(done, "an event after [DONE]")
+    if data == "[DONE]" then done = true else chunks[#chunks + 1] = assert(mllm.json_decode(data)) end
+  end
+  return chunks, done
+end
+
+-- The shipped model's tool list as OpenAI function tools.
+local function openai_tools()
+  local out = {}
+  for i, api in ipairs(assert(chat.load_apis(MODEL .. "/apis.json"))) do
+    local props, required = mllm.json_decode("{}"), {}
+    for _, name in ipairs(chat.param_names(api)) do
+      local p = api.parameters[name]
+      props[name] = { type = p.type == "enum" and "string" or p.type, enum = p.values, default = p.default }
+      if p.required then required[#required + 1] = name end
+    end
+    out[i] = { type = "function", ["function"] = { name = api.name, description = api.description,
+      parameters = { type = "object", properties = props, required = required } } }
+  end
+  return out
+end
+
+local function user(text) return { { role = "user", content = text } } end
+
+local function is_completion_shape(doc)
+  assert.matches("^chatcmpl%-", doc.id)
+  assert.equal("chat.completion", doc.object)
+  assert.equal("integer", math.type(doc.created))
+  assert.equal("mobilellm-tiny-api", doc.model)
+  assert.equal(1, #doc.choices)
+  assert.equal(0, doc.choices[1].index)
+  assert.equal("assistant", doc.choices[1].message.role)
+  local u = doc.usage
+  assert.is_true(u.prompt_tokens > 0 and u.completion_tokens > 0)
+  assert.equal(u.prompt_tokens + u.completion_tokens, u.total_tokens)
+end
+
+describe("mobilellm serve", function()
+  lazy_setup(function()
+    srv.dir = H.tmpdir()
+    srv.pid, srv.port = start_server("--parallel 2")
+  end)
+
+  lazy_teardown(function()
+    if srv.pid then
+      os.execute("kill " .. srv.pid .. " 2>/dev/null")
+      for _ = 1, 100 do
+        if not os.execute("kill -0 " .. srv.pid .. " 2>/dev/null") then break end
+        os.execute("sleep 0.1")
+      end
+      os.execute("kill -9 " .. srv.pid .. " 2>/dev/null")
+    end
+    if srv.dir then H.rmdir(srv.dir) end
+  end)
+
+  it("answers GET /health and GET /v1/models", function()
+    local code, body = curl(url("/health"))
+    assert.equal(200, code)
+    local h = mllm.json_decode(body)
+    assert.equal("ok", h.status)
+    assert.equal(2, h.slots_idle + h.slots_processing)
+    code, body = curl(url("/v1/models"))
+    assert.equal(200, code)
+    local m = mllm.json_decode(body)
+    assert.equal("list", m.object)
+    assert.equal("mobilellm-tiny-api", m.data[1].id)
+    assert.equal("model", m.data[1].object)
+  end)
+
+  it("gives a completion in OpenAI's shape, the text model:generate gives for the prompt and seed", function()
+    local req = { model = "mobilellm-tiny-api", messages = user("what can you do for me?"), temperature = 0.8,
+                  top_p = 0.95, seed = 7, max_tokens = 24 }
+    local code, body = post(req)
+    assert.equal(200, code, body)
+    local doc = mllm.json_decode(body)
+    is_completion_shape(doc)
+    local choice = doc.choices[1]
+    assert.is_string(choice.message.content)
+    assert.is_nil(choice.message.tool_calls)
+    assert.is_truthy(choice.finish_reason == "stop" or choice.finish_reason == "length")
+    -- the same prompt and options in-process
+    local model = assert(mllm.load(MODEL))
+    local text, info = model:generate(chat.prompt_text(user("what can you do for me?"), {}),
+      { temperature = 0.8, top_p = 0.95, seed = 7, max_tokens = 24, stop = { "\n" } })
+    model:close()
+    assert.equal(text, choice.message.content)
+    assert.equal(info.prompt_tokens, doc.usage.prompt_tokens)
+    assert.equal(info.generated_tokens, doc.usage.completion_tokens)
+    -- and again: the same seed, the same text
+    local _, body2 = post(req)
+    assert.equal(text, mllm.json_decode(body2).choices[1].message.content)
+  end)
+
+  it("streams the same completion as server-sent events, [DONE] last, usage when asked", function()
+    local req = { messages = user("what can you do for me?"), temperature = 0.8, top_p = 0.95, seed = 7,
+                  max_tokens = 24 }
+    local _, plain = post(req)
+    local want = mllm.json_decode(plain).choices[1]
+    req.stream, req.stream_options = true, { include_usage = true }
+    local code, body = post(req, "-N")
+    assert.equal(200, code)
+    local chunks, done = events(body)
+    assert.is_true(done)
+    assert.is_true(#chunks >= 3)
+    local parts, finish = {}, nil
+    for i, c in ipairs(chunks) do
+      assert.equal("chat.completion.chunk", c.object)
+      assert.equal(chunks[1].id, c.id)
+      assert.matches("^chatcmpl%-", c.id)
+      assert.equal("mobilellm-tiny-api", c.model)
+      if i < #chunks then
+        local ch = c.choices[1]
+        assert.equal(0, ch.index)
+        if i == 1 then assert.equal("assistant", ch.delta.role) end
+        parts[#parts + 1] = ch.delta.content
+        if ch.finish_reason ~= NULL then finish = ch.finish_reason end
+      end
+    end
+    assert.equal(want.message.content, table.concat(parts))
+    assert.equal(want.finish_reason, finish)
+    local last = chunks[#chunks]
+    assert.equal(0, #last.choices)
+    assert.equal(last.usage.prompt_tokens + last.usage.completion_tokens, last.usage.total_tokens)
+  end)
+
+  it("returns the model's call as tool_calls, the call `mobilellm run` makes, and feeds a result back", function()
+    local tools = openai_tools()
+    local req = { messages = user("wake me up at 7 am tomorrow"), tools = tools }
+    local code, body = post(req)
+    assert.equal(200, code, body)
+    local doc = mllm.json_decode(body)
+    is_completion_shape(doc)
+    local choice = doc.choices[1]
+    assert.equal("tool_calls", choice.finish_reason)
+    assert.equal(NULL, choice.message.content)
+    local tc = choice.message.tool_calls
+    assert.equal(1, #tc)
+    assert.equal("function", tc[1].type)
+    assert.is_string(tc[1].id)
+    assert.equal("set_alarm", tc[1]["function"].name)
+    local args = assert(mllm.json_decode(tc[1]["function"].arguments))
+    -- the call validates against the tools, and is the one `mobilellm run` writes
+    local reg = require("mobilellm.tools").from_apis(assert(chat.load_apis(MODEL .. "/apis.json")))
+    assert.is_truthy(reg:validate({ name = "set_alarm", args = args }))
+    local status, out = H.cli({ "run", MODEL, "wake me up at 7 am tomorrow" })
+    assert.equal(0, status)
+    local calls = assert(mllm.parse_calls(out))
+    assert.equal("set_alarm", calls[1].name)
+    for k, v in pairs(calls[1].args) do assert.equal(v, args[k]) end
+
+    -- the tool's result back: the model writes its reply after it
+    req.messages[2] = { role = "assistant", content = NULL, tool_calls = tc }
+    req.messages[3] = { role = "tool", tool_call_id = tc[1].id, content = "" }
+    code, body = post(req)
+    assert.equal(200, code, body)
+    doc = mllm.json_decode(body)
+    is_completion_shape(doc)
+    choice = doc.choices[1]
+    assert.equal("stop", choice.finish_reason)
+    assert.is_nil(choice.message.tool_calls)
+    assert.matches("^Alarm set", choice.message.content)
+
+    -- streamed, the call comes as one tool_calls delta
+    req.messages, req.stream = user("wake me up at 7 am tomorrow"), true
+    code, body = post(req, "-N")
+    assert.equal(200, code)
+    local chunks, done = events(body)
+    assert.is_true(done)
+    local delta = chunks[2].choices[1].delta.tool_calls[1]
+    assert.equal(0, delta.index)
+    assert.equal("set_alarm", delta["function"].name)
+    assert.same(args, mllm.json_decode(delta["function"].arguments))
+    assert.equal("tool_calls", chunks[#chunks].choices[1].finish_reason)
+  end)
+
+  it("serves two streamed requests at once, both to the end", function()
+    local files = {}
+    for i = 1, 2 do
+      files[i] = srv.dir .. "/conc" .. i
+      H.write(files[i] .. ".json", mllm.json_encode({ messages = user(i == 1 and "set a timer for ten minutes"
+        or "call mom"), stream = true, seed = i, temperature = 0.7, max_tokens = 40 }))
+    end
+    local cmd = {}
+    for i = 1, 2 do
+      cmd[i] = ("curl -sS -N --max-time 60 -o %s --data-binary @%s %s &"):format(q(files[i] .. ".out"),
+        q(files[i] .. ".json"), url("/v1/chat/completions"))
+    end
+    assert.is_true(os.execute(table.concat(cmd, " ") .. " wait"))
+    for i = 1, 2 do
+      local chunks, done = events(assert(H.read(files[i] .. ".out")))
+      assert.is_true(done)
+      assert.is_truthy(chunks[#chunks].choices[1].finish_reason ~= NULL)
+    end
+  end)
+
+  local bad_requests = {
+    { "malformed JSON", '{"messages": [', "not valid JSON" },
+    { "a body that is not an object", "[1, 2]", "must be a JSON object" },
+    { "no messages", "{}", "'messages' is required", "messages" },
+    { "a field of the wrong type", { messages = user("hi"), temperature = "hot" }, "'temperature' must be a number",
+      "temperature" },
+    { "a field out of range", { messages = user("hi"), top_p = 2 }, "'top_p' must be in", "top_p" },
+    { "a misspelled field", { messages = user("hi"), max_token = 5 }, "did you mean 'max_tokens'", "max_token" },
+    { "an absurd max_tokens", { messages = user("hi"), max_tokens = 100000000 }, "'max_tokens' must be in [1, 512]",
+      "max_tokens" },
+    { "a message without a role", { messages = { { content = "hi" } } }, "'messages[0].role' must be",
+      "messages[0].role" },
+    { "an unknown role", { messages = { { role = "wizard", content = "hi" } } }, "got \"wizard\"", "messages[0].role" },
+    { "an image part", { messages = { { role = "user", content = { { type = "image_url", image_url = {} } } } } },
+      "'image_url' parts are not supported", "messages[0].content[0].type" },
+    { "a system message in the shipped format", { messages = { { role = "system", content = "be brief" },
+      { role = "user", content = "hi" } } }, "no system message", "messages[0].role" },
+    { "a tool result without a call", { messages = { { role = "user", content = "hi" },
+      { role = "tool", content = "42" } } }, "must follow an assistant's tool_calls", "messages[1].role" },
+    { "too many stop strings", { messages = user("hi"), stop = { "a", "b", "c", "d", "e" } }, "MAX_STOP", "stop" },
+    { "n of 2", { messages = user("hi"), n = 2 }, "'n' must be 1", "n" },
+    { "a tool of the wrong kind", { messages = user("hi"), tools = { { type = "retrieval" } } },
+      "must be \"function\"", "tools[0].type" },
+  }
+  for _, case in ipairs(bad_requests) do
+    it("answers " .. case[1] .. " with a 400 that names what is wrong", function()
+      local code, body = post(case[2])
+      assert.equal(400, code, body)
+      local e = assert(mllm.json_decode(body)).error
+      assert.equal("invalid_request_error", e.type)
+      assert.is_truthy(e.message:find(case[3], 1, true), e.message)
+      assert.equal(case[4] or NULL, e.param)
+    end)
+  end
+
+  it("answers 256+1 messages with a 400 naming the limit", function()
+    local msgs = {}
+    for i = 1, 257 do msgs[i] = { role = i % 2 == 1 and "user" or "assistant", content = "hi" } end
+    local code, body = post({ messages = msgs })
+    assert.equal(400, code)
+    assert.matches("MAX_MESSAGES", mllm.json_decode(body).error.message)
+  end)
+
+  it("answers an unknown path with 404 and a wrong method with 405", function()
+    local code, body = curl(url("/v1/completions"))
+    assert.equal(404, code)
+    assert.equal("not_found_error", mllm.json_decode(body).error.type)
+    local out
+    code, body, out = curl("-X DELETE -D - " .. url("/v1/chat/completions"))
+    assert.equal(405, code)
+    assert.matches("POST", mllm.json_decode(body).error.message)
+    assert.is_truthy(out:find("Allow: POST", 1, true), out) -- -D - puts the headers on stdout
+  end)
+
+  it("answers an over-long body with 413 and over-long headers with 431, and goes on serving", function()
+    local big = srv.dir .. "/big.json"
+    H.write(big, '{"messages": [{"role": "user", "content": "' .. ("x"):rep(2 * 1024 * 1024) .. '"}]}')
+    local code, body = curl(("--data-binary @%s %s"):format(q(big), url("/v1/chat/completions")))
+    assert.equal(413, code)
+    assert.matches("MAX_BODY_BYTES", mllm.json_decode(body).error.message)
+    code = curl(("-H %s %s"):format(q("X-Big: " .. ("y"):rep(20000)), url("/health")))
+    assert.equal(431, code)
+    code = curl(url("/health"))
+    assert.equal(200, code)
+  end)
+
+  it("lets a client that leaves in the middle of a stream go, and frees its session", function()
+    local file = srv.dir .. "/leave.json"
+    H.write(file, mllm.json_encode({ messages = user("what can you do for me?"), stream = true, max_tokens = 200 }))
+    -- head reads the first bytes and exits: curl's next write fails and it closes the connection
+    os.execute(("curl -sS -N --max-time 60 --data-binary @%s %s 2>/dev/null | head -c 100 > /dev/null")
+      :format(q(file), url("/v1/chat/completions")))
+    local h
+    for _ = 1, 100 do
+      local code, body = curl(url("/health"))
+      assert.equal(200, code)
+      h = mllm.json_decode(body)
+      if h.slots_processing == 0 then break end
+      os.execute("sleep 0.1")
+    end
+    assert.equal(0, h.slots_processing)
+    assert.equal(0, h.requests_queued)
+  end)
+end)
