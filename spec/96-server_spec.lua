@@ -13,22 +13,40 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local srv = {}  -- pid, port, dir, log
 
--- Starts the server; returns its pid and port, or fails with its log.
-local function start_server(args)
-  local log = srv.dir .. "/server.log"
-  local pidfile = srv.dir .. "/server.pid"
-  assert(os.execute(("timeout -s KILL 900 lua5.4 bin/mobilellm serve %s --port 0 %s > %s 2>&1 & echo $! > %s")
-    :format(MODEL, args or "", q(log), q(pidfile))))
-  local pid = H.read(pidfile):match("%d+")
+-- A file's text, or nil while it is not there (a child's log may not exist yet).
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local d = f:read("a")
+  f:close()
+  return d
+end
+
+-- Starts `mobilellm serve MODEL --port 0 ARGS` in the background under `timeout`; returns its pid
+-- and port once it listens, or nil, its log.
+local function spawn(dir, args, seconds)
+  local log, pidfile = dir .. "/server.log", dir .. "/server.pid"
+  assert(os.execute(("timeout -s KILL %d lua5.4 bin/mobilellm serve %s --port 0 %s > %s 2>&1 & echo $! > %s")
+    :format(seconds, MODEL, args or "", q(log), q(pidfile))))
+  local pid = read(pidfile):match("%d+")
   for _ = 1, 600 do  -- 60 s at most for the model to load
-    local text = H.read(log) or ""
-    local port = text:match("listening on http://127%.0%.0%.1:(%d+)")
+    local port = (read(log) or ""):match("listening on http://127%.0%.0%.1:(%d+)")
     if port then return pid, tonumber(port) end
     if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
     os.execute("sleep 0.1")
   end
   os.execute("kill -9 " .. pid .. " 2>/dev/null")
-  error("the server did not start: " .. tostring(H.read(log)))
+  return nil, read(log)
+end
+
+-- Stops a child: SIGTERM, then SIGKILL if it is still there after 10 s.
+local function stop(pid)
+  os.execute("kill " .. pid .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then return end
+    os.execute("sleep 0.1")
+  end
+  os.execute("kill -9 " .. pid .. " 2>/dev/null")
 end
 
 local n_out = 0
@@ -39,7 +57,7 @@ local function curl(args)
   local p = assert(io.popen(("curl -sS --max-time 60 -o %s -w '%%{http_code}' %s 2>&1"):format(q(out), args)))
   local code = p:read("a")
   p:close()
-  return tonumber(code:match("(%d+)$")), H.read(out) or "", code
+  return tonumber(code:match("(%d+)$")), read(out) or "", code
 end
 
 local function url(path) return q("http://127.0.0.1:" .. srv.port .. path) end
@@ -99,18 +117,13 @@ end
 describe("mobilellm serve", function()
   lazy_setup(function()
     srv.dir = H.tmpdir()
-    srv.pid, srv.port = start_server("--parallel 2")
+    local pid, port = spawn(srv.dir, "--parallel 2", 900)
+    assert(pid, "the server did not start: " .. tostring(port))
+    srv.pid, srv.port = pid, port
   end)
 
   lazy_teardown(function()
-    if srv.pid then
-      os.execute("kill " .. srv.pid .. " 2>/dev/null")
-      for _ = 1, 100 do
-        if not os.execute("kill -0 " .. srv.pid .. " 2>/dev/null") then break end
-        os.execute("sleep 0.1")
-      end
-      os.execute("kill -9 " .. srv.pid .. " 2>/dev/null")
-    end
+    if srv.pid then stop(srv.pid) end
     if srv.dir then H.rmdir(srv.dir) end
   end)
 
@@ -248,7 +261,7 @@ describe("mobilellm serve", function()
     end
     assert.is_true(os.execute(table.concat(cmd, " ") .. " wait"))
     for i = 1, 2 do
-      local chunks, done = events(assert(H.read(files[i] .. ".out")))
+      local chunks, done = events(assert(read(files[i] .. ".out")))
       assert.is_true(done)
       assert.is_truthy(chunks[#chunks].choices[1].finish_reason ~= NULL)
     end
@@ -320,6 +333,50 @@ describe("mobilellm serve", function()
     assert.equal(200, code)
   end)
 
+  -- Raw requests through bash's /dev/tcp: what curl would never send.
+  local function raw(request)
+    n_out = n_out + 1
+    local out = srv.dir .. "/raw" .. n_out
+    H.write(out .. ".req", request)
+    os.execute(("timeout 20 bash -c %s > %s 2>/dev/null"):format(q(("exec 3<>/dev/tcp/127.0.0.1/%d; cat %s >&3; "
+      .. "cat <&3"):format(srv.port, q(out .. ".req"))), q(out)))
+    return (read(out) or ""):match("^HTTP/1%.1 (%d+)")
+  end
+
+  local raw_cases = {
+    { "a request line that is not HTTP", "\0\1\2 nonsense\r\n\r\n", "400" },
+    { "a header line without a colon", "GET /health HTTP/1.1\r\nno colon here\r\n\r\n", "400" },
+    { "HTTP/2.0", "GET /health HTTP/2.0\r\n\r\n", "505" },
+    { "a chunked body", "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "411" },
+    { "a negative Content-Length", "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "400" },
+    { "two Content-Lengths", "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+      "400" },
+    { "65 header fields", "GET /health HTTP/1.1\r\n" .. ("X-A: b\r\n"):rep(65) .. "\r\n", "431" },
+    { "HTTP/1.0", "GET /health HTTP/1.0\r\n\r\n", "200" },
+  }
+  for _, case in ipairs(raw_cases) do
+    it("answers " .. case[1] .. " with " .. case[3], function()
+      assert.equal(case[3], raw(case[2]))
+    end)
+  end
+
+  it("serves others while a client has sent only part of its request", function()
+    -- the slow client holds its connection open with half a body (it would be dropped after
+    -- REQUEST_SECONDS); /health and a completion are answered meanwhile
+    local script = ("exec 3<>/dev/tcp/127.0.0.1/%d; printf 'POST /v1/chat/completions HTTP/1.1\\r\\n"
+      .. "Content-Length: 100\\r\\n\\r\\n{\"mess' >&3; sleep 20"):format(srv.port)
+    local pidfile = srv.dir .. "/slow.pid"
+    os.execute(("bash -c %s > /dev/null 2>&1 & echo $! > %s"):format(q(script), q(pidfile)))
+    local slow = read(pidfile):match("%d+")
+    local ok, err = pcall(function()
+      assert.equal(200, (curl(url("/health"))))
+      local code, body = post({ messages = user("call mom"), max_tokens = 8 })
+      assert.equal(200, code, body)
+    end)
+    os.execute("kill " .. slow .. " 2>/dev/null")
+    assert(ok, err)
+  end)
+
   it("lets a client that leaves in the middle of a stream go, and frees its session", function()
     local file = srv.dir .. "/leave.json"
     H.write(file, mllm.json_encode({ messages = user("what can you do for me?"), stream = true, max_tokens = 200 }))
@@ -336,5 +393,34 @@ describe("mobilellm serve", function()
     end
     assert.equal(0, h.slots_processing)
     assert.equal(0, h.requests_queued)
+  end)
+end)
+
+describe("mobilellm serve's command line", function()
+  it("documents its flags, and refuses a wrong one", function()
+    local code, out = H.cli({ "serve", "--help" })
+    assert.equal(0, code)
+    for _, flag in ipairs { "--host", "--port", "--parallel", "--ctx-size", "--threads" } do
+      assert.is_truthy(out:find(flag, 1, true), flag)
+    end
+    local code2, _, err = H.cli({ "serve", MODEL, "--port", "70000" })
+    assert.equal(2, code2)
+    assert.matches("%-%-port must be in %[0, 65535%]", err)
+  end)
+
+  it("fails with a message when the port is taken", function()
+    -- a second server on the port of a first: the bind fails, named
+    local dir = H.tmpdir()
+    local pid, port = spawn(dir, "", 120)
+    assert(pid, "the server did not start: " .. tostring(port))
+    local ok, e = pcall(function()
+      assert.is_truthy(port)
+      local code, _, err = H.cli({ "serve", MODEL, "--port", tostring(port) })
+      assert.equal(1, code)
+      assert.matches("cannot listen on 127%.0%.0%.1:" .. port, err)
+    end)
+    stop(pid)
+    H.rmdir(dir)
+    assert(ok, e)
   end)
 end)

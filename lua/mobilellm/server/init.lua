@@ -312,7 +312,10 @@ function Server:run()
     signals[#signals + 1] = sig
   end
   self.signals = signals
+  self.running = true
   uv.run("default")
+  self.running = false
+  uv.run("default") -- the close callbacks of what close() closed
 end
 
 --- Stops listening, drops the connections, stops the requests and frees the sessions.
@@ -324,7 +327,11 @@ function Server:close()
   if self.idle and not self.idle:is_closing() then self.idle:close() end
   if self.tcp and not self.tcp:is_closing() then self.tcp:close() end
   for _, sig in ipairs(self.signals or {}) do sig:close() end
-  uv.stop()
+  if self.running then
+    uv.stop()
+  else -- never ran, or ran to its end: let the handles finish closing now, while Lua still holds them
+    uv.run("default")
+  end
 end
 
 return M
