@@ -377,22 +377,69 @@ describe("mobilellm serve", function()
     assert(ok, err)
   end)
 
-  it("lets a client that leaves in the middle of a stream go, and frees its session", function()
-    local file = srv.dir .. "/leave.json"
-    H.write(file, mllm.json_encode({ messages = user("what can you do for me?"), stream = true, max_tokens = 200 }))
-    -- head reads the first bytes and exits: curl's next write fails and it closes the connection
-    os.execute(("curl -sS -N --max-time 60 --data-binary @%s %s 2>/dev/null | head -c 100 > /dev/null")
-      :format(q(file), url("/v1/chat/completions")))
+  local function health()
+    local code, body = curl(url("/health"))
+    assert.equal(200, code)
+    return mllm.json_decode(body)
+  end
+
+  -- Polls /health (100 times at most, 0.1 s apart) until `cond(h)`; returns the last answer.
+  local function health_until(cond)
     local h
     for _ = 1, 100 do
-      local code, body = curl(url("/health"))
-      assert.equal(200, code)
-      h = mllm.json_decode(body)
-      if h.slots_processing == 0 then break end
+      h = health()
+      if cond(h) then break end
       os.execute("sleep 0.1")
     end
+    return h
+  end
+
+  it("cancels the request of a client that leaves before its answer, and frees its session", function()
+    local before = health().requests_cancelled
+    -- the whole request, then the connection closed at once: the answer cannot be whole by then
+    -- (it takes tens of steps of the loop, and the end of the connection is read in the same turn)
+    local body = mllm.json_encode({ messages = user("what can you do for me?"), stream = true, max_tokens = 200 })
+    local req = ("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body)
+    local file = srv.dir .. "/leave.req"
+    H.write(file, req)
+    os.execute(("timeout 20 bash -c %s"):format(q(("exec 3<>/dev/tcp/127.0.0.1/%d; cat %s >&3; exec 3>&-")
+      :format(srv.port, q(file)))))
+    local h = health_until(function(x) return x.requests_cancelled > before and x.slots_processing == 0 end)
+    assert.equal(before + 1, h.requests_cancelled)
     assert.equal(0, h.slots_processing)
     assert.equal(0, h.requests_queued)
+    -- and one that leaves in the middle of a stream: head reads the first bytes and exits, curl's
+    -- next write fails and it closes the connection; the session is free after it either way
+    H.write(file, body)
+    os.execute(("curl -sS -N --max-time 60 --data-binary @%s %s 2>/dev/null | head -c 100 > /dev/null")
+      :format(q(file), url("/v1/chat/completions")))
+    h = health_until(function(x) return x.slots_processing == 0 end)
+    assert.equal(0, h.slots_processing)
+    assert.equal(0, h.requests_queued)
+  end)
+
+  it("answers 16 completions sent at once (2 sessions, the rest queued) and 64 /health at once", function()
+    local file = srv.dir .. "/burst.json"
+    H.write(file, mllm.json_encode({ messages = user("set a timer for ten minutes"), max_tokens = 16 }))
+    local args = {}
+    for i = 1, 16 do
+      args[#args + 1] = ("-o %s --data-binary @%s %s"):format(q(srv.dir .. "/burst" .. i), q(file),
+        url("/v1/chat/completions"))
+    end
+    assert.is_true(os.execute(("curl -sS --no-progress-meter --max-time 120 --parallel --parallel-max 16 %s")
+      :format(table.concat(args, " --next ")) .. " > /dev/null"))
+    local texts = {}
+    for i = 1, 16 do
+      local doc = mllm.json_decode(assert(read(srv.dir .. "/burst" .. i)))
+      is_completion_shape(doc)
+      texts[i] = doc.choices[1].message.content
+      assert.equal(texts[1], texts[i]) -- greedy, the same prompt: the same answer, whichever session
+    end
+    local hargs = {}
+    for i = 1, 64 do hargs[i] = ("-o %s %s"):format(q(srv.dir .. "/h" .. i), url("/health")) end
+    assert.is_true(os.execute(("curl -sS --no-progress-meter --max-time 60 --parallel --parallel-max 64 %s > /dev/null")
+      :format(table.concat(hargs, " --next "))))
+    for i = 1, 64 do assert.equal("ok", mllm.json_decode(assert(read(srv.dir .. "/h" .. i))).status) end
   end)
 end)
 

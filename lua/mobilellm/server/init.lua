@@ -48,6 +48,7 @@ function Conn:gone()
   if self.task then
     local task = self.task
     self.task = nil
+    self.server.cancelled = self.server.cancelled + 1
     self.server.pool:cancel(task)
   end
   self:close()
@@ -129,7 +130,7 @@ function M.new(model, opts)
   if not pool then return nil, err end
   local n_ctx = pool.slots[1].session:n_ctx()
   local self = setmetatable({
-    model = model, pool = pool, conns = {}, n_conns = 0, n_ctx = n_ctx,
+    model = model, pool = pool, conns = {}, n_conns = 0, n_ctx = n_ctx, cancelled = 0,
     app = { model = model, dir = opts.dir, name = opts.name or "mobilellm", template = opts.template,
             batch = opts.batch or 64, created = os.time() },
     max_tokens = math.min(opts.max_tokens or 256, n_ctx),
@@ -202,7 +203,8 @@ end
 function Server:health(conn)
   local busy, queued = self.pool:counts()
   conn:respond(200, core.json_encode({ status = "ok", slots_idle = #self.pool.slots - busy,
-                                       slots_processing = busy, requests_queued = queued }))
+                                       slots_processing = busy, requests_queued = queued,
+                                       requests_cancelled = self.cancelled }))
 end
 
 function Server:models(conn)
