@@ -443,6 +443,46 @@ describe("mobilellm serve", function()
   end)
 end)
 
+describe("mobilellm serve on a checkpoint with its own chat template", function()
+  local dir, pid, port
+  lazy_setup(function()
+    -- the shipped model without its tool list: a checkpoint the server prompts with its template
+    dir = H.tmpdir()
+    for _, f in ipairs { "config.json", "model.safetensors", "tokenizer.model", "chat_template.jinja" } do
+      assert(os.execute(("cp %s %s/"):format(q(MODEL .. "/" .. f), q(dir))))
+    end
+    local p
+    pid, p = spawn(dir, "", 300)
+    assert(pid, "the server did not start: " .. tostring(p))
+    port = p
+  end)
+  lazy_teardown(function()
+    if pid then stop(pid) end
+    if dir then H.rmdir(dir) end
+  end)
+
+  it("renders the messages with the template and gives the text model:generate gives", function()
+    n_out = n_out + 1
+    local out, body = dir .. "/out" .. n_out, dir .. "/body" .. n_out
+    local messages = { { role = "user", content = "call mom" }, { role = "assistant", content = "Calling Mom." },
+                       { role = "user", content = "thanks" } }
+    H.write(body, mllm.json_encode({ messages = messages, max_tokens = 20, temperature = 0.5, seed = 3 }))
+    local p = io.popen(("curl -sS --max-time 60 -o %s -w '%%{http_code}' --data-binary @%s %s"):format(q(out),
+      q(body), q("http://127.0.0.1:" .. port .. "/v1/chat/completions")))
+    local code = p:read("a")
+    p:close()
+    assert.equal("200", code)
+    local doc = mllm.json_decode(assert(read(out)))
+    local model = assert(mllm.load(dir))
+    local t = assert(mllm.load_chat_template(dir))
+    local ids = t:encode(model, t:apply(messages, { add_generation_prompt = true }))
+    local text = model:generate(ids, { max_tokens = 20, temperature = 0.5, seed = 3 })
+    model:close()
+    assert.equal(text, doc.choices[1].message.content)
+    assert.equal(#ids, doc.usage.prompt_tokens)
+  end)
+end)
+
 describe("mobilellm serve's command line", function()
   it("documents its flags, and refuses a wrong one", function()
     local code, out = H.cli({ "serve", "--help" })
