@@ -165,6 +165,28 @@ describe("mobilellm serve", function()
     assert.equal(text, mllm.json_decode(body2).choices[1].message.content)
   end)
 
+  it("gives model:generate's text for a long prompt too, from a fresh session and from one that kept part", function()
+    local long = ("please remind me to water the plants in the garden and then call the office about the "
+      .. "meeting on friday and also send a message to Ana that I will be late "):rep(5)
+    local opts = { temperature = 0.9, seed = 11, max_tokens = 24 }
+    local model = assert(mllm.load(MODEL))
+    local want = model:generate(chat.prompt_text(user(long), {}),
+      { temperature = 0.9, seed = 11, max_tokens = 24, stop = { "\n" } })
+    model:close()
+    local cached = {}
+    for i = 1, 2 do
+      local code, body = post({ messages = user(long), temperature = opts.temperature, seed = opts.seed,
+                                max_tokens = opts.max_tokens })
+      assert.equal(200, code, body)
+      local doc = mllm.json_decode(body)
+      assert.equal(want, doc.choices[1].message.content)
+      assert.is_true(doc.usage.prompt_tokens > 128)
+      cached[i] = doc.usage.prompt_tokens_details.cached_tokens
+    end
+    assert.equal(0, cached[1] % 64)
+    assert.is_true(cached[2] >= 128)
+  end)
+
   it("streams the same completion as server-sent events, [DONE] last, usage when asked", function()
     local req = { messages = user("what can you do for me?"), temperature = 0.8, top_p = 0.95, seed = 7,
                   max_tokens = 24 }
@@ -221,6 +243,13 @@ describe("mobilellm serve", function()
     local calls = assert(mllm.parse_calls(out))
     assert.equal("set_alarm", calls[1].name)
     for k, v in pairs(calls[1].args) do assert.equal(v, args[k]) end
+    assert.equal(0, doc.usage.prompt_tokens_details.cached_tokens)
+    -- again: the session kept the prompt's whole batches, and the answer is the same
+    local _, again = post(req)
+    again = mllm.json_decode(again)
+    assert.is_true(again.usage.prompt_tokens_details.cached_tokens >= 64)
+    assert.is_true(again.usage.prompt_tokens_details.cached_tokens < again.usage.prompt_tokens)
+    assert.same(args, mllm.json_decode(again.choices[1].message.tool_calls[1]["function"].arguments))
 
     -- the tool's result back: the model writes its reply after it
     req.messages[2] = { role = "assistant", content = NULL, tool_calls = tc }

@@ -53,12 +53,29 @@ local function slot_decoding(app, slot, plan, choice)
   return d
 end
 
---- Begins on a slot: the session is rewound, the decoding readied and the generation started.
+-- How many of the prompt's first ids the slot's session can keep: the longest prefix it holds of
+-- them, cut to whole batches (and short of the whole prompt: generation needs one new token), so
+-- that the rest is evaluated in the very batches a fresh generation would use, and the answer is
+-- the same as from a fresh session. Only prompts are remembered, never what was generated: those
+-- tokens were evaluated one by one.
+local function reusable(slot, ids, batch)
+  local held, s = slot.held or {}, slot.session
+  local limit = math.min(#held, #ids - 1, s:pos())
+  local n = 0
+  while n < limit and held[n + 1] == ids[n + 1] do n = n + 1 end
+  return n - n % batch
+end
+
+--- Begins on a slot: the session keeps what it can of the prompt (`reusable`), the decoding is
+-- readied and the generation started.
 -- @return true, or nil after telling the sink why not
 function Task:begin(slot)
   local req, plan, app = self.req, self.plan, self.app
   local s = slot.session
-  s:rewind(0)
+  local keep = reusable(slot, plan.ids, app.batch)
+  if s:pos() ~= keep then s:rewind(keep) end
+  slot.held = plan.ids
+  self.cached = keep
   local gopts = { max_tokens = req.max_tokens, temperature = req.temperature or 0, top_p = req.top_p,
                   top_k = req.top_k, min_p = req.min_p, repeat_penalty = req.repeat_penalty, seed = req.seed,
                   stop = #plan.stop > 0 and plan.stop or nil }
@@ -73,7 +90,7 @@ function Task:begin(slot)
     end
     self.parser = core.call_parser()
   end
-  self.gen = generation.start(s, plan.ids, gopts, app.batch)
+  self.gen = generation.start(s, table.move(plan.ids, keep + 1, #plan.ids, 1, {}), gopts, app.batch)
   self.sink.start()
   return true
 end
@@ -148,7 +165,7 @@ function Task:finish(reason)
   local content = table.concat(self.content)
   self.sink.finish({ content = (content ~= "" or #self.calls == 0) and content or nil, calls = self.calls,
                      finish_reason = reason,
-                     usage = { prompt = info.prompt_tokens, completion = info.generated_tokens } })
+                     usage = { prompt = #self.plan.ids, completion = info.generated_tokens, cached = self.cached } })
 end
 
 --- A Lua error inside the task (a bug): the client gets a 500 with it.

@@ -3,10 +3,12 @@
 -- then each step samples and evaluates one token.
 --
 -- This is the one place that knows how generation advances: the rest of the server calls
--- `start`, `step`, `info` and `close`. The prompt's batches begin where `s:generate`'s do (at
--- the prompt's first token, `n_batch` each), and the tokens are sampled by `s:stream` from the
--- logits of the last one, so a request gives exactly the text of `model:generate` for the same
--- prompt, options and seed (batches cut elsewhere can change the last bits of the logits).
+-- `start`, `step`, `info` and `close`. The ids are evaluated in batches from the session's
+-- position, which the caller puts at a whole number of batches (0, or past a prefix it kept), so
+-- they are the batches `s:generate` would use from the prompt's first token, and the tokens are
+-- sampled by `s:stream` from the logits of the last one: a request gives exactly the text of
+-- `model:generate` for the same prompt, options and seed (batches cut elsewhere can change the
+-- last bits of the logits, and then a sampled token).
 -- @module mobilellm.server.generation
 local M = {}
 

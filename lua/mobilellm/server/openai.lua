@@ -298,12 +298,14 @@ function M.tool_call(call, index)
 end
 
 local function usage(u)
-  return { prompt_tokens = u.prompt, completion_tokens = u.completion, total_tokens = u.prompt + u.completion }
+  return { prompt_tokens = u.prompt, completion_tokens = u.completion, total_tokens = u.prompt + u.completion,
+           prompt_tokens_details = { cached_tokens = u.cached or 0 } }
 end
 
 --- A whole completion (`object` "chat.completion").
 -- @tparam table c `id`, `created`, `model`, `content` (nil: null), `calls` (an array for
---   `tool_call`), `finish_reason`, `usage = { prompt =, completion = }`
+--   `tool_call`), `finish_reason`, `usage = { prompt =, completion =, cached = }` (cached: the
+--   prompt tokens the session kept from an earlier request)
 function M.completion(c)
   local msg = { role = "assistant", content = c.content or NULL }
   if c.calls and #c.calls > 0 then
