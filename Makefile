@@ -310,8 +310,15 @@ test-valgrind: deps
 # The C host of examples/game_npc.lua: a small "game engine" embedding Lua 5.4.
 HOST       := $(BUILD)/examples/host
 HOST_FLAGS := $(shell pkg-config --cflags --libs lua5.4 2>/dev/null || echo -I/usr/include/lua5.4 -llua5.4)
+JOB_HOST   := $(BUILD)/examples/job_host
 .PHONY: examples
-examples: $(MODULE) $(HOST)
+examples: $(MODULE) $(HOST) $(JOB_HOST)
+
+# The C host of mllm_job (no Lua): a frame loop that steps a job, then polls an async one.
+$(JOB_HOST): examples/host/job_host.c include/mobilellm.h $(CLIB)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -g -Wall -Wextra -Wshadow -Iinclude $< -o $@ -L$(BUILD) -lmobilellm \
+	  -Wl,-rpath,$(CURDIR)/$(BUILD)
 
 $(HOST): examples/host/host.c
 	@mkdir -p $(dir $@)

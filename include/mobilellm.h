@@ -11,6 +11,8 @@
  *                  top-p, min-p, repetition penalty, seeded RNG).
  *   mllm_generator drives a session token by token, producing UTF-8 safe text
  *                  pieces and honouring stop strings, EOS and max_tokens.
+ *   mllm_job       a generation run by time budget (mllm_job_step) or on a
+ *                  worker thread of its own (mllm_job_poll), cancellable.
  *
  * Every function that can fail returns an mllm_status (MLLM_OK == 0) and, when
  * given an error buffer, writes a one-line message that names what is wrong
@@ -33,6 +35,8 @@
  *     read their source session: not while another thread evaluates it.
  *   - mllm_model_load, mllm_tokenizer_load and mllm_checkpoint_convert share
  *     nothing between calls and may run in parallel on different paths.
+ *   - mllm_session_cancel may be called from any thread and from a signal
+ *     handler, at any time while the session exists (a lock-free atomic store).
  *   - Freeing (mllm_session_free, mllm_generator_free, mllm_sampler_free,
  *     mllm_tokenizer_free, the last mllm_model_release) must not race with
  *     any other use of the same object.
@@ -78,7 +82,8 @@ typedef enum mllm_status {
     MLLM_ERR_NUMERIC = 9,   /* the model computed NaN or infinity (corrupt weights) */
     /* Outcomes that are not failures, apart from them (as SQLite's SQLITE_DONE): */
     MLLM_DONE = 100,        /* mllm_generator_next: generation has ended */
-    MLLM_CANCELLED = 101    /* a progress callback returned false (load, save) */
+    MLLM_CANCELLED = 101    /* a progress callback returned false (load, save), or
+                               mllm_session_cancel / mllm_job_cancel stopped a computation */
 } mllm_status;
 
 /* Storage type of weights as read from the checkpoint. Q8_0 and Q4_0 are the
@@ -252,7 +257,10 @@ MLLM_API mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *
 MLLM_API void mllm_session_free(mllm_session *s);
 /* Feeds n tokens at the current position (batched prefill for n > 1) and
  * leaves the logits of the last one. MLLM_ERR_CONTEXT if they do not fit,
- * MLLM_ERR_ARG for an id outside the vocabulary; the session is unchanged then. */
+ * MLLM_ERR_ARG for an id outside the vocabulary; the session is unchanged then.
+ * MLLM_CANCELLED when mllm_session_cancel stopped it: the session then holds the
+ * tokens of the chunks (n_batch each) evaluated in full before the cancel, and
+ * the logits of the last of them (the chunk being evaluated is rolled back). */
 MLLM_API mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n,
                               char *err, size_t errlen);
 MLLM_API const float *mllm_session_logits(const mllm_session *s);  /* NULL before any eval */
@@ -271,8 +279,33 @@ MLLM_API int mllm_session_n_ctx(const mllm_session *s);
  * garbage collector should count it as. */
 MLLM_API size_t mllm_session_bytes(const mllm_session *s);
 MLLM_API const mllm_model *mllm_session_model(const mllm_session *s);
-/* Forgets everything from position pos on (0 = a fresh session). */
+/* Forgets everything from position pos on (0 = a fresh session).
+ * MLLM_ERR_ARG for pos out of [0, pos()] or while a job runs on the session. */
 MLLM_API mllm_status mllm_session_rewind(mllm_session *s, int pos);
+
+/* Cancellation. mllm_session_cancel asks the computation running on the session
+ * to stop: from any thread or from a signal handler (one lock-free atomic
+ * store, no lock, no allocation). The forward pass looks at the request before
+ * each layer (so also between the chunks of a prefill), on the thread that runs
+ * it: a cancel acts within one layer's time.
+ *   - The request applies to the operation running when it is made or, when
+ *     none runs, to the next one: mllm_session_eval, _score, mllm_generator_new
+ *     (its prefill), mllm_generator_next, and the job running on the session.
+ *   - That operation returns MLLM_CANCELLED with a message saying how far it
+ *     got, and takes the request (the flag is clear again). The session stays
+ *     usable: its position is the last fully evaluated token (a half-evaluated
+ *     batch is rolled back), its logits that token's, so it can be continued,
+ *     rewound or saved. A generator that returned MLLM_CANCELLED has ended: the
+ *     next mllm_generator_next hands out any held-back text, then MLLM_DONE; its
+ *     info's stop reason is MLLM_STOP_CANCELLED.
+ *   - mllm_session_clear_cancel drops a request nothing took (a Ctrl-C pressed
+ *     after the answer ended, that must not cancel the next one); a host calls
+ *     it before starting an operation it wants unaffected by earlier requests.
+ *   - mllm_session_rewind, _fork, _save and _restore do not look at the flag. */
+MLLM_API void mllm_session_cancel(mllm_session *s);
+MLLM_API void mllm_session_clear_cancel(mllm_session *s);
+/* Whether a cancel request waits to be taken (any thread). */
+MLLM_API bool mllm_session_cancel_pending(const mllm_session *s);
 /* A new session with the same context size, KV state, position and logits:
  * compute a long shared prefix (a system prompt) once, then fork per request. */
 MLLM_API mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen);
@@ -349,7 +382,8 @@ typedef struct mllm_generate_params {
 } mllm_generate_params;
 
 typedef enum mllm_stop_reason {
-    MLLM_STOP_NONE = 0, MLLM_STOP_EOS, MLLM_STOP_STRING, MLLM_STOP_LENGTH, MLLM_STOP_CONTEXT
+    MLLM_STOP_NONE = 0, MLLM_STOP_EOS, MLLM_STOP_STRING, MLLM_STOP_LENGTH, MLLM_STOP_CONTEXT,
+    MLLM_STOP_CANCELLED        /* mllm_session_cancel or mllm_job_cancel */
 } mllm_stop_reason;
 
 MLLM_API const char *mllm_stop_reason_name(mllm_stop_reason r);
@@ -366,7 +400,9 @@ typedef struct mllm_generator mllm_generator;
 MLLM_API mllm_generate_params mllm_generate_default_params(void);
 /* Evaluates the prompt ids on the session (they continue its history) and
  * prepares generation. The generator borrows the session: free the generator
- * before the session. Stop strings are copied. */
+ * before the session. Stop strings are copied. MLLM_CANCELLED when a cancel
+ * stopped the prefill (no generator is made; the session holds the chunks
+ * evaluated before it, see mllm_session_cancel). */
 MLLM_API mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
                                const mllm_generate_params *p, mllm_generator **out,
                                char *err, size_t errlen);
@@ -375,11 +411,92 @@ MLLM_API mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, 
  * string is held back) and *id the token sampled. MLLM_DONE: generation ended
  * (any held-back text has already been returned). MLLM_ERR_NUMERIC: the
  * model's logits hold NaN or infinity (or the logits hook left NaN in them);
- * the message names the position. */
+ * the message names the position. MLLM_CANCELLED: mllm_session_cancel stopped
+ * it (the token being evaluated is not in the session, nor in the text); the
+ * generator has ended (see mllm_session_cancel). */
 MLLM_API mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len,
                                 int32_t *id, char *err, size_t errlen);
 MLLM_API const mllm_generate_info *mllm_generator_info(const mllm_generator *g);
 MLLM_API void mllm_generator_free(mllm_generator *g);
+
+/* ------------------------------------------------------------------ job */
+
+/* A job runs a generation on a session, either stepwise, on the caller's
+ * thread, a time budget at a time (a game's frame loop), or on a worker
+ * thread of its own (pthreads), polled without blocking.
+ *
+ * The session belongs to the job from mllm_job_start to mllm_job_free: eval,
+ * score, rewind, fork, save, restore, set_probe, mllm_generator_new and another
+ * mllm_job_start on it return MLLM_ERR_ARG ("the session is busy: a job is
+ * running on it"). mllm_session_free on a session a job still runs on is safe:
+ * it cancels the job, joins its thread and frees its generator first; the job
+ * ends "cancelled" and must still be freed. The job holds the session, which
+ * holds the model: releasing the model while a job runs is safe too.
+ *
+ * Threads: mllm_job_start, _step, _poll, _wait, _info, _ended and _free are
+ * for one host thread at a time; mllm_job_cancel may be called from any thread
+ * (it takes the job's mutex: from a signal handler, call mllm_session_cancel on
+ * the job's session instead, which the job obeys the same way). In async mode
+ * the worker thread runs the forward pass, the sampler, the logits hook (a
+ * constraint) and on_piece: they must not touch state the host uses meanwhile. */
+typedef struct mllm_job mllm_job;
+
+typedef struct mllm_job_params {
+    mllm_generate_params gen;  /* as mllm_generator_new's */
+    bool async;                /* false: mllm_job_step drives it; true: a worker thread runs it now */
+    /* Called with each piece as it is made (as mllm_generator_next returns it),
+     * on the thread that makes it; returning false ends the job there (final
+     * status MLLM_DONE, stop reason "none"). NULL = none. */
+    bool (*on_piece)(void *ud, const char *piece, size_t len, int32_t id);
+    void *piece_ud;
+    /* Stepwise prefill: prompt tokens per chunk. 0 (the default) = sized from
+     * the measured speed so that a step stays within its budget; n_batch gives
+     * the logits of mllm_generator_new bit for bit (other chunkings may differ
+     * in the last bits, as with another n_batch). An async job's prefill runs
+     * in n_batch chunks. */
+    size_t prefill_chunk;
+} mllm_job_params;
+
+MLLM_API mllm_job_params mllm_job_default_params(void);
+/* Starts a job on s with the prompt ids (copied; they continue the session's
+ * history, as mllm_generator_new). Nothing is evaluated yet in stepwise mode;
+ * in async mode the worker thread starts at once. Fails as mllm_generator_new
+ * does before its prefill (MLLM_ERR_ARG, MLLM_ERR_CONTEXT, MLLM_ERR_NOMEM), and
+ * with MLLM_ERR_ARG when the session is busy. */
+MLLM_API mllm_status mllm_job_start(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                                    const mllm_job_params *p, mllm_job **out, char *err, size_t errlen);
+/* Advances a stepwise job by about budget_ms milliseconds: prefill chunks
+ * sized from the measured speed, then tokens while the measured cost of one
+ * fits what is left of the budget. At least one unit of work is done (one
+ * prompt token or one generated token), so a step can overrun a too small
+ * budget by one decode step. *text, *len: the text made during the step
+ * (NUL-terminated, valid until the next call on the job).
+ * Returns MLLM_OK while the job runs; once it has ended, its final status:
+ * MLLM_DONE (eos, a stop string, max_tokens, the context, or on_piece),
+ * MLLM_CANCELLED (mllm_job_cancel or mllm_session_cancel), or the failure
+ * (MLLM_ERR_NUMERIC ...) with its message; every later call returns the same
+ * with no text. MLLM_ERR_ARG for an async job. */
+MLLM_API mllm_status mllm_job_step(mllm_job *j, double budget_ms, const char **text, size_t *len,
+                                   char *err, size_t errlen);
+/* Never blocks (the worker holds the job's mutex only to copy a piece): the text
+ * made since the last step, poll or wait, and the status as mllm_job_step. For
+ * a stepwise job it hands out nothing new (a step does the work). */
+MLLM_API mllm_status mllm_job_poll(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen);
+/* Blocks until the job has ended (a stepwise job runs to its end on the
+ * caller's thread); then as mllm_job_poll: the rest of the text and the final status. */
+MLLM_API mllm_status mllm_job_wait(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen);
+/* Asks the job to stop: it ends within one layer's time (an async job), or
+ * at the next step (a stepwise job), with MLLM_CANCELLED and stop reason
+ * "cancelled"; the text made before stays, and the session holds what was
+ * evaluated (see mllm_session_cancel). Nothing once the job has ended. */
+MLLM_API void mllm_job_cancel(mllm_job *j);
+MLLM_API bool mllm_job_async(const mllm_job *j);
+/* Whether the job has ended (its text may not all be handed out yet). */
+MLLM_API bool mllm_job_ended(mllm_job *j);
+/* The generation's info so far (prompt_tokens counts the prompt evaluated yet). */
+MLLM_API void mllm_job_info(mllm_job *j, mllm_generate_info *info);
+/* Cancels the job, joins its thread, frees it; the session is free again. */
+MLLM_API void mllm_job_free(mllm_job *j);
 
 /* ------------------------------------------------ PyTorch checkpoints */
 

@@ -44,7 +44,7 @@ static void store_kv(mllm_session *s, size_t at, const float *k, const float *v,
     }
 }
 
-void mllm_forward(mllm_session *s, const int32_t *ids, int T)
+bool mllm_forward(mllm_session *s, const int32_t *ids, int T)
 {
     const mllm_model *m = s->model;
     const mllm_config *c = &m->cfg;
@@ -57,6 +57,12 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
     if (s->probe_n) memset(s->probe, 0, (size_t)(pos + T) * sizeof *s->probe);
 
     for (int l = 0; l < c->n_exec_layers; l++) {
+        /* a cancel acts here, on the calling thread, within one layer's time; the
+           pool's workers are idle between layers */
+        if (atomic_load_explicit(&s->cancel, memory_order_relaxed) && mllm_session_take_cancel(s)) {
+            s->probe_pos = 0;  /* the probe's row was cleared above */
+            return false;
+        }
         int stored = c->layer_sharing ? l / 2 : l;
         const mllm_block *b = &m->blocks[stored];
         bool nope = c->layer_nope[stored];  /* llama4_text only, as the flags below */
@@ -122,4 +128,5 @@ void mllm_forward(mllm_session *s, const int32_t *ids, int T)
     s->pos = pos + T;
     s->has_logits = true;
     s->probe_pos = s->probe_n ? pos + T : 0;
+    return true;
 }

@@ -26,6 +26,7 @@ struct mllm_generator {
     mllm_logits_hook hook;
     void *hook_ud;
     float *hook_logits;        /* (vocab_size) the logits the hook may change */
+    size_t n_prompt, n_prefilled; /* prompt ids (the first of history) and how many are in the session */
     bool seen_text;            /* the first text's leading space is dropped where the tokenizer's decode drops it */
     bool finished;
     mllm_generate_info info;
@@ -38,6 +39,7 @@ const char *mllm_stop_reason_name(mllm_stop_reason r)
     case MLLM_STOP_STRING: return "stop";
     case MLLM_STOP_LENGTH: return "length";
     case MLLM_STOP_CONTEXT: return "context";
+    case MLLM_STOP_CANCELLED: return "cancelled";
     default: return "none";
     }
 }
@@ -72,9 +74,8 @@ static bool push_id(mllm_generator *g, int32_t id)
     return true;
 }
 
-mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
-                               const mllm_generate_params *p, mllm_generator **out, char *err,
-                               size_t errlen)
+mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                                   const mllm_generate_params *p, mllm_generator **out, char *err, size_t errlen)
 {
     *out = NULL;
     const mllm_config *c = &s->model->cfg;
@@ -83,6 +84,11 @@ mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "at most %d stop strings", MLLM_MAX_STOPS);
     if (n_prompt == 0 && !s->has_logits)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "empty prompt");
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= c->vocab_size)
+            return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                             "token id %ld at index %zu is outside the vocabulary [0, %d)", (long)prompt[i], i + 1,
+                             c->vocab_size);
     if (n_prompt > (size_t)(s->n_ctx - s->pos))
         return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
                          "prompt of %zu tokens does not fit the context (n_ctx %d, %d already used)",
@@ -115,15 +121,52 @@ mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_
             mllm_generator_free(g);
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         }
-    double t0 = mllm_now();
-    if (n_prompt && (st = mllm_session_eval(s, prompt, n_prompt, err, errlen))) {
-        mllm_generator_free(g);
-        return st;
-    }
-    g->info.prompt_tokens = (int)n_prompt;
-    g->info.prefill_seconds = mllm_now() - t0;
+    g->n_prompt = n_prompt;
     *out = g;
     return MLLM_OK;
+}
+
+mllm_status mllm_generator_prefill(mllm_generator *g, size_t max, size_t *left, char *err, size_t errlen)
+{
+    size_t n = g->n_prompt - g->n_prefilled;
+    if (n > max) n = max;
+    mllm_status st = MLLM_OK;
+    if (n) {
+        int before = g->s->pos;
+        double t0 = mllm_now();
+        st = mllm_session_eval_chunk(g->s, g->history + g->n_prefilled, n, err, errlen);
+        g->info.prefill_seconds += mllm_now() - t0;
+        /* what a cancelled evaluation left in the session counts as evaluated */
+        size_t done = (size_t)(g->s->pos - before);
+        g->n_prefilled += done;
+        g->info.prompt_tokens += (int)done;
+        if (st == MLLM_CANCELLED) {
+            g->finished = true;
+            g->info.stop = MLLM_STOP_CANCELLED;
+        }
+    }
+    if (left) *left = g->n_prompt - g->n_prefilled;
+    return st;
+}
+
+size_t mllm_generator_prompt_left(const mllm_generator *g)
+{
+    return g->n_prompt - g->n_prefilled;
+}
+
+mllm_status mllm_generator_new(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                               const mllm_generate_params *p, mllm_generator **out, char *err,
+                               size_t errlen)
+{
+    mllm_status st = s->job ? mllm_fail(err, errlen, MLLM_ERR_ARG,
+                                        "the session is busy: a job is running on it (free the job first)")
+                            : mllm_generator_prepare(s, prompt, n_prompt, p, out, err, errlen);
+    if (st) return st;
+    if ((st = mllm_generator_prefill(*out, n_prompt, NULL, err, errlen))) {
+        mllm_generator_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 /* Byte tokens may not form UTF-8: every byte that can no longer be part of a
@@ -218,6 +261,15 @@ static mllm_status finish(mllm_generator *g, mllm_stop_reason why, const char **
     return emit(g, g->n_pending, piece, len, err, errlen);  /* the held-back tail */
 }
 
+/* Ends the generation on a cancel request: later calls hand out the held-back text, then MLLM_DONE. */
+static mllm_status cancelled(mllm_generator *g, char *err, size_t errlen)
+{
+    g->finished = true;
+    g->info.stop = MLLM_STOP_CANCELLED;
+    return mllm_fail(err, errlen, MLLM_CANCELLED, "generation cancelled after %d tokens (the session is at position %d)",
+                     g->info.generated_tokens, g->s->pos);
+}
+
 mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len, int32_t *id,
                                 char *err, size_t errlen)
 {
@@ -226,6 +278,11 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     *id = -1;
     if (g->finished) return finish(g, g->info.stop, piece, len, id, err, errlen);
     mllm_session *s = g->s;
+    if (g->n_prefilled < g->n_prompt) {  /* a prepared generator: the rest of the prompt first */
+        mllm_status st = mllm_generator_prefill(g, g->n_prompt, NULL, err, errlen);
+        if (st) return st;
+    }
+    if (mllm_session_take_cancel(s)) return cancelled(g, err, errlen);
     const mllm_model *m = s->model;
     if (g->info.generated_tokens >= g->max_tokens)
         return finish(g, MLLM_STOP_LENGTH, piece, len, id, err, errlen);
@@ -260,7 +317,13 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     /* Every sampled token goes into the session, so a conversation continues
      * from exactly what was generated (EOS included). */
     bool full = s->pos >= s->n_ctx;
-    if (!full) mllm_forward(s, &tok, 1);
+    if (!full && !mllm_forward(s, &tok, 1)) {
+        /* cancelled inside the token's forward: as if it had not been sampled */
+        g->n_history--;
+        g->info.generated_tokens--;
+        g->info.decode_seconds += mllm_now() - t0;
+        return cancelled(g, err, errlen);
+    }
     g->info.decode_seconds += mllm_now() - t0;
     *id = tok;
     if (g->stop_at_eos && mllm_config_is_eos(&m->cfg, tok)) {

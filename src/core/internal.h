@@ -11,6 +11,10 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+
+/* mllm_session_cancel is called from signal handlers: its flag must be lock-free */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free for mllm_session_cancel");
 
 
 /* sampler.c: MLLM_ERR_NUMERIC when the logits of position pos hold NaN or
@@ -126,11 +130,40 @@ struct mllm_session {
     int probe_layer[MLLM_MAX_PROBE_HEADS], probe_head[MLLM_MAX_PROBE_HEADS];
     float *probe;             /* (2 * n_ctx): the weights, then a score row; NULL until set */
     int probe_pos;            /* positions the weights cover; 0 = none */
+    /* mllm_session_cancel's request: set from any thread or a signal handler, taken
+     * (reset) by the operation it stops (mllm_session_take_cancel) */
+    atomic_int cancel;
+    struct mllm_job *job;     /* the job running on the session (job.c), or NULL */
 };
 
 /* forward.c: runs n tokens (n <= s->n_batch) at s->pos, advances s->pos and
- * leaves the last token's logits in s->logits. Ids are already validated. */
-void mllm_forward(mllm_session *s, const int32_t *ids, int n);
+ * leaves the last token's logits in s->logits. Ids are already validated.
+ * Before each layer it looks at the session's cancel request: when one is
+ * there it takes it and returns false, leaving pos and the logits as they were
+ * (the cache rows it wrote past pos are unused; the probe's weights are dropped). */
+bool mllm_forward(mllm_session *s, const int32_t *ids, int n);
+
+/* session.c: mllm_session_eval without the busy check (the generator and a job
+ * use it on the session they hold). */
+mllm_status mllm_session_eval_chunk(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen);
+
+/* generate.c: a generator whose prompt is not evaluated yet (mllm_generator_new
+ * without the prefill), and the prefill in pieces: evaluates up to max more
+ * prompt tokens; *left (may be NULL) tells how many remain. MLLM_CANCELLED ends
+ * the generator (stop reason "cancelled"); the tokens evaluated before count.
+ * mllm_generator_next evaluates whatever is left first. */
+mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_t n_prompt,
+                                   const mllm_generate_params *p, mllm_generator **out, char *err, size_t errlen);
+mllm_status mllm_generator_prefill(mllm_generator *g, size_t max, size_t *left, char *err, size_t errlen);
+size_t mllm_generator_prompt_left(const mllm_generator *g);
+
+/* job.c: stops the job running on s (cancel, join its thread) and frees its
+ * generator, so that s can be freed; the job ends "cancelled" and stays valid
+ * for mllm_job_poll, _info and _free. Nothing when no job runs. */
+void mllm_job_detach_session(mllm_session *s);
+
+/* session.c: takes a pending cancel request (true) or sees none (false). */
+bool mllm_session_take_cancel(mllm_session *s);
 
 /* probe.c: adds executed layer l's probed heads to s->probe for the last of the T tokens
  * forward() is running at s->pos (keys of layer l at element layer_off of the cache;

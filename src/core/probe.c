@@ -13,6 +13,8 @@ mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int
                                    size_t errlen)
 {
     const mllm_config *c = &s->model->cfg;
+    if (s->job)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session is busy: a job is running on it (free the job first)");
     if (n < 0 || n > MLLM_MAX_PROBE_HEADS)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "probe: %d heads (limit %d)", n, MLLM_MAX_PROBE_HEADS);
     for (int i = 0; i < n; i++) {

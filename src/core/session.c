@@ -47,6 +47,7 @@ static size_t kv_elem(const mllm_session *s)
 void mllm_session_free(mllm_session *s)
 {
     if (!s) return;
+    mllm_job_detach_session(s);  /* a job still on it: cancelled and joined first */
     mllm_bigbuf_free(s->k_cache);
     mllm_bigbuf_free(s->v_cache);
     free(s->rope_cos);
@@ -168,15 +169,55 @@ static mllm_status check_tokens(const mllm_session *s, const int32_t *ids, size_
     return MLLM_OK;
 }
 
-mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+void mllm_session_cancel(mllm_session *s)
+{
+    /* a lock-free store: async-signal-safe */
+    atomic_store_explicit(&s->cancel, 1, memory_order_relaxed);
+}
+
+void mllm_session_clear_cancel(mllm_session *s)
+{
+    atomic_store_explicit(&s->cancel, 0, memory_order_relaxed);
+}
+
+bool mllm_session_cancel_pending(const mllm_session *s)
+{
+    return atomic_load_explicit(&((mllm_session *)s)->cancel, memory_order_relaxed) != 0;
+}
+
+bool mllm_session_take_cancel(mllm_session *s)
+{
+    return atomic_exchange_explicit(&s->cancel, 0, memory_order_relaxed) != 0;
+}
+
+/* The refusal of a session a job runs on, for the calls a host makes while it runs. */
+static mllm_status check_idle(const mllm_session *s, char *err, size_t errlen)
+{
+    if (s->job)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG,
+                         "the session is busy: a job is running on it (free the job first)");
+    return MLLM_OK;
+}
+
+mllm_status mllm_session_eval_chunk(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
 {
     mllm_status st = check_tokens(s, ids, n, "evaluate", err, errlen);
     if (st) return st;
+    int start = s->pos;
     for (size_t i = 0; i < n; i += (size_t)s->n_batch) {
         size_t chunk = n - i < (size_t)s->n_batch ? n - i : (size_t)s->n_batch;
-        mllm_forward(s, ids + i, (int)chunk);
+        if (!mllm_forward(s, ids + i, (int)chunk))
+            return mllm_fail(err, errlen, MLLM_CANCELLED,
+                             "cancelled: %zu of %zu tokens evaluated (the session is at position %d, was %d)", i,
+                             n, s->pos, start);
     }
     return MLLM_OK;
+}
+
+mllm_status mllm_session_eval(mllm_session *s, const int32_t *ids, size_t n, char *err, size_t errlen)
+{
+    mllm_status st = check_idle(s, err, errlen);
+    return st ? st : mllm_session_eval_chunk(s, ids, n, err, errlen);
 }
 
 /* log softmax(logits)[id], in double: a sum of exps over the whole vocabulary */
@@ -193,9 +234,11 @@ static double log_prob(const float *logits, int vocab, int32_t id)
 mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, double *logprobs, char *err,
                                size_t errlen)
 {
+    mllm_status st = check_idle(s, err, errlen);
+    if (st) return st;
     if (n > 0 && !s->has_logits)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session has no logits yet (evaluate a prompt first)");
-    mllm_status st = check_tokens(s, ids, n, "score", err, errlen);
+    st = check_tokens(s, ids, n, "score", err, errlen);
     if (st) return st;
     const mllm_config *c = &s->model->cfg;
     /* One token at a time: each needs the logits of the position before it,
@@ -206,7 +249,9 @@ mllm_status mllm_session_score(mllm_session *s, const int32_t *ids, size_t n, do
                                i + 1, n);
         if (st) return st;
         logprobs[i] = log_prob(s->logits, c->vocab_size, ids[i]);
-        mllm_forward(s, ids + i, 1);
+        if (!mllm_forward(s, ids + i, 1))
+            return mllm_fail(err, errlen, MLLM_CANCELLED,
+                             "cancelled: %zu of %zu tokens scored (the session is at position %d)", i, n, s->pos);
     }
     return MLLM_OK;
 }
@@ -219,6 +264,7 @@ const mllm_model *mllm_session_model(const mllm_session *s) { return s->model; }
 
 mllm_status mllm_session_rewind(mllm_session *s, int pos)
 {
+    if (s->job) return MLLM_ERR_ARG;
     if (pos < 0 || pos > s->pos) return MLLM_ERR_ARG;
     s->pos = pos;
     s->has_logits = false;  /* the logits belonged to the old end */
@@ -235,6 +281,8 @@ static size_t n_segments(const mllm_config *c)
 
 mllm_status mllm_session_fork(const mllm_session *s, mllm_session **out, char *err, size_t errlen)
 {
+    *out = NULL;
+    if (s->job) return check_idle(s, err, errlen);
     mllm_session_params p = { s->n_ctx, s->n_batch, mllm_session_kv_type(s) };
     mllm_status st = mllm_session_new(s->model, &p, out, err, errlen);
     if (st) return st;
@@ -328,6 +376,7 @@ static bool write_state(const mllm_session *s, FILE *fp, XXH3_state_t *sum)
 
 mllm_status mllm_session_save(const mllm_session *s, const char *path, char *err, size_t errlen)
 {
+    if (s->job) return check_idle(s, err, errlen);
     XXH3_state_t *sum = XXH3_createState();
     if (!sum) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     /* beside path, renamed over it: a failure keeps the old file */
@@ -403,6 +452,7 @@ static mllm_status read_state(mllm_session *s, FILE *fp, size_t size, XXH3_state
 
 mllm_status mllm_session_restore(mllm_session *s, const char *path, char *err, size_t errlen)
 {
+    if (s->job) return check_idle(s, err, errlen);
     /* never half a state: a failure leaves a fresh session */
     s->pos = 0;
     s->has_logits = false;

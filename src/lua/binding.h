@@ -70,6 +70,14 @@
  */
 
 /***
+ * A generation run a time budget at a time or on a worker thread (job.c), made
+ * by `Session:start` or `Model:start`. While it runs its session is busy; it
+ * frees the session when it is seen to end (a step, poll or wait that returns
+ * done), is closed or collected. `tostring(job)` says its mode and state.
+ * @type Job
+ */
+
+/***
  * A sentencepiece tokenizer (tokenizer.c): one loaded on its own
  * (`tokenizer`), or a model's (`Model:tokenizer`), which keeps the model's
  * weights alive and whose vocabulary is the model's (ids of a padded
@@ -107,13 +115,15 @@
 #define SESSION_MT "mobilellm.Session"
 #define STREAM_MT "mobilellm.Stream"
 #define TOKENIZER_MT "mobilellm.Tokenizer"
+#define JOB_MT "mobilellm.Job"
 #define BOX_MT "mobilellm.Box"
 
 typedef struct { mllm_model *m; size_t charged; } lmodel;
 typedef struct {
     mllm_session *s;
     size_t charged; /* bytes told to the collector (mllm_lua_gc_charge) */
-    bool busy;  /* a stream runs on it: calls that would move the session under it raise */
+    bool busy;  /* a stream or a job runs on it: calls that would move the session under it raise */
+    void *job;  /* the job (job.c) running on it, or NULL: closing the session stops it first */
 } lsession;
 
 /* ------------------------------------------------------------ module.c */
@@ -144,6 +154,7 @@ int mllm_lua_open_json(lua_State *L);
 int mllm_lua_open_convert(lua_State *L);
 int mllm_lua_open_constrain(lua_State *L);
 int mllm_lua_open_sampler(lua_State *L);
+int mllm_lua_open_job(lua_State *L);
 
 /* ------------------------------------------------------------ between the classes */
 
@@ -155,6 +166,26 @@ void mllm_lua_push_ids(lua_State *L, const int32_t *ids, size_t n);
 /* sampler.c: the sampling options of the snapshot o (temperature, top_k, top_p,
  * min_p, repeat_penalty, repeat_last_n, seed), as generations and samplers read them. */
 void mllm_lua_read_sampler_opts(lua_State *L, int o, mllm_sampler_params *p);
+
+/* stream.c: the options every generation takes (s:stream's), and the one-off
+ * session's of model:stream / model:generate. */
+#define MLLM_LUA_GEN_NAMES "max_tokens", "stop_at_eos", "temperature", "top_k", "top_p", "min_p", \
+                           "repeat_penalty", "repeat_last_n", "seed", "constraint", "stop", "bos"
+#define MLLM_LUA_ONEOFF_NAMES "n_ctx", "n_batch", "kv_type"
+/* Reads the generation options of snapshot o into p; pushes the table that
+ * anchors the stop strings and returns its index. */
+int mllm_lua_read_generate_opts(lua_State *L, int o, mllm_generate_params *p);
+/* The prompt at pi (a string, encoded with bos, or an id array) as Lua-owned ids; pushes one value. */
+int32_t *mllm_lua_read_prompt(lua_State *L, const mllm_model *m, int pi, bool bos, size_t *n);
+/* Pushes a generation_info table. */
+void mllm_lua_push_info(lua_State *L, const mllm_generate_info *info);
+/* The one-off session of model:stream / generate / start for the options o,
+ * pushed (returns it), or NULL after pushing nil, message (*nret). */
+lsession *mllm_lua_oneoff_session(lua_State *L, int mi, int o, int *nret);
+
+/* job.c: stops and frees the job running on ls (cancel, join) before its
+ * session is freed; the job keeps its text and info. */
+void mllm_lua_job_detach(lua_State *L, lsession *ls);
 
 /* session.c: pushes a new session on the model at index mi and returns it, or
  * NULL after pushing nil, message (*nret: 2). */
@@ -169,6 +200,10 @@ void mllm_lua_session_free(lua_State *L, lsession *ls);
  * (NULL when it ends). */
 int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud);
 void mllm_lua_bind_constraint(void *ud, const mllm_session *s);
+/* An async job's worker uses the constraint (ud as the hook's): while held,
+ * every use from Lua raises, and so does closing it. hold: true to take, false
+ * to let go. */
+void mllm_lua_hold_constraint(void *ud, bool hold);
 
 /* schema.c: the tools at index t (an array of tools, an apis.json document
  * { apis = [...] } or a registry { tools = [...] }) as C schemas, built in
@@ -218,6 +253,9 @@ static inline lsession *checksession(lua_State *L, int i)
 static inline lsession *checkidle(lua_State *L, int i)
 {
     lsession *ls = checksession(L, i);
+    if (ls->job)
+        luaL_error(L, "the session is busy: a job is running on it (close the job, or let it finish, before "
+                      "using the session again)");
     if (ls->busy)
         luaL_error(L, "the session is busy: a generation is running on it (close its stream, or let it "
                       "finish, before using the session again)");

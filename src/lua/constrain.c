@@ -34,6 +34,7 @@ typedef struct lconstraint {
     int n_vocab;         /* 0: built without a model (checks text, cannot mask) */
     int n_tools;
     int required;        /* mode REQUIRED */
+    bool held;           /* an async job's worker masks with it: Lua must not touch it */
 } lconstraint;
 
 typedef struct lvocab {
@@ -139,9 +140,13 @@ static lvocab *push_vocab(lua_State *L, int obj)
 
 /* ------------------------------------------------------------ Constraint */
 
+/* The message of a constraint in use by an async job's worker thread. */
+#define HELD_MSG "the constraint is in use by a running async job (close the job, or let it finish, first)"
+
 static lconstraint *check_constraint(lua_State *L, int i)
 {
     lconstraint *lc = luaL_checkudata(L, i, CONSTRAINT_MT);
+    if (lc->held) luaL_error(L, HELD_MSG);
     if (!lc->c) luaL_error(L, "attempt to use a closed constraint");
     return lc;
 }
@@ -563,6 +568,7 @@ static int constraint_reset_stats(lua_State *L)
 static int constraint_close(lua_State *L)
 {
     lconstraint *lc = luaL_checkudata(L, 1, CONSTRAINT_MT);
+    if (lc->held) return luaL_error(L, HELD_MSG);  /* never from __gc: the job pins it */
     if (lc->c) {
         mllm_constraint_free(lc->c);
         lc->c = NULL;
@@ -584,9 +590,15 @@ void mllm_lua_bind_constraint(void *ud, const mllm_session *s)
     if (lc && lc->c) mllm_constraint_bind(lc->c, s);
 }
 
+void mllm_lua_hold_constraint(void *ud, bool hold)
+{
+    ((lconstraint *)ud)->held = hold;
+}
+
 int mllm_lua_get_constraint(lua_State *L, int idx, mllm_logits_hook *fn, void **ud)
 {
     lconstraint *lc = luaL_checkudata(L, idx, CONSTRAINT_MT);
+    if (lc->held) return luaL_error(L, HELD_MSG);
     if (!lc->c) return luaL_error(L, "attempt to use a closed constraint");
     if (!lc->n_vocab)
         return luaL_error(L, "the constraint has no vocabulary: build it with mllm.constraint(tools, model)");

@@ -218,5 +218,6 @@ int luaopen_mobilellm_core(lua_State *L)
     mllm_lua_open_convert(L);
     mllm_lua_open_constrain(L);
     mllm_lua_open_sampler(L);
+    mllm_lua_open_job(L);
     return 1;
 }

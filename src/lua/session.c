@@ -9,6 +9,15 @@
 
 /*** @module mobilellm.core */
 
+/* The session at i, refused while a job runs on it (fork, save, set_probe read
+ * or change what the job's worker is computing). */
+static lsession *checknojob(lua_State *L, int i)
+{
+    lsession *ls = checksession(L, i);
+    if (ls->job) checkidle(L, i);
+    return ls;
+}
+
 /* Pushes a new session on model at index mi; returns it, or NULL after
  * pushing nil, message. */
 lsession *mllm_lua_session_new(lua_State *L, int mi, int n_ctx, int n_batch, const char *kv_type, int *nret)
@@ -18,6 +27,7 @@ lsession *mllm_lua_session_new(lua_State *L, int mi, int n_ctx, int n_batch, con
     ls->s = NULL;
     ls->charged = 0;
     ls->busy = false;
+    ls->job = NULL;
     luaL_setmetatable(L, SESSION_MT);
     lua_pushvalue(L, mi);
     lua_setiuservalue(L, -2, 1);  /* pin the model userdata */
@@ -83,6 +93,7 @@ static int model_session(lua_State *L)
 
 void mllm_lua_session_free(lua_State *L, lsession *ls)
 {
+    mllm_lua_job_detach(L, ls);  /* a job on it: cancelled and joined first */
     if (ls->s) {
         mllm_session_free(ls->s);
         ls->s = NULL;
@@ -234,6 +245,7 @@ static int session_set_probe(lua_State *L)
         }
     }
     if (!ls->s) return luaL_error(L, "attempt to use a closed session");  /* __index may have closed it */
+    checknojob(L, 1);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_set_probe(ls->s, layers, heads, (int)n, err, sizeof err);
     if (st) return luaL_error(L, "%s", err);
@@ -310,11 +322,12 @@ static int session_rewind(lua_State *L)
  */
 static int session_fork(lua_State *L)
 {
-    lsession *ls = checksession(L, 1);
+    lsession *ls = checknojob(L, 1);
     lsession *nf = lua_newuserdatauv(L, sizeof *nf, 1);
     nf->s = NULL;
     nf->charged = 0;
     nf->busy = false;
+    nf->job = NULL;
     luaL_setmetatable(L, SESSION_MT);
     lua_getiuservalue(L, 1, 1);
     lua_setiuservalue(L, -2, 1);  /* pin the same model userdata */
@@ -338,12 +351,44 @@ static int session_fork(lua_State *L)
  */
 static int session_save(lua_State *L)
 {
-    lsession *ls = checksession(L, 1);
+    lsession *ls = checknojob(L, 1);
     const char *path = mllm_lua_check_path(L, 2);
     char err[MLLM_ERRLEN];
     mllm_status st = mllm_session_save(ls->s, path, err, sizeof err);
     if (st) return fail(L, st, err);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/***
+ * Asks the computation running on the session to stop: a generation (from an
+ * `on_token` callback, or from another coroutine between the steps of a
+ * stream) ends with stop reason `"cancelled"` and the text so far; a job
+ * ends likewise. The request applies to what runs now or, when nothing runs,
+ * to the next generation, eval or score on the session (which then returns
+ * `nil, message` or ends at once); the operation it stops takes it.
+ * The session keeps every token evaluated in full.
+ * @function Session:cancel
+ * @treturn Session the session
+ */
+static int session_cancel(lua_State *L)
+{
+    mllm_session_cancel(checksession(L, 1)->s);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/***
+ * Drops a cancel request that nothing took (one made after the generation
+ * it meant had ended), so that it does not stop the next one.
+ * @function Session:clear_cancel
+ * @treturn boolean whether a request was pending
+ */
+static int session_clear_cancel(lua_State *L)
+{
+    lsession *ls = checksession(L, 1);
+    lua_pushboolean(L, mllm_session_cancel_pending(ls->s));
+    mllm_session_clear_cancel(ls->s);
     return 1;
 }
 
@@ -383,6 +428,8 @@ static const luaL_Reg session_methods[] = {
     { "fork", session_fork },
     { "save", session_save },
     { "model", session_model },
+    { "cancel", session_cancel },
+    { "clear_cancel", session_clear_cancel },
     { "close", session_close },
     { NULL, NULL },
 };

@@ -59,8 +59,8 @@ typedef struct {
  * @tfield integer generated_tokens
  * @tfield string stop why it ended: `"eos"` (the end-of-sequence token),
  *   `"stop"` (a stop string), `"length"` (`max_tokens`), `"context"` (the
- *   context is full), or `"none"` (not ended, or stopped by `on_token` or by
- *   closing the stream)
+ *   context is full), `"cancelled"` (`Session:cancel`, `Job:cancel`), or
+ *   `"none"` (not ended, or stopped by `on_token` or by closing the stream)
  * @tfield number prefill_seconds evaluating the prompt
  * @tfield number decode_seconds generating
  * @tfield number prefill_tps prompt tokens per second
@@ -69,9 +69,8 @@ typedef struct {
 
 /* The options of a generation: gen_names for s:stream, with "on_token" for
  * s:generate, and the session's for the one-off model:stream / model:generate. */
-#define GEN_NAMES "max_tokens", "stop_at_eos", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", \
-                  "repeat_last_n", "seed", "constraint", "stop", "bos"
-#define ONEOFF_NAMES "n_ctx", "n_batch", "kv_type"
+#define GEN_NAMES MLLM_LUA_GEN_NAMES
+#define ONEOFF_NAMES MLLM_LUA_ONEOFF_NAMES
 static const char *const stream_names[] = { GEN_NAMES, NULL };
 static const char *const generate_names[] = { GEN_NAMES, "on_token", NULL };
 static const char *const model_stream_names[] = { GEN_NAMES, ONEOFF_NAMES, NULL };
@@ -80,7 +79,7 @@ static const char *const model_generate_names[] = { GEN_NAMES, ONEOFF_NAMES, "on
 /* Reads generation options from the snapshot o (mllm_lua_opts) into p. The
  * stop strings are copied into a table pushed on the stack, which anchors
  * them until the generator has copied them; returns its index. */
-static int read_generate_opts(lua_State *L, int o, mllm_generate_params *p)
+int mllm_lua_read_generate_opts(lua_State *L, int o, mllm_generate_params *p)
 {
     *p = mllm_generate_default_params();
     p->max_tokens = (int)mllm_lua_opt_int(L, o, "max_tokens", 256, 0, MLLM_MAX_CONTEXT);
@@ -125,7 +124,7 @@ static int read_generate_opts(lua_State *L, int o, mllm_generate_params *p)
 }
 
 /* The prompt at index pi (string or id array) as Lua-owned ids; pushes one value. */
-static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, bool bos, size_t *n)
+int32_t *mllm_lua_read_prompt(lua_State *L, const mllm_model *m, int pi, bool bos, size_t *n)
 {
     const mllm_config *c = mllm_model_config(m);
     if (lua_type(L, pi) == LUA_TTABLE) return mllm_lua_read_ids(L, pi, c->vocab_size, n);
@@ -142,7 +141,7 @@ static int32_t *read_prompt(lua_State *L, const mllm_model *m, int pi, bool bos,
     return *box;
 }
 
-static void push_info(lua_State *L, const mllm_generate_info *info)
+void mllm_lua_push_info(lua_State *L, const mllm_generate_info *info)
 {
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, info->prompt_tokens); lua_setfield(L, -2, "prompt_tokens");
@@ -190,7 +189,7 @@ static int stream_tostring(lua_State *L)
 static int stream_info(lua_State *L)
 {
     lstream *st = luaL_checkudata(L, 1, STREAM_MT);
-    push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
+    mllm_lua_push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
     return 1;
 }
 
@@ -216,6 +215,9 @@ static mllm_status stream_next(lua_State *L, lstream *st, const char **piece, si
 {
     if (!st->sess || !st->sess->s) luaL_error(L, "attempt to use a closed session");
     mllm_status s = mllm_generator_next(st->g, piece, len, id, err, errlen);
+    /* cancelled (Session:cancel): the generation ends as any other, stop reason
+       "cancelled"; the held-back text comes now */
+    if (s == MLLM_CANCELLED) s = mllm_generator_next(st->g, piece, len, id, err, errlen);
     if (s != MLLM_OK) stream_release(L, st);
     return s;
 }
@@ -251,13 +253,13 @@ static int stream_step(lua_State *L)
 static int start_stream(lua_State *L, int si, lsession *ls, bool owns, int pi, int o)
 {
     mllm_generate_params gp;
-    read_generate_opts(L, o, &gp);  /* pushes the stop strings, anchored until this returns */
+    mllm_lua_read_generate_opts(L, o, &gp);  /* pushes the stop strings, anchored until this returns */
     bool bos = mllm_lua_opt_bool(L, o, "bos", true);
     /* Reading an id array may run Lua code (metamethods) that closes the
      * session or starts a generation on it: check it again after. */
     if (!ls->s) return luaL_error(L, "attempt to use a closed session");
     size_t n;
-    int32_t *ids = read_prompt(L, mllm_session_model(ls->s), pi, bos, &n);
+    int32_t *ids = mllm_lua_read_prompt(L, mllm_session_model(ls->s), pi, bos, &n);
     checkidle(L, si);
     lstream *st = lua_newuserdatauv(L, sizeof *st, 2);
     memset(st, 0, sizeof *st);
@@ -299,17 +301,22 @@ static int oneoff_ctx(lua_State *L, const mllm_model *m, int o)
     return c->max_seq_len;  /* the cache grows lazily in memory: pages are touched as used */
 }
 
+lsession *mllm_lua_oneoff_session(lua_State *L, int mi, int o, int *nret)
+{
+    lmodel *lm = checkmodel(L, mi);  /* the options' __index may have closed it */
+    int n_ctx = oneoff_ctx(L, lm->m, o);
+    int n_batch = (int)mllm_lua_opt_int(L, o, "n_batch", 0, 0, 4096);
+    return mllm_lua_session_new(L, mi, n_ctx, n_batch, mllm_lua_opt_str(L, o, "kv_type", NULL), nret);
+}
+
 /* model:stream / model:generate on a session of their own; names: the options they take. */
 static int model_start(lua_State *L, const char *const *names, const char *what, int *o)
 {
     lua_settop(L, 3);
     checkmodel(L, 1);
     *o = mllm_lua_opts(L, 3, names, what);
-    lmodel *lm = checkmodel(L, 1);  /* the options' __index may have closed it */
-    int n_ctx = oneoff_ctx(L, lm->m, *o);
-    int n_batch = (int)mllm_lua_opt_int(L, *o, "n_batch", 0, 0, 4096);
     int nret = 0;
-    lsession *ls = mllm_lua_session_new(L, 1, n_ctx, n_batch, mllm_lua_opt_str(L, *o, "kv_type", NULL), &nret);
+    lsession *ls = mllm_lua_oneoff_session(L, 1, *o, &nret);
     if (!ls) return nret;
     return start_stream(L, lua_gettop(L), ls, true, 2, *o);
 }
@@ -361,7 +368,7 @@ static int generate_common(lua_State *L, int n, int o)
         if (stop) break;
     }
     luaL_pushresult(&b);
-    push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
+    mllm_lua_push_info(L, st->g ? mllm_generator_info(st->g) : &st->info);
     return 2;
 }
 
