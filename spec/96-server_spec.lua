@@ -39,14 +39,20 @@ local function spawn(dir, args, seconds)
   return nil, read(log)
 end
 
--- Stops a child: SIGTERM, then SIGKILL if it is still there after 10 s.
-local function stop(pid)
+-- Stops a child: SIGTERM, then SIGKILL if it is still there after 10 s. A sanitizer's report in
+-- its log (make test-asan runs the server under ASan too) goes to standard error, where the
+-- test-asan target looks for one.
+local function stop(pid, log)
   os.execute("kill " .. pid .. " 2>/dev/null")
   for _ = 1, 100 do
-    if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then return end
+    if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
     os.execute("sleep 0.1")
   end
   os.execute("kill -9 " .. pid .. " 2>/dev/null")
+  local text = log and read(log) or ""
+  if text:find("Sanitizer") or text:find("runtime error:", 1, true) then
+    io.stderr:write("the server's log (", log, "):\n", text, "\n")
+  end
 end
 
 local n_out = 0
@@ -123,7 +129,7 @@ describe("mobilellm serve", function()
   end)
 
   lazy_teardown(function()
-    if srv.pid then stop(srv.pid) end
+    if srv.pid then stop(srv.pid, srv.dir .. "/server.log") end
     if srv.dir then H.rmdir(srv.dir) end
   end)
 
@@ -472,6 +478,68 @@ describe("mobilellm serve", function()
   end)
 end)
 
+describe("mobilellm.server.generation", function()
+  local generation = require("mobilellm.server.generation")
+  local model
+  lazy_setup(function() model = assert(mllm.load(MODEL)) end)
+  lazy_teardown(function() model:close() end)
+
+  -- Runs a generation to its end (steps as the server's loop makes them; a job's polls come
+  -- back empty while its thread works, so the bound is 60 s, a safety net for a job that never
+  -- ends); returns its text and info.
+  local function drain(g)
+    local parts, t0, done = {}, mllm.clock(), false
+    while not done do
+      local text
+      text, done = g:step()
+      assert(text, done)
+      parts[#parts + 1] = text
+      assert(mllm.clock() - t0 < 60, "the generation did not end")
+    end
+    local info = g:info()
+    g:close()
+    return table.concat(parts), info
+  end
+
+  -- A session without `start`: the stepwise fallback of a build without jobs.
+  local function without_jobs(s)
+    return setmetatable({ start = false }, { __index = function(_, k)
+      local v = s[k]
+      if type(v) == "function" then return function(_, ...) return v(s, ...) end end
+      return v
+    end })
+  end
+
+  for _, mode in ipairs { "an async job", "the stepwise fallback" } do
+    it("gives model:generate's text with " .. mode, function()
+      local ids = model:tokenize(chat.prompt_text(user(("tell me about the weather in Porto "):rep(20)), {}),
+        { bos = true })
+      assert.is_true(#ids > 128) -- several batches of the prompt
+      for seed = 1, 3 do
+        local opts = { temperature = 0.9, seed = seed, max_tokens = 20, stop = { "\n" } }
+        local want, winfo = model:generate(ids, opts)
+        local s = model:session()
+        local target = mode == "the stepwise fallback" and without_jobs(s) or s
+        assert.equal(mode == "an async job", generation.async(target))
+        local text, info = drain(assert(generation.start(target, ids, opts)))
+        assert.equal(want, text)
+        assert.equal(winfo.generated_tokens, info.generated_tokens)
+        assert.equal(winfo.stop, info.stop)
+        s:close()
+      end
+    end)
+  end
+
+  it("stops a generation closed while it runs, and frees its session", function()
+    local s = model:session()
+    local g = assert(generation.start(s, model:tokenize("Once upon a time", { bos = true }), { max_tokens = 400 }))
+    g:step()
+    g:close()
+    assert.is_true(s:eval({ 1 }))  -- not busy any more
+    s:close()
+  end)
+end)
+
 describe("mobilellm serve on a checkpoint with its own chat template", function()
   local dir, pid, port
   lazy_setup(function()
@@ -486,7 +554,7 @@ describe("mobilellm serve on a checkpoint with its own chat template", function(
     port = p
   end)
   lazy_teardown(function()
-    if pid then stop(pid) end
+    if pid then stop(pid, dir .. "/server.log") end
     if dir then H.rmdir(dir) end
   end)
 
@@ -535,7 +603,7 @@ describe("mobilellm serve's command line", function()
       assert.equal(1, code)
       assert.matches("cannot listen on 127%.0%.0%.1:" .. port, err)
     end)
-    stop(pid)
+    stop(pid, dir .. "/server.log")
     H.rmdir(dir)
     assert(ok, e)
   end)

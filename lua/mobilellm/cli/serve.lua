@@ -14,7 +14,8 @@ local M = {
   details = "The prompt is in the model's own format, as for chat: a tool-calling model (DIR/apis.json) "
     .. "or one without a chat template in the format of mobilellm.chat, with the request's tools as its "
     .. "tool list and the calls constrained; another checkpoint in its chat template. --parallel N "
-    .. "sessions answer N requests side by side, a token each in turn; more wait in a queue. Listening "
+    .. "sessions answer N requests side by side, each generating on a thread of its own; more wait in a "
+    .. "queue. Listening "
     .. "on another address than 127.0.0.1 lets other machines use the model: there is no authentication. "
     .. "--port 0 picks a free port. The address is printed on standard error once the server listens. "
     .. "docs/server.md lists the fields and the limits.",
@@ -24,7 +25,7 @@ local M = {
     { "parallel", "N", kind = "int", min = 1, max = 64, help = "sessions answering at once (default %s)" },
     { "ctx-size", "N", kind = "int", min = 1, max = 131072, help = "context length of each session "
       .. "(default: the model's)" },
-    { "batch-size", "N", kind = "int", min = 1, max = 4096, help = "prompt tokens evaluated per step "
+    { "batch-size", "N", kind = "int", min = 1, max = 4096, help = "prompt tokens evaluated at once "
       .. "(default 64)" },
     { "max-tokens", "N", kind = "int", min = 1, max = 131072, help = "a request's max_tokens when it "
       .. "gives none (default %s)" },

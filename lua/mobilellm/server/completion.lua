@@ -90,7 +90,9 @@ function Task:begin(slot)
     end
     self.parser = core.call_parser()
   end
-  self.gen = generation.start(s, table.move(plan.ids, keep + 1, #plan.ids, 1, {}), gopts, app.batch)
+  local gen, gerr = generation.start(s, table.move(plan.ids, keep + 1, #plan.ids, 1, {}), gopts, app.batch)
+  if not gen then self.sink.fail(400, gerr) return nil end
+  self.gen = gen
   self.sink.start()
   return true
 end
@@ -130,9 +132,9 @@ end
 --- Advances one step.
 -- @treturn boolean whether there is more to do
 function Task:step()
-  local piece, id, done = self.gen:step()
+  local piece, done = self.gen:step()
   if piece == nil then
-    self.sink.fail(500, "generation failed: " .. tostring(id))
+    self.sink.fail(500, "generation failed: " .. tostring(done))
     return false
   end
   local called

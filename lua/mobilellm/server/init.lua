@@ -6,10 +6,9 @@
 --     local host, port = assert(srv:listen("127.0.0.1", 8080))
 --     srv:run()                                    -- until srv:close() or SIGINT/SIGTERM
 --
--- Everything runs on the loop's one thread. Generation advances in small steps from an idle
--- handle (`mobilellm.server.generation`: a batch of the prompt or one token per step, each
--- running request in turn), so reading, writing and accepting go on between steps and a slow
--- request never stalls the others. Each response closes its connection. A client that goes
+-- The loop's thread reads, writes and accepts; generation runs on worker threads (async jobs,
+-- `mobilellm.server.generation`), which a timer polls for new text, so a slow request never
+-- stalls the loop or the others. Each response closes its connection. A client that goes
 -- away (its connection ends or fails) while its request waits or runs cancels it, and the
 -- slot goes to the next request.
 -- @module mobilellm.server
@@ -20,6 +19,7 @@ local limits = require("mobilellm.server.limits")
 local openai = require("mobilellm.server.openai")
 local prompt = require("mobilellm.server.prompt")
 local completion = require("mobilellm.server.completion")
+local generation = require("mobilellm.server.generation")
 local slots = require("mobilellm.server.slots")
 local sse = require("mobilellm.server.sse")
 
@@ -155,7 +155,8 @@ function Server:listen(host, port)
   end
   self.tcp = tcp
   local name = tcp:getsockname()
-  self.idle = uv.new_idle()
+  self.async = generation.async(self.pool.slots[1].session)
+  self.ticker = self.async and uv.new_timer() or uv.new_idle()
   return name.ip, name.port
 end
 
@@ -174,13 +175,20 @@ function Server:accept()
   tcp:read_start(function(err, data) conn:on_read(err, data) end)
 end
 
--- Steps the running requests while there are any.
+-- Steps the running requests while there are any: jobs on worker threads are polled every
+-- POLL_MS; generation on the loop's thread (a build without jobs) is stepped whenever the loop
+-- has no I/O waiting.
 function Server:kick()
-  if self.idle:is_active() then return end
-  self.idle:start(function()
+  if self.ticker:is_active() then return end
+  local function tick()
     self.pool:tick()
-    if not self.pool:running() then self.idle:stop() end
-  end)
+    if not self.pool:running() then self.ticker:stop() end
+  end
+  if self.async then
+    self.ticker:start(generation.POLL_MS, generation.POLL_MS, tick)
+  else
+    self.ticker:start(tick)
+  end
 end
 
 function Server:route(conn, req)
@@ -326,7 +334,7 @@ function Server:close()
   self.closed = true
   for conn in pairs(self.conns) do conn:close() end
   self.pool:close()
-  if self.idle and not self.idle:is_closing() then self.idle:close() end
+  if self.ticker and not self.ticker:is_closing() then self.ticker:close() end
   if self.tcp and not self.tcp:is_closing() then self.tcp:close() end
   for _, sig in ipairs(self.signals or {}) do sig:close() end
   if self.running then
