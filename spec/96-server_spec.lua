@@ -11,6 +11,10 @@ local NULL = mllm.null
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+-- The clients (curl, bash) run without the ASan runtime that make test-asan preloads into every
+-- process: curl hangs under it. The server keeps it (its module is the instrumented one).
+local CLIENT = "env -u LD_PRELOAD "
+
 local srv = {}  -- pid, port, dir, log
 
 -- A file's text, or nil while it is not there (a child's log may not exist yet).
@@ -26,7 +30,8 @@ end
 -- and port once it listens, or nil, its log.
 local function spawn(dir, args, seconds)
   local log, pidfile = dir .. "/server.log", dir .. "/server.pid"
-  assert(os.execute(("timeout -s KILL %d lua5.4 bin/mobilellm serve %s --port 0 %s > %s 2>&1 & echo $! > %s")
+  assert(os.execute(("timeout -s KILL %d lua5.4 spec/support/mobilellm_main.lua serve %s --port 0 %s > %s 2>&1 "
+    .. "& echo $! > %s")
     :format(seconds, MODEL, args or "", q(log), q(pidfile))))
   local pid = read(pidfile):match("%d+")
   for _ = 1, 600 do  -- 60 s at most for the model to load
@@ -60,7 +65,7 @@ local n_out = 0
 local function curl(args)
   n_out = n_out + 1
   local out = srv.dir .. "/out" .. n_out
-  local p = assert(io.popen(("curl -sS --max-time 60 -o %s -w '%%{http_code}' %s 2>&1"):format(q(out), args)))
+  local p = assert(io.popen((CLIENT .. "curl -sS --max-time 60 -o %s -w '%%{http_code}' %s 2>&1"):format(q(out), args)))
   local code = p:read("a")
   p:close()
   return tonumber(code:match("(%d+)$")), read(out) or "", code
@@ -291,7 +296,7 @@ describe("mobilellm serve", function()
     end
     local cmd = {}
     for i = 1, 2 do
-      cmd[i] = ("curl -sS -N --max-time 60 -o %s --data-binary @%s %s &"):format(q(files[i] .. ".out"),
+      cmd[i] = (CLIENT .. "curl -sS -N --max-time 60 -o %s --data-binary @%s %s &"):format(q(files[i] .. ".out"),
         q(files[i] .. ".json"), url("/v1/chat/completions"))
     end
     assert.is_true(os.execute(table.concat(cmd, " ") .. " wait"))
@@ -373,7 +378,7 @@ describe("mobilellm serve", function()
     n_out = n_out + 1
     local out = srv.dir .. "/raw" .. n_out
     H.write(out .. ".req", request)
-    os.execute(("timeout 20 bash -c %s > %s 2>/dev/null"):format(q(("exec 3<>/dev/tcp/127.0.0.1/%d; cat %s >&3; "
+    os.execute(("timeout 20 " .. CLIENT .. "bash -c %s > %s 2>/dev/null"):format(q(("exec 3<>/dev/tcp/127.0.0.1/%d; cat %s >&3; "
       .. "cat <&3"):format(srv.port, q(out .. ".req"))), q(out)))
     return (read(out) or ""):match("^HTTP/1%.1 (%d+)")
   end
@@ -401,7 +406,7 @@ describe("mobilellm serve", function()
     local script = ("exec 3<>/dev/tcp/127.0.0.1/%d; printf 'POST /v1/chat/completions HTTP/1.1\\r\\n"
       .. "Content-Length: 100\\r\\n\\r\\n{\"mess' >&3; sleep 20"):format(srv.port)
     local pidfile = srv.dir .. "/slow.pid"
-    os.execute(("bash -c %s > /dev/null 2>&1 & echo $! > %s"):format(q(script), q(pidfile)))
+    os.execute((CLIENT .. "bash -c %s > /dev/null 2>&1 & echo $! > %s"):format(q(script), q(pidfile)))
     local slow = read(pidfile):match("%d+")
     local ok, err = pcall(function()
       assert.equal(200, (curl(url("/health"))))
@@ -437,7 +442,7 @@ describe("mobilellm serve", function()
     local req = ("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body)
     local file = srv.dir .. "/leave.req"
     H.write(file, req)
-    os.execute(("timeout 20 bash -c %s"):format(q(("exec 3<>/dev/tcp/127.0.0.1/%d; cat %s >&3; exec 3>&-")
+    os.execute(("timeout 20 " .. CLIENT .. "bash -c %s"):format(q(("exec 3<>/dev/tcp/127.0.0.1/%d; cat %s >&3; exec 3>&-")
       :format(srv.port, q(file)))))
     local h = health_until(function(x) return x.requests_cancelled > before and x.slots_processing == 0 end)
     assert.equal(before + 1, h.requests_cancelled)
@@ -446,7 +451,7 @@ describe("mobilellm serve", function()
     -- and one that leaves in the middle of a stream: head reads the first bytes and exits, curl's
     -- next write fails and it closes the connection; the session is free after it either way
     H.write(file, body)
-    os.execute(("curl -sS -N --max-time 60 --data-binary @%s %s 2>/dev/null | head -c 100 > /dev/null")
+    os.execute((CLIENT .. "curl -sS -N --max-time 60 --data-binary @%s %s 2>/dev/null | head -c 100 > /dev/null")
       :format(q(file), url("/v1/chat/completions")))
     h = health_until(function(x) return x.slots_processing == 0 end)
     assert.equal(0, h.slots_processing)
@@ -461,7 +466,7 @@ describe("mobilellm serve", function()
       args[#args + 1] = ("-o %s --data-binary @%s %s"):format(q(srv.dir .. "/burst" .. i), q(file),
         url("/v1/chat/completions"))
     end
-    assert.is_true(os.execute(("curl -sS --no-progress-meter --max-time 120 --parallel --parallel-max 16 %s")
+    assert.is_true(os.execute((CLIENT .. "curl -sS --no-progress-meter --max-time 120 --parallel --parallel-max 16 %s")
       :format(table.concat(args, " --next ")) .. " > /dev/null"))
     local texts = {}
     for i = 1, 16 do
@@ -472,7 +477,7 @@ describe("mobilellm serve", function()
     end
     local hargs = {}
     for i = 1, 64 do hargs[i] = ("-o %s %s"):format(q(srv.dir .. "/h" .. i), url("/health")) end
-    assert.is_true(os.execute(("curl -sS --no-progress-meter --max-time 60 --parallel --parallel-max 64 %s > /dev/null")
+    assert.is_true(os.execute((CLIENT .. "curl -sS --no-progress-meter --max-time 60 --parallel --parallel-max 64 %s > /dev/null")
       :format(table.concat(hargs, " --next "))))
     for i = 1, 64 do assert.equal("ok", mllm.json_decode(assert(read(srv.dir .. "/h" .. i))).status) end
   end)
@@ -564,7 +569,7 @@ describe("mobilellm serve on a checkpoint with its own chat template", function(
     local messages = { { role = "user", content = "call mom" }, { role = "assistant", content = "Calling Mom." },
                        { role = "user", content = "thanks" } }
     H.write(body, mllm.json_encode({ messages = messages, max_tokens = 20, temperature = 0.5, seed = 3 }))
-    local p = io.popen(("curl -sS --max-time 60 -o %s -w '%%{http_code}' --data-binary @%s %s"):format(q(out),
+    local p = io.popen((CLIENT .. "curl -sS --max-time 60 -o %s -w '%%{http_code}' --data-binary @%s %s"):format(q(out),
       q(body), q("http://127.0.0.1:" .. port .. "/v1/chat/completions")))
     local code = p:read("a")
     p:close()
