@@ -287,6 +287,24 @@ describe("mobilellm serve", function()
     assert.equal("tool_calls", chunks[#chunks].choices[1].finish_reason)
   end)
 
+  it("takes tool_choice: required makes the answer a call, a named function a call of it", function()
+    local tools = openai_tools()
+    local code, body = post({ messages = user("thanks a lot"), tools = tools, tool_choice = "required" })
+    assert.equal(200, code, body)
+    local choice = mllm.json_decode(body).choices[1]
+    assert.equal("tool_calls", choice.finish_reason)
+    code, body = post({ messages = user("thanks a lot"), tools = tools,
+                        tool_choice = { type = "function", ["function"] = { name = "set_timer" } } })
+    assert.equal(200, code, body)
+    choice = mllm.json_decode(body).choices[1]
+    assert.equal("tool_calls", choice.finish_reason)
+    assert.equal("set_timer", choice.message.tool_calls[1]["function"].name)
+    code, body = post({ messages = user("thanks a lot"), tools = tools,
+                        tool_choice = { type = "function", ["function"] = { name = "nope" } } })
+    assert.equal(400, code)
+    assert.equal("tool_choice", mllm.json_decode(body).error.param)
+  end)
+
   it("serves two streamed requests at once, both to the end", function()
     local files = {}
     for i = 1, 2 do

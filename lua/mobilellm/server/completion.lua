@@ -152,7 +152,10 @@ function Task:step()
     return false
   end
   if done then
-    if self.parser and not self.passthrough then self:events(self.parser:finish()) end
+    if self.parser and not self.passthrough and self:events(self.parser:finish()) then
+      self:finish("tool_calls") -- a call that ended with the generation
+      return false
+    end
     local stop = self.gen:info().stop
     self:finish((stop == "length" or stop == "context") and "length" or "stop")
     return false
