@@ -478,8 +478,9 @@ MLLM_API mllm_status mllm_job_start(mllm_session *s, const int32_t *prompt, size
  * with no text. MLLM_ERR_ARG for an async job. */
 MLLM_API mllm_status mllm_job_step(mllm_job *j, double budget_ms, const char **text, size_t *len,
                                    char *err, size_t errlen);
-/* Never blocks (the worker holds the job's mutex only to copy a piece): the text
- * made since the last step, poll or wait, and the status as mllm_job_step. For
+/* Never blocks: the text made since the last step, poll or wait, and the status
+ * as mllm_job_step. When the worker holds the job's mutex at that instant (it
+ * does only to copy a piece), it returns MLLM_OK with no text: poll again. For
  * a stepwise job it hands out nothing new (a step does the work). */
 MLLM_API mllm_status mllm_job_poll(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen);
 /* Blocks until the job has ended (a stepwise job runs to its end on the

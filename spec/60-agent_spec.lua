@@ -645,7 +645,7 @@ describe("examples", function()
     }
     local ticks = 0
     local summary = npcm.run_demo(model, game, {
-      call = "required", budget = 0.0005, print = function(l) out[#out + 1] = l end,
+      call = "required", budget = 0.0005, print = function(l) out[#out + 1] = l end, mode = "yield",
       clock = function() ticks = ticks + 1 return ticks * 0.001 end, -- every token spends the budget
     })
     assert.are.equal(2, summary.answered)

@@ -320,4 +320,58 @@ describe("jobs", function()
       s:close()
     end)
   end)
+
+  describe("examples/game_npc.lua", function()
+    local npcm = dofile("examples/game_npc.lua")
+    local fixture = assert(mllm.load(H.FIXTURES .. "/bf16-vocab32k", { threads = 1 }))
+    local function scene(mode, extra)
+      local acts, out = {}, {}
+      local game = {
+        give_item = function(item, count) acts[#acts + 1] = "give " .. item .. " " .. count return "given" end,
+        move_to = function(place) acts[#acts + 1] = "move " .. place end,
+      }
+      local opts = { call = "required", mode = mode, print = function(l) out[#out + 1] = l end }
+      for k, v in pairs(extra or {}) do opts[k] = v end
+      local summary = npcm.run_demo(fixture, game, opts)
+      local calls = 0
+      for _, l in ipairs(out) do if l:find("^%[frame +%d+%]   [%w_]+%(") then calls = calls + 1 end end
+      return summary, calls, table.concat(out, "\n")
+    end
+
+    it("step mode: the prefill of every stretch is spread over frames too", function()
+      local ticks = 0
+      -- a clock where every reading spends the budget: each frame's step does one unit of work
+      local summary, calls, log = scene("step", { budget = 0.0005,
+                                                  clock = function() ticks = ticks + 1 return ticks * 0.001 end })
+      assert.are.equal(2, summary.answered, log)
+      assert.is_true(calls >= 2, log)
+      -- one unit per frame: a frame per prompt token and per generated one, not one frame per prompt
+      assert.is_true(summary.busy_frames > summary.tokens + 50, log)
+      assert.are.equal("step", summary.mode)
+      assert.is_true(summary.p99_frame_ms <= summary.max_frame_ms)
+    end)
+
+    it("async mode: polled each frame, the answers' calls run", function()
+      local summary, calls, log = scene("async", { fps = 500 })
+      assert.are.equal(2, summary.answered, log)
+      assert.is_true(calls >= 2, log)
+      assert.is_true(summary.busy_frames >= 2, log)
+    end)
+  end)
+
+  describe("examples/host/job_host.c", function()
+    it("steps a job, then polls an async one, in a C frame loop, and both answer the same", function()
+      assert.is_true(os.execute("make --no-print-directory -s examples >/dev/null"))
+      local p = io.popen("build/examples/job_host 2>&1; echo \"exit $?\"")
+      local out = p:read("a")
+      p:close()
+      assert.truthy(out:find("exit 0\n$"), out)
+      local step = out:match("stepwise, 4 ms per frame: ([^\n]*)")
+      local async = out:match("async, polled each frame: ([^\n]*)")
+      assert.truthy(step and #step > 0, out)
+      assert.are.equal(step, async)
+      local _, n = out:gsub("%d+ frames, %d+ prompt %+ %d+ generated tokens", "")
+      assert.are.equal(2, n, out)
+    end)
+  end)
 end)

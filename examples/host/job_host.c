@@ -54,7 +54,8 @@ static int run(mllm_session *s, const int32_t *ids, size_t n, bool async)
         return 1;
     }
     static double spent[MAX_FRAMES];
-    int frames = 0;
+    int frames = 0, worst_frame = 0;
+    double worst = 0;
     mllm_status st = MLLM_OK;
     printf("%s: ", async ? "async, polled each frame" : "stepwise, 4 ms per frame");
     double next = now_ms();
@@ -65,7 +66,12 @@ static int run(mllm_session *s, const int32_t *ids, size_t n, bool async)
         double t0 = now_ms();
         st = async ? mllm_job_poll(j, &text, &len, err, sizeof err)
                    : mllm_job_step(j, BUDGET_MS, &text, &len, err, sizeof err);
-        spent[frames++] = now_ms() - t0;
+        spent[frames] = now_ms() - t0;
+        if (spent[frames] > worst) {
+            worst = spent[frames];
+            worst_frame = frames + 1;
+        }
+        frames++;
         fwrite(text, 1, len, stdout);
         fflush(stdout);
         next += FRAME_MS;
@@ -80,8 +86,8 @@ static int run(mllm_session *s, const int32_t *ids, size_t n, bool async)
     }
     qsort(spent, (size_t)frames, sizeof spent[0], cmp_double);
     printf("\n  %d frames, %d prompt + %d generated tokens (stop: %s); time per frame in the model: "
-           "worst %.2f ms, p99 %.2f ms, median %.3f ms\n",
-           frames, info.prompt_tokens, info.generated_tokens, mllm_stop_reason_name(info.stop), spent[frames - 1],
+           "worst %.2f ms (frame %d), p99 %.2f ms, median %.3f ms\n",
+           frames, info.prompt_tokens, info.generated_tokens, mllm_stop_reason_name(info.stop), worst, worst_frame,
            spent[(frames * 99) / 100 < frames ? (frames * 99) / 100 : frames - 1], spent[frames / 2]);
     return 0;
 }

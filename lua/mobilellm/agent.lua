@@ -104,7 +104,8 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
               "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
-              "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free", "stop_after_error" }
+              "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free", "stop_after_error",
+              "step" }
 
 --- The hooks `Agent:run` and `Conversation:send` take for one turn (any other key raises).
 M.HOOKS = { "on_text", "on_call", "on_result", "on_token" }
@@ -166,7 +167,11 @@ end
 --   `stop` ({"\n"}): strings that end a turn; `n_ctx`, `kv_type`: context and cache type of the sessions;
 --   generation options `temperature` (0), `top_k`, `top_p`, `min_p`, `repeat_penalty`, `seed`;
 --   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
---   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available)
+--   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available);
+--   `step(job)`: run each stretch of generation as a stepwise job (`Session:start`, prefill
+--   included) and call `step(job)` until it is done; it advances the job (`job:step(budget_ms)`)
+--   and may yield to a frame loop between steps (on_token must not yield then: it runs inside
+--   `job:step`). It returns what `job:step` returned (nil, message raises)
 -- @raise on bad options or tools
 function M.new(model, opts)
   opts = options.check(opts, M.OPTIONS, "agent.new")
@@ -269,6 +274,14 @@ local function cached_text(path, text)
 end
 
 -- The base session (the tool list evaluated once) and its ids.
+-- Step mode: opts.step(job) until the job is done; a failure it returns raises.
+function Agent:run_job(job)
+  while not job:done() do
+    local ok, err = self.opts.step(job)
+    if ok == nil and err then error(err, 0) end
+  end
+end
+
 function Agent:base()
   if self.base_session then return self.base_session, self.base_ids end
   local model, text = self.model, self:base_text()
@@ -283,7 +296,12 @@ function Agent:base()
   end
   if not s then
     s = assert(model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type }))
-    assert(s:eval(ids))
+    if self.opts.step then  -- the tools' line too is evaluated step by step (a job that generates nothing)
+      local job <close> = assert(s:start(ids, { max_tokens = 0 }))
+      self:run_job(job)
+    else
+      assert(s:eval(ids))
+    end
     if path and s.save and s:save(path) then
       local f = io.open(path .. ".txt", "wb")
       if f then f:write(text) f:close() end
@@ -417,13 +435,6 @@ function Agent:turn(s, held, prompt, hooks)
     for _, id in ipairs(prompt) do held[#held + 1] = id end
     local gopts = self:gen_opts(first, budget, no_more)
     if gopts.constraint and gopts.constraint.set_prefix then gopts.constraint:set_prefix(table.concat(written)) end
-    local iter, e2, e3, stream = s:stream(prompt, gopts)
-    if not iter then
-      for _ = 1, #prompt do held[#held] = nil end
-      if first then return nil, e2 end  -- nothing ran: the request is refused (run/send return nil, e2)
-      r.stop, r.error = "context", e2
-      break
-    end
     local parser <close> = core.call_parser()
     local call, perr, cancelled = nil, nil, false
     -- The generator drops the leading space of the first text it hands out (right for the
@@ -436,7 +447,8 @@ function Agent:turn(s, held, prompt, hooks)
         elseif ev.type == "error" and not call then perr = ev end
       end
     end
-    for piece, id in iter, e2, e3, stream do
+    -- one piece of the model's output; true when the stretch ends here
+    local function consume(piece, id)
       if id then held[#held + 1] = id end
       written[#written + 1] = piece
       if space == "watch" and id and model.token_piece then
@@ -450,9 +462,37 @@ function Agent:turn(s, held, prompt, hooks)
       turn[#turn + 1] = piece
       feed(parser:feed(piece))
       if on_token and on_token(piece, id) == false then cancelled = true end
-      if call or perr or cancelled then break end
+      return call or perr or cancelled
     end
-    local info = stream:info()
+    local stream, e2, info
+    if self.opts.step then
+      -- stepwise (a frame loop): the stretch is a job, prefill included, that opts.step(job)
+      -- advances (job:step(budget), and a yield to the game between steps)
+      gopts.on_token = function(piece, id) return not consume(piece, id) end
+      stream, e2 = s:start(prompt, gopts)
+      if stream then
+        local job <close> = stream
+        self:run_job(job)
+        info = job:info()
+      end
+    else
+      local iter, e3
+      iter, e2, e3, stream = s:stream(prompt, gopts)
+      if iter then
+        for piece, id in iter, e2, e3, stream do
+          if consume(piece, id) then break end
+        end
+        info = stream:info()
+      else
+        stream = nil
+      end
+    end
+    if not stream then
+      for _ = 1, #prompt do held[#held] = nil end
+      if first then return nil, e2 end  -- nothing ran: the request is refused (run/send return nil, e2)
+      r.stop, r.error = "context", e2
+      break
+    end
     for k, v in pairs(r.info) do r.info[k] = v + (info[k] or 0) end
     budget = budget - info.generated_tokens
     if s:pos() < #held then -- tokens that did not fit the context were not evaluated

@@ -270,7 +270,16 @@ mllm_status mllm_job_step(mllm_job *j, double budget_ms, const char **text, size
 
 mllm_status mllm_job_poll(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen)
 {
-    return take(j, text, len, err, errlen);
+    /* never waits, not even for the mutex: a worker that holds it (copying a piece, or
+       descheduled while it does) means nothing new this time */
+    if (pthread_mutex_trylock(&j->lock) != 0) {
+        *text = "";
+        *len = 0;
+        return MLLM_OK;
+    }
+    mllm_status st = hand_out(j, text, len, err, errlen);
+    pthread_mutex_unlock(&j->lock);
+    return st;
 }
 
 mllm_status mllm_job_wait(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen)
