@@ -7,7 +7,7 @@ BUSTED     ?= $(LUA) /usr/bin/busted
 CC         ?= gcc
 CXX        ?= g++
 PKGS       := lua5.4 liblua5.4-dev libopenblas-dev libsentencepiece-dev libcjson-dev lua-busted pkg-config \
-              tmux libxxhash-dev luarocks libpcre2-dev libedit-dev
+              tmux libxxhash-dev luarocks libpcre2-dev libedit-dev lua-luv curl
 OPT        ?= -O2
 CFLAGS_ALL := -std=c11 $(OPT) -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wno-unused-parameter \
               -Iinclude -Isrc $(shell pkg-config --cflags lua5.4 2>/dev/null) $(CFLAGS)
@@ -159,12 +159,13 @@ WRITE_SITE := io.write(("-- Written by make install: where the models were insta
               .. "return { models_dir = %q }\n"):format(arg[1]))
 install-rock: all
 	install -d "$(DESTDIR)$(INST_LIBDIR)/mobilellm" "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli" \
-	  "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja" "$(DESTDIR)$(INST_BINDIR)"
+	  "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja" "$(DESTDIR)$(INST_LUADIR)/mobilellm/server" "$(DESTDIR)$(INST_BINDIR)"
 	install -m 755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/core.so"
 	install -m 755 $(LINEEDIT) "$(DESTDIR)$(INST_LIBDIR)/mobilellm/lineedit.so"
 	install -m 644 lua/mobilellm/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/"
 	install -m 644 lua/mobilellm/cli/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/cli/"
 	install -m 644 lua/mobilellm/jinja/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/jinja/"
+	install -m 644 lua/mobilellm/server/*.lua "$(DESTDIR)$(INST_LUADIR)/mobilellm/server/"
 	$(LUA) -e '$(WRITE_SITE)' /dev/null "$(INST_DATADIR)/models" > "$(DESTDIR)$(INST_LUADIR)/mobilellm/site.lua"
 	install -d "$(DESTDIR)$(INST_DATADIR)/models"
 	@set -e; for d in models/*/; do \

@@ -1,4 +1,4 @@
---- The `mobilellm` command line: `info`, `run`, `chat`, `agent`, `convert`, `bench`, `eval`, `list`.
+--- The `mobilellm` command line: `info`, `run`, `chat`, `agent`, `serve`, `convert`, `bench`, `eval`, `list`.
 --
 -- `bin/mobilellm` only finds the modules and calls `main`; each command is a module of
 -- `mobilellm.cli` (`lua/mobilellm/cli/<command>.lua`), what they share is
@@ -30,7 +30,7 @@ local PROG = common.PROG
 -- `mobilellm.cli.<name>`, a table with its name, positional arguments, summary, options and
 -- `run(ctx, opts, pos)` (see `mobilellm.cli.args`).
 M.COMMANDS = {}
-for i, name in ipairs({ "info", "run", "chat", "agent", "convert", "bench", "eval", "list" }) do
+for i, name in ipairs({ "info", "run", "chat", "agent", "serve", "convert", "bench", "eval", "list" }) do
   M.COMMANDS[i] = require("mobilellm.cli." .. name)
 end
 
