@@ -163,6 +163,14 @@ describe("hostile Lua use", function()
       end)
     end
 
+    it("json_decode refuses text after the value, naming the byte (whitespace after it is fine)", function()
+      local v, err = mllm.json_decode('{"a": 1} junk')
+      assert.is_nil(v)
+      assert.are.equal("invalid JSON near byte 10: text after the value", err)
+      assert.is_nil((mllm.json_decode("[1] [2]")))
+      assert.are.equal(1, mllm.json_decode('{"a": 1} \n').a)
+    end)
+
     it("a sweep of odd values through every function and method never crashes", function()
       local odd = { true, 0, -1, math.maxinteger, math.mininteger, 0 / 0, math.huge, -math.huge, 1.5, "",
         "\255\254", "x", {}, { 1, 2 }, { -1 }, { {} }, print, coroutine.create(print), io.stdout, mllm.null }

@@ -327,6 +327,7 @@ describe("mobilellm serve", function()
 
   local bad_requests = {
     { "malformed JSON", '{"messages": [', "not valid JSON" },
+    { "JSON with text after it", '{"messages": [{"role": "user", "content": "hi"}]} junk', "text after the value" },
     { "a body that is not an object", "[1, 2]", "must be a JSON object" },
     { "no messages", "{}", "'messages' is required", "messages" },
     { "a field of the wrong type", { messages = user("hi"), temperature = "hot" }, "'temperature' must be a number",

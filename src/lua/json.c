@@ -80,7 +80,7 @@ static int tree_gc(lua_State *L)
  * @function json_decode
  * @tparam string text
  * @return the value
- * @error a message with the byte where the text stops being JSON
+ * @error a message with the byte where the text stops being JSON (text after the value is an error too)
  * @raise when the value is nested deeper than 256
  */
 static int l_json_decode(lua_State *L)
@@ -95,6 +95,12 @@ static int l_json_decode(lua_State *L)
     if (!*box) {
         luaL_pushfail(L);
         lua_pushfstring(L, "invalid JSON near byte %d", (int)(end && end >= s ? end - s + 1 : 1));
+        return 2;
+    }
+    while (end < s + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (end < s + len) {  /* cJSON stops after the value; text after it is not JSON */
+        luaL_pushfail(L);
+        lua_pushfstring(L, "invalid JSON near byte %d: text after the value", (int)(end - s + 1));
         return 2;
     }
     push_json(L, *box, 0);
