@@ -525,17 +525,8 @@ describe("mobilellm.server.generation", function()
     return table.concat(parts), info
   end
 
-  -- A session without `start`: the stepwise fallback of a build without jobs.
-  local function without_jobs(s)
-    return setmetatable({ start = false }, { __index = function(_, k)
-      local v = s[k]
-      if type(v) == "function" then return function(_, ...) return v(s, ...) end end
-      return v
-    end })
-  end
-
-  for _, mode in ipairs { "an async job", "the stepwise fallback" } do
-    it("gives model:generate's text with " .. mode, function()
+  do
+    it("gives model:generate's text", function()
       local ids = model:tokenize(chat.prompt_text(user(("tell me about the weather in Porto "):rep(20)), {}),
         { bos = true })
       assert.is_true(#ids > 128) -- several batches of the prompt
@@ -543,9 +534,7 @@ describe("mobilellm.server.generation", function()
         local opts = { temperature = 0.9, seed = seed, max_tokens = 20, stop = { "\n" } }
         local want, winfo = model:generate(ids, opts)
         local s = model:session()
-        local target = mode == "the stepwise fallback" and without_jobs(s) or s
-        assert.equal(mode == "an async job", generation.async(target))
-        local text, info = drain(assert(generation.start(target, ids, opts)))
+        local text, info = drain(assert(generation.start(s, ids, opts)))
         assert.equal(want, text)
         assert.equal(winfo.generated_tokens, info.generated_tokens)
         assert.equal(winfo.stop, info.stop)

@@ -90,7 +90,7 @@ function Task:begin(slot)
     end
     self.parser = core.call_parser()
   end
-  local gen, gerr = generation.start(s, table.move(plan.ids, keep + 1, #plan.ids, 1, {}), gopts, app.batch)
+  local gen, gerr = generation.start(s, table.move(plan.ids, keep + 1, #plan.ids, 1, {}), gopts)
   if not gen then self.sink.fail(400, gerr) return nil end
   self.gen = gen
   self.sink.start()

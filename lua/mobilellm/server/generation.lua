@@ -8,10 +8,7 @@
 -- otherwise waits for I/O. `close` cancels a job that still runs (it stops within one layer's
 -- time) and joins its thread.
 --
--- A build without jobs (`s.start` missing) gets the stepwise fallback on the loop's own thread:
--- a batch of the prompt per step, then one token per step (`s:eval`, then `s:stream`).
---
--- Either way the ids are evaluated in batches from the session's position, which the caller puts
+-- The ids are evaluated in batches from the session's position, which the caller puts
 -- at a whole number of batches (0, or past a prefix it kept), so they are the batches
 -- `s:generate` would use from the prompt's first token: a request gives exactly the text of
 -- `model:generate` for the same prompt, options and seed (batches cut elsewhere can change the
@@ -22,13 +19,6 @@ local M = {}
 --- Milliseconds between two polls of the running jobs.
 M.POLL_MS = 2
 
---- Whether generation runs on worker threads (the loop polls it: `POLL_MS`) rather than in
--- steps on the loop's thread (the loop steps it whenever it is idle).
--- @param s a session
-function M.async(s)
-  return type(s.start) == "function"
-end
-
 local Generation = {}
 Generation.__index = Generation
 
@@ -36,43 +26,13 @@ Generation.__index = Generation
 -- @param s the session
 -- @tparam table ids the prompt's token ids (at least one)
 -- @tparam table gopts the options of `s:generate` (no `on_token`)
--- @tparam[opt=64] integer batch tokens evaluated per step of the prompt (the stepwise fallback)
 -- @return the generation, or nil and a message (the prompt does not fit the context)
-function M.start(s, ids, gopts, batch)
-  local g = setmetatable({ s = s, ids = ids, gopts = gopts, batch = batch or 64, fed = 0, done = false,
-                           prompt_tokens = #ids }, Generation)
-  if M.async(s) then
-    local opts = { async = true }
-    for k, v in pairs(gopts) do opts[k] = v end
-    local job, err = s:start(ids, opts)
-    if not job then return nil, err end
-    g.job = job
-  end
-  return g
-end
-
--- The stepwise fallback: a batch of the prompt, or one token.
-function Generation:step_here()
-  local n = #self.ids
-  if self.fed < n then
-    local k = math.min(self.batch, n - self.fed)
-    local ok, err = self.s:eval(table.move(self.ids, self.fed + 1, self.fed + k, 1, {}))
-    if not ok then self.done = true return nil, err end
-    self.fed = self.fed + k
-    return "", false
-  end
-  if not self.iter then
-    local iter, e2, _, stream = self.s:stream({}, self.gopts)
-    if not iter then self.done = true return nil, e2 end
-    self.iter, self.stream = iter, stream
-  end
-  local ok, piece = pcall(self.iter)
-  if not ok then self:close() return nil, tostring(piece) end
-  if piece == nil then
-    self:close()
-    return "", true
-  end
-  return piece, false
+function M.start(s, ids, gopts)
+  local opts = { async = true }
+  for k, v in pairs(gopts) do opts[k] = v end
+  local job, err = s:start(ids, opts)
+  if not job then return nil, err end
+  return setmetatable({ job = job, done = false, prompt_tokens = #ids }, Generation)
 end
 
 --- Advances: the text made since the last step.
@@ -80,7 +40,6 @@ end
 --   message when it failed (the model computed NaN)
 function Generation:step()
   if self.done then return "", true end
-  if not self.job then return self:step_here() end
   local text, done = self.job:poll()
   if text == nil then
     self.done = true
@@ -93,11 +52,7 @@ end
 --- The generation's figures: `prompt_tokens`, `generated_tokens`, `stop` ("eos", "stop",
 -- "length", "context", "cancelled"; nil before the end).
 function Generation:info()
-  local info = self.final -- once closed
-  if not info then
-    if self.job then info = self.job:info()
-    else info = self.stream and self.stream:info() or { generated_tokens = 0 } end
-  end
+  local info = self.final or self.job:info() -- final: once closed
   return { prompt_tokens = self.prompt_tokens, generated_tokens = info.generated_tokens, stop = info.stop }
 end
 
@@ -105,16 +60,9 @@ end
 function Generation:close()
   if self.final then return end
   self.done = true
-  if self.job then
-    self.job:cancel()
-    self.final = self.job:info()
-    self.job:close()
-  elseif self.stream then
-    self.final = self.stream:info()
-    self.stream:close()
-  else
-    self.final = { generated_tokens = 0 }
-  end
+  self.job:cancel()
+  self.final = self.job:info()
+  self.job:close()
 end
 
 return M

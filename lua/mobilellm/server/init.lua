@@ -122,7 +122,8 @@ end
 -- @tparam table opts `dir` (its directory: companion files, the decoding), `name` (the model's
 --   id in the API), `template` (a chat template, `mobilellm.chat_template`: the prompt format of a
 --   checkpoint that is not tool-calling; nil: `mobilellm.chat`'s), `parallel` (sessions, 1),
---   `n_ctx`, `kv_type`, `batch` (prompt tokens per step, 64), `max_tokens` (a request's default, 256)
+--   `n_ctx`, `kv_type`, `batch` (the sessions' n_batch: prompt tokens per forward pass, 64),
+--   `max_tokens` (a request's default, 256)
 -- @return the server, or nil and a message
 function M.new(model, opts)
   local pool, err = slots.new(model, opts.parallel or 1, { n_ctx = opts.n_ctx, kv_type = opts.kv_type,
@@ -155,8 +156,7 @@ function Server:listen(host, port)
   end
   self.tcp = tcp
   local name = tcp:getsockname()
-  self.async = generation.async(self.pool.slots[1].session)
-  self.ticker = self.async and uv.new_timer() or uv.new_idle()
+  self.ticker = uv.new_timer()
   return name.ip, name.port
 end
 
@@ -175,20 +175,13 @@ function Server:accept()
   tcp:read_start(function(err, data) conn:on_read(err, data) end)
 end
 
--- Steps the running requests while there are any: jobs on worker threads are polled every
--- POLL_MS; generation on the loop's thread (a build without jobs) is stepped whenever the loop
--- has no I/O waiting.
+-- Polls the running requests' jobs (on worker threads) every POLL_MS while there are any.
 function Server:kick()
   if self.ticker:is_active() then return end
-  local function tick()
+  self.ticker:start(generation.POLL_MS, generation.POLL_MS, function()
     self.pool:tick()
     if not self.pool:running() then self.ticker:stop() end
-  end
-  if self.async then
-    self.ticker:start(generation.POLL_MS, generation.POLL_MS, tick)
-  else
-    self.ticker:start(tick)
-  end
+  end)
 end
 
 function Server:route(conn, req)
