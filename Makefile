@@ -76,7 +76,7 @@ $(CLIB): $(CORE_OBJ) src/libmobilellm.map
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libmobilellm.so -Wl,--version-script=src/libmobilellm.map -o $@ \
 	  $(CORE_OBJ) $(LIBS)
 
-$(BUILD)/ctest/%: spec/c/%.c $(CORE_OBJ)
+$(BUILD)/ctest/%: spec/c/%.c spec/c/check.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< $(CORE_OBJ) -o $@ $(LIBS)
 

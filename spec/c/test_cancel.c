@@ -17,18 +17,10 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include "check.h"
 
 #define MODEL "models/mobilellm-tiny-api"
 #define LONG 480   /* prompt tokens of the long prefill (the model's context is 512) */
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
 
 static mllm_model *model;
 static int n_vocab;

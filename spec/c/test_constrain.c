@@ -16,15 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
+#include "check.h"
 
 static double now(void)
 {

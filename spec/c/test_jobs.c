@@ -12,18 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "check.h"
 
 #define MODEL "models/mobilellm-tiny-api"
 #define LONG 480
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
 
 static mllm_model *model;
 static int32_t *prompt;

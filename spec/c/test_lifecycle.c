@@ -10,17 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "check.h"
 
 #define FIXTURES "spec/fixtures/models"
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
 
 static int argmax(const float *v, int n)
 {

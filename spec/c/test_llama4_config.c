@@ -8,18 +8,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include "check.h"
 
 mllm_status mllm_config_parse(const char *json, size_t len, const char *path, mllm_config *cfg, char *err,
                               size_t errlen);
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
 
 /* An R1 config.json as Hugging Face ships it (the fields the engine reads). */
 static void r1_config(char *buf, size_t n, int layers, int dim, int heads, int kv, int ffn)

@@ -8,15 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
+#include "check.h"
 
 static const char *const APPS[] = { "sms", "whatsapp", "email" };
 static const mllm_tool_param SEND[] = {

@@ -8,20 +8,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "check.h"
 
 #define N_VOCAB 128256
 #define N_HIGH 300   /* ids with the high logit: every 401st id from 17 */
 #define HIGH 10.0f
 #define N_DRAWS 400
-
-static int n_checks, n_failed;
-
-static void check(int ok, const char *what)
-{
-    n_checks++;
-    if (!ok) n_failed++;
-    printf("%sok %d - %s\n", ok ? "" : "not ", n_checks, what);
-}
 
 static int high_id(int j) { return 17 + 401 * j; }
 
