@@ -4,11 +4,7 @@ local options = require("mobilellm.options")
 local agent = require("mobilellm.agent")
 local tools = require("mobilellm.tools")
 
-local function raises(want, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error containing: " .. want)
-  assert(tostring(err):find(want, 1, true), ("error %q does not contain %q"):format(tostring(err), want))
-end
+local raises = require("support.helpers").raises
 
 -- agent.new checks its options before it touches the model
 local MODEL = setmetatable({}, { __index = function() error("the model was used") end })

@@ -10,12 +10,7 @@ local BASIC = H.FIXTURES .. "/f32-basic"
 local TEXT = H.FIXTURES .. "/bf16-vocab32k" -- has a tokenizer.model
 
 --- Calls fn under pcall; it must raise a message containing `want` (plain text).
-local function raises(want, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error containing: " .. want)
-  assert.is_string(err)
-  assert(err:find(want, 1, true), ("error %q does not contain %q"):format(err, want))
-end
+local raises = H.raises
 
 --- A table that looks like an array of n ids to luaL_len/lua_geti and runs
 -- on_read(k) the first time an element is read.

@@ -9,12 +9,7 @@ local H = require("support.helpers")
 
 local TEXT = H.FIXTURES .. "/bf16-vocab32k" -- has a tokenizer.model
 
-local function raises(want, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error containing: " .. want)
-  assert.is_string(err)
-  assert(err:find(want, 1, true), ("error %q does not contain %q"):format(err, want))
-end
+local raises = H.raises
 
 --- A proxy for the options in `values`: every read goes through __index, runs a
 -- full collection, returns a fresh copy of a string (nothing else holds it) and

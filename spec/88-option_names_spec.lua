@@ -11,13 +11,7 @@ local H = require("support.helpers")
 
 local SHIPPED = "models/mobilellm-tiny-api"
 
-local function raises(want, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error containing: " .. want)
-  err = tostring(err)
-  assert(err:find(want, 1, true), ("error %q does not contain %q"):format(err, want))
-  return err
-end
+local raises = H.raises
 
 describe("options.nearest", function()
   local known = { "max_tokens", "stop_at_eos", "temperature", "top_k", "top_p", "n_ctx", "seed", "bos" }

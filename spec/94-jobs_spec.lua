@@ -10,13 +10,7 @@ local H = require("support.helpers")
 local SHIPPED = "models/mobilellm-tiny-api"
 local PROMPT = "<|user|> Set an alarm for 7 am tomorrow and text Priya that I'm late. <|assistant|>"
 
-local function raises(want, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error containing: " .. want)
-  err = tostring(err)
-  assert(err:find(want, 1, true), ("error %q does not contain %q"):format(err, want))
-  return err
-end
+local raises = H.raises
 
 -- Steps a job to its end; returns the text of the steps joined and the number of steps.
 local function run_steps(job, budget)

@@ -6,6 +6,16 @@ local H = {}
 --- Marks a config key to delete in crafted configs.
 H.DELETE = setmetatable({}, { __name = "DELETE" })
 
+--- Asserts that fn(...) raises an error message (a string) containing `want`, as plain text;
+-- returns the message.
+function H.raises(want, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error containing: " .. want)
+  luassert.is_string(err)
+  assert(err:find(want, 1, true), ("error %q does not contain %q"):format(err, want))
+  return err
+end
+
 H.FIXTURES = "spec/fixtures/models"
 H.TOKENIZER = "models/llama2-tokenizer/tokenizer.model"
 H.VARIANTS = { "f32-basic", "f32-ls", "f16-gqa3", "bf16-headdim", "f32-sharded", "f32-untied-mobilellm",
