@@ -592,6 +592,34 @@ describe("agent loop (real model, random weights)", function()
     a:close()
   end)
 
+  it("hands on_session each session before computing on it: a cancel there stops the prefill", function()
+    for _, step in ipairs({ false, true }) do
+      local seen = {}
+      local a = agent.new(model, { tools = reg, max_tokens = 4,
+                                   step = step and function(job) return job:step(1000) end or nil,
+                                   on_session = function(s) seen[#seen + 1] = s end })
+      local conv = a:conversation()
+      -- the first turn: the tool list's prefill is cancelled; nothing is kept, no base either
+      local r, err = conv:send("wake me up at 7", { on_session = function(s) s:cancel() end })
+      assert.is_nil(r)
+      assert.matches("cancelled", err)
+      assert.is_nil(a.base_session)
+      assert.are.same({}, conv.messages)
+      -- the next one runs, the agent's own hook sees the base session, then the conversation's
+      assert(conv:send("wake me up at 7"))
+      assert.are.equal(2, #seen)
+      assert.are.equal(a.base_session, seen[1])
+      assert.are.equal(conv.session, seen[2])
+      -- a turn whose own prefill is cancelled: refused, the history as it was
+      r, err = conv:send("and at 8", { on_session = function(s) s:cancel() end })
+      assert.is_nil(r)
+      assert.matches("cancelled", err)
+      assert.are.equal(2, #conv.messages)
+      conv:close()
+      a:close()
+    end
+  end)
+
   it("saves the tool prompt's session and restores it in a new agent (prompt_cache)", function()
     local dir = H.tmpdir()
     local path = dir .. "/tools.session"

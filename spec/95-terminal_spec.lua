@@ -167,8 +167,10 @@ describe("the terminal of chat and agent", function()
       assert.is_false(again:fired())
     end)
 
-    it("stops an agent's answer between tokens (on_token), and the loop goes on", function()
-      -- a stand-in model whose answer is long; Ctrl-C comes while its 5th token is handed out
+    -- A stand-in model whose answers are long (1000 tokens): `ctrl_c_at` the token of each
+    -- answer during which Ctrl-C comes (nil: none), `ctrl_c_on_close` Ctrl-C while the first
+    -- session to close closes (the conversation's, at /reset). `counts.generated` counts the tokens handed out.
+    local function fake_model(ctrl_c_at, ctrl_c_on_close, counts)
       local fake = { config = { has_tokenizer = true, vocab_size = 259, max_seq_len = 4096 } }
       function fake.tokenize(_, text, o)
         local ids = (o and o.bos) and { 1 } or {}
@@ -176,13 +178,15 @@ describe("the terminal of chat and agent", function()
         return ids
       end
       function fake.token_piece(_, id) return id >= 3 and string.char(id - 3) or "" end
-      local generated = 0
       function fake.session()
         local s = { ids = {} }
         function s.pos() return #s.ids end
         function s.rewind(_, n) for i = #s.ids, n + 1, -1 do s.ids[i] = nil end end
         function s.eval(_, ids) for _, id in ipairs(ids) do s.ids[#s.ids + 1] = id end return true end
-        function s.close() end
+        function s.close()
+          if ctrl_c_on_close then ctrl_c_to_self() end
+          ctrl_c_on_close = false  -- the first close only: the conversation's, at /reset
+        end
         function s.stream(_, ids)
           s:eval(ids)
           local info = { prompt_tokens = #ids, generated_tokens = 0, prefill_seconds = 0, decode_seconds = 0,
@@ -191,24 +195,41 @@ describe("the terminal of chat and agent", function()
           return function()
             if info.generated_tokens >= 1000 then return nil end
             info.generated_tokens = info.generated_tokens + 1
-            generated = generated + 1
-            if info.generated_tokens == 5 then ctrl_c_to_self() end
+            counts.generated = counts.generated + 1
+            if info.generated_tokens == ctrl_c_at then ctrl_c_to_self() end
             s.ids[#s.ids + 1] = 3 + 97
             return "a", 3 + 97
           end, nil, nil, closer
         end
         return s
       end
-      setmetatable(fake, { __tostring = function() return "fake model" end })
+      return setmetatable(fake, { __tostring = function() return "fake model" end })
+    end
+
+    -- `mobilellm agent` on the fake model, fed `input` through a pipe
+    local function agent_on(fake, input)
       local real = mllm.load
       mllm.load = function() return fake end
-      local ok, code, out, err = pcall(H.cli, { "agent", FIXTURE, "--apis", SHIPPED .. "/apis.json", "--free" },
-        "hello\nagain\n")
+      local ok, code, out, err = pcall(H.cli, { "agent", FIXTURE, "--apis", SHIPPED .. "/apis.json", "--free" }, input)
       mllm.load = real
       assert(ok, code)
+      return code, out, err
+    end
+
+    it("stops an agent's answer between tokens (on_token), and the loop goes on", function()
+      local counts = { generated = 0 }
+      local code, out, err = agent_on(fake_model(5, false, counts), "hello\nagain\n")
       assert.are.equal(0, code, err)
       assert.are.equal("> hello\naaaaa\n(answer stopped)\n> again\naaaaa\n(answer stopped)\n", out)
-      assert.are.equal(10, generated)
+      assert.are.equal(10, counts.generated)
+    end)
+
+    it("takes a Ctrl-C that comes between answers (during /reset): the program goes on", function()
+      local counts = { generated = 0 }
+      local code, out, err = agent_on(fake_model(3, true, counts), "hello\n/reset\nagain\n")
+      assert.are.equal(0, code, err)
+      assert.are.equal("> hello\naaa\n(answer stopped)\n> /reset\n(history cleared)\n> again\naaa\n"
+        .. "(answer stopped)\n", out)
     end)
   end)
 

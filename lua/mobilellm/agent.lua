@@ -104,11 +104,11 @@ local RunGuard = { __close = function(g) g.agent.running = nil end }
 M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_string", "max_steps",
               "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
-              "on_token", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free", "stop_after_error",
-              "step" }
+              "on_token", "on_session", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free",
+              "stop_after_error", "step" }
 
 --- The hooks `Agent:run` and `Conversation:send` take for one turn (any other key raises).
-M.HOOKS = { "on_text", "on_call", "on_result", "on_token" }
+M.HOOKS = { "on_text", "on_call", "on_result", "on_token", "on_session" }
 
 -- The directory a model was loaded from (`model.config.dir`), or nil (a scripted fake).
 local function model_dir(model)
@@ -166,7 +166,10 @@ end
 --   `max_result_bytes` (`MAX_RESULT_BYTES`, 1000): longest text fed back after a call;
 --   `stop` ({"\n"}): strings that end a turn; `n_ctx`, `kv_type`: context and cache type of the sessions;
 --   generation options `temperature` (0), `top_k`, `top_p`, `min_p`, `repeat_penalty`, `seed`;
---   hooks `on_text`, `on_call`, `on_result`, `on_token`; `feedback(call)`;
+--   hooks `on_text`, `on_call`, `on_result`, `on_token`; `on_session(s)`, called with each
+--   session just before the agent computes on it (the base session before the tool list's
+--   prefill, a conversation's before each turn): what a caller needs to cancel that work from
+--   elsewhere (`s:cancel()`, a Ctrl-C guard's `watch`); `feedback(call)`;
 --   `prompt_cache` (a path for the base session), `fork` (true: use `s:fork()` when available);
 --   `step(job)`: run each stretch of generation as a stepwise job (`Session:start`, prefill
 --   included) and call `step(job)` until it is done; it advances the job (`job:step(budget_ms)`)
@@ -282,7 +285,9 @@ function Agent:run_job(job)
   end
 end
 
-function Agent:base()
+-- `on_session` (a hook) sees the session before its prefill; when that prefill is cancelled
+-- or fails, the session is closed and nil, message returned (the next request starts over).
+function Agent:base(on_session)
   if self.base_session then return self.base_session, self.base_ids end
   local model, text = self.model, self:base_text()
   local ids = model:tokenize(text, { bos = true })
@@ -296,11 +301,22 @@ function Agent:base()
   end
   if not s then
     s = assert(model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type }))
+    if on_session then on_session(s) end
+    local ok, err
     if self.opts.step then  -- the tools' line too is evaluated step by step (a job that generates nothing)
-      local job <close> = assert(s:start(ids, { max_tokens = 0 }))
-      self:run_job(job)
+      local job
+      job, err = s:start(ids, { max_tokens = 0 })
+      if job then
+        local _ <close> = job
+        self:run_job(job)
+        ok, err = s:pos() == #ids, "the tool list's prefill was " .. tostring(job:info().stop)
+      end
     else
-      assert(s:eval(ids))
+      ok, err = s:eval(ids)
+    end
+    if not ok then  -- half a tool list is no base
+      s:close()
+      return nil, "agent: " .. tostring(err)
     end
     if path and s.save and s:save(path) then
       local f = io.open(path .. ".txt", "wb")
@@ -329,10 +345,11 @@ end
 
 -- A session for a new conversation and the ids it holds: a fork of the base when the base
 -- is a prefix of the prompt and forks exist, else a fresh one.
-function Agent:new_session(prompt_ids)
+function Agent:new_session(prompt_ids, on_session)
   local use_fork = self.opts.fork ~= false
   if use_fork then
-    local base, base_ids = self:base()
+    local base, base_ids = self:base(on_session)
+    if not base then return nil, base_ids end
     if base.fork and common_prefix(base_ids, prompt_ids) == #base_ids and #prompt_ids > #base_ids then
       local s = base:fork()
       if s then
@@ -474,6 +491,11 @@ function Agent:turn(s, held, prompt, hooks)
         local job <close> = stream
         self:run_job(job)
         info = job:info()
+        if info.stop == "cancelled" and info.prompt_tokens < #prompt then
+          -- cancelled in the prefill: as when a stream's prefill is, the prompt was not taken
+          s:rewind(#held - #prompt)
+          stream, e2 = nil, ("cancelled: %d of %d tokens evaluated"):format(info.prompt_tokens, #prompt)
+        end
       end
     else
       local iter, e3
@@ -490,7 +512,7 @@ function Agent:turn(s, held, prompt, hooks)
     if not stream then
       for _ = 1, #prompt do held[#held] = nil end
       if first then return nil, e2 end  -- nothing ran: the request is refused (run/send return nil, e2)
-      r.stop, r.error = "context", e2
+      r.stop, r.error = tostring(e2):match("^cancelled") and "cancelled" or "context", e2
       break
     end
     for k, v in pairs(r.info) do r.info[k] = v + (info[k] or 0) end
@@ -578,6 +600,8 @@ function Agent:respond(s, held, messages, hooks)
   self.stats.requests = self.stats.requests + 1
   self.stats.reused_tokens = self.stats.reused_tokens + reused
   self.stats.prefilled_tokens = self.stats.prefilled_tokens + #prompt
+  local on_session = hooks and hooks.on_session or self.opts.on_session
+  if on_session then on_session(s) end
   local r, err = self:turn(s, held, prompt, hooks)
   if not r then return nil, err end
   r.info.reused_tokens = reused
@@ -592,9 +616,11 @@ end
 --   `text` the turn as written, `stop` "eos", "stop" (a stop string: the end of the line),
 --   "length", "context" (a result fed back did not fit: `error` says so), "error" (a call failed
 --   and `stop_after_error` ended the turn), "steps" (max_steps
---   reached) or "cancelled" (on_token returned false); a call's `cut` is `{ bytes =, kept = }`
+--   reached) or "cancelled" (on_token returned false, or the session was cancelled while a
+--   result was fed back); a call's `cut` is `{ bytes =, kept = }`
 --   when its fed-back text was cut to max_result_bytes; or nil and a message when the request
---   cannot be answered at all (the prompt does not fit the context: nothing ran)
+--   cannot be answered at all (the prompt does not fit the context, or its prefill was
+--   cancelled: nothing was kept)
 -- @raise when the agent is already running: called by one of its tools ("agent:run called
 --   from inside its own run (a tool called it?)", which that call then reports as its error),
 --   or from another coroutine while a run is suspended there
@@ -604,7 +630,8 @@ function Agent:run(request, hooks)
   local _ <close> = self:enter("agent:run", "its own") -- released on every exit
   local messages = { { role = "user", content = request } }
   local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
-  local s <close>, held = self:new_session(ids)
+  local s <close>, held = self:new_session(ids, hooks and hooks.on_session or self.opts.on_session)
+  if not s then return nil, held end
   return self:respond(s, held, messages, hooks)
 end
 
@@ -635,7 +662,12 @@ function Conversation:send(text, hooks)
   self.messages[#self.messages + 1] = { role = "user", content = text }
   if not self.session then
     local ids = a.model:tokenize(chat.prompt_text(self.messages, a.apis), { bos = true })
-    self.session, self.held = a:new_session(ids)
+    local s, held = a:new_session(ids, hooks and hooks.on_session or a.opts.on_session)
+    if not s then
+      self.messages[#self.messages] = nil
+      return nil, held
+    end
+    self.session, self.held = s, held
   end
   local r, err = a:respond(self.session, self.held, self.messages, hooks)
   if not r then

@@ -154,11 +154,11 @@ function M.run(ctx, opts, pos)
       stop:watch(nil)  -- decoding: Ctrl-C is seen here, between tokens
       if stop:fired() then return false end
     end,
+    -- a prefill (the tool list's, a turn's) is cancelled by Ctrl-C within one layer
+    on_session = function(s) stop:watch(s) end,
   }
   return converse(ctx, conv, banner, function(line, turn_stop)
     started, stop = false, turn_stop
-    -- Ctrl-C in the prefill cancels it (from the second turn on: the first makes the session)
-    stop:watch(conv.c.session)
     local ok, r, err = pcall(conv.c.send, conv.c, line, hooks)
     if not ok then
       if stop:fired() then ctx.out:write("\n") return end

@@ -318,13 +318,22 @@ local function new_stop(guard)
   return stop
 end
 
--- One answer with Ctrl-C taken: it stops the answer, not the program.
-local function answer_turn(ctx, answer, line)
-  local guard <close> = mllm.on_interrupt()
+-- One answer, Ctrl-C taken by `guard`: it stops the answer, not the program.
+local function answer_turn(ctx, answer, line, guard)
+  guard:fired()  -- a Ctrl-C before the answer began stopped nothing
   local stop = new_stop(guard)
   answer(line, stop)
   guard:watch(nil)
   if stop:fired() then ctx.out:write(STOPPED, "\n") end
+end
+
+-- The Ctrl-C guard of one pass of the loop (`pass:take()` installs it; closing the pass
+-- releases it): a Ctrl-C while the program works (an answer, /reset) is taken, not fatal.
+local function new_pass()
+  return setmetatable({}, {
+    __index = { take = function(p) p.guard = p.guard or mllm.on_interrupt() return p.guard end },
+    __close = function(p) if p.guard then p.guard:release() end end,
+  })
 end
 
 --- The read-answer loop of chat and agent: a banner and prompts when interactive, /reset,
@@ -350,6 +359,10 @@ function M.converse(ctx, conv, banner, answer)
   local input = reader.r
   local ctrl_c = false  -- the last thing read was a Ctrl-C on an empty prompt
   while true do
+    local pass <close> = new_pass()
+    -- on a terminal, the line editor has a handler of its own while it reads, and ours
+    -- takes Ctrl-C at any other time; reading a pipe, Ctrl-C ends the program as usual
+    if input.editing then pass:take() end
     local line, why, typed
     if input.editing then
       ctx.out:flush()
@@ -361,6 +374,7 @@ function M.converse(ctx, conv, banner, answer)
       end
       line, why = input:read()
     end
+    local guard = pass:take()
     if why == "interrupted" then
       ctx.out:write("^C\n")
       if typed and typed ~= "" then
@@ -391,7 +405,7 @@ function M.converse(ctx, conv, banner, answer)
       elseif line:match("^/%a") then
         ctx.out:write("unknown command " .. line .. "; " .. CHAT_HELP .. "\n")
       elseif line ~= "" then
-        answer_turn(ctx, answer, line)
+        answer_turn(ctx, answer, line, guard)
       end
     end
     ctx.out:flush()
