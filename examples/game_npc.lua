@@ -14,7 +14,7 @@
 --   "yield": the older way, the agent's on_token yields once the budget is spent (decoding only:
 --     a line's prefill is one call, which stalls its frame).
 --
---   lua5.4 examples/game_npc.lua [MODEL_DIR]        a game loop in Lua
+--   lua5.4 examples/game_npc.lua [MODEL_DIR [DTYPE]]  a game loop in Lua (DTYPE: load as q4, q8, ...)
 --   build/examples/host [MODEL_DIR]                 the same NPC inside a C host (make examples)
 --
 -- As a module (`dofile` or `require`), it returns { new = ..., TOOLS = ..., run_demo = ... };
@@ -81,6 +81,9 @@ function M.new(model, game, opts)
     end,
     -- step mode: what is left of the frame's budget for this step, then back to the game
     step = mode == "step" and function(job)
+      -- a step does at least one unit of work (a prompt token or a generated one): a frame
+      -- whose budget is spent (a job ended in it, the next one starts) leaves it to the next
+      if npc.clock() >= npc.deadline then coroutine.yield("thinking") end
       local text, done = job:step(math.max(0, npc.deadline - npc.clock()) * 1e3)
       if text and not done then coroutine.yield("thinking") end
       return text, done
@@ -111,9 +114,10 @@ function NPC:answer_async(line)
     parts[#parts + 1] = text
     if not done then coroutine.yield("thinking") end
   until done
-  self.tokens = self.tokens + job:info().generated_tokens
+  local info = job:info()
+  self.tokens = self.tokens + info.generated_tokens
   local parser = core.call_parser()
-  local r, reply = { calls = {} }, {}
+  local r, reply = { calls = {}, info = info }, {}
   local events = parser:feed(table.concat(parts))
   for _, ev in ipairs(parser:finish()) do events[#events + 1] = ev end
   for _, ev in ipairs(events) do
@@ -156,6 +160,10 @@ function NPC:update(budget)
   end
   if coroutine.status(self.co) == "dead" then
     self.co = nil
+    if type(result) == "table" and result.info then  -- the cost of one decode step, measured
+      self.decode_s = (self.decode_s or 0) + result.info.decode_seconds
+      self.decoded = (self.decoded or 0) + result.info.generated_tokens
+    end
     return status, result
   end
   return status
@@ -216,11 +224,15 @@ function M.run_demo(model, game, opts)
   end
   table.sort(times)
   local function at(q) return #times > 0 and times[math.max(1, math.ceil(q * #times))] * 1e3 or 0 end
+  local step_ms = (npc.decoded or 0) > 0 and npc.decode_s / npc.decoded * 1e3 or nil
   local summary = { frames = frame, busy_frames = busy, answered = answered, tokens = npc.tokens,
-                    max_frame_ms = at(1), p99_frame_ms = at(0.99), budget_ms = budget * 1e3, mode = npc.mode }
+                    max_frame_ms = at(1), p99_frame_ms = at(0.99), budget_ms = budget * 1e3, mode = npc.mode,
+                    decode_step_ms = step_ms }
   say(string.format("%d frames, %d spent thinking (%d tokens); mode %s: worst frame %.2f ms, 99th percentile "
-    .. "%.2f ms, for a budget of %.1f ms", summary.frames, summary.busy_frames, summary.tokens, npc.mode,
-    summary.max_frame_ms, summary.p99_frame_ms, summary.budget_ms))
+    .. "%.2f ms, for a budget of %.1f ms%s", summary.frames, summary.busy_frames, summary.tokens, npc.mode,
+    summary.max_frame_ms, summary.p99_frame_ms, summary.budget_ms,
+    step_ms and string.format("; one decode step %.2f ms (worst frame %.2fx)", step_ms, summary.max_frame_ms / step_ms)
+      or ""))
   npc:close()
   return summary
 end
@@ -233,7 +245,7 @@ local function main(args)
     dir = "spec/fixtures/models/bf16-vocab32k"
     print("(the shipped model is not there yet: random weights, so every line is forced to be a call)")
   end
-  local model = assert(mllm.load(dir, { threads = 1 }))
+  local model = assert(mllm.load(dir, { threads = 1, dtype = args[2] }))
   local state = { inventory = {}, place = "forge" }
   local game = {
     give_item = function(item, count)
