@@ -193,13 +193,15 @@ clean:
 # ---------------------------------------------------------------- robustness (issue 8)
 # Fuzzing: every fuzz/fuzz_<name>.c is a libFuzzer harness, linked against the
 # engine built with clang and ASan/UBSan; fuzz/corpus/<name>/ holds its seeds.
-# `make fuzz` runs each for FUZZ_SECONDS; `make fuzz-smoke` (CI) for 10 s from
-# the committed seeds only. New inputs go to $(FUZZ_BUILD)/corpus/<name>,
-# crashes to $(FUZZ_BUILD)/artifacts/.
+# `make fuzz SECONDS=N` runs each for N seconds (default 60; FUZZ="a b" only those
+# harnesses); `make fuzz-smoke` (CI) for 10 s from the committed seeds only. New
+# inputs go to $(FUZZ_BUILD)/corpus/<name>, crashes to $(FUZZ_BUILD)/artifacts/;
+# `make fuzz-merge` adds to fuzz/corpus/<name> the new inputs that reach new code.
 FUZZ_PKGS    := clang libclang-rt-14-dev
 FUZZ_CC      ?= clang-14
 FUZZ_CXX     ?= clang++-14
 FUZZ_SECONDS ?= 60
+SECONDS      ?= $(FUZZ_SECONDS)
 FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION: checks that stop nearly every mutated
@@ -223,7 +225,7 @@ ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_aft
 ASAN_CHILD   := MLLM_ASAN_CHILD_OPTIONS=detect_leaks=0:halt_on_error=1
 VALGRIND_PKGS := valgrind
 
-.PHONY: fuzz fuzz-build fuzz-smoke test-asan test-tsan test-valgrind
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-smoke test-asan test-tsan test-valgrind
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
@@ -257,7 +259,7 @@ fuzz-build: deps
 
 # $(1): seconds per harness, $(2): the work corpus folder ("" = a fresh one).
 define run_fuzzers
-	@mkdir -p $(FUZZ_BUILD)/artifacts; set -e; for n in $(FUZZ_NAMES); do \
+	@mkdir -p $(FUZZ_BUILD)/artifacts; set -e; for n in $(or $(FUZZ),$(FUZZ_NAMES)); do \
 	  work=$(FUZZ_BUILD)/$(2)/$$n; rm -rf $(FUZZ_BUILD)/smoke/$$n; mkdir -p $$work fuzz/corpus/$$n; \
 	  echo "== fuzz_$$n: $(1) s"; \
 	  $(FUZZ_BUILD)/fuzz_$$n $$work fuzz/corpus/$$n -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 \
@@ -268,7 +270,15 @@ define run_fuzzers
 endef
 
 fuzz: fuzz-build
-	$(call run_fuzzers,$(FUZZ_SECONDS),corpus)
+	$(call run_fuzzers,$(SECONDS),corpus)
+
+fuzz-merge: fuzz-build
+	@set -e; for n in $(or $(FUZZ),$(FUZZ_NAMES)); do \
+	  [ -d $(FUZZ_BUILD)/corpus/$$n ] || continue; before=$$(ls fuzz/corpus/$$n | wc -l); \
+	  $(FUZZ_BUILD)/fuzz_$$n -merge=1 fuzz/corpus/$$n $(FUZZ_BUILD)/corpus/$$n >$(FUZZ_BUILD)/merge_$$n.log 2>&1 \
+	    || { tail -n 20 $(FUZZ_BUILD)/merge_$$n.log; exit 1; }; \
+	  echo "fuzz/corpus/$$n: $$before -> $$(ls fuzz/corpus/$$n | wc -l) inputs"; \
+	done
 
 fuzz-smoke: fuzz-build
 	$(call run_fuzzers,10,smoke)
