@@ -165,6 +165,7 @@ MLLM_API void mllm_model_release(mllm_model *m);     /* frees at the last refere
 MLLM_API const mllm_config *mllm_model_config(const mllm_model *m);
 MLLM_API size_t mllm_model_n_params(const mllm_model *m);   /* stored parameters */
 MLLM_API size_t mllm_model_weight_bytes(const mllm_model *m); /* bytes of weights in memory (mapped + owned) */
+MLLM_API size_t mllm_model_mapped_bytes(const mllm_model *m); /* of those, mapped from the files as stored (no copy) */
 MLLM_API int mllm_model_n_threads(const mllm_model *m);
 /* Writes the model's weights as they are in memory — matrices in the compute
  * format (so a quantized model is saved quantized and loads without

@@ -54,6 +54,83 @@ describe("model:save", function()
     H.rmdir(dir)
   end)
 
+  -- The file at src with every Q8_0x8/Q4_0x8 matrix moved back to plain rows (Q8_0/Q4_0), the
+  -- layout of docs/formats-and-limits.md read independently of the engine, written to dst.
+  local function plain_copy(src, dst)
+    local data = H.read(src)
+    local hlen = string.unpack("<I8", data)
+    local header = mllm.json_decode(data:sub(9, 8 + hlen))
+    local body, n8 = data:sub(9 + hlen), 0
+    local parts, names = {}, {}
+    for name in pairs(header) do if name ~= "__metadata__" then names[#names + 1] = name end end
+    table.sort(names, function(a, b) return header[a].data_offsets[1] < header[b].data_offsets[1] end)
+    for _, name in ipairs(names) do
+      local t = header[name]
+      local bytes = body:sub(t.data_offsets[1] + 1, t.data_offsets[2])
+      local base_tag = t.dtype:match("^(Q%d_0)x8$")
+      if base_tag then
+        n8 = n8 + 1
+        local blk = base_tag == "Q8_0" and 34 or 18
+        local rows, nb = t.shape[1], t.shape[2] // 32
+        local out = {}
+        for g = 0, rows // 8 - 1 do
+          for b = 0, nb - 1 do
+            local at = (g * nb + b) * 8 * blk
+            for r = 0, 7 do
+              local q = {}
+              for k = 0, (blk - 2) // 4 - 1 do q[#q + 1] = bytes:sub(at + 17 + 32 * k + 4 * r, at + 20 + 32 * k + 4 * r) end
+              out[(8 * g + r) * nb + b + 1] = bytes:sub(at + 2 * r + 1, at + 2 * r + 2) .. table.concat(q)
+            end
+          end
+        end
+        bytes = table.concat(out)
+        t.dtype = base_tag
+      end
+      parts[#parts + 1] = bytes
+    end
+    header.__metadata__ = nil
+    local hjson = H.json(header)
+    while #hjson % 8 ~= 0 do hjson = hjson .. " " end
+    H.write(dst, string.pack("<I8", #hjson) .. hjson .. table.concat(parts))
+    return n8
+  end
+
+  for _, dt in ipairs({ "q8", "q4" }) do
+    it("saves " .. dt .. " matrices 8 rows interleaved: they map in as they are, and compute what their plain form does",
+      function()
+        local m = assert(mllm.load(e.dir, { dtype = dt }))
+        local dir, plain = H.tmpdir(), H.tmpdir()
+        assert(m:save(dir .. "/model.safetensors"))
+        H.write(dir .. "/config.json", H.read(e.dir .. "/config.json"))
+        H.write(plain .. "/config.json", H.read(e.dir .. "/config.json"))
+        assert.is_true(plain_copy(dir .. "/model.safetensors", plain .. "/model.safetensors") > 0)
+        local x8 = assert(mllm.load(dir))
+        if x8.config.kernels ~= "neon" then assert.are.equal(x8.config.weight_bytes, x8.config.mapped_bytes) end
+        for _, as in ipairs({ dt, "f32" }) do
+          local a, b = assert(mllm.load(dir, { dtype = as })), assert(mllm.load(plain, { dtype = as }))
+          local sa, sb = a:session(), b:session()
+          assert(sa:eval(e.prompt))
+          assert(sb:eval(e.prompt))
+          assert.are.same(sb:logits(), sa:logits())
+        end
+        H.rmdir(dir)
+        H.rmdir(plain)
+      end)
+  end
+
+  it("refuses an interleaved tensor that is not a matrix of whole 8-row groups", function()
+    for _, case in ipairs({ { "model.norm.weight", "Q4_0x8" }, { "model.layers.0.self_attn.k_proj.weight", "Q8_0x8" } }) do
+      local dir = H.make_model({ hidden_size = 32, intermediate_size = 64, num_attention_heads = 2,
+                                 num_key_value_heads = 1, head_dim = 4 }, nil,
+        { header_override = function(h) h[case[1]].dtype = case[2] end })
+      local m, err = mllm.load(dir)
+      assert.is_nil(m)
+      assert.matches("tensor '" .. case[1] .. "' has dtype " .. case[2] .. ", which needs a matrix of whole groups of 8 rows",
+        err, 1, true)
+      H.rmdir(dir)
+    end
+  end)
+
   it("reports progress as the bytes are written, from 0 to 1", function()
     local m = assert(mllm.load(e.dir))
     local dir = H.tmpdir()

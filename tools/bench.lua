@@ -6,6 +6,7 @@
 --   lua5.4 tools/bench.lua --accuracy DIR DTYPE [shipped]           agreement with f32 (JSON)
 --   lua5.4 tools/bench.lua --pos DIR DTYPE THREADS N [f32|f16]      decode after N tokens (JSON)
 --   lua5.4 tools/bench.lua --tokenize [tokenizer.json]              tokenization MB/s (JSON)
+--   lua5.4 tools/bench.lua --ttft DIR THREADS                        load to first token (JSON)
 --
 -- Besides speed it prints the layer-sharing ratio (decode with every block run
 -- twice ÷ decode without), the cost of a constrained-decoding mask against a
@@ -48,6 +49,19 @@ local function one(dir, dtype, threads, n_prompt, n_gen)
     load_s = load_s, prefill_tps = info.prefill_tps, decode_tps = info.decode_tps,
     rss_mb = peak_rss_mb(), kernels = model.config.kernels,
   }))
+end
+
+-- From mllm.load to the first generated token of a 32-token prompt, in a fresh process (the
+-- file in the page cache: the caller ran it once before).
+local function to_first_token(dir, threads)
+  local t0 = mllm.clock()
+  local model = assert(mllm.load(dir, { threads = threads }))
+  local t1 = mllm.clock()
+  local s = model:session()
+  assert(s:generate(prompt_ids(32, model.config.vocab_size), { max_tokens = 1, stop_at_eos = false }))
+  local t2 = mllm.clock()
+  print(mllm.json_encode({ load_ms = (t1 - t0) * 1e3, first_token_ms = (t2 - t0) * 1e3,
+                           mapped = model.config.mapped_bytes / model.config.weight_bytes }))
 end
 
 -- Decode speed after a context of n tokens (the KV cache grows, weights do not).
@@ -167,6 +181,9 @@ elseif arg[1] == "--one" then
 elseif arg[1] == "--pos" then
   at_position(arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]), arg[6])
   return
+elseif arg[1] == "--ttft" then
+  to_first_token(arg[2], tonumber(arg[3]))
+  return
 end
 
 local quick = os.getenv("BENCH_QUICK") == "1"
@@ -234,6 +251,13 @@ end
 
 print(string.format("mobilellm %s bench, %s, median of %d run(s); prompt 128 tokens, %d generated", mllm.version,
   os.date("!%Y-%m-%d"), runs, n_gen))
+do  -- the CPU and the kernel set the engine picked for it
+  local f = io.open("/proc/cpuinfo")
+  local cpu = f and f:read("a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU"
+  if f then f:close() end
+  local m = mllm.load(MODELS .. "/125M", { dtype = "q4", threads = 1 })
+  print(string.format("CPU: %s; kernels: %s", cpu, m and m.config.kernels or "?"))
+end
 if bw then
   print(string.format("Memory read bandwidth, 1 thread: %.1f GB/s (build/membw); 'of limit': 1-thread decode ÷ " ..
     "(that ÷ weight bytes per token)", bw))
@@ -304,6 +328,22 @@ for _, base in ipairs({ "125M", "350M" }) do
       end
     end
   end
+end
+
+do  -- a converted q4 file maps in: load to first token
+  local dir = MODELS .. "/125M-q4-file"
+  if not io.open(dir .. "/model.safetensors") then
+    assert(os.execute("lua5.4 bin/mobilellm convert " .. MODELS .. "/125M " .. dir .. " --dtype q4 >/dev/null"))
+  end
+  run("lua5.4 tools/bench.lua --ttft " .. dir .. " 1")  -- the file into the page cache
+  local saved = runs
+  runs = 5
+  local r = measure("--ttft " .. dir .. " 1")
+  runs = saved
+  print()
+  print(string.format("Load to first token (125M q4 from a converted file, a 32-token prompt, 1 thread, median " ..
+    "of 5 processes): %.0f ms, of which mllm.load %.0f ms (%.0f %% of the weights mapped as stored)",
+    r.first_token_ms, r.load_ms, 100 * r.mapped))
 end
 
 local step = decode["125Mq81"]

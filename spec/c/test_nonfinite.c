@@ -232,7 +232,9 @@ static void check_each_dtype(void)
               "BF16: NaN far into a matrix named", err);
 
     /* Q8_0 and Q4_0 checkpoints of f32-basic written by mllm_model_save; q_proj is
-     * [64, 64]: two blocks a row, block 5 holds values 160..191 (row 2, from column 32) */
+     * [64, 64]: two blocks a row, block 5 holds values 160..191 (row 2, from column 32).
+     * Where the kernels take 8 rows interleaved (all but NEON's) the file holds them so
+     * (Q8_0x8/Q4_0x8): that block's scale is lane 2 of the group's struct 1. */
     static const char *const qtypes[] = { "q8", "q4" };
     for (int q = 0; q < 2; q++) {
         char name[32], what[128];
@@ -245,6 +247,7 @@ static void check_each_dtype(void)
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         snprintf(saved, sizeof saved, "%s/quantized.safetensors", dir);  /* not over the mapped file */
         st = mllm_model_load(dir, &p, &m, err, sizeof err);
+        bool rows8 = !st && strcmp(mllm_model_kernels(m), "neon") != 0;
         if (!st) {
             st = mllm_model_save(m, saved, err, sizeof err);
             mllm_model_release(m);
@@ -261,7 +264,8 @@ static void check_each_dtype(void)
         uint16_t f16_nan = 0x7e00;
         size_t block = q == 0 ? 34 : 18;
         snprintf(what, sizeof what, "%s: NaN written into the scale of block 5", qtypes[q]);
-        check(patch_tensor(dir, "model.layers.0.self_attn.q_proj.weight", 5 * block, &f16_nan, 2), what);
+        size_t scale_at = rows8 ? 1 * 8 * block + 2 * 2 : 5 * block;
+        check(patch_tensor(dir, "model.layers.0.self_attn.q_proj.weight", scale_at, &f16_nan, 2), what);
         st = load(dir, true, &m, err, sizeof err);
         snprintf(what, sizeof what, "%s: the NaN block scale named", qtypes[q]);
         check_err(st == MLLM_ERR_TENSOR && strstr(err, "tensor 'model.layers.0.self_attn.q_proj.weight' has a NaN "

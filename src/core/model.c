@@ -92,7 +92,8 @@ static mllm_status find_shaped(mllm_model *m, const char *name, int64_t rows, in
 /* Row r of a stored tensor as F32. */
 static void stored_row_f32(const st_tensor *t, int64_t r, int64_t cols, float *out)
 {
-    mllm_weight w = { mllm_wtype_of(t->dtype), t->data, (int)(r + 1), (int)cols };
+    mllm_weight w = { t->rows8 ? mllm_wtype8_of(t->dtype) : mllm_wtype_of(t->dtype), t->data, (int)(r + 1),
+                      (int)cols };
     mllm_weight_row_f32(&w, (int)r, out);
 }
 
@@ -127,8 +128,10 @@ static void drop_pages(const void *data, size_t n)
 }
 
 /* A matrix in the model's compute format: the mapping itself when the stored
- * format is the compute format (no copy), otherwise converted row by row;
- * quantized rows then interleaved 8 at a time where the kernels take them so. */
+ * format is the compute format (no copy: a Q8_0x8/Q4_0x8 matrix where the
+ * kernels take 8 rows interleaved, a plain one where they do not), otherwise
+ * converted row by row; quantized rows then interleaved 8 at a time where the
+ * kernels take them so, or moved out of their groups where they do not. */
 static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int64_t cols, mllm_weight *w,
                               char *err, size_t errlen)
 {
@@ -145,8 +148,9 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
                                           (target == MLLM_W_Q4 && m->kernels->gemv_q4x8));
     size_t align = target == MLLM_W_F32 ? 4 : 2;
     bool as_stored = mllm_wtype_of(t->dtype) == target && ((uintptr_t)t->data % align) == 0;
-    if (as_stored && !pack) {
+    if (as_stored && t->rows8 == pack) {
         w->data = t->data;
+        if (pack) w->type = mllm_wtype8_of(t->dtype);
         return MLLM_OK;
     }
     if ((target == MLLM_W_Q8 || target == MLLM_W_Q4) && cols % MLLM_QK != 0)
@@ -157,9 +161,13 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
     char *dst = own(m, rb * (size_t)rows);
     if (!dst) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
     int nb = (int)(cols / MLLM_QK);
-    if (as_stored) {  /* as stored, only interleaved */
+    if (as_stored && pack) {  /* as stored, only interleaved */
         for (int64_t r = 0; r < rows; r += MLLM_ROWS8)
             mllm_pack_rows8(target, (const char *)t->data + (size_t)r * rb, nb, dst + (size_t)r * rb);
+    } else if (as_stored) {  /* stored interleaved, for kernels that take plain rows */
+        for (int64_t r = 0; r < rows; r++)
+            mllm_unpack_rows8(mllm_wtype8_of(t->dtype), (const char *)t->data + (size_t)(r / MLLM_ROWS8) * MLLM_ROWS8 * rb,
+                              (int)(r % MLLM_ROWS8), nb, dst + (size_t)r * rb);
     } else {
         /* converted row by row; when packing, 8 rows at a time through rows8 */
         float *tmp = malloc((size_t)cols * sizeof(float));
@@ -319,6 +327,22 @@ static size_t first_nonfinite_value(const unsigned char *data, size_t n, value_l
     return n;
 }
 
+/* The scale of block i (in row-major order) of an interleaved matrix: block
+ * b of row r sits in its group's (r / 8) struct b, lane r % 8 (dot.h). */
+static const unsigned char *scale8_at(const st_tensor *t, size_t i, size_t blk)
+{
+    size_t nb = (size_t)t->shape[1] / MLLM_QK, row = i / nb, b = i % nb;
+    return (const unsigned char *)t->data + ((row / MLLM_ROWS8) * nb + b) * MLLM_ROWS8 * blk +
+           2 * (row % MLLM_ROWS8);
+}
+
+static size_t first_nonfinite_scale8(const st_tensor *t, size_t n, value_layout v)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((value_bits(scale8_at(t, i, v.stride), v.width) & ~v.sign) >= v.inf) return i;
+    return n;
+}
+
 /* Reads every tensor of the checkpoint (those the model uses and any other)
  * and fails at the first NaN or infinity, naming the file, the tensor and
  * where in it. */
@@ -331,9 +355,10 @@ static mllm_status check_weights(const mllm_model *m, char *err, size_t errlen)
             value_layout v = layout_of(t->dtype);
             if (!v.stride) continue;
             size_t n = t->nbytes / v.stride;
-            size_t i = first_nonfinite_value(t->data, n, v);
+            size_t i = t->rows8 ? first_nonfinite_scale8(t, n, v) : first_nonfinite_value(t->data, n, v);
             if (i == n) continue;
-            uint32_t bits = value_bits((const unsigned char *)t->data + v.stride * i, v.width);
+            uint32_t bits = value_bits(t->rows8 ? scale8_at(t, i, v.stride) : (const unsigned char *)t->data + v.stride * i,
+                                       v.width);
             const char *what = (bits & ~v.sign) > v.inf ? "NaN" : (bits & v.sign) ? "-Inf" : "+Inf";
             bool blocked = t->dtype == MLLM_Q8_0 || t->dtype == MLLM_Q4_0;
             size_t first = blocked ? i * MLLM_QK : i;  /* index of the (first) value */
@@ -580,5 +605,6 @@ void mllm_model_release(mllm_model *m)
 const mllm_config *mllm_model_config(const mllm_model *m) { return &m->cfg; }
 size_t mllm_model_n_params(const mllm_model *m) { return m->n_params; }
 size_t mllm_model_weight_bytes(const mllm_model *m) { return m->mapped_bytes + m->owned_bytes; }
+size_t mllm_model_mapped_bytes(const mllm_model *m) { return m->mapped_bytes; }
 int mllm_model_n_threads(const mllm_model *m) { return m->n_threads; }
 const mllm_tokenizer *mllm_model_tokenizer(const mllm_model *m) { return m->tok; }

@@ -1,5 +1,7 @@
 /* model_save.c — a loaded model's weights → one safetensors file, in the
- * compute format (a quantized model stays quantized: "Q8_0"/"Q4_0"). */
+ * compute format (a quantized model stays quantized: "Q8_0"/"Q4_0", or
+ * "Q8_0x8"/"Q4_0x8" for matrices the kernels take 8 rows interleaved, as
+ * they are in memory, so that the file maps in with no conversion). */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 #include "kernels/dtype.h"
@@ -20,34 +22,16 @@ static st_out *add_tensor(st_out *t, size_t *n, char (*names)[NAME_CAP], const c
     return o;
 }
 
-/* Bytes [off, off + len) of an interleaved matrix as the file holds them: its
- * rows moved back out of their 8-row groups into buf (len is whole groups). */
-static const unsigned char *deinterleave(const st_out *t, size_t off, size_t len, unsigned char *buf)
-{
-    const mllm_weight *w = t->ud;
-    int nb = w->cols / MLLM_QK;
-    size_t rb = mllm_weight_row_bytes(w->type, w->cols), group = MLLM_ROWS8 * rb;
-    for (size_t i = 0; i < len / group; i++) {
-        const void *g = (const unsigned char *)w->data + off + i * group;
-        for (int r = 0; r < MLLM_ROWS8; r++) mllm_unpack_rows8(w->type, g, r, nb, buf + i * group + (size_t)r * rb);
-    }
-    return buf;
-}
-
 static void add_matrix(st_out *t, size_t *n, char (*names)[NAME_CAP], const char *name, const mllm_weight *w)
 {
     st_out *o = add_tensor(t, n, names, name);
-    o->dtype = mllm_dtype_of(w->type);  /* q8x8/q4x8 are written as q8/q4 */
+    o->dtype = mllm_dtype_of(w->type);  /* q8x8/q4x8: q8/q4, tagged as interleaved */
+    o->rows8 = mllm_wtype_rows8(w->type);
     o->ndim = 2;
     o->shape[0] = w->rows;
     o->shape[1] = w->cols;
     o->data = w->data;
     o->nbytes = mllm_weight_row_bytes(w->type, w->cols) * (size_t)w->rows;
-    if (mllm_wtype_rows8(w->type)) {
-        o->read = deinterleave;
-        o->chunk_align = MLLM_ROWS8 * mllm_weight_row_bytes(w->type, w->cols);
-        o->ud = w;
-    }
 }
 
 static void add_vector(st_out *t, size_t *n, char (*names)[NAME_CAP], const char *name, const float *v, int len)

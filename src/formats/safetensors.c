@@ -159,7 +159,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
                            "%s: tensor '%s' needs dtype, shape and data_offsets", path, name);
             goto done;
         }
-        if (!mllm_dtype_from_tag(dt->valuestring, &t->dtype)) {
+        if (!mllm_dtype_from_tag(dt->valuestring, &t->dtype, &t->rows8)) {
             st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
                            is_known_other_dtype(dt->valuestring)
                                ? "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported"
@@ -207,6 +207,12 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
             st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
                            "%s: tensor '%s' has dtype %s but its rows are not whole blocks of %d", path, name,
                            dt->valuestring, MLLM_QK);
+            goto done;
+        }
+        if (t->rows8 && (nd != 2 || t->shape[0] % MLLM_ROWS8 != 0)) {
+            st = mllm_fail(err, errlen, MLLM_ERR_FORMAT,
+                           "%s: tensor '%s' has dtype %s, which needs a matrix of whole groups of %d rows",
+                           path, name, dt->valuestring, MLLM_ROWS8);
             goto done;
         }
         size_t need = st_nbytes(t->dtype, count);

@@ -11,6 +11,7 @@
 typedef struct st_tensor {
     char *name;
     mllm_dtype dtype;
+    bool rows8;         /* a Q8_0x8 / Q4_0x8 matrix: 8 rows interleaved (dtype.h) */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     const void *data;   /* inside the mapping */

@@ -36,6 +36,7 @@ mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char 
             const st_tensor *s = &files[i].tensors[j];
             t[k].name = s->name;
             t[k].dtype = s->dtype;
+            t[k].rows8 = s->rows8;
             t[k].ndim = s->ndim;
             memcpy(t[k].shape, s->shape, sizeof t[k].shape);
             t[k].nbytes = s->nbytes;

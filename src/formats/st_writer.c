@@ -32,7 +32,8 @@ static char *make_header(const st_out *t, size_t n, const char *writer, size_t *
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
         double shape[ST_MAX_DIMS], offs[2] = { (double)off, (double)(off + t[i].nbytes) };
         for (int d = 0; d < t[i].ndim; d++) shape[d] = (double)t[i].shape[d];
-        ok = e && cJSON_AddStringToObject(e, "dtype", mllm_dtype_tag(t[i].dtype)) &&
+        const char *tag = t[i].rows8 ? mllm_dtype_tag8(t[i].dtype) : mllm_dtype_tag(t[i].dtype);
+        ok = e && cJSON_AddStringToObject(e, "dtype", tag) &&
              cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(shape, t[i].ndim)) &&
              cJSON_AddItemToObject(e, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
         off += t[i].nbytes;
@@ -53,26 +54,17 @@ static char *make_header(const st_out *t, size_t n, const char *writer, size_t *
 }
 
 /* Writes a tensor's bytes in chunks, reporting after each one. Returns 0 on
- * success, -1 on a write error or when out of memory, 1 when cancelled. */
+ * success, -1 on a write error, 1 when cancelled. */
 static int write_data(FILE *fp, const st_out *t, size_t *written, size_t total,
                       bool (*progress)(float, void *), void *ud)
 {
-    size_t chunk = WRITE_CHUNK;
-    unsigned char *buf = NULL;
-    if (t->read) {
-        size_t a = t->chunk_align ? t->chunk_align : 1;
-        chunk = a * (WRITE_CHUNK / a ? WRITE_CHUNK / a : 1);
-        if (!(buf = malloc(chunk))) return -1;
-    }
     int rc = 0;
-    for (size_t off = 0; off < t->nbytes && rc == 0; off += chunk) {
-        size_t len = t->nbytes - off < chunk ? t->nbytes - off : chunk;
-        const unsigned char *p = t->read ? t->read(t, off, len, buf) : (const unsigned char *)t->data + off;
-        if (fwrite(p, 1, len, fp) != len) rc = -1;
+    for (size_t off = 0; off < t->nbytes && rc == 0; off += WRITE_CHUNK) {
+        size_t len = t->nbytes - off < WRITE_CHUNK ? t->nbytes - off : WRITE_CHUNK;
+        if (fwrite((const unsigned char *)t->data + off, 1, len, fp) != len) rc = -1;
         *written += len;
         if (rc == 0 && progress && !progress(total ? (float)((double)*written / (double)total) : 1.0f, ud)) rc = 1;
     }
-    free(buf);
     return rc;
 }
 
@@ -81,9 +73,9 @@ mllm_status st_write_file(const char *path, st_out *t, size_t n, const char *wri
 {
     qsort(t, n, sizeof *t, cmp_name);
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(mllm_dtype_tag(t[i].dtype), "?") == 0)
-            return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' has an unknown dtype (%d)", t[i].name,
-                             (int)t[i].dtype);
+        if (strcmp(t[i].rows8 ? mllm_dtype_tag8(t[i].dtype) : mllm_dtype_tag(t[i].dtype), "?") == 0)
+            return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' has an unknown dtype (%d%s)", t[i].name,
+                             (int)t[i].dtype, t[i].rows8 ? ", interleaved" : "");
         if (i && strcmp(t[i - 1].name, t[i].name) == 0)
             return mllm_fail(err, errlen, MLLM_ERR_TENSOR, "tensor '%s' is stored in two shards", t[i].name);
     }

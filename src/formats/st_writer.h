@@ -12,16 +12,11 @@ typedef struct st_out st_out;
 struct st_out {
     const char *name;  /* owned by the caller */
     mllm_dtype dtype;
+    bool rows8;        /* a matrix of 8-row groups, tagged "Q8_0x8" / "Q4_0x8" */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     size_t nbytes;
-    const void *data;  /* the bytes as the file holds them, unless read is set */
-    /* Bytes [off, off + len) as the file holds them, when memory keeps them in
-     * another layout: into buf, or a pointer into the tensor's memory. len is
-     * a multiple of chunk_align. */
-    const unsigned char *(*read)(const st_out *t, size_t off, size_t len, unsigned char *buf);
-    size_t chunk_align;  /* 0: any length */
-    const void *ud;      /* read's own data */
+    const void *data;  /* the bytes as the file holds them */
 };
 
 /* Writes the n tensors (sorted here by name; two of one name, or a dtype the

@@ -71,6 +71,7 @@ static void push_config(lua_State *L, const mllm_model *m, const char *dir)
     lua_pushstring(L, mllm_dtype_name(c->dtype)); lua_setfield(L, -2, "dtype");
     lua_pushinteger(L, (lua_Integer)mllm_model_n_params(m)); lua_setfield(L, -2, "params");
     lua_pushinteger(L, (lua_Integer)mllm_model_weight_bytes(m)); lua_setfield(L, -2, "weight_bytes");
+    lua_pushinteger(L, (lua_Integer)mllm_model_mapped_bytes(m)); lua_setfield(L, -2, "mapped_bytes");
     lua_pushinteger(L, mllm_model_n_threads(m)); lua_setfield(L, -2, "threads");
     lua_pushstring(L, mllm_model_compute_type(m)); lua_setfield(L, -2, "compute");
     lua_pushstring(L, mllm_model_kernels(m)); lua_setfield(L, -2, "kernels");
@@ -211,6 +212,8 @@ static int model_tostring(lua_State *L)
  * @tfield string dtype the stored weights' type (`"f32"`, `"bf16"`, `"q8"`...)
  * @tfield integer params stored parameters
  * @tfield integer weight_bytes bytes of weights in memory
+ * @tfield integer mapped_bytes of those, the bytes mapped from the files as they are stored (the
+ *   rest were converted, quantized or interleaved at load)
  * @tfield integer threads
  * @tfield string compute the matrices' compute format (`"f32"`, `"q8"`...)
  * @tfield string kernels the kernel set chosen for this CPU (`"avx2"`,

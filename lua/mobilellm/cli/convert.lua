@@ -20,7 +20,8 @@ local M = {
     .. "directory OUT with its weights in another format, so that it loads without conversion or "
     .. "quantization.",
   details = "OUT gets model.safetensors (matrices in the new format; q8 and q4 as the Q8_0 and Q4_0 "
-    .. "block dtypes of docs/formats-and-limits.md; norms in F32) and copies of config.json, tokenizer.model and the "
+    .. "blocks of docs/formats-and-limits.md, 8 rows interleaved where the kernels take them so; "
+    .. "norms in F32) and copies of config.json, tokenizer.model and the "
     .. "other small files of DIR. OUT may be DIR itself (with --force).",
   options = {
     { "dtype", "T", kind = "choice", values = mllm.dtypes, required = true,
