@@ -497,6 +497,11 @@ MLLM_API bool mllm_job_async(const mllm_job *j);
 MLLM_API bool mllm_job_ended(mllm_job *j);
 /* The generation's info so far (prompt_tokens counts the prompt evaluated yet). */
 MLLM_API void mllm_job_info(mllm_job *j, mllm_generate_info *info);
+/* The ids of the tokens generated so far, in order (each is in the session,
+ * EOS and a stop string's included): copies up to cap of them into out (out
+ * may be NULL with cap 0) and returns how many there are. Safe while the
+ * worker runs: call it again when it returns more than cap. */
+MLLM_API size_t mllm_job_ids(mllm_job *j, int32_t *out, size_t cap);
 /* Cancels the job, joins its thread, frees it; the session is free again. */
 MLLM_API void mllm_job_free(mllm_job *j);
 

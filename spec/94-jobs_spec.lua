@@ -95,6 +95,32 @@ describe("jobs", function()
       end)
     end
 
+    it("ids: every token generated, as a stream hands them out, stepwise and async", function()
+      for _, opts in ipairs({ { max_tokens = 40 }, { max_tokens = 60, temperature = 0.7, seed = 3, stop = { ")" } } }) do
+        local s = m:session()
+        local want = {}
+        for _, id in s:stream(PROMPT, opts) do if id and id >= 0 then want[#want + 1] = id end end
+        local n_prompt = #m:tokenize(PROMPT, { bos = true })
+        assert.are.equal(n_prompt + #want, s:pos())  -- each one is in the session, a stop string's too
+        for _, async in ipairs({ false, true }) do
+          s:rewind(0)
+          local o = { async = async }
+          for k, v in pairs(opts) do o[k] = v end
+          local job = s:start(PROMPT, o)
+          if not async then assert.are.same({}, job:ids()) end  -- nothing made before a step
+          job:wait()
+          assert.are.same(want, job:ids())
+          assert.are.equal(n_prompt + #job:ids(), s:pos())
+          local copy = job:ids()
+          copy[1] = -5  -- a copy: the job's list stays
+          assert.are.same(want, job:ids())
+          job:close()
+          raises("attempt to use a closed job", job.ids, job)
+        end
+        s:close()
+      end
+    end)
+
     it("with a constraint, stepwise and async", function()
       local c = mllm.constraint(apis, m)
       local opts = { max_tokens = 60, temperature = 0.9, seed = 11, constraint = c }

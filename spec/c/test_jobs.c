@@ -125,6 +125,12 @@ static void same_as_generate(uint64_t seed, int mode, double budget_ms, size_t c
               info.prompt_tokens == (int)n_prompt && mllm_session_pos(s) == want_pos,
           what);
     if (!(got.n == want.n && memcmp(got.buf, want.buf, want.n) == 0)) printf("# want %s\n# got  %s\n", want.buf, got.buf);
+    /* every generated token is in the session, in order */
+    int32_t ids[256];
+    size_t n_ids = mllm_job_ids(j, ids, 256);
+    check(n_ids == (size_t)info.generated_tokens && mllm_session_pos(s) == (int)(n_prompt + n_ids) &&
+              mllm_job_ids(j, NULL, 0) == n_ids && (n_ids == 0 || (ids[0] >= 0 && ids[n_ids - 1] >= 0)),
+          "  its ids: one per generated token, as many as the session gained");
     st = mllm_job_poll(j, &piece, &len, err, sizeof err);
     check(st == MLLM_DONE && len == 0, "  an ended job keeps its final status, with no more text");
     mllm_job_free(j);

@@ -3,8 +3,8 @@
  * on its session; the session refuses other use until mllm_job_free.
  *
  * What the two threads of an async job share is under j->lock: the text made
- * and not yet handed out, the info, the end (ended, final, final_err) and the
- * cancel request. The worker alone touches the generator and the session; the
+ * and not yet handed out, the ids generated, the info, the end (ended, final,
+ * final_err) and the cancel request. The worker alone touches the generator and the session; the
  * host alone touches j->out (what the last call handed out). */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -28,6 +28,8 @@ struct mllm_job {
     /* under lock */
     char *text;                /* made, not yet handed out */
     size_t n_text, cap_text;
+    int32_t *ids;              /* every token generated (each is in the session) */
+    size_t n_ids, cap_ids;
     bool ended;
     mllm_status final;
     char final_err[MLLM_ERRLEN];
@@ -66,15 +68,18 @@ static void end_job(mllm_job *j, mllm_status st, const char *err)
     pthread_mutex_unlock(&j->lock);
 }
 
-/* Adds a piece to the text not yet handed out; false when out of memory. */
-static bool add_text(mllm_job *j, const char *piece, size_t len)
+/* Adds a piece to the text not yet handed out, and its token's id (id < 0:
+ * none, the held-back text at the end); false when out of memory. */
+static bool add_text(mllm_job *j, const char *piece, size_t len, int32_t id)
 {
     pthread_mutex_lock(&j->lock);
-    bool ok = mllm_grow((void **)&j->text, &j->cap_text, j->n_text + len + 1, 1);
+    bool ok = mllm_grow((void **)&j->text, &j->cap_text, j->n_text + len + 1, 1) &&
+              (id < 0 || mllm_grow((void **)&j->ids, &j->cap_ids, j->n_ids + 1, sizeof *j->ids));
     if (ok && len) {
         memcpy(j->text + j->n_text, piece, len);
         j->n_text += len;
     }
+    if (ok && id >= 0) j->ids[j->n_ids++] = id;
     if (j->g) j->info = *mllm_generator_info(j->g);
     pthread_cond_broadcast(&j->changed);
     pthread_mutex_unlock(&j->lock);
@@ -90,7 +95,7 @@ static mllm_status unit(mllm_job *j, size_t max)
         end_job(j, st, err);
         return st;
     }
-    add_text(j, "", 0);  /* publishes the info */
+    add_text(j, "", 0, -1);  /* publishes the info */
     return MLLM_OK;
 }
 
@@ -103,7 +108,7 @@ static mllm_status decode(mllm_job *j)
     int32_t id;
     mllm_status st = mllm_generator_next(j->g, &piece, &len, &id, err, sizeof err);
     if (st == MLLM_OK) {
-        if (!add_text(j, piece, len)) {
+        if (!add_text(j, piece, len, id)) {
             st = MLLM_ERR_NOMEM;
             snprintf(err, sizeof err, "out of memory");
         } else if (j->on_piece && !j->on_piece(j->piece_ud, piece, len, id)) {
@@ -115,7 +120,7 @@ static mllm_status decode(mllm_job *j)
     if (st == MLLM_CANCELLED) {
         /* the held-back text is part of the answer: hand it out, then end */
         char e2[MLLM_ERRLEN];
-        while (mllm_generator_next(j->g, &piece, &len, &id, e2, sizeof e2) == MLLM_OK) add_text(j, piece, len);
+        while (mllm_generator_next(j->g, &piece, &len, &id, e2, sizeof e2) == MLLM_OK) add_text(j, piece, len, id);
     }
     end_job(j, st, err);
     return st;
@@ -320,6 +325,15 @@ bool mllm_job_ended(mllm_job *j)
     return e;
 }
 
+size_t mllm_job_ids(mllm_job *j, int32_t *out, size_t cap)
+{
+    pthread_mutex_lock(&j->lock);
+    size_t n = j->n_ids;
+    if (out && cap) memcpy(out, j->ids, (cap < n ? cap : n) * sizeof *out);
+    pthread_mutex_unlock(&j->lock);
+    return n;
+}
+
 void mllm_job_info(mllm_job *j, mllm_generate_info *info)
 {
     pthread_mutex_lock(&j->lock);
@@ -356,6 +370,7 @@ void mllm_job_free(mllm_job *j)
     pthread_mutex_destroy(&j->lock);
     pthread_cond_destroy(&j->changed);
     free(j->text);
+    free(j->ids);
     free(j->out);
     free(j);
 }

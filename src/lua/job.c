@@ -10,7 +10,8 @@
  *
  * User values: 1 the session (which pins the model), 2 the constraint, 3 the
  * on_token function, 4 the text so far (a table of pieces, joined on demand),
- * 5 the error on_token raised, until step raises it again. */
+ * 5 the error on_token raised, until step raises it again, 6 the generated ids
+ * once the C job is released. */
 #include "binding.h"
 #include "opts.h"
 
@@ -38,6 +39,7 @@ typedef struct ljob {
 #define UV_ON_TOKEN 3
 #define UV_TEXT 4
 #define UV_ERROR 5
+#define UV_IDS 6
 
 static ljob *checkjob(lua_State *L, int i)
 {
@@ -76,8 +78,23 @@ static void push_text(lua_State *L)
     lua_remove(L, 2);
 }
 
+/* Pushes an array of the C job's generated ids. */
+static void push_c_ids(lua_State *L, mllm_job *j)
+{
+    size_t n = mllm_job_ids(j, NULL, 0);
+    int32_t *buf = lua_newuserdatauv(L, (n ? n : 1) * sizeof *buf, 0);
+    size_t m = mllm_job_ids(j, buf, n);  /* an async worker may have made more meanwhile: the first n */
+    if (m < n) n = m;
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, buf[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_remove(L, -2);
+}
+
 /* Lets go of the C job (after its end, or cancelling it first), the
- * constraint and the session; the text and info stay. ji: the job's index. */
+ * constraint and the session; the text, ids and info stay. ji: the job's index. */
 static void release(lua_State *L, ljob *lj, int ji)
 {
     if (lj->j) {
@@ -89,7 +106,11 @@ static void release(lua_State *L, ljob *lj, int ji)
         mllm_status st = mllm_job_wait(lj->j, &text, &len, err, sizeof err);
         if (!lj->ended) lj->final = st;
         lj->ended = true;
-        if (ji) add_text(L, ji, text, len);
+        if (ji) {
+            add_text(L, ji, text, len);
+            push_c_ids(L, lj->j);
+            lua_setiuservalue(L, ji, UV_IDS);
+        }
         mllm_job_info(lj->j, &lj->info);
         mllm_job_free(lj->j);
         lj->j = NULL;
@@ -320,6 +341,31 @@ static int job_text(lua_State *L)
 }
 
 /***
+ * The ids of the tokens generated so far, in order: each is in the session
+ * (the end of sequence and a stop string's tokens too, which the text leaves
+ * out), so a caller can keep track of what the session holds. An async job's
+ * list grows as the worker goes; none are known of a job whose session was
+ * closed under it.
+ * @function Job:ids
+ * @treturn {int,...}
+ */
+static int job_ids(lua_State *L)
+{
+    ljob *lj = checkjob(L, 1);
+    if (lj->j) push_c_ids(L, lj->j);
+    else if (lua_getiuservalue(L, 1, UV_IDS) != LUA_TTABLE) lua_newtable(L);
+    else {  /* a copy: the caller may change it */
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        lua_createtable(L, (int)n, 0);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -2, i);
+            lua_rawseti(L, -2, i);
+        }
+    }
+    return 1;
+}
+
+/***
  * The generation's info so far, as `Session:generate` returns it; `stop` is
  * `"cancelled"` after a cancel, `"none"` while it runs.
  * @function Job:info
@@ -398,7 +444,7 @@ static int start_job(lua_State *L, int si, lsession *ls, bool owns, int pi, int 
     size_t n;
     int32_t *ids = mllm_lua_read_prompt(L, mllm_session_model(ls->s), pi, bos, &n);
     checkidle(L, si);  /* reading the ids may have run Lua code */
-    ljob *lj = lua_newuserdatauv(L, sizeof *lj, 5);
+    ljob *lj = lua_newuserdatauv(L, sizeof *lj, 6);
     memset(lj, 0, sizeof *lj);
     luaL_setmetatable(L, JOB_MT);
     int ji = lua_gettop(L);
@@ -494,7 +540,7 @@ int mllm_lua_open_job(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         { "step", job_step }, { "poll", job_poll }, { "wait", job_wait }, { "cancel", job_cancel },
-        { "done", job_done }, { "text", job_text }, { "info", job_info }, { "close", job_close },
+        { "done", job_done }, { "text", job_text }, { "ids", job_ids }, { "info", job_info }, { "close", job_close },
         { NULL, NULL }
     };
     static const luaL_Reg session_methods[] = { { "start", session_start }, { NULL, NULL } };
