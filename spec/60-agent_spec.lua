@@ -660,6 +660,48 @@ describe("agent loop (real model, random weights)", function()
   end)
 end)
 
+describe("agent loop, async stretches (the shipped model)", function()
+  local model = assert(mllm.load("models/mobilellm-tiny-api", { threads = 1 }))
+  local weather = function(a) return "Sunny, 21 C in " .. a.city .. "." end
+
+  it("makes the turns and the session of step mode, tool results fed back, polled without waiting", function()
+    local polls = 0
+    local function make(async)
+      local handlers = setmetatable({ get_weather = weather }, { __index = function() return function() end end })
+      return agent.new(model, {
+        tools = "models/mobilellm-tiny-api/apis.json", handlers = handlers, async = async or nil,
+        step = async and function(job) polls = polls + 1 return job:poll() end
+          or function(job) return job:step(5) end })
+    end
+    local stepped, polled = make(false), make(true)
+    local c1, c2 = stepped:conversation(), polled:conversation()
+    for _, q in ipairs({ "set an alarm for 7 am tomorrow", "what's the weather in Lisbon", "hello there",
+                         "turn the volume to 150" }) do
+      local r1, r2 = assert(c1:send(q)), assert(c2:send(q))
+      assert.are.equal(r1.text, r2.text)
+      assert.are.equal(r1.stop, r2.stop)
+      assert.are.equal(#r1.calls, #r2.calls)
+      for i, c in ipairs(r1.calls) do
+        assert.are.same({ c.name, c.ok, c.result, c.error }, { r2.calls[i].name, r2.calls[i].ok, r2.calls[i].result,
+                                                               r2.calls[i].error })
+      end
+    end
+    assert.matches("Sunny, 21 C in Lisbon.", c2.messages[4].content, 1, true)  -- a result fed back
+    -- the session holds what the agent thinks it holds: the next turn reuses it all
+    assert.are.same(c1.held, c2.held)
+    assert.are.equal(#c2.held, c2.session:pos())
+    assert.is_true(polls > 4)
+    c1:close() c2:close() stepped:close() polled:close()
+  end)
+
+  it("refuses async without step, and with on_token", function()
+    assert.has_error(function() agent.new(model, { async = true }) end,
+      "agent.new: option 'async' needs 'step' (a function that polls the job: job:poll())")
+    assert.has_error(function() agent.new(model, { async = true, step = function() end, on_token = function() end }) end,
+      "agent.new: option 'on_token' cannot be used with 'async' (the worker thread never calls Lua)")
+  end)
+end)
+
 -- ---------------------------------------------------------------- the examples
 
 describe("examples", function()

@@ -105,7 +105,7 @@ M.OPTIONS = { "tools", "handlers", "constrain", "call", "copy", "pointer", "max_
               "max_tokens", "max_result_bytes", "stop", "n_ctx", "kv_type", "temperature", "top_k", "top_p",
               "min_p", "repeat_penalty", "repeat_last_n", "seed", "on_text", "on_call", "on_result",
               "on_token", "on_session", "feedback", "prompt_cache", "fork", "copy_rule", "reply_rule", "free",
-              "stop_after_error", "step" }
+              "stop_after_error", "step", "async" }
 
 --- The hooks `Agent:run` and `Conversation:send` take for one turn (any other key raises).
 M.HOOKS = { "on_text", "on_call", "on_result", "on_token", "on_session" }
@@ -174,7 +174,12 @@ end
 --   `step(job)`: run each stretch of generation as a stepwise job (`Session:start`, prefill
 --   included) and call `step(job)` until it is done; it advances the job (`job:step(budget_ms)`)
 --   and may yield to a frame loop between steps (on_token must not yield then: it runs inside
---   `job:step`). It returns what `job:step` returned (nil, message raises)
+--   `job:step`). It returns what `job:step` returned (nil, message raises);
+--   `async` (needs `step`): each stretch is an async job (`async = true`: a worker thread
+--   generates, the caller never waits for the model) that `step(job)` polls (`job:poll()`,
+--   a yield between polls); a stretch then ends at a call's `</tool_call>` by a stop string,
+--   and its text reaches the hooks once it is done. `on_token` cannot be used with it (no Lua
+--   runs on the worker)
 -- @raise on bad options or tools
 function M.new(model, opts)
   opts = options.check(opts, M.OPTIONS, "agent.new")
@@ -200,6 +205,12 @@ function M.new(model, opts)
   end
   if opts.call ~= nil and opts.call ~= "auto" and opts.call ~= "required" then
     error("agent.new: option 'call' must be \"auto\" or \"required\"", 2)
+  end
+  if opts.async and not opts.step then
+    error("agent.new: option 'async' needs 'step' (a function that polls the job: job:poll())", 2)
+  end
+  if opts.async and opts.on_token then
+    error("agent.new: option 'on_token' cannot be used with 'async' (the worker thread never calls Lua)", 2)
   end
   local d = decoding(opts, files)
   local self = setmetatable({
@@ -305,7 +316,7 @@ function Agent:base(on_session)
     local ok, err
     if self.opts.step then  -- the tools' line too is evaluated step by step (a job that generates nothing)
       local job
-      job, err = s:start(ids, { max_tokens = 0 })
+      job, err = s:start(ids, { max_tokens = 0, async = self.opts.async or nil })
       if job then
         local _ <close> = job
         self:run_job(job)
@@ -427,6 +438,18 @@ function Agent:gen_opts(first, budget, no_more_calls)
   return o
 end
 
+-- An async stretch's outcome, once its job is done, through `consume` as if it had come token
+-- by token: its ids (each in the session), then its text, with the "</tool_call>" that ended it
+-- (a stop string, which the text leaves out) put back.
+local function consume_job(job, info, consume)
+  local ids, text = job:ids(), job:text()
+  local _, opened = text:gsub("<tool_call>", "")
+  local _, closed = text:gsub("</tool_call>", "")
+  if info.stop == "stop" and opened > closed then text = text .. "</tool_call>" end
+  for i = 1, #ids - 1 do consume("", ids[i]) end
+  consume(text, ids[#ids])
+end
+
 -- Runs one assistant turn on session s: `prompt` ids are evaluated first; `held` (the ids in
 -- s) grows with everything evaluated. Returns the result table.
 function Agent:turn(s, held, prompt, hooks)
@@ -482,15 +505,23 @@ function Agent:turn(s, held, prompt, hooks)
       return call or perr or cancelled
     end
     local stream, e2, info
+    local async = self.opts.async
     if self.opts.step then
       -- stepwise (a frame loop): the stretch is a job, prefill included, that opts.step(job)
-      -- advances (job:step(budget), and a yield to the game between steps)
-      gopts.on_token = function(piece, id) return not consume(piece, id) end
+      -- advances (job:step(budget), and a yield to the game between steps); async: a worker
+      -- generates, opts.step(job) polls, and since no Lua runs there a call's end is a stop string
+      if async then
+        gopts.async = true
+        gopts.stop = { "</tool_call>", table.unpack(gopts.stop or {}) }
+      else
+        gopts.on_token = function(piece, id) return not consume(piece, id) end
+      end
       stream, e2 = s:start(prompt, gopts)
       if stream then
         local job <close> = stream
         self:run_job(job)
         info = job:info()
+        if async then consume_job(job, info, consume) end
         if info.stop == "cancelled" and info.prompt_tokens < #prompt then
           -- cancelled in the prefill: as when a stream's prefill is, the prompt was not taken
           s:rewind(#held - #prompt)
