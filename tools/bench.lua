@@ -7,6 +7,12 @@
 --   lua5.4 tools/bench.lua --pos DIR DTYPE THREADS N [f32|f16]      decode after N tokens (JSON)
 --   lua5.4 tools/bench.lua --tokenize [tokenizer.json]              tokenization MB/s (JSON)
 --   lua5.4 tools/bench.lua --ttft DIR THREADS                        load to first token (JSON)
+--   LLAMA_BENCH=/path/to/llama-bench lua5.4 tools/bench.lua          also llama.cpp, interleaved
+--
+-- With LLAMA_BENCH (llama.cpp's llama-bench, built by the user outside this repository), the
+-- same random weights are written as GGUF files (tools/make_gguf.py, once, beside the
+-- checkpoints) and each row is measured as pairs, ours then llama.cpp's, one after the other:
+-- on a shared machine only same-run ratios mean anything.
 --
 -- Besides speed it prints the layer-sharing ratio (decode with every block run
 -- twice ÷ decode without), the cost of a constrained-decoding mask against a
@@ -326,6 +332,58 @@ for _, base in ipairs({ "125M", "350M" }) do
         local r = #ratios > 0 and median(ratios) or a / b
         print(string.format("| %s | %s | %d | %s | %.2f of the first | %.2f |", base, dt, th,
           #ratios > 0 and string.format("%.2f", r) or "", 1 / r - 1, a / b))
+        io.stdout:flush()
+      end
+    end
+  end
+end
+
+local LLAMA = os.getenv("LLAMA_BENCH")
+if LLAMA and LLAMA ~= "" then
+  local GGUF = { f32 = "F32", f16 = "F16", q8 = "Q8_0", q4 = "Q4_0" }
+  local function gguf(shape, dt)
+    local path = string.format("%s/%s-%s.gguf", MODELS, shape, dt)
+    if not io.open(path) then
+      assert(os.execute(string.format("/usr/bin/python3 tools/make_gguf.py %s/%s %s %s >/dev/null", MODELS, shape,
+        path, GGUF[dt])))
+    end
+    return path
+  end
+  -- llama-bench's prefill and decode tok/s (jsonl: one line per test)
+  local function llama(path, th)
+    local p = assert(io.popen(string.format("%s -m %s -p 128 -n %d -t %d -r 1 -o jsonl 2>/dev/null", LLAMA, path,
+      n_gen, th)))
+    local pp, tg
+    for line in p:lines() do
+      local r = mllm.json_decode(line)
+      if r and r.n_prompt and r.n_prompt > 0 then pp = r.avg_ts end
+      if r and r.n_gen and r.n_gen > 0 then tg = r.avg_ts end
+    end
+    p:close()
+    return assert(pp and tg and { prefill = pp, decode = tg }, "bench: no result from " .. LLAMA .. " on " .. path)
+  end
+  local pairs_n = quick and 3 or 5
+  print()
+  print(string.format("Against llama.cpp (%s), the same weights in GGUF (tools/make_gguf.py; -ls: each block " ..
+    "stored twice), prompt 128, %d generated: tok/s, medians of %d interleaved pairs, ours ÷ llama.cpp per pair",
+    LLAMA, n_gen, pairs_n))
+  print()
+  print("| shape | weights | threads | prefill: llama.cpp / ours (ratio) | decode: llama.cpp / ours (ratio) |")
+  print("|---|---|---|---|---|")
+  for _, shape in ipairs(quick and { "125M" } or { "125M", "125M-ls" }) do
+    for _, dt in ipairs(quick and { "q4" } or { "f16", "q8", "q4" }) do
+      for _, th in ipairs(threads) do
+        local path = gguf(shape, dt)
+        local cols = { lp = {}, op = {}, rp = {}, ld = {}, od = {}, rd = {} }
+        for i = 1, pairs_n do
+          local ours = run(string.format("lua5.4 tools/bench.lua --one %s/%s %s %d 128 %d", MODELS, shape, dt, th,
+            n_gen))
+          local theirs = llama(path, th)
+          cols.lp[i], cols.op[i], cols.rp[i] = theirs.prefill, ours.prefill_tps, ours.prefill_tps / theirs.prefill
+          cols.ld[i], cols.od[i], cols.rd[i] = theirs.decode, ours.decode_tps, ours.decode_tps / theirs.decode
+        end
+        print(string.format("| %s | %s | %d | %.0f / %.0f (%.2fx) | %.1f / %.1f (%.2fx) |", shape, GGUF[dt], th,
+          median(cols.lp), median(cols.op), median(cols.rp), median(cols.ld), median(cols.od), median(cols.rd)))
         io.stdout:flush()
       end
     end

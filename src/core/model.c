@@ -165,9 +165,10 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
         for (int64_t r = 0; r < rows; r += MLLM_ROWS8)
             mllm_pack_rows8(target, (const char *)t->data + (size_t)r * rb, nb, dst + (size_t)r * rb);
     } else if (as_stored) {  /* stored interleaved, for kernels that take plain rows */
-        for (int64_t r = 0; r < rows; r++)
-            mllm_unpack_rows8(mllm_wtype8_of(t->dtype), (const char *)t->data + (size_t)(r / MLLM_ROWS8) * MLLM_ROWS8 * rb,
-                              (int)(r % MLLM_ROWS8), nb, dst + (size_t)r * rb);
+        for (int64_t r = 0; r < rows; r++) {
+            const char *group = (const char *)t->data + (size_t)(r / MLLM_ROWS8) * MLLM_ROWS8 * rb;
+            mllm_unpack_rows8(mllm_wtype8_of(t->dtype), group, (int)(r % MLLM_ROWS8), nb, dst + (size_t)r * rb);
+        }
     } else {
         /* converted row by row; when packing, 8 rows at a time through rows8 */
         float *tmp = malloc((size_t)cols * sizeof(float));
@@ -357,8 +358,9 @@ static mllm_status check_weights(const mllm_model *m, char *err, size_t errlen)
             size_t n = t->nbytes / v.stride;
             size_t i = t->rows8 ? first_nonfinite_scale8(t, n, v) : first_nonfinite_value(t->data, n, v);
             if (i == n) continue;
-            uint32_t bits = value_bits(t->rows8 ? scale8_at(t, i, v.stride) : (const unsigned char *)t->data + v.stride * i,
-                                       v.width);
+            const unsigned char *at = t->rows8 ? scale8_at(t, i, v.stride)
+                                               : (const unsigned char *)t->data + v.stride * i;
+            uint32_t bits = value_bits(at, v.width);
             const char *what = (bits & ~v.sign) > v.inf ? "NaN" : (bits & v.sign) ? "-Inf" : "+Inf";
             bool blocked = t->dtype == MLLM_Q8_0 || t->dtype == MLLM_Q4_0;
             size_t first = blocked ? i * MLLM_QK : i;  /* index of the (first) value */
