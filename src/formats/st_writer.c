@@ -4,6 +4,7 @@
 #include "base/atomic_file.h"
 #include "base/status.h"
 #include "kernels/dtype.h"
+#include "base/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -41,9 +42,9 @@ static char *make_header(const st_out *t, size_t n, const char *writer, size_t *
     cJSON_Delete(root);
     if (!json) return NULL;
     size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
-    char *h = realloc(json, padded + 1);
+    char *h = mllm_realloc(json, padded + 1);
     if (!h) {
-        free(json);
+        mllm_free(json);
         return NULL;
     }
     memset(h + jl, ' ', padded - jl);
@@ -62,7 +63,7 @@ static int write_data(FILE *fp, const st_out *t, size_t *written, size_t total,
     if (t->read) {
         size_t a = t->chunk_align ? t->chunk_align : 1;
         chunk = a * (WRITE_CHUNK / a ? WRITE_CHUNK / a : 1);
-        if (!(buf = malloc(chunk))) return -1;
+        if (!(buf = mllm_malloc(chunk))) return -1;
     }
     int rc = 0;
     for (size_t off = 0; off < t->nbytes && rc == 0; off += chunk) {
@@ -72,7 +73,7 @@ static int write_data(FILE *fp, const st_out *t, size_t *written, size_t total,
         *written += len;
         if (rc == 0 && progress && !progress(total ? (float)((double)*written / (double)total) : 1.0f, ud)) rc = 1;
     }
-    free(buf);
+    mllm_free(buf);
     return rc;
 }
 
@@ -92,14 +93,14 @@ mllm_status st_write_file(const char *path, st_out *t, size_t n, const char *wri
     char *header = make_header(t, n, writer, &hlen);
     if (!header) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     if (hlen > MLLM_MAX_HEADER) {
-        free(header);
+        mllm_free(header);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: a header of %zu bytes would exceed the limit of %u",
                          path, hlen, (unsigned)MLLM_MAX_HEADER);
     }
     mllm_atomic_file af;
     mllm_status st = mllm_atomic_open(&af, path, err, errlen);
     if (st) {
-        free(header);
+        mllm_free(header);
         return st;
     }
     unsigned char len8[8];
@@ -112,7 +113,7 @@ mllm_status st_write_file(const char *path, st_out *t, size_t n, const char *wri
         cancelled = r > 0;
     }
     int e = errno;
-    free(header);
+    mllm_free(header);
     if (cancelled) {
         mllm_atomic_discard(&af);
         return mllm_fail(err, errlen, MLLM_CANCELLED, "saving cancelled");

@@ -7,6 +7,7 @@
 #include "hf_tokenizer.h"
 #include "tokenizer.h"
 #include "utf8.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,16 +40,16 @@ mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *er
     mllm_status st = mllm_read_file(path, MLLM_MAX_TOKENIZER_BYTES, "MLLM_MAX_TOKENIZER_BYTES", &bytes, &len, err,
                                     errlen);
     if (st) return st;
-    mllm_tokenizer *t = calloc(1, sizeof *t);
+    mllm_tokenizer *t = mllm_calloc(1, sizeof *t);
     if (!t) {
-        free(bytes);
+        mllm_free(bytes);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
     if (is_json(bytes, len)) {
         st = mllm_hf_load(path, bytes, len, &t->hf, err, errlen);
-        free(bytes);
+        mllm_free(bytes);
         if (st) {
-            free(t);
+            mllm_free(t);
             return st == MLLM_ERR_NOMEM ? st : MLLM_ERR_TOKENIZER;
         }
         t->n_vocab = mllm_hf_vocab_size(t->hf);
@@ -56,9 +57,9 @@ mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *er
         return MLLM_OK;
     }
     int failed = mllm_sp_load(path, bytes, len, &t->sp, err, errlen);
-    free(bytes);
+    mllm_free(bytes);
     if (failed) {
-        free(t);
+        mllm_free(t);
         return MLLM_ERR_TOKENIZER;
     }
     t->n_vocab = mllm_sp_vocab_size(t->sp);
@@ -71,7 +72,7 @@ void mllm_tokenizer_free(mllm_tokenizer *t)
     if (!t) return;
     mllm_sp_free(t->sp);
     mllm_hf_free(t->hf);
-    free(t);
+    mllm_free(t);
     mllm_heap_trim();
 }
 
@@ -111,9 +112,9 @@ mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, siz
         return mllm_hf_encode(t->hf, text, len, add_bos, ids, n_ids, err, errlen);
     if (mllm_sp_encode(t->sp, text, len, &raw, &n, err, errlen) != 0) return MLLM_ERR_TOKENIZER;
     if (add_bos) {
-        int32_t *with = realloc(raw, (n + 1) * sizeof *with);
+        int32_t *with = mllm_realloc(raw, (n + 1) * sizeof *with);
         if (!with) {
-            free(raw);
+            mllm_free(raw);
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         }
         memmove(with + 1, with, n * sizeof *with);
@@ -142,13 +143,13 @@ mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, s
     }
     if (n_pieces == n_ids) return decode_pieces(t, ids, n_ids, text, len, err, errlen);
     /* padding ids have no text: decode the others, as if they were not there */
-    int32_t *pieces = malloc((n_pieces ? n_pieces : 1) * sizeof *pieces);
+    int32_t *pieces = mllm_malloc((n_pieces ? n_pieces : 1) * sizeof *pieces);
     if (!pieces) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < n_ids; i++)
         if (ids[i] < t->n_vocab) pieces[k++] = ids[i];
     mllm_status st = decode_pieces(t, pieces, n_pieces, text, len, err, errlen);
-    free(pieces);
+    mllm_free(pieces);
     return st;
 }
 

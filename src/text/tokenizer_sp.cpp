@@ -2,6 +2,7 @@
 // Every entry point catches every exception, so no C++ unwinding ever reaches
 // C (or a Lua longjmp); it never calls Lua.
 #include "tokenizer.h"
+#include "base/alloc.h"
 
 #include <sentencepiece_processor.h>
 
@@ -77,7 +78,7 @@ extern "C" int mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, i
             set_err(err, errlen, "tokenizer: " + status.ToString());
             return -1;
         }
-        int32_t *a = static_cast<int32_t *>(std::malloc((v.size() ? v.size() : 1) * sizeof(int32_t)));
+        int32_t *a = static_cast<int32_t *>(mllm_malloc((v.size() ? v.size() : 1) * sizeof(int32_t)));
         if (!a) {
             set_err(err, errlen, "tokenizer: out of memory");
             return -1;
@@ -107,7 +108,7 @@ extern "C" int mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, c
             set_err(err, errlen, "tokenizer: " + status.ToString());
             return -1;
         }
-        char *out = static_cast<char *>(std::malloc(s.size() + 1));
+        char *out = static_cast<char *>(mllm_malloc(s.size() + 1));
         if (!out) {
             set_err(err, errlen, "tokenizer: out of memory");
             return -1;
