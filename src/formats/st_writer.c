@@ -21,6 +21,16 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(((const st_out *)a)->name, ((const st_out *)b)->name);
 }
 
+/* obj[key] = the array of n numbers; on failure the array is freed too (an
+ * item cJSON could not add, its key being out of memory, is still the caller's). */
+static bool add_numbers(cJSON *obj, const char *key, const double *v, int n)
+{
+    cJSON *a = cJSON_CreateDoubleArray(v, n);
+    if (a && cJSON_AddItemToObject(obj, key, a)) return true;
+    cJSON_Delete(a);
+    return false;
+}
+
 /* The JSON header of the sorted tensors, padded with spaces to a multiple of
  * 8; NULL when out of memory. */
 static char *make_header(const st_out *t, size_t n, const char *writer, size_t *len)
@@ -34,8 +44,7 @@ static char *make_header(const st_out *t, size_t n, const char *writer, size_t *
         double shape[ST_MAX_DIMS], offs[2] = { (double)off, (double)(off + t[i].nbytes) };
         for (int d = 0; d < t[i].ndim; d++) shape[d] = (double)t[i].shape[d];
         ok = e && cJSON_AddStringToObject(e, "dtype", mllm_dtype_tag(t[i].dtype)) &&
-             cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(shape, t[i].ndim)) &&
-             cJSON_AddItemToObject(e, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
+             add_numbers(e, "shape", shape, t[i].ndim) && add_numbers(e, "data_offsets", offs, 2);
         off += t[i].nbytes;
     }
     char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
