@@ -283,7 +283,8 @@ mllm_status st_map(const char *path, size_t min_size, const char *too_small, st_
     int e = errno;
     close(fd);
     if (map == MAP_FAILED)
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
+        return mllm_fail(err, errlen, e == ENOMEM ? MLLM_ERR_NOMEM : MLLM_ERR_IO, "%s: mmap failed: %s", path,
+                         strerror(e));
     f->map = map;
     f->size = size;
     f->path = mllm_strdup(path);

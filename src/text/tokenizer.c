@@ -56,11 +56,11 @@ mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *er
         *out = t;
         return MLLM_OK;
     }
-    int failed = mllm_sp_load(path, bytes, len, &t->sp, err, errlen);
+    st = mllm_sp_load(path, bytes, len, &t->sp, err, errlen);
     mllm_free(bytes);
-    if (failed) {
+    if (st) {
         mllm_free(t);
-        return MLLM_ERR_TOKENIZER;
+        return st;
     }
     t->n_vocab = mllm_sp_vocab_size(t->sp);
     *out = t;
@@ -95,7 +95,7 @@ static mllm_status decode_pieces(const mllm_tokenizer *t, const int32_t *ids, si
                                  char *err, size_t errlen)
 {
     if (t->hf) return mllm_hf_decode(t->hf, ids, n, text, len, err, errlen);
-    return mllm_sp_decode(t->sp, ids, n, text, len, err, errlen) ? MLLM_ERR_TOKENIZER : MLLM_OK;
+    return mllm_sp_decode(t->sp, ids, n, text, len, err, errlen);
 }
 
 mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
@@ -110,7 +110,8 @@ mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, siz
     size_t n;
     if (t->hf) /* add_bos: the file's TemplateProcessing, which is BOS for Llama-3 */
         return mllm_hf_encode(t->hf, text, len, add_bos, ids, n_ids, err, errlen);
-    if (mllm_sp_encode(t->sp, text, len, &raw, &n, err, errlen) != 0) return MLLM_ERR_TOKENIZER;
+    mllm_status st = mllm_sp_encode(t->sp, text, len, &raw, &n, err, errlen);
+    if (st) return st;
     if (add_bos) {
         int32_t *with = mllm_realloc(raw, (n + 1) * sizeof *with);
         if (!with) {
