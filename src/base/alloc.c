@@ -5,8 +5,8 @@
 
 #ifdef MLLM_FAULT_INJECTION
 
-#include "base/json.h"
-
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <execinfo.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,9 +30,17 @@ bool mllm_fault_hit(void)
     return true;
 }
 
-void *mllm_malloc(size_t n) { return mllm_fault_hit() ? NULL : malloc(n); }
-void *mllm_calloc(size_t count, size_t size) { return mllm_fault_hit() ? NULL : calloc(count, size); }
-void *mllm_realloc(void *p, size_t n) { return mllm_fault_hit() ? NULL : realloc(p, n); }
+/* An injected failure sets errno as a failing malloc does (base/json.c reads it). */
+static bool injected(void)
+{
+    if (!mllm_fault_hit()) return false;
+    errno = ENOMEM;
+    return true;
+}
+
+void *mllm_malloc(size_t n) { return injected() ? NULL : malloc(n); }
+void *mllm_calloc(size_t count, size_t size) { return injected() ? NULL : calloc(count, size); }
+void *mllm_realloc(void *p, size_t n) { return injected() ? NULL : realloc(p, n); }
 
 char *mllm_strdup(const char *s)
 {
@@ -41,9 +49,15 @@ char *mllm_strdup(const char *s)
     return d ? memcpy(d, s, n) : NULL;
 }
 
+static void *cjson_malloc(size_t n) { return mllm_malloc(n); }
+static void cjson_free(void *p) { free(p); }
+
 void mllm_fault_arm(long n, bool persist)
 {
-    mllm_json_init(); /* cJSON's trees and printed text, where nothing has parsed yet */
+    /* cJSON allocates through the seam in this build only: its hooks are
+       process-wide, and a host may have set its own */
+    static cJSON_Hooks hooks = { cjson_malloc, cjson_free };
+    cJSON_InitHooks(&hooks);
     atomic_store(&armed_at, 0);
     atomic_store(&counted, 0);
     atomic_store(&failed, 0);

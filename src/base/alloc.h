@@ -33,8 +33,10 @@ bool mllm_fault_hit(void);
 
 /* Arms the counter: the nth allocation counted from now fails (n <= 0: none
  * does), and with persist every later one too. Resets both counts. Also routes
- * cJSON's allocations through the seam (json.h: mllm_json_init) before
- * anything has parsed. Safe from any thread (atomic counts). */
+ * cJSON's allocations through the seam (cJSON_InitHooks: process-wide, so in
+ * this build only). Safe from any thread (atomic counts), but not while
+ * another thread is inside cJSON. An injected failure sets errno to ENOMEM,
+ * as a failing malloc does. */
 void mllm_fault_arm(long n, bool persist);
 /* Allocations counted, and failures injected, since the last mllm_fault_arm. */
 long mllm_fault_count(void);

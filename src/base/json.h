@@ -1,17 +1,12 @@
-/* json.h — cJSON behind the allocator seam (alloc.h). cJSON's parsers return
- * NULL for a syntax error and for an allocation that failed alike; this one
- * tells them apart, so that a full memory is never reported as a corrupt file. */
+/* json.h — parsing with cJSON. cJSON's parsers return NULL for a syntax error
+ * and for an allocation that failed alike; this one tells them apart, so that
+ * a full memory is never reported as a corrupt file. */
 #ifndef MLLM_JSON_H
 #define MLLM_JSON_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-/* Routes cJSON's allocations through alloc.h (cJSON_InitHooks, once per
- * process; idempotent and thread-safe). The hooks are plain malloc and free
- * in effect, so other users of libcjson in the process see no difference. */
-void mllm_json_init(void);
 
 /* cJSON_ParseWithLengthOpts on len bytes of s (no NUL needed): the tree, or
  * NULL with *nomem telling whether memory ran out (else the text is not JSON;
