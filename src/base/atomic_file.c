@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700  /* realpath */
 #include "atomic_file.h"
 #include "base/status.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,12 +24,12 @@ static mllm_status destination(mllm_atomic_file *f, const char *path, char *err,
     const char *dest = target ? target : path;
     size_t n = strlen(dest);
     if (n >= sizeof f->path) {
-        free(target);
+        mllm_free(target);
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "%s: path longer than %d bytes (MLLM_MAX_PATH)", path,
                          MLLM_MAX_PATH);
     }
     memcpy(f->path, dest, n + 1);
-    free(target);
+    mllm_free(target);
     return MLLM_OK;
 }
 

@@ -1,6 +1,7 @@
 /* bigbuf.c — large buffers mapped from the kernel (bigbuf.h). */
 #define _DEFAULT_SOURCE
 #include "bigbuf.h"
+#include "base/alloc.h"
 
 #include <stdint.h>
 #if defined(__GLIBC__) || defined(__linux__)
@@ -14,7 +15,7 @@
 
 void *mllm_bigbuf_alloc(size_t n)
 {
-    if (n > SIZE_MAX - HEADER) return NULL;
+    if (n > SIZE_MAX - HEADER || mllm_fault_hit()) return NULL;
     size_t len = n + HEADER;
     void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) return NULL;

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fileio.h"
 #include "base/status.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ mllm_status mllm_read_file(const char *path, size_t limit, const char *limit_nam
     /* The file may change under us: read at most limit + 1 bytes into a buffer
      * that grows from the size fstat gave. */
     size_t cap = size + 1, n = 0;
-    char *b = malloc(cap + 1);
+    char *b = mllm_malloc(cap + 1);
     if (!b) {
         close(fd);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, cap + 1);
@@ -70,9 +71,9 @@ mllm_status mllm_read_file(const char *path, size_t limit, const char *limit_nam
         if (n == cap) {
             if (n > limit) break;
             size_t ncap = cap * 2 < limit + 1 ? cap * 2 : limit + 1;
-            char *nb = realloc(b, ncap + 1);
+            char *nb = mllm_realloc(b, ncap + 1);
             if (!nb) {
-                free(b);
+                mllm_free(b);
                 close(fd);
                 return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, ncap + 1);
             }
@@ -83,7 +84,7 @@ mllm_status mllm_read_file(const char *path, size_t limit, const char *limit_nam
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             int e = errno;
-            free(b);
+            mllm_free(b);
             close(fd);
             return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: read error: %s", path, strerror(e));
         }
@@ -92,7 +93,7 @@ mllm_status mllm_read_file(const char *path, size_t limit, const char *limit_nam
     }
     close(fd);
     if (n > limit) {
-        free(b);
+        mllm_free(b);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: larger than the limit of %zu bytes (%s)", path, limit,
                          limit_name);
     }

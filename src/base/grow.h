@@ -2,6 +2,7 @@
 #ifndef MLLM_GROW_H
 #define MLLM_GROW_H
 
+#include "base/alloc.h"
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -12,7 +13,7 @@ static inline bool mllm_grow(void **buf, size_t *cap, size_t need, size_t elem)
     if (need <= *cap) return true;
     size_t nc = *cap ? *cap : 64;
     while (nc < need) nc *= 2;
-    void *nb = realloc(*buf, nc * elem);
+    void *nb = mllm_realloc(*buf, nc * elem);
     if (!nb) return false;
     *buf = nb;
     *cap = nc;

@@ -1,6 +1,7 @@
 /* threadpool.c — see threadpool.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "threadpool.h"
+#include "base/alloc.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -68,10 +69,10 @@ static void *worker_main(void *arg)
 mllm_pool *mllm_pool_new(int n_threads)
 {
     if (n_threads <= 1) return NULL;
-    mllm_pool *p = calloc(1, sizeof *p);
+    mllm_pool *p = mllm_calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->workers = calloc((size_t)n_threads - 1, sizeof *p->workers);
-    if (!p->workers) { free(p); return NULL; }
+    p->workers = mllm_calloc((size_t)n_threads - 1, sizeof *p->workers);
+    if (!p->workers) { mllm_free(p); return NULL; }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     p->n = 1;
@@ -95,8 +96,8 @@ void mllm_pool_free(mllm_pool *p)
     for (int i = 1; i < p->n; i++) pthread_join(p->workers[i - 1].thread, NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
-    free(p->workers);
-    free(p);
+    mllm_free(p->workers);
+    mllm_free(p);
 }
 
 void mllm_pool_run(mllm_pool *p, mllm_task_fn fn, void *ctx)

@@ -13,6 +13,7 @@
  * place, fed once and finished: the same code decides both, so they cannot disagree.
  */
 #include "calls_internal.h"
+#include "base/alloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ void *calls_arena_alloc(mem_arena *a, size_t n)
         int big = n > cap / 4;            /* big ones get their own block, behind the head */
         if (big)
             cap = n;
-        b = (arena_block *)malloc(BLOCK_HEADER + cap);
+        b = (arena_block *)mllm_malloc(BLOCK_HEADER + cap);
         if (!b)
             return NULL;
         b->used = 0;
@@ -123,7 +124,7 @@ void calls_arena_free(mem_arena *a)
     arena_block *b = a->head;
     while (b) {
         arena_block *next = b->next;
-        free(b);
+        mllm_free(b);
         b = next;
     }
     a->head = NULL;
@@ -139,7 +140,7 @@ mllm_status calls_items_push(item_stack *s, const item *it)
         item *v;
         if (cap > (size_t)-1 / sizeof *v)
             return MLLM_ERR_NOMEM;
-        v = (item *)realloc(s->v, cap * sizeof *v);
+        v = (item *)mllm_realloc(s->v, cap * sizeof *v);
         if (!v)
             return MLLM_ERR_NOMEM;
         s->v = v;
@@ -240,7 +241,7 @@ mllm_status mllm_calls_parse(const char *text, size_t len, const mllm_calls_opts
     partial = !r && s.n_skipped;          /* too many calls: a result and an error */
     if (!r)
         r = calls_report_skipped(&s);
-    if ((!r || partial) && !(res = (result_impl *)malloc(sizeof *res)))
+    if ((!r || partial) && !(res = (result_impl *)mllm_malloc(sizeof *res)))
         r = calls_set_error(&s.error, MLLM_CALLS_KIND_NOMEM, 0, "not enough memory");
     if (r && err)
         *err = s.error;
@@ -270,7 +271,7 @@ void mllm_calls_result_free(mllm_calls_result *result)
     if (!res)
         return;
     calls_arena_free(&res->arena);
-    free(res->calls);
-    free(res->text);
-    free(res);
+    mllm_free(res->calls);
+    mllm_free(res->text);
+    mllm_free(res);
 }

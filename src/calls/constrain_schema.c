@@ -6,6 +6,7 @@
 #include "constrain_internal.h"
 #include "base/status.h"
 #include "base/grow.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -133,20 +134,20 @@ mllm_constraint_params mllm_constraint_default_params(void)
 void mllm_constraint_free(mllm_constraint *c)
 {
     if (!c) return;
-    for (size_t i = 0; i < c->n_tools; i++) free(c->tools[i].name);
-    for (size_t i = 0; i < c->n_params; i++) free(c->param_names[i]);
-    free(c->tools);
-    free(c->param_types);
-    free(c->param_names);
-    free(c->types);
-    free(c->words);
-    free(c->out_check);
-    free(c->allowed);
+    for (size_t i = 0; i < c->n_tools; i++) mllm_free(c->tools[i].name);
+    for (size_t i = 0; i < c->n_params; i++) mllm_free(c->param_names[i]);
+    mllm_free(c->tools);
+    mllm_free(c->param_types);
+    mllm_free(c->param_names);
+    mllm_free(c->types);
+    mllm_free(c->words);
+    mllm_free(c->out_check);
+    mllm_free(c->allowed);
     cst_reply_free(c->reply);
-    free(c->prefix);
-    free(c->joined);
-    free(c->cache);
-    free(c);
+    mllm_free(c->prefix);
+    mllm_free(c->joined);
+    mllm_free(c->cache);
+    mllm_free(c);
 }
 
 static mllm_status set_tag(char *dst, size_t *len, const char *src, const char *def, const char *what,
@@ -176,7 +177,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "unknown constraint mode %d", (int)p->mode);
     if (p->mode == MLLM_CONSTRAIN_REQUIRED && n_tools == 0)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "a required call needs at least one tool");
-    mllm_constraint *c = calloc(1, sizeof *c);
+    mllm_constraint *c = mllm_calloc(1, sizeof *c);
     if (!c) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     mllm_status st;
     if ((st = set_tag(c->open, &c->open_len, p->open, "<tool_call>", "opening", err, errlen)) ||
@@ -203,7 +204,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
     c->n_types = 3;
 
     if ((c->name_root = word_new(c, 0)) < 0) goto nomem;
-    if (!(c->tools = calloc(n_tools ? n_tools : 1, sizeof *c->tools))) goto nomem;
+    if (!(c->tools = mllm_calloc(n_tools ? n_tools : 1, sizeof *c->tools))) goto nomem;
     for (size_t i = 0; i < n_tools; i++) {
         const mllm_tool_schema *ts = &tools[i];
         cst_tool *t = &c->tools[i];
@@ -213,7 +214,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
                       ts->name ? ts->name : "(null)", MLLM_CALLS_MAX_NAME);
             goto fail;
         }
-        if (!(t->name = strdup(ts->name))) goto nomem;
+        if (!(t->name = mllm_strdup(ts->name))) goto nomem;
         c->n_tools = i + 1;
         int r = word_insert(c, c->name_root, ts->name, (int32_t)i);
         if (r == -1) goto nomem;
@@ -231,7 +232,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
         t->n = ts->n_params;
         if (!mllm_grow((void **)&c->param_types, &c->cap_params, c->n_params + ts->n_params + 1, sizeof *c->param_types))
             goto nomem;
-        char **names = realloc(c->param_names, c->cap_params * sizeof *names);
+        char **names = mllm_realloc(c->param_names, c->cap_params * sizeof *names);
         if (!names) goto nomem;
         c->param_names = names;
         for (size_t j = 0; j < ts->n_params; j++) {
@@ -241,7 +242,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
                                ts->name, j + 1, pp->name ? pp->name : "(null)");
                 goto fail;
             }
-            if (!(c->param_names[c->n_params] = strdup(pp->name))) goto nomem;
+            if (!(c->param_names[c->n_params] = mllm_strdup(pp->name))) goto nomem;
             c->n_params++;
             r = word_insert(c, t->arg_root, pp->name, (int32_t)j);
             if (r == -1) goto nomem;
@@ -259,7 +260,7 @@ mllm_status mllm_constraint_new(const mllm_tool_schema *tools, size_t n_tools,
     if (vocab) {
         int n = vocab->n_vocab;
         unsigned char last = (unsigned char)c->open[c->open_len - 1];
-        if (!(c->allowed = malloc((size_t)n)) || !(c->out_check = malloc((size_t)n * sizeof *c->out_check)))
+        if (!(c->allowed = mllm_malloc((size_t)n)) || !(c->out_check = mllm_malloc((size_t)n * sizeof *c->out_check)))
             goto nomem;
         for (int i = 0; i < n; i++)
             if (memchr(vocab->bytes + vocab->off[i], last, vocab->off[i + 1] - vocab->off[i]))

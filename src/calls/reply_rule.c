@@ -19,6 +19,7 @@
  */
 #include "constrain_internal.h"
 #include "base/status.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -358,16 +359,16 @@ bool cst_reply_active(const mllm_constraint *c)
 void cst_reply_free(cst_reply_words *r)
 {
     if (!r) return;
-    free(r->rows);
-    free(r->nodes);
-    free(r);
+    mllm_free(r->rows);
+    mllm_free(r->nodes);
+    mllm_free(r);
 }
 
 static int32_t node_new(cst_reply_words *r, unsigned char b)
 {
     if (r->n_nodes == r->cap_nodes) {
         size_t cap = r->cap_nodes ? r->cap_nodes * 2 : 256;
-        word_node *n = realloc(r->nodes, cap * sizeof *n);
+        word_node *n = mllm_realloc(r->nodes, cap * sizeof *n);
         if (!n) return -1;
         r->nodes = n;
         r->cap_nodes = cap;
@@ -456,7 +457,7 @@ mllm_status mllm_constraint_set_reply_rule(mllm_constraint *c, const mllm_reply_
                                   inner ? "gap" : "end gap", (inner ? i : i - n_gaps) + 1, why,
                                   MLLM_CST_MAX_REPLY_WORD_BYTES);
     }
-    cst_reply_words *r = calloc(1, sizeof *r);
+    cst_reply_words *r = mllm_calloc(1, sizeof *r);
     if (!r || node_new(r, 0) != WORD_ROOT || node_new(r, 0) != GAP_ROOT) goto nomem;
     for (size_t i = 0; i < n; i++)
         if (!insert(r, WORD_ROOT, rule->words[i], (int32_t)i)) goto nomem;
@@ -482,7 +483,7 @@ mllm_status mllm_constraint_set_reply_rule(mllm_constraint *c, const mllm_reply_
     }
     /* follows: each context's row (none: any order) */
     if (rule->n_follows) {
-        r->rows = calloc(rule->n_follows, sizeof *r->rows);
+        r->rows = mllm_calloc(rule->n_follows, sizeof *r->rows);
         if (!r->rows) goto nomem;
     }
     for (size_t i = 0; i < rule->n_follows; i++) {

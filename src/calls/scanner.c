@@ -13,6 +13,7 @@
  */
 #include "calls_internal.h"
 #include "text/utf8.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static void *grow(void *v, size_t *cap, size_t need, size_t size)
     }
     if (c == *cap)
         return v;
-    if (c > (size_t)-1 / size || !(v = realloc(v, c * size)))
+    if (c > (size_t)-1 / size || !(v = mllm_realloc(v, c * size)))
         return NULL;
     *cap = c;
     return v;
@@ -406,11 +407,11 @@ mllm_status calls_stream_init(mllm_calls_stream *s, const mllm_calls_opts *opts,
 void calls_stream_release(mllm_calls_stream *s)
 {
     calls_arena_free(&s->arena);
-    free(s->items.v);
-    free(s->buf);
-    free(s->events);
-    free(s->calls);
-    free(s->text);
+    mllm_free(s->items.v);
+    mllm_free(s->buf);
+    mllm_free(s->events);
+    mllm_free(s->calls);
+    mllm_free(s->text);
 }
 
 mllm_status mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream **out,
@@ -421,10 +422,10 @@ mllm_status mllm_calls_stream_new(const mllm_calls_opts *opts, mllm_calls_stream
     if (!out)
         return calls_set_error(err, MLLM_CALLS_KIND_ARG, 0, "out is NULL");
     *out = NULL;
-    if (!(s = (mllm_calls_stream *)malloc(sizeof *s)))
+    if (!(s = (mllm_calls_stream *)mllm_malloc(sizeof *s)))
         return calls_set_error(err, MLLM_CALLS_KIND_NOMEM, 0, "not enough memory");
     if ((r = calls_stream_init(s, opts, err)) != 0) {
-        free(s);
+        mllm_free(s);
         return r;
     }
     *out = s;
@@ -515,5 +516,5 @@ void mllm_calls_stream_free(mllm_calls_stream *s)
     if (!s)
         return;
     calls_stream_release(s);
-    free(s);
+    mllm_free(s);
 }

@@ -4,6 +4,7 @@
  * string keys, true/false/null and Python's True/False/None.
  */
 #include "calls_internal.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -225,7 +226,7 @@ mllm_status calls_check_unique(parser *p, const item *v, size_t n, int is_args)
             size *= 2;
         if (size > (size_t)-1 / sizeof *slot)
             return calls_nomem(p);
-        slot = (size_t *)calloc(size, sizeof *slot);
+        slot = (size_t *)mllm_calloc(size, sizeof *slot);
         if (!slot)
             return calls_nomem(p);
         mask = size - 1;
@@ -240,7 +241,7 @@ mllm_status calls_check_unique(parser *p, const item *v, size_t n, int is_args)
                 }
             slot[h] = j + 1;
         }
-        free(slot);
+        mllm_free(slot);
     }
     if (!dup)
         return MLLM_OK;

@@ -5,6 +5,7 @@
 #include "constrain_internal.h"
 #include "base/status.h"
 #include "base/grow.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +36,13 @@ size_t mllm_vocab_trie_nodes(const mllm_vocab_trie *v) { return v->n_nodes; }
 void mllm_vocab_trie_free(mllm_vocab_trie *v)
 {
     if (!v) return;
-    free(v->bytes);
-    free(v->off);
-    free(v->order);
-    free(v->nodes);
-    free(v->plain);
-    free(v->special);
-    free(v);
+    mllm_free(v->bytes);
+    mllm_free(v->off);
+    mllm_free(v->order);
+    mllm_free(v->nodes);
+    mllm_free(v->plain);
+    mllm_free(v->special);
+    mllm_free(v);
 }
 
 typedef struct sort_item {
@@ -76,20 +77,20 @@ mllm_status mllm_vocab_trie_new(const char *bytes, const size_t *offsets, int n_
         if (offsets[i + 1] - offsets[i] > max_len) max_len = offsets[i + 1] - offsets[i];
     }
     size_t total = offsets[n_vocab] - offsets[0];
-    mllm_vocab_trie *v = calloc(1, sizeof *v);
+    mllm_vocab_trie *v = mllm_calloc(1, sizeof *v);
     sort_item *items = NULL;
     int32_t *last = NULL, *path = NULL;
     if (!v) goto nomem;
     v->n_vocab = n_vocab;
-    v->bytes = malloc(total ? total : 1);
-    v->off = malloc(((size_t)n_vocab + 1) * sizeof *v->off);
-    v->order = malloc((size_t)n_vocab * sizeof *v->order);
-    v->nodes = malloc((total + 1) * sizeof *v->nodes);
-    v->plain = calloc((size_t)n_vocab, 1);
-    v->special = malloc((size_t)n_vocab * sizeof *v->special);
-    items = malloc((size_t)n_vocab * sizeof *items);
-    last = malloc((total + 1) * sizeof *last);
-    path = malloc((max_len + 1) * sizeof *path);
+    v->bytes = mllm_malloc(total ? total : 1);
+    v->off = mllm_malloc(((size_t)n_vocab + 1) * sizeof *v->off);
+    v->order = mllm_malloc((size_t)n_vocab * sizeof *v->order);
+    v->nodes = mllm_malloc((total + 1) * sizeof *v->nodes);
+    v->plain = mllm_calloc((size_t)n_vocab, 1);
+    v->special = mllm_malloc((size_t)n_vocab * sizeof *v->special);
+    items = mllm_malloc((size_t)n_vocab * sizeof *items);
+    last = mllm_malloc((total + 1) * sizeof *last);
+    path = mllm_malloc((max_len + 1) * sizeof *path);
     if (!v->bytes || !v->off || !v->order || !v->nodes || !v->plain || !v->special || !items ||
         !last || !path)
         goto nomem;
@@ -134,15 +135,15 @@ mllm_status mllm_vocab_trie_new(const char *bytes, const size_t *offsets, int n_
         v->order[i] = it->id;
         prev = it;
     }
-    free(items);
-    free(last);
-    free(path);
+    mllm_free(items);
+    mllm_free(last);
+    mllm_free(path);
     *out = v;
     return MLLM_OK;
 nomem:
-    free(items);
-    free(last);
-    free(path);
+    mllm_free(items);
+    mllm_free(last);
+    mllm_free(path);
     mllm_vocab_trie_free(v);
     return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory building the vocabulary trie");
 }
@@ -157,7 +158,7 @@ mllm_status mllm_vocab_trie_from_tokenizer(const mllm_tokenizer *t, int n_vocab,
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "vocabulary size %d over MLLM_MAX_VOCAB (%d)",
                          n_vocab, MLLM_MAX_VOCAB);
     int n_tok = mllm_tokenizer_vocab_size(t);
-    size_t *off = malloc(((size_t)n_vocab + 1) * sizeof *off);
+    size_t *off = mllm_malloc(((size_t)n_vocab + 1) * sizeof *off);
     char *bytes = NULL;
     size_t cap = 0, len = 0;
     if (!off) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
@@ -174,11 +175,11 @@ mllm_status mllm_vocab_trie_from_tokenizer(const mllm_tokenizer *t, int n_vocab,
     }
     off[n_vocab] = len;
     mllm_status st = mllm_vocab_trie_new(bytes, off, n_vocab, out, err, errlen);
-    free(bytes);
-    free(off);
+    mllm_free(bytes);
+    mllm_free(off);
     return st;
 nomem:
-    free(bytes);
-    free(off);
+    mllm_free(bytes);
+    mllm_free(off);
     return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 }

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "base/fileio.h"
 #include "internal.h"
+#include "base/alloc.h"
+#include "base/json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -354,7 +356,9 @@ mllm_status mllm_config_parse(const char *json, size_t len, const char *path, ml
 {
     memset(cfg, 0, sizeof *cfg);
     const char *end = NULL; /* not cJSON_GetErrorPtr: that is global state */
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    bool nomem;
+    cJSON *root = mllm_json_parse(json, len, &end, &nomem);
+    if (nomem) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory reading the JSON", path);
     if (!root || !cJSON_IsObject(root)) {
         size_t at = (!root && end >= json && end <= json + len) ? (size_t)(end - json) : 0;
         cJSON_Delete(root);
@@ -374,6 +378,6 @@ mllm_status mllm_config_load(const char *path, mllm_config *cfg, char *err, size
     if (st == MLLM_ERR_FORMAT) st = MLLM_ERR_CONFIG;
     if (st) return st;
     st = mllm_config_parse(buf, len, path, cfg, err, errlen);
-    free(buf);
+    mllm_free(buf);
     return st;
 }

@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "base/grow.h"
 #include "text/utf8.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,14 +58,14 @@ mllm_generate_params mllm_generate_default_params(void)
 void mllm_generator_free(mllm_generator *g)
 {
     if (!g) return;
-    for (size_t i = 0; i < g->n_stops; i++) free(g->stops[i]);
+    for (size_t i = 0; i < g->n_stops; i++) mllm_free(g->stops[i]);
     mllm_sampler_free(g->sampler);
-    free(g->history);
-    free(g->pending);
-    free(g->piece);
-    free(g->text);
-    free(g->hook_logits);
-    free(g);
+    mllm_free(g->history);
+    mllm_free(g->pending);
+    mllm_free(g->piece);
+    mllm_free(g->text);
+    mllm_free(g->hook_logits);
+    mllm_free(g);
 }
 
 static bool push_id(mllm_generator *g, int32_t id)
@@ -93,14 +94,14 @@ mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_
         return mllm_fail(err, errlen, MLLM_ERR_CONTEXT,
                          "prompt of %zu tokens does not fit the context (n_ctx %d, %d already used)",
                          n_prompt, s->n_ctx, s->pos);
-    mllm_generator *g = calloc(1, sizeof *g);
+    mllm_generator *g = mllm_calloc(1, sizeof *g);
     if (!g) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     g->s = s;
     g->max_tokens = p->max_tokens;
     g->stop_at_eos = p->stop_at_eos;
     g->hook = p->logits_hook;
     g->hook_ud = p->hook_ud;
-    if (g->hook && !(g->hook_logits = malloc((size_t)c->vocab_size * sizeof(float)))) {
+    if (g->hook && !(g->hook_logits = mllm_malloc((size_t)c->vocab_size * sizeof(float)))) {
         mllm_generator_free(g);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
@@ -111,7 +112,7 @@ mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_
             mllm_generator_free(g);
             return mllm_fail(err, errlen, MLLM_ERR_ARG, "stop string %zu is empty", i + 1);
         }
-        if (!(g->stops[g->n_stops++] = strdup(p->stops[i]))) {
+        if (!(g->stops[g->n_stops++] = mllm_strdup(p->stops[i]))) {
             mllm_generator_free(g);
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         }
@@ -183,7 +184,7 @@ static bool repair_utf8(mllm_generator *g)
     }
     if (!bad) return true;
     size_t cap = g->n_pending + 2 * bad;
-    char *out = malloc(cap);
+    char *out = mllm_malloc(cap);
     if (!out) return false;
     size_t o = 0;
     i = 0;
@@ -200,7 +201,7 @@ static bool repair_utf8(mllm_generator *g)
             i += (size_t)n;
         }
     }
-    free(g->pending);
+    mllm_free(g->pending);
     g->pending = out;
     g->n_pending = o;
     g->cap_pending = cap;

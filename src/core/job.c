@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 #include "base/grow.h"
+#include "base/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,11 +164,11 @@ mllm_status mllm_job_start(mllm_session *s, const int32_t *prompt, size_t n_prom
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "the session is busy: a job is running on it (free the job first)");
     mllm_job_params dp = mllm_job_default_params();
     if (!p) p = &dp;
-    mllm_job *j = calloc(1, sizeof *j);
+    mllm_job *j = mllm_calloc(1, sizeof *j);
     if (!j) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     mllm_status st = mllm_generator_prepare(s, prompt, n_prompt, &p->gen, &j->g, err, errlen);
     if (st) {
-        free(j);
+        mllm_free(j);
         return st;
     }
     j->s = s;
@@ -369,8 +370,8 @@ void mllm_job_free(mllm_job *j)
     detach(j);
     pthread_mutex_destroy(&j->lock);
     pthread_cond_destroy(&j->changed);
-    free(j->text);
-    free(j->ids);
-    free(j->out);
-    free(j);
+    mllm_free(j->text);
+    mllm_free(j->ids);
+    mllm_free(j->out);
+    mllm_free(j);
 }

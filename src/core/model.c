@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "formats/torch_bin.h"
+#include "base/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static void *own(mllm_model *m, size_t bytes)
 {
     if (m->n_owned == m->cap_owned) {
         size_t cap = m->cap_owned ? 2 * m->cap_owned : 64;
-        void **no = realloc(m->owned, cap * sizeof *no);
+        void **no = mllm_realloc(m->owned, cap * sizeof *no);
         if (!no) return NULL;
         m->owned = no;
         m->cap_owned = cap;
@@ -171,11 +172,11 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
         }
     } else {
         /* converted row by row; when packing, 8 rows at a time through rows8 */
-        float *tmp = malloc((size_t)cols * sizeof(float));
-        char *rows8 = pack ? malloc(rb * MLLM_ROWS8) : NULL;
+        float *tmp = mllm_malloc((size_t)cols * sizeof(float));
+        char *rows8 = pack ? mllm_malloc(rb * MLLM_ROWS8) : NULL;
         if (!tmp || (pack && !rows8)) {
-            free(tmp);
-            free(rows8);
+            mllm_free(tmp);
+            mllm_free(rows8);
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for tensor '%s'", name);
         }
         for (int64_t r = 0; r < rows; r++) {
@@ -201,8 +202,8 @@ static mllm_status get_matrix(mllm_model *m, const char *name, int64_t rows, int
             if (pack && r % MLLM_ROWS8 == MLLM_ROWS8 - 1)
                 mllm_pack_rows8(target, rows8, nb, dst + (size_t)(r - (MLLM_ROWS8 - 1)) * rb);
         }
-        free(tmp);
-        free(rows8);
+        mllm_free(tmp);
+        mllm_free(rows8);
     }
     if (pack) w->type = target == MLLM_W_Q8 ? MLLM_W_Q8X8 : MLLM_W_Q4X8;
     w->data = dst;
@@ -220,7 +221,7 @@ static mllm_status load_weights(mllm_model *m, const mllm_model_params *p, char 
     if (m->wtype == (mllm_wtype)-1) m->wtype = mllm_wtype_of(m->cfg.dtype);  /* "auto": as stored */
     if ((st = get_matrix(m, mllm_name_embed, c->vocab_size, c->dim, &m->embed, err, errlen))) return st;
     if ((st = get_vector(m, mllm_name_final_norm, c->dim, &m->final_norm, err, errlen))) return st;
-    m->blocks = calloc((size_t)c->n_layers, sizeof *m->blocks);
+    m->blocks = mllm_calloc((size_t)c->n_layers, sizeof *m->blocks);
     if (!m->blocks) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++) {
         mllm_block *b = &m->blocks[l];
@@ -411,14 +412,14 @@ static void model_free(mllm_model *m)
 {
     if (!m) return;
     for (size_t i = 0; i < m->n_owned; i++) mllm_bigbuf_free(m->owned[i]);
-    free(m->owned);
+    mllm_free(m->owned);
     for (size_t i = 0; i < m->n_files; i++) st_close(&m->files[i]);
-    free(m->files);
-    free(m->blocks);
+    mllm_free(m->files);
+    mllm_free(m->blocks);
     mllm_tokenizer_free(m->tok);
     XXH3_freeState(m->fingerprint_state);
     pthread_mutex_destroy(&m->fingerprint_lock);
-    free(m);
+    mllm_free(m);
 }
 
 /* Feeds a matrix to the hash as model:save writes it: rows of plain blocks,
@@ -515,7 +516,7 @@ mllm_status mllm_model_load(const char *dir, const mllm_model_params *params, ml
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: not a directory", dir);
 
-    mllm_model *m = calloc(1, sizeof *m);
+    mllm_model *m = mllm_calloc(1, sizeof *m);
     if (!m) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     m->refs = 1;
     m->wtype = (mllm_wtype)-1;

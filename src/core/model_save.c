@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "kernels/dtype.h"
 #include "formats/st_writer.h"
+#include "base/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,11 +56,11 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
 {
     const mllm_config *c = &m->cfg;
     size_t cap = 3 + (size_t)c->n_layers * mllm_n_block_tensors, n = 0;
-    st_out *t = calloc(cap, sizeof *t);
-    char (*names)[NAME_CAP] = calloc(cap, NAME_CAP);
+    st_out *t = mllm_calloc(cap, sizeof *t);
+    char (*names)[NAME_CAP] = mllm_calloc(cap, NAME_CAP);
     if (!t || !names) {
-        free(t);
-        free(names);
+        mllm_free(t);
+        mllm_free(names);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
     add_matrix(t, &n, names, mllm_name_embed, &m->embed);
@@ -79,7 +80,7 @@ mllm_status mllm_model_save_progress(const mllm_model *m, const char *path,
     /* written beside path and renamed over it: path may be the file this
        model's weights are mapped from, and a failure keeps the old file */
     mllm_status st = st_write_file(path, t, n, "mobilellm " MLLM_VERSION, progress, ud, err, errlen);
-    free(names);
-    free(t);
+    mllm_free(names);
+    mllm_free(t);
     return st;
 }

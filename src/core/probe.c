@@ -4,6 +4,7 @@
  * constraint: heads that look at the word a call's value copies. */
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "base/alloc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ mllm_status mllm_session_set_probe(mllm_session *s, const int *layers, const int
             return mllm_fail(err, errlen, MLLM_ERR_ARG, "probe: head %d outside [0, %d)", heads[i], c->n_heads);
     }
     if (n && !s->probe) {
-        s->probe = malloc(2 * (size_t)s->n_ctx * sizeof *s->probe);
+        s->probe = mllm_malloc(2 * (size_t)s->n_ctx * sizeof *s->probe);
         if (!s->probe) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "probe: out of memory");
     }
     for (int i = 0; i < n; i++) {

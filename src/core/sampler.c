@@ -1,6 +1,7 @@
 /* sampler.c — logits → token id: repetition penalty, temperature, top-k,
  * top-p, min-p (in that order, as Hugging Face applies them), seeded RNG. */
 #include "internal.h"
+#include "base/alloc.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -58,14 +59,14 @@ mllm_status mllm_sampler_new(const mllm_sampler_params *p, int n_vocab, mllm_sam
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "repeat_penalty must be a finite number > 0");
     if (p->repeat_last_n < -1) return mllm_fail(err, errlen, MLLM_ERR_ARG, "repeat_last_n must be >= -1");
     if (n_vocab <= 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "vocabulary is empty");
-    mllm_sampler *s = calloc(1, sizeof *s);
+    mllm_sampler *s = mllm_calloc(1, sizeof *s);
     if (!s) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     s->p = *p;
     s->n_vocab = n_vocab;
     s->rng = p->seed;
-    s->buf = malloc((size_t)n_vocab * sizeof *s->buf);
-    s->seen = calloc((size_t)n_vocab, 1);
-    s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
+    s->buf = mllm_malloc((size_t)n_vocab * sizeof *s->buf);
+    s->seen = mllm_calloc((size_t)n_vocab, 1);
+    s->cand = mllm_malloc((size_t)n_vocab * sizeof *s->cand);
     if (!s->buf || !s->seen || !s->cand) {
         mllm_sampler_free(s);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
@@ -77,10 +78,10 @@ mllm_status mllm_sampler_new(const mllm_sampler_params *p, int n_vocab, mllm_sam
 void mllm_sampler_free(mllm_sampler *s)
 {
     if (!s) return;
-    free(s->buf);
-    free(s->seen);
-    free(s->cand);
-    free(s);
+    mllm_free(s->buf);
+    mllm_free(s->seen);
+    mllm_free(s->cand);
+    mllm_free(s);
 }
 
 static int cmp_cand_desc(const void *a, const void *b)

@@ -4,6 +4,7 @@
 #include "base/bigbuf.h"
 #include "base/fileio.h"
 #include "internal.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -50,22 +51,22 @@ void mllm_session_free(mllm_session *s)
     mllm_job_detach_session(s);  /* a job still on it: cancelled and joined first */
     mllm_bigbuf_free(s->k_cache);
     mllm_bigbuf_free(s->v_cache);
-    free(s->rope_cos);
-    free(s->rope_sin);
-    free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v);
-    free(s->att_out); free(s->gate); free(s->up); free(s->scores); free(s->logits);
-    free(s->tiles);
-    free(s->xq);
-    free(s->xa);
-    free(s->probe);
+    mllm_free(s->rope_cos);
+    mllm_free(s->rope_sin);
+    mllm_free(s->x); mllm_free(s->xb); mllm_free(s->q); mllm_free(s->k); mllm_free(s->v);
+    mllm_free(s->att_out); mllm_free(s->gate); mllm_free(s->up); mllm_free(s->scores); mllm_free(s->logits);
+    mllm_free(s->tiles);
+    mllm_free(s->xq);
+    mllm_free(s->xa);
+    mllm_free(s->probe);
     mllm_pool_free(s->pool);
     mllm_model_release(s->model);
-    free(s);
+    mllm_free(s);
 }
 
 static void *alloc_bytes(size_t n, bool *ok)
 {
-    void *p = malloc(n ? n : 1);
+    void *p = mllm_malloc(n ? n : 1);
     if (!p) *ok = false;
     return p;
 }
@@ -96,7 +97,7 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "kv_type must be \"auto\", \"f32\" or \"f16\", got \"%.40s\"",
                          p.kv_type);
     bool kv_f16 = kv == 0 ? m->wtype == MLLM_W_Q8 || m->wtype == MLLM_W_Q4 : kv == 2;
-    mllm_session *s = calloc(1, sizeof *s);
+    mllm_session *s = mllm_calloc(1, sizeof *s);
     if (!s) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     s->model = mllm_model_retain(m);
     s->n_ctx = p.n_ctx ? p.n_ctx : c->max_seq_len;
@@ -129,8 +130,8 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     s->logits = alloc_floats((size_t)c->vocab_size, &ok);
     s->tile_floats = (size_t)MLLM_TILE_ROWS * m->max_cols;
     s->tiles = alloc_floats(s->tile_floats * s->n_threads, &ok);
-    s->xq = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(block_q8));
-    s->xa = malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(mllm_xaux));
+    s->xq = mllm_malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(block_q8));
+    s->xa = mllm_malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(mllm_xaux));
     if (!s->xq || !s->xa) ok = false;
     /* what the collector of a host language should count this session as */
     s->bytes += (2 * (size_t)s->n_ctx * half + B * (2 * c->dim + 2 * qd + 2 * s->kv_dim + 2 * c->ffn_dim) +

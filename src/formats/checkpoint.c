@@ -4,6 +4,8 @@
 #include "base/fileio.h"
 #include "base/status.h"
 #include "torch_bin.h"
+#include "base/alloc.h"
+#include "base/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -17,7 +19,7 @@ typedef mllm_status (*open_fn)(const char *path, st_file *f, char *err, size_t e
 static mllm_status add_file(st_file **files, size_t *n, open_fn open_file, const char *path, char *err,
                             size_t errlen)
 {
-    st_file *nf = realloc(*files, (*n + 1) * sizeof *nf);
+    st_file *nf = mllm_realloc(*files, (*n + 1) * sizeof *nf);
     if (!nf) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     *files = nf;
     mllm_status st = open_file(path, &nf[*n], err, errlen);
@@ -42,8 +44,10 @@ static mllm_status open_sharded(st_file **files, size_t *n, open_fn open_file, c
     mllm_status rst = mllm_read_file(index_path, MLLM_MAX_INDEX_BYTES, "MLLM_MAX_INDEX_BYTES", &buf, &got, err,
                                      errlen);
     if (rst) return rst;
-    cJSON *root = cJSON_ParseWithLength(buf, got);
-    free(buf);
+    bool nomem;
+    cJSON *root = mllm_json_parse(buf, got, NULL, &nomem);
+    mllm_free(buf);
+    if (nomem) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory reading the JSON", index_path);
     cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(root);
@@ -84,7 +88,7 @@ static mllm_status open_sharded(st_file **files, size_t *n, open_fn open_file, c
 void mllm_checkpoint_close(st_file *files, size_t n_files)
 {
     for (size_t i = 0; i < n_files; i++) st_close(&files[i]);
-    free(files);
+    mllm_free(files);
 }
 
 mllm_status mllm_checkpoint_open(const char *dir, st_file **files, size_t *n_files, char *err,

@@ -6,6 +6,8 @@
 #include "kernels/dtype.h"
 #include "kernels/kernels.h"
 #include "text/utf8.h"
+#include "base/alloc.h"
+#include "base/json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -72,8 +74,8 @@ static int cmp_span(const void *a, const void *b)
 
 static void free_tensors(st_file *f)
 {
-    for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
-    free(f->tensors);
+    for (size_t i = 0; i < f->n_tensors; i++) mllm_free(f->tensors[i].name);
+    mllm_free(f->tensors);
     f->tensors = NULL;
     f->n_tensors = 0;
 }
@@ -106,7 +108,9 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
                          "%s: safetensors header is not valid UTF-8 (byte %zu)", path, bad);
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(header, header_len, &end, 0);
+    bool nomem;
+    cJSON *root = mllm_json_parse(header, header_len, &end, &nomem);
+    if (nomem) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory reading the safetensors header", path);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT,
@@ -131,8 +135,8 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
         if (strcmp(it->string, "__metadata__") != 0) n++;
     mllm_status st = MLLM_OK;
     span *spans = NULL;
-    f->tensors = n ? calloc(n, sizeof *f->tensors) : NULL;
-    spans = n ? calloc(n, sizeof *spans) : NULL;
+    f->tensors = n ? mllm_calloc(n, sizeof *f->tensors) : NULL;
+    spans = n ? mllm_calloc(n, sizeof *spans) : NULL;
     if (n && (!f->tensors || !spans)) {
         st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
         goto done;
@@ -148,7 +152,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
             continue;
         }
         st_tensor *t = &f->tensors[k];
-        t->name = strdup(name);
+        t->name = mllm_strdup(name);
         f->n_tensors = ++k;
         if (!t->name) { st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path); goto done; }
         cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
@@ -228,7 +232,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
     }
     /* no name twice (cJSON keeps duplicate keys): check on a sorted copy of the names */
     {
-        const char **names = n ? malloc(n * sizeof *names) : NULL;
+        const char **names = n ? mllm_malloc(n * sizeof *names) : NULL;
         if (n && !names) { st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path); goto done; }
         for (size_t i = 0; i < n; i++) names[i] = f->tensors[i].name;
         if (n > 1) qsort(names, n, sizeof *names, cmp_str);  /* qsort(NULL, 0) is undefined */
@@ -237,7 +241,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
                 st = mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: tensor '%s' appears twice", path, names[i]);
                 break;
             }
-        free(names);
+        mllm_free(names);
         if (st) goto done;
     }
     /* contiguous and non-overlapping, covering the data area from 0 */
@@ -261,7 +265,7 @@ mllm_status st_parse_header(const char *header, size_t header_len, const char *d
     }
     if (n > 1) qsort(f->tensors, n, sizeof *f->tensors, cmp_name);
 done:
-    free(spans);
+    mllm_free(spans);
     cJSON_Delete(root);
     if (st != MLLM_OK) free_tensors(f);
     return st;
@@ -280,14 +284,16 @@ mllm_status st_map(const char *path, size_t min_size, const char *too_small, st_
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: file is truncated (%zu bytes, %s)", path, size,
                          too_small);
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* the fault build fails a mapping as the kernel does when it has no room (ENOMEM) */
+    void *map = mllm_fault_hit() ? (errno = ENOMEM, MAP_FAILED) : mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (map == MAP_FAILED)
-        return mllm_fail(err, errlen, MLLM_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
+        return mllm_fail(err, errlen, e == ENOMEM ? MLLM_ERR_NOMEM : MLLM_ERR_IO, "%s: mmap failed: %s", path,
+                         strerror(e));
     f->map = map;
     f->size = size;
-    f->path = strdup(path);
+    f->path = mllm_strdup(path);
     if (!f->path) {
         st_close(f);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
@@ -325,7 +331,7 @@ void st_close(st_file *f)
     if (!f) return;
     free_tensors(f);
     if (f->map) munmap(f->map, f->size);
-    free(f->path);
+    mllm_free(f->path);
     memset(f, 0, sizeof *f);
 }
 

@@ -11,6 +11,7 @@
 #include "st_writer.h"
 #include "base/status.h"
 #include "checkpoint.h"
+#include "base/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char 
     mllm_status st;
     if ((st = mllm_checkpoint_open(dir, &files, &n_files, err, errlen))) return st;
     for (size_t i = 0; i < n_files; i++) total += files[i].n_tensors;
-    st_out *t = calloc(total ? total : 1, sizeof *t);
+    st_out *t = mllm_calloc(total ? total : 1, sizeof *t);
     if (!t) {
         mllm_checkpoint_close(files, n_files);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
@@ -43,7 +44,7 @@ mllm_status mllm_checkpoint_convert(const char *dir, const char *out_path, char 
             t[k].data = s->data;
         }
     st = st_write_file(out_path, t, total, NULL, NULL, NULL, err, errlen);
-    free(t);
+    mllm_free(t);
     mllm_checkpoint_close(files, n_files);
     return st;
 }

@@ -4,6 +4,7 @@
 #include "base/atomic_file.h"
 #include "base/status.h"
 #include "kernels/dtype.h"
+#include "base/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -20,6 +21,16 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(((const st_out *)a)->name, ((const st_out *)b)->name);
 }
 
+/* obj[key] = the array of n numbers; on failure the array is freed too (an
+ * item cJSON could not add, its key being out of memory, is still the caller's). */
+static bool add_numbers(cJSON *obj, const char *key, const double *v, int n)
+{
+    cJSON *a = cJSON_CreateDoubleArray(v, n);
+    if (a && cJSON_AddItemToObject(obj, key, a)) return true;
+    cJSON_Delete(a);
+    return false;
+}
+
 /* The JSON header of the sorted tensors, padded with spaces to a multiple of
  * 8; NULL when out of memory. */
 static char *make_header(const st_out *t, size_t n, const char *writer, size_t *len)
@@ -34,17 +45,16 @@ static char *make_header(const st_out *t, size_t n, const char *writer, size_t *
         for (int d = 0; d < t[i].ndim; d++) shape[d] = (double)t[i].shape[d];
         const char *tag = t[i].rows8 ? mllm_dtype_tag8(t[i].dtype) : mllm_dtype_tag(t[i].dtype);
         ok = e && cJSON_AddStringToObject(e, "dtype", tag) &&
-             cJSON_AddItemToObject(e, "shape", cJSON_CreateDoubleArray(shape, t[i].ndim)) &&
-             cJSON_AddItemToObject(e, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
+             add_numbers(e, "shape", shape, t[i].ndim) && add_numbers(e, "data_offsets", offs, 2);
         off += t[i].nbytes;
     }
     char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (!json) return NULL;
     size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
-    char *h = realloc(json, padded + 1);
+    char *h = mllm_realloc(json, padded + 1);
     if (!h) {
-        free(json);
+        mllm_free(json);
         return NULL;
     }
     memset(h + jl, ' ', padded - jl);
@@ -84,14 +94,14 @@ mllm_status st_write_file(const char *path, st_out *t, size_t n, const char *wri
     char *header = make_header(t, n, writer, &hlen);
     if (!header) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     if (hlen > MLLM_MAX_HEADER) {
-        free(header);
+        mllm_free(header);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: a header of %zu bytes would exceed the limit of %u",
                          path, hlen, (unsigned)MLLM_MAX_HEADER);
     }
     mllm_atomic_file af;
     mllm_status st = mllm_atomic_open(&af, path, err, errlen);
     if (st) {
-        free(header);
+        mllm_free(header);
         return st;
     }
     unsigned char len8[8];
@@ -104,7 +114,7 @@ mllm_status st_write_file(const char *path, st_out *t, size_t n, const char *wri
         cancelled = r > 0;
     }
     int e = errno;
-    free(header);
+    mllm_free(header);
     if (cancelled) {
         mllm_atomic_discard(&af);
         return mllm_fail(err, errlen, MLLM_CANCELLED, "saving cancelled");

@@ -27,6 +27,7 @@
 #include "torch_bin.h"
 #include "base/status.h"
 #include "unpickle.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -222,7 +223,7 @@ static mllm_status zip_read(const unsigned char *b, size_t size, const char *pat
     mllm_status st = find_directory(b, size, path, &coff, &csz, &n, &data_limit, err, errlen);
     if (st) return st;
     data_limit = coff;  /* record data lies before the central directory */
-    z->e = n ? calloc((size_t)n, sizeof *z->e) : NULL;
+    z->e = n ? mllm_calloc((size_t)n, sizeof *z->e) : NULL;
     if (n && !z->e) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
     const unsigned char *p = b + coff, *end = b + coff + csz;
     char nm[128];
@@ -295,7 +296,7 @@ static mllm_status zip_read(const unsigned char *b, size_t size, const char *pat
         }
     return MLLM_OK;
 fail:
-    free(z->e);
+    mllm_free(z->e);
     memset(z, 0, sizeof *z);
     return st;
 }
@@ -342,8 +343,8 @@ static int cmp_tensor(const void *x, const void *y)
 
 static void free_tensors(st_file *f)
 {
-    for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
-    free(f->tensors);
+    for (size_t i = 0; i < f->n_tensors; i++) mllm_free(f->tensors[i].name);
+    mllm_free(f->tensors);
     f->tensors = NULL;
     f->n_tensors = 0;
 }
@@ -377,7 +378,7 @@ static mllm_status check_records(torch_archive *a, char *err, size_t errlen)
 /* Resolves each pickled tensor to its storage record and fills f->tensors. */
 static mllm_status resolve(torch_archive *a, const pk_state_dict *sd, st_file *f, char *err, size_t errlen)
 {
-    f->tensors = sd->n ? calloc(sd->n, sizeof *f->tensors) : NULL;
+    f->tensors = sd->n ? mllm_calloc(sd->n, sizeof *f->tensors) : NULL;
     if (sd->n && !f->tensors) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", a->path);
     char key[300], nm[128];
     for (size_t i = 0; i < sd->n; i++) {
@@ -398,7 +399,7 @@ static mllm_status resolve(torch_archive *a, const pk_state_dict *sd, st_file *f
                              mllm_dtype_name(t->dtype));
         st_tensor *o = &f->tensors[i];
         f->n_tensors = i + 1;
-        if (!(o->name = strdup(t->name))) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", a->path);
+        if (!(o->name = mllm_strdup(t->name))) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", a->path);
         o->dtype = t->dtype;
         o->ndim = t->ndim;
         memcpy(o->shape, t->shape, sizeof o->shape);
@@ -435,8 +436,8 @@ mllm_status torch_parse(const unsigned char *base, size_t size, const char *path
     a.prefix_len = (size_t)(slash - a.z.first) + 1;
     shown(a.pfx, sizeof a.pfx, a.prefix, a.prefix_len);
     a.name_cap = a.prefix_len + 300;
-    a.name = malloc(a.name_cap);
-    what = malloc(strlen(path) + sizeof a.pfx + 16);
+    a.name = mllm_malloc(a.name_cap);
+    what = mllm_malloc(strlen(path) + sizeof a.pfx + 16);
     if (!a.name || !what) {
         st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory", path);
         goto done;
@@ -454,9 +455,9 @@ mllm_status torch_parse(const unsigned char *base, size_t size, const char *path
 done:
     if (st) free_tensors(f);
     pk_state_dict_free(&sd);
-    free(what);
-    free(a.name);
-    free(a.z.e);
+    mllm_free(what);
+    mllm_free(a.name);
+    mllm_free(a.z.e);
     return st;
 }
 

@@ -16,6 +16,7 @@
 #include "unpickle_vm.h"
 #include "base/status.h"
 #include "text/utf8.h"
+#include "base/alloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,7 +56,7 @@ static mllm_status op_binunicode(unpickler *u)
     if (bad != len) return pk_fail(u, "a string is not valid UTF-8 (its byte %zu)", bad);
     pv *v = pk_new_value(u, PV_STR);
     if (!v) return u->status;
-    v->u.str.s = malloc((size_t)len + 1);
+    v->u.str.s = mllm_malloc((size_t)len + 1);
     if (!v->u.str.s) return pk_nomem(u);
     memcpy(v->u.str.s, s, (size_t)len);
     v->u.str.s[len] = '\0';
@@ -192,7 +193,7 @@ static mllm_status rebuild_tensor(unpickler *u, const pv *args)
         return pk_fail(u, "_rebuild_tensor_v2 needs a non-negative storage offset");
     pv *t = pk_new_value(u, PV_TENSOR);
     if (!t) return u->status;
-    if (!(t->u.tensor = calloc(1, sizeof *t->u.tensor))) return pk_nomem(u);
+    if (!(t->u.tensor = mllm_calloc(1, sizeof *t->u.tensor))) return pk_nomem(u);
     int ns = 0;
     if (!int_tuple(a[2], ST_MAX_DIMS, t->u.tensor->shape, &t->u.tensor->ndim))
         return pk_fail(u, "a tensor size must be a tuple of at most %d integers", ST_MAX_DIMS);
@@ -341,7 +342,7 @@ static mllm_status run(unpickler *u, pv **result)
                 if (u->n_marks >= MLLM_MAX_PICKLE_STACK)
                     return pk_fail(u, "more than %d open MARKs (MLLM_MAX_PICKLE_STACK)", MLLM_MAX_PICKLE_STACK);
                 size_t cap = u->marks_cap ? 2 * u->marks_cap : 16;
-                size_t *nm = realloc(u->marks, cap * sizeof *nm);
+                size_t *nm = mllm_realloc(u->marks, cap * sizeof *nm);
                 if (!nm) return pk_nomem(u);
                 u->marks = nm;
                 u->marks_cap = cap;
@@ -431,10 +432,10 @@ void pk_state_dict_free(pk_state_dict *sd)
 {
     if (!sd) return;
     for (size_t i = 0; i < sd->n; i++) {
-        free(sd->tensors[i].name);
-        free(sd->tensors[i].storage_key);
+        mllm_free(sd->tensors[i].name);
+        mllm_free(sd->tensors[i].storage_key);
     }
-    free(sd->tensors);
+    mllm_free(sd->tensors);
     sd->tensors = NULL;
     sd->n = 0;
 }
@@ -444,7 +445,7 @@ static mllm_status to_state_dict(unpickler *u, const pv *d, pk_state_dict *out)
     u->op_at = SIZE_MAX;
     if (d->kind != PV_DICT) return pk_fail(u, "the pickle holds %s, not a state dict", pk_kind_names[d->kind]);
     size_t n = d->u.seq.n / 2;
-    out->tensors = n ? calloc(n, sizeof *out->tensors) : NULL;
+    out->tensors = n ? mllm_calloc(n, sizeof *out->tensors) : NULL;
     if (n && !out->tensors) return pk_nomem(u);
     for (size_t i = 0; i < n; i++) {
         const pv *k = d->u.seq.item[2 * i], *v = d->u.seq.item[2 * i + 1];
@@ -458,8 +459,8 @@ static mllm_status to_state_dict(unpickler *u, const pv *d, pk_state_dict *out)
         pk_tensor *t = &out->tensors[i];
         out->n = i + 1;
         const pv *s = v->u.tensor->storage;
-        t->name = strdup(k->u.str.s);
-        t->storage_key = strdup(s->u.storage.key->u.str.s);
+        t->name = mllm_strdup(k->u.str.s);
+        t->storage_key = mllm_strdup(s->u.storage.key->u.str.s);
         if (!t->name || !t->storage_key)
             return pk_nomem(u);
         t->dtype = s->u.storage.dtype;
@@ -493,10 +494,10 @@ mllm_status pk_load_state_dict(const void *data, size_t len, const char *what, p
     if ((st = run(&u, &result)) == MLLM_OK) st = to_state_dict(&u, result, out);
 done:
     for (size_t i = 0; i < u.n_objs; i++) pk_free_value(u.objs[i]);
-    free(u.objs);
-    free(u.stack);
-    free(u.marks);
-    free(u.memo);
+    mllm_free(u.objs);
+    mllm_free(u.stack);
+    mllm_free(u.marks);
+    mllm_free(u.memo);
     if (st != MLLM_OK) pk_state_dict_free(out);
     return st;
 }

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "unpickle_vm.h"
 #include "base/status.h"
+#include "base/alloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,12 +124,12 @@ pv *pk_new_value(unpickler *u, pv_kind kind)
     if (pk_charge(u, 1)) return NULL;
     if (u->n_objs == u->objs_cap) {
         size_t cap = u->objs_cap ? 2 * u->objs_cap : 256;
-        pv **no = realloc(u->objs, cap * sizeof *no);
+        pv **no = mllm_realloc(u->objs, cap * sizeof *no);
         if (!no) { pk_nomem(u); return NULL; }
         u->objs = no;
         u->objs_cap = cap;
     }
-    pv *v = calloc(1, sizeof *v);
+    pv *v = mllm_calloc(1, sizeof *v);
     if (!v) { pk_nomem(u); return NULL; }
     v->kind = kind;
     u->objs[u->n_objs++] = v;
@@ -137,10 +138,10 @@ pv *pk_new_value(unpickler *u, pv_kind kind)
 
 void pk_free_value(pv *v)
 {
-    if (v->kind == PV_STR) free(v->u.str.s);
-    if (v->kind == PV_TUPLE || v->kind == PV_LIST || v->kind == PV_DICT) free(v->u.seq.item);
-    if (v->kind == PV_TENSOR) free(v->u.tensor);
-    free(v);
+    if (v->kind == PV_STR) mllm_free(v->u.str.s);
+    if (v->kind == PV_TUPLE || v->kind == PV_LIST || v->kind == PV_DICT) mllm_free(v->u.seq.item);
+    if (v->kind == PV_TENSOR) mllm_free(v->u.tensor);
+    mllm_free(v);
 }
 
 /* Appends to a tuple, list or dict (a dict takes key and value as two slots). */
@@ -149,7 +150,7 @@ mllm_status pk_seq_push(unpickler *u, pv *s, pv *item)
     if (pk_charge(u, 1)) return u->status;
     if (s->u.seq.n == s->u.seq.cap) {
         size_t cap = s->u.seq.cap ? 2 * s->u.seq.cap : 4;
-        pv **ni = realloc(s->u.seq.item, cap * sizeof *ni);
+        pv **ni = mllm_realloc(s->u.seq.item, cap * sizeof *ni);
         if (!ni) return pk_nomem(u);
         s->u.seq.item = ni;
         s->u.seq.cap = cap;
@@ -168,7 +169,7 @@ mllm_status pk_push(unpickler *u, pv *v)
             return pk_fail(u, "the pickle stack is deeper than %d (MLLM_MAX_PICKLE_STACK)", MLLM_MAX_PICKLE_STACK);
         size_t cap = u->stack_cap ? 2 * u->stack_cap : 64;
         if (cap > MLLM_MAX_PICKLE_STACK) cap = MLLM_MAX_PICKLE_STACK;
-        pv **ns = realloc(u->stack, cap * sizeof *ns);
+        pv **ns = mllm_realloc(u->stack, cap * sizeof *ns);
         if (!ns) return pk_nomem(u);
         u->stack = ns;
         u->stack_cap = cap;
@@ -224,7 +225,7 @@ mllm_status pk_memo_put(unpickler *u, uint64_t idx)
         /* the memo costs budget like any container, so sparse indices cannot
          * allocate more than the object limit allows */
         if (pk_charge(u, cap - u->memo_cap)) return u->status;
-        pv **nm = realloc(u->memo, cap * sizeof *nm);
+        pv **nm = mllm_realloc(u->memo, cap * sizeof *nm);
         if (!nm) return pk_nomem(u);
         memset(nm + u->memo_cap, 0, (cap - u->memo_cap) * sizeof *nm);
         u->memo = nm;

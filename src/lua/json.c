@@ -4,6 +4,8 @@
  * parameter order matters to the prompt. */
 #include "binding.h"
 #include "mobilellm_limits.h"
+#include "base/alloc.h"
+#include "base/json.h"
 
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
@@ -91,9 +93,14 @@ static int l_json_decode(lua_State *L)
     *box = NULL;
     luaL_setmetatable(L, TREE_MT);
     const char *end = NULL;
-    *box = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    bool nomem;
+    *box = mllm_json_parse(s, len, &end, &nomem);
     if (!*box) {
         luaL_pushfail(L);
+        if (nomem) {
+            lua_pushliteral(L, "out of memory decoding JSON");
+            return 2;
+        }
         lua_pushfstring(L, "invalid JSON near byte %d", (int)(end && end >= s ? end - s + 1 : 1));
         return 2;
     }
@@ -140,7 +147,7 @@ typedef struct { char *p; size_t n, cap; } sbuf;
 static int sbuf_gc(lua_State *L)
 {
     sbuf *b = lua_touserdata(L, 1);
-    free(b->p);
+    mllm_free(b->p);
     b->p = NULL;
     return 0;
 }
@@ -150,7 +157,7 @@ static void sbuf_addlstring(lua_State *L, sbuf *b, const char *s, size_t len)
     if (b->n + len > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + len) cap *= 2;
-        char *np = realloc(b->p, cap);
+        char *np = mllm_realloc(b->p, cap);
         if (!np) luaL_error(L, "json_encode: out of memory");
         b->p = np;
         b->cap = cap;
@@ -311,7 +318,7 @@ static int l_json_encode(lua_State *L)
     luaL_setmetatable(L, "mobilellm.JsonBuffer");
     encode_value(L, b, 1, 0);
     lua_pushlstring(L, b->p ? b->p : "", b->n);
-    free(b->p);
+    mllm_free(b->p);
     b->p = NULL;
     return 1;
 }

@@ -8,6 +8,7 @@
 #include "core/internal.h"
 #include "kernels/dtype.h"
 #include "opts.h"
+#include "base/alloc.h"
 
 #include <string.h>
 
@@ -18,7 +19,7 @@
 static int box_gc(lua_State *L)
 {
     void **p = luaL_checkudata(L, 1, BOX_MT);
-    free(*p);
+    mllm_free(*p);
     *p = NULL;
     return 0;
 }
@@ -179,6 +180,23 @@ static const luaL_Reg functions[] = {
 };
 
 /* The one exported symbol of the module (-fvisibility=hidden, src/lua/module.map). */
+#ifdef MLLM_FAULT_INJECTION
+/* core._fault([n [, persist]]) — the fault-injection build only (base/alloc.h,
+ * make test-oom): returns how many allocations were counted and how many
+ * failed since the last call, then arms the counter so that the nth
+ * allocation from now fails (n nil or 0: none), with persist every later one
+ * too. Not part of the API: a normal build has no such field. */
+static int l_fault(lua_State *L)
+{
+    lua_Integer n = luaL_optinteger(L, 1, 0);
+    bool persist = lua_toboolean(L, 2);
+    lua_pushinteger(L, mllm_fault_count());
+    lua_pushinteger(L, mllm_fault_failed());
+    mllm_fault_arm((long)n, persist);
+    return 2;
+}
+#endif
+
 __attribute__((visibility("default"))) int luaopen_mobilellm_core(lua_State *L);
 int luaopen_mobilellm_core(lua_State *L)
 {
@@ -220,5 +238,9 @@ int luaopen_mobilellm_core(lua_State *L)
     mllm_lua_open_constrain(L);
     mllm_lua_open_sampler(L);
     mllm_lua_open_job(L);
+#ifdef MLLM_FAULT_INJECTION
+    lua_pushcfunction(L, l_fault);
+    lua_setfield(L, -2, "_fault");
+#endif
     return 1;
 }

@@ -5,6 +5,7 @@
 #include "base/grow.h"
 #include "base/status.h"
 #include "hf_tokenizer.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ bool mllm_hf_strmap_init(hf_strmap *m, const hf_str *keys, size_t n_hint)
 {
     size_t cap = 16;
     while (cap < n_hint * 2) cap *= 2;
-    m->slot = calloc(cap, sizeof *m->slot);
+    m->slot = mllm_calloc(cap, sizeof *m->slot);
     m->cap = cap;
     m->keys = keys;
     return m->slot != NULL;
@@ -28,7 +29,7 @@ bool mllm_hf_strmap_init(hf_strmap *m, const hf_str *keys, size_t n_hint)
 
 void mllm_hf_strmap_free(hf_strmap *m)
 {
-    free(m->slot);
+    mllm_free(m->slot);
     m->slot = NULL;
 }
 
@@ -77,14 +78,14 @@ bool mllm_hf_mergemap_init(hf_mergemap *m, size_t n)
 {
     size_t cap = 16;
     while (cap < n * 2) cap *= 2;
-    m->slot = calloc(cap, sizeof *m->slot);
+    m->slot = mllm_calloc(cap, sizeof *m->slot);
     m->cap = cap;
     return m->slot != NULL;
 }
 
 void mllm_hf_mergemap_free(hf_mergemap *m)
 {
-    free(m->slot);
+    mllm_free(m->slot);
     m->slot = NULL;
 }
 
@@ -176,12 +177,12 @@ static int32_t whole_word_id(const mllm_hf *t, const char *w, size_t len)
 {
     if (!t->byte_level) return mllm_hf_strmap_get(&t->vocab, w, len);
     char small[512];
-    char *s = len * 2 <= sizeof small ? small : malloc(len * 2);
+    char *s = len * 2 <= sizeof small ? small : mllm_malloc(len * 2);
     if (!s) return -1;
     size_t k = 0;
     for (size_t i = 0; i < len; i++) k += (size_t)mllm_hf_byte_char((unsigned char)w[i], s + k);
     int32_t id = mllm_hf_strmap_get(&t->vocab, s, k);
-    if (s != small) free(s);
+    if (s != small) mllm_free(s);
     return id;
 }
 
@@ -242,11 +243,11 @@ mllm_status mllm_hf_bpe_word(const mllm_hf *t, const char *w, size_t len, int32_
     int32_t *ia = small_i;
     cand *ha = small_h;
     if (len > SMALL) {
-        ia = malloc(3 * len * sizeof *ia);
-        ha = malloc(3 * len * sizeof *ha);
+        ia = mllm_malloc(3 * len * sizeof *ia);
+        ha = mllm_malloc(3 * len * sizeof *ha);
         if (!ia || !ha) {
-            free(ia);
-            free(ha);
+            mllm_free(ia);
+            mllm_free(ha);
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         }
     }
@@ -277,8 +278,8 @@ mllm_status mllm_hf_bpe_word(const mllm_hf *t, const char *w, size_t len, int32_
             break;
         }
     if (ia != small_i) {
-        free(ia);
-        free(ha);
+        mllm_free(ia);
+        mllm_free(ha);
     }
     return st;
 }

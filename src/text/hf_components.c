@@ -6,6 +6,7 @@
 #include "hf_tokenizer.h"
 #include "mobilellm_limits.h"
 #include "utf8.h"
+#include "base/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static mllm_status copy_str(ctx *c, hf_str *out, const char *s, const char *what
         snprintf(msg, sizeof msg, "the %s string is not valid UTF-8", what);
         return bad(c, msg);
     }
-    if (!(out->s = malloc(n + 1))) return mllm_fail(c->err, c->errlen, MLLM_ERR_NOMEM, "out of memory");
+    if (!(out->s = mllm_malloc(n + 1))) return mllm_fail(c->err, c->errlen, MLLM_ERR_NOMEM, "out of memory");
     memcpy(out->s, s, n + 1);
     out->len = n;
     return MLLM_OK;
@@ -191,7 +192,7 @@ static mllm_status parse_steps(ctx *c, int kind, const cJSON *o, hf_step **steps
                  kind_text[kind]);
         return bad(c, msg);
     }
-    hf_step *grown = realloc(*steps, (*n + 1) * sizeof *grown);
+    hf_step *grown = mllm_realloc(*steps, (*n + 1) * sizeof *grown);
     if (!grown) return mllm_fail(c->err, c->errlen, MLLM_ERR_NOMEM, "out of memory");
     *steps = grown;
     memset(&grown[*n], 0, sizeof *grown);

@@ -8,6 +8,7 @@
 #include "base/status.h"
 #include "hf_tokenizer.h"
 #include "utf8.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,8 @@ static bool sb_add(sbuf *b, const char *s, size_t n)
 
 static void list_free(strlist *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->s[i].s);
-    free(l->s);
+    for (size_t i = 0; i < l->n; i++) mllm_free(l->s[i].s);
+    mllm_free(l->s);
     memset(l, 0, sizeof *l);
 }
 
@@ -43,7 +44,7 @@ static bool list_take(strlist *l, sbuf *b)
 {
     if (!b->b && !sb_add(b, "", 0)) return false;
     if (!mllm_grow((void **)&l->s, &l->cap, l->n + 1, sizeof *l->s)) {
-        free(b->b);
+        mllm_free(b->b);
         memset(b, 0, sizeof *b);
         return false;
     }
@@ -146,7 +147,7 @@ static bool run_step(const hf_step *st, strlist *in, strlist *out)
             if (!t) {
                 sbuf lossy = {0};
                 bool ok = add_lossy(&lossy, b.b ? b.b : "", b.len);
-                free(b.b);
+                mllm_free(b.b);
                 b = lossy;
                 if (!ok || !list_take(out, &b)) goto fail;
                 break;
@@ -165,7 +166,7 @@ static bool run_step(const hf_step *st, strlist *in, strlist *out)
             }
             if (bytes.len) { /* the run of byte tokens as one string */
                 bool ok = add_lossy(&b, bytes.b, bytes.len) && list_take(out, &b);
-                free(bytes.b);
+                mllm_free(bytes.b);
                 memset(&bytes, 0, sizeof bytes);
                 if (!ok) goto fail;
             }
@@ -201,12 +202,12 @@ static bool run_step(const hf_step *st, strlist *in, strlist *out)
         }
         }
     }
-    free(b.b);
-    free(bytes.b);
+    mllm_free(b.b);
+    mllm_free(bytes.b);
     return true;
 fail:
-    free(b.b);
-    free(bytes.b);
+    mllm_free(b.b);
+    mllm_free(bytes.b);
     return false;
 }
 
@@ -235,7 +236,7 @@ mllm_status mllm_hf_decode(const mllm_hf *t, const int32_t *ids, size_t n, char 
     return MLLM_OK;
 nomem:
     list_free(&cur);
-    free(b.b);
+    mllm_free(b.b);
     return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 }
 

@@ -7,6 +7,8 @@
 #include "hf_tokenizer.h"
 #include "mobilellm_limits.h"
 #include "utf8.h"
+#include "base/alloc.h"
+#include "base/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -70,7 +72,7 @@ static mllm_status name_id(mllm_hf *t, int32_t id, const char *s, char *err, siz
         if (tok->len == n && !memcmp(tok->s, s, n)) return MLLM_OK; /* an added token the vocab has too */
         return FAIL("%s: id %d is given to two tokens (\"%.40s\" and \"%.40s\")", t->name, (int)id, tok->s, s);
     }
-    if (!(tok->s = malloc(n + 1))) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
+    if (!(tok->s = mllm_malloc(n + 1))) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     memcpy(tok->s, s, n + 1);
     tok->len = n;
     return MLLM_OK;
@@ -83,9 +85,9 @@ static mllm_status load_vocab(mllm_hf *t, const cJSON *vocab, const cJSON *added
     int n_added = cJSON_GetArraySize(added);
     if (n_added > MLLM_MAX_ADDED_TOKENS)
         return FAIL("%s: %d added tokens, over MLLM_MAX_ADDED_TOKENS (%d)", t->name, n_added, MLLM_MAX_ADDED_TOKENS);
-    t->token = calloc((size_t)t->n_ids, sizeof *t->token);
-    t->special = calloc((size_t)t->n_ids, 1);
-    t->added = calloc((size_t)n_added + 1, sizeof *t->added);
+    t->token = mllm_calloc((size_t)t->n_ids, sizeof *t->token);
+    t->special = mllm_calloc((size_t)t->n_ids, 1);
+    t->added = mllm_calloc((size_t)n_added + 1, sizeof *t->added);
     if (!t->token || !t->special || !t->added || !mllm_hf_strmap_init(&t->vocab, t->token, (size_t)t->n_ids))
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     const cJSON *e;
@@ -229,7 +231,7 @@ static mllm_status load_template(mllm_hf *t, const cJSON *pp, int depth, char *e
         int32_t **list = after ? &t->suffix : &t->prefix;
         size_t *n = after ? &t->n_suffix : &t->n_prefix;
         if (*n >= 16) return FAIL("%s: the post_processor adds more than 16 tokens", t->name);
-        int32_t *grown = realloc(*list, (*n + 1) * sizeof *grown);
+        int32_t *grown = mllm_realloc(*list, (*n + 1) * sizeof *grown);
         if (!grown) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         grown[(*n)++] = id;
         *list = grown;
@@ -250,11 +252,16 @@ static int32_t find_token(const mllm_hf *t, const char *const *names)
 mllm_status mllm_hf_load(const char *name, const char *json, size_t len, mllm_hf **out, char *err, size_t errlen)
 {
     *out = NULL;
-    mllm_hf *t = calloc(1, sizeof *t);
+    mllm_hf *t = mllm_calloc(1, sizeof *t);
     if (!t) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     snprintf(t->name, sizeof t->name, "%s", name);
     mllm_status st = MLLM_OK;
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    bool nomem;
+    cJSON *root = mllm_json_parse(json, len, NULL, &nomem);
+    if (nomem) {
+        st = mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory reading the JSON", t->name);
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         FAIL("%s: not a JSON object (a tokenizer.json is one)", t->name);
         goto done;
@@ -293,22 +300,22 @@ done:
 void mllm_hf_free(mllm_hf *t)
 {
     if (!t) return;
-    for (int i = 0; i < t->n_ids && t->token; i++) free(t->token[i].s);
-    free(t->token);
-    free(t->special);
-    free(t->added);
-    free(t->added_order);
+    for (int i = 0; i < t->n_ids && t->token; i++) mllm_free(t->token[i].s);
+    mllm_free(t->token);
+    mllm_free(t->special);
+    mllm_free(t->added);
+    mllm_free(t->added_order);
     mllm_hf_strmap_free(&t->vocab);
     mllm_hf_mergemap_free(&t->merges);
     for (size_t i = 0; i < t->n_norm; i++) mllm_hf_step_free(&t->norm[i]);
     for (size_t i = 0; i < t->n_pre; i++) mllm_hf_step_free(&t->pre[i]);
     for (size_t i = 0; i < t->n_dec; i++) mllm_hf_step_free(&t->dec[i]);
-    free(t->norm);
-    free(t->pre);
-    free(t->dec);
-    free(t->prefix);
-    free(t->suffix);
-    free(t);
+    mllm_free(t->norm);
+    mllm_free(t->pre);
+    mllm_free(t->dec);
+    mllm_free(t->prefix);
+    mllm_free(t->suffix);
+    mllm_free(t);
 }
 
 int mllm_hf_vocab_size(const mllm_hf *t) { return t->n_ids; }

@@ -8,6 +8,7 @@
 #include "base/status.h"
 #include "hf_tokenizer.h"
 #include "mobilellm_limits.h"
+#include "base/alloc.h"
 
 #include <pcre2.h>
 #include <stdlib.h>
@@ -51,19 +52,29 @@ mllm_status mllm_hf_regex_compile(hf_step *s, const char *name, const char *patt
     /* no \C: a match must end on a character boundary, since the pieces are matched
      * again with PCRE2_NO_UTF_CHECK */
     uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C | (literal ? PCRE2_LITERAL : 0);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &at, NULL);
+    /* PCRE2 allocates through the seam of base/alloc.h: the code, its JIT, the match
+     * context, the match data and the match's heap frames (all take the code's or
+     * the context's allocator), so the fault build can fail each of them */
+    pcre2_general_context *gc = pcre2_general_context_create(mllm_pcre2_malloc, mllm_pcre2_free, NULL);
+    pcre2_compile_context *cc = gc ? pcre2_compile_context_create(gc) : NULL;
+    pcre2_match_context *mc = cc ? pcre2_match_context_create(gc) : NULL;
+    pcre2_general_context_free(gc);
+    if (!mc) {
+        pcre2_compile_context_free(cc);
+        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory compiling the pre-tokenizer regex", name);
+    }
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &code, &at, cc);
+    pcre2_compile_context_free(cc);
     if (!re) {
+        pcre2_match_context_free(mc);
+        if (code == PCRE2_ERROR_HEAP_FAILED)
+            return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "%s: out of memory compiling the pre-tokenizer regex", name);
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof msg);
         return mllm_fail(err, errlen, MLLM_ERR_FORMAT, "%s: pre-tokenizer regex does not compile: %s (at offset %zu)",
                          name, (const char *)msg, (size_t)at);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* where the JIT is missing, the interpreter runs it */
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    if (!mc) {
-        pcre2_code_free(re);
-        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
-    }
     /* a hostile pattern (nested quantifiers) stops with an error instead of running for ever */
     pcre2_set_match_limit(mc, MLLM_MAX_REGEX_MATCH);
     pcre2_set_depth_limit(mc, MLLM_MAX_REGEX_DEPTH);
@@ -74,16 +85,16 @@ mllm_status mllm_hf_regex_compile(hf_step *s, const char *name, const char *patt
 
 void mllm_hf_step_free(hf_step *s)
 {
-    free(s->a.s);
-    free(s->b.s);
+    mllm_free(s->a.s);
+    mllm_free(s->b.s);
     pcre2_code_free(s->regex);
     pcre2_match_context_free(s->mctx);
 }
 
 void mllm_hf_pieces_free(hf_pieces *p)
 {
-    free(p->buf);
-    free(p->span);
+    mllm_free(p->buf);
+    mllm_free(p->span);
     memset(p, 0, sizeof *p);
 }
 
@@ -230,7 +241,7 @@ mllm_status mllm_hf_pretokenize(const mllm_hf *t, const char *text, size_t len, 
     for (size_t i = 0; i < t->n_pre && p->n_span && !st; i++) {
         const hf_step *s = &t->pre[i];
         hf_pieces out = {0};
-        if (s->regex && !md && !(md = pcre2_match_data_create(4, NULL))) {
+        if (s->regex && !md && !(md = pcre2_match_data_create_from_pattern(s->regex, NULL))) {
             st = nomem(err, errlen);
             break;
         }

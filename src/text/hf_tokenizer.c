@@ -8,6 +8,7 @@
 #include "base/status.h"
 #include "hf_tokenizer.h"
 #include "mobilellm_limits.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 /* An insertion sort: a few hundred added tokens at most in practice, and no shared state (qsort_r is not C11). */
 bool mllm_hf_index_added(mllm_hf *t)
 {
-    t->added_order = malloc((t->n_added + 1) * sizeof *t->added_order);
+    t->added_order = mllm_malloc((t->n_added + 1) * sizeof *t->added_order);
     if (!t->added_order) return false;
     for (size_t i = 0; i < t->n_added; i++) {
         size_t j = i;
@@ -135,14 +136,14 @@ mllm_status mllm_hf_encode(const mllm_hf *t, const char *text, size_t len, bool 
     if (!st && add_special && !add_ids(&out, &count, &cap, t->suffix, t->n_suffix)) goto nomem;
     if (!st && !add_ids(&out, &count, &cap, NULL, 0)) goto nomem; /* never NULL, even for no ids */
     if (st) {
-        free(out);
+        mllm_free(out);
         return st;
     }
     *ids = out;
     *n = count;
     return MLLM_OK;
 nomem:
-    free(out);
+    mllm_free(out);
     return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
 }
 

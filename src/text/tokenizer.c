@@ -7,6 +7,7 @@
 #include "hf_tokenizer.h"
 #include "tokenizer.h"
 #include "utf8.h"
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,27 +40,27 @@ mllm_status mllm_tokenizer_load(const char *path, mllm_tokenizer **out, char *er
     mllm_status st = mllm_read_file(path, MLLM_MAX_TOKENIZER_BYTES, "MLLM_MAX_TOKENIZER_BYTES", &bytes, &len, err,
                                     errlen);
     if (st) return st;
-    mllm_tokenizer *t = calloc(1, sizeof *t);
+    mllm_tokenizer *t = mllm_calloc(1, sizeof *t);
     if (!t) {
-        free(bytes);
+        mllm_free(bytes);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     }
     if (is_json(bytes, len)) {
         st = mllm_hf_load(path, bytes, len, &t->hf, err, errlen);
-        free(bytes);
+        mllm_free(bytes);
         if (st) {
-            free(t);
+            mllm_free(t);
             return st == MLLM_ERR_NOMEM ? st : MLLM_ERR_TOKENIZER;
         }
         t->n_vocab = mllm_hf_vocab_size(t->hf);
         *out = t;
         return MLLM_OK;
     }
-    int failed = mllm_sp_load(path, bytes, len, &t->sp, err, errlen);
-    free(bytes);
-    if (failed) {
-        free(t);
-        return MLLM_ERR_TOKENIZER;
+    st = mllm_sp_load(path, bytes, len, &t->sp, err, errlen);
+    mllm_free(bytes);
+    if (st) {
+        mllm_free(t);
+        return st;
     }
     t->n_vocab = mllm_sp_vocab_size(t->sp);
     *out = t;
@@ -71,7 +72,7 @@ void mllm_tokenizer_free(mllm_tokenizer *t)
     if (!t) return;
     mllm_sp_free(t->sp);
     mllm_hf_free(t->hf);
-    free(t);
+    mllm_free(t);
     mllm_heap_trim();
 }
 
@@ -94,7 +95,7 @@ static mllm_status decode_pieces(const mllm_tokenizer *t, const int32_t *ids, si
                                  char *err, size_t errlen)
 {
     if (t->hf) return mllm_hf_decode(t->hf, ids, n, text, len, err, errlen);
-    return mllm_sp_decode(t->sp, ids, n, text, len, err, errlen) ? MLLM_ERR_TOKENIZER : MLLM_OK;
+    return mllm_sp_decode(t->sp, ids, n, text, len, err, errlen);
 }
 
 mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, size_t len, bool add_bos,
@@ -109,11 +110,12 @@ mllm_status mllm_tokenizer_encode(const mllm_tokenizer *t, const char *text, siz
     size_t n;
     if (t->hf) /* add_bos: the file's TemplateProcessing, which is BOS for Llama-3 */
         return mllm_hf_encode(t->hf, text, len, add_bos, ids, n_ids, err, errlen);
-    if (mllm_sp_encode(t->sp, text, len, &raw, &n, err, errlen) != 0) return MLLM_ERR_TOKENIZER;
+    mllm_status st = mllm_sp_encode(t->sp, text, len, &raw, &n, err, errlen);
+    if (st) return st;
     if (add_bos) {
-        int32_t *with = realloc(raw, (n + 1) * sizeof *with);
+        int32_t *with = mllm_realloc(raw, (n + 1) * sizeof *with);
         if (!with) {
-            free(raw);
+            mllm_free(raw);
             return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
         }
         memmove(with + 1, with, n * sizeof *with);
@@ -142,13 +144,13 @@ mllm_status mllm_tokenizer_decode(const mllm_tokenizer *t, const int32_t *ids, s
     }
     if (n_pieces == n_ids) return decode_pieces(t, ids, n_ids, text, len, err, errlen);
     /* padding ids have no text: decode the others, as if they were not there */
-    int32_t *pieces = malloc((n_pieces ? n_pieces : 1) * sizeof *pieces);
+    int32_t *pieces = mllm_malloc((n_pieces ? n_pieces : 1) * sizeof *pieces);
     if (!pieces) return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < n_ids; i++)
         if (ids[i] < t->n_vocab) pieces[k++] = ids[i];
     mllm_status st = decode_pieces(t, pieces, n_pieces, text, len, err, errlen);
-    free(pieces);
+    mllm_free(pieces);
     return st;
 }
 

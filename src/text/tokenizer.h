@@ -27,17 +27,19 @@ typedef struct mllm_sp mllm_sp;
 
 /* Parses a serialized sentencepiece model (the bytes of a tokenizer.model,
  * which the caller has read: the shim opens no file). name only labels the
- * messages. 0 on success; otherwise err holds the reason. */
-int mllm_sp_load(const char *name, const void *data, size_t len, mllm_sp **out, char *err, size_t errlen);
+ * messages. The three that can fail return MLLM_OK, MLLM_ERR_NOMEM when memory
+ * ran out (ours, or sentencepiece's std::bad_alloc) or MLLM_ERR_TOKENIZER;
+ * err holds the reason. */
+mllm_status mllm_sp_load(const char *name, const void *data, size_t len, mllm_sp **out, char *err, size_t errlen);
 void mllm_sp_free(mllm_sp *sp);
 int mllm_sp_vocab_size(const mllm_sp *sp);
 int mllm_sp_bos(const mllm_sp *sp);
 int mllm_sp_eos(const mllm_sp *sp);
 /* *ids is malloc'd (free()). Text must be valid UTF-8 (checked by the caller). */
-int mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, int32_t **ids, size_t *n,
+mllm_status mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, int32_t **ids, size_t *n,
                    char *err, size_t errlen);
 /* ids must be in range (checked by the caller). *text is malloc'd, NUL-terminated. */
-int mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, char **text, size_t *len,
+mllm_status mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, char **text, size_t *len,
                    char *err, size_t errlen);
 /* Bytes of one piece in running text; see mllm_token_bytes. */
 int mllm_sp_piece_bytes(const mllm_sp *sp, int32_t id, char *buf, size_t cap);

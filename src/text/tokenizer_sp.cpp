@@ -2,6 +2,7 @@
 // Every entry point catches every exception, so no C++ unwinding ever reaches
 // C (or a Lua longjmp); it never calls Lua.
 #include "tokenizer.h"
+#include "base/alloc.h"
 
 #include <sentencepiece_processor.h>
 
@@ -22,7 +23,7 @@ static void set_err(char *err, size_t errlen, const std::string &msg)
     if (err && errlen) std::snprintf(err, errlen, "%s", msg.c_str());
 }
 
-extern "C" int mllm_sp_load(const char *name, const void *data, size_t len, mllm_sp **out, char *err,
+extern "C" mllm_status mllm_sp_load(const char *name, const void *data, size_t len, mllm_sp **out, char *err,
                             size_t errlen)
 {
     *out = nullptr;
@@ -33,16 +34,19 @@ extern "C" int mllm_sp_load(const char *name, const void *data, size_t len, mllm
             absl::string_view(static_cast<const char *>(data), len));
         if (!status.ok()) {
             set_err(err, errlen, std::string(name) + ": cannot load tokenizer: " + status.ToString());
-            return -1;
+            return MLLM_ERR_TOKENIZER;
         }
         *out = sp.release();
-        return 0;
+        return MLLM_OK;
+    } catch (const std::bad_alloc &) {
+        set_err(err, errlen, std::string(name) + ": out of memory loading the tokenizer");
+        return MLLM_ERR_NOMEM;
     } catch (const std::exception &e) {
         set_err(err, errlen, std::string(name) + ": cannot load tokenizer: " + e.what());
     } catch (...) {
         set_err(err, errlen, std::string(name) + ": cannot load tokenizer");
     }
-    return -1;
+    return MLLM_ERR_TOKENIZER;
 }
 
 extern "C" void mllm_sp_free(mllm_sp *sp)
@@ -65,7 +69,7 @@ extern "C" int mllm_sp_eos(const mllm_sp *sp)
     return sp->proc.eos_id();
 }
 
-extern "C" int mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, int32_t **ids,
+extern "C" mllm_status mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, int32_t **ids,
                               size_t *n, char *err, size_t errlen)
 {
     *ids = nullptr;
@@ -75,26 +79,29 @@ extern "C" int mllm_sp_encode(const mllm_sp *sp, const char *text, size_t len, i
         auto status = sp->proc.Encode(std::string(text, len), &v);
         if (!status.ok()) {
             set_err(err, errlen, "tokenizer: " + status.ToString());
-            return -1;
+            return MLLM_ERR_TOKENIZER;
         }
-        int32_t *a = static_cast<int32_t *>(std::malloc((v.size() ? v.size() : 1) * sizeof(int32_t)));
+        int32_t *a = static_cast<int32_t *>(mllm_malloc((v.size() ? v.size() : 1) * sizeof(int32_t)));
         if (!a) {
             set_err(err, errlen, "tokenizer: out of memory");
-            return -1;
+            return MLLM_ERR_NOMEM;
         }
         for (size_t i = 0; i < v.size(); i++) a[i] = v[i];
         *ids = a;
         *n = v.size();
-        return 0;
+        return MLLM_OK;
+    } catch (const std::bad_alloc &) {
+        set_err(err, errlen, "tokenizer: out of memory encoding");
+        return MLLM_ERR_NOMEM;
     } catch (const std::exception &e) {
         set_err(err, errlen, std::string("tokenizer: ") + e.what());
     } catch (...) {
         set_err(err, errlen, "tokenizer: encoding failed");
     }
-    return -1;
+    return MLLM_ERR_TOKENIZER;
 }
 
-extern "C" int mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, char **text,
+extern "C" mllm_status mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, char **text,
                               size_t *len, char *err, size_t errlen)
 {
     *text = nullptr;
@@ -105,24 +112,27 @@ extern "C" int mllm_sp_decode(const mllm_sp *sp, const int32_t *ids, size_t n, c
         auto status = sp->proc.Decode(v, &s);
         if (!status.ok()) {
             set_err(err, errlen, "tokenizer: " + status.ToString());
-            return -1;
+            return MLLM_ERR_TOKENIZER;
         }
-        char *out = static_cast<char *>(std::malloc(s.size() + 1));
+        char *out = static_cast<char *>(mllm_malloc(s.size() + 1));
         if (!out) {
             set_err(err, errlen, "tokenizer: out of memory");
-            return -1;
+            return MLLM_ERR_NOMEM;
         }
         std::memcpy(out, s.data(), s.size());
         out[s.size()] = '\0';
         *text = out;
         *len = s.size();
-        return 0;
+        return MLLM_OK;
+    } catch (const std::bad_alloc &) {
+        set_err(err, errlen, "tokenizer: out of memory decoding");
+        return MLLM_ERR_NOMEM;
     } catch (const std::exception &e) {
         set_err(err, errlen, std::string("tokenizer: ") + e.what());
     } catch (...) {
         set_err(err, errlen, "tokenizer: decoding failed");
     }
-    return -1;
+    return MLLM_ERR_TOKENIZER;
 }
 
 // A byte piece is written "<0xAB>"; "▁" (U+2581) stands for a space.
