@@ -325,6 +325,44 @@ describe("mobilellm serve", function()
     end
   end)
 
+  -- curl with several URLs in one command reuses its connection when the server keeps it:
+  -- `%{num_connects}` is 1 for a transfer that opened a connection, 0 for one that reused it.
+  local function connects(args)
+    local p = assert(io.popen((CLIENT .. "curl -sS --max-time 60 -o /dev/null -w '%%{http_code} %%{num_connects}\\n' %s 2>&1")
+      :format(args)))
+    local out = p:read("a")
+    p:close()
+    local list = {}
+    for code, n in out:gmatch("(%d+) (%d+)") do list[#list + 1] = { tonumber(code), tonumber(n) } end
+    return list, out
+  end
+
+  it("keeps a connection alive: curl asks three times over one connection", function()
+    local list, out = connects(url("/health") .. " " .. url("/v1/models") .. " " .. url("/health"))
+    assert.same({ { 200, 1 }, { 200, 0 }, { 200, 0 } }, list, out)
+    -- a completion, then another request on the same connection
+    local file = srv.dir .. "/ka.json"
+    H.write(file, mllm.json_encode({ messages = user("call mom"), max_tokens = 4 }))
+    list, out = connects(("--data-binary @%s %s --next %s"):format(q(file), url("/v1/chat/completions"),
+      url("/health")))
+    assert.same({ { 200, 1 }, { 200, 0 } }, list, out)
+  end)
+
+  it("closes after the answer when the client says Connection: close, or speaks HTTP/1.0", function()
+    local list, out = connects("-H 'Connection: close' " .. url("/health") .. " " .. url("/health"))
+    assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
+    list, out = connects("--http1.0 " .. url("/health") .. " " .. url("/health"))
+    assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
+  end)
+
+  it("ends the connection of a streamed answer with its stream", function()
+    local file = srv.dir .. "/ka-stream.json"
+    H.write(file, mllm.json_encode({ messages = user("call mom"), max_tokens = 4, stream = true }))
+    local list, out = connects(("-N --data-binary @%s %s --next %s"):format(q(file), url("/v1/chat/completions"),
+      url("/health")))
+    assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
+  end)
+
   local bad_requests = {
     { "malformed JSON", '{"messages": [', "not valid JSON" },
     { "JSON with text after it", '{"messages": [{"role": "user", "content": "hi"}]} junk', "text after the value" },
@@ -421,7 +459,7 @@ describe("mobilellm serve", function()
 
   it("serves others while a client has sent only part of its request", function()
     -- the slow client holds its connection open with half a body (it would be dropped after
-    -- REQUEST_SECONDS); /health and a completion are answered meanwhile
+    -- BODY_SECONDS); /health and a completion are answered meanwhile
     local script = ("exec 3<>/dev/tcp/127.0.0.1/%d; printf 'POST /v1/chat/completions HTTP/1.1\\r\\n"
       .. "Content-Length: 100\\r\\n\\r\\n{\"mess' >&3; sleep 20"):format(srv.port)
     local pidfile = srv.dir .. "/slow.pid"

@@ -19,6 +19,10 @@ return {
   --- Stop strings in one request, as OpenAI allows (past it: 400), and the bytes of one.
   MAX_STOP = 4,
   MAX_STOP_BYTES = 256,
+  --- Bytes of a client's string (a field name, a role) an error message quotes (past it: cut, "...").
+  MAX_QUOTE_BYTES = 64,
+  --- Bytes of an error's message and `param` (past it: cut): whatever quotes a client's value.
+  MAX_ERROR_BYTES = 1024,
   --- Requests waiting for a free session (past it: 503).
   MAX_QUEUE = 64,
   --- Open connections (past it a new one is closed at once).
