@@ -130,6 +130,12 @@ bench: deps $(BUILD)/membw
 	@$(MAKE) --no-print-directory all
 	$(LUA) tools/bench.lua
 
+# The server under load, 127.0.0.1 only (docs/server.md has the figures): LOADTEST_ARGS="--clients 8".
+.PHONY: loadtest
+loadtest: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) tools/loadtest.lua $(LOADTEST_ARGS)
+
 $(BUILD)/membw: tools/membw.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O2 -Wall -Wextra $< -o $@

@@ -327,9 +327,11 @@ describe("mobilellm serve", function()
 
   -- curl with several URLs in one command reuses its connection when the server keeps it:
   -- `%{num_connects}` is 1 for a transfer that opened a connection, 0 for one that reused it.
-  local function connects(args)
-    local p = assert(io.popen((CLIENT .. "curl -sS --max-time 60 -o /dev/null -w '%%{http_code} %%{num_connects}\\n' %s 2>&1")
-      :format(args)))
+  -- `transfers`: each one's arguments (--next between them resets the options).
+  local function connects(transfers)
+    local parts = {}
+    for i, t in ipairs(transfers) do parts[i] = "-sS --max-time 60 -o /dev/null -w '%{http_code} %{num_connects}\\n' " .. t end
+    local p = assert(io.popen(CLIENT .. "curl " .. table.concat(parts, " --next ") .. " 2>&1"))
     local out = p:read("a")
     p:close()
     local list = {}
@@ -338,28 +340,27 @@ describe("mobilellm serve", function()
   end
 
   it("keeps a connection alive: curl asks three times over one connection", function()
-    local list, out = connects(url("/health") .. " " .. url("/v1/models") .. " " .. url("/health"))
+    local list, out = connects({ url("/health"), url("/v1/models"), url("/health") })
     assert.same({ { 200, 1 }, { 200, 0 }, { 200, 0 } }, list, out)
     -- a completion, then another request on the same connection
     local file = srv.dir .. "/ka.json"
     H.write(file, mllm.json_encode({ messages = user("call mom"), max_tokens = 4 }))
-    list, out = connects(("--data-binary @%s %s --next %s"):format(q(file), url("/v1/chat/completions"),
-      url("/health")))
+    list, out = connects({ ("--data-binary @%s %s"):format(q(file), url("/v1/chat/completions")), url("/health") })
     assert.same({ { 200, 1 }, { 200, 0 } }, list, out)
   end)
 
   it("closes after the answer when the client says Connection: close, or speaks HTTP/1.0", function()
-    local list, out = connects("-H 'Connection: close' " .. url("/health") .. " " .. url("/health"))
+    local list, out = connects({ "-H 'Connection: close' " .. url("/health"), url("/health") })
     assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
-    list, out = connects("--http1.0 " .. url("/health") .. " " .. url("/health"))
+    list, out = connects({ "--http1.0 " .. url("/health"), "--http1.0 " .. url("/health") })
     assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
   end)
 
   it("ends the connection of a streamed answer with its stream", function()
     local file = srv.dir .. "/ka-stream.json"
     H.write(file, mllm.json_encode({ messages = user("call mom"), max_tokens = 4, stream = true }))
-    local list, out = connects(("-N --data-binary @%s %s --next %s"):format(q(file), url("/v1/chat/completions"),
-      url("/health")))
+    local list, out = connects({ ("-N --data-binary @%s %s"):format(q(file), url("/v1/chat/completions")),
+      url("/health") })
     assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
   end)
 
