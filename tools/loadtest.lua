@@ -133,7 +133,9 @@ end
 local PROMPTS = { "call mom", "set a timer for ten minutes", "wake me up at 7 am tomorrow",
                   "what is the weather in Porto?", "send a message to Ana that I will be late" }
 
-local function json_string(s) return '"' .. s:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"' end
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
+end
 
 local function request_text(o, n)
   local body = string.format('{"messages": [{"role": "user", "content": %s}], "max_tokens": %d%s}',
