@@ -265,3 +265,56 @@ describe("mobilellm serve under abuse", function()
     assert.equal(0, h.requests_queued)
   end)
 end)
+
+describe("mobilellm.server.http's reader", function()
+  local http = require("mobilellm.server.http")
+
+  -- Everything a reader gives for `bytes` fed in chunks of `n` bytes: requests as "METHOD target
+  -- body", refusals as "refused STATUS".
+  local function read(bytes, n, bounds)
+    local r, out = http.reader(bounds), {}
+    for i = 1, #bytes, n do
+      local req, status = r:feed(bytes:sub(i, i + n - 1))
+      while req or status do
+        if status then
+          out[#out + 1] = "refused " .. status
+          return out
+        end
+        out[#out + 1] = req.method .. " " .. req.target .. " " .. req.body
+        req, status = r:feed("")
+      end
+    end
+    return out
+  end
+
+  it("gives pipelined requests in order, whatever the split, and skips blank lines between them", function()
+    local bytes = "GET /a HTTP/1.1\r\n\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET /c HTTP/1.0\n\n"
+    local want = { "GET /a ", "POST /b {}", "GET /c " }
+    for n = 1, #bytes do assert.same(want, read(bytes, n)) end
+  end)
+
+  -- fuzz/fuzz_http_request.c's check: a head of exactly MAX_HEADER_BYTES was refused when its
+  -- blank line came in pieces (the bytes held counted the blank line's first bytes) and taken
+  -- when it came whole
+  it("takes or refuses a head at the bound the same way whatever the split", function()
+    for _, len in ipairs { 60, 61 } do
+      local line = "GET /x HTTP/1.1\r\nX-A: "
+      local head = line .. ("y"):rep(len - #line)
+      assert.equal(len, #head)
+      local bytes = head .. "\r\n\r\n"
+      local whole = read(bytes, #bytes, { max_header_bytes = 60 })
+      assert.same(len <= 60 and { "GET /x " } or { "refused 431" }, whole)
+      for n = 1, 8 do assert.same(whole, read(bytes, n, { max_header_bytes = 60 }), "chunks of " .. n) end
+    end
+  end)
+
+  it("keeps HTTP/1.1 connections unless told to close, and HTTP/1.0 ones only when asked", function()
+    local cases = {
+      { "1.1", nil, true }, { "1.1", "close", false }, { "1.1", "Keep-Alive, Close", false },
+      { "1.0", nil, false }, { "1.0", "keep-alive", true }, { "1.0", "Keep-Alive", true },
+    }
+    for _, c in ipairs(cases) do
+      assert.equal(c[3], http.keep_alive({ version = c[1], headers = { connection = c[2] } }), c[1] .. " " .. tostring(c[2]))
+    end
+  end)
+end)
