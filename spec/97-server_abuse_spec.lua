@@ -318,3 +318,31 @@ describe("mobilellm.server.http's reader", function()
     end
   end)
 end)
+
+describe("mobilellm.server in a host that unloads modules", function()
+  -- busted unloads the modules a spec file loaded when the file ends; luv 1.44 freed its loop
+  -- with its module table, and the next file that loaded luv again crashed in uv_tcp_init_ex
+  -- (the whole suite stopped at spec/97 with a segmentation fault). The server keeps luv's first
+  -- table, so a reloaded luv still has its loop. In a child process: a crash must not stop the suite.
+  it("survives luv being unloaded and loaded again", function()
+    local script = [[
+      local server = require("mobilellm.server")
+      for name in pairs(package.loaded) do
+        if name == "luv" or name:match("^mobilellm") then package.loaded[name] = nil end
+      end
+      server = nil
+      collectgarbage(); collectgarbage()
+      local uv = require("luv")
+      local t = uv.new_tcp()
+      assert(t:bind("127.0.0.1", 0))
+      t:close()
+      uv.run()
+      io.write("alive")
+    ]]
+    local p = assert(io.popen("lua5.4 -e " .. ("'" .. script:gsub("'", "'\\''") .. "'") .. " 2>&1"))
+    local out = p:read("a")
+    local ok, how, code = p:close()
+    assert.equal("alive", out)
+    assert.is_true(ok, tostring(how) .. " " .. tostring(code))
+  end)
+end)

@@ -15,6 +15,14 @@
 -- cancels it, and the slot goes to the next request.
 -- @module mobilellm.server
 local uv = require("luv")
+-- luv's loop lives as long as the first module table luv made: a host that unloads modules and
+-- loads luv again (busted does between spec files) would get a module on a freed loop and crash
+-- in uv_tcp_init_ex (luv 1.44, Debian 12; fixed upstream, luvit/luv#821). The registry keeps
+-- that first table, so the loop stays.
+do
+  local reg = debug.getregistry()
+  reg["mobilellm.server.luv"] = reg["mobilellm.server.luv"] or uv
+end
 local core = require("mobilellm.core")
 local http = require("mobilellm.server.http")
 local limits = require("mobilellm.server.limits")
