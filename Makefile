@@ -145,6 +145,12 @@ bench: deps $(BUILD)/membw
 	@$(MAKE) --no-print-directory all
 	$(LUA) tools/bench.lua
 
+# The server under load, 127.0.0.1 only (docs/server.md has the figures): LOADTEST_ARGS="--clients 8".
+.PHONY: loadtest
+loadtest: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) tools/loadtest.lua $(LOADTEST_ARGS)
+
 $(BUILD)/membw: tools/membw.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O2 -Wall -Wextra $< -o $@
@@ -267,6 +273,21 @@ $(FUZZ_BUILD)/fuzz_chat_template: fuzz/fuzz_chat_template.c lua/mobilellm/jinja.
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
 	  $(FUZZ_LUA_LIBS) -lm
+
+# The server's HTTP reader is Lua: its harness embeds liblua5.4 as the template's does.
+$(FUZZ_BUILD)/fuzz_http_request: fuzz/fuzz_http_request.c fuzz/lua_coverage.h lua/mobilellm/server/http.lua lua/mobilellm/server/limits.lua
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
+	  $(FUZZ_LUA_LIBS) -lm
+
+# The request bodies go through the core module's JSON decoder: the binding (src/lua) is built
+# for the fuzzer like the engine and linked into the harness, the server's Lua loaded from lua/.
+FUZZ_LUA_OBJ := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(LUA_SRC))
+$(FUZZ_LUA_OBJ): FUZZ_CFLAGS += $(FUZZ_LUA_CFLAGS)
+$(FUZZ_BUILD)/fuzz_json_body: fuzz/fuzz_json_body.c fuzz/lua_coverage.h $(FUZZ_LUA_OBJ) $(FUZZ_BUILD)/libmllm.a $(wildcard lua/mobilellm/server/*.lua)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_LUA_OBJ) \
+	  $(FUZZ_BUILD)/libmllm.a -o $@ $(FUZZ_LUA_LIBS) $(LIBS)
 
 fuzz-build: deps
 	@$(MAKE) --no-print-directory deps PKGS="$(FUZZ_PKGS)"

@@ -325,6 +325,45 @@ describe("mobilellm serve", function()
     end
   end)
 
+  -- curl with several URLs in one command reuses its connection when the server keeps it:
+  -- `%{num_connects}` is 1 for a transfer that opened a connection, 0 for one that reused it.
+  -- `transfers`: each one's arguments (--next between them resets the options).
+  local function connects(transfers)
+    local parts = {}
+    for i, t in ipairs(transfers) do parts[i] = "-sS --max-time 60 -o /dev/null -w '%{http_code} %{num_connects}\\n' " .. t end
+    local p = assert(io.popen(CLIENT .. "curl " .. table.concat(parts, " --next ") .. " 2>&1"))
+    local out = p:read("a")
+    p:close()
+    local list = {}
+    for code, n in out:gmatch("(%d+) (%d+)") do list[#list + 1] = { tonumber(code), tonumber(n) } end
+    return list, out
+  end
+
+  it("keeps a connection alive: curl asks three times over one connection", function()
+    local list, out = connects({ url("/health"), url("/v1/models"), url("/health") })
+    assert.same({ { 200, 1 }, { 200, 0 }, { 200, 0 } }, list, out)
+    -- a completion, then another request on the same connection
+    local file = srv.dir .. "/ka.json"
+    H.write(file, mllm.json_encode({ messages = user("call mom"), max_tokens = 4 }))
+    list, out = connects({ ("--data-binary @%s %s"):format(q(file), url("/v1/chat/completions")), url("/health") })
+    assert.same({ { 200, 1 }, { 200, 0 } }, list, out)
+  end)
+
+  it("closes after the answer when the client says Connection: close, or speaks HTTP/1.0", function()
+    local list, out = connects({ "-H 'Connection: close' " .. url("/health"), url("/health") })
+    assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
+    list, out = connects({ "--http1.0 " .. url("/health"), "--http1.0 " .. url("/health") })
+    assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
+  end)
+
+  it("ends the connection of a streamed answer with its stream", function()
+    local file = srv.dir .. "/ka-stream.json"
+    H.write(file, mllm.json_encode({ messages = user("call mom"), max_tokens = 4, stream = true }))
+    local list, out = connects({ ("-N --data-binary @%s %s"):format(q(file), url("/v1/chat/completions")),
+      url("/health") })
+    assert.same({ { 200, 1 }, { 200, 1 } }, list, out)
+  end)
+
   local bad_requests = {
     { "malformed JSON", '{"messages": [', "not valid JSON" },
     { "JSON with text after it", '{"messages": [{"role": "user", "content": "hi"}]} junk', "text after the value" },
@@ -421,7 +460,7 @@ describe("mobilellm serve", function()
 
   it("serves others while a client has sent only part of its request", function()
     -- the slow client holds its connection open with half a body (it would be dropped after
-    -- REQUEST_SECONDS); /health and a completion are answered meanwhile
+    -- BODY_SECONDS); /health and a completion are answered meanwhile
     local script = ("exec 3<>/dev/tcp/127.0.0.1/%d; printf 'POST /v1/chat/completions HTTP/1.1\\r\\n"
       .. "Content-Length: 100\\r\\n\\r\\n{\"mess' >&3; sleep 20"):format(srv.port)
     local pidfile = srv.dir .. "/slow.pid"
@@ -477,18 +516,18 @@ describe("mobilellm serve", function()
     assert.equal(0, h.requests_queued)
   end)
 
-  it("answers 16 completions sent at once (2 sessions, the rest queued) and 64 /health at once", function()
+  it("answers 64 completions sent at once by curl (2 sessions, the rest queued) and 64 /health at once", function()
     local file = srv.dir .. "/burst.json"
     H.write(file, mllm.json_encode({ messages = user("set a timer for ten minutes"), max_tokens = 16 }))
     local args = {}
-    for i = 1, 16 do
+    for i = 1, 64 do
       args[#args + 1] = ("-o %s --data-binary @%s %s"):format(q(srv.dir .. "/burst" .. i), q(file),
         url("/v1/chat/completions"))
     end
-    assert.is_true(os.execute((CLIENT .. "curl -sS --no-progress-meter --max-time 120 --parallel --parallel-max 16 %s")
+    assert.is_true(os.execute((CLIENT .. "curl -sS --no-progress-meter --max-time 120 --parallel --parallel-max 64 %s")
       :format(table.concat(args, " --next ")) .. " > /dev/null"))
     local texts = {}
-    for i = 1, 16 do
+    for i = 1, 64 do -- 2 running and 62 waiting: all fit the queue (MAX_QUEUE, 64), none is turned away
       local doc = mllm.json_decode(assert(read(srv.dir .. "/burst" .. i)))
       is_completion_shape(doc)
       texts[i] = doc.choices[1].message.content

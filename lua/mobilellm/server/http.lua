@@ -6,9 +6,12 @@
 -- the server does not take: a request line or header that is not HTTP, an HTTP version other
 -- than 1.0 and 1.1 (505), headers past `MAX_HEADER_BYTES` or `MAX_HEADERS` (431), a body past
 -- `MAX_BODY_BYTES` (413, known from Content-Length before the body is read), a body sent in
--- chunks (411: send Content-Length) and a malformed or repeated Content-Length (400). A
--- connection serves one request (every response says `Connection: close`), so the reader
--- stops at the first.
+-- chunks (411: send Content-Length) and a malformed or repeated Content-Length (400).
+--
+-- A connection may carry several requests in turn (HTTP/1.1 keep-alive, pipelined or not): the
+-- reader keeps the bytes past a request for the next one, and `feed` gives the requests in the
+-- order they came. After a refusal it is spent (the server closes the connection: what follows
+-- cannot be framed).
 -- @module mobilellm.server.http
 local limits = require("mobilellm.server.limits")
 
@@ -33,7 +36,7 @@ Reader.__index = Reader
 function M.reader(bounds)
   bounds = bounds or {}
   return setmetatable({
-    buf = "", head = nil, body_len = nil,
+    buf = "", head = nil, body_len = nil, failed = false,
     max_header_bytes = bounds.max_header_bytes or limits.MAX_HEADER_BYTES,
     max_headers = bounds.max_headers or limits.MAX_HEADERS,
     max_body_bytes = bounds.max_body_bytes or limits.MAX_BODY_BYTES,
@@ -86,27 +89,26 @@ function Reader:parse_head(text)
 end
 
 --- Takes the next bytes of the connection.
--- @tparam string data
--- @return the request when it is whole; nothing while more is needed; or nil, an HTTP status
---   and a message when the request is refused (the reader is then spent)
+-- @tparam string data (`""`: only look at what is held already, for a next pipelined request)
+-- @return the next request when it is whole (bytes past it are kept for the one after);
+--   nothing while more is needed; or nil, an HTTP status and a message when the request is
+--   refused (the reader is then spent)
 function Reader:feed(data)
-  if self.failed or self.done then return nil end
-  self.buf = self.buf .. data
+  if self.failed then return nil end
+  if data ~= "" then self.buf = self.buf .. data end
   if not self.head then
+    -- empty lines before a request line are ignored (RFC 9112 2.2: some clients send one after a body)
+    local blank = self.buf:match("^[\r\n]+")
+    if blank then self.buf = self.buf:sub(#blank + 1) end
     local s, e = self.buf:find("\r?\n\r?\n")
-    if not s then
-      if #self.buf > self.max_header_bytes then
-        self.failed = true
-        return refuse(431, string.format("the request line and headers exceed %d bytes (MAX_HEADER_BYTES)",
-          self.max_header_bytes))
-      end
-      return nil
-    end
-    if s - 1 > self.max_header_bytes then
+    -- without the blank line yet, up to 3 bytes of it may be held: allowed, so that the same bytes
+    -- are refused or taken whatever their split (fuzz/fuzz_http_request.c checks it)
+    if (s and s - 1 or #self.buf - 3) > self.max_header_bytes then
       self.failed = true
       return refuse(431, string.format("the request line and headers exceed %d bytes (MAX_HEADER_BYTES)",
         self.max_header_bytes))
     end
+    if not s then return nil end
     local head, status, msg = self:parse_head(self.buf:sub(1, s - 1))
     if not head then
       self.failed = true
@@ -116,16 +118,43 @@ function Reader:feed(data)
     self.buf = self.buf:sub(e + 1)
   end
   if #self.buf < self.body_len then return nil end
-  self.done = true
   local req = self.head
   req.body = self.buf:sub(1, self.body_len)
-  self.buf = ""
+  self.buf = self.buf:sub(self.body_len + 1)
+  self.head, self.body_len = nil, nil
   return req
+end
+
+--- Keeps bytes for later without reading them (while the server answers the request before).
+function Reader:push(data)
+  if not self.failed then self.buf = self.buf .. data end
+end
+
+--- Bytes held that `feed` has not given back as a request.
+function Reader:held()
+  return #self.buf
+end
+
+--- Where the reader is: "idle" (no byte of a next request yet), "head" (the request line and
+-- headers are coming) or "body" (they are read, the body is coming).
+function Reader:phase()
+  if self.head then return "body" end
+  return self.buf:find("[^\r\n]") and "head" or "idle"
 end
 
 --- Whether the client waits for "100 Continue" before it sends the body (curl does for big ones).
 function Reader:wants_continue()
-  return self.head ~= nil and not self.done and (self.head.headers.expect or ""):lower() == "100-continue"
+  return self.head ~= nil and (self.head.headers.expect or ""):lower() == "100-continue"
+end
+
+--- Whether the connection stays open after the answer to `req` (RFC 9112 9.3): HTTP/1.1 unless
+-- the client says `Connection: close`, HTTP/1.0 only when it says `Connection: keep-alive`.
+function M.keep_alive(req)
+  local tokens = {}
+  for t in (req.headers.connection or ""):lower():gmatch("[^,%s]+") do tokens[t] = true end
+  if tokens.close then return false end
+  if req.version == "1.0" then return tokens["keep-alive"] == true end
+  return true
 end
 
 --- The date in the form HTTP wants.
@@ -137,9 +166,11 @@ end
 -- @tparam integer status
 -- @tparam table headers an array of `{ name, value }`
 -- @tparam[opt] integer length the body's length (Content-Length), nil for a body that ends with the connection
-function M.head(status, headers, length)
+-- @tparam[opt] boolean keep whether the connection stays open for another request (`Connection:
+--   keep-alive`; else `close`)
+function M.head(status, headers, length, keep)
   local lines = { string.format("HTTP/1.1 %d %s", status, M.REASONS[status] or "Unknown"), "Date: " .. M.date(),
-                  "Server: mobilellm", "Connection: close" }
+                  "Server: mobilellm", keep and "Connection: keep-alive" or "Connection: close" }
   for _, h in ipairs(headers) do lines[#lines + 1] = h[1] .. ": " .. h[2] end
   if length then lines[#lines + 1] = "Content-Length: " .. length end
   return table.concat(lines, "\r\n") .. "\r\n\r\n"
@@ -149,8 +180,9 @@ end
 -- @tparam integer status
 -- @tparam table headers as for `head`
 -- @tparam string body
-function M.response(status, headers, body)
-  return M.head(status, headers, #body) .. body
+-- @tparam[opt] boolean keep as for `head`
+function M.response(status, headers, body, keep)
+  return M.head(status, headers, #body, keep) .. body
 end
 
 return M

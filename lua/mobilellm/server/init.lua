@@ -8,14 +8,25 @@
 --
 -- The loop's thread reads, writes and accepts; generation runs on worker threads (async jobs,
 -- `mobilellm.server.generation`), which a timer polls for new text, so a slow request never
--- stalls the loop or the others. Each response closes its connection. A client that goes
--- away (its connection ends or fails) while its request waits or runs cancels it, and the
--- slot goes to the next request.
+-- stalls the loop or the others. A connection serves requests in turn (HTTP/1.1 keep-alive,
+-- pipelined requests in order) until the client asks to close, an error, a streamed answer
+-- (an event stream ends with its connection) or `IDLE_SECONDS` without a next request. A
+-- client that goes away (its connection ends or fails) while its request waits or runs
+-- cancels it, and the slot goes to the next request.
 -- @module mobilellm.server
 local uv = require("luv")
+-- luv's loop lives as long as the first module table luv made: a host that unloads modules and
+-- loads luv again (busted does between spec files) would get a module on a freed loop and crash
+-- in uv_tcp_init_ex (luv 1.44, Debian 12; fixed upstream, luvit/luv#821). The registry keeps
+-- that first table, so the loop stays.
+do
+  local reg = debug.getregistry()
+  reg["mobilellm.server.luv"] = reg["mobilellm.server.luv"] or uv
+end
 local core = require("mobilellm.core")
 local http = require("mobilellm.server.http")
 local limits = require("mobilellm.server.limits")
+local options = require("mobilellm.options")
 local openai = require("mobilellm.server.openai")
 local prompt = require("mobilellm.server.prompt")
 local completion = require("mobilellm.server.completion")
@@ -35,12 +46,16 @@ Conn.__index = Conn
 
 -- ------------------------------------------------------------ connections
 
+--- The bounds a server takes other values of (`new`'s `limits`; the others hold for all).
+M.PER_SERVER = { "MAX_QUEUE", "MAX_CONNECTIONS", "HEADER_SECONDS", "BODY_SECONDS", "IDLE_SECONDS",
+                 "MAX_PIPELINE_BYTES", "MAX_WRITE_QUEUE", "LINGER_SECONDS" }
+
 function Conn:write(data)
   if self.closed or self.shut then return end
   uv.write(self.tcp, data, function(err)
     if err then self:gone() end
   end)
-  if uv.stream_get_write_queue_size(self.tcp) > limits.MAX_WRITE_QUEUE then self:gone() end
+  if uv.stream_get_write_queue_size(self.tcp) > self.limits.MAX_WRITE_QUEUE then self:gone() end
 end
 
 -- The client is gone (or stopped reading): its request is cancelled and the connection closed.
@@ -66,20 +81,52 @@ function Conn:close()
   if not self.tcp:is_closing() then self.tcp:close() end
 end
 
--- The response is written: the connection is shut down for writing, what the client still
--- sends is read and dropped for a little while (closing at once could reset the response
--- before the client reads it), then it is closed.
+-- The deadline of what the connection waits for: "head" (HEADER_SECONDS, then 408), "body"
+-- (BODY_SECONDS, then 408), "idle" (IDLE_SECONDS, then closed without a word), "busy" (none:
+-- the server answers). The clock starts when the phase begins, not at each byte.
+function Conn:deadline(phase)
+  if phase == self.phase then return end
+  self.phase = phase
+  self.timer:stop()
+  if phase == "busy" then return end
+  local L = self.limits
+  local seconds = phase == "idle" and L.IDLE_SECONDS or phase == "head" and L.HEADER_SECONDS or L.BODY_SECONDS
+  self.timer:start(math.floor(seconds * 1000), 0, function()
+    if phase == "idle" then return self:close() end
+    self.keep = false
+    local what, name = "body", "BODY_SECONDS"
+    if phase == "head" then what, name = "line and headers", "HEADER_SECONDS" end
+    self:error(408, string.format("the request's %s did not arrive within %s seconds (%s)", what, seconds, name))
+  end)
+end
+
+-- The answer is written. A kept-alive connection goes on with the next request (already
+-- held, or to come within IDLE_SECONDS). Else the connection is shut down for writing, what
+-- the client still sends is read and dropped for a little while (closing at once could
+-- reset the response before the client reads it), then it is closed.
 function Conn:finish()
   if self.closed or self.shut then return end
   self.task = nil
+  self.busy = false
+  if self.keep and not self.server.closed then
+    self.continued = false
+    if self.paused then
+      self.paused = false
+      self.tcp:read_start(function(err, data) self:on_read(err, data) end)
+    end
+    self:deadline("idle")
+    if not self.pumping then self:pump("") end
+    return
+  end
   self.shut = true
+  self.phase = nil
   uv.shutdown(self.tcp, function() end)
   self.timer:stop()
-  self.timer:start(limits.LINGER_SECONDS * 1000, 0, function() self:close() end)
+  self.timer:start(math.floor(self.limits.LINGER_SECONDS * 1000), 0, function() self:close() end)
 end
 
 function Conn:respond(status, body, headers)
-  self:write(http.response(status, headers or JSON, body))
+  self:write(http.response(status, headers or JSON, body, self.keep))
   self:finish()
 end
 
@@ -89,30 +136,55 @@ function Conn:error(status, message, param, headers)
   self:respond(status, openai.error_body(status, message, param), h)
 end
 
+-- Reads and answers the requests held (and `data`), in order, until one is not whole yet or
+-- an answer is under way (it comes back here when written). A loop, not a recursion: a
+-- client's many pipelined requests that are answered at once do not deepen the stack.
+function Conn:pump(data)
+  self.pumping = true
+  while not (self.closed or self.shut or self.busy) do
+    local req, status, msg = self.reader:feed(data)
+    data = ""
+    if status then -- the request cannot be framed: answered, and the connection closed
+      self.keep = false
+      self.busy = true
+      self:error(status, msg)
+      break
+    end
+    if not req then
+      local phase = self.reader:phase()
+      if phase ~= "idle" then self:deadline(phase) end
+      if self.reader:wants_continue() and not self.continued then
+        self.continued = true
+        self:write("HTTP/1.1 100 Continue\r\n\r\n")
+      end
+      break
+    end
+    self.busy = true
+    self.continued = false
+    self.keep = http.keep_alive(req)
+    self:deadline("busy")
+    local ok, e = pcall(self.server.route, self.server, self, req)
+    if not ok and not self.closed and self.busy then self:error(500, "internal error: " .. tostring(e)) end
+  end
+  self.pumping = false
+end
+
 function Conn:on_read(err, data)
   if self.closed then return end
   if err or not data then
     self:gone()
     return
   end
-  if self.request_done or self.shut then return end -- the body is read: later bytes are dropped
-  local req, status, msg = self.reader:feed(data)
-  if status then
-    self.request_done = true
-    self:error(status, msg)
-    return
-  end
-  if not req then
-    if self.reader:wants_continue() and not self.continued then
-      self.continued = true
-      self:write("HTTP/1.1 100 Continue\r\n\r\n")
+  if self.shut then return end -- lingering: later bytes are dropped
+  if self.busy then -- the next request, pipelined: held until this answer is written
+    self.reader:push(data)
+    if self.reader:held() > self.limits.MAX_PIPELINE_BYTES and not self.paused then
+      self.paused = true
+      self.tcp:read_stop()
     end
     return
   end
-  self.request_done = true
-  self.timer:stop()
-  local ok, e = pcall(self.server.route, self.server, self, req)
-  if not ok then self:error(500, "internal error: " .. tostring(e)) end
+  self:pump(data)
 end
 
 -- ------------------------------------------------------------ the server
@@ -123,15 +195,26 @@ end
 --   id in the API), `template` (a chat template, `mobilellm.chat_template`: the prompt format of a
 --   checkpoint that is not tool-calling; nil: `mobilellm.chat`'s), `parallel` (sessions, 1),
 --   `n_ctx`, `kv_type`, `batch` (the sessions' n_batch: prompt tokens per forward pass, 64),
---   `max_tokens` (a request's default, 256)
+--   `max_tokens` (a request's default, 256), `limits` (other values of the bounds in `PER_SERVER`,
+--   by name: `{ HEADER_SECONDS = 1 }`)
 -- @return the server, or nil and a message
 function M.new(model, opts)
+  options.check(opts, { "dir", "name", "template", "parallel", "n_ctx", "kv_type", "batch", "max_tokens", "limits" },
+    "server.new")
+  local bounds = {}
+  for _, k in ipairs(M.PER_SERVER) do bounds[k] = limits[k] end
+  for k, v in pairs(options.check(opts.limits, M.PER_SERVER, "server.new limits")) do
+    if type(v) ~= "number" or v ~= v or v <= 0 then
+      error(string.format("server.new limits: %s must be a positive number, got %s", k, tostring(v)), 2)
+    end
+    bounds[k] = v
+  end
   local pool, err = slots.new(model, opts.parallel or 1, { n_ctx = opts.n_ctx, kv_type = opts.kv_type,
-                                                           n_batch = opts.batch }, limits.MAX_QUEUE)
+                                                           n_batch = opts.batch }, bounds.MAX_QUEUE)
   if not pool then return nil, err end
   local n_ctx = pool.slots[1].session:n_ctx()
   local self = setmetatable({
-    model = model, pool = pool, conns = {}, n_conns = 0, n_ctx = n_ctx, cancelled = 0,
+    model = model, pool = pool, conns = {}, n_conns = 0, n_ctx = n_ctx, cancelled = 0, limits = bounds,
     app = { model = model, dir = opts.dir, name = opts.name or "mobilellm", template = opts.template,
             batch = opts.batch or 64, created = os.time() },
     max_tokens = math.min(opts.max_tokens or 256, n_ctx),
@@ -163,15 +246,12 @@ end
 function Server:accept()
   local tcp = uv.new_tcp()
   if not self.tcp:accept(tcp) then tcp:close() return end
-  if self.n_conns >= limits.MAX_CONNECTIONS then tcp:close() return end
-  local conn = setmetatable({ tcp = tcp, server = self, reader = http.reader(), timer = uv.new_timer() }, Conn)
+  if self.n_conns >= self.limits.MAX_CONNECTIONS then tcp:close() return end
+  local conn = setmetatable({ tcp = tcp, server = self, reader = http.reader(), timer = uv.new_timer(),
+                              limits = self.limits }, Conn)
   self.conns[conn] = true
   self.n_conns = self.n_conns + 1
-  conn.timer:start(limits.REQUEST_SECONDS * 1000, 0, function()
-    conn.request_done = true
-    conn:error(408, string.format("the request was not received within %d seconds (REQUEST_SECONDS)",
-      limits.REQUEST_SECONDS))
-  end)
+  conn:deadline("head")
   tcp:read_start(function(err, data) conn:on_read(err, data) end)
 end
 
@@ -256,6 +336,7 @@ function Server:sink(conn, req)
   function sink.start()
     if not req.stream then return end
     started = true
+    conn.keep = false -- an event stream ends with its connection
     conn:write(http.head(200, sse.HEADERS) .. sse.event(openai.chunk(meta, { role = "assistant", content = "" })))
   end
   function sink.delta(delta)

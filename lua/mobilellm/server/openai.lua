@@ -26,6 +26,16 @@ local FIELDS = {}
 
 local function bad(param, msg) error({ param = param, message = msg }, 0) end
 
+--- `s` cut to at most `n` bytes on a character boundary, with "..." when cut: an error quotes a
+-- client's string (a field name, a role) without echoing a 100 KB one back.
+function M.shorten(s, n)
+  n = n or limits.MAX_QUOTE_BYTES
+  if #s <= n then return s end
+  local cut = n
+  while cut > 0 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end -- not inside a character
+  return s:sub(1, cut) .. "..."
+end
+
 local function absent(v) return v == nil or v == NULL end
 
 local function is_object(v) return type(v) == "table" and core.json_keys(v) ~= nil end
@@ -181,7 +191,7 @@ local function content_text(v, p)
     want(is_object(part), pp, "an object", part)
     if part.type ~= "text" then
       bad(pp .. ".type", "'" .. pp .. ".type' must be \"text\": " .. (type(part.type) == "string" and
-        ("'" .. part.type .. "' parts are") or "other parts are") .. " not supported")
+        ("'" .. M.shorten(part.type) .. "' parts are") or "other parts are") .. " not supported")
     end
     parts[i] = want(type(part.text) == "string", pp .. ".text", "a string", part.text)
   end
@@ -204,7 +214,7 @@ local function read_message(m, i)
   local role = m.role
   if type(role) ~= "string" or not ROLES[role] then
     bad(p .. ".role", string.format("'%s.role' must be \"system\", \"developer\", \"user\", \"assistant\" or "
-      .. "\"tool\", got %s", p, type(role) == "string" and ("\"" .. role .. "\"") or describe(role)))
+      .. "\"tool\", got %s", p, type(role) == "string" and ("\"" .. M.shorten(role) .. "\"") or describe(role)))
   end
   local out = { role = role == "developer" and "system" or role, content = content_text(m.content, p .. ".content") }
   if not absent(m.name) then want(type(m.name) == "string", p .. ".name", "a string", m.name) end
@@ -256,8 +266,9 @@ function M.read_request(doc, cfg)
     for k, v in pairs(doc) do
       local check = FIELDS[k]
       if not check then
-        local meant = options.nearest(k, FIELD_NAMES)
-        bad(k, string.format("unknown field '%s'%s", k, meant and (" (did you mean '" .. meant .. "'?)") or ""))
+        local meant = #k <= 64 and options.nearest(k, FIELD_NAMES)
+        bad(M.shorten(k), string.format("unknown field '%s'%s", M.shorten(k),
+          meant and (" (did you mean '" .. meant .. "'?)") or ""))
       end
       if not absent(v) then r[k] = check(v, k, cfg) end
     end
@@ -342,6 +353,9 @@ local ERROR_TYPES = { [400] = "invalid_request_error", [404] = "not_found_error"
 -- @tparam string message
 -- @tparam[opt] string param the field at fault
 function M.error_body(status, message, param)
+  -- whatever quoted a client's value at length is cut here (a message is read by a person)
+  message = M.shorten(message, limits.MAX_ERROR_BYTES)
+  param = param and M.shorten(param, limits.MAX_ERROR_BYTES)
   return core.json_encode({ error = { message = message, type = ERROR_TYPES[status] or "invalid_request_error",
                                       param = param or NULL, code = NULL } })
 end
