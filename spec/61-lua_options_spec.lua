@@ -24,7 +24,7 @@ describe("agent.new", function()
   it("refuses a misspelled option instead of ignoring it #raw_keys", function()
     raises("agent.new: unknown option 'constrian' (did you mean 'constrain'?)", agent.new, MODEL, { constrian = true })
     raises("agent.new: unknown option 'max_token'", agent.new, MODEL, { max_token = 5 })
-    raises("agent.new: unknown option 'grammar' (known: call, constrain, copy,", agent.new, MODEL, { grammar = true })
+    raises("agent.new: unknown option 'grammar' (known: async, call, constrain, copy,", agent.new, MODEL, { grammar = true })
   end)
 end)
 
