@@ -73,7 +73,8 @@ end
 --- The verdict on one curve. `curve` is a list of samples `{i =, rss_kb =, fds =, maps =}` in
 -- order of iteration; the baseline is the first one at `i >= warmup`. RSS may not exceed the
 -- baseline by more than the larger of `limits.rss_pct` % of it and `limits.rss_mb` MB at any
--- later sample; fds and maps may not exceed the baseline's at all.
+-- later sample; fds and maps may not exceed the baseline's at all. `limits.check`, when given, is
+-- the set of quantities judged (`{ rss = true, fds = true, maps = true }`).
 -- @treturn boolean ok
 -- @treturn {string,...} the reasons it failed (empty when ok)
 -- @treturn table the baseline sample, the bound (kB) and the peaks
@@ -86,12 +87,13 @@ function M.verdict(curve, warmup, limits)
   local bound = math.max(base.rss_kb * limits.rss_pct / 100, limits.rss_mb * 1024)
   local why, peak = {}, { rss_kb = base.rss_kb, fds = base.fds, maps = base.maps }
   local first = {}  -- the first sample over the limit, per quantity
+  local check = limits.check or { rss = true, fds = true, maps = true }
   for _, s in ipairs(curve) do
     if s.i > base.i then
       for _, k in ipairs({ "rss_kb", "fds", "maps" }) do peak[k] = math.max(peak[k], s[k]) end
-      if not first.rss and s.rss_kb - base.rss_kb > bound then first.rss = s end
-      if not first.fds and s.fds > base.fds then first.fds = s end
-      if not first.maps and s.maps > base.maps then first.maps = s end
+      if check.rss and not first.rss and s.rss_kb - base.rss_kb > bound then first.rss = s end
+      if check.fds and not first.fds and s.fds > base.fds then first.fds = s end
+      if check.maps and not first.maps and s.maps > base.maps then first.maps = s end
     end
   end
   if first.rss then
@@ -521,6 +523,8 @@ usage: lua5.4 tools/soak.lua [options]
                    RSS may grow by P %% of the baseline or M MB, the larger (default %g %%, %g MB)
   --model DIR      the model (default %s)
   --leak KIND      a synthetic leak in every step (rss, fds or maps), to see the verdict fail
+  --check LIST     the quantities judged (default rss,fds,maps; under ASan, whose allocator maps
+                   and keeps memory of its own, only fds say something about the code)
 ]]
 
 local function usage()
@@ -530,7 +534,7 @@ end
 
 --- Parses the command line into the run's context, or nil, message.
 function M.parse_args(argv)
-  local ctx = { model = M.MODEL, phases = M.PHASES }
+  local ctx = { model = M.MODEL, phases = M.PHASES, check = { rss = true, fds = true, maps = true } }
   for k, v in pairs(M.DEFAULTS) do ctx[k] = v end
   local numbers = { ["--scale"] = "scale", ["--count"] = "count", ["--samples"] = "samples",
                     ["--warmup"] = "warmup", ["--rss-pct"] = "rss_pct", ["--rss-mb"] = "rss_mb" }
@@ -550,6 +554,14 @@ function M.parse_args(argv)
           return nil, "soak: unknown phase '" .. p .. "' (" .. table.concat(M.PHASES, ", ") .. ")"
         end
         ctx.phases[#ctx.phases + 1] = p
+      end
+    elseif a == "--check" then
+      ctx.check = {}
+      for k in v:gmatch("[^,]+") do
+        if k ~= "rss" and k ~= "fds" and k ~= "maps" then
+          return nil, "soak: --check takes rss, fds and maps, got '" .. k .. "'"
+        end
+        ctx.check[k] = true
       end
     elseif a == "--model" then
       ctx.model = v
@@ -585,8 +597,11 @@ function M.main(argv, out)
     return how == "exit" and code or 128 + code
   end
   local cpu = (read_all("/proc/cpuinfo") or ""):match("model name%s*:%s*([^\n]+)") or "unknown CPU"
+  local judged = {}
+  for _, k in ipairs({ "rss", "fds", "maps" }) do if ctx.check[k] then judged[#judged + 1] = k end end
   out:write(("soak: %s, %s, scale %g, %s; RSS bound: max(%g %%, %g MB) over the first sample after the "
-    .. "warm-up; fds and maps: no growth\n"):format(ctx.model, mllm.version, ctx.scale, cpu, ctx.rss_pct, ctx.rss_mb))
+    .. "warm-up; fds and maps: no growth; judged: %s\n"):format(ctx.model, mllm.version, ctx.scale, cpu, ctx.rss_pct,
+    ctx.rss_mb, table.concat(judged, ", ")))
   local failed, t0 = {}, os.time()
   for _, name in ipairs(ctx.phases) do
     local count = math.max(1, math.floor(ctx.count or M.COUNTS[name] * ctx.scale + 0.5))
