@@ -59,21 +59,24 @@ function M.sample(pid)
   local status = read_all("/proc/" .. pid .. "/status")
   if not status then return nil, "process " .. pid .. " is gone" end
   local rss = tonumber(status:match("VmRSS:%s+(%d+)"))
+  local hwm = tonumber(status:match("VmHWM:%s+(%d+)"))
   local maps = 0
   for _ in (read_all("/proc/" .. pid .. "/maps") or ""):gmatch("[^\n]*\n") do maps = maps + 1 end
   local p = assert(io.popen("ls -1 /proc/" .. pid .. "/fd 2>/dev/null"))
   local fds = 0
   for _ in p:lines() do fds = fds + 1 end
   p:close()
-  return { rss_kb = rss, fds = fds, maps = maps }
+  return { rss_kb = rss, hwm_kb = hwm, fds = fds, maps = maps }
 end
 
 -- ------------------------------------------------------------------ the verdict
 
---- The verdict on one curve. `curve` is a list of samples `{i =, rss_kb =, fds =, maps =}` in
--- order of iteration; the baseline is the first one at `i >= warmup`. RSS may not exceed the
+--- The verdict on one curve. `curve` is a list of samples `{i =, rss_kb =, hwm_kb =, fds =, maps =}`
+-- in order of iteration; the baseline is the first one at `i >= warmup`. RSS may not exceed the
 -- baseline by more than the larger of `limits.rss_pct` % of it and `limits.rss_mb` MB at any
--- later sample; fds and maps may not exceed the baseline's at all. `limits.check`, when given, is
+-- later sample, nor may the peak RSS (VmHWM, when sampled: garbage piling up between two
+-- samples, which a sample after a full collection does not see); fds and maps may not exceed the
+-- baseline's at all. `limits.check`, when given, is
 -- the set of quantities judged (`{ rss = true, fds = true, maps = true }`).
 -- @treturn boolean ok
 -- @treturn {string,...} the reasons it failed (empty when ok)
@@ -92,6 +95,9 @@ function M.verdict(curve, warmup, limits)
     if s.i > base.i then
       for _, k in ipairs({ "rss_kb", "fds", "maps" }) do peak[k] = math.max(peak[k], s[k]) end
       if check.rss and not first.rss and s.rss_kb - base.rss_kb > bound then first.rss = s end
+      if check.rss and not first.hwm and s.hwm_kb and base.hwm_kb and s.hwm_kb - base.hwm_kb > bound then
+        first.hwm = s
+      end
       if check.fds and not first.fds and s.fds > base.fds then first.fds = s end
       if check.maps and not first.maps and s.maps > base.maps then first.maps = s end
     end
@@ -100,6 +106,11 @@ function M.verdict(curve, warmup, limits)
     why[#why + 1] = ("RSS grew from %.1f MB to %.1f MB at iteration %d (more than the bound of %.1f MB "
       .. "over the baseline, iteration %d), peak %.1f MB"):format(base.rss_kb / 1024, first.rss.rss_kb / 1024,
       first.rss.i, bound / 1024, base.i, peak.rss_kb / 1024)
+  end
+  if first.hwm then
+    why[#why + 1] = ("peak RSS (VmHWM) grew from %.1f MB to %.1f MB at iteration %d (more than the bound of "
+      .. "%.1f MB over the baseline, iteration %d)"):format(base.hwm_kb / 1024, first.hwm.hwm_kb / 1024, first.hwm.i,
+      bound / 1024, base.i)
   end
   if first.fds then
     why[#why + 1] = ("fds grew from %d to %d at iteration %d, peak %d"):format(base.fds, first.fds.fds,
@@ -305,6 +316,16 @@ end
 
 local function get(path) return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"):format(path) end
 
+-- Waits `ms` milliseconds on the loop. A run of the loop may end before its timer fires (the
+-- SIGCHLD of the `ls` a sample starts wakes it), hence the flag.
+local function sleep_ms(uv, ms)
+  local t, fired = uv.new_timer(), false
+  t:start(ms, 0, function() fired = true end)
+  while not fired do uv.run("once") end
+  t:close()
+  uv.run("nowait")
+end
+
 -- The shipped model's tools as OpenAI function tools.
 local function openai_tools(dir)
   local out = {}
@@ -366,15 +387,11 @@ phases.server = {
     handle:unref()  -- the loop runs for one request at a time; the child's handle must not keep it
     local st = { uv = uv, handle = handle, pid = pid, dir = dir, log = log, reqs = server_requests(ctx.model),
                  failures = {} }
-    local t = uv.new_timer()
     for _ = 1, 600 do  -- 60 s at most for it to load and listen
       st.port = tonumber((read_all(log) or ""):match("listening on http://127%.0%.0%.1:(%d+)"))
       if st.port or exited then break end
-      t:start(100, 0, function() end)
-      uv.run("once")
+      sleep_ms(uv, 100)
     end
-    t:close()
-    uv.run("nowait")
     if not st.port then
       phases.server.teardown(st)
       error("the server did not start: " .. (read_all(log) or ""), 0)
@@ -390,36 +407,31 @@ phases.server = {
         err and " (" .. err .. ")" or "", (text or ""):sub(1, 200))
     end
   end,
-  -- The server lingers on a finished connection for a while (limits.LINGER_SECONDS) and a client
-  -- that left mid-stream is noticed at its next write: wait until its fd count is stable.
+  -- The server may linger on a finished connection (limits.LINGER_SECONDS) and notices a client
+  -- that left mid-stream at its next write: the sample waits until its fd count has not changed
+  -- for longer than the linger (20 s at most, then it is taken as it is).
   settle = function(st)
-    local uv = st.uv
-    local t = uv.new_timer()
+    local ok, limits = pcall(require, "mobilellm.server.limits")
+    local polls = math.ceil(((ok and limits.LINGER_SECONDS or 2) + 0.5) * 10)
     local last, same = nil, 0
-    for _ = 1, 100 do  -- 10 s at most
+    for _ = 1, 200 do
       local s = M.sample(st.pid)
       if not s then break end
       if last and s.fds == last.fds then same = same + 1 else same = 0 end
-      if same >= 3 and s.fds <= (st.idle_fds or s.fds) then break end
+      if same >= polls then break end
       last = s
-      t:start(100, 0, function() end)
-      uv.run("once")
+      sleep_ms(st.uv, 100)
     end
-    t:close()
-    uv.run("nowait")
   end,
   pid = function(st) return st.pid end,
   teardown = function(st)
     local uv = st.uv
     if st.handle and not st.handle:is_closing() then
       st.handle:kill("sigterm")
-      local t = uv.new_timer()
       for _ = 1, 100 do
         if not uv.kill(st.pid, 0) then break end
-        t:start(100, 0, function() end)
-        uv.run("once")
+        sleep_ms(uv, 100)
       end
-      t:close()
       pcall(uv.kill, st.pid, "sigkill")
       st.handle:close()
       uv.run("nowait")
@@ -448,7 +460,7 @@ M.LEAKS = {
 -- ------------------------------------------------------------------ the run
 
 local function row(s, note)
-  return ("%10d %9.1f %6d %6d  %s"):format(s.i, s.rss_kb / 1024, s.fds, s.maps, note or "")
+  return ("%10d %9.1f %9.1f %6d %6d  %s"):format(s.i, s.rss_kb / 1024, s.hwm_kb / 1024, s.fds, s.maps, note or "")
 end
 
 --- Runs one phase: `count` iterations, a sample every `every`; prints its curve and its verdict.
@@ -464,7 +476,7 @@ function M.run_phase(name, count, ctx, out)
   out:write(("\n== %s: %d %s\n"):format(name, count, ph.what))
   out:write(("   a sample every %d iterations, warm-up %d; %s\n"):format(every, warmup,
     ph.pid and "sampled: the server's process" or "sampled: this process (after a full collection)"))
-  out:write(("%10s %9s %6s %6s\n"):format("iteration", "RSS MB", "fds", "maps"))
+  out:write(("%10s %9s %9s %6s %6s\n"):format("iteration", "RSS MB", "peak MB", "fds", "maps"))
   local st = ph.setup and ph.setup(ctx) or {}
   local pid = ph.pid and ph.pid(st) or "self"
   local curve, kept = {}, {}
