@@ -128,7 +128,7 @@ typedef struct {
 
 /* ------------------------------------------------------------ module.c */
 
-/* The C memory behind models and sessions, told to the collector (the ledger
+/* The C memory behind models, sessions and tokenizers, told to the collector (the ledger
  * in module.c). charge: for a new object already anchored on the stack;
  * returns bytes, to keep in the object for the credit when it is freed. */
 size_t mllm_lua_gc_charge(lua_State *L, size_t bytes);

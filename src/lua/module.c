@@ -26,7 +26,7 @@ static int box_gc(lua_State *L)
 
 /* ------------------------------------------------------------ the gc ledger */
 
-/* The C memory behind models and sessions, told to the collector. Lua sees
+/* The C memory behind models, sessions and tokenizers, told to the collector. Lua sees
  * only their small userdata, so a program that leaves them to the collector
  * would pile up megabytes per object before a cycle runs (and an incremental
  * step does not finish one). The ledger counts the bytes of live objects and

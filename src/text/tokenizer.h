@@ -22,6 +22,10 @@ void mllm_tokenizer_pad(mllm_tokenizer *t, int vocab_size);
  * SentencePiece-style tokenizer.json do; byte-level BPE keeps it), so that the
  * generator's stream is the decode of the same ids. */
 bool mllm_tokenizer_drops_first_space(const mllm_tokenizer *t);
+/* The memory a tokenizer holds, estimated from the size of its file (12 times
+ * it for a tokenizer.model, as measured; the file's size for a tokenizer.json):
+ * what the Lua binding tells the collector a tokenizer of its own holds. */
+size_t mllm_tokenizer_bytes(const mllm_tokenizer *t);
 
 typedef struct mllm_sp mllm_sp;
 
