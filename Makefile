@@ -269,13 +269,13 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libmllm.a $(HEADERS)
 # the harness is) and loads the engine from the checkout's lua/ (MLLM_LUA_DIR).
 FUZZ_LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null) -DMLLM_LUA_DIR='"$(CURDIR)/lua"'
 FUZZ_LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
-$(FUZZ_BUILD)/fuzz_chat_template: fuzz/fuzz_chat_template.c lua/mobilellm/jinja.lua $(wildcard lua/mobilellm/jinja/*.lua)
+$(FUZZ_BUILD)/fuzz_chat_template: fuzz/fuzz_chat_template.c fuzz/lua_runner.h fuzz/lua_coverage.h lua/mobilellm/jinja.lua $(wildcard lua/mobilellm/jinja/*.lua)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
 	  $(FUZZ_LUA_LIBS) -lm
 
 # The server's HTTP reader is Lua: its harness embeds liblua5.4 as the template's does.
-$(FUZZ_BUILD)/fuzz_http_request: fuzz/fuzz_http_request.c fuzz/lua_coverage.h lua/mobilellm/server/http.lua lua/mobilellm/server/limits.lua
+$(FUZZ_BUILD)/fuzz_http_request: fuzz/fuzz_http_request.c fuzz/lua_runner.h fuzz/lua_coverage.h lua/mobilellm/server/http.lua lua/mobilellm/server/limits.lua
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) -o $@ \
 	  $(FUZZ_LUA_LIBS) -lm
@@ -284,7 +284,7 @@ $(FUZZ_BUILD)/fuzz_http_request: fuzz/fuzz_http_request.c fuzz/lua_coverage.h lu
 # for the fuzzer like the engine and linked into the harness, the server's Lua loaded from lua/.
 FUZZ_LUA_OBJ := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(LUA_SRC))
 $(FUZZ_LUA_OBJ): FUZZ_CFLAGS += $(FUZZ_LUA_CFLAGS)
-$(FUZZ_BUILD)/fuzz_json_body: fuzz/fuzz_json_body.c fuzz/lua_coverage.h $(FUZZ_LUA_OBJ) $(FUZZ_BUILD)/libmllm.a $(wildcard lua/mobilellm/server/*.lua)
+$(FUZZ_BUILD)/fuzz_json_body: fuzz/fuzz_json_body.c fuzz/lua_runner.h fuzz/lua_coverage.h $(FUZZ_LUA_OBJ) $(FUZZ_BUILD)/libmllm.a $(wildcard lua/mobilellm/server/*.lua)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -x c $(FUZZ_CFLAGS) $(FUZZ_LUA_CFLAGS) $< -x none -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_LUA_OBJ) \
 	  $(FUZZ_BUILD)/libmllm.a -o $@ $(FUZZ_LUA_LIBS) $(LIBS)

@@ -5,21 +5,12 @@
  * not a bug; a crash, a hang (libFuzzer's -timeout) or memory without bound is.
  *
  * The engine is Lua: the harness embeds liblua5.4 and finds the repository's lua/ through
- * MLLM_LUA_DIR, set by the Makefile.
+ * MLLM_LUA_DIR, set by the Makefile (fuzz/lua_runner.h), and counts the edges between its Lua
+ * lines as coverage (fuzz/lua_coverage.h).
  *
  *   build/fuzz/fuzz_chat_template build/fuzz/corpus/chat_template fuzz/corpus/chat_template
  */
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#ifndef MLLM_LUA_DIR
-#error "MLLM_LUA_DIR (the repository's lua/ directory) must be defined"
-#endif
+#include "lua_runner.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,31 +39,10 @@ static const char RUNNER[] =
     "  if t then pcall(t.render, t, vars, limits) end\n"
     "end\n";
 
-static lua_State *L;
-static int render_ref = LUA_NOREF;
-
-static void setup(void)
-{
-    L = luaL_newstate();
-    if (!L) abort();
-    luaL_openlibs(L);
-    lua_pushstring(L, MLLM_LUA_DIR);
-    lua_setglobal(L, "MLLM_LUA_DIR");
-    if (luaL_loadstring(L, RUNNER) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_chat_template: cannot load the engine: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    render_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!L) setup();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, render_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    /* pcall: the runner catches the template's errors; an error here (out of memory) is
-     * the engine's own and still not a crash */
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
-    lua_gc(L, LUA_GCCOLLECT, 0);  /* each input starts from the same heap */
+    if (!fuzz_L) fuzz_lua_setup("fuzz_chat_template", RUNNER, NULL);
+    fuzz_lua_run("fuzz_chat_template", data, size, 0);
     return 0;
 }

@@ -12,19 +12,7 @@
  *
  *   build/fuzz/fuzz_http_request build/fuzz/corpus/http_request fuzz/corpus/http_request
  */
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-#include "lua_coverage.h"
-
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#ifndef MLLM_LUA_DIR
-#error "MLLM_LUA_DIR (the repository's lua/ directory) must be defined"
-#endif
+#include "lua_runner.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -95,34 +83,10 @@ static const char RUNNER[] =
     "  end\n"
     "end\n";
 
-static lua_State *L;
-static int run_ref = LUA_NOREF;
-
-static void setup(void)
-{
-    L = luaL_newstate();
-    if (!L) abort();
-    luaL_openlibs(L);
-    lua_pushstring(L, MLLM_LUA_DIR);
-    lua_setglobal(L, "MLLM_LUA_DIR");
-    if (luaL_loadstring(L, RUNNER) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_http_request: cannot load the reader: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_cov_start(L);  /* after loading: the inputs' lines, not the loading's, are coverage */
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!L) setup();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    /* the reader answers every input with requests or a refusal: a Lua error is a bug */
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_http_request: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_gc(L, LUA_GCCOLLECT, 0);
+    if (!fuzz_L) fuzz_lua_setup("fuzz_http_request", RUNNER, NULL);
+    fuzz_lua_run("fuzz_http_request", data, size, 1);
     return 0;
 }

@@ -12,19 +12,7 @@
  *
  *   build/fuzz/fuzz_json_body build/fuzz/corpus/json_body fuzz/corpus/json_body
  */
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-
-#include "lua_coverage.h"
-
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#ifndef MLLM_LUA_DIR
-#error "MLLM_LUA_DIR (the repository's lua/ directory) must be defined"
-#endif
+#include "lua_runner.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int luaopen_mobilellm_core(lua_State *L);
@@ -62,38 +50,10 @@ static const char RUNNER[] =
     "  if not tok then return refusal(msgs) end\n"
     "end\n";
 
-static lua_State *L;
-static int run_ref = LUA_NOREF;
-
-static void setup(void)
-{
-    L = luaL_newstate();
-    if (!L) abort();
-    luaL_openlibs(L);
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    lua_pushcfunction(L, luaopen_mobilellm_core);
-    lua_setfield(L, -2, "mobilellm.core");
-    lua_pop(L, 1);
-    lua_pushstring(L, MLLM_LUA_DIR);
-    lua_setglobal(L, "MLLM_LUA_DIR");
-    if (luaL_loadstring(L, RUNNER) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_json_body: cannot load the server's modules: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_cov_start(L);  /* after loading: the inputs' lines, not the loading's, are coverage */
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!L) setup();
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    /* every body is taken or refused with {param, message}: another Lua error is a bug */
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_json_body: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_gc(L, LUA_GCCOLLECT, 0);
+    if (!fuzz_L) fuzz_lua_setup("fuzz_json_body", RUNNER, luaopen_mobilellm_core);
+    fuzz_lua_run("fuzz_json_body", data, size, 1);
     return 0;
 }

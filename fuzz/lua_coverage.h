@@ -1,5 +1,5 @@
-/* lua_coverage.h — coverage of Lua code for the harnesses that embed Lua (the server's reader
- * and bodies). Debian's liblua5.4 is not instrumented, so libFuzzer sees no coverage from the
+/* lua_coverage.h — coverage of Lua code for the harnesses that embed Lua (chat templates, the
+ * server's reader and bodies). Debian's liblua5.4 is not instrumented, so libFuzzer sees no coverage from the
  * Lua code under test and mutates blind. A line hook fills libFuzzer's extra counters
  * (the `__libfuzzer_extra_counters` section, which it reads as coverage features) with the
  * edges between Lua lines: (previous line, this line) hashed into a table. */
