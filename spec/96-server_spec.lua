@@ -96,18 +96,7 @@ end
 
 -- The shipped model's tool list as OpenAI function tools.
 local function openai_tools()
-  local out = {}
-  for i, api in ipairs(assert(chat.load_apis(MODEL .. "/apis.json"))) do
-    local props, required = mllm.json_decode("{}"), {}
-    for _, name in ipairs(chat.param_names(api)) do
-      local p = api.parameters[name]
-      props[name] = { type = p.type == "enum" and "string" or p.type, enum = p.values, default = p.default }
-      if p.required then required[#required + 1] = name end
-    end
-    out[i] = { type = "function", ["function"] = { name = api.name, description = api.description,
-      parameters = { type = "object", properties = props, required = required } } }
-  end
-  return out
+  return require("mobilellm.server.openai").tools_of_apis(assert(chat.load_apis(MODEL .. "/apis.json")))
 end
 
 local function user(text) return { { role = "user", content = text } } end

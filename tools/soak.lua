@@ -328,18 +328,7 @@ end
 
 -- The shipped model's tools as OpenAI function tools.
 local function openai_tools(dir)
-  local out = {}
-  for i, api in ipairs(assert(chat.load_apis(dir .. "/apis.json"))) do
-    local props, required = mllm.json_decode("{}"), {}
-    for _, name in ipairs(chat.param_names(api)) do
-      local p = api.parameters[name]
-      props[name] = { type = p.type == "enum" and "string" or p.type, enum = p.values, default = p.default }
-      if p.required then required[#required + 1] = name end
-    end
-    out[i] = { type = "function", ["function"] = { name = api.name, description = api.description,
-      parameters = { type = "object", properties = props, required = required } } }
-  end
-  return out
+  return require("mobilellm.server.openai").tools_of_apis(assert(chat.load_apis(dir .. "/apis.json")))
 end
 
 -- The requests, in turn: { request, the status it must get, bytes to read before leaving }.

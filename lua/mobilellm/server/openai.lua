@@ -8,6 +8,7 @@
 -- change nothing here (`IGNORED`). `docs/server.md` lists every field.
 -- @module mobilellm.server.openai
 local core = require("mobilellm.core")
+local chat = require("mobilellm.chat")
 local options = require("mobilellm.options")
 local limits = require("mobilellm.server.limits")
 
@@ -358,6 +359,25 @@ function M.error_body(status, message, param)
   param = param and M.shorten(param, limits.MAX_ERROR_BYTES)
   return core.json_encode({ error = { message = message, type = ERROR_TYPES[status] or "invalid_request_error",
                                       param = param or NULL, code = NULL } })
+end
+
+--- A tool list in the apis.json format (`chat.load_apis`) as OpenAI function tools, what a
+-- client of the server sends as `tools` (enums as strings with `enum`).
+-- @tparam table apis
+-- @treturn table an array of `{ type = "function", ["function"] = { name, description, parameters } }`
+function M.tools_of_apis(apis)
+  local out = {}
+  for i, api in ipairs(apis) do
+    local props, required = core.json_decode("{}"), {}  -- an object that keeps its keys' order
+    for _, name in ipairs(chat.param_names(api)) do
+      local p = api.parameters[name]
+      props[name] = { type = p.type == "enum" and "string" or p.type, enum = p.values, default = p.default }
+      if p.required then required[#required + 1] = name end
+    end
+    out[i] = { type = "function", ["function"] = { name = api.name, description = api.description,
+      parameters = { type = "object", properties = props, required = required } } }
+  end
+  return out
 end
 
 return M
