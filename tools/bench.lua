@@ -209,9 +209,10 @@ local function median(xs)
   return xs[(#xs + 1) // 2]
 end
 
-local function measure(args)
+-- The medians of n runs (default: `runs`) of `tools/bench.lua ARGS`.
+local function measure(args, n)
   local rows = {}
-  for _ = 1, runs do rows[#rows + 1] = run("lua5.4 tools/bench.lua " .. args) end
+  for _ = 1, n or runs do rows[#rows + 1] = run("lua5.4 tools/bench.lua " .. args) end
   local out = {}
   for k, v in pairs(rows[1]) do
     if type(v) == "number" then
@@ -261,7 +262,7 @@ do  -- the CPU and the kernel set the engine picked for it
   local f = io.open("/proc/cpuinfo")
   local cpu = f and f:read("a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU"
   if f then f:close() end
-  local m = mllm.load(MODELS .. "/125M", { dtype = "q4", threads = 1 })
+  local m = mllm.load(MODELS .. "/125M", { threads = 1 })  -- as stored: mapped, nothing converted
   print(string.format("CPU: %s; kernels: %s", cpu, m and m.config.kernels or "?"))
 end
 if bw then
@@ -396,10 +397,7 @@ do  -- a converted q4 file maps in: load to first token
     assert(os.execute("lua5.4 bin/mobilellm convert " .. MODELS .. "/125M " .. dir .. " --dtype q4 >/dev/null"))
   end
   run("lua5.4 tools/bench.lua --ttft " .. dir .. " 1")  -- the file into the page cache
-  local saved = runs
-  runs = 5
-  local r = measure("--ttft " .. dir .. " 1")
-  runs = saved
+  local r = measure("--ttft " .. dir .. " 1", 5)
   print()
   print(string.format("Load to first token (125M q4 from a converted file, a 32-token prompt, 1 thread, median " ..
     "of 5 processes): %.0f ms, of which mllm.load %.0f ms (%.0f %% of the weights mapped as stored)",

@@ -75,6 +75,20 @@ local function gen_text(s, opts)
   return s:generate(PROMPT, o)
 end
 
+-- The step that runs a job (stepwise, or on a worker thread when async) to its end.
+local function job_step(name, async)
+  return { name, before = function(ctx) ctx.s:rewind(0) end,
+    run = function(ctx)
+      local j, err = ctx.s:start(PROMPT, { max_tokens = 6, async = async or nil })
+      if not j then return nil, err end
+      local text, e = j:wait()
+      j:close()
+      return text, e
+    end,
+    check = function(ctx, text) assert(text == ctx.text) end,
+    after = function(ctx) assert(gen_text(ctx.s) == ctx.text) end }
+end
+
 -- ------------------------------------------------------------------ scenarios
 -- A step: run(ctx) does the work that may fail (its result: a value, or nil + message, or an
 -- error); before(ctx), injection off, puts the objects in the state run expects; check(ctx, v)
@@ -124,26 +138,8 @@ end, steps = {
     end,
     check = function(ctx, text) assert(text == ctx.text) end,
     after = function(ctx) assert(gen_text(ctx.s) == ctx.text) end },
-  { "job", before = function(ctx) ctx.s:rewind(0) end,
-    run = function(ctx)
-      local j, err = ctx.s:start(PROMPT, { max_tokens = 6 })
-      if not j then return nil, err end
-      local text, e = j:wait()
-      j:close()
-      return text, e
-    end,
-    check = function(ctx, text) assert(text == ctx.text) end,
-    after = function(ctx) assert(gen_text(ctx.s) == ctx.text) end },
-  { "async job", before = function(ctx) ctx.s:rewind(0) end,
-    run = function(ctx)
-      local j, err = ctx.s:start(PROMPT, { max_tokens = 6, async = true })
-      if not j then return nil, err end
-      local text, e = j:wait()
-      j:close()
-      return text, e
-    end,
-    check = function(ctx, text) assert(text == ctx.text) end,
-    after = function(ctx) assert(gen_text(ctx.s) == ctx.text) end },
+  job_step("job", false),
+  job_step("async job", true),
   { "score", before = function(ctx) assert(gen_text(ctx.s)) end,
     run = function(ctx) return ctx.s:score(ctx.ids) end,
     check = function(_, total) assert(type(total) == "number" and total < 0) end,

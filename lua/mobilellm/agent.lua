@@ -450,13 +450,16 @@ local function consume_job(job, info, consume)
   consume(text, ids[#ids])
 end
 
+-- The hook `name` for one turn: the turn's own (`hooks`), else the agent's option.
+function Agent:hook(hooks, name)
+  if hooks and hooks[name] ~= nil then return hooks[name] end
+  return self.opts[name]
+end
+
 -- Runs one assistant turn on session s: `prompt` ids are evaluated first; `held` (the ids in
 -- s) grows with everything evaluated. Returns the result table.
 function Agent:turn(s, held, prompt, hooks)
-  local function hook(name)
-    if hooks and hooks[name] ~= nil then return hooks[name] end
-    return self.opts[name]
-  end
+  local function hook(name) return self:hook(hooks, name) end
   local model, reg = self.model, self.registry
   local on_text, on_token, on_call, on_result = hook("on_text"), hook("on_token"), hook("on_call"), hook("on_result")
   local r = { text = "", reply = "", calls = {}, steps = 0, stop = nil,
@@ -631,7 +634,7 @@ function Agent:respond(s, held, messages, hooks)
   self.stats.requests = self.stats.requests + 1
   self.stats.reused_tokens = self.stats.reused_tokens + reused
   self.stats.prefilled_tokens = self.stats.prefilled_tokens + #prompt
-  local on_session = hooks and hooks.on_session or self.opts.on_session
+  local on_session = self:hook(hooks, "on_session")
   if on_session then on_session(s) end
   local r, err = self:turn(s, held, prompt, hooks)
   if not r then return nil, err end
@@ -661,7 +664,7 @@ function Agent:run(request, hooks)
   local _ <close> = self:enter("agent:run", "its own") -- released on every exit
   local messages = { { role = "user", content = request } }
   local ids = self.model:tokenize(chat.prompt_text(messages, self.apis), { bos = true })
-  local s <close>, held = self:new_session(ids, hooks and hooks.on_session or self.opts.on_session)
+  local s <close>, held = self:new_session(ids, self:hook(hooks, "on_session"))
   if not s then return nil, held end
   return self:respond(s, held, messages, hooks)
 end
@@ -693,7 +696,7 @@ function Conversation:send(text, hooks)
   self.messages[#self.messages + 1] = { role = "user", content = text }
   if not self.session then
     local ids = a.model:tokenize(chat.prompt_text(self.messages, a.apis), { bos = true })
-    local s, held = a:new_session(ids, hooks and hooks.on_session or a.opts.on_session)
+    local s, held = a:new_session(ids, a:hook(hooks, "on_session"))
     if not s then
       self.messages[#self.messages] = nil
       return nil, held
