@@ -64,7 +64,7 @@ function M.new(model, game, opts)
   local mode = opts.mode or "step"
   assert(M.MODES[mode], "mode must be \"step\", \"async\" or \"yield\"")
   local npc = setmetatable({ queue = {}, log = {}, clock = opts.clock or os.clock, name = opts.name or "Smith",
-                             deadline = math.huge, tokens = 0, decode_s = 0, mode = mode, model = model,
+                             deadline = math.huge, tokens = 0, decode_s = 0, unit_s = 0, mode = mode, model = model,
                              max_tokens = opts.max_tokens or 48 }, NPC)
   local constrain = core.constraint ~= nil
   npc.agent = agent.new(model, {
@@ -80,9 +80,14 @@ function M.new(model, game, opts)
     -- step mode: what is left of the frame's budget for this step, then back to the game
     step = mode == "step" and function(job)
       -- a step does at least one unit of work (a prompt token or a generated one): a frame
-      -- whose budget is spent (a job ended in it, the next one starts) leaves it to the next
-      if npc.clock() >= npc.deadline then coroutine.yield("thinking") end
+      -- that has worked already (a job ended in it, the next one starts) and has less left
+      -- than one unit costs leaves it to the next frame
+      local left = npc.deadline - npc.clock()
+      if left <= 0 or (npc.worked and left < npc.unit_s) then coroutine.yield("thinking") end
       local text, done = job:step(math.max(0, npc.deadline - npc.clock()) * 1e3)
+      npc.worked = true
+      local info = job:info()  -- what one generated token costs, measured
+      if info.generated_tokens > 0 then npc.unit_s = info.decode_seconds / info.generated_tokens end
       if text and not done then coroutine.yield("thinking") end
       return text, done
     end or mode == "async" and function(job)  -- async: one poll per frame, never a wait
@@ -93,7 +98,9 @@ function M.new(model, game, opts)
     async = mode == "async" or nil,
     on_call = function(call) npc.log[#npc.log + 1] = "call " .. call.raw end,
   })
-  npc.conv = npc.agent:conversation()
+  -- the sessions (the tool list's prefill and the conversation's fork of it) are made now,
+  -- while the game loads, not in the frame where the first line starts
+  npc.conv = assert(npc.agent:conversation():prepare())
   return npc
 end
 
@@ -105,7 +112,7 @@ end
 --- Advances the NPC by at most `budget` seconds of work (plus one token). Returns "idle",
 -- "thinking", or "answered" and the agent's result for the line it finished.
 function NPC:update(budget)
-  self.deadline = self.clock() + budget
+  self.deadline, self.worked = self.clock() + budget, false
   if not self.co then
     local line = table.remove(self.queue, 1)
     if not line then return "idle" end

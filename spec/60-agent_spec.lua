@@ -389,6 +389,26 @@ describe("agent loop (scripted model)", function()
     conv:close()
     assert.error_matches(function() conv:send("x") end, "closed conversation")
   end)
+
+  it("prepares a conversation's session before its first message (a game's loading screen)", function()
+    local model = fake_model { " Done.", " Again." }
+    local a = agent.new(model, { tools = alarm_registry({}) })
+    local conv = a:conversation()
+    local seen = {}
+    assert.are.equal(conv, conv:prepare({ on_session = function(s) seen[#seen + 1] = s end }))
+    -- the tool list was evaluated, and the conversation has its fork of it
+    assert.are.same({ 1, 1, 1 }, { model.evals, model.forks, #seen })
+    assert.are.equal(#a.base_ids, conv.session:pos())
+    assert.are.equal(conv, conv:prepare())  -- already prepared: nothing more
+    assert.are.same({ 1, 1 }, { model.evals, model.forks })
+    local r = conv:send("hello")
+    assert.are.equal("Done.", r.reply)
+    assert.are.equal(1, model.forks)  -- send used the prepared session
+    assert.are.equal("User: hello\nAssistant:", model.prompts[#model.prompts])
+    assert.error_matches(function() conv:prepare({ on_sesion = print }) end, "on_sesion")
+    conv:close()
+    assert.error_matches(function() conv:prepare() end, "closed conversation")
+  end)
 end)
 
 -- ---------------------------------------------------------------- edge cases of the loop
@@ -692,6 +712,24 @@ describe("agent loop, async stretches (the shipped model)", function()
     assert.are.equal(#c2.held, c2.session:pos())
     assert.is_true(polls > 4)
     c1:close() c2:close() stepped:close() polled:close()
+  end)
+
+  it("prepares a conversation without a step (outside the frame loop); its turns are those of one not prepared", function()
+    local polls = 0
+    local a = agent.new(model, { tools = "models/mobilellm-tiny-api/apis.json", async = true,
+      handlers = setmetatable({ get_weather = weather }, { __index = function() return function() end end }),
+      step = function(job) polls = polls + 1 return job:poll() end })
+    local prepared = assert(a:conversation():prepare())
+    assert.are.equal(0, polls)  -- the tool list's prefill was one call
+    assert.are.equal(#a.base_ids, prepared.session:pos())
+    local plain = a:conversation()
+    for _, q in ipairs({ "what's the weather in Lisbon", "set an alarm for 7 am tomorrow" }) do
+      local r1, r2 = assert(prepared:send(q)), assert(plain:send(q))
+      assert.are.same({ r1.text, r1.stop }, { r2.text, r2.stop })
+    end
+    assert.are.same(plain.held, prepared.held)
+    assert.is_true(polls > 0)
+    prepared:close() plain:close() a:close()
   end)
 
   it("refuses async without step, and with on_token", function()

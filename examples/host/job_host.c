@@ -105,7 +105,11 @@ int main(int argc, char **argv)
                                     "search_web(query)\nUser: Wake me up at 6:45 am tomorrow.\nAssistant:";
     char err[MLLM_ERRLEN];
     mllm_model *m = NULL;
-    if (mllm_model_load(dir, NULL, &m, err, sizeof err) != MLLM_OK) {
+    /* one thread, as a game gives the model: the frame's other work has the other cores, and a
+       pool's threads woken once a frame would each bring the frame a scheduler's latency */
+    mllm_model_params mp = mllm_model_default_params();
+    mp.n_threads = 1;
+    if (mllm_model_load(dir, &mp, &m, err, sizeof err) != MLLM_OK) {
         fprintf(stderr, "job_host: %s\n", err);
         return 1;
     }

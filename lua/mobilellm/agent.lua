@@ -298,7 +298,9 @@ end
 
 -- `on_session` (a hook) sees the session before its prefill; when that prefill is cancelled
 -- or fails, the session is closed and nil, message returned (the next request starts over).
-function Agent:base(on_session)
+-- `now`: evaluate in one call even with a `step` function (Conversation:prepare, which runs
+-- outside any frame loop).
+function Agent:base(on_session, now)
   if self.base_session then return self.base_session, self.base_ids end
   local model, text = self.model, self:base_text()
   local ids = model:tokenize(text, { bos = true })
@@ -314,7 +316,7 @@ function Agent:base(on_session)
     s = assert(model:session({ n_ctx = self.opts.n_ctx, kv_type = self.opts.kv_type }))
     if on_session then on_session(s) end
     local ok, err
-    if self.opts.step then  -- the tools' line too is evaluated step by step (a job that generates nothing)
+    if self.opts.step and not now then  -- the tools' line too is evaluated step by step (a job that generates nothing)
       local job
       job, err = s:start(ids, { max_tokens = 0, async = self.opts.async or nil })
       if job then
@@ -355,13 +357,15 @@ local function slice(t, from)
 end
 
 -- A session for a new conversation and the ids it holds: a fork of the base when the base
--- is a prefix of the prompt and forks exist, else a fresh one.
-function Agent:new_session(prompt_ids, on_session)
+-- is a prefix of the prompt (or no prompt is given yet) and forks exist, else a fresh one.
+-- `now` as in Agent:base.
+function Agent:new_session(prompt_ids, on_session, now)
   local use_fork = self.opts.fork ~= false
   if use_fork then
-    local base, base_ids = self:base(on_session)
+    local base, base_ids = self:base(on_session, now)
     if not base then return nil, base_ids end
-    if base.fork and common_prefix(base_ids, prompt_ids) == #base_ids and #prompt_ids > #base_ids then
+    local extends = not prompt_ids or common_prefix(base_ids, prompt_ids) == #base_ids and #prompt_ids > #base_ids
+    if base.fork and extends then
       local s = base:fork()
       if s then
         local held = {}
@@ -710,6 +714,25 @@ function Conversation:send(text, hooks)
   end
   self.messages[#self.messages + 1] = { role = "assistant", content = r.text }
   return r
+end
+
+--- Makes the conversation's session now, with the agent's base session (the tool list's
+-- prefill, in one call even with a `step` function) when it has none: the first `send` then
+-- only evaluates its message. A game calls it while loading, so that the frame where the
+-- first line starts does not make sessions (a fork's fresh KV-cache pages cost milliseconds).
+-- Returns the conversation, or nil and a message (the base could not be made); a
+-- conversation that has its session already is returned as it is.
+-- @tparam[opt] table hooks `on_session`, as `send`
+function Conversation:prepare(hooks)
+  if self.closed then error("attempt to use a closed conversation", 2) end
+  hooks = options.check(hooks, M.HOOKS, "conversation:prepare")
+  if self.session then return self end
+  local a = self.agent
+  local _ <close> = a:enter("conversation:prepare", "its agent's")
+  local s, held = a:new_session(nil, a:hook(hooks, "on_session"), true)
+  if not s then return nil, held end
+  self.session, self.held = s, held
+  return self
 end
 
 --- Frees the conversation's session.

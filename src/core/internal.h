@@ -97,7 +97,20 @@ struct mllm_model {
     mllm_wtype wtype;         /* compute format of the matrices */
     const mllm_kernels *kernels;
     int max_cols;             /* widest matrix row, for scratch sizes */
+    struct mllm_rope_table *rope;   /* RoPE tables shared by the sessions (rope.c), longest first */
+    pthread_mutex_t rope_lock;
 };
+
+typedef struct mllm_rope_table {
+    struct mllm_rope_table *older;  /* the shorter table before it, still used by older sessions */
+    int n_pos;
+    float *cos, *sin;               /* (n_pos, head_dim / 2) */
+} mllm_rope_table;
+/* rope.c: cos and sin of the RoPE angles for positions [0, n_pos) of model m, (n_pos,
+ * head_dim / 2) each, shared by its sessions and valid until the model is freed. */
+mllm_status mllm_rope_tables(mllm_model *m, int n_pos, const float **cos_out, const float **sin_out, char *err,
+                             size_t errlen);
+void mllm_rope_free_all(mllm_rope_table *r);
 
 /* The names of the KV cache types a session takes (session.c), NULL-terminated:
  * "auto", "f32", "f16"; the Lua side lists them as its choices. */
@@ -114,7 +127,7 @@ struct mllm_session {
     bool kv_f16;
     size_t bytes;             /* memory it allocated (mllm_session_bytes) */
     /* scratch for a batch of up to n_batch tokens */
-    float *rope_cos, *rope_sin; /* (n_ctx, head_dim / 2) */
+    const float *rope_cos, *rope_sin; /* (>= n_ctx, head_dim / 2): the model's (rope.c) */
     float *x, *xb, *q, *k, *v, *att_out, *gate, *up, *scores;
     float *logits;            /* (vocab_size) of the last evaluated token */
     bool has_logits;

@@ -260,8 +260,9 @@ mllm_status mllm_job_step(mllm_job *j, double budget_ms, const char **text, size
                 int done = mllm_generator_info(j->g)->prompt_tokens - before;
                 if (done > 0) j->prefill_spt = estimate(j->prefill_spt, (mllm_now() - t) / done);
             } else {
-                /* a decode step only when the measured one fits what is left */
-                if (units && (j->decode_s <= 0 || j->decode_s > left_s)) break;
+                /* a decode step only when the measured one fits what is left, with a margin
+                   (a step's time varies by a tenth, and the budget is a frame's ceiling) */
+                if (units && (j->decode_s <= 0 || j->decode_s > 0.9 * left_s)) break;
                 double t = mllm_now();
                 st = decode(j);
                 j->decode_s = estimate(j->decode_s, mllm_now() - t);

@@ -51,8 +51,6 @@ void mllm_session_free(mllm_session *s)
     mllm_job_detach_session(s);  /* a job still on it: cancelled and joined first */
     mllm_bigbuf_free(s->k_cache);
     mllm_bigbuf_free(s->v_cache);
-    mllm_free(s->rope_cos);
-    mllm_free(s->rope_sin);
     mllm_free(s->x); mllm_free(s->xb); mllm_free(s->q); mllm_free(s->k); mllm_free(s->v);
     mllm_free(s->att_out); mllm_free(s->gate); mllm_free(s->up); mllm_free(s->scores); mllm_free(s->logits);
     mllm_free(s->tiles);
@@ -107,13 +105,10 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     s->kv_dim = c->n_kv_heads * c->head_dim;
     size_t B = (size_t)s->n_batch, qd = (size_t)c->n_heads * c->head_dim;
     size_t cache = (size_t)c->n_exec_layers * s->n_ctx * s->kv_dim;
-    size_t half = (size_t)c->head_dim / 2;
     bool ok = true;
     if (!(s->k_cache = mllm_bigbuf_alloc(cache * kv_elem(s)))) ok = false;
     if (!(s->v_cache = mllm_bigbuf_alloc(cache * kv_elem(s)))) ok = false;
     s->bytes = 2 * cache * kv_elem(s);
-    s->rope_cos = alloc_floats((size_t)s->n_ctx * half, &ok);
-    s->rope_sin = alloc_floats((size_t)s->n_ctx * half, &ok);
     s->x = alloc_floats(B * c->dim, &ok);
     s->xb = alloc_floats(B * c->dim, &ok);
     s->q = alloc_floats(B * qd, &ok);
@@ -134,7 +129,7 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
     s->xa = mllm_malloc((B * ((size_t)m->max_cols / MLLM_QK + 1)) * sizeof(mllm_xaux));
     if (!s->xq || !s->xa) ok = false;
     /* what the collector of a host language should count this session as */
-    s->bytes += (2 * (size_t)s->n_ctx * half + B * (2 * c->dim + 2 * qd + 2 * s->kv_dim + 2 * c->ffn_dim) +
+    s->bytes += (B * (2 * c->dim + 2 * qd + 2 * s->kv_dim + 2 * c->ffn_dim) +
                  (size_t)c->vocab_size + s->tile_floats * s->n_threads) * sizeof(float) +
                 B * ((size_t)m->max_cols / MLLM_QK + 1) * (sizeof(block_q8) + sizeof(mllm_xaux));
     if (!ok) {
@@ -142,22 +137,12 @@ mllm_status mllm_session_new(mllm_model *m, const mllm_session_params *params, m
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a session of n_ctx %d",
                          p.n_ctx ? p.n_ctx : c->max_seq_len);
     }
-    /* RoPE angles as Hugging Face LLaMA: pos * theta^(-2i/head_dim), in double; each
-       frequency computed once (a pow per position was a third of a small session's cost) */
-    double *inv_freq = mllm_malloc((half ? half : 1) * sizeof *inv_freq);
-    if (!inv_freq) {
+    /* the model's RoPE tables (made at load for the first positions; a longer session grows them) */
+    mllm_status st = mllm_rope_tables(m, s->n_ctx, &s->rope_cos, &s->rope_sin, err, errlen);
+    if (st) {
         mllm_session_free(s);
-        return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory for a session of n_ctx %d",
-                         p.n_ctx ? p.n_ctx : c->max_seq_len);
+        return st;
     }
-    for (size_t i = 0; i < half; i++) inv_freq[i] = mllm_config_inv_freq(c, (int)i);
-    for (int pos = 0; pos < s->n_ctx; pos++)
-        for (size_t i = 0; i < half; i++) {
-            double a = pos * inv_freq[i];
-            s->rope_cos[(size_t)pos * half + i] = (float)cos(a);
-            s->rope_sin[(size_t)pos * half + i] = (float)sin(a);
-        }
-    mllm_free(inv_freq);
     *out = s;
     return MLLM_OK;
 }
