@@ -2,13 +2,13 @@
 -- the middle of an answer, pipelined and idle keep-alive connections, absurd requests and 64
 -- clients at once. The server runs in this process (`mobilellm.server` on luv's loop) with its
 -- deadlines cut to a second or so and a short queue, and the clients are raw TCP connections on
--- the same loop (spec/support/rawclient.lua): the loop is run until what a test waits for has
+-- the same loop (tools/rawclient.lua): the loop is run until what a test waits for has
 -- happened, every wait bounded, so a missing protection fails the test instead of hanging it.
 -- Each test fails if its protection is removed: without the deadline no 408 comes, without the
 -- cancellation the slot stays busy, without the queue bound no 503.
 local mllm = require("mobilellm")
 local server = require("mobilellm.server")
-local raw = require("support.rawclient")
+local raw = dofile("tools/rawclient.lua")
 
 local MODEL = "models/mobilellm-tiny-api"
 local LIMITS = { HEADER_SECONDS = 1, BODY_SECONDS = 1.5, IDLE_SECONDS = 0.5, LINGER_SECONDS = 0.2, MAX_QUEUE = 8 }

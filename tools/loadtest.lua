@@ -11,6 +11,8 @@
 -- It talks to 127.0.0.1 only and refuses any other host: it is a test of this machine's server,
 -- not a tool to load someone else's. Every wait is bounded (--timeout, 600 s by default).
 local uv = require("luv")
+-- its bounded wait on the loop, shared with the server's specs
+local raw = dofile((arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or "tools") .. "/rawclient.lua")
 
 local USAGE = [[
 usage: lua5.4 tools/loadtest.lua [options]
@@ -88,24 +90,6 @@ end
 
 -- ------------------------------------------------------------ the loop
 
--- Runs the loop until cond() or `seconds`; returns whether cond held.
-local function run_until(cond, seconds)
-  local met = false
-  local check, guard = uv.new_timer(), uv.new_timer()
-  check:start(10, 10, function()
-    if cond() then
-      met = true
-      uv.stop()
-    end
-  end)
-  guard:start(math.floor(seconds * 1000), 0, function() uv.stop() end)
-  uv.run("default")
-  check:close()
-  guard:close()
-  uv.run("nowait")
-  return met
-end
-
 -- Starts `mobilellm serve` on a free port; returns its handle, pid and port.
 local function start_server(o)
   local stderr = uv.new_pipe(false)
@@ -117,7 +101,7 @@ local function start_server(o)
   if not handle then fail("cannot start the server: " .. tostring(pid)) end
   stderr:read_start(function(_, data) if data then log[#log + 1] = data end end)
   local port
-  run_until(function()
+  raw.run_until(function()
     port = table.concat(log):match("listening on http://127%.0%.0%.1:(%d+)")
     return port ~= nil or not memory(pid)
   end, 120)
@@ -236,7 +220,7 @@ local function main(argv)
   -- one request first: the sessions' buffers are touched once, so the baseline is the server at rest
   local warm = { latencies = {}, by_status = {} }
   local wo = setmetatable({ clients = 1, requests = 1 }, { __index = o })
-  if not run_until(run_clients(wo, warm), 60) then fail("the warm-up request got no answer") end
+  if not raw.run_until(run_clients(wo, warm), 60) then fail("the warm-up request got no answer") end
   if not warm.by_status[200] then
     local k = next(warm.by_status)
     fail("the warm-up request failed: " .. tostring(k))
@@ -254,11 +238,11 @@ local function main(argv)
   local stats = { latencies = {}, by_status = {} }
   local t0 = uv.hrtime()
   local done = run_clients(o, stats)
-  local finished = run_until(done, o.timeout)
+  local finished = raw.run_until(done, o.timeout)
   local seconds = (uv.hrtime() - t0) / 1e9
   sampler:stop()
   sampler:close()
-  run_until(function() return false end, 1) -- the server settles (connections linger, jobs join)
+  raw.run_until(function() return false end, 1) -- the server settles (connections linger, jobs join)
   local after, hwm
   if pid then after, hwm = memory(pid) end
 
@@ -286,7 +270,7 @@ local function main(argv)
     handle:kill("sigterm")
     stderr:read_stop()
     stderr:close()
-    run_until(function() return not memory(pid) end, 15)
+    raw.run_until(function() return not memory(pid) end, 15)
     if memory(pid) then handle:kill("sigkill") end
     handle:close()
     uv.run("nowait")

@@ -1,7 +1,8 @@
---- Raw TCP clients on luv's loop, for the specs that need what curl never does: a client that
--- sends a byte at a time, stops half-way, pipelines requests or leaves in the middle of an
--- answer. The loop is the one `mobilellm.server` runs on, so a spec drives the server and its
--- clients in one process with `run_until`, every wait bounded.
+--- Raw TCP clients on luv's loop, for what curl never does: a client that sends a byte at a
+-- time, stops half-way, pipelines requests or leaves in the middle of an answer (the server's
+-- specs, spec/97), and the bounded wait of tools/loadtest.lua. The loop is the one
+-- `mobilellm.server` runs on, so a spec drives the server and its clients in one process with
+-- `run_until`, every wait bounded.
 local uv = require("luv")
 
 local M = {}
