@@ -383,50 +383,6 @@ describe("mobilellm (in-process)", function()
   end)
 
   describe("agent", function()
-    -- A scripted stand-in for a model: its answers are fixed texts, generated one byte
-    -- per token (id = byte + 3), the leading space of a generation dropped as the engine does.
-    local function fake_model(answers)
-      local m = { config = { has_tokenizer = true, vocab_size = 259, max_seq_len = 4096 }, turn = 0 }
-      local rest = ""
-      function m.tokenize(_, text, o)
-        local ids = (o and o.bos) and { 1 } or {}
-        for i = 1, #text do ids[#ids + 1] = text:byte(i) + 3 end
-        return ids
-      end
-      function m.token_piece(_, id) return id >= 3 and string.char(id - 3) or "" end
-      function m.session()
-        local s = { ids = {} }
-        function s.pos() return #s.ids end
-        function s.rewind(_, n) for i = #s.ids, n + 1, -1 do s.ids[i] = nil end end
-        function s.eval(_, ids) for _, id in ipairs(ids) do s.ids[#s.ids + 1] = id end return true end
-        function s.close() end
-        function s.stream(_, ids)
-          s:eval(ids)
-          if rest == "" then
-            m.turn = m.turn + 1
-            rest = answers[m.turn] or "..."
-          end
-          local info = { prompt_tokens = #ids, generated_tokens = 0, prefill_seconds = 0, decode_seconds = 0,
-                         stop = "eos" }
-          local closer = setmetatable({}, { __close = function() end, __index = { info = function() return info end } })
-          local first = true
-          local function step()
-            if rest == "" then return nil end
-            local c = rest:sub(1, 1)
-            rest = rest:sub(2)
-            info.generated_tokens = info.generated_tokens + 1
-            s.ids[#s.ids + 1] = c:byte() + 3
-            local piece = (first and c == " ") and "" or c  -- the engine drops a generation's leading space
-            first = false
-            return piece, c:byte() + 3
-          end
-          return step, nil, nil, closer
-        end
-        return s
-      end
-      return setmetatable(m, { __tostring = function() return "fake model" end })
-    end
-
     local answers = {
       '<tool_call>set_alarm(time="7 am", day="tomorrow")</tool_call> Alarm set for 7 am.',
       '<tool_call>get_weather(city="Porto")</tool_call> Enjoy!',
@@ -437,7 +393,7 @@ describe("mobilellm (in-process)", function()
 
     local function with_fake(fn)
       local real = mllm.load
-      mllm.load = function() return fake_model(answers) end
+      mllm.load = function() return H.fake_chat_model { answers = answers } end
       local ok, e = pcall(fn)
       mllm.load = real
       if not ok then error(e, 0) end

@@ -171,39 +171,18 @@ describe("the terminal of chat and agent", function()
     -- answer during which Ctrl-C comes (nil: none), `ctrl_c_on_close` Ctrl-C while the first
     -- session to close closes (the conversation's, at /reset). `counts.generated` counts the tokens handed out.
     local function fake_model(ctrl_c_at, ctrl_c_on_close, counts)
-      local fake = { config = { has_tokenizer = true, vocab_size = 259, max_seq_len = 4096 } }
-      function fake.tokenize(_, text, o)
-        local ids = (o and o.bos) and { 1 } or {}
-        for i = 1, #text do ids[#ids + 1] = text:byte(i) + 3 end
-        return ids
-      end
-      function fake.token_piece(_, id) return id >= 3 and string.char(id - 3) or "" end
-      function fake.session()
-        local s = { ids = {} }
-        function s.pos() return #s.ids end
-        function s.rewind(_, n) for i = #s.ids, n + 1, -1 do s.ids[i] = nil end end
-        function s.eval(_, ids) for _, id in ipairs(ids) do s.ids[#s.ids + 1] = id end return true end
-        function s.close()
+      return H.fake_chat_model {
+        answers = setmetatable({}, { __index = function() return string.rep("a", 1000) end }),
+        stop = "length",
+        on_token = function(n)
+          counts.generated = counts.generated + 1
+          if n == ctrl_c_at then ctrl_c_to_self() end
+        end,
+        on_close = function()
           if ctrl_c_on_close then ctrl_c_to_self() end
           ctrl_c_on_close = false  -- the first close only: the conversation's, at /reset
-        end
-        function s.stream(_, ids)
-          s:eval(ids)
-          local info = { prompt_tokens = #ids, generated_tokens = 0, prefill_seconds = 0, decode_seconds = 0,
-                         stop = "length" }
-          local closer = setmetatable({}, { __close = function() end, __index = { info = function() return info end } })
-          return function()
-            if info.generated_tokens >= 1000 then return nil end
-            info.generated_tokens = info.generated_tokens + 1
-            counts.generated = counts.generated + 1
-            if info.generated_tokens == ctrl_c_at then ctrl_c_to_self() end
-            s.ids[#s.ids + 1] = 3 + 97
-            return "a", 3 + 97
-          end, nil, nil, closer
-        end
-        return s
-      end
-      return setmetatable(fake, { __tostring = function() return "fake model" end })
+        end,
+      }
     end
 
     -- `mobilellm agent` on the fake model, fed `input` through a pipe

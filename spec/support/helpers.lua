@@ -205,4 +205,52 @@ function H.cli(argv, input)
   return code, table.concat(out), table.concat(err)
 end
 
+--- A scripted stand-in for a model, for the CLI's chat and agent loops: a byte tokenizer (id =
+-- byte + 3, bos 1) and sessions whose `stream` hands out answers one byte a token, the leading
+-- space of a generation dropped as the engine does. An answer left unfinished (the loop broke
+-- off) goes on in the next stream. Options: `answers` (a table indexed by the answer's number;
+-- "..." after the last), `stop` (the info's stop reason, default "eos"), `on_token(n)` (before
+-- the n-th token of a stream is handed out) and `on_close()` (a session closes).
+function H.fake_chat_model(o)
+  local m = { config = { has_tokenizer = true, vocab_size = 259, max_seq_len = 4096 }, turn = 0 }
+  local rest = ""
+  function m.tokenize(_, text, opts)
+    local ids = (opts and opts.bos) and { 1 } or {}
+    for i = 1, #text do ids[#ids + 1] = text:byte(i) + 3 end
+    return ids
+  end
+  function m.token_piece(_, id) return id >= 3 and string.char(id - 3) or "" end
+  function m.session()
+    local s = { ids = {} }
+    function s.pos() return #s.ids end
+    function s.rewind(_, n) for i = #s.ids, n + 1, -1 do s.ids[i] = nil end end
+    function s.eval(_, ids) for _, id in ipairs(ids) do s.ids[#s.ids + 1] = id end return true end
+    function s.close() if o.on_close then o.on_close() end end
+    function s.stream(_, ids)
+      s:eval(ids)
+      if rest == "" then
+        m.turn = m.turn + 1
+        rest = o.answers[m.turn] or "..."
+      end
+      local info = { prompt_tokens = #ids, generated_tokens = 0, prefill_seconds = 0, decode_seconds = 0,
+                     stop = o.stop or "eos" }
+      local closer = setmetatable({}, { __close = function() end, __index = { info = function() return info end } })
+      local first = true
+      return function()
+        if rest == "" then return nil end
+        local c = rest:sub(1, 1)
+        rest = rest:sub(2)
+        info.generated_tokens = info.generated_tokens + 1
+        if o.on_token then o.on_token(info.generated_tokens) end
+        s.ids[#s.ids + 1] = c:byte() + 3
+        local piece = (first and c == " ") and "" or c
+        first = false
+        return piece, c:byte() + 3
+      end, nil, nil, closer
+    end
+    return s
+  end
+  return setmetatable(m, { __tostring = function() return "fake model" end })
+end
+
 return H
