@@ -76,7 +76,7 @@ $(CLIB): $(CORE_OBJ) src/libmobilellm.map
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libmobilellm.so -Wl,--version-script=src/libmobilellm.map -o $@ \
 	  $(CORE_OBJ) $(LIBS)
 
-$(BUILD)/ctest/%: spec/c/%.c spec/c/check.h $(CORE_OBJ)
+$(BUILD)/ctest/%: spec/c/%.c $(wildcard spec/c/*.h) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< $(CORE_OBJ) -o $@ $(LIBS)
 
@@ -91,7 +91,7 @@ $(BUILD)/fault/obj/text/tokenizer_sp.o: $(CXX_SRC) $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_ALL) -DMLLM_FAULT_INJECTION -c $< -o $@
 
-$(BUILD)/ctest/test_oom: spec/c/test_oom.c spec/c/check.h $(FAULT_OBJ)
+$(BUILD)/ctest/test_oom: spec/c/test_oom.c $(wildcard spec/c/*.h) $(FAULT_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DMLLM_FAULT_INJECTION $< $(FAULT_OBJ) -o $@ $(LIBS)
 

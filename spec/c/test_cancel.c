@@ -18,26 +18,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include "check.h"
+#include "shipped_fixture.h"
 
-#define MODEL "models/mobilellm-tiny-api"
-#define LONG 480   /* prompt tokens of the long prefill (the model's context is 512) */
 
-static mllm_model *model;
-static int n_vocab;
-static int32_t prompt[LONG];
-
-static mllm_session *new_session(int n_batch)
-{
-    char err[MLLM_ERRLEN];
-    mllm_session_params sp = mllm_session_default_params();
-    sp.n_batch = n_batch;
-    mllm_session *s = NULL;
-    if (mllm_session_new(model, &sp, &s, err, sizeof err) != MLLM_OK) {
-        printf("# %s\n", err);
-        exit(1);
-    }
-    return s;
-}
 
 /* Whether s's logits are exactly those of a fresh session with the same
  * n_batch that evaluates its first pos prompt tokens. */
@@ -47,7 +30,7 @@ static int logits_match_reference(mllm_session *s, int n_batch)
     if (pos == 0) return mllm_session_logits(s) == NULL;
     mllm_session *r = new_session(n_batch);
     char err[MLLM_ERRLEN];
-    int ok = mllm_session_eval(r, prompt, (size_t)pos, err, sizeof err) == MLLM_OK &&
+    int ok = mllm_session_eval(r, long_prompt, (size_t)pos, err, sizeof err) == MLLM_OK &&
              memcmp(mllm_session_logits(r), mllm_session_logits(s), (size_t)n_vocab * sizeof(float)) == 0;
     mllm_session_free(r);
     return ok;
@@ -60,23 +43,23 @@ static void test_pending(void)
     check(!mllm_session_cancel_pending(s), "a new session has no cancel request");
     mllm_session_cancel(s);
     check(mllm_session_cancel_pending(s), "cancel leaves a request when nothing runs");
-    mllm_status st = mllm_session_eval(s, prompt, 20, err, sizeof err);
+    mllm_status st = mllm_session_eval(s, long_prompt, 20, err, sizeof err);
     check(st == MLLM_CANCELLED && mllm_session_pos(s) == 0 && strstr(err, "cancelled: 0 of 20 tokens"),
           "a pending request cancels the next eval before any token");
     check(!mllm_session_cancel_pending(s), "the cancelled eval took the request");
-    st = mllm_session_eval(s, prompt, 20, err, sizeof err);
+    st = mllm_session_eval(s, long_prompt, 20, err, sizeof err);
     check(st == MLLM_OK && mllm_session_pos(s) == 20 && logits_match_reference(s, 8),
           "the session evaluates again, with the logits of an uncancelled one");
 
     double lp[4];
     mllm_session_cancel(s);
-    st = mllm_session_score(s, prompt + 20, 4, lp, err, sizeof err);
+    st = mllm_session_score(s, long_prompt + 20, 4, lp, err, sizeof err);
     check(st == MLLM_CANCELLED && mllm_session_pos(s) == 20 && strstr(err, "0 of 4 tokens scored"),
           "score is cancelled too, the session unchanged");
 
     mllm_session_cancel(s);
     mllm_session_clear_cancel(s);
-    st = mllm_session_eval(s, prompt + 20, 4, err, sizeof err);
+    st = mllm_session_eval(s, long_prompt + 20, 4, err, sizeof err);
     check(st == MLLM_OK && mllm_session_pos(s) == 24 && !mllm_session_cancel_pending(s),
           "clear_cancel drops a request nothing took");
 
@@ -84,7 +67,7 @@ static void test_pending(void)
     mllm_generate_params gp = mllm_generate_default_params();
     mllm_session_rewind(s, 0);
     mllm_session_cancel(s);
-    st = mllm_generator_new(s, prompt, 20, &gp, &g, err, sizeof err);
+    st = mllm_generator_new(s, long_prompt, 20, &gp, &g, err, sizeof err);
     check(st == MLLM_CANCELLED && g == NULL && mllm_session_pos(s) == 0, "a generator's prefill is cancelled");
     mllm_session_free(s);
 }
@@ -99,7 +82,7 @@ static void test_generator(void)
     mllm_generate_params gp = mllm_generate_default_params();
     gp.max_tokens = 20;
     gp.stop_at_eos = false;
-    mllm_status st = mllm_generator_new(s, prompt, 10, &gp, &g, err, sizeof err);
+    mllm_status st = mllm_generator_new(s, long_prompt, 10, &gp, &g, err, sizeof err);
     check(st == MLLM_OK, "a generator starts");
     const char *piece;
     size_t len;
@@ -117,7 +100,7 @@ static void test_generator(void)
     while ((st = mllm_generator_next(g, &piece, &len, &id, err, sizeof err)) == MLLM_OK) {}
     check(st == MLLM_DONE, "the ended generator gives its held-back text, then MLLM_DONE");
     mllm_generator_free(g);
-    st = mllm_session_eval(s, prompt, 4, err, sizeof err);
+    st = mllm_session_eval(s, long_prompt, 4, err, sizeof err);
     check(st == MLLM_OK && mllm_session_pos(s) == 17, "the session goes on after a cancelled generation");
     mllm_session_free(s);
 }
@@ -157,7 +140,7 @@ static void check_long(mllm_session *s, mllm_status st, const char *err, int n_b
     char err2[MLLM_ERRLEN];
     mllm_session_rewind(s, pos > 4 ? pos - 4 : 0);
     snprintf(msg, sizeof msg, "%s: the session rewinds and continues", what);
-    check(mllm_session_eval(s, prompt + mllm_session_pos(s), 8, err2, sizeof err2) == MLLM_OK, msg);
+    check(mllm_session_eval(s, long_prompt + mllm_session_pos(s), 8, err2, sizeof err2) == MLLM_OK, msg);
 }
 
 static void test_thread(void)
@@ -168,7 +151,7 @@ static void test_thread(void)
     pthread_t th;
     check(pthread_create(&th, NULL, cancel_soon, &c) == 0, "a cancelling thread starts");
     atomic_store(&c.started, 1);
-    mllm_status st = mllm_session_eval(s, prompt, LONG, err, sizeof err);
+    mllm_status st = mllm_session_eval(s, long_prompt, LONG, err, sizeof err);
     pthread_join(th, NULL);
     check_long(s, st, err, 1, "from another thread");
     mllm_session_free(s);
@@ -194,7 +177,7 @@ static void test_signal(void)
     check(sigaction(SIGALRM, &sa, NULL) == 0, "a SIGALRM handler is installed");
     struct itimerval it = { { 0, 0 }, { 0, 2000 } };
     setitimer(ITIMER_REAL, &it, NULL);
-    mllm_status st = mllm_session_eval(s, prompt, LONG, err, sizeof err);
+    mllm_status st = mllm_session_eval(s, long_prompt, LONG, err, sizeof err);
     struct itimerval off = { { 0, 0 }, { 0, 0 } };
     setitimer(ITIMER_REAL, &off, NULL);
     check_long(s, st, err, 2, "from a signal handler");
@@ -205,15 +188,7 @@ static void test_signal(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    char err[MLLM_ERRLEN];
-    mllm_model_params mp = mllm_model_default_params();
-    mp.n_threads = 2;  /* the pool's workers run while the calling thread checks the flag */
-    if (mllm_model_load(MODEL, &mp, &model, err, sizeof err) != MLLM_OK) {
-        printf("not ok 1 - load %s: %s\n1..1\n", MODEL, err);
-        return 1;
-    }
-    n_vocab = mllm_model_config(model)->vocab_size;
-    for (int i = 0; i < LONG; i++) prompt[i] = (int32_t)(3 + (i * 7919) % (n_vocab - 3));
+    if (!load_shipped(2)) return 1;  /* the pool's workers run while the calling thread checks the flag */
     test_pending();
     test_generator();
     test_thread();

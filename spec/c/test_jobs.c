@@ -13,27 +13,11 @@
 #include <string.h>
 #include <time.h>
 #include "check.h"
+#include "shipped_fixture.h"
 
-#define MODEL "models/mobilellm-tiny-api"
-#define LONG 480
 
-static mllm_model *model;
 static int32_t *prompt;
 static size_t n_prompt;
-static int32_t long_prompt[LONG];
-
-static mllm_session *new_session(int n_batch)
-{
-    char err[MLLM_ERRLEN];
-    mllm_session_params sp = mllm_session_default_params();
-    sp.n_batch = n_batch;
-    mllm_session *s = NULL;
-    if (mllm_session_new(model, &sp, &s, err, sizeof err) != MLLM_OK) {
-        printf("# %s\n", err);
-        exit(1);
-    }
-    return s;
-}
 
 typedef struct {
     char *buf;
@@ -286,20 +270,13 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     char err[MLLM_ERRLEN];
-    mllm_model_params mp = mllm_model_default_params();
-    mp.n_threads = 2;
-    if (mllm_model_load(MODEL, &mp, &model, err, sizeof err) != MLLM_OK) {
-        printf("not ok 1 - load %s: %s\n1..1\n", MODEL, err);
-        return 1;
-    }
+    if (!load_shipped(2)) return 1;
     const char *words = "<|user|> Set an alarm for 7 am tomorrow and remind me to call mom. <|assistant|>";
     if (mllm_tokenizer_encode(mllm_model_tokenizer(model), words, strlen(words), true, &prompt, &n_prompt, err,
                               sizeof err) != MLLM_OK) {
         printf("not ok 1 - encode: %s\n1..1\n", err);
         return 1;
     }
-    int n_vocab = mllm_model_config(model)->vocab_size;
-    for (int i = 0; i < LONG; i++) long_prompt[i] = (int32_t)(3 + (i * 7919) % (n_vocab - 3));
     for (uint64_t seed = 0; seed < 3; seed++) {
         same_as_generate(seed, 0, 0.5, 0);  /* chunks from the measured speed */
         same_as_generate(seed, 0, 2.0, 64); /* chunks of n_batch: bit for bit */
