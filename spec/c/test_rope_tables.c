@@ -2,12 +2,14 @@
  * makes them for the first positions, sessions and forks point into them instead of computing
  * their own, a session longer than the table grows it (a new table; the old one stays valid
  * for the sessions that use it), and every angle is cos/sin(pos * theta^(-2i/head_dim)) as
- * Hugging Face computes it. The model is a copy of spec/fixtures/models/f32-basic whose
+ * Hugging Face computes it; threads that make long sessions at once grow it once, while
+ * sessions on the old table go on (also run under ThreadSanitizer). The model is a copy of spec/fixtures/models/f32-basic whose
  * config allows 8192 positions. Prints TAP-style lines. */
 #define _XOPEN_SOURCE 700
 #include "core/internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,13 @@ static double angle_error(const mllm_config *c, const float *cs, const float *sn
     return worst;
 }
 
+/* A thread that makes a long session of the shared model and evaluates a token on it. */
+typedef struct {
+    mllm_model *m;
+    mllm_session *s;
+    int ok;
+} long_session_job;
+
 static mllm_session *session(mllm_model *m, int n_ctx)
 {
     char err[MLLM_ERRLEN];
@@ -67,6 +76,16 @@ static mllm_session *session(mllm_model *m, int n_ctx)
     mllm_session *s = NULL;
     if (mllm_session_new(m, &p, &s, err, sizeof err) != MLLM_OK) printf("# %s\n", err);
     return s;
+}
+
+static void *make_long_session(void *arg)
+{
+    long_session_job *j = arg;
+    char err[MLLM_ERRLEN];
+    int32_t id = 5;
+    j->s = session(j->m, LONG_CTX);
+    j->ok = j->s && mllm_session_eval(j->s, &id, 1, err, sizeof err) == MLLM_OK;
+    return NULL;
 }
 
 int main(void)
@@ -97,8 +116,25 @@ int main(void)
     check(mllm_session_fork(a, &f, err, sizeof err) == MLLM_OK && f->rope_cos == load_cos,
           "a fork uses the same table");
 
+    /* four threads want the long table at once while the short sessions go on */
+    long_session_job jobs[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (long_session_job){ m, NULL, 0 };
+        pthread_create(&threads[i], NULL, make_long_session, &jobs[i]);
+    }
+    int32_t more0[2] = { 11, 12 };
+    int short_ok = mllm_session_eval(f, more0, 2, err, sizeof err) == MLLM_OK;
+    for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+    int same = 1;
+    for (int i = 0; i < 4; i++) same = same && jobs[i].ok && jobs[i].s->rope_cos == jobs[0].s->rope_cos;
+    check(same && short_ok && jobs[0].s->rope_cos != load_cos && m->rope->older && !m->rope->older->older,
+          "four threads making long sessions at once grow the table once, while a fork evaluates");
+    for (int i = 0; i < 4; i++) mllm_session_free(jobs[i].s);
+    mllm_session_rewind(f, mllm_session_pos(f) - 2);
+
     mllm_session *big = session(m, LONG_CTX);
-    check(big && big->rope_cos != load_cos && m->rope->cos == big->rope_cos, "a longer session grows a new table");
+    check(big && big->rope_cos != load_cos && m->rope->cos == big->rope_cos, "a longer session uses the grown table");
     check(big && angle_error(c, big->rope_cos, big->rope_sin, 0, LONG_CTX) == 0,
           "the grown table's angles are Hugging Face's for all 8192 positions");
     /* the sessions made before still read the old table: it must still be there (ASan) */
