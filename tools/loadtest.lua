@@ -12,7 +12,7 @@
 -- not a tool to load someone else's. Every wait is bounded (--timeout, 600 s by default).
 local uv = require("luv")
 -- its bounded wait on the loop, shared with the server's specs
-local raw = dofile((arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or "tools") .. "/rawclient.lua")
+local raw = dofile((arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/rawclient.lua")
 
 local USAGE = [[
 usage: lua5.4 tools/loadtest.lua [options]

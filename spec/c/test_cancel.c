@@ -20,8 +20,6 @@
 #include "check.h"
 #include "shipped_fixture.h"
 
-
-
 /* Whether s's logits are exactly those of a fresh session with the same
  * n_batch that evaluates its first pos prompt tokens. */
 static int logits_match_reference(mllm_session *s, int n_batch)

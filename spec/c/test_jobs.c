@@ -15,7 +15,6 @@
 #include "check.h"
 #include "shipped_fixture.h"
 
-
 static int32_t *prompt;
 static size_t n_prompt;
 
