@@ -66,7 +66,7 @@ mllm_status mllm_rope_tables(mllm_model *m, int n_pos, const float **cos_out, co
         /* double the longest table so far (a few tables at most), within the model's length */
         int want = r ? r->n_pos : 64;
         while (want < n_pos) want = want > m->cfg.max_seq_len / 2 ? n_pos : 2 * want;
-        if (want > m->cfg.max_seq_len) want = n_pos > m->cfg.max_seq_len ? n_pos : m->cfg.max_seq_len;
+        if (want > m->cfg.max_seq_len) want = m->cfg.max_seq_len;  /* the first 64, on a shorter model */
         mllm_rope_table *grown = rope_new(&m->cfg, want);
         if (grown) {
             grown->older = r;
