@@ -151,6 +151,10 @@ loadtest: deps
 	@$(MAKE) --no-print-directory all
 	$(LUA) tools/loadtest.lua $(LOADTEST_ARGS)
 
+# What a batch of T tokens costs against one (copy drafts; docs/performance.md).
+$(BUILD)/batch_cost: tools/batch_cost.c $(CORE_OBJ) $(HEADERS)
+	$(CC) $(CFLAGS_ALL) $< $(CORE_OBJ) -o $@ $(LIBS)
+
 $(BUILD)/membw: tools/membw.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O2 -Wall -Wextra $< -o $@

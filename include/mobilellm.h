@@ -372,6 +372,12 @@ MLLM_API int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits,
  * e.g. set to -INFINITY to forbid tokens) and the text generated so far. */
 typedef void (*mllm_logits_hook)(void *ud, float *logits, int n_vocab, const char *text, size_t len);
 
+/* Copy drafts by default (mllm_generate_params.draft_tokens): off. A batch of
+ * k + 1 tokens costs about k + 1 one-token steps with these kernels on the CPUs
+ * measured (`lua5.4 tools/draft_bench.lua`, docs/performance.md, "Copy drafts"),
+ * so drafts saved no time on the shipped model's test set. */
+#define MLLM_DEFAULT_DRAFT 0
+
 typedef struct mllm_generate_params {
     int max_tokens;                    /* default 256 */
     const char *stops[MLLM_MAX_STOPS]; /* NULL-terminated list of stop strings */
@@ -380,6 +386,17 @@ typedef struct mllm_generate_params {
     mllm_sampler_params sampler;
     mllm_logits_hook logits_hook;      /* NULL = none */
     void *hook_ud;
+    /* Copy drafts (prompt-lookup speculative decoding): after each token, the
+     * tokens that followed the latest earlier occurrence of the last 3 (else 2)
+     * tokens of this generation's prompt and output are evaluated with it in
+     * one batch; each later token that the sampler picks as drafted costs no
+     * forward. The text is what plain decoding gives, for greedy and sampled
+     * decoding alike: each token is sampled from its position's logits, then
+     * compared with the draft (float weights: the same logits bit for bit).
+     * The most tokens one draft proposes: 0 = off, at most MLLM_MAX_DRAFT;
+     * default MLLM_DEFAULT_DRAFT. A stepwise job drafts only where its frame
+     * has room for the measured cost of a drafted batch. */
+    int draft_tokens;
 } mllm_generate_params;
 
 typedef enum mllm_stop_reason {
@@ -394,6 +411,8 @@ typedef struct mllm_generate_info {
     int generated_tokens;
     mllm_stop_reason stop;
     double prefill_seconds, decode_seconds;
+    int drafted_tokens;    /* copy-draft tokens evaluated ahead */
+    int accepted_tokens;   /* of those, tokens sampled as drafted (each saved a forward) */
 } mllm_generate_info;
 
 typedef struct mllm_generator mllm_generator;

@@ -41,6 +41,7 @@
 /* ---- generation and sessions */
 #define MLLM_MAX_STOPS           16                     /* stop strings per generation */
 #define MLLM_MAX_PROBE_HEADS     16                     /* heads one attention probe averages */
+#define MLLM_MAX_DRAFT           16                     /* tokens one copy draft proposes */
 
 /* ---- the Lua side */
 #define MLLM_MAX_JSON_DEPTH      256                    /* nesting of a value mllm.json_encode/decode takes */

@@ -153,6 +153,8 @@ describe("generation", function()
       { { stop = { "" } }, "option 'stop' has an empty string (entry 1)" },
       { { stop_at_eos = "yes" }, "option 'stop_at_eos' must be a boolean, got string" },
       { { on_token = 5 }, "option 'on_token' must be a function" },
+      { { draft_tokens = 17 }, "option 'draft_tokens' must be in [0, 16], got 17" },
+      { { draft_tokens = -1 }, "option 'draft_tokens' must be in [0, 16], got -1" },
     }
     for _, c in ipairs(cases) do
       local ok, err = pcall(model.generate, model, e.prompt, c[1])

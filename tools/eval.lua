@@ -23,13 +23,13 @@ package.cpath = "build/?.so;" .. package.cpath
 local eval = require("mobilellm.eval")
 
 local USAGE = "usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]"
-  .. " [--threads N] [--tokenizer FILE] [--limit N] [--free | --constrain | --copy] [--no-pointer]"
+  .. " [--threads N] [--tokenizer FILE] [--limit N] [--draft K] [--free | --constrain | --copy] [--no-pointer]"
   .. " [--no-reply-rule]"
   .. " [--json] [--verbose]"
 
 -- the flags that take a value, and those that do not (option name, value)
 local VALUE_FLAGS = { model = true, data = true, apis = true, dtype = true, threads = true, tokenizer = true,
-                      limit = true }
+                      limit = true, draft = true }
 local BARE_FLAGS = { json = { "json", true }, verbose = { "verbose", true }, free = { "free", true },
                      constrain = { "constrain", true }, copy = { "copy", true }, ["no-pointer"] = { "pointer", false },
                      ["no-reply-rule"] = { "reply_rule", false } }
@@ -61,7 +61,7 @@ while i <= #arg do
   end
   i = i + 1
 end
-for k, least in pairs({ threads = 0, limit = 1 }) do
+for k, least in pairs({ threads = 0, limit = 1, draft = 0 }) do
   if opts[k] then
     local n = math.tointeger(tonumber(opts[k]))
     if not n or n < least then
@@ -70,6 +70,10 @@ for k, least in pairs({ threads = 0, limit = 1 }) do
     opts[k] = n
   end
 end
+if opts.draft and opts.draft > 16 then
+  usage_error("--draft expects at most 16 (MLLM_MAX_DRAFT), got " .. opts.draft)
+end
+opts.draft_tokens, opts.draft = opts.draft, nil  -- eval.run's name
 local _, why, contradiction = eval.decoding(opts.model, opts)
 if contradiction then usage_error(why) end
 

@@ -31,7 +31,7 @@ M.APIS_FILE = "apis.json"
 
 --- The options `run` takes (any other key raises).
 M.OPTIONS = { "model", "data", "apis", "threads", "dtype", "tokenizer", "limit", "free", "constrain", "copy",
-              "pointer", "reply_rule", "verbose", "loaded", "log", "on_example" }
+              "pointer", "reply_rule", "verbose", "loaded", "log", "on_example", "draft_tokens" }
 
 --- Largest evaluation file read, in bytes (it is held in memory whole; the task's
 -- training set, 16 MiB, fits many times over).
@@ -236,9 +236,11 @@ end
 --   `limit`, the decoding's flags `free`, `constrain`, `copy` and `pointer` (`decoding`; none:
 --   the directory's best), `verbose` (defaults: `DEFAULTS`); `loaded` (an already loaded model
 --   to use instead of loading `model`); `log(text)` for verbose output (default: standard
---   error); `on_example(n)` after each example
+--   error); `on_example(n, answer, info)` after each example (its generation's info);
+--   `draft_tokens` (copy drafts, as the generation option; default 8)
 -- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
---   model, data, decoding }` (percentages; `decoding` its label), or nil, message
+--   model, data, decoding, generated_tokens, decode_seconds, drafted_tokens,
+--   accepted_tokens }` (percentages; `decoding` its label), or nil, message
 -- @raise when `model` is missing or the decoding's flags contradict each other
 function M.run(opts)
   opts = options.check(opts, M.OPTIONS, "eval.run")
@@ -248,6 +250,10 @@ function M.run(opts)
   local log = o.log or function(text) io.stderr:write(text) end
   local dir = o.model
   if type(dir) ~= "string" then error("eval.run: option 'model' (the model directory) is required", 2) end
+  local draft = o.draft_tokens
+  if draft ~= nil and (math.type(draft) ~= "integer" or draft < 0 or draft > 16) then  -- MLLM_MAX_DRAFT
+    error("eval.run: option 'draft_tokens' must be an integer in [0, 16], got " .. tostring(draft), 2)
+  end
 
   local decoding, cerr, contradiction = M.decoding(dir, o)
   if contradiction then error("eval.run: " .. cerr, 2) end
@@ -287,6 +293,7 @@ function M.run(opts)
   -- replies holding a character that neither the request nor the model's replies have (the
   -- characters of its reply rule's words and gaps: its training replies, the copied values out)
   local reply_chars, foreign = M.reply_chars(dir), 0
+  local tokens, decode_s, drafted, accepted = 0, 0, 0, 0
   local t0 = os.clock()
   for line in data:gmatch("[^\n]+") do
     if n >= o.limit then break end
@@ -309,7 +316,7 @@ function M.run(opts)
       -- constrained: the budget leaves room to close any call of values so bounded (96 bytes), so a
       -- call is never cut off half-written by max_tokens
       local answer, info = s:generate(feed, { max_tokens = constraint and 256 or 96, temperature = 0,
-        constraint = constraint })
+        constraint = constraint, draft_tokens = o.draft_tokens })
       if not answer then s:close() base:close() return nil, info end
       s:close()
       local call, reply, perr = chat.parse_answer(answer)
@@ -339,7 +346,9 @@ function M.run(opts)
         log(string.format("[%s] %s\n  got:  %s\n  want: %s\n", tostring(ex.id), ex.messages[#ex.messages].content,
           answer, chat.render_assistant(want_call, want.reply or "", apis)))
       end
-      if o.on_example then o.on_example(n) end
+      tokens, decode_s = tokens + info.generated_tokens, decode_s + info.decode_seconds
+      drafted, accepted = drafted + info.drafted_tokens, accepted + info.accepted_tokens
+      if o.on_example then o.on_example(n, answer, info) end
     end
   end
   base:close()
@@ -351,6 +360,7 @@ function M.run(opts)
     parsed = attempted > 0 and 100 * parsed / attempted or 100,
     seconds = os.clock() - t0, model = dir, data = o.data, decoding = decoding.label,
     foreign = reply_chars and foreign or nil,
+    generated_tokens = tokens, decode_seconds = decode_s, drafted_tokens = drafted, accepted_tokens = accepted,
   }
 end
 
@@ -374,6 +384,10 @@ function M.report(result, json)
   if result.foreign then
     lines[#lines + 1] = string.format("| replies with a character of neither the request nor the replies | %d of %d |",
       result.foreign, result.n)
+  end
+  if (result.drafted_tokens or 0) > 0 then
+    lines[#lines + 1] = string.format("| copy-draft tokens kept | %d of %d drafted (%d generated) |",
+      result.accepted_tokens, result.drafted_tokens, result.generated_tokens)
   end
   if json then
     lines[#lines + 1] = mllm.json_encode({

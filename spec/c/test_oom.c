@@ -24,7 +24,9 @@
 #define SP_TOKENIZER "spec/fixtures/models/bf16-vocab32k/tokenizer.model"
 #define N_GEN 4
 
-static const int32_t prompt[] = { 1, 5, 9, 2, 7 };
+/* the greedy ids after it repeat, so that the generation drafts and keeps a draft (1 of 1) */
+static const int32_t prompt[] = { 1, 120, 9, 2, 7, 1 };
+static int drafts_kept;  /* by the last generation */
 static char state_path[64];
 
 /* What a scenario's run without failures gave: every later run must give the same. */
@@ -66,6 +68,7 @@ static mllm_status generate(mllm_session *s, int32_t *got, char *err, size_t err
     mllm_generate_params gp = mllm_generate_default_params();
     gp.max_tokens = N_GEN;
     gp.stop_at_eos = false;
+    gp.draft_tokens = 4;  /* a draft's rows are allocations too; without them it decodes plainly */
     mllm_generator *g = NULL;
     if (!st) st = mllm_generator_new(s, prompt, sizeof prompt / sizeof *prompt, &gp, &g, err, errlen);
     int n = 0;
@@ -74,6 +77,7 @@ static mllm_status generate(mllm_session *s, int32_t *got, char *err, size_t err
     int32_t id;
     while (!st && (st = mllm_generator_next(g, &piece, &len, &id, err, errlen)) == MLLM_OK)
         if (id >= 0 && n < N_GEN) got[n++] = id;
+    drafts_kept = g ? mllm_generator_info(g)->accepted_tokens : 0;
     mllm_generator_free(g);
     if (st == MLLM_DONE) st = n == N_GEN ? MLLM_OK : mllm_fail(err, errlen, MLLM_ERR_ARG, "%d ids, not %d", n, N_GEN);
     return st;
@@ -175,6 +179,7 @@ static void walk(const char *label, scenario scen, long min_points, bool persist
     snprintf(what, sizeof what, "%s: runs without injection (%s)", name, base.st ? err : "ok");
     check(base.st == MLLM_OK, what);
     if (base.st) return;
+    if (scen == model_run) check(drafts_kept > 0, "the generation keeps a copy draft (its rows are walked too)");
     long n = 0, bad = 0, absorbed = 0;
     for (;;) {
         n++;

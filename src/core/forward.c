@@ -44,7 +44,8 @@ static void store_kv(mllm_session *s, size_t at, const float *k, const float *v,
     }
 }
 
-bool mllm_forward(mllm_session *s, const int32_t *ids, int T)
+/* The forward pass; rows: every token's logits and probe weights kept (s->row_*). */
+static bool forward(mllm_session *s, const int32_t *ids, int T, bool rows)
 {
     const mllm_model *m = s->model;
     const mllm_config *c = &m->cfg;
@@ -54,7 +55,9 @@ bool mllm_forward(mllm_session *s, const int32_t *ids, int T)
     float *x = s->x, *xb = s->xb;
 
     for (int t = 0; t < T; t++) mllm_weight_row_f32(&m->embed, ids[t], x + (size_t)t * dim);
-    if (s->probe_n) memset(s->probe, 0, (size_t)(pos + T) * sizeof *s->probe);
+    if (s->probe_n && rows)
+        for (int t = 0; t < T; t++) memset(s->row_probe + (size_t)t * s->n_ctx, 0, (size_t)(pos + t + 1) * sizeof(float));
+    else if (s->probe_n) memset(s->probe, 0, (size_t)(pos + T) * sizeof *s->probe);
 
     for (int l = 0; l < c->n_exec_layers; l++) {
         /* a cancel acts here, on the calling thread, within one layer's time; the
@@ -105,7 +108,10 @@ bool mllm_forward(mllm_session *s, const int32_t *ids, int T)
         mllm_attention_batch(s->pool, m->kernels, s->att_out, s->q, kv_at(s, s->k_cache, layer_off),
                              kv_at(s, s->v_cache, layer_off), s->kv_f16, pos, T, hd, head_stride, c->n_heads,
                              c->n_kv_heads, hd, s->scores, s->n_ctx, chunk);
-        if (s->probe_n) mllm_probe_layer(s, l, layer_off, head_stride, T, chunk);
+        if (s->probe_n && rows)
+            for (int t = 0; t < T; t++)
+                mllm_probe_layer(s, l, layer_off, head_stride, t, s->row_probe + (size_t)t * s->n_ctx, chunk);
+        else if (s->probe_n) mllm_probe_layer(s, l, layer_off, head_stride, T - 1, s->probe, chunk);
         mllm_matmul_op o = { xb, s->att_out, NULL, &b->wo, NULL };
         matmul(s, &o, 1, T);
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
@@ -121,12 +127,32 @@ bool mllm_forward(mllm_session *s, const int32_t *ids, int T)
         for (size_t i = 0; i < (size_t)T * dim; i++) x[i] += xb[i];
     }
 
+    s->pos = pos + T;
+    s->has_logits = true;
+    s->probe_pos = s->probe_n ? pos + T : 0;
+    if (rows) {  /* every row's logits, in one matmul over the head */
+        for (int t = 0; t < T; t++)
+            mllm_rmsnorm(xb + (size_t)t * dim, x + (size_t)t * dim, m->final_norm, dim, c->norm_eps);
+        mllm_matmul_op h = { s->row_logits, xb, NULL, &m->head, NULL };
+        matmul(s, &h, 1, T);
+        s->row_base = pos;
+        s->row_n = T;
+        mllm_session_take_row(s, T - 1);
+        return true;
+    }
     /* only the last position's logits are needed */
     mllm_rmsnorm(xb, x + (size_t)(T - 1) * dim, m->final_norm, dim, c->norm_eps);
     mllm_matmul_op h = { s->logits, xb, NULL, &m->head, NULL };
     matmul(s, &h, 1, 1);
-    s->pos = pos + T;
-    s->has_logits = true;
-    s->probe_pos = s->probe_n ? pos + T : 0;
     return true;
+}
+
+bool mllm_forward(mllm_session *s, const int32_t *ids, int T)
+{
+    return forward(s, ids, T, false);
+}
+
+bool mllm_forward_rows(mllm_session *s, const int32_t *ids, int T)
+{
+    return forward(s, ids, T, true);
 }

@@ -29,6 +29,11 @@ struct mllm_generator {
     float *hook_logits;        /* (vocab_size) the logits the hook may change */
     size_t n_prompt, n_prefilled; /* prompt ids (the first of history) and how many are in the session */
     bool seen_text;            /* the first text's leading space is dropped where the tokenizer's decode drops it */
+    int draft_max;             /* most tokens a copy draft proposes (0: off) */
+    bool draft_held;           /* a stepwise job's frame has no room for a drafted batch now */
+    int32_t draft[MLLM_MAX_DRAFT]; /* the last draft: evaluated past the session's position */
+    int n_draft, draft_next;   /* its length, and the next drafted token to compare */
+    int draft_pos;             /* the session's position while the draft's rows are its future */
     bool finished;
     mllm_generate_info info;
 };
@@ -52,6 +57,7 @@ mllm_generate_params mllm_generate_default_params(void)
     p.max_tokens = 256;
     p.stop_at_eos = true;
     p.sampler = mllm_sampler_default_params();
+    p.draft_tokens = MLLM_DEFAULT_DRAFT;
     return p;
 }
 
@@ -81,6 +87,9 @@ mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_
     *out = NULL;
     const mllm_config *c = &s->model->cfg;
     if (p->max_tokens < 0) return mllm_fail(err, errlen, MLLM_ERR_ARG, "max_tokens must be >= 0");
+    if (p->draft_tokens < 0 || p->draft_tokens > MLLM_MAX_DRAFT)
+        return mllm_fail(err, errlen, MLLM_ERR_ARG, "draft_tokens must be in [0, %d], got %d", MLLM_MAX_DRAFT,
+                         p->draft_tokens);
     if (p->n_stops > MLLM_MAX_STOPS)
         return mllm_fail(err, errlen, MLLM_ERR_ARG, "at most %d stop strings", MLLM_MAX_STOPS);
     if (n_prompt == 0 && !s->has_logits)
@@ -101,6 +110,7 @@ mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_
     g->stop_at_eos = p->stop_at_eos;
     g->hook = p->logits_hook;
     g->hook_ud = p->hook_ud;
+    g->draft_max = p->draft_tokens;
     if (g->hook && !(g->hook_logits = mllm_malloc((size_t)c->vocab_size * sizeof(float)))) {
         mllm_generator_free(g);
         return mllm_fail(err, errlen, MLLM_ERR_NOMEM, "out of memory");
@@ -271,6 +281,42 @@ static mllm_status cancelled(mllm_generator *g, char *err, size_t errlen)
                      g->info.generated_tokens, g->s->pos);
 }
 
+/* Puts the sampled token tok into the session. The token drafted for this
+ * position is already there when tok is it: the session moves to its row.
+ * Otherwise tok is evaluated, with the copy draft that follows it when there is
+ * one (draft.c). False: cancelled, nothing changed. */
+static bool advance(mllm_generator *g, int32_t tok)
+{
+    mllm_session *s = g->s;
+    if (g->draft_next < g->n_draft && s->pos == g->draft_pos && g->draft[g->draft_next] == tok) {
+        mllm_session_take_row(s, ++g->draft_next);
+        g->draft_pos = s->pos;
+        g->info.accepted_tokens++;
+        return true;
+    }
+    g->n_draft = g->draft_next = 0;
+    /* room: the context, the batch, and the tokens still to generate */
+    int max = g->draft_held ? 0 : g->draft_max, room = s->n_ctx - s->pos - 1, left = g->max_tokens - g->info.generated_tokens;
+    if (max > room) max = room;
+    if (max > s->n_batch - 1) max = s->n_batch - 1;
+    if (max > left) max = left;
+    if (g->stop_at_eos && mllm_config_is_eos(&s->model->cfg, tok)) max = 0;  /* the last token */
+    int32_t ids[MLLM_MAX_DRAFT + 1];
+    int k = mllm_draft_lookup(g->history, g->n_history, ids + 1, max);
+    char ignored[MLLM_ERRLEN];
+    /* no room for the rows: plain decoding gives the same text */
+    if (k == 0 || mllm_session_reserve_rows(s, k + 1, ignored, sizeof ignored) != MLLM_OK)
+        return mllm_forward(s, &tok, 1);
+    ids[0] = tok;
+    if (!mllm_forward_rows(s, ids, k + 1)) return false;
+    mllm_session_take_row(s, 0);
+    memcpy(g->draft, ids + 1, (size_t)k * sizeof *ids);
+    g->n_draft = k;
+    g->draft_pos = s->pos;
+    g->info.drafted_tokens += k;
+    return true;
+}
+
 mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *len, int32_t *id,
                                 char *err, size_t errlen)
 {
@@ -318,7 +364,7 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     /* Every sampled token goes into the session, so a conversation continues
      * from exactly what was generated (EOS included). */
     bool full = s->pos >= s->n_ctx;
-    if (!full && !mllm_forward(s, &tok, 1)) {
+    if (!full && !advance(g, tok)) {
         /* cancelled inside the token's forward: as if it had not been sampled */
         g->n_history--;
         g->info.generated_tokens--;
@@ -365,6 +411,11 @@ mllm_status mllm_generator_next(mllm_generator *g, const char **piece, size_t *l
     size_t ready = mllm_utf8_complete_prefix(g->pending, g->n_pending);
     size_t hold = stop_prefix_tail(g, g->pending, ready);
     return emit(g, ready - hold, piece, len, err, errlen);
+}
+
+void mllm_generator_hold_drafts(mllm_generator *g, bool held)
+{
+    g->draft_held = held;
 }
 
 const mllm_generate_info *mllm_generator_info(const mllm_generator *g)

@@ -143,6 +143,11 @@ struct mllm_session {
     int probe_layer[MLLM_MAX_PROBE_HEADS], probe_head[MLLM_MAX_PROBE_HEADS];
     float *probe;             /* (2 * n_ctx): the weights, then a score row; NULL until set */
     int probe_pos;            /* positions the weights cover; 0 = none */
+    /* a batch evaluated with every row kept (mllm_forward_rows, for copy drafts):
+     * row t is position row_base + t */
+    float *row_logits;        /* (row_cap, vocab_size) */
+    float *row_probe;         /* (row_cap, n_ctx) probe weights, when the probe is on */
+    int row_cap, row_base, row_n;
     /* mllm_session_cancel's request: set from any thread or a signal handler, taken
      * (reset) by the operation it stops (mllm_session_take_cancel) */
     atomic_int cancel;
@@ -155,6 +160,18 @@ struct mllm_session {
  * there it takes it and returns false, leaving pos and the logits as they were
  * (the cache rows it wrote past pos are unused; the probe's weights are dropped). */
 bool mllm_forward(mllm_session *s, const int32_t *ids, int n);
+/* mllm_forward keeping every row's logits (and probe weights) in s->row_logits
+ * (s->row_probe), for copy drafts; n <= s->row_cap (mllm_session_reserve_rows). */
+bool mllm_forward_rows(mllm_session *s, const int32_t *ids, int n);
+
+/* draft.c: room for n kept rows (MLLM_ERR_NOMEM names what failed). */
+mllm_status mllm_session_reserve_rows(mllm_session *s, int n, char *err, size_t errlen);
+/* Moves the session back to the end of row t of the last mllm_forward_rows: position
+ * row_base + t + 1, that row's logits and probe weights. */
+void mllm_session_take_row(mllm_session *s, int t);
+/* The copy draft after history[0..n): the tokens that followed the latest earlier
+ * occurrence of its last 3, else 2 tokens; at most max into out. Returns how many. */
+int mllm_draft_lookup(const int32_t *history, size_t n, int32_t *out, int max);
 
 /* session.c: mllm_session_eval without the busy check (the generator and a job
  * use it on the session they hold). */
@@ -169,6 +186,9 @@ mllm_status mllm_generator_prepare(mllm_session *s, const int32_t *prompt, size_
                                    const mllm_generate_params *p, mllm_generator **out, char *err, size_t errlen);
 mllm_status mllm_generator_prefill(mllm_generator *g, size_t max, size_t *left, char *err, size_t errlen);
 size_t mllm_generator_prompt_left(const mllm_generator *g);
+/* Held: the next tokens are evaluated alone, without a copy draft (a stepwise job
+ * whose frame has no room left for a drafted batch). */
+void mllm_generator_hold_drafts(mllm_generator *g, bool held);
 
 /* job.c: stops the job running on s (cancel, join its thread) and frees its
  * generator, so that s can be freed; the job ends "cancelled" and stays valid
@@ -178,10 +198,10 @@ void mllm_job_detach_session(mllm_session *s);
 /* session.c: takes a pending cancel request (true) or sees none (false). */
 bool mllm_session_take_cancel(mllm_session *s);
 
-/* probe.c: adds executed layer l's probed heads to s->probe for the last of the T tokens
- * forward() is running at s->pos (keys of layer l at element layer_off of the cache;
+/* probe.c: adds executed layer l's probed heads of token t of the batch forward() is
+ * running at s->pos to the weights row dst (keys of layer l at element layer_off of the cache;
  * chunk > 0: the layer's attention is chunked, see mllm_attention_batch). */
-void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int T, int chunk);
+void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int t, float *dst, int chunk);
 
 /* Monotonic seconds. */
 double mllm_now(void);

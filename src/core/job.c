@@ -41,6 +41,7 @@ struct mllm_job {
     size_t cap_out;
     double prefill_spt;        /* step: measured seconds per prefill token (0: not yet) */
     double decode_s;           /* step: measured seconds of one decode step (0: not yet) */
+    double draft_s;            /* step: of one that evaluated a copy draft (0: not yet) */
 };
 
 mllm_job_params mllm_job_default_params(void)
@@ -263,9 +264,15 @@ mllm_status mllm_job_step(mllm_job *j, double budget_ms, const char **text, size
                 /* a decode step only when the measured one fits what is left, with a margin
                    (a step's time varies by a tenth, and the budget is a frame's ceiling) */
                 if (units && (j->decode_s <= 0 || j->decode_s > 0.9 * left_s)) break;
+                /* a copy draft's batch costs several steps: only where the frame has room
+                   for the measured one (unmeasured: at the frame's first unit) */
+                mllm_generator_hold_drafts(j->g, j->draft_s > 0 ? j->draft_s > 0.9 * left_s : units > 0);
+                int drafted = mllm_generator_info(j->g)->drafted_tokens;
                 double t = mllm_now();
                 st = decode(j);
-                j->decode_s = estimate(j->decode_s, mllm_now() - t);
+                double took = mllm_now() - t;
+                if (mllm_generator_info(j->g)->drafted_tokens > drafted) j->draft_s = estimate(j->draft_s, took);
+                else j->decode_s = estimate(j->decode_s, took);
             }
             units++;
             if (st != MLLM_OK) break;
@@ -292,7 +299,8 @@ mllm_status mllm_job_poll(mllm_job *j, const char **text, size_t *len, char *err
 mllm_status mllm_job_wait(mllm_job *j, const char **text, size_t *len, char *err, size_t errlen)
 {
     if (!j->async) {
-        /* a stepped job runs to its end here, on the caller's thread */
+        /* a stepped job runs to its end here, on the caller's thread, with no frame to keep */
+        if (j->g) mllm_generator_hold_drafts(j->g, false);
         if (!j->ended && j->g && !cancel_asked(j) && unit(j, (size_t)-1) == MLLM_OK)
             while (decode(j) == MLLM_OK) {}
         return take(j, text, len, err, errlen);

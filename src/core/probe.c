@@ -44,17 +44,17 @@ const float *mllm_session_probe(const mllm_session *s, int *n_pos)
     return s->probe_n && s->probe_pos ? s->probe : NULL;
 }
 
-void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int T, int chunk)
+void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stride, int t, float *dst, int chunk)
 {
     const mllm_config *c = &s->model->cfg;
     const mllm_kernels *k = s->model->kernels;
-    int hd = c->head_dim, last = s->pos + T - 1, group = c->n_heads / c->n_kv_heads;
+    int hd = c->head_dim, last = s->pos + t, group = c->n_heads / c->n_kv_heads;
     int first = chunk ? last / chunk * chunk : 0, n_pos = last + 1 - first;  /* earlier chunks get no weight */
     float scale = 1.0f / sqrtf((float)hd), *p = s->probe + s->n_ctx;
     for (int i = 0; i < s->probe_n; i++) {
         if (s->probe_layer[i] != l) continue;
         int h = s->probe_head[i];
-        const float *q = s->q + (size_t)(T - 1) * c->n_heads * hd + (size_t)h * hd;
+        const float *q = s->q + (size_t)t * c->n_heads * hd + (size_t)h * hd;
         size_t base = layer_off + (size_t)(h / group) * head_stride + (size_t)first * hd;
         if (s->kv_f16) k->attn_scores_f16(q, (const uint16_t *)s->k_cache + base, (size_t)hd, n_pos, hd, scale, p);
         else k->attn_scores(q, (const float *)s->k_cache + base, (size_t)hd, n_pos, hd, scale, p);
@@ -62,6 +62,6 @@ void mllm_probe_layer(mllm_session *s, int l, size_t layer_off, size_t head_stri
         for (int j = 1; j < n_pos; j++) max = p[j] > max ? p[j] : max;
         double sum = k->exp_sum(p, n_pos, max);
         float w = (float)(1.0 / (sum * s->probe_n));
-        for (int j = 0; j < n_pos; j++) s->probe[first + j] += p[j] * w;
+        for (int j = 0; j < n_pos; j++) dst[first + j] += p[j] * w;
     }
 }

@@ -57,6 +57,8 @@ void mllm_session_free(mllm_session *s)
     mllm_free(s->xq);
     mllm_free(s->xa);
     mllm_free(s->probe);
+    mllm_free(s->row_logits);
+    mllm_free(s->row_probe);
     mllm_pool_free(s->pool);
     mllm_model_release(s->model);
     mllm_free(s);

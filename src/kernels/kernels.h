@@ -14,6 +14,7 @@
 
 #include "dot.h"
 #include "base/threadpool.h"
+#include "mobilellm_limits.h"
 
 void mllm_f16_to_f32(const void *src, float *dst, size_t n);
 void mllm_bf16_to_f32(const void *src, float *dst, size_t n);
@@ -60,6 +61,9 @@ typedef struct mllm_matmul_op {
  * int8 dot kernels with each weight row reused across the batch. tiles:
  * per-thread scratch of MLLM_TILE_ROWS * max cols floats. */
 #define MLLM_TILE_ROWS 32
+/* Up to this many tokens a float matrix is multiplied row by row with the one-token
+ * kernel (a copy draft and its token: MLLM_MAX_DRAFT + 1) rather than widened for an sgemm. */
+#define MLLM_SMALL_BATCH (MLLM_MAX_DRAFT + 1)
 /* Multiply-adds below which a product is not split over the pool. */
 #define MLLM_MIN_PARALLEL_WORK (256u * 1024u)
 void mllm_matmul(mllm_pool *pool, const mllm_kernels *k, const mllm_matmul_op *ops, int n_ops, int T,

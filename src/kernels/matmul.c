@@ -143,6 +143,15 @@ static void matmul_task(void *arg, int ith, int nth)
         if (T == 1) {
             for (int r = r0; r < r1; r++)
                 op->out[r] = row_dot(j->k, w, base + (size_t)r * rb, op->in, op->in_q, op->in_a);
+        } else if (T <= MLLM_SMALL_BATCH && w->type != MLLM_W_Q8 && w->type != MLLM_W_Q4) {
+            /* a copy draft's few tokens: each row once from memory, then from L1 for the
+               other tokens, with the one-token kernel (the same logits as one at a time;
+               widening the matrix for an sgemm cost more than the product) */
+            for (int r = r0; r < r1; r++) {
+                const char *row = base + (size_t)r * rb;
+                for (int t = 0; t < T; t++)
+                    op->out[(size_t)t * N + r] = row_dot(j->k, w, row, op->in + (size_t)t * K, NULL, NULL);
+            }
         } else if (w->type == MLLM_W_Q8 || w->type == MLLM_W_Q4) {
             /* blocked int8: each weight row is read once for the whole batch,
              * each of its blocks unpacked once for 4 tokens */

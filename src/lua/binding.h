@@ -172,7 +172,8 @@ void mllm_lua_read_sampler_opts(lua_State *L, int o, mllm_sampler_params *p);
 /* stream.c: the options every generation takes (s:stream's), and the one-off
  * session's of model:stream / model:generate. */
 #define MLLM_LUA_GEN_NAMES "max_tokens", "stop_at_eos", "temperature", "top_k", "top_p", "min_p", \
-                           "repeat_penalty", "repeat_last_n", "seed", "constraint", "stop", "bos"
+                           "repeat_penalty", "repeat_last_n", "seed", "constraint", "stop", "bos", \
+                           "draft_tokens"
 #define MLLM_LUA_ONEOFF_NAMES "n_ctx", "n_batch", "kv_type"
 /* Reads the generation options of snapshot o into p; pushes the table that
  * anchors the stop strings and returns its index. */

@@ -38,6 +38,12 @@ typedef struct {
  *   most 16, `MLLM_MAX_STOPS`; not empty, no NUL byte); the text ends before
  *   the stop string, and no streamed piece holds part of one
  * @tfield[opt] Constraint constraint masks the logits (one built with a model)
+ * @tfield[opt=0] integer draft_tokens copy drafts: the most tokens evaluated
+ *   ahead, in one batch, when the last tokens occurred earlier in the prompt or
+ *   the output (0: off; at most 16, `MLLM_MAX_DRAFT`). The text is the same
+ *   either way, greedy or sampled; `info.accepted_tokens` counts the forwards
+ *   saved. Off by default: on the CPUs measured a batch costs about as much
+ *   as its tokens one at a time (docs/performance.md, "Copy drafts")
  * @tfield[opt=true] boolean bos start a string prompt with the
  *   beginning-of-sequence id
  * @tfield[opt] function on_token `Model:generate` and `Session:generate`
@@ -65,6 +71,8 @@ typedef struct {
  * @tfield number decode_seconds generating
  * @tfield number prefill_tps prompt tokens per second
  * @tfield number decode_tps generated tokens per second
+ * @tfield integer drafted_tokens copy-draft tokens evaluated ahead
+ * @tfield integer accepted_tokens of those, the tokens sampled as drafted
  */
 
 /* The options of a generation: gen_names for s:stream, with "on_token" for
@@ -84,6 +92,7 @@ int mllm_lua_read_generate_opts(lua_State *L, int o, mllm_generate_params *p)
     *p = mllm_generate_default_params();
     p->max_tokens = (int)mllm_lua_opt_int(L, o, "max_tokens", 256, 0, MLLM_MAX_CONTEXT);
     p->stop_at_eos = mllm_lua_opt_bool(L, o, "stop_at_eos", true);
+    p->draft_tokens = (int)mllm_lua_opt_int(L, o, "draft_tokens", MLLM_DEFAULT_DRAFT, 0, MLLM_MAX_DRAFT);
     mllm_lua_read_sampler_opts(L, o, &p->sampler);
     /* constraint: a mobilellm.Constraint, anchored in the snapshot */
     if (mllm_lua_opt_push(L, o, "constraint") != LUA_TNIL)
@@ -143,7 +152,7 @@ int32_t *mllm_lua_read_prompt(lua_State *L, const mllm_model *m, int pi, bool bo
 
 void mllm_lua_push_info(lua_State *L, const mllm_generate_info *info)
 {
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 10);
     lua_pushinteger(L, info->prompt_tokens); lua_setfield(L, -2, "prompt_tokens");
     lua_pushinteger(L, info->generated_tokens); lua_setfield(L, -2, "generated_tokens");
     lua_pushstring(L, mllm_stop_reason_name(info->stop)); lua_setfield(L, -2, "stop");
@@ -153,6 +162,8 @@ void mllm_lua_push_info(lua_State *L, const mllm_generate_info *info)
     lua_setfield(L, -2, "prefill_tps");
     lua_pushnumber(L, info->decode_seconds > 0 ? info->generated_tokens / info->decode_seconds : 0);
     lua_setfield(L, -2, "decode_tps");
+    lua_pushinteger(L, info->drafted_tokens); lua_setfield(L, -2, "drafted_tokens");
+    lua_pushinteger(L, info->accepted_tokens); lua_setfield(L, -2, "accepted_tokens");
 }
 
 /* Frees the generator (keeping its info) and a session the stream owns. */

@@ -37,6 +37,8 @@ local M = {
     { "data", "FILE", kind = "str", help = "the examples (default DIR/eval/test.jsonl)" },
     { "apis", "FILE", kind = "str", help = "the tools (default DIR/apis.json)" },
     { "limit", "N", kind = "int", min = 1, help = "evaluate the first N examples" },
+    { "draft", "K", kind = "int", min = 0, max = 16, help = "copy drafts of up to K tokens (default 0: off; "
+      .. "the answers are the same, the report adds what was drafted and kept)" },
   }, DECODING_OPTS, {
     { "json", kind = "flag", help = "a last line with the numbers as JSON" },
     { "verbose", kind = "flag", help = "show the examples whose call is wrong (standard error)" },
@@ -93,7 +95,7 @@ function M.run(ctx, opts, pos)
   local limit = opts.limit or math.huge
   local bar = ctx.tty and new_bar(ctx, "evaluating", count_lines(data, limit, eval.MAX_DATA_BYTES)) or nil
   local run_opts = {
-    model = dir, loaded = model, data = opts.data, apis = opts.apis, limit = limit,
+    model = dir, loaded = model, data = opts.data, apis = opts.apis, limit = limit, draft_tokens = opts.draft,
     verbose = opts.verbose, log = function(text) if bar then bar:finish() end ctx.err:write(text) end,
     on_example = bar and function(n) bar:update(n) end or nil,
   }
