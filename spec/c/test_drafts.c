@@ -4,7 +4,8 @@
  * also on layer-shared, chunked-attention and NoPE models); a generator that drafts gives
  * the ids, text, stop reason, final position, logits and probe weights of one that does
  * not, greedy and sampled, with a logits hook and with the attention probe, up to
- * max_tokens and the context's end; a bad draft_tokens is refused by name. Prints
+ * max_tokens and the context's end, and in stepwise and async jobs; a bad draft_tokens is
+ * refused by name. Prints
  * TAP-style lines. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
@@ -198,6 +199,59 @@ static void same_text(mllm_model *m, const char *what, int n_ctx, const int32_t 
           line);
 }
 
+/* A job's ids: stepwise with budget_ms per step (0: mllm_job_wait), or async. */
+static int job_ids(mllm_model *m, const int32_t *prompt, size_t n, int draft, bool async, double budget_ms,
+                   int32_t *ids, mllm_generate_info *info)
+{
+    char err[MLLM_ERRLEN];
+    mllm_session *s = session(m, 512);
+    mllm_job_params jp = mllm_job_default_params();
+    jp.gen.max_tokens = 80;
+    jp.gen.stop_at_eos = false;
+    jp.gen.draft_tokens = draft;
+    jp.async = async;
+    mllm_job *j = NULL;
+    if (!s || mllm_job_start(s, prompt, n, &jp, &j, err, sizeof err) != MLLM_OK) {
+        printf("# %s\n", err);
+        mllm_session_free(s);
+        return -1;
+    }
+    const char *text;
+    size_t len;
+    mllm_status st = MLLM_OK;
+    if (!async && budget_ms > 0)
+        while ((st = mllm_job_step(j, budget_ms, &text, &len, err, sizeof err)) == MLLM_OK) {}
+    else
+        st = mllm_job_wait(j, &text, &len, err, sizeof err);
+    int got = st == MLLM_DONE ? (int)mllm_job_ids(j, ids, 512) : -1;
+    mllm_job_info(j, info);
+    mllm_job_free(j);
+    mllm_session_free(s);
+    return got;
+}
+
+static void jobs(mllm_model *m, const int32_t *prompt, size_t n)
+{
+    static int32_t plain[512], got[512];
+    char what[256];
+    mllm_generate_info pi, gi;
+    int np = job_ids(m, prompt, n, 0, false, 0, plain, &pi);
+    struct { bool async; double budget_ms; const char *name; } modes[] = {
+        { false, 0.3, "a stepwise job of 0.3 ms steps (below one drafted batch)" },
+        { false, 50, "a stepwise job of 50 ms steps" },
+        { false, 0, "a stepwise job run to its end by mllm_job_wait" },
+        { true, 0, "an async job" },
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        int ng = job_ids(m, prompt, n, 8, modes[i].async, modes[i].budget_ms, got, &gi);
+        /* 0.3 ms steps: the one batch that measured a draft's cost, then none fits a step */
+        bool drafts = modes[i].budget_ms == 0.3 ? gi.drafted_tokens <= 8 : gi.accepted_tokens > 0;
+        snprintf(what, sizeof what, "%s with drafts: plain decoding's %d ids (%d drafted, %d kept)", modes[i].name,
+                 np, gi.drafted_tokens, gi.accepted_tokens);
+        check(np == 80 && ng == np && memcmp(plain, got, (size_t)np * sizeof *got) == 0 && drafts, what);
+    }
+}
+
 static void generations(void)
 {
     char err[MLLM_ERRLEN];
@@ -240,6 +294,8 @@ static void generations(void)
     stop_gp.n_stops = 1;
     stop_gp.stop_at_eos = true;
     same_text(m, "a stop string", 512, ids, n, stop_gp, false, false);
+
+    jobs(m, ids, n);
 
     mllm_session *s = session(m, 512);
     mllm_generator *g = NULL;
