@@ -139,14 +139,35 @@ static int nucleus(candidate *c, int n, double all, float max, float top_p)
     }
 }
 
+/* The first index of the largest of x[0..n), or -1 when one is NaN (which compares false
+ * with everything: an argmax over it would answer id 0). One pass with the best value in a
+ * register and the NaN test folded in, no early exit: a decode step's whole vocabulary. */
+static int32_t argmax(const float *x, int n)
+{
+    int32_t best = 0;
+    float top = x[0];
+    bool nan = isnan(top);
+    for (int i = 1; i < n; i++) {
+        float v = x[i];
+        nan |= v != v;
+        if (v > top) {
+            top = v;
+            best = i;
+        }
+    }
+    return nan ? -1 : best;
+}
+
 int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t *history, size_t n_history)
 {
     const mllm_sampler_params *p = &s->p;
     int n = s->n_vocab;
+    bool penalty = p->repeat_penalty != 1.0f && n_history > 0;
+    if (p->temperature == 0.0f && !penalty) return argmax(logits, n);  /* greedy: nothing to change first */
     float *buf = s->buf;
     memcpy(buf, logits, (size_t)n * sizeof *buf);
 
-    if (p->repeat_penalty != 1.0f && n_history > 0) {
+    if (penalty) {
         size_t from = (p->repeat_last_n < 0 || (size_t)p->repeat_last_n >= n_history)
                           ? 0 : n_history - (size_t)p->repeat_last_n;
         for (size_t i = from; i < n_history; i++) {
@@ -159,14 +180,8 @@ int32_t mllm_sampler_sample(mllm_sampler *s, const float *logits, const int32_t 
             if (history[i] >= 0 && history[i] < n) s->seen[history[i]] = 0;
     }
 
-    /* NaN compares false with everything: an argmax over it would answer id 0 */
-    if (isnan(buf[0])) return -1;
-    int32_t best = 0;
-    for (int i = 1; i < n; i++) {
-        if (isnan(buf[i])) return -1;
-        if (buf[i] > buf[best]) best = i;
-    }
-    if (p->temperature == 0.0f) return best;
+    int32_t best = argmax(buf, n);
+    if (best < 0 || p->temperature == 0.0f) return best;
 
     float max = buf[best] / p->temperature;
     if (!isfinite(max)) return best;  /* everything forbidden (or overflow): no distribution to sample */
