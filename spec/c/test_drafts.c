@@ -238,7 +238,7 @@ static void jobs(mllm_model *m, const int32_t *prompt, size_t n)
     int np = job_ids(m, prompt, n, 0, false, 0, plain, &pi);
     struct { bool async; double budget_ms; const char *name; } modes[] = {
         { false, 0.3, "a stepwise job of 0.3 ms steps (below one drafted batch)" },
-        { false, 50, "a stepwise job of 50 ms steps" },
+        { false, 10000, "a stepwise job of 10 s steps (room for every batch, even under a sanitizer)" },
         { false, 0, "a stepwise job run to its end by mllm_job_wait" },
         { true, 0, "an async job" },
     };
