@@ -189,21 +189,6 @@ static void test_set(const mllm_kernels *k)
         check(close_enough(k->dot_f32(w, x, n), s->dot_f32(w, x, n), scale), "dot_f32", k->name, n);
         check(close_enough(k->dot_f16(h, x, n), s->dot_f16(h, x, n), scale), "dot_f16", k->name, n);
         check(close_enough(k->dot_bf16(bf, x, n), s->dot_bf16(bf, x, n), scale), "dot_bf16", k->name, n);
-        /* 4 tokens: each the set's own one-token dot, bit for bit (a batch's rows are its
-           tokens' logits one at a time), and so near the scalar twin */
-        float *x4 = malloc(4 * (size_t)n * sizeof *x4), o16[4], obf[4];
-        for (int i = 0; i < 4 * n; i++) x4[i] = frand();
-        k->dot4_f16(h, x4, (size_t)n, n, o16);
-        k->dot4_bf16(bf, x4, (size_t)n, n, obf);
-        int same16 = 1, samebf = 1;
-        for (int t = 0; t < 4; t++) {
-            float d16 = k->dot_f16(h, x4 + (size_t)t * n, n), dbf = k->dot_bf16(bf, x4 + (size_t)t * n, n);
-            same16 = same16 && memcmp(&d16, &o16[t], sizeof d16) == 0;
-            samebf = samebf && memcmp(&dbf, &obf[t], sizeof dbf) == 0;
-        }
-        check(same16, "dot4_f16 = dot_f16 bit-exact", k->name, n);
-        check(samebf, "dot4_bf16 = dot_bf16 bit-exact", k->name, n);
-        free(x4);
         float *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2);
         /* softmax exponentials of scores <= 0 (tails of every length) */
         for (int i = 0; i < n; i++) y1[i] = y2[i] = x[i] * 30.0f;

@@ -93,11 +93,6 @@ typedef struct mllm_kernels {
                                   float scale, float *out, size_t out_stride);
     void (*attn_mix_group_f16)(float *out, int group, const float *p, size_t p_stride, const uint16_t *v,
                                size_t stride, int n, int hd);
-    /* one f16 / bf16 weight row against 4 activation rows (x[t] at x + t * stride floats):
-     * a few tokens' product (a copy draft, a short prefill), each block of the row loaded
-     * and widened once for the 4; out[t] is bit for bit the one-token dot of x[t] */
-    void (*dot4_f16)(const uint16_t *w, const float *x, size_t stride, int n, float out[4]);
-    void (*dot4_bf16)(const uint16_t *w, const float *x, size_t stride, int n, float out[4]);
 } mllm_kernels;
 
 extern const mllm_kernels mllm_kernels_scalar;

@@ -53,36 +53,6 @@ DOT16(dot_f16, load_f16, mllm_f16_to_f32_1)
 DOT16(dot_bf16, load_bf16, mllm_bf16_to_f32_1)
 #undef DOT16
 
-/* The same for 4 tokens: each block widened once, each token's sums in the one-token
- * dot's order (two accumulators, then the tail), so each result is that dot's bit for bit. */
-#define DOT4_16(name, load, scalar) \
-    AVX512 static void name(const uint16_t *w, const float *x, size_t stride, int n, float out[4]) \
-    { \
-        __m512 a0[4], a1[4]; \
-        for (int t = 0; t < 4; t++) a0[t] = a1[t] = _mm512_setzero_ps(); \
-        int i = 0; \
-        for (; i + 32 <= n; i += 32) { \
-            __m512 w0 = load(w + i), w1 = load(w + i + 16); \
-            for (int t = 0; t < 4; t++) { \
-                a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * stride + i), a0[t]); \
-                a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * stride + i + 16), a1[t]); \
-            } \
-        } \
-        for (; i + 16 <= n; i += 16) { \
-            __m512 w0 = load(w + i); \
-            for (int t = 0; t < 4; t++) a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * stride + i), a0[t]); \
-        } \
-        for (int t = 0; t < 4; t++) { \
-            float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t])); \
-            for (int j = i; j < n; j++) s += scalar(w[j]) * x[t * stride + j]; \
-            out[t] = s; \
-        } \
-    }
-
-DOT4_16(dot4_f16, load_f16, mllm_f16_to_f32_1)
-DOT4_16(dot4_bf16, load_bf16, mllm_bf16_to_f32_1)
-#undef DOT4_16
-
 /* 32 int8 × int8 products summed into 8 int32 lanes with VNNI: dpbusd takes
  * an unsigned side, so |x| times w carrying x's sign. */
 AVX512 static inline __m256i dot32_i8(__m256i w, __m256i x)
@@ -324,6 +294,5 @@ const mllm_kernels mllm_kernels_avx512 = {
     mllm_widen_f16_avx2, mllm_widen_bf16_avx2,
     gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
     attn_scores_group, attn_mix_group, attn_scores_group_f16, attn_mix_group_f16,
-    dot4_f16, dot4_bf16,
 };
 #endif

@@ -41,17 +41,6 @@ static float dot_bf16(const uint16_t *w, const float *x, int n)
     return s;
 }
 
-/* 4 tokens: the one-token dot four times (bit for bit by construction) */
-static void dot4_f16(const uint16_t *w, const float *x, size_t stride, int n, float out[4])
-{
-    for (int t = 0; t < 4; t++) out[t] = dot_f16(w, x + (size_t)t * stride, n);
-}
-
-static void dot4_bf16(const uint16_t *w, const float *x, size_t stride, int n, float out[4])
-{
-    for (int t = 0; t < 4; t++) out[t] = dot_bf16(w, x + (size_t)t * stride, n);
-}
-
 static inline int32_t dot32_i8(int8x16_t w0, int8x16_t w1, int8x16_t x0, int8x16_t x1)
 {
     int16x8_t p0 = vmull_s8(vget_low_s8(w0), vget_low_s8(x0));
@@ -222,6 +211,5 @@ const mllm_kernels mllm_kernels_neon = {
     attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
     NULL, NULL, NULL, NULL,  /* quantized rows as stored */
     NULL, NULL, NULL, NULL,  /* attention one head at a time */
-    dot4_f16, dot4_bf16,
 };
 #endif

@@ -76,17 +76,6 @@ static float dot_bf16(const uint16_t *w, const float *x, int n)
     return s;
 }
 
-/* 4 tokens: the one-token dot four times (bit for bit by construction) */
-static void dot4_f16(const uint16_t *w, const float *x, size_t stride, int n, float out[4])
-{
-    for (int t = 0; t < 4; t++) out[t] = dot_f16(w, x + (size_t)t * stride, n);
-}
-
-static void dot4_bf16(const uint16_t *w, const float *x, size_t stride, int n, float out[4])
-{
-    for (int t = 0; t < 4; t++) out[t] = dot_bf16(w, x + (size_t)t * stride, n);
-}
-
 void mllm_xaux_fill(const block_q8 *x, mllm_xaux *xa, int nb)
 {
     for (int b = 0; b < nb; b++) {
@@ -257,5 +246,4 @@ const mllm_kernels mllm_kernels_scalar = {
     attn_scores, attn_mix, attn_scores_f16, attn_mix_f16, exp_sum, widen_f16, widen_bf16,
     gemv_q8x8, gemm_q8x8, gemv_q4x8, gemm_q4x8,
     NULL, NULL, NULL, NULL,  /* attention one head at a time: the twin of the group kernels */
-    dot4_f16, dot4_bf16,
 };

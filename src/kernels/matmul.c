@@ -149,15 +149,7 @@ static void matmul_task(void *arg, int ith, int nth)
                widening the matrix for an sgemm cost more than the product) */
             for (int r = r0; r < r1; r++) {
                 const char *row = base + (size_t)r * rb;
-                int t = 0;
-                if (w->type != MLLM_W_F32)  /* each block widened once for 4 tokens */
-                    for (; t + 4 <= T; t += 4) {
-                        float res[4];
-                        if (w->type == MLLM_W_F16) j->k->dot4_f16((const uint16_t *)row, op->in + (size_t)t * K, K, K, res);
-                        else j->k->dot4_bf16((const uint16_t *)row, op->in + (size_t)t * K, K, K, res);
-                        for (int i = 0; i < 4; i++) op->out[(size_t)(t + i) * N + r] = res[i];
-                    }
-                for (; t < T; t++)
+                for (int t = 0; t < T; t++)
                     op->out[(size_t)t * N + r] = row_dot(j->k, w, row, op->in + (size_t)t * K, NULL, NULL);
             }
         } else if (w->type == MLLM_W_Q8 || w->type == MLLM_W_Q4) {
