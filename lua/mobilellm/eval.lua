@@ -237,7 +237,7 @@ end
 --   the directory's best), `verbose` (defaults: `DEFAULTS`); `loaded` (an already loaded model
 --   to use instead of loading `model`); `log(text)` for verbose output (default: standard
 --   error); `on_example(n, answer, info)` after each example (its generation's info);
---   `draft_tokens` (copy drafts, as the generation option; default 8)
+--   `draft_tokens` (copy drafts, as the generation option; default 0: off)
 -- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
 --   model, data, decoding, generated_tokens, decode_seconds, drafted_tokens,
 --   accepted_tokens }` (percentages; `decoding` its label), or nil, message

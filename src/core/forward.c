@@ -136,7 +136,6 @@ static bool forward(mllm_session *s, const int32_t *ids, int T, bool rows)
         mllm_matmul_op h = { s->row_logits, xb, NULL, &m->head, NULL };
         matmul(s, &h, 1, T);
         s->row_base = pos;
-        s->row_n = T;
         mllm_session_take_row(s, T - 1);
         return true;
     }

@@ -147,7 +147,7 @@ struct mllm_session {
      * row t is position row_base + t */
     float *row_logits;        /* (row_cap, vocab_size) */
     float *row_probe;         /* (row_cap, n_ctx) probe weights, when the probe is on */
-    int row_cap, row_base, row_n;
+    int row_cap, row_base;
     /* mllm_session_cancel's request: set from any thread or a signal handler, taken
      * (reset) by the operation it stops (mllm_session_take_cancel) */
     atomic_int cancel;
