@@ -160,11 +160,15 @@ $(BUILD)/membw: tools/membw.c
 	$(CC) -std=c11 -O2 -Wall -Wextra $< -o $@
 
 # The shipped model's training set (16 MB, not committed) and its held-out set, which must come
-# out byte for byte as the committed models/mobilellm-tiny-api/eval/test.jsonl (training/README.md).
+# out byte for byte as the committed models/mobilellm-tiny-api/eval/test.jsonl (training/README.md);
+# then the held-out tool set (issue #39), likewise, checked to share nothing with the training set.
 dataset:
 	@$(MAKE) --no-print-directory deps PKGS="python3 python3-sentencepiece"
 	/usr/bin/python3 training/gen_dataset.py --augment --variety 5
 	cmp data/api-calling/test.jsonl models/mobilellm-tiny-api/eval/test.jsonl
+	/usr/bin/python3 training/heldout_tools.py --out data/api-calling/heldout-tools --check
+	cmp data/api-calling/heldout-tools/tools.json models/mobilellm-tiny-api/eval/tools.json
+	cmp data/api-calling/heldout-tools/tools_test.jsonl models/mobilellm-tiny-api/eval/tools_test.jsonl
 
 # `make install PREFIX=...` without LuaRocks: the module, the Lua files, the CLI, the C
 # library and its headers, and the models. LuaRocks runs install-rock, which leaves out the

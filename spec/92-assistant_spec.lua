@@ -217,9 +217,9 @@ describe("mobilellm convert", function()
     local text = p:read("a")
     p:close()
     assert.matches("\ncopied from " .. SHIPPED:gsub("%-", "%%-") .. ": config.json, tokenizer.model, chat_template.jinja, apis.json, "
-      .. "copy_pointer.json, copy_rule.json, reply_rule.json, eval/test.jsonl\n$", text)
+      .. "copy_pointer.json, copy_rule.json, reply_rule.json, eval/test.jsonl, eval/tools.json, eval/tools_test.jsonl\n$", text)
     for _, name in ipairs { "chat_template.jinja", "apis.json", "copy_pointer.json", "copy_rule.json", "reply_rule.json",
-                            "eval/test.jsonl" } do
+                            "eval/test.jsonl", "eval/tools.json", "eval/tools_test.jsonl" } do
       assert.are.equal(H.read(SHIPPED .. "/" .. name), H.read(out .. "/" .. name), name)
     end
     local m = assert(mllm.load(out, { threads = 1 }))

@@ -329,7 +329,8 @@ end
 -- rules, and its evaluation set (paths relative to the directory).
 M.COMPANION_FILES = { "config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
                       "special_tokens_map.json", "generation_config.json", "chat_template.jinja", "apis.json",
-                      "copy_pointer.json", "copy_rule.json", "reply_rule.json", "eval/test.jsonl" }
+                      "copy_pointer.json", "copy_rule.json", "reply_rule.json", "eval/test.jsonl",
+                      "eval/tools.json", "eval/tools_test.jsonl" }
 
 --- The companion files a model directory ships (each optional): its tools (`apis.json`), copy
 -- pointer (`copy_pointer.json`), copy rule (`copy_rule.json`) and reply rule

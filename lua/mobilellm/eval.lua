@@ -18,6 +18,7 @@
 local mllm = require("mobilellm")
 local chat = require("mobilellm.chat")
 local options = require("mobilellm.options")
+local tools = require("mobilellm.tools")
 
 local M = {}
 
@@ -172,26 +173,35 @@ function M.decoding(dir, flags)
   return d
 end
 
---- Readies the decoding for one answer: the constraint (made at the first answer), and the copy
--- rule's source, the conversation's user words.
+--- Readies the decoding for one answer: the constraint of its tool list (made at the list's
+-- first answer, then kept), and the copy rule's source, the conversation's user words.
 -- @param model the model
 -- @param apis the tool list (`chat.load_apis`)
 -- @param session the session that will generate the answer
 -- @tparam table messages the conversation
 -- @tparam table ids the prompt's token ids (`chat.prompt_text(messages, apis)` encoded with BOS)
+-- @tparam[opt] string key what tells this tool list from the others the decoding is given
+--   (an example's tool names); nil for the only one (`constraint`, which a caller may set)
 -- @return the generation's `constraint` option (nil: free decoding), or nil and a message
-function Decoding:start(model, apis, session, messages, ids)
+function Decoding:start(model, apis, session, messages, ids, key)
   if self.name == "free" then return nil end
-  if not self.constraint then
+  local constraint
+  if key == nil then constraint = self.constraint
+  else
+    self.by_tools = self.by_tools or {}
+    constraint = self.by_tools[key]
+  end
+  if not constraint then
     if not mllm.constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
-    self.constraint = mllm.constraint(apis, model, M.CONSTRAINT_OPTS)
-    if self.reply then self.constraint:set_reply_rule(self.reply) end
+    constraint = mllm.constraint(apis, model, M.CONSTRAINT_OPTS)
+    if self.reply then constraint:set_reply_rule(self.reply) end
+    if key == nil then self.constraint = constraint else self.by_tools[key] = constraint end
   end
   if self.name == "copy" then
-    chat.set_copy_rule({ self.constraint }, session, messages, ids, function(id) return model:token_piece(id) end,
+    chat.set_copy_rule({ constraint }, session, messages, ids, function(id) return model:token_piece(id) end,
       apis, self.pointer, self.rule)
   end
-  return self.constraint
+  return constraint
 end
 
 --- The characters of a model directory's replies: those of its reply rule's words and gaps
@@ -230,6 +240,30 @@ function M.foreign(reply, messages, reply_chars)
   return false
 end
 
+--- The tool list of one example: all of `apis`, or, when the example has `"tools"` (an array of
+-- names of `apis`), those tools in that order: its prompt lists them and its calls are held to
+-- them.
+-- @tparam table ex the example
+-- @tparam table apis the tools of the evaluation (`chat.load_apis`)
+-- @tparam table by_name name -> API of `apis`
+-- @tparam string apis_path where `apis` came from, for messages
+-- @return the tool list and a key naming it (nil for all of `apis`), or nil, nil, message
+function M.example_tools(ex, apis, by_name, apis_path)
+  local names = ex.tools
+  if names == nil then return apis, nil end
+  if type(names) ~= "table" or #names == 0 then
+    return nil, nil, "\"tools\" must be a non-empty array of tool names"
+  end
+  local list = {}
+  for i, name in ipairs(names) do
+    if type(name) ~= "string" then return nil, nil, "\"tools\" item " .. i .. " is not a tool name" end
+    local api = by_name[name]
+    if not api then return nil, nil, "tool '" .. name .. "' is not in " .. apis_path end
+    list[i] = api
+  end
+  return list, table.concat(names, ",")
+end
+
 --- Evaluates a model on a data file.
 -- @tparam table opts `model` (the model directory, required), `data` (default
 --   `DIR/eval/test.jsonl`), `apis` (default `DIR/apis.json`), `threads`, `dtype`, `tokenizer`,
@@ -238,7 +272,8 @@ end
 --   to use instead of loading `model`); `log(text)` for verbose output (default: standard
 --   error); `on_example(n, answer, info)` after each example (its generation's info);
 --   `draft_tokens` (copy drafts, as the generation option; default 0: off)
--- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, seconds,
+-- An example may carry its own tool list (`example_tools`: `"tools"`, names of `apis`).
+-- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, valid, no_call, no_call_n, seconds,
 --   model, data, decoding, generated_tokens, decode_seconds, drafted_tokens,
 --   accepted_tokens }` (percentages; `decoding` its label), or nil, message
 -- @raise when `model` is missing or the decoding's flags contradict each other
@@ -289,7 +324,12 @@ function M.run(opts)
   local base = model:session({ n_ctx = model.config.max_seq_len })
   assert(base:eval(prefix_ids))
 
-  local n, intent, structure, r1, rl, attempted, parsed = 0, 0, 0, 0, 0, 0, 0
+  local by_name = {}
+  for _, a in ipairs(apis) do by_name[a.name] = a end
+  local apis_path = o.apis or (dir .. "/" .. M.APIS_FILE)
+  local registries = {}  -- tool-list key -> registry, to validate calls against the prompt's tools
+  local n, intent, structure, r1, rl, attempted, parsed, valid = 0, 0, 0, 0, 0, 0, 0, 0
+  local no_call_wanted, no_call_kept = 0, 0
   -- replies holding a character that neither the request nor the model's replies have (the
   -- characters of its reply rule's words and gaps: its training replies, the copied values out)
   local reply_chars, foreign = M.reply_chars(dir), 0
@@ -300,9 +340,11 @@ function M.run(opts)
     if line:match("%S") then
       local ex, jerr = mllm.json_decode(line)
       if not ex then base:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. jerr end
-      local prompt_ids = tok:encode(chat.prompt_text(ex.messages, apis), { bos = true })
+      local ex_apis, key, terr = M.example_tools(ex, apis, by_name, apis_path)
+      if terr then base:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. terr end
+      local prompt_ids = tok:encode(chat.prompt_text(ex.messages, ex_apis), { bos = true })
       local s, feed
-      local shared = #prompt_ids > #prefix_ids
+      local shared = key == nil and #prompt_ids > #prefix_ids
       for k = 1, #prefix_ids do if prompt_ids[k] ~= prefix_ids[k] then shared = false break end end
       if shared then
         s = base:fork()
@@ -311,7 +353,7 @@ function M.run(opts)
         s = model:session({ n_ctx = model.config.max_seq_len })
         feed = prompt_ids
       end
-      local constraint, serr = decoding:start(model, apis, s, ex.messages, prompt_ids)
+      local constraint, serr = decoding:start(model, ex_apis, s, ex.messages, prompt_ids, key)
       if serr then s:close() base:close() return nil, serr end
       -- constrained: the budget leaves room to close any call of values so bounded (96 bytes), so a
       -- call is never cut off half-written by max_tokens
@@ -322,7 +364,15 @@ function M.run(opts)
       local call, reply, perr = chat.parse_answer(answer)
       if answer:find("<tool_call>", 1, true) then
         attempted = attempted + 1
-        if call then parsed = parsed + 1 end
+        if call then
+          parsed = parsed + 1
+          local reg = registries[key or ""]
+          if not reg then
+            reg = tools.from_apis(ex_apis)
+            registries[key or ""] = reg
+          end
+          if reg:validate(call) then valid = valid + 1 end
+        end
       end
       if perr then reply = answer end
       local want = ex.expected or {}
@@ -333,6 +383,10 @@ function M.run(opts)
         or (got and want_call and got.name == want_call.name and M.same(got.args or {}, want_call.args or {}))
       n = n + 1
       if ok_intent then intent = intent + 1 end
+      if want_call == nil then
+        no_call_wanted = no_call_wanted + 1
+        if got == nil then no_call_kept = no_call_kept + 1 end
+      end
       if ok_structure then structure = structure + 1 end
       if reply_chars and M.foreign(reply, ex.messages, reply_chars) then
         foreign = foreign + 1
@@ -344,7 +398,7 @@ function M.run(opts)
       rl = rl + M.rougeL(cw, rw)
       if o.verbose and not ok_structure then
         log(string.format("[%s] %s\n  got:  %s\n  want: %s\n", tostring(ex.id), ex.messages[#ex.messages].content,
-          answer, chat.render_assistant(want_call, want.reply or "", apis)))
+          answer, chat.render_assistant(want_call, want.reply or "", ex_apis)))
       end
       tokens, decode_s = tokens + info.generated_tokens, decode_s + info.decode_seconds
       drafted, accepted = drafted + info.drafted_tokens, accepted + info.accepted_tokens
@@ -358,6 +412,8 @@ function M.run(opts)
   return {
     n = n, em_intent = pct(intent), em_structure = pct(structure), rouge1 = pct(r1), rougeL = pct(rl),
     parsed = attempted > 0 and 100 * parsed / attempted or 100,
+    valid = attempted > 0 and 100 * valid / attempted or 100,
+    no_call = no_call_wanted > 0 and 100 * no_call_kept / no_call_wanted or nil, no_call_n = no_call_wanted,
     seconds = os.clock() - t0, model = dir, data = o.data, decoding = decoding.label,
     foreign = reply_chars and foreign or nil,
     generated_tokens = tokens, decode_seconds = decode_s, drafted_tokens = drafted, accepted_tokens = accepted,
@@ -380,7 +436,12 @@ function M.report(result, json)
     string.format("| ROUGE-1 | %.1f |", result.rouge1),
     string.format("| ROUGE-L | %.1f |", result.rougeL),
     string.format("| calls that parse | %.1f |", result.parsed),
+    string.format("| calls that validate (the prompt's tools, names, types, ranges) | %.1f |", result.valid),
   }
+  if result.no_call then
+    lines[#lines + 1] = string.format("| no-call requests answered without a call | %.1f (of %d) |", result.no_call,
+      result.no_call_n)
+  end
   if result.foreign then
     lines[#lines + 1] = string.format("| replies with a character of neither the request nor the replies | %d of %d |",
       result.foreign, result.n)
@@ -393,7 +454,7 @@ function M.report(result, json)
     lines[#lines + 1] = mllm.json_encode({
       n = result.n, em_intent = result.em_intent, em_structure = result.em_structure,
       rouge1 = result.rouge1, rougeL = result.rougeL, parsed = result.parsed, decoding = result.decoding,
-      foreign = result.foreign,
+      foreign = result.foreign, valid = result.valid, no_call = result.no_call,
     })
   end
   return table.concat(lines, "\n") .. "\n"
