@@ -98,6 +98,7 @@ describe("eval with per-example tool lists", function()
       { { tools = {} }, '"tools" must be a non-empty array of tool names' },
       { { tools = "book_table" }, '"tools" must be a non-empty array of tool names' },
       { { tools = { "book_table", 3 } }, '"tools" item 2 is not a tool name' },
+      { { tools = { "book_table", "pulse_check", "book_table" } }, "tool 'book_table' is listed twice in \"tools\"" },
     }
     for _, case in ipairs(bad) do
       local l, k, err = eval.example_tools(case[1], apis, named, TOOLS)

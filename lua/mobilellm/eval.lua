@@ -254,11 +254,13 @@ function M.example_tools(ex, apis, by_name, apis_path)
   if type(names) ~= "table" or #names == 0 then
     return nil, nil, "\"tools\" must be a non-empty array of tool names"
   end
-  local list = {}
+  local list, seen = {}, {}
   for i, name in ipairs(names) do
     if type(name) ~= "string" then return nil, nil, "\"tools\" item " .. i .. " is not a tool name" end
     local api = by_name[name]
     if not api then return nil, nil, "tool '" .. name .. "' is not in " .. apis_path end
+    if seen[name] then return nil, nil, "tool '" .. name .. "' is listed twice in \"tools\"" end
+    seen[name] = true
     list[i] = api
   end
   return list, table.concat(names, ",")
