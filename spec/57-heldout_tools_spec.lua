@@ -89,7 +89,13 @@ describe("eval with per-example tool lists", function()
     assert.are.equal(2, #list)
     assert.are.equal(named.pulse_check, list[1])
     assert.are.equal(named.book_table, list[2])
-    assert.are.equal("pulse_check,book_table", key)
+    assert.are.equal('["pulse_check","book_table"]', key)
+    -- or the tools themselves
+    local own = { name = "ring_bell", description = "Ring the bell.", parameters = {} }
+    local list2, key2 = eval.example_tools({ tools = { own, "book_table" } }, apis, named, TOOLS)
+    assert.are.same({ own, named.book_table }, list2)
+    assert.is_string(key2)
+    assert.are_not.equal(key, key2)
     local all, none = eval.example_tools({}, apis, named, TOOLS)
     assert.are.equal(apis, all)
     assert.is_nil(none)
@@ -97,7 +103,8 @@ describe("eval with per-example tool lists", function()
       { { tools = { "set_alarm" } }, "tool 'set_alarm' is not in " .. TOOLS },
       { { tools = {} }, '"tools" must be a non-empty array of tool names' },
       { { tools = "book_table" }, '"tools" must be a non-empty array of tool names' },
-      { { tools = { "book_table", 3 } }, '"tools" item 2 is not a tool name' },
+      { { tools = { "book_table", 3 } }, '"tools" item 2 is neither a tool name nor a tool' },
+      { { tools = { { name = "x", parameters = 3 } } }, 'tool \'x\': "parameters" is not an object' },
       { { tools = { "book_table", "pulse_check", "book_table" } }, "tool 'book_table' is listed twice in \"tools\"" },
     }
     for _, case in ipairs(bad) do

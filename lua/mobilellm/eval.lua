@@ -187,15 +187,16 @@ function Decoding:start(model, apis, session, messages, ids, key)
   if self.name == "free" then return nil end
   local constraint
   if key == nil then constraint = self.constraint
-  else
-    self.by_tools = self.by_tools or {}
-    constraint = self.by_tools[key]
-  end
+  elseif key == self.tools_key then constraint = self.tools_constraint end
   if not constraint then
     if not mllm.constraint then return nil, "this build has no constrained decoding (mllm.constraint)" end
     constraint = mllm.constraint(apis, model, M.CONSTRAINT_OPTS)
     if self.reply then constraint:set_reply_rule(self.reply) end
-    if key == nil then self.constraint = constraint else self.by_tools[key] = constraint end
+    if key == nil then self.constraint = constraint
+    else  -- one list's kept at a time: making one takes about a millisecond
+      if self.tools_constraint then self.tools_constraint:close() end
+      self.tools_key, self.tools_constraint = key, constraint
+    end
   end
   if self.name == "copy" then
     chat.set_copy_rule({ constraint }, session, messages, ids, function(id) return model:token_piece(id) end,
@@ -241,8 +242,8 @@ function M.foreign(reply, messages, reply_chars)
 end
 
 --- The tool list of one example: all of `apis`, or, when the example has `"tools"` (an array of
--- names of `apis`), those tools in that order: its prompt lists them and its calls are held to
--- them.
+-- names of `apis`, or of tools in the apis.json format, as `training/gen_toolsets.py` writes),
+-- those tools in that order: its prompt lists them and its calls are held to them.
 -- @tparam table ex the example
 -- @tparam table apis the tools of the evaluation (`chat.load_apis`)
 -- @tparam table by_name name -> API of `apis`
@@ -256,14 +257,23 @@ function M.example_tools(ex, apis, by_name, apis_path)
   end
   local list, seen = {}, {}
   for i, name in ipairs(names) do
-    if type(name) ~= "string" then return nil, nil, "\"tools\" item " .. i .. " is not a tool name" end
-    local api = by_name[name]
-    if not api then return nil, nil, "tool '" .. name .. "' is not in " .. apis_path end
+    local api
+    if type(name) == "table" and type(name.name) == "string" then  -- the tool itself
+      api, name = name, name.name
+      if api.parameters ~= nil and type(api.parameters) ~= "table" then
+        return nil, nil, "tool '" .. name .. "': \"parameters\" is not an object"
+      end
+    elseif type(name) ~= "string" then
+      return nil, nil, "\"tools\" item " .. i .. " is neither a tool name nor a tool"
+    else
+      api = by_name[name]
+      if not api then return nil, nil, "tool '" .. name .. "' is not in " .. apis_path end
+    end
     if seen[name] then return nil, nil, "tool '" .. name .. "' is listed twice in \"tools\"" end
     seen[name] = true
     list[i] = api
   end
-  return list, table.concat(names, ",")
+  return list, mllm.json_encode(names)
 end
 
 --- Evaluates a model on a data file.
