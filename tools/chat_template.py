@@ -51,8 +51,13 @@ def api_line(a):
         p + ("" if spec.get("required") else "?") for p, spec in a["parameters"].items()) + ")"
 
 
-def tools_line(apis=None):
+def tools_line(apis=None, describe=False):
+    """describe: each tool followed by ": " and its description (issue #39's format, not yet the
+    shipped model's nor chat.lua's)."""
     apis = load_apis() if apis is None else apis
+    if describe:
+        return "Tools: " + " ".join(api_line(a) + (": " + a["description"] if a.get("description") else "")
+                                    for a in apis) + "\n"
     return "Tools: " + " ".join(api_line(a) for a in apis) + "\n"
 
 
@@ -61,6 +66,8 @@ def _render_value(v):
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, float):  # as a request says it: 12.5, 500 (training/dataset/toolsets.py)
+        return "%g" % v
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise TypeError("unsupported argument value %r" % (v,))
@@ -85,8 +92,8 @@ def render_assistant(call, reply, apis=None):
     return head + reply
 
 
-def prompt_text(messages, apis=None):
-    parts = [tools_line(apis)]
+def prompt_text(messages, apis=None, describe=False):
+    parts = [tools_line(apis, describe)]
     for m in messages:
         if m["role"] == "user":
             parts.append("User: " + m["content"] + "\n")
@@ -103,8 +110,8 @@ def load_tokenizer(path=TOKENIZER_PATH):
     return spm.SentencePieceProcessor(model_file=path)
 
 
-def prompt_ids(sp, messages, apis=None):
-    return [BOS_ID] + sp.encode(prompt_text(messages, apis))
+def prompt_ids(sp, messages, apis=None, describe=False):
+    return [BOS_ID] + sp.encode(prompt_text(messages, apis, describe))
 
 
 def target_ids(sp, call, reply, apis=None):

@@ -296,7 +296,7 @@ def call_len(sp, call, target):
     return len(head) if target[:len(head)] == head else 0
 
 
-def encode_records(sp, recs, prefix, all_turns=True):
+def encode_records(sp, recs, prefix, all_turns=True, apis_of=None, describe=False):
     """-> list of (body ids, [(start, end, n_call)] target spans in body). body = prompt[P:] + target;
     n_call is how many of the span's first tokens are the <tool_call>...</tool_call> part (0: none).
 
@@ -304,21 +304,25 @@ def encode_records(sp, recs, prefix, all_turns=True):
     the earlier assistant turns of the conversation are targets too (their tokens, not the "\n"
     that follows them): they are the same kind of answer, and their hidden states are computed
     anyway. A turn is used only if its tokens inside the full prompt are exactly
-    sp.encode(render_assistant(...)), i.e. what the model must generate at that point."""
+    sp.encode(render_assistant(...)), i.e. what the model must generate at that point.
+
+    apis_of(r): the tools the prompt of r lists (None: the 12 APIs; toolset_training.py), with
+    their descriptions when describe; the prefix is then only what every prompt shares."""
     P = len(prefix)
     out = []
     for r in recs:
         msgs = r["messages"]
-        p = chat_template.prompt_ids(sp, msgs)
+        apis = apis_of(r) if apis_of else None
+        p = chat_template.prompt_ids(sp, msgs, apis, describe)
         assert p[:P] == prefix, "tools line does not tokenise as a separate prefix"
-        t = chat_template.target_ids(sp, r["expected"]["call"], r["expected"]["reply"])
+        t = chat_template.target_ids(sp, r["expected"]["call"], r["expected"]["reply"], apis)
         spans = []
         if all_turns:
             for i, m in enumerate(msgs):
                 if m["role"] != "assistant":
                     continue
-                head = chat_template.prompt_ids(sp, msgs[:i])
-                tgt = sp.encode(chat_template.render_assistant(m.get("call"), m["content"]))
+                head = chat_template.prompt_ids(sp, msgs[:i], apis, describe)
+                tgt = sp.encode(chat_template.render_assistant(m.get("call"), m["content"], apis))
                 if p[:len(head)] == head and p[len(head):len(head) + len(tgt)] == tgt:
                     spans.append((len(head) - P, len(head) + len(tgt) - P, call_len(sp, m.get("call"), tgt)))
         spans.append((len(p) - P, len(p) + len(t) - P, call_len(sp, r["expected"]["call"], t)))
@@ -446,7 +450,7 @@ def parse_assistant(text):
                 args[key] = False
             else:
                 try:
-                    args[key] = int(raw)
+                    args[key] = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
                 except ValueError:
                     return "INVALID", reply
     return {"name": name, "args": args}, reply
@@ -619,7 +623,17 @@ def main():
     ap.add_argument("--eval-limit", type=int, default=0)
     ap.add_argument("--eval-shard", default="0/1", help="k/n: evaluate test conversations k, k+n, ...")
     ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--toolsets", default=None,
+                    help="also train on these conversations, each with its own tools (gen_toolsets.py)")
+    ap.add_argument("--vary-tools", action="store_true",
+                    help="each 12-API conversation lists the APIs it needs, some others and made-up "
+                         "distractors, in random order (toolset_training.py)")
+    ap.add_argument("--describe", action="store_true", help="tools lines carry the tools' descriptions")
+    ap.add_argument("--heldout-tools", type=int, default=0, metavar="N",
+                    help="at each checkpoint and at the end, free greedy EM on the first N requests of "
+                         "the held-out tool set (0: off)")
     args = ap.parse_args()
+    tool_mode = bool(args.toolsets or args.vary_tools or args.describe)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -651,8 +665,17 @@ def main():
 
     train = load_jsonl(args.train)
     prefix = [chat_template.BOS_ID] + sp.encode(chat_template.tools_line())
+    apis_of = None
+    if tool_mode:  # every prompt its own tools line: only <s> is shared
+        import toolset_training
+        if args.toolsets:
+            train += load_jsonl(args.toolsets)
+        toolset_training.assign_tools(train, args.seed, args.vary_tools)
+        toolset_training.assign_tools(test, args.seed, False)
+        prefix, apis_of = [chat_template.BOS_ID], toolset_training.apis_of
+        heldout = toolset_training.load_heldout(args.heldout_tools) if args.heldout_tools else None
     t0 = time.time()
-    ex = encode_records(sp, train, prefix)
+    ex = encode_records(sp, train, prefix, apis_of=apis_of, describe=args.describe)
     # The engine's context is max_position_embeddings: a longer conversation teaches positions
     # the model will never be asked about (run 21's longer prompts made a few of them that long).
     n_ex = len(ex)
@@ -660,7 +683,7 @@ def main():
     if len(ex) < n_ex:
         print("dropped %d of %d train conversations longer than %d tokens"
               % (n_ex - len(ex), n_ex, cfg["max_position_embeddings"]), flush=True)
-    ex_test = encode_records(sp, test[:300], prefix, all_turns=False)
+    ex_test = encode_records(sp, test[:300], prefix, all_turns=False, apis_of=apis_of, describe=args.describe)
     n_tgt = sum(e - s for _, sp_ in ex for s, e, _ in sp_)
     n_body = sum(len(b) for b, _ in ex)
     print("encoded %d train conversations in %.1fs: %d body tokens (%.1f/conv), %d target tokens, "
@@ -807,6 +830,9 @@ def main():
                 tok_window, t_window = 0, now
             if step % 500 == 0:
                 log("# step %d test_loss(300 test conv) %.4f" % (step, test_loss()))
+                if tool_mode and args.heldout_tools:
+                    log("# step %d heldout tools (free greedy): %s" % (step, json.dumps(
+                        toolset_training.evaluate_tools(model, sp, heldout, args.describe, parse_assistant))))
                 save_checkpoint(model, opt, cfg, step, args.train, ckpt_path)
                 if args.keep_checkpoints:
                     shutil.copyfile(ckpt_path, kept_checkpoint_path(ckpt_path, step))
@@ -819,6 +845,14 @@ def main():
         % (step, epoch, elapsed, loss_ema, test_loss()))
     save_checkpoint(model, opt, cfg, step, args.train, ckpt_path)
     if args.smoke:
+        return
+    if tool_mode:  # train.py's own evaluation knows one tools line: measure both sets this way
+        n_test = args.eval_limit or 600
+        log("# eval, first %d test conversations (free greedy): %s" % (n_test, json.dumps(
+            toolset_training.evaluate_tools(model, sp, test[:n_test], args.describe, parse_assistant))))
+        if args.heldout_tools:
+            log("# eval, heldout tools (free greedy): %s" % json.dumps(
+                toolset_training.evaluate_tools(model, sp, heldout, args.describe, parse_assistant)))
         return
     if not args.no_export:
         import export

@@ -9,6 +9,11 @@ order: the one the request needs and distractors, some of them sharing its verb 
 Besides calls: small talk, and requests for an action that no listed tool does (its tool is
 left out of the list), both answered without a call.
 
+With a word list (`words`, Debian's wamerican: /usr/share/dict/american-english), 40 % of the
+tools take their noun from it instead, said alike in name, description and request: thousands
+of words, so that the embeddings of most word pieces are trained as parts of tool names, and a
+model learns to find the request's words in the list rather than to know the words.
+
 Nothing of the held-out tool set (training/heldout_tools.py) is made: a tool whose name holds a
 held-out name, an argument named as a held-out one, a description equal to a held-out one are
 drawn again; training/check_heldout_tools.py checks the written file as a whole.
@@ -94,6 +99,11 @@ REPLY_NONE = "Sorry, none of my tools can do that."
 REPLY_TALK = "Okay."
 
 
+def nouns(group):
+    """The words of a noun group: an index into NOUNS, or a word of the word list."""
+    return NOUNS[group] if isinstance(group, int) else [group]
+
+
 def _ident(words):
     return re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
 
@@ -105,8 +115,9 @@ def _cap(s):
 class Generator:
     """Tools and conversations, from one seed; `held_out` is what must never be made."""
 
-    def __init__(self, seed, held_names=(), held_params=(), held_descriptions=()):
+    def __init__(self, seed, held_names=(), held_params=(), held_descriptions=(), words=()):
         self.rng = random.Random(seed)
+        self.words = [w for w in words if w.isalpha() and w.islower() and 4 <= len(w) <= 10]
         self.held_names = [n.lower() for n in held_names]
         self.held_params = set(held_params)
         self.held_descriptions = {d.strip().lower() for d in held_descriptions}
@@ -115,12 +126,13 @@ class Generator:
     def tool(self):
         rng = self.rng
         while True:
-            vg, ng = rng.randrange(len(VERBS)), rng.randrange(len(NOUNS))
-            verb, noun = rng.choice(VERBS[vg]), rng.choice(NOUNS[ng])
+            vg = rng.randrange(len(VERBS))
+            ng = rng.choice(self.words) if self.words and rng.random() < 0.4 else rng.randrange(len(NOUNS))
+            verb, noun = rng.choice(VERBS[vg]), rng.choice(nouns(ng))
             name = _ident(verb) + "_" + _ident(noun) if rng.random() < 0.8 else _ident(noun) + "_" + _ident(verb)
             if len(name) > 40 or any(h in name for h in self.held_names):
                 continue
-            dverb, dnoun = rng.choice(VERBS[vg]), rng.choice(NOUNS[ng])
+            dverb, dnoun = rng.choice(VERBS[vg]), rng.choice(nouns(ng))
             desc = rng.choice(DESCRIPTIONS).format(Verb=_cap(dverb), verb=dverb, noun=dnoun)
             if desc.strip().lower() in self.held_descriptions:
                 continue
@@ -162,7 +174,7 @@ class Generator:
             shown = ("%g" % v) if isinstance(v, float) else str(v)
             phrases.append(rng.choice(arg[3]).format(v=shown))
         rng.shuffle(phrases)
-        text = rng.choice(REQUESTS).format(verb=rng.choice(VERBS[vg]), noun=rng.choice(NOUNS[ng]),
+        text = rng.choice(REQUESTS).format(verb=rng.choice(VERBS[vg]), noun=rng.choice(nouns(ng)),
                                            args="".join(" " + ph for ph in phrases))
         ordered = {p: args[p] for p in tool["parameters"] if p in args}
         return text, {"name": tool["name"], "args": ordered}
