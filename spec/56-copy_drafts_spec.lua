@@ -54,4 +54,21 @@ describe("copy drafts", function()
     assert.are.equal(0, r0.drafted_tokens)
     assert.is_true(r1.accepted_tokens > 0)
   end)
+
+  it("are bounded by mllm.max_draft, the engine's MLLM_MAX_DRAFT, in eval and on its command lines", function()
+    assert.are.equal(16, mllm.max_draft)
+    assert.has_error(function() eval.run({ model = SHIPPED, loaded = model, draft_tokens = mllm.max_draft + 1 }) end,
+      "eval.run: option 'draft_tokens' must be an integer in [0, 16], got 17")
+    for _, cmd in ipairs {
+      "lua5.4 tools/eval.lua --limit 1 --draft 17 2>&1",
+      "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 bin/mobilellm eval " .. SHIPPED
+        .. " --limit 1 --draft 17 2>&1",
+    } do
+      local p = assert(io.popen(cmd))
+      local out = p:read("a")
+      local _, _, code = p:close()
+      assert.are.equal(2, code, out)
+      assert.is_truthy(out:find("at most 16", 1, true) or out:find("in [0, 16]", 1, true), out)
+    end
+  end)
 end)

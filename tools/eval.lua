@@ -20,6 +20,7 @@
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
 
+local mllm = require("mobilellm")
 local eval = require("mobilellm.eval")
 
 local USAGE = "usage: lua5.4 tools/eval.lua [--model DIR] [--data FILE.jsonl] [--apis FILE] [--dtype T]"
@@ -70,8 +71,8 @@ for k, least in pairs({ threads = 0, limit = 1, draft = 0 }) do
     opts[k] = n
   end
 end
-if opts.draft and opts.draft > 16 then
-  usage_error("--draft expects at most 16 (MLLM_MAX_DRAFT), got " .. opts.draft)
+if opts.draft and opts.draft > mllm.max_draft then
+  usage_error(("--draft expects at most %d (MLLM_MAX_DRAFT), got %d"):format(mllm.max_draft, opts.draft))
 end
 opts.draft_tokens, opts.draft = opts.draft, nil  -- eval.run's name
 local _, why, contradiction = eval.decoding(opts.model, opts)

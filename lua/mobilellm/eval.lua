@@ -298,8 +298,9 @@ function M.run(opts)
   local dir = o.model
   if type(dir) ~= "string" then error("eval.run: option 'model' (the model directory) is required", 2) end
   local draft = o.draft_tokens
-  if draft ~= nil and (math.type(draft) ~= "integer" or draft < 0 or draft > 16) then  -- MLLM_MAX_DRAFT
-    error("eval.run: option 'draft_tokens' must be an integer in [0, 16], got " .. tostring(draft), 2)
+  if draft ~= nil and (math.type(draft) ~= "integer" or draft < 0 or draft > mllm.max_draft) then
+    error("eval.run: option 'draft_tokens' must be an integer in [0, " .. mllm.max_draft .. "], got "
+      .. tostring(draft), 2)
   end
 
   local decoding, cerr, contradiction = M.decoding(dir, o)

@@ -203,6 +203,10 @@ M.dtypes = core.dtypes
 -- @table kv_types
 M.kv_types = core.kv_types
 
+--- The most tokens a copy draft proposes: the largest `draft_tokens` (16, the engine's
+-- `MLLM_MAX_DRAFT`).
+M.max_draft = core.max_draft
+
 --- The JSON null sentinel used in parsed call arguments.
 M.null = core.null
 

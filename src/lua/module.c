@@ -172,6 +172,12 @@ static int l_add_lua_methods(lua_State *L)
  * @field version
  */
 
+/***
+ * The most tokens one copy draft proposes (`draft_tokens`), `MLLM_MAX_DRAFT` in
+ * include/mobilellm_limits.h.
+ * @field max_draft
+ */
+
 static const luaL_Reg functions[] = {
     { "add_lua_methods", l_add_lua_methods },
     { "clock", l_clock },
@@ -212,6 +218,8 @@ int luaopen_mobilellm_core(lua_State *L)
     luaL_newlib(L, functions);
     lua_pushliteral(L, MLLM_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushinteger(L, MLLM_MAX_DRAFT);
+    lua_setfield(L, -2, "max_draft");
     /* the choices of the dtype and kv_type options, from the engine's one table of each */
     lua_createtable(L, mllm_dtype_count(), 0);
     for (int i = 0; i < mllm_dtype_count(); i++) {

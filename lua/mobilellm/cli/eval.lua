@@ -37,8 +37,9 @@ local M = {
     { "data", "FILE", kind = "str", help = "the examples (default DIR/eval/test.jsonl)" },
     { "apis", "FILE", kind = "str", help = "the tools (default DIR/apis.json)" },
     { "limit", "N", kind = "int", min = 1, help = "evaluate the first N examples" },
-    { "draft", "K", kind = "int", min = 0, max = 16, help = "copy drafts of up to K tokens (default 0: off; "
-      .. "the answers are the same, the report adds what was drafted and kept)" },
+    { "draft", "K", kind = "int", min = 0, max = mllm.max_draft,
+      help = "copy drafts of up to K tokens (default 0: off; the answers are the same, the report adds what was "
+        .. "drafted and kept)" },
   }, DECODING_OPTS, {
     { "json", kind = "flag", help = "a last line with the numbers as JSON" },
     { "verbose", kind = "flag", help = "show the examples whose call is wrong (standard error)" },
