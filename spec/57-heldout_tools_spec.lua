@@ -122,6 +122,12 @@ describe("eval with per-example tool lists", function()
     local r, err = eval.run({ model = SHIPPED, data = dir .. "/d.jsonl", apis = TOOLS, threads = 1 })
     assert.is_nil(r)
     assert.are.equal(dir .. "/d.jsonl:2: tool 'nope' is not in " .. TOOLS, err)
+    -- a tool of its own that is malformed
+    H.write(dir .. "/d.jsonl", '{"tools": [{"name": "x", "parameters": {"a": {"type": "wat"}}}], '
+      .. '"messages": [{"role": "user", "content": "hi"}], "expected": {"call": null}}\n')
+    r, err = eval.run({ model = SHIPPED, data = dir .. "/d.jsonl", apis = TOOLS, threads = 1 })
+    assert.is_nil(r)
+    assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/d%.jsonl:1: tools: tool 'x', parameter \"a\": unknown type 'wat'", err)
     H.rmdir(dir)
   end)
 

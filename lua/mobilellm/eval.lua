@@ -284,7 +284,7 @@ end
 --   to use instead of loading `model`); `log(text)` for verbose output (default: standard
 --   error); `on_example(n, answer, info)` after each example (its generation's info);
 --   `draft_tokens` (copy drafts, as the generation option; default 0: off)
--- An example may carry its own tool list (`example_tools`: `"tools"`, names of `apis`).
+-- An example may carry its own tool list (`example_tools`: `"tools"`, names of `apis` or tools).
 -- @return a result `{ n, em_intent, em_structure, rouge1, rougeL, parsed, valid, no_call, no_call_n, seconds,
 --   model, data, decoding, generated_tokens, decode_seconds, drafted_tokens,
 --   accepted_tokens }` (percentages; `decoding` its label), or nil, message
@@ -340,7 +340,7 @@ function M.run(opts)
   local by_name = {}
   for _, a in ipairs(apis) do by_name[a.name] = a end
   local apis_path = o.apis or (dir .. "/" .. M.APIS_FILE)
-  local registries = {}  -- tool-list key -> registry, to validate calls against the prompt's tools
+  local reg, reg_key = nil, false  -- the registry of the last tool list, to validate calls against
   local n, intent, structure, r1, rl, attempted, parsed, valid = 0, 0, 0, 0, 0, 0, 0, 0
   local no_call_wanted, no_call_kept = 0, 0
   -- replies holding a character that neither the request nor the model's replies have (the
@@ -355,6 +355,14 @@ function M.run(opts)
       if not ex then base:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. jerr end
       local ex_apis, key, terr = M.example_tools(ex, apis, by_name, apis_path)
       if terr then base:close() return nil, o.data .. ":" .. (n + 1) .. ": " .. terr end
+      if key ~= reg_key then  -- an example's own tools may be malformed: say where
+        local ok, r = pcall(tools.from_apis, ex_apis)
+        if not ok then  -- the message without the "tools.lua:N: " that error() put before it
+          base:close()
+          return nil, o.data .. ":" .. (n + 1) .. ": " .. tostring(r):gsub("^[^:\n]-%.lua:%d+: ", "")
+        end
+        reg, reg_key = r, key
+      end
       local prompt_ids = tok:encode(chat.prompt_text(ex.messages, ex_apis), { bos = true })
       local s, feed
       local shared = key == nil and #prompt_ids > #prefix_ids
@@ -379,11 +387,6 @@ function M.run(opts)
         attempted = attempted + 1
         if call then
           parsed = parsed + 1
-          local reg = registries[key or ""]
-          if not reg then
-            reg = tools.from_apis(ex_apis)
-            registries[key or ""] = reg
-          end
           if reg:validate(call) then valid = valid + 1 end
         end
       end
