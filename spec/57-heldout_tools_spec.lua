@@ -135,6 +135,7 @@ describe("eval with per-example tool lists", function()
   -- the expected tool or leave it out, and what eval counts is counted again here.
   it("prompts with, constrains to and validates against the example's tools; counts no-call answers", function()
     local shipped_apis = assert(chat.load_apis(SHIPPED .. "/apis.json"))
+    local shipped_named = by_name(shipped_apis)
     local names = {}
     for i, a in ipairs(shipped_apis) do names[i] = a.name end
     local lines, n = {}, 0
@@ -179,7 +180,7 @@ describe("eval with per-example tool lists", function()
       local attempted, valid, invalid, no_call_wanted, no_call_kept = 0, 0, 0, 0, 0
       for i, ex in ipairs(set) do
         assert.are.equal(table.concat(ex.tools, ","), prompts[i])
-        local list = eval.example_tools(ex, shipped_apis, by_name(shipped_apis), "x")
+        local list = eval.example_tools(ex, shipped_apis, shipped_named, "x")
         local call = chat.parse_answer(answers[i])
         if answers[i]:find("<tool_call>", 1, true) then
           attempted = attempted + 1

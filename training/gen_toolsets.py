@@ -19,6 +19,20 @@ sys.path.insert(0, HERE)
 import heldout_tools  # noqa: E402
 from dataset.toolsets import Generator  # noqa: E402
 
+WORDS = "/usr/share/dict/american-english"  # Debian's wamerican
+
+
+def make_generator(seed, words_path=WORDS):
+    """A Generator that makes nothing of the held-out tool set, its nouns also from the word list
+    at words_path ('': none)."""
+    held = heldout_tools.TOOLS
+    words = []
+    if words_path:
+        with open(words_path, encoding="utf-8") as f:
+            words = [w.strip() for w in f]
+    return Generator(seed, held_names=[t[0] for t in held], held_params=[p for t in held for p in t[2]],
+                     held_descriptions=[t[1] for t in held], words=words)
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -26,17 +40,10 @@ def main():
     ap.add_argument("--seed", type=int, default=39001)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "data", "api-calling", "toolsets.jsonl"))
     ap.add_argument("--check", action="store_true", help="check the file against the held-out tool set")
-    ap.add_argument("--words", default="/usr/share/dict/american-english",
+    ap.add_argument("--words", default=WORDS,
                     help="a word list for nouns (Debian's wamerican; '' for none)")
     args = ap.parse_args()
-    held = [t for t in heldout_tools.TOOLS]
-    words = []
-    if args.words:
-        with open(args.words, encoding="utf-8") as f:
-            words = [w.strip() for w in f]
-    gen = Generator(args.seed, held_names=[t[0] for t in held],
-                    held_params=[p for t in held for p in t[2]], held_descriptions=[t[1] for t in held],
-                    words=words)
+    gen = make_generator(args.seed, args.words)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     calls = 0
     with open(args.out, "w", encoding="utf-8") as f:

@@ -16,12 +16,10 @@ import random
 import torch
 
 import chat_template
-from dataset.toolsets import Generator
-import heldout_tools
+from gen_toolsets import WORDS, make_generator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELDOUT_DIR = os.path.join(ROOT, "models", "mobilellm-tiny-api", "eval")
-WORDS = "/usr/share/dict/american-english"  # Debian's wamerican (distractors' nouns)
 
 
 def needed_apis(rec):
@@ -37,12 +35,7 @@ def assign_tools(recs, seed, vary):
     rng = random.Random(seed)
     apis = chat_template.load_apis()
     by_name = {a["name"]: a for a in apis}
-    held = heldout_tools.TOOLS
-    words = []
-    if os.path.exists(WORDS):
-        with open(WORDS, encoding="utf-8") as f:
-            words = [w.strip() for w in f]
-    gen = Generator(seed + 1, [t[0] for t in held], [p for t in held for p in t[2]], [t[1] for t in held], words)
+    gen = make_generator(seed + 1, WORDS if os.path.exists(WORDS) else "")  # distractors
     for r in recs:
         if r.get("tools"):
             r["_apis"] = r["tools"]
